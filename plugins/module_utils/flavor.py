@@ -1,0 +1,108 @@
+"""Every difference between MariaDB and MySQL (5.7, 8.x) that dbferry relies on.
+
+Code elsewhere asks a ``Flavor`` for a statement or a variable name instead of
+testing versions itself, so supporting another server release is a change to
+this file and its unit tests only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .connection import fetch_all
+
+MARIADB = "mariadb"
+MYSQL = "mysql"
+
+_VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """A server's kind and version, and what follows from them."""
+
+    kind: str
+    version: tuple[int, int, int]
+    version_string: str
+
+    @classmethod
+    def parse(cls, version_string: str, version_comment: str = "") -> "Flavor":
+        """Build from ``SELECT VERSION(), @@version_comment``."""
+        match = _VERSION_RE.match(version_string)
+        if not match:
+            raise ValueError("unrecognised server version %r" % version_string)
+        is_mariadb = "mariadb" in (version_string + " " + version_comment).lower()
+        numbers = (int(match.group(1)), int(match.group(2)), int(match.group(3)))
+        return cls(MARIADB if is_mariadb else MYSQL, numbers, version_string)
+
+    @property
+    def is_mariadb(self) -> bool:
+        return self.kind == MARIADB
+
+    @property
+    def label(self) -> str:
+        """``MariaDB 10.11.19`` / ``MySQL 8.0.36``, for messages."""
+        return "%s %s" % ("MariaDB" if self.is_mariadb else "MySQL", ".".join(map(str, self.version)))
+
+    @property
+    def gtid_position_sql(self) -> str:
+        """Query for the current binlog position as a GTID set (one value)."""
+        if self.is_mariadb:
+            return "SELECT @@GLOBAL.gtid_binlog_pos"
+        return "SELECT @@GLOBAL.gtid_executed"
+
+    @property
+    def binlog_status_sql(self) -> str:
+        """Statement that shows the current binlog file and position."""
+        if self.is_mariadb:
+            # SHOW BINLOG STATUS exists since 10.5.2; SHOW MASTER STATUS is its old alias.
+            return "SHOW BINLOG STATUS" if self.version >= (10, 5, 2) else "SHOW MASTER STATUS"
+        # MySQL 8.2 renamed it and 8.4 removed the old name.
+        return "SHOW BINARY LOG STATUS" if self.version >= (8, 2, 0) else "SHOW MASTER STATUS"
+
+    @property
+    def binlog_monitor_privilege(self) -> str:
+        """The privilege that allows reading binlog status (and the binlog file list)."""
+        if self.is_mariadb and self.version >= (10, 5, 2):
+            return "BINLOG MONITOR"
+        return "REPLICATION CLIENT"
+
+    @property
+    def read_only_variables(self) -> tuple[str, ...]:
+        """Variables that make the server read-only, in the order they are set."""
+        if self.is_mariadb:
+            return ("read_only",)
+        return ("read_only", "super_read_only")
+
+    @property
+    def has_binlog_row_metadata(self) -> bool:
+        """Whether binlog_row_metadata exists (column names in the binlog)."""
+        if self.is_mariadb:
+            return self.version >= (10, 5, 0)
+        return self.version >= (8, 0, 1)
+
+    @property
+    def binlog_retention_variables(self) -> tuple[str, ...]:
+        """Retention variables, best first: seconds where the server has them, else days."""
+        if self.is_mariadb:
+            return ("binlog_expire_logs_seconds", "expire_logs_days") if self.version >= (10, 6, 1) else ("expire_logs_days",)
+        return ("binlog_expire_logs_seconds", "expire_logs_days") if self.version >= (8, 0, 1) else ("expire_logs_days",)
+
+    @property
+    def shared_lock_clause(self) -> str:
+        """Suffix of a SELECT that takes shared row locks."""
+        if not self.is_mariadb and self.version >= (8, 0, 1):
+            return "FOR SHARE"
+        return "LOCK IN SHARE MODE"
+
+    def gtid_is_usable(self, gtid_mode: str) -> bool:
+        """Whether positions can be GTIDs: always on MariaDB; MySQL needs gtid_mode=ON."""
+        return self.is_mariadb or gtid_mode.upper() == "ON"
+
+
+def detect_flavor(conn: Any) -> Flavor:
+    """Ask a connected server what it is."""
+    version, comment = fetch_all(conn, "SELECT VERSION(), @@version_comment")[0]
+    return Flavor.parse(version, comment or "")

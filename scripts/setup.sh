@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# One-time (and idempotent) set-up behind `make test` and `make demo`:
+#   1. Debian's mariadb-server when mariadbd is missing (tests and the demo
+#      start private servers from its binaries; nothing uses a running one);
+#   2. a Python virtualenv in .venv with the pinned requirements.txt,
+#      reinstalled only when requirements.txt changes;
+#   3. the checkout made visible to Ansible as dbferry.mysql through a link
+#      tree in .build/collections (ANSIBLE_COLLECTIONS_PATH points there).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+log() { printf 'setup: %s\n' "$*"; }
+
+find_mariadbd() {
+  command -v mariadbd 2>/dev/null || { [ -x /usr/sbin/mariadbd ] && echo /usr/sbin/mariadbd; } || true
+}
+
+if [ -z "$(find_mariadbd)" ]; then
+  log "mariadbd not found: installing Debian's mariadb-server"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq mariadb-server mariadb-client >/dev/null
+  [ -n "$(find_mariadbd)" ] || { echo "setup: mariadb-server installed but mariadbd is still missing" >&2; exit 1; }
+fi
+
+python="${PYTHON:-python3}"
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "setup: $python is $("$python" -V 2>&1); ansible-core 2.19 needs Python >= 3.11 (set PYTHON=/path/to/python3.11)" >&2
+  exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv with $("$python" -V 2>&1)"
+  "$python" -m venv .venv
+fi
+stamp=.venv/.requirements.sha256
+want="$(sha256sum requirements.txt | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "installing pinned packages from requirements.txt"
+  # The machine-wide pip config may list local mirrors that do not exist; its
+  # warnings about them are noise here, real errors still stop the set-up.
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt 2> >(grep -v "is ignored: it is neither" >&2)
+  echo "$want" > "$stamp"
+fi
+
+link=.build/collections/ansible_collections/dbferry/mysql
+mkdir -p "$(dirname "$link")"
+[ -L "$link" ] || ln -sfn ../../../.. "$link"
+ln -sfn ../../bin/dbferry .venv/bin/dbferry
+log "ready (.venv, $link)"
