@@ -1,0 +1,103 @@
+"""Which databases and tables a move (or a preflight) is about.
+
+``databases`` and ``tables`` each take ``include`` and ``exclude`` lists of
+shell-style patterns (``*``, ``?``, ``[...]``), matched case-sensitively as
+the server stores names. Table patterns are ``db.table``. An empty
+``include`` means "everything"; ``exclude`` always wins. System schemas and
+dbferry's own state schema are never selected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any, Iterable, Optional
+
+from .errors import DbferryError
+from .identifiers import display_table
+
+#: The schema on the target where dbferry keeps its checkpoints.
+STATE_SCHEMA = "_dbferry"
+
+SYSTEM_SCHEMAS = frozenset({"mysql", "information_schema", "performance_schema", "sys", STATE_SCHEMA})
+
+_WILDCARDS = set("*?[")
+
+
+def _patterns(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str) or not all(isinstance(p, str) and p for p in value):
+        raise DbferryError(
+            "%s must be a list of non-empty name patterns, got %r." % (where, value),
+            obj=where,
+            fix="write it as a YAML list, e.g. [shop, 'crm_*'].",
+        )
+    return tuple(value)
+
+
+def is_literal(pattern: str) -> bool:
+    """True when the pattern names one object (no wildcard characters)."""
+    return not _WILDCARDS & set(pattern)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The include/exclude rules for databases and tables."""
+
+    databases_include: tuple[str, ...] = ()
+    databases_exclude: tuple[str, ...] = ()
+    tables_include: tuple[str, ...] = ()
+    tables_exclude: tuple[str, ...] = ()
+
+    @classmethod
+    def from_options(cls, databases: Optional[dict[str, Any]] = None, tables: Optional[dict[str, Any]] = None) -> "Selection":
+        """Validate ``databases``/``tables`` option dicts; errors name the key."""
+        result = {}
+        for option, value in (("databases", databases or {}), ("tables", tables or {})):
+            unknown = sorted(set(value) - {"include", "exclude"})
+            if unknown:
+                raise DbferryError(
+                    "unknown key(s) in %s: %s." % (option, ", ".join(unknown)),
+                    obj=option,
+                    fix="%s takes only include and exclude." % option,
+                )
+            for key in ("include", "exclude"):
+                result["%s_%s" % (option, key)] = _patterns(value.get(key), "%s.%s" % (option, key))
+        for key in ("tables_include", "tables_exclude"):
+            for pattern in result[key]:
+                if "." not in pattern:
+                    raise DbferryError(
+                        "%s entry %r is not of the form db.table." % (key.replace("_", "."), pattern),
+                        obj=pattern,
+                        fix="qualify it with its database, e.g. 'shop.%s' or '*.%s'." % (pattern, pattern),
+                    )
+        return cls(**result)
+
+    def selects_database(self, schema: str) -> bool:
+        if schema in SYSTEM_SCHEMAS:
+            return False
+        if self.databases_include and not any(fnmatchcase(schema, p) for p in self.databases_include):
+            return False
+        return not any(fnmatchcase(schema, p) for p in self.databases_exclude)
+
+    def selects_table(self, schema: str, table: str) -> bool:
+        if not self.selects_database(schema):
+            return False
+        name = display_table(schema, table)
+        if self.tables_include and not any(fnmatchcase(name, p) for p in self.tables_include):
+            return False
+        return not any(fnmatchcase(name, p) for p in self.tables_exclude)
+
+    def missing_literals(self, schemas: Iterable[str], tables: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Literal includes that name nothing on the server: [(option, name)].
+
+        A pattern with wildcards may match nothing; a plain name that matches
+        nothing is almost always a typo, and moving nothing is not what the
+        operator meant.
+        """
+        schemas = set(schemas)
+        names = {display_table(s, t) for s, t in tables}
+        missing = [("databases.include", p) for p in self.databases_include if is_literal(p) and p not in schemas]
+        missing += [("tables.include", p) for p in self.tables_include if is_literal(p) and p not in names]
+        return missing
