@@ -22,8 +22,11 @@ from .errors import DbferryError
 
 try:
     import pymysql
-except ImportError:  # the Ansible module reports it with missing_required_lib()
+
+    PYMYSQL_IMPORT_ERROR: Optional[str] = None
+except ImportError as _exc:  # the Ansible module reports it with missing_required_lib()
     pymysql = None
+    PYMYSQL_IMPORT_ERROR = str(_exc)
 
 #: Why each mode: STRICT_ALL_TABLES turns lossy writes into errors;
 #: NO_AUTO_VALUE_ON_ZERO keeps primary key 0; NO_ZERO_DATE/NO_ZERO_IN_DATE

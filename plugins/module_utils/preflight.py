@@ -125,6 +125,16 @@ class Report:
         statuses = (ERROR, WARNING) if fail_on == WARNING else (ERROR,)
         return [c for c in self.checks if c.status in statuses and not c.allowed]
 
+    def lines(self) -> list[str]:
+        """The report as aligned text lines, for a terminal or Ansible output."""
+        width = max([len(c.name) for c in self.checks] + [4])
+        out = []
+        for check in self.checks:
+            status = "allowed" if check.allowed else check.status
+            line = "%-7s  %-*s  %s: %s" % (status.upper(), width, check.name, check.object, check.message)
+            out.append(line + (" Fix: " + check.fix if check.fix and check.status != OK else ""))
+        return out
+
     def failure_message(self, fail_on: str = ERROR) -> str:
         failed = self.failures(fail_on)
         lines = ["preflight found %d problem(s) that stop the move:" % len(failed)]
@@ -254,7 +264,7 @@ class _Preflight:
         )
         every = [(schema, name) for schema, name, _kind, _engine in rows]
         for option, name in self.selection.missing_literals(schemas, every):
-            self.add("selection", ERROR, name, "%s names %r, which does not exist on the source." % (option, name),
+            self.add("selection", ERROR, name, "%s names %r, which does not exist on the source (or the source user cannot see it)." % (option, name),
                      "correct the name in %s (names are case-sensitive)." % option)
         tables = [Table(s, n, k, e) for s, n, k, e in rows if self.selection.selects_table(s, n)]
         if not [t for t in tables if t.kind != "VIEW"]:
@@ -385,12 +395,22 @@ class _Preflight:
             self.add("source_privileges", ERROR, obj, "the source user lacks %s (global)." % ", ".join(lacking),
                      grants_mod.grant_statement(lacking, "*.*", account))
         for schema in sorted({t.schema for t in tables}):
-            if grants_mod.missing(SOURCE_TABLE_PRIVILEGES, grants_mod.privileges_on(grants, schema)):
-                unreadable = [t.display for t in tables if t.schema == schema
-                              and grants_mod.missing(SOURCE_TABLE_PRIVILEGES, grants_mod.privileges_on(grants, schema, t.name))]
-                if unreadable:
-                    self.add("source_privileges", ERROR, obj, "the source user cannot SELECT %s." % ", ".join(unreadable),
-                             grants_mod.grant_statement(SOURCE_TABLE_PRIVILEGES, "%s.*" % quote_ident(schema), account))
+            if not grants_mod.missing(SOURCE_TABLE_PRIVILEGES, grants_mod.privileges_on(grants, schema)):
+                continue
+            # information_schema hides tables the user has no privilege on, so
+            # with table-level grants only, unseen tables would silently not move.
+            if not self.selection.names_every_table_of(schema):
+                self.add("source_privileges", ERROR, obj,
+                         "the source user lacks SELECT on %s.*; tables of %s it cannot see would not be moved." % (schema, schema),
+                         grants_mod.grant_statement(SOURCE_TABLE_PRIVILEGES, "%s.*" % quote_ident(schema), account)
+                         + " Or name each table of %s in tables.include." % schema)
+                continue
+            unreadable = [t.display for t in tables if t.schema == schema
+                          and grants_mod.missing(SOURCE_TABLE_PRIVILEGES, grants_mod.privileges_on(grants, schema, t.name))]
+            if unreadable:
+                self.add("source_privileges", ERROR, obj, "the source user cannot SELECT %s." % ", ".join(unreadable),
+                         " ".join(grants_mod.grant_statement(SOURCE_TABLE_PRIVILEGES, quote_table(schema, t.split(".", 1)[1]), account)
+                                  for t in unreadable))
         self._try_source(conn, flavor, spec, obj, tables, probe_stream=len(self.report.checks) == before)
         self.ok_unless_found("source_privileges", before, obj, "has %s, and SELECT on the selected tables (granted and tried)." %
                              ", ".join(SOURCE_GLOBAL_PRIVILEGES + (flavor.binlog_monitor_privilege,)))

@@ -36,6 +36,11 @@ def _patterns(value: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def selection_argument_spec() -> dict[str, Any]:
+    """Argument spec entry for a ``databases`` or ``tables`` option."""
+    return {"type": "dict", "options": {"include": {"type": "list", "elements": "str"}, "exclude": {"type": "list", "elements": "str"}}}
+
+
 def is_literal(pattern: str) -> bool:
     """True when the pattern names one object (no wildcard characters)."""
     return not _WILDCARDS & set(pattern)
@@ -88,6 +93,15 @@ class Selection:
         if self.tables_include and not any(fnmatchcase(name, p) for p in self.tables_include):
             return False
         return not any(fnmatchcase(name, p) for p in self.tables_exclude)
+
+    def names_every_table_of(self, schema: str) -> bool:
+        """True when tables of ``schema`` are selected only by literal names.
+
+        Then a user with table-level grants sees everything the move needs; a
+        pattern could match tables the user cannot see, and miss them.
+        """
+        relevant = [p for p in self.tables_include if fnmatchcase(schema, p.split(".", 1)[0])]
+        return bool(relevant) and all(is_literal(p) for p in relevant)
 
     def missing_literals(self, schemas: Iterable[str], tables: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         """Literal includes that name nothing on the server: [(option, name)].

@@ -1,0 +1,223 @@
+#!/usr/bin/python
+"""Ansible module dbferry.mysql.preflight: check that a move can start."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: preflight
+short_description: Check that a MySQL/MariaDB move can start, without writing anything
+version_added: 0.1.0
+description:
+  - Connects to the source and the target and checks everything that would make a move fail or lose data
+    before anything is written; every finding names the object and the fix.
+  - "Source: C(log_bin) on, C(binlog_format=ROW), C(binlog_row_image=FULL), C(binlog_row_metadata=FULL),
+    binlog retention, C(server_id), the current binlog position."
+  - "Privileges of both users, from C(SHOW GRANTS) and by trying what the move reads: a row of each table
+    and a binlog dump that ends at once."
+  - "Tables: a primary key on every moved table (a single integer column in this version), InnoDB,
+    foreign keys (cascading ones cannot be accepted, their changes are not in the binlog), triggers and views
+    (not moved), tables without rows."
+  - "Target: moved tables absent or empty, writable, every collation known, version not older than the source."
+  - The module never changes anything; it reports C(changed=false) and supports check mode.
+author:
+  - dbferry maintainers (@dbferry)
+options:
+  databases:
+    description:
+      - Which databases to move. V(include) and V(exclude) are lists of shell-style patterns (C(*), C(?), C([...])),
+        matched case-sensitively. An empty or missing V(include) selects every database except the system
+        schemas and C(_dbferry); V(exclude) always wins.
+      - A plain name in V(include) that does not exist on the source is an error (check C(selection)).
+    type: dict
+    suboptions:
+      include:
+        description: Database name patterns to move.
+        type: list
+        elements: str
+      exclude:
+        description: Database name patterns to leave out.
+        type: list
+        elements: str
+  tables:
+    description:
+      - Which tables of the selected databases to move, as C(db.table) patterns. An empty or missing
+        V(include) selects every table; V(exclude) always wins.
+    type: dict
+    suboptions:
+      include:
+        description: C(db.table) patterns to move.
+        type: list
+        elements: str
+      exclude:
+        description: C(db.table) patterns to leave out.
+        type: list
+        elements: str
+  fail_on:
+    description:
+      - V(error) fails the task when any check reports an error that is not allowed.
+      - V(warning) fails it on warnings too, e.g. for a production run.
+    type: str
+    choices: [error, warning]
+    default: error
+  allow:
+    description:
+      - Checks whose findings the operator accepts; they are reported with C(allowed=true) and do not fail the task.
+      - Only checks that cannot make the target differ from the source silently can be allowed.
+    type: list
+    elements: str
+    choices: [binlog_retention, foreign_keys, triggers, views, target_not_empty, target_version]
+    default: []
+  min_binlog_retention_hours:
+    description:
+      - Binlogs that expire sooner than this are reported as a warning by the C(binlog_retention) check.
+    type: float
+    default: 72
+extends_documentation_fragment:
+  - dbferry.mysql.connection.servers
+notes:
+  - Supports check mode; the module behaves the same in it because it never writes.
+"""
+
+EXAMPLES = r"""
+- name: Check that shop can move from db1 to db2
+  dbferry.mysql.preflight:
+    source:
+      host: db1.example.com
+      user: ferry
+      password: "{{ vault_ferry_source_password }}"
+    target:
+      host: db2.example.com
+      user: ferry
+      password: "{{ vault_ferry_target_password }}"
+    databases:
+      include: [shop]
+    tables:
+      exclude: ["shop.tmp_*"]
+  register: preflight
+
+- name: Production run, warnings stop it too, views accepted
+  dbferry.mysql.preflight:
+    source: "{{ dbferry_source }}"
+    target: "{{ dbferry_target }}"
+    databases:
+      include: [shop, "crm_*"]
+    fail_on: warning
+    allow: [views]
+"""
+
+RETURN = r"""
+checks:
+  description: Every finding, in report order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The check, e.g. C(primary_key) or C(binlog_format).
+      type: str
+      sample: primary_key
+    status:
+      description: V(ok), V(warning) or V(error).
+      type: str
+      sample: error
+    object:
+      description: What the finding is about (server, table, constraint, user).
+      type: str
+      sample: shop.audit_log
+    message:
+      description: What was found.
+      type: str
+      sample: shop.audit_log has no primary key; rows cannot be copied in key order or found by key.
+    fix:
+      description: What to do about it (empty when status is ok).
+      type: str
+      sample: add one (ALTER TABLE `shop`.`audit_log` ADD PRIMARY KEY (...)), or exclude it with tables.exclude.
+    allowed:
+      description: Whether the finding was accepted through O(allow).
+      type: bool
+      sample: false
+summary:
+  description: How many checks came out ok, warning, error and allowed, and the total.
+  returned: always
+  type: dict
+  sample: {ok: 21, warning: 1, error: 1, allowed: 0, total: 23}
+tables:
+  description: The tables the selection picked on the source, as C(db.table).
+  returned: always
+  type: list
+  elements: str
+  sample: [shop.customers, shop.orders]
+servers:
+  description: Product and version of each server that answered.
+  returned: always
+  type: dict
+  sample: {source: MariaDB 10.11.19, target: MariaDB 10.11.19}
+report:
+  description: The findings as aligned text lines, for a person reading the output.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.dbferry.mysql.plugins.module_utils.connection import (
+    PYMYSQL_IMPORT_ERROR,
+    ServerSpec,
+    error_text,
+    is_database_error,
+    server_argument_spec,
+)
+from ansible_collections.dbferry.mysql.plugins.module_utils.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.preflight import ALLOWABLE, DEFAULT_MIN_BINLOG_RETENTION_HOURS, run_preflight
+from ansible_collections.dbferry.mysql.plugins.module_utils.selection import Selection, selection_argument_spec
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "source": server_argument_spec(),
+            "target": server_argument_spec(),
+            "databases": selection_argument_spec(),
+            "tables": selection_argument_spec(),
+            "fail_on": {"type": "str", "choices": ["error", "warning"], "default": "error"},
+            "allow": {"type": "list", "elements": "str", "choices": list(ALLOWABLE), "default": []},
+            "min_binlog_retention_hours": {"type": "float", "default": DEFAULT_MIN_BINLOG_RETENTION_HOURS},
+        },
+        supports_check_mode=True,
+    )
+    if PYMYSQL_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
+    params = module.params
+    try:
+        selection = Selection.from_options(params["databases"], params["tables"])
+        report = run_preflight(
+            ServerSpec.from_options(params["source"]),
+            ServerSpec.from_options(params["target"]),
+            selection,
+            allow=params["allow"],
+            min_binlog_retention_hours=params["min_binlog_retention_hours"],
+        )
+    except DbferryError as exc:
+        module.fail_json(msg=str(exc))
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        if not is_database_error(exc):
+            raise
+        module.fail_json(msg="preflight stopped by a server error: %s" % error_text(exc), exception=traceback.format_exc())
+    result = {
+        "changed": False,
+        "checks": [c.as_dict() for c in report.checks],
+        "summary": report.summary(),
+        "tables": report.tables,
+        "servers": report.servers,
+        "report": report.lines(),
+    }
+    if report.failures(params["fail_on"]):
+        module.fail_json(msg=report.failure_message(params["fail_on"]), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,303 @@
+"""dbferry.mysql.preflight through ansible-playbook against real sandboxes.
+
+Each failure the module must catch is provoked for real, and the test
+asserts the exact check, object and the fix it prints.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from typing import Any
+
+from integration_support import ROOT, sql
+
+from ansible_collections.dbferry.mysql.plugins.module_utils import sandbox
+from ansible_collections.dbferry.mysql.plugins.module_utils.preflight import CHECKS
+
+
+def _connections(servers: Any, source: dict | None = None, target: dict | None = None) -> dict:
+    return {
+        "dbferry_source": source or servers.source.connection_options("ferry_source"),
+        "dbferry_target": target or servers.target.connection_options("ferry_target"),
+    }
+
+
+def _preflight(ansible: Any, servers: Any, db: str, *, source: dict | None = None, target: dict | None = None,
+               check_mode: bool = False, verbosity: int = 0, **options: Any):
+    args = {"source": "{{ dbferry_source }}", "target": "{{ dbferry_target }}", "databases": {"include": [db]}}
+    args.update(options)
+    return ansible.run("dbferry.mysql.preflight", args, _connections(servers, source, target),
+                       check_mode=check_mode, verbosity=verbosity)
+
+
+def _only(run: Any, name: str, status: str = "error") -> dict:
+    found = [c for c in run.result["checks"] if c["name"] == name and c["status"] == status]
+    assert len(found) == 1, "expected one %s %s, got %r\n%s" % (status, name, found, "\n".join(run.result.get("report", [])))
+    return found[0]
+
+
+def _shop(servers: Any, db: str) -> None:
+    sql(servers.source,
+        "CREATE TABLE `%s`.customers (id BIGINT UNSIGNED PRIMARY KEY, name VARCHAR(80)) ENGINE=InnoDB" % db,
+        "CREATE TABLE `%s`.orders (id INT PRIMARY KEY, customer_id BIGINT UNSIGNED, total DECIMAL(10,2))" % db,
+        "CREATE TABLE `%s`.audit (id INT PRIMARY KEY)" % db,
+        "INSERT INTO `%s`.customers VALUES (1, 'Ann'), (2, 'Bo')" % db,
+        "INSERT INTO `%s`.orders VALUES (0, 1, 9.99), (-5, 2, 1.00)" % db)
+
+
+def test_a_clean_move_passes_and_reports_every_check(ansible, servers, db):
+    _shop(servers, db)
+    run = _preflight(ansible, servers, db)
+    assert not run.failed, run.result.get("msg")
+    assert run.result["changed"] is False
+    assert run.result["summary"]["error"] == 0
+    assert {c["name"] for c in run.result["checks"]} == set(CHECKS)
+    assert run.result["tables"] == ["%s.audit" % db, "%s.customers" % db, "%s.orders" % db]
+    assert "no rows in: %s.audit" % db in _only(run, "empty_tables", "ok")["message"]
+    assert "granted and tried" in _only(run, "source_privileges", "ok")["message"]
+    assert run.result["servers"]["source"].startswith("MariaDB 10.")
+
+
+def test_check_mode_runs_the_same_checks_and_changes_nothing(ansible, servers, db):
+    sql(servers.source, "CREATE TABLE `%s`.t (v INT)" % db)
+    run = _preflight(ansible, servers, db, check_mode=True)
+    assert run.failed and run.result["changed"] is False
+    _only(run, "primary_key")
+
+
+def test_table_without_primary_key(ansible, servers, db):
+    _shop(servers, db)
+    sql(servers.source, "CREATE TABLE `%s`.nopk (v INT, w TEXT)" % db)
+    run = _preflight(ansible, servers, db)
+    assert run.failed
+    check = _only(run, "primary_key")
+    assert check["object"] == "%s.nopk" % db
+    assert check["message"] == "%s.nopk has no primary key; rows cannot be copied in key order or found by key." % db
+    assert "ALTER TABLE `%s`.`nopk` ADD PRIMARY KEY" % db in check["fix"]
+    assert "tables.exclude: ['%s.nopk']" % db in check["fix"]
+    assert run.result["msg"].startswith("preflight found 1 problem(s) that stop the move:")
+    assert "primary_key [%s.nopk]" % db in run.result["msg"]
+
+    # The fix it names works: excluding the table passes.
+    run = _preflight(ansible, servers, db, tables={"exclude": ["%s.nopk" % db]})
+    assert not run.failed, run.result.get("msg")
+
+
+def test_composite_and_non_integer_keys_are_reported_as_planned(ansible, servers, db):
+    sql(servers.source,
+        "CREATE TABLE `%s`.pair (a INT, b INT, PRIMARY KEY (a, b))" % db,
+        "CREATE TABLE `%s`.uuidk (id CHAR(36) PRIMARY KEY)" % db)
+    run = _preflight(ansible, servers, db)
+    keyed = {c["object"]: c for c in run.result["checks"] if c["name"] == "primary_key_type"}
+    assert set(keyed) == {"%s.pair" % db, "%s.uuidk" % db}
+    assert "(`a` int, `b` int)" in keyed["%s.pair" % db]["message"]
+    assert "planned for a later version" in keyed["%s.uuidk" % db]["message"]
+    assert all(c["status"] == "error" for c in keyed.values())
+
+
+def test_foreign_key_is_an_error_unless_allowed(ansible, servers, db):
+    sql(servers.source,
+        "CREATE TABLE `%s`.parent (id INT PRIMARY KEY)" % db,
+        "CREATE TABLE `%s`.child (id INT PRIMARY KEY, p INT, CONSTRAINT fk_p FOREIGN KEY (p) REFERENCES parent (id))" % db)
+    run = _preflight(ansible, servers, db)
+    check = _only(run, "foreign_keys")
+    assert check["object"] == "%s.child (fk_p)" % db
+    assert "references %s.parent (ON UPDATE RESTRICT, ON DELETE RESTRICT)" % db in check["message"]
+    assert "allow foreign_keys" in check["fix"]
+
+    run = _preflight(ansible, servers, db, allow=["foreign_keys"])
+    assert not run.failed, run.result.get("msg")
+    assert _only(run, "foreign_keys")["allowed"] is True
+    assert run.result["summary"]["allowed"] == 1
+
+
+def test_cascading_foreign_key_cannot_be_allowed(ansible, servers, db):
+    sql(servers.source,
+        "CREATE TABLE `%s`.parent (id INT PRIMARY KEY)" % db,
+        "CREATE TABLE `%s`.child (id INT PRIMARY KEY, p INT, FOREIGN KEY (p) REFERENCES parent (id) ON DELETE CASCADE)" % db)
+    run = _preflight(ansible, servers, db, allow=["foreign_keys"])
+    check = _only(run, "foreign_key_cascades")
+    assert "not written to the binlog" in check["message"]
+    assert "DROP FOREIGN KEY `child_ibfk_1`" in check["fix"]
+    assert check["allowed"] is False and run.failed
+
+    run = _preflight(ansible, servers, db, allow=["foreign_key_cascades"])
+    assert run.failed
+    assert "allow" in run.result["msg"] and "foreign_key_cascades" in run.result["msg"]
+    assert "checks" not in run.result  # refused by the argument spec, before connecting
+
+
+def test_statement_binlog_format_sandbox(ansible, servers, db, tmp_path):
+    """A sandbox started by `dbferry sandbox up --option binlog-format=STATEMENT`."""
+    base = str(tmp_path / "stmt")
+    cli = [str(ROOT / "bin" / "dbferry"), "sandbox"]
+    subprocess.run(cli + ["up", "--dir", base, "--name", "stmt", "--option", "binlog-format=STATEMENT"], check=True, capture_output=True)
+    try:
+        stmt = sandbox.get(base, "stmt")
+        sql(stmt, "CREATE DATABASE `%s`" % db, "CREATE TABLE `%s`.t (id INT PRIMARY KEY)" % db)
+        run = _preflight(ansible, servers, db, source=stmt.connection_options("ferry_source"))
+        check = _only(run, "binlog_format")
+        assert check["message"] == "binlog_format is STATEMENT; a move needs ROW."
+        assert "SET GLOBAL binlog_format = 'ROW'" in check["fix"]
+        assert [c["name"] for c in run.result["checks"] if c["status"] == "error"] == ["binlog_format"]
+    finally:
+        subprocess.run(cli + ["down", "--dir", base], check=True, capture_output=True)
+    assert not stmt.is_running()
+
+
+def test_user_without_replication_grants(ansible, servers, db, make_user):
+    _shop(servers, db)
+    reader = make_user(servers.source, "t_reader", ["SELECT ON `%s`.*" % db])
+    run = _preflight(ansible, servers, db, source=reader)
+    check = _only(run, "source_privileges")
+    assert check["object"] == "t_reader@127.0.0.1 on source"
+    assert check["message"] == "the source user lacks RELOAD, REPLICATION SLAVE, BINLOG MONITOR (global)."
+    assert check["fix"] == "GRANT RELOAD, REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 't_reader'@'127.0.0.1';"
+    assert _only(run, "gtid_position", "ok")  # the position itself is readable by anyone
+
+
+def test_table_level_select_cannot_hide_tables(ansible, servers, db, make_user):
+    """A user with SELECT on some tables does not even see the others: that
+    must be an error, not a smaller move."""
+    _shop(servers, db)
+    partial = make_user(servers.source, "t_partial", ["RELOAD, REPLICATION SLAVE, BINLOG MONITOR ON *.*", "SELECT ON `%s`.`orders`" % db])
+    run = _preflight(ansible, servers, db, source=partial)
+    check = _only(run, "source_privileges")
+    assert check["message"] == "the source user lacks SELECT on %s.*; tables of %s it cannot see would not be moved." % (db, db)
+    assert check["fix"].startswith("GRANT SELECT ON `%s`.* TO 't_partial'@'127.0.0.1';" % db)
+
+    # Naming the tables makes table-level grants enough, and a table named
+    # but not readable is reported by name.
+    run = _preflight(ansible, servers, db, source=partial, tables={"include": ["%s.orders" % db]})
+    assert not run.failed, run.result.get("msg")
+    assert run.result["tables"] == ["%s.orders" % db]
+    run = _preflight(ansible, servers, db, source=partial, tables={"include": ["%s.orders" % db, "%s.customers" % db]})
+    check = _only(run, "selection")
+    assert check["object"] == "%s.customers" % db and "cannot see it" in check["message"]
+
+
+def test_target_user_without_write_grants(ansible, servers, db, make_user):
+    _shop(servers, db)
+    weak = make_user(servers.target, "t_weak", ["SELECT, INSERT ON *.*"])
+    run = _preflight(ansible, servers, db, target=weak)
+    lacking = [c for c in run.result["checks"] if c["name"] == "target_privileges" and c["status"] == "error"]
+    assert [c["message"] for c in lacking] == [
+        "the target user lacks UPDATE, DELETE, CREATE, DROP, ALTER on %s." % db,
+        "the target user lacks UPDATE, DELETE, CREATE, DROP, ALTER on _dbferry.",
+    ]
+    assert lacking[1]["fix"] == "GRANT UPDATE, DELETE, CREATE, DROP, ALTER ON `_dbferry`.* TO 't_weak'@'127.0.0.1';"
+
+
+def test_wrong_password_names_the_server_and_never_shows_the_password(ansible, servers, db):
+    _shop(servers, db)
+    wrong = dict(servers.source.connection_options("ferry_source"), password="not-the-password-7f3a")
+    run = _preflight(ansible, servers, db, source=wrong, verbosity=3)
+    check = _only(run, "source_connection")
+    assert check["object"] == "ferry_source@127.0.0.1:%d" % servers.source.port
+    assert "Access denied for user 'ferry_source'@'127.0.0.1'" in check["message"]
+    assert "check the user name and password" in check["fix"]
+    # The target is still checked, so one run shows every problem.
+    assert _only(run, "target_connection", "ok")
+    for secret in ("not-the-password-7f3a", servers.target.passwords["ferry_target"]):
+        assert secret not in run.output
+        assert secret not in str(run.result)
+
+
+def test_closed_port(ansible, servers, db):
+    _shop(servers, db)
+    closed = dict(servers.target.connection_options("ferry_target"), port=sandbox.free_port(), connect_timeout=5)
+    run = _preflight(ansible, servers, db, target=closed)
+    check = _only(run, "target_connection")
+    assert check["object"] == "ferry_target@127.0.0.1:%d" % closed["port"]
+    assert "Can't connect" in check["message"]
+    assert "listens on this host and port" in check["fix"]
+
+
+def test_non_empty_target_table(ansible, servers, db):
+    _shop(servers, db)
+    sql(servers.target,
+        "CREATE DATABASE `%s`" % db,
+        "CREATE TABLE `%s`.orders (id INT PRIMARY KEY)" % db,
+        "INSERT INTO `%s`.orders VALUES (7)" % db,
+        "CREATE TABLE `%s`.customers (id BIGINT UNSIGNED PRIMARY KEY)" % db)
+    run = _preflight(ansible, servers, db)
+    check = _only(run, "target_not_empty")
+    assert check["object"] == "%s.orders" % db
+    assert check["message"] == "%s.orders already exists on the target and has rows." % db
+    run = _preflight(ansible, servers, db, allow=["target_not_empty"])
+    assert not run.failed
+
+
+def test_misspelled_database_is_an_error(ansible, servers, db):
+    _shop(servers, db)
+    run = _preflight(ansible, servers, db, databases={"include": [db, db + "_typo"]})
+    check = _only(run, "selection")
+    assert check["object"] == db + "_typo"
+    assert check["message"] == "databases.include names %r, which does not exist on the source (or the source user cannot see it)." % (db + "_typo")
+
+
+def test_bad_table_pattern_fails_before_connecting(ansible, servers, db):
+    run = _preflight(ansible, servers, db, tables={"include": ["orders"]})
+    assert run.failed
+    assert run.result["msg"] == ("tables.include entry 'orders' is not of the form db.table. "
+                                 "Fix: qualify it with its database, e.g. 'shop.orders' or '*.orders'.")
+
+
+def test_non_innodb_table_and_view(ansible, servers, db):
+    _shop(servers, db)
+    sql(servers.source, "CREATE TABLE `%s`.legacy (id INT PRIMARY KEY) ENGINE=MyISAM" % db,
+        "CREATE VIEW `%s`.big_orders AS SELECT * FROM `%s`.orders WHERE total > 5" % (db, db))
+    run = _preflight(ansible, servers, db, allow=["views"])
+    check = _only(run, "table_support")
+    assert check["object"] == "%s.legacy" % db and "MyISAM" in check["message"]
+    assert _only(run, "views", "warning")["allowed"] is True
+
+
+def test_triggers_warn_and_fail_on_warning(ansible, servers, db, make_user):
+    _shop(servers, db)
+    sql(servers.source, "CREATE TRIGGER `%s`.stamp BEFORE INSERT ON `%s`.orders FOR EACH ROW SET NEW.total = NEW.total" % (db, db))
+    watcher = make_user(servers.source, "t_watcher", ["RELOAD, REPLICATION SLAVE, BINLOG MONITOR ON *.*", "SELECT, TRIGGER ON `%s`.*" % db])
+    run = _preflight(ansible, servers, db, source=watcher)
+    assert not run.failed
+    check = _only(run, "triggers", "warning")
+    assert check["message"] == "trigger `stamp` (BEFORE INSERT) on %s.orders is not moved." % db
+    run = _preflight(ansible, servers, db, source=watcher, fail_on="warning")
+    assert run.failed and "triggers [%s.orders]" % db in run.result["msg"]
+
+
+def test_short_binlog_retention_and_read_only_target(ansible, servers, db):
+    _shop(servers, db)
+    sql(servers.source, "SET GLOBAL binlog_expire_logs_seconds = 7200")
+    sql(servers.target, "SET GLOBAL read_only = ON")
+    try:
+        run = _preflight(ansible, servers, db)
+    finally:
+        sql(servers.source, "SET GLOBAL binlog_expire_logs_seconds = 0")
+        sql(servers.target, "SET GLOBAL read_only = OFF")
+    assert "binlogs expire after 2.0 h" in _only(run, "binlog_retention", "warning")["message"]
+    assert _only(run, "target_read_only")["fix"].startswith("SET GLOBAL read_only = OFF")
+
+
+def test_password_never_in_process_list(ansible, servers, db):
+    """Poll every process's command line while a run is under way."""
+    _shop(servers, db)
+    secrets = [servers.source.passwords["ferry_source"], servers.target.passwords["ferry_target"]]
+    args = {"source": "{{ dbferry_source }}", "target": "{{ dbferry_target }}", "databases": {"include": [db]}}
+    proc = ansible.run("dbferry.mysql.preflight", args, _connections(servers), background=True)
+    seen = 0
+    while proc.poll() is None:
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    cmdline = open("/proc/%s/cmdline" % pid, "rb").read().decode(errors="replace")
+                except OSError:
+                    continue
+                seen += 1
+                assert not any(s in cmdline for s in secrets), cmdline
+        time.sleep(0.02)
+    output = proc.stdout.read()
+    assert proc.returncode == 0, output
+    assert seen > 0
+    assert not any(s in output for s in secrets)
