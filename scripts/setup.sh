@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time (and idempotent) set-up behind `make test` and `make demo`:
-#   1. Debian's mariadb-server when mariadbd is missing (tests and the demo
-#      start private servers from its binaries; nothing uses a running one);
+#   1. Debian packages for missing commands: mariadb-server (tests and the
+#      demo start private servers from its binaries; nothing uses a running
+#      one), mariadb-client, shellcheck, rsync, git;
 #   2. a Python virtualenv in .venv with the pinned requirements.txt,
 #      reinstalled only when requirements.txt changes;
 #   3. the checkout made visible to Ansible as dbferry.mysql through a link
@@ -12,17 +13,28 @@ cd "$root"
 
 log() { printf 'setup: %s\n' "$*"; }
 
-find_mariadbd() {
-  command -v mariadbd 2>/dev/null || { [ -x /usr/sbin/mariadbd ] && echo /usr/sbin/mariadbd; } || true
-}
-
-if [ -z "$(find_mariadbd)" ]; then
-  log "mariadbd not found: installing Debian's mariadb-server"
+# command -> Debian package that provides it. mariadbd lives in /usr/sbin,
+# which is not always on PATH.
+declare -A wanted=(
+  [mariadbd]=mariadb-server          # sandbox servers for tests and the demo
+  [mariadb-install-db]=mariadb-server
+  [mariadb-dump]=mariadb-client      # the dump|load baseline of the benchmarks
+  [shellcheck]=shellcheck            # ansible-test sanity skips its shell test without it
+  [rsync]=rsync                      # scripts/sanity.sh copies the collection with it
+  [git]=git
+)
+missing=()
+for cmd in "${!wanted[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${wanted[$cmd]}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  packages="$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')"
+  log "installing Debian packages: $packages"
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq mariadb-server mariadb-client >/dev/null
-  [ -n "$(find_mariadbd)" ] || { echo "setup: mariadb-server installed but mariadbd is still missing" >&2; exit 1; }
+  # shellcheck disable=SC2086 # one word per package
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends $packages >/dev/null
 fi
 
 python="${PYTHON:-python3}"

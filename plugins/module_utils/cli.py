@@ -1,6 +1,6 @@
 """The ``dbferry`` command line.
 
-Output is for two readers: a person at a terminal gets aligned text, a
+bin/dbferry calls ``run``. Output is for two readers: a person at a terminal gets aligned text, a
 program (stdout not a terminal) gets one JSON object per line. Errors are one
 line on stderr naming the object and the fix, with exit status 2.
 """
@@ -22,12 +22,12 @@ DEFAULT_SANDBOX_DIR = os.environ.get("DBFERRY_SANDBOX_DIR", ".sandbox")
 def _emit(rows: list[dict[str, Any]], columns: list[str]) -> None:
     if not sys.stdout.isatty():
         for row in rows:
-            print(json.dumps(row, sort_keys=True))
+            sys.stdout.write(json.dumps(row, sort_keys=True) + "\n")
         return
     widths = [max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns]
-    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)))
+    sys.stdout.write("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)) + "\n")
     for row in rows:
-        print("  ".join(str(row.get(c, "")).ljust(w) for c, w in zip(columns, widths)))
+        sys.stdout.write("  ".join(str(row.get(c, "")).ljust(w) for c, w in zip(columns, widths)) + "\n")
 
 
 def _sandbox_up(args: argparse.Namespace) -> None:
@@ -95,15 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def run(argv: Optional[list[str]] = None) -> int:
+    """Run one command; return the process exit status (bin/dbferry exits with it)."""
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
     except DbferryError as exc:
-        print("dbferry: error: %s" % exc, file=sys.stderr)
+        sys.stderr.write("dbferry: error: %s\n" % exc)
         return 2
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -129,8 +129,8 @@ def missing(needed: Iterable[str], granted: frozenset[str]) -> list[str]:
 
 def parse_account(current_user: str) -> tuple[str, str]:
     """Split ``CURRENT_USER()`` (``user@host``) into its parts; the host has no '@'."""
-    user, _, host = current_user.rpartition("@")
-    return user, host
+    at = current_user.rindex("@")
+    return current_user[:at], current_user[at + 1:]
 
 
 def grant_statement(privileges: Iterable[str], scope: str, account: tuple[str, str]) -> str:

@@ -360,4 +360,3 @@ def status(base: str) -> list[dict[str, Any]]:
         {"name": s.name, "port": s.port, "socket": s.socket, "pid": s.pid, "server_id": s.server_id, "running": s.is_running(), "folder": s.folder}
         for s in load(base)
     ]
-

@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: (c) 2026, dbferry maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Ansible module dbferry.mysql.preflight: check that a move can start."""
 
 from __future__ import annotations
