@@ -9,6 +9,7 @@ BIN := $(VENV)/bin
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.build/collections
 export ANSIBLE_HOME := $(CURDIR)/.build/ansible-home
 export ANSIBLE_LOCALHOST_WARNING := False
+export ANSIBLE_INVENTORY_UNPARSED_WARNING := False
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: setup test lint sanity unit integration demo clean lock
