@@ -2,7 +2,9 @@
 
 DOCUMENTATION documents the login_* options of a module that talks to one
 server; SERVERS documents the source and target dicts of a module that
-talks to two. Both mirror SERVER_OPTIONS in module_utils/connection.py.
+talks to two. Both mirror SERVER_OPTIONS in module_utils/connection.py, and
+tests/unit/test_connection.py keeps them in step with it. They are literal
+text on purpose: ansible-test reads doc fragments without running them.
 """
 
 from __future__ import annotations

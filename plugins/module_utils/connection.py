@@ -54,9 +54,14 @@ SERVER_OPTIONS: dict[str, dict[str, Any]] = {
 LOGIN_PREFIXED = ("host", "port", "user", "password", "unix_socket")
 
 
+def login_name(option: str) -> str:
+    """The name of a server option on a single-server module (``host`` -> ``login_host``)."""
+    return "login_" + option if option in LOGIN_PREFIXED else option
+
+
 def login_argument_spec() -> dict[str, dict[str, Any]]:
     """Argument spec for a module that talks to one server (``login_host``, ...)."""
-    return {("login_" + k if k in LOGIN_PREFIXED else k): dict(v) for k, v in SERVER_OPTIONS.items()}
+    return {login_name(k): dict(v) for k, v in SERVER_OPTIONS.items()}
 
 
 def server_argument_spec() -> dict[str, Any]:
@@ -96,9 +101,7 @@ class ServerSpec:
     @classmethod
     def from_login_params(cls, params: dict[str, Any]) -> "ServerSpec":
         """Build from a single-server module's ``login_*`` parameters."""
-        return cls.from_options(
-            {k: params.get("login_" + k if k in LOGIN_PREFIXED else k) for k in SERVER_OPTIONS}
-        )
+        return cls.from_options({k: params.get(login_name(k)) for k in SERVER_OPTIONS})
 
     def describe(self) -> str:
         """``user@host:port`` (or the socket), for messages. Never the password."""

@@ -186,9 +186,9 @@ def _install(folder: str, datadir: str) -> None:
         result = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=False)
     if result.returncode != 0:
         raise DbferryError(
-            "mariadb-install-db failed for %s (exit %d)." % (datadir, result.returncode),
+            "mariadb-install-db failed for %s (exit %d): %s" % (datadir, result.returncode, _tail(log_path)),
             obj=datadir,
-            fix="read %s." % log_path,
+            fix="check that the folder is writable and that the MariaDB packages are complete.",
         )
 
 
@@ -229,7 +229,7 @@ def _wait_ready(sandbox: Sandbox, process: subprocess.Popen, timeout: float) -> 
             raise DbferryError(
                 "sandbox %s: mariadbd exited with %s while starting: %s" % (sandbox.name, process.returncode, _tail(sandbox.error_log)),
                 obj=sandbox.name,
-                fix="read %s; a bad --option is the usual cause." % sandbox.error_log,
+                fix="check the --option values; the lines above are from the server's error log.",
             )
         try:
             connect(spec).close()
@@ -237,9 +237,9 @@ def _wait_ready(sandbox: Sandbox, process: subprocess.Popen, timeout: float) -> 
         except DbferryError:
             if time.monotonic() > deadline:
                 raise DbferryError(
-                    "sandbox %s did not answer within %.0f s." % (sandbox.name, timeout),
+                    "sandbox %s did not answer within %.0f s: %s" % (sandbox.name, timeout, _tail(sandbox.error_log)),
                     obj=sandbox.name,
-                    fix="read %s." % sandbox.error_log,
+                    fix="check the machine's load and the lines above from the server's error log.",
                 ) from None
             time.sleep(0.1)
 
@@ -269,7 +269,17 @@ def _start_one(base: str, name: str, options: list[str], timeout: float) -> Sand
             "sandbox folder %s already exists." % folder, obj=folder, fix="run `dbferry sandbox down` first, or pick another name."
         )
     os.makedirs(os.path.join(folder, "tmp"), mode=0o700)
-    _install(folder, os.path.join(folder, "data"))
+    try:
+        _install(folder, os.path.join(folder, "data"))
+        return _start_installed(name, folder, options, timeout)
+    except BaseException:
+        # Nothing half-made stays behind to block the next `up`; the error
+        # already carries the last lines of the server's log.
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _start_installed(name: str, folder: str, options: list[str], timeout: float) -> Sandbox:
     for attempt in range(3):  # another process may grab the free port before mariadbd binds it
         port = free_port()
         sandbox = Sandbox(name, folder, port, _socket_path(folder), server_id=port, pid=0, options=list(options))
