@@ -1,0 +1,44 @@
+"""What the binlog stream hands the applier: committed source transactions,
+each with its row changes on moved tables, in binlog order.
+
+Values in ``before``/``after`` images follow one rule: written with PyMySQL
+through a session from connection.connect() into a column of the same type,
+they store exactly what the source stores. Where PyMySQL's SELECT value has
+that property (ints, Decimal, str, bytes, datetime, timedelta) the stream
+returns the same Python type; column names come from binlog_row_metadata=FULL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+INSERT = "insert"
+UPDATE = "update"
+DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """One row event on a moved table (source schema and table names)."""
+
+    kind: str
+    schema: str
+    table: str
+    before: Optional[dict[str, Any]]
+    after: Optional[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """A committed source transaction.
+
+    ``position`` is where a stream restarted after this transaction resumes
+    (MariaDB: a gtid_binlog_pos style list such as ``0-1-42,1-7-3``).
+    ``changes`` is empty for transactions that touch no moved table: they
+    still advance the position, which cutover waits on.
+    """
+
+    position: str
+    changes: tuple[RowChange, ...]
+    timestamp: int
