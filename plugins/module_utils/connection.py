@@ -170,6 +170,7 @@ def connect(spec: ServerSpec, *, autocommit: bool = True, read_timeout: Optional
             "cannot connect to %s: %s" % (spec.describe(), error_text(exc)),
             obj=spec.describe(),
             fix=_CONNECT_FIXES.get(code, "check the connection options for this server."),
+            transient=code in (1053, 2003, 2006, 2013),
         ) from None
     except OSError as exc:  # e.g. a CA file that cannot be read
         raise DbferryError(
@@ -177,6 +178,16 @@ def connect(spec: ServerSpec, *, autocommit: bool = True, read_timeout: Optional
             obj=spec.describe(),
             fix=_CONNECT_FIXES[2026],
         ) from None
+
+
+def close_quietly(*conns: Any) -> None:
+    """Close connections that may already be broken (closing those raises; nothing is lost)."""
+    for conn in conns:
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001  # pylint: disable=broad-exception-caught
+                pass
 
 
 def error_code(exc: BaseException) -> int:

@@ -1,0 +1,211 @@
+"""The move configuration: one documented schema for the CLI and the agent.
+
+Every option is declared once in ``OPTIONS`` with its default and meaning;
+``parse_config`` validates a dict (from YAML or JSON) against it and stops at
+the first problem with an error that names the key and the fix. Unknown keys
+are errors: a misspelt ``batch_row`` silently ignored would be a move run
+with settings nobody chose.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import re
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from .connection import ServerSpec
+from .errors import DbferryError
+from .selection import Selection
+
+#: key -> (default, meaning). Nested keys are dotted. ``...`` marks required.
+OPTIONS: dict[str, tuple[Any, str]] = {
+    "name": (..., "move name: state, logs and locks are per name (letters, digits, - and _)"),
+    "source": (..., "connection to the source server: host, port, user, password, unix_socket, ca_cert, ..."),
+    "target": (..., "connection to the target server, same keys as source"),
+    "databases.include": ([], "database name patterns to move; empty means every non-system database"),
+    "databases.exclude": ([], "database name patterns to leave out"),
+    "tables.include": ([], "db.table patterns to move; empty means every table of the selected databases"),
+    "tables.exclude": ([], "db.table patterns to leave out"),
+    "rename.databases": ({}, "source database -> target database name"),
+    "rename.tables": ({}, "source db.table -> target table name (in the renamed database) or db.table"),
+    "copy.batch_rows": (2000, "rows per copy batch; one batch holds shared locks on the source while it is written"),
+    "copy.concurrency": (2, "tables copied at the same time"),
+    "apply.batch_events": (500, "row changes applied per target transaction (whole source transactions only)"),
+    "binlog.server_id": (None, "server id the binlog reader uses; default derived from the move name"),
+    "state_dir": (None, "folder for the move's status and log; default ~/.dbferry/moves/<name>"),
+    "reuse_target": (False, "accept existing empty target tables instead of refusing them"),
+}
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_LIMITS = {"copy.batch_rows": (1, 100000), "copy.concurrency": (1, 64), "apply.batch_events": (1, 100000),
+           "binlog.server_id": (1, 2**32 - 1)}
+
+#: Binlog reader ids are drawn from this range when not configured: far from
+#: the small ids people give servers, stable per move name so a resumed move
+#: reuses its id (a duplicate id would make the source drop another replica).
+_SERVER_ID_BASE, _SERVER_ID_SPAN = 0x60000000, 0x0FFFFFFF
+
+
+@dataclass(frozen=True)
+class MoveConfig:
+    """A validated move configuration (see OPTIONS for each field's meaning)."""
+
+    name: str
+    source: ServerSpec
+    target: ServerSpec
+    selection: Selection
+    rename_databases: dict[str, str] = field(default_factory=dict)
+    rename_tables: dict[str, str] = field(default_factory=dict)
+    batch_rows: int = 2000
+    concurrency: int = 2
+    batch_events: int = 500
+    server_id: int = 0
+    state_dir: str = ""
+    reuse_target: bool = False
+    digest: str = ""
+
+    def target_name(self, schema: str, table: str) -> tuple[str, str]:
+        """Where source ``schema.table`` goes on the target."""
+        renamed = self.rename_tables.get("%s.%s" % (schema, table))
+        target_schema = self.rename_databases.get(schema, schema)
+        if renamed is None:
+            return target_schema, table
+        if "." in renamed:
+            db, name = renamed.split(".", 1)
+            return db, name
+        return target_schema, renamed
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = prefix + str(key)
+        nested = any(k.startswith(dotted + ".") for k in OPTIONS)
+        if nested and isinstance(value, dict):
+            flat.update(_flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _bad(key: str, message: str, fix: str) -> DbferryError:
+    return DbferryError("config key %s %s" % (key, message), obj=key, fix=fix)
+
+
+def _int(flat: dict[str, Any], key: str) -> Optional[int]:
+    value = flat.get(key, OPTIONS[key][0])
+    if value is None:
+        return None
+    low, high = _LIMITS[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _bad(key, "must be a whole number from %d to %d, got %r." % (low, high, value), "set %s: %s (%s)." % (key, OPTIONS[key][0], OPTIONS[key][1]))
+    return value
+
+
+def _mapping(flat: dict[str, Any], key: str) -> dict[str, str]:
+    value = flat.get(key) or {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) and k and v for k, v in value.items()):
+        raise _bad(key, "must map names to names, got %r." % (value,), "write it as {old_name: new_name}.")
+    return dict(value)
+
+
+def _server(flat: dict[str, Any], key: str) -> ServerSpec:
+    value = flat.get(key)
+    if not isinstance(value, dict):
+        raise _bad(key, "is required and must be a mapping of connection options.", "add %s: {host: ..., port: ..., user: ..., password: ...}." % key)
+    try:
+        return ServerSpec.from_options(value)
+    except DbferryError as exc:
+        raise _bad(key, "has " + exc.message, exc.fix) from None
+
+
+def default_server_id(name: str) -> int:
+    """The binlog reader's server id for a move that does not set one."""
+    return _SERVER_ID_BASE + zlib.crc32(name.encode()) % _SERVER_ID_SPAN
+
+
+def _identity_digest(source: ServerSpec, target: ServerSpec, selection: Selection, rename_db: dict, rename_tables: dict) -> str:
+    """What makes a move this move: the servers, the selection and the renames.
+
+    A restart with another digest is refused (its state would describe other
+    data). Tuning and credentials may change between runs: they are not in it.
+    """
+    identity = {
+        "source": [source.host, source.port, source.unix_socket],
+        "target": [target.host, target.port, target.unix_socket],
+        "selection": [list(selection.databases_include), list(selection.databases_exclude),
+                      list(selection.tables_include), list(selection.tables_exclude)],
+        "rename": [rename_db, rename_tables],
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def parse_config(data: Any) -> MoveConfig:
+    """Validate a configuration dict; the first problem raises DbferryError naming the key."""
+    if not isinstance(data, dict):
+        raise DbferryError("the move configuration must be a mapping.", obj="config", fix="see OPTIONS in config.py or README.md.")
+    flat = _flatten(data)
+    for key in flat:
+        if key not in OPTIONS:
+            close = difflib.get_close_matches(key, list(OPTIONS), n=1)
+            raise _bad(key, "is not a known option.", "did you mean %s?" % close[0] if close else "known keys: %s." % ", ".join(OPTIONS))
+    missing = [k for k, (default, _doc) in OPTIONS.items() if default is ... and k not in flat]
+    if missing:
+        raise _bad(missing[0], "is required.", "add %s: %s." % (missing[0], OPTIONS[missing[0]][1]))
+    name = flat["name"]
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise _bad("name", "must be 1-64 letters, digits, - or _, got %r." % (name,), "pick a name like shop-move.")
+    selection = Selection.from_options(
+        {k: flat[f"databases.{k}"] for k in ("include", "exclude") if f"databases.{k}" in flat},
+        {k: flat[f"tables.{k}"] for k in ("include", "exclude") if f"tables.{k}" in flat},
+    )
+    reuse = flat.get("reuse_target", False)
+    if not isinstance(reuse, bool):
+        raise _bad("reuse_target", "must be true or false, got %r." % (reuse,), "write reuse_target: true or false.")
+    state_dir = flat.get("state_dir") or os.path.join("~", ".dbferry", "moves", name)
+    if not isinstance(state_dir, str):
+        raise _bad("state_dir", "must be a path.", "write state_dir: /path/to/folder.")
+    source, target = _server(flat, "source"), _server(flat, "target")
+    digest = _identity_digest(source, target, selection, _mapping(flat, "rename.databases"), _mapping(flat, "rename.tables"))
+    return MoveConfig(
+        name=name,
+        source=source,
+        target=target,
+        selection=selection,
+        rename_databases=_mapping(flat, "rename.databases"),
+        rename_tables=_mapping(flat, "rename.tables"),
+        batch_rows=_int(flat, "copy.batch_rows") or 0,
+        concurrency=_int(flat, "copy.concurrency") or 0,
+        batch_events=_int(flat, "apply.batch_events") or 0,
+        server_id=_int(flat, "binlog.server_id") or default_server_id(name),
+        state_dir=os.path.abspath(os.path.expanduser(state_dir)),
+        reuse_target=reuse,
+        digest=digest,
+    )
+
+
+def load_config(path: str) -> MoveConfig:
+    """Read a YAML or JSON file and validate it."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise DbferryError("cannot read the move configuration %s: %s" % (path, exc.strerror), obj=path, fix="check the path.") from None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        try:
+            import yaml  # pylint: disable=import-outside-toplevel  # optional on ferry hosts: JSON needs nothing
+        except ImportError:
+            raise DbferryError("%s is not JSON, and PyYAML is not installed to read YAML." % path, obj=path,
+                               fix="pip install PyYAML, or write the configuration as JSON.") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise DbferryError("%s is not valid YAML: %s" % (path, exc), obj=path, fix="correct the syntax at the place named.") from None
+    return parse_config(data)

@@ -1,0 +1,116 @@
+"""The row copy: each table in primary-key order, batch by batch.
+
+The lock discipline of one batch (DESIGN step 2):
+
+1. In a source transaction, read the next batch with a locking read
+   (``... WHERE key > last ORDER BY key LIMIT n LOCK IN SHARE MODE``). Its
+   rows, and the gaps between them, are now locked against writers.
+2. Write the batch to the target with INSERT IGNORE, and the table's cursor
+   in the same target transaction.
+3. Ask the source session a trivial question. If it answers, the session,
+   and so its locks, are still alive; if the connection died the locks are
+   gone and a writer may have changed the rows: roll back and retry.
+4. Commit the target, then the source (releasing the locks).
+
+So no source change to those rows can commit between the read and the
+target write, and no binlog event can fall between them. Anything that goes
+wrong before step 4 rolls back both sides and retries from the cursor.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Optional
+
+from . import state
+from .config import MoveConfig
+from .connection import close_quietly, connect, execute, fetch_all
+from .flavor import Flavor
+from .identifiers import quote_ident
+from .retry import Backoff, is_transient
+from .rows import copy_rows
+from .schema import MovedTable
+
+#: Called with (table, rows) between the read and the write, while the
+#: source locks are held. Tests use it to run racing DML at that moment.
+CopyHook = Callable[[MovedTable, list], None]
+#: Called with (table, rows copied, done) after each committed batch.
+Progress = Callable[[MovedTable, int, bool], None]
+
+
+def open_source_reader(config: MoveConfig) -> Any:
+    conn = connect(config.source, autocommit=False)
+    # Locking reads take next-key (gap) locks only under REPEATABLE READ.
+    execute(conn, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    return conn
+
+
+def open_target_writer(config: MoveConfig) -> Any:
+    conn = connect(config.target, autocommit=False)
+    # Rows arrive in key order per table, not in the order constraints need.
+    execute(conn, "SET SESSION foreign_key_checks = 0")
+    return conn
+
+
+class TableCopier:
+    """Copies one table from its cursor to the end."""
+
+    def __init__(self, config: MoveConfig, flavor: Flavor, table: MovedTable, last_key: Optional[int],
+                 progress: Progress, hook: Optional[CopyHook] = None) -> None:
+        self.config = config
+        self.table = table
+        self.last_key = last_key
+        self.progress = progress
+        self.hook = hook
+        key = quote_ident(table.key)
+        select = "SELECT %s FROM %s" % (table.column_list, table.quoted_source)
+        tail = " ORDER BY %s LIMIT %d %s" % (key, config.batch_rows, flavor.shared_lock_clause)
+        self.first_sql = select + tail
+        self.next_sql = select + " WHERE %s > %%s" % key + tail
+
+    def run(self, stop: threading.Event) -> None:
+        """Copy until the table is done or ``stop`` is set (at a batch boundary)."""
+        backoff = Backoff("copying %s" % self.table.source)
+        source = target = None
+        try:
+            while not stop.is_set():
+                try:
+                    if source is None:
+                        source, target = open_source_reader(self.config), open_target_writer(self.config)
+                    if self._batch(source, target):
+                        return
+                    backoff.success()
+                except Exception as exc:  # noqa: BLE001 - transient ones are retried, the rest re-raised
+                    if not is_transient(exc):
+                        raise
+                    close_quietly(source, target)
+                    source = target = None
+                    backoff.failed(exc)
+        finally:
+            close_quietly(source, target)
+
+    def _batch(self, source: Any, target: Any) -> bool:
+        """Copy one batch; True when the table is done."""
+        if self.last_key is None:
+            rows = fetch_all(source, self.first_sql)
+        else:
+            rows = fetch_all(source, self.next_sql, (self.last_key,))
+        if not rows:
+            state.save_cursor(target, self.config.name, self.table, self.last_key, True, 0)
+            target.commit()
+            source.rollback()
+            self.progress(self.table, 0, True)
+            return True
+        if self.hook is not None:
+            self.hook(self.table, rows)
+        last_key = rows[-1][self.table.key_index]
+        with target.cursor() as cursor:
+            copy_rows(cursor, self.table, rows)
+        state.save_cursor(target, self.config.name, self.table, last_key, False, len(rows))
+        fetch_all(source, "SELECT 1")  # step 3: the session that holds the locks is alive
+        target.commit()
+        source.commit()
+        self.last_key = last_key
+        self.progress(self.table, len(rows), False)
+        return False
+

@@ -1,0 +1,150 @@
+"""The moved tables: their columns and keys on the source, and their creation
+on the target from the source's own definitions.
+
+A ``MovedTable`` is what copy and apply need to know about one table: the
+source and target names, the columns that are written (generated columns
+never are: the target computes them; invisible ones are, by name, since
+``SELECT *`` would leave them out) and the primary key column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .config import MoveConfig
+from .connection import execute, fetch_all, fetch_value
+from .errors import DbferryError
+from .identifiers import display_table, quote_ident, quote_table
+from .selection import SYSTEM_SCHEMAS
+
+
+#: Character set and collation names are catalog words, not user text; they
+#: cannot be quoted as identifiers, so they are checked instead.
+_CHARSET_RE = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+@dataclass(frozen=True)
+class MovedTable:
+    """One table of a move."""
+
+    schema: str
+    name: str
+    target_schema: str
+    target_name: str
+    columns: tuple[str, ...]
+    key: str
+
+    @property
+    def source(self) -> str:
+        return display_table(self.schema, self.name)
+
+    @property
+    def quoted_source(self) -> str:
+        return quote_table(self.schema, self.name)
+
+    @property
+    def quoted_target(self) -> str:
+        return quote_table(self.target_schema, self.target_name)
+
+    @property
+    def key_index(self) -> int:
+        return self.columns.index(self.key)
+
+    @property
+    def column_list(self) -> str:
+        return ", ".join(quote_ident(c) for c in self.columns)
+
+
+def read_tables(conn: Any, config: MoveConfig) -> list[MovedTable]:
+    """The selected base tables on the source, in name order.
+
+    Refuses what the copier cannot move consistently (preflight reports the
+    same, with more detail): no single-column integer primary key.
+    """
+    placeholders = ", ".join(["%s"] * len(SYSTEM_SCHEMAS))
+    rows = fetch_all(
+        conn,
+        "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.EXTRA, c.COLUMN_KEY, c.DATA_TYPE "
+        "FROM information_schema.COLUMNS c JOIN information_schema.TABLES t "
+        "ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME "
+        "WHERE t.TABLE_TYPE = 'BASE TABLE' AND c.TABLE_SCHEMA NOT IN (" + placeholders + ") "
+        "ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION",
+        sorted(SYSTEM_SCHEMAS),
+    )
+    columns: dict[tuple[str, str], list[str]] = {}
+    keys: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for schema, table, column, extra, column_key, data_type in rows:
+        if not config.selection.selects_table(schema, table):
+            continue
+        columns.setdefault((schema, table), [])
+        if "GENERATED" not in (extra or "").upper():
+            columns[(schema, table)].append(column)
+        if column_key == "PRI":
+            keys.setdefault((schema, table), []).append((column, data_type.lower()))
+    tables = []
+    for (schema, table), names in columns.items():
+        key = keys.get((schema, table), [])
+        if len(key) != 1 or key[0][1] not in ("tinyint", "smallint", "mediumint", "int", "bigint"):
+            raise DbferryError(
+                "table %s has no single-column integer primary key, which this version needs." % display_table(schema, table),
+                obj=display_table(schema, table),
+                fix="run dbferry.mysql.preflight for the details, or exclude the table with tables.exclude.",
+            )
+        target_schema, target_name = config.target_name(schema, table)
+        tables.append(MovedTable(schema, table, target_schema, target_name, tuple(names), key[0][0]))
+    if not tables:
+        raise DbferryError("the selection matches no table on the source.", obj="databases/tables",
+                           fix="check databases.include/exclude and tables.include/exclude.")
+    return tables
+
+
+def _create_statement(source: Any, table: MovedTable) -> str:
+    """SHOW CREATE TABLE of the source table, renamed to its target name."""
+    ddl = fetch_all(source, "SHOW CREATE TABLE %s" % table.quoted_source)[0][1]
+    prefix = "CREATE TABLE %s" % quote_ident(table.name)
+    if not ddl.startswith(prefix):
+        raise DbferryError("unexpected SHOW CREATE TABLE output for %s." % table.source, obj=table.source,
+                           fix="report this with the server version.")
+    return "CREATE TABLE %s%s" % (table.quoted_target, ddl[len(prefix):])
+
+
+def create_target_tables(source: Any, target: Any, tables: list[MovedTable], reuse_target: bool) -> list[str]:
+    """Create the target databases and tables; return the ones created.
+
+    An existing target table is refused when it has rows (the copy could
+    not tell its rows from ours), and accepted when empty only with
+    ``reuse_target``. Nothing is created before every table was checked.
+    """
+    existing = []
+    for table in tables:
+        found = fetch_value(target, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+                            (table.target_schema, table.target_name))
+        if not found:
+            continue
+        target_display = display_table(table.target_schema, table.target_name)
+        if fetch_all(target, "SELECT 1 FROM %s LIMIT 1" % table.quoted_target):
+            raise DbferryError("target table %s exists and has rows." % target_display, obj=target_display,
+                               fix="drop or empty it, or rename the move's target with rename.databases.")
+        if not reuse_target:
+            raise DbferryError("target table %s already exists (empty)." % target_display, obj=target_display,
+                               fix="drop it, or set reuse_target: true to copy into it.")
+        existing.append(table)
+    created = []
+    for schema in sorted({t.target_schema for t in tables}):
+        source_schema = next(t.schema for t in tables if t.target_schema == schema)
+        charset, collation = fetch_all(
+            source, "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
+            (source_schema,))[0]
+        if not (_CHARSET_RE.match(charset) and _CHARSET_RE.match(collation)):
+            raise DbferryError("unexpected character set %r / collation %r on %s." % (charset, collation, source_schema),
+                               obj=source_schema, fix="report this with the server version.")
+        execute(target, "CREATE DATABASE IF NOT EXISTS %s CHARACTER SET %s COLLATE %s" % (quote_ident(schema), charset, collation))
+    for table in tables:
+        if table in existing:
+            continue
+        execute(target, "SET SESSION foreign_key_checks = 0")
+        execute(target, _create_statement(source, table))
+        created.append(table.source)
+    return created

@@ -1,0 +1,111 @@
+"""Checkpoints in the target, in the same transaction as the data they describe.
+
+The ``_dbferry`` schema on the target holds, per move, the position the
+binlog applier has applied up to and, per table, the copy cursor (the last
+primary key copied). The applier writes the position in the transaction
+that applies the events; the copier writes a cursor in the transaction that
+writes the batch. So after a crash, what the target holds and what the
+checkpoints say agree, and a restart resumes from exactly there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from .connection import execute, fetch_all
+from .identifiers import quote_ident
+from .schema import MovedTable
+from .selection import STATE_SCHEMA
+
+_S = quote_ident(STATE_SCHEMA)
+
+#: DECIMAL(20,0) holds every signed and unsigned 64-bit key.
+_DDL = (
+    "CREATE DATABASE IF NOT EXISTS %s" % _S,
+    "CREATE TABLE IF NOT EXISTS %s.moves (name VARCHAR(64) NOT NULL PRIMARY KEY, config_digest CHAR(64) NOT NULL, "
+    "start_position TEXT NOT NULL, applied_position TEXT NOT NULL, phase VARCHAR(32) NOT NULL, "
+    "created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), "
+    "updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6)) ENGINE=InnoDB" % _S,
+    "CREATE TABLE IF NOT EXISTS %s.cursors (move VARCHAR(64) NOT NULL, source_schema VARCHAR(64) NOT NULL, "
+    "source_table VARCHAR(64) NOT NULL, last_key DECIMAL(20,0) NULL, done BOOLEAN NOT NULL DEFAULT FALSE, "
+    "rows_copied BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (move, source_schema, source_table)) ENGINE=InnoDB" % _S,
+)
+
+
+@dataclass
+class Cursor:
+    """How far the copy of one table got."""
+
+    last_key: Optional[int]
+    done: bool
+    rows_copied: int
+
+
+@dataclass
+class MoveState:
+    """A move as the target records it."""
+
+    name: str
+    config_digest: str
+    start_position: str
+    applied_position: str
+    phase: str
+    cursors: dict[tuple[str, str], Cursor]
+
+
+def ensure_schema(conn: Any) -> None:
+    for statement in _DDL:
+        execute(conn, statement)
+
+
+def load(conn: Any, name: str) -> Optional[MoveState]:
+    """The recorded state of move ``name``, or None for a new move."""
+    rows = fetch_all(conn, "SELECT config_digest, start_position, applied_position, phase FROM %s.moves WHERE name = %%s" % _S, (name,))
+    if not rows:
+        return None
+    cursors = {
+        (schema, table): Cursor(None if last is None else int(last), bool(done), int(copied))
+        for schema, table, last, done, copied in fetch_all(
+            conn, "SELECT source_schema, source_table, last_key, done, rows_copied FROM %s.cursors WHERE move = %%s" % _S, (name,))
+    }
+    digest, start, applied, phase = rows[0]
+    return MoveState(name, digest, start, applied, phase, cursors)
+
+
+def create(conn: Any, name: str, digest: str, tables: list[MovedTable]) -> None:
+    """Record a new move (phase ``preparing``) and an empty cursor per table (caller commits)."""
+    execute(conn, "INSERT INTO %s.moves (name, config_digest, start_position, applied_position, phase) VALUES (%%s, %%s, '', '', 'preparing')" % _S,
+            (name, digest))
+    for table in tables:
+        execute(conn, "INSERT INTO %s.cursors (move, source_schema, source_table) VALUES (%%s, %%s, %%s)" % _S, (name, table.schema, table.name))
+
+
+def start(conn: Any, name: str, position: str) -> None:
+    """Record the start position P0, read after the target tables exist (caller commits)."""
+    execute(conn, "UPDATE %s.moves SET start_position = %%s, applied_position = %%s, phase = 'copying' WHERE name = %%s" % _S,
+            (position, position, name))
+
+
+def save_cursor(conn: Any, name: str, table: MovedTable, last_key: Optional[int], done: bool, rows: int) -> None:
+    """Advance a table's cursor, inside the transaction that wrote the batch."""
+    execute(conn, "UPDATE %s.cursors SET last_key = %%s, done = %%s, rows_copied = rows_copied + %%s "
+                  "WHERE move = %%s AND source_schema = %%s AND source_table = %%s" % _S,
+            (last_key, done, rows, name, table.schema, table.name))
+
+
+def save_position(conn: Any, name: str, position: str) -> None:
+    """Record the applied binlog position, inside the transaction that applied the events."""
+    execute(conn, "UPDATE %s.moves SET applied_position = %%s WHERE name = %%s" % _S, (position, name))
+
+
+def set_phase(conn: Any, name: str, phase: str) -> None:
+    execute(conn, "UPDATE %s.moves SET phase = %%s WHERE name = %%s" % _S, (phase, name))
+
+
+def drop(conn: Any, name: str) -> None:
+    """Forget a move; drops the schema when no other move is recorded."""
+    execute(conn, "DELETE FROM %s.cursors WHERE move = %%s" % _S, (name,))
+    execute(conn, "DELETE FROM %s.moves WHERE name = %%s" % _S, (name,))
+    if not fetch_all(conn, "SELECT 1 FROM %s.moves LIMIT 1" % _S):
+        execute(conn, "DROP DATABASE %s" % _S)

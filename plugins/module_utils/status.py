@@ -1,0 +1,117 @@
+"""What a running move reports: progress, speed, lag, position, last error.
+
+The engine's threads update one ``Status``; the run loop publishes it as
+``status.json`` in the move's state folder (atomically replaced), which is
+what ``dbferry status`` and the status module read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import deque
+from typing import Any, Optional
+
+STATUS_FILE = "status.json"
+
+#: rows/s is measured over this many seconds.
+_RATE_WINDOW = 10.0
+
+
+class Status:
+    """Thread-safe progress of one move."""
+
+    def __init__(self, move: str) -> None:
+        self.move = move
+        self.tables: dict[str, dict[str, Any]] = {}
+        self.applied_position = ""
+        self.applied_timestamp: Optional[int] = None
+        self.applied_changes = 0
+        self.source_current = ""
+        self.lag_events = 0
+        self.error: Optional[str] = None
+        self._lock = threading.Lock()
+        self._samples: deque = deque()
+
+    def add_table(self, name: str, estimate: int, copied: int, done: bool) -> None:
+        with self._lock:
+            self.tables[name] = {"estimate": estimate, "copied": copied, "done": done}
+
+    def copied(self, name: str, rows: int, done: bool) -> None:
+        with self._lock:
+            entry = self.tables[name]
+            entry["copied"] += rows
+            entry["done"] = entry["done"] or done
+            if done:
+                entry["estimate"] = entry["copied"]
+
+    def copy_complete(self) -> bool:
+        with self._lock:
+            return all(t["done"] for t in self.tables.values())
+
+    def applied(self, position: str, timestamp: Optional[int], changes: int) -> None:
+        with self._lock:
+            self.applied_position = position
+            if timestamp is not None:
+                self.applied_timestamp = timestamp
+            self.applied_changes += changes
+
+    def source_position(self, current: str, behind: int) -> None:
+        with self._lock:
+            self.source_current = current
+            self.lag_events = behind
+
+    def failed(self, exc: BaseException) -> None:
+        with self._lock:
+            self.error = str(exc)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            now = time.time()
+            copied = sum(t["copied"] for t in self.tables.values())
+            estimated = sum(max(t["estimate"], t["copied"]) for t in self.tables.values())
+            self._samples.append((now, copied))
+            while len(self._samples) > 1 and now - self._samples[0][0] > _RATE_WINDOW:
+                self._samples.popleft()
+            first_time, first_copied = self._samples[0]
+            rate = (copied - first_copied) / (now - first_time) if now > first_time else 0.0
+            done = all(t["done"] for t in self.tables.values())
+            if self.lag_events == 0:
+                lag_seconds: Optional[float] = 0.0
+            elif self.applied_timestamp is not None:
+                lag_seconds = max(0.0, now - self.applied_timestamp)
+            else:
+                lag_seconds = None
+            return {
+                "move": self.move,
+                "phase": "failed" if self.error else ("tailing" if done else "copying"),
+                "tables": {name: dict(entry) for name, entry in sorted(self.tables.items())},
+                "rows_copied": copied,
+                "rows_estimated": estimated,
+                "rows_per_second": round(rate, 1),
+                "eta_seconds": None if done or rate <= 0 else round(max(0, estimated - copied) / rate),
+                "lag_seconds": None if lag_seconds is None else round(lag_seconds, 3),
+                "lag_events": self.lag_events,
+                "applied_position": self.applied_position,
+                "source_position": self.source_current,
+                "applied_changes": self.applied_changes,
+                "last_error": self.error,
+                "updated_at": round(now, 3),
+            }
+
+    def publish(self, state_dir: str) -> dict[str, Any]:
+        """Write status.json atomically; return what was written."""
+        snapshot = self.snapshot()
+        path = os.path.join(state_dir, STATUS_FILE)
+        with open(path + ".tmp", "w", encoding="utf-8") as handle:
+            json.dump(snapshot, handle, indent=1)
+        os.replace(path + ".tmp", path)
+        return snapshot
+
+
+def read(state_dir: str) -> dict[str, Any]:
+    """The last published status of the move whose state folder is ``state_dir``."""
+    with open(os.path.join(state_dir, STATUS_FILE), encoding="utf-8") as handle:
+        return json.load(handle)
