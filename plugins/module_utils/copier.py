@@ -109,8 +109,9 @@ class TableCopier:
         state.save_cursor(target, self.config.name, self.table, last_key, False, len(rows))
         fetch_all(source, "SELECT 1")  # step 3: the session that holds the locks is alive
         target.commit()
-        source.commit()
+        # The batch is on the target: from here a failure must not copy it again.
         self.last_key = last_key
         self.progress(self.table, len(rows), False)
+        source.commit()
         return False
 

@@ -110,12 +110,11 @@ def _create_statement(source: Any, table: MovedTable) -> str:
     return "CREATE TABLE %s%s" % (table.quoted_target, ddl[len(prefix):])
 
 
-def create_target_tables(source: Any, target: Any, tables: list[MovedTable], reuse_target: bool) -> list[str]:
-    """Create the target databases and tables; return the ones created.
+def check_target_tables(target: Any, tables: list[MovedTable], reuse_target: bool) -> list[MovedTable]:
+    """Refuse target tables the move cannot use; return the existing, usable (empty) ones.
 
-    An existing target table is refused when it has rows (the copy could
-    not tell its rows from ours), and accepted when empty only with
-    ``reuse_target``. Nothing is created before every table was checked.
+    A table with rows is refused (the copy could not tell its rows from
+    ours); an empty one is accepted only with ``reuse_target``.
     """
     existing = []
     for table in tables:
@@ -131,6 +130,11 @@ def create_target_tables(source: Any, target: Any, tables: list[MovedTable], reu
             raise DbferryError("target table %s already exists (empty)." % target_display, obj=target_display,
                                fix="drop it, or set reuse_target: true to copy into it.")
         existing.append(table)
+    return existing
+
+
+def create_target_tables(source: Any, target: Any, tables: list[MovedTable], existing: list[MovedTable]) -> list[str]:
+    """Create the target databases and the tables not in ``existing``; return the ones created."""
     created = []
     for schema in sorted({t.target_schema for t in tables}):
         source_schema = next(t.schema for t in tables if t.target_schema == schema)
@@ -141,10 +145,9 @@ def create_target_tables(source: Any, target: Any, tables: list[MovedTable], reu
             raise DbferryError("unexpected character set %r / collation %r on %s." % (charset, collation, source_schema),
                                obj=source_schema, fix="report this with the server version.")
         execute(target, "CREATE DATABASE IF NOT EXISTS %s CHARACTER SET %s COLLATE %s" % (quote_ident(schema), charset, collation))
+    execute(target, "SET SESSION foreign_key_checks = 0")
     for table in tables:
-        if table in existing:
-            continue
-        execute(target, "SET SESSION foreign_key_checks = 0")
-        execute(target, _create_statement(source, table))
-        created.append(table.source)
+        if table not in existing:
+            execute(target, _create_statement(source, table))
+            created.append(table.source)
     return created
