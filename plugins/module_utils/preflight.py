@@ -24,6 +24,7 @@ from .connection import ServerSpec, connect, error_code, error_text, fetch_all, 
 from .errors import DbferryError
 from .flavor import Flavor, detect_flavor
 from .identifiers import display_table, quote_ident, quote_table
+from .schema import SUPPORTED_KEY_TYPES
 from .selection import STATE_SCHEMA, SYSTEM_SCHEMAS, Selection
 
 OK, WARNING, ERROR = "ok", "warning", "error"
@@ -64,8 +65,6 @@ SOURCE_GLOBAL_PRIVILEGES = ("RELOAD", "REPLICATION SLAVE")
 SOURCE_TABLE_PRIVILEGES = ("SELECT",)
 TARGET_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER")
 
-#: Key types the copier pages through today; others are planned, and said so.
-SUPPORTED_KEY_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "bigint"})
 #: Shared row locks (the consistency argument, step 2) need a transactional engine.
 TRANSACTIONAL_ENGINES = frozenset({"InnoDB"})
 DEFAULT_MIN_BINLOG_RETENTION_HOURS = 72
