@@ -1,18 +1,52 @@
 """Access to the source's binlog.
 
-For now: a read-only probe that proves the user may stream the binlog
-(REPLICATION SLAVE) by asking for a dump that ends at once. The row-event
-stream of a move lives here too when the engine grows it.
+``probe_dump`` proves, for preflight, that a user may stream the binlog.
+``BinlogStream`` is what a move applies: every source transaction committed
+after a GTID position, in binlog order, with its row changes on the moved
+tables (changes.py is the contract).
+
+mysql-replication speaks the replication protocol (dump request, checksums,
+heartbeats, event framing, GTID, query and XID events). Table maps and row
+images of moved tables are decoded here from the raw event bytes, because
+its own decoding loses what the applier must write back exactly: zero dates
+become None, BINARY(n) loses its trailing zero bytes, BIT becomes a '0101'
+string, SET a Python set (the empty set None), latin1 is decoded as Python's
+cp1252 (which has no characters for five bytes MariaDB stores), ENUM and SET
+labels that are not UTF-8 become '' and collations it does not know (such as
+utf8mb4_uca1400_ai_ci) fall back to UTF-8. Character sets are resolved here
+through the source's own collation table.
 """
 
 from __future__ import annotations
 
+import datetime
+import math
+import queue
 import random
+import re
 import struct
-from typing import Any
+import threading
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable, Collection, Optional, Union
 
-from .connection import execute, fetch_all
+from . import gtid
+from .changes import DELETE, INSERT, UPDATE, RowChange, Transaction
+from .connection import ServerSpec, connect, error_code, error_text, execute, fetch_all, is_database_error
+from .errors import DbferryError
 from .flavor import Flavor
+from .identifiers import display_table
+from .retry import Backoff, is_transient
+
+try:
+    from pymysqlreplication import BinLogStreamReader
+    from pymysqlreplication.event import (ExecuteLoadQueryEvent, FormatDescriptionEvent, HeartbeatLogEvent, MariadbGtidEvent,
+                                          NotImplementedEvent, QueryEvent, XAPrepareEvent, XidEvent)
+    from pymysqlreplication.row_event import DeleteRowsEvent, RowsEvent, TableMapEvent, UpdateRowsEvent, WriteRowsEvent
+
+    MYSQL_REPLICATION_IMPORT_ERROR: Optional[str] = None
+except ImportError as _exc:  # reported by BinlogStream(), so that probe_dump works without the library
+    MYSQL_REPLICATION_IMPORT_ERROR = str(_exc)
 
 _COM_BINLOG_DUMP = 0x12
 _BINLOG_DUMP_NON_BLOCK = 1
@@ -46,3 +80,899 @@ def probe_dump(conn: Any, flavor: Flavor) -> None:
     conn._execute_command(_COM_BINLOG_DUMP, payload)  # pylint: disable=protected-access
     while not conn._read_packet().is_eof_packet():  # pylint: disable=protected-access
         pass
+
+
+# ---------------------------------------------------------------------------
+# Binlog format constants (MariaDB and MySQL share these numbers)
+
+_ROWS_KINDS = {23: INSERT, 24: UPDATE, 25: DELETE, 30: INSERT, 31: UPDATE, 32: DELETE}
+#: Version 2 rows events carry an "extra data" block after the post-header length field.
+_ROWS_V2 = frozenset({30, 31, 32})
+#: MariaDB's compressed query and rows events (log_bin_compress=ON), which mysql-replication cannot read.
+_COMPRESSED_EVENTS = range(165, 172)
+#: Event header flag of events a replica may skip.
+_LOG_EVENT_IGNORABLE_F = 0x80
+
+#: MariaDB GTID event flags.
+_FL_STANDALONE = 0x01  # the group is one statement (DDL) without COMMIT or XID
+_FL_PREPARED_XA = 0x40  # the group ends in XA PREPARE: it commits (or not) in a later group
+
+# Column types of a table map.
+_TINY, _SHORT, _LONG, _FLOAT, _DOUBLE, _TIMESTAMP, _LONGLONG, _INT24 = 1, 2, 3, 4, 5, 7, 8, 9
+_DATE, _TIME, _DATETIME, _YEAR, _VARCHAR, _BIT, _TIMESTAMP2, _DATETIME2, _TIME2 = 10, 11, 12, 13, 15, 16, 17, 18, 19
+_NEWDECIMAL, _ENUM, _SET, _BLOB, _VAR_STRING, _STRING, _GEOMETRY = 246, 247, 248, 252, 253, 254, 255
+_INT_BYTES = {_TINY: 1, _SHORT: 2, _INT24: 3, _LONG: 4, _LONGLONG: 8}
+#: Types whose table-map metadata is one byte (pack length, length-prefix size or fractional digits).
+_ONE_BYTE_META = frozenset({_FLOAT, _DOUBLE, _BLOB, _GEOMETRY, _TIMESTAMP2, _DATETIME2, _TIME2, 249, 250, 251})
+#: Columns that get a bit in the SIGNEDNESS metadata (MariaDB counts YEAR, not BIT).
+_NUMERIC = frozenset({_TINY, _SHORT, _INT24, _LONG, _LONGLONG, _NEWDECIMAL, _FLOAT, _DOUBLE, _YEAR})
+#: Columns that get an entry in the charset metadata (MariaDB counts GEOMETRY; ENUM and SET have their own list).
+_CHARACTER = frozenset({_STRING, _VARCHAR, _BLOB, _GEOMETRY})
+#: MariaDB 5.3 temporal columns (COLUMN_TYPE says /* mariadb-5.3 */): the binlog does not say their
+#: fractional digits, so their values cannot be decoded.
+_OLD_TEMPORAL = {_TIMESTAMP: "TIMESTAMP", _TIME: "TIME", _DATETIME: "DATETIME"}
+
+# Optional table-map metadata fields (binlog_row_metadata=FULL).
+_META_SIGNEDNESS, _META_DEFAULT_CHARSET, _META_COLUMN_CHARSET, _META_COLUMN_NAME = 1, 2, 3, 4
+_META_SET_VALUES, _META_ENUM_VALUES, _META_ENUM_SET_DEFAULT_CHARSET, _META_ENUM_SET_COLUMN_CHARSET = 5, 6, 10, 11
+
+_DIG2BYTES = (0, 1, 1, 2, 2, 3, 3, 4, 4, 4)  # DECIMAL: bytes for 0..9 leftover digits
+_EPOCH = datetime.datetime(1970, 1, 1)
+
+#: Python codecs that decode a MariaDB character set exactly. Text in any other
+#: character set is returned as bytes: written back, bytes store the same bytes.
+_CODECS = {"utf8mb4": "utf-8", "utf8mb3": "utf-8", "utf8": "utf-8", "ascii": "ascii"}
+#: MariaDB's latin1 is cp1252, except that it maps the five bytes cp1252 leaves
+#: undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) to the C1 controls of the same number.
+_LATIN1 = {i: bytes([i]).decode("cp1252", "ignore") or chr(i) for i in range(0x80, 0xA0)}
+
+
+# ---------------------------------------------------------------------------
+# Statements in query events
+
+
+_TOKEN = re.compile(
+    r"\s+"
+    r"|(?:--(?=\s|$)|\#)[^\n]*"  # line comments
+    r"|/\*M?!\d*"  # opening of an executable comment: its text is SQL the server ran
+    r"|/\*.*?\*/"  # other comments
+    r"|\*/"  # closing of an executable comment
+    r"|(?P<quoted>`(?:[^`]|``)*`|\"(?:[^\"\\]|\\.|\"\")*\")"  # double quotes too: ANSI_QUOTES makes them names
+    r"|(?P<string>'(?:[^'\\]|\\.|'')*')"
+    r"|(?P<word>[\w$]+)"
+    r"|(?P<punct>.)",
+    re.S,
+)
+
+TableRef = tuple[str, Optional[str]]
+
+
+class _Statement:
+    """A cursor over the tokens of one SQL statement, for the few forms that name the tables they change."""
+
+    def __init__(self, query: str, default_schema: str) -> None:
+        self.tokens = [(m.lastgroup, m.group(m.lastgroup)) for m in _TOKEN.finditer(query) if m.lastgroup]
+        self.at = 0
+        self.default_schema = default_schema
+
+    def word(self, *words: str) -> bool:
+        """Consume the next token if it is one of ``words`` (keywords, upper case)."""
+        if self.at < len(self.tokens) and self.tokens[self.at][0] == "word" and self.tokens[self.at][1].upper() in words:
+            self.at += 1
+            return True
+        return False
+
+    def punct(self, char: str) -> bool:
+        if self.at < len(self.tokens) and self.tokens[self.at] == ("punct", char):
+            self.at += 1
+            return True
+        return False
+
+    def skip_if_exists(self) -> None:
+        if self.word("IF"):
+            self.word("NOT")
+            self.word("EXISTS")
+
+    def identifier(self) -> Optional[str]:
+        if self.at >= len(self.tokens) or self.tokens[self.at][0] not in ("word", "quoted"):
+            return None
+        kind, text = self.tokens[self.at]
+        self.at += 1
+        return text if kind == "word" else text[1:-1].replace(text[0] * 2, text[0])
+
+    def table(self) -> Optional[TableRef]:
+        """``name`` or ``schema.name``; None when the next tokens are not a name."""
+        first = self.identifier()
+        if first is None:
+            return None
+        if self.punct("."):
+            second = self.identifier()
+            return (first, second) if second is not None else None
+        return (self.default_schema, first)
+
+    def tables(self, separators: tuple[str, ...]) -> list[Optional[TableRef]]:
+        """Names separated by commas or the keywords in ``separators`` (RENAME's TO), each maybe followed by WAIT n/NOWAIT."""
+        found = []
+        while True:
+            found.append(self.table())
+            if self.word("WAIT"):
+                self.at += 1
+            self.word("NOWAIT")
+            if not (self.punct(",") or self.word(*separators)):
+                return found
+
+    def table_after(self, keyword: str) -> Optional[TableRef]:
+        while self.at < len(self.tokens):
+            if self.word(keyword):
+                return self.table()
+            self.at += 1
+        return None
+
+    def references(self) -> list[TableRef]:
+        """Every name or ``a.b`` pair in the statement: what a statement that is not parsed further may touch."""
+        self.at = 0
+        found: list[TableRef] = []
+        while self.at < len(self.tokens):
+            ref = self.table()
+            if ref is None:
+                self.at += 1
+            else:
+                found.append(ref)
+        return found
+
+
+def _ddl_tables(stmt: _Statement) -> Optional[list[Optional[TableRef]]]:
+    """The tables a DDL statement alters, drops, renames, truncates or creates; None for other statements."""
+    if stmt.word("TRUNCATE"):
+        stmt.word("TABLE")
+        return [stmt.table()]
+    if stmt.word("RENAME"):
+        if not stmt.word("TABLE", "TABLES"):
+            return None  # RENAME USER
+        stmt.skip_if_exists()
+        return stmt.tables(("TO",))
+    if stmt.word("DROP"):
+        if stmt.word("DATABASE", "SCHEMA"):
+            stmt.skip_if_exists()
+            schema = stmt.identifier()
+            return [(schema, None) if schema is not None else None]
+        if stmt.word("TABLE", "TABLES"):
+            stmt.skip_if_exists()
+            return stmt.tables(())
+        return [stmt.table_after("ON")] if stmt.word("INDEX") else None  # DROP TEMPORARY TABLE: never a moved table
+    if stmt.word("CREATE"):
+        if stmt.word("OR"):
+            stmt.word("REPLACE")
+        if stmt.word("TABLE"):
+            stmt.skip_if_exists()
+            return [stmt.table()]
+        stmt.word("UNIQUE", "FULLTEXT", "SPATIAL")
+        return [stmt.table_after("ON")] if stmt.word("INDEX") else None
+    if stmt.word("ALTER"):
+        stmt.word("ONLINE")
+        stmt.word("IGNORE")
+        if not stmt.word("TABLE"):
+            return None
+        stmt.skip_if_exists()
+        altered = [stmt.table()]
+        while stmt.at < len(stmt.tokens):  # ... EXCHANGE PARTITION p WITH TABLE other: other's rows change too
+            if stmt.word("WITH") and stmt.word("TABLE"):
+                altered.append(stmt.table())
+            else:
+                stmt.at += 1
+        return altered
+    return None
+
+
+def statement_tables(query: str, default_schema: str) -> tuple[str, list[TableRef]]:
+    """What a statement in a query event may change: ``("ddl", tables)``, ``("dml", tables)`` or ``("", [])``.
+
+    A table is ``(schema, table)``; ``(schema, None)`` stands for every table
+    of a schema (DROP DATABASE). Unqualified names belong to ``default_schema``,
+    the session's database when the statement ran. When a DDL statement cannot
+    be parsed, and for DML logged as a statement, every name in it counts:
+    stopping a move for nothing is better than missing a change.
+    """
+    stmt = _Statement(query, default_schema)
+    if stmt.word("INSERT", "REPLACE", "UPDATE", "DELETE", "LOAD"):
+        return "dml", stmt.references()
+    found = _ddl_tables(stmt)
+    if found is None:
+        return "", []
+    if None in found:
+        return "ddl", stmt.references()
+    return "ddl", [ref for ref in found if ref is not None]
+
+
+# ---------------------------------------------------------------------------
+# Table maps and row images
+
+
+class _Buffer:
+    """A read position in one event's bytes; reading past the end is an error, never a short value."""
+
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes, pos: int = 0) -> None:
+        self.data = data
+        self.pos = pos
+
+    def take(self, size: int) -> bytes:
+        end = self.pos + size
+        if end > len(self.data):
+            raise ValueError("binlog event ends after %d bytes; %d more were expected" % (len(self.data), end - len(self.data)))
+        chunk = self.data[self.pos:end]
+        self.pos = end
+        return chunk
+
+    def uint(self, size: int) -> int:
+        return int.from_bytes(self.take(size), "little")
+
+    def packed_uint(self) -> int:
+        """A length-encoded integer (1, 3, 4 or 9 bytes)."""
+        first = self.uint(1)
+        if first < 251:
+            return first
+        return self.uint({252: 2, 253: 3, 254: 8}[first])
+
+    def packed_bytes(self) -> bytes:
+        return self.take(self.packed_uint())
+
+    def at_end(self) -> bool:
+        return self.pos >= len(self.data)
+
+
+def _text(raw: bytes, charset: str) -> Union[str, bytes]:
+    """Text in ``charset`` as PyMySQL returns it (str), or as bytes where no Python codec matches MariaDB's exactly."""
+    if charset == "latin1":
+        return raw.decode("latin-1").translate(_LATIN1)
+    codec = _CODECS.get(charset)
+    if codec is None:
+        return raw
+    try:
+        return raw.decode(codec)
+    except UnicodeDecodeError:  # stored by a session that did not check it: the bytes are what the source has
+        return raw
+
+
+@dataclass
+class _Column:
+    """One column of a table map, with what decoding its values needs."""
+
+    type: int
+    #: VARCHAR/STRING: maximum bytes; BLOB/GEOMETRY: bytes of the length prefix; ENUM/SET: bytes of the value;
+    #: BIT: bits; NEWDECIMAL: precision; TIME2/DATETIME2/TIMESTAMP2: fractional digits.
+    length: int = 0
+    scale: int = 0
+    name: str = ""
+    unsigned: bool = False
+    charset: str = "binary"
+    labels: tuple[Union[str, bytes], ...] = ()
+
+
+@dataclass
+class _Table:
+    schema: str
+    name: str
+    columns: list[_Column] = field(default_factory=list)
+
+    @property
+    def display(self) -> str:
+        return display_table(self.schema, self.name)
+
+
+def _column(col_type: int, meta: _Buffer) -> _Column:
+    """A column from its type and its slice of the table map's metadata block."""
+    if col_type in _ONE_BYTE_META:
+        return _Column(_BLOB if col_type in (249, 250, 251) else col_type, meta.uint(1))
+    if col_type in (_VARCHAR, _VAR_STRING):
+        return _Column(_VARCHAR, meta.uint(2))
+    if col_type == _NEWDECIMAL:
+        precision = meta.uint(1)
+        return _Column(col_type, precision, meta.uint(1))
+    if col_type == _BIT:
+        bits = meta.uint(1)
+        return _Column(col_type, meta.uint(1) * 8 + bits)
+    if col_type in (_STRING, _ENUM, _SET):
+        high, low = meta.uint(1), meta.uint(1)
+        real_type = high | 0x30  # CHAR(n) over 255 bytes keeps bits 8-9 of n in bits 4-5, inverted
+        if real_type in (_ENUM, _SET):
+            return _Column(real_type, low)
+        return _Column(_STRING, (((high >> 4) & 0x03) ^ 0x03) << 8 | low)
+    return _Column(col_type)
+
+
+def _bits(data: bytes, count: int) -> list[bool]:
+    """``count`` flags packed most significant bit first (SIGNEDNESS metadata)."""
+    return [bool(data[i // 8] & (0x80 >> (i % 8))) for i in range(count)]
+
+
+def _set_charsets(columns: list[_Column], optional: dict[int, bytes], default_kind: int, per_column_kind: int, collations: dict[int, str]) -> None:
+    """Character sets of ``columns`` from their DEFAULT_CHARSET form (a default plus exceptions) or their per-column form."""
+    if default_kind in optional:
+        buf = _Buffer(optional[default_kind])
+        ids = [buf.packed_uint()] * len(columns)
+        while not buf.at_end():
+            index = buf.packed_uint()
+            ids[index] = buf.packed_uint()
+    else:
+        buf = _Buffer(optional.get(per_column_kind, b""))
+        ids = [buf.packed_uint() for _col in columns] if per_column_kind in optional else [63] * len(columns)  # 63: binary
+    for col, collation in zip(columns, ids):
+        col.charset = collations.get(collation, "")  # one the server does not list decodes as bytes: exact, if not pretty
+
+
+def _labels(data: Optional[bytes]) -> list[list[bytes]]:
+    """ENUM or SET members, per column, as stored bytes."""
+    found = []
+    buf = _Buffer(data or b"")
+    while not buf.at_end():
+        found.append([buf.packed_bytes() for _i in range(buf.packed_uint())])
+    return found
+
+
+def _parse_columns(table: _Table, buf: _Buffer, collations: dict[int, str]) -> None:
+    """Fill ``table.columns`` from the rest of a table map body (after the table name)."""
+    count = buf.packed_uint()
+    types = list(buf.take(count))
+    meta = _Buffer(buf.packed_bytes())
+    columns = [_column(t, meta) for t in types]
+    buf.take((count + 7) // 8)  # nullability: the row images say which values are NULL
+    optional: dict[int, bytes] = {}
+    while not buf.at_end():
+        kind = buf.uint(1)
+        optional[kind] = buf.packed_bytes()
+    if _META_COLUMN_NAME not in optional:
+        raise DbferryError(
+            "the binlog has no column names for %s." % table.display, obj=table.display,
+            fix="SET GLOBAL binlog_row_metadata = 'FULL' on the source (and in its my.cnf), then restart the move.")
+    names = _Buffer(optional[_META_COLUMN_NAME])
+    numeric = [c for c in columns if c.type in _NUMERIC]
+    if _META_SIGNEDNESS in optional:
+        for col, unsigned in zip(numeric, _bits(optional[_META_SIGNEDNESS], len(numeric))):
+            col.unsigned = unsigned
+    _set_charsets([c for c in columns if c.type in _CHARACTER], optional, _META_DEFAULT_CHARSET, _META_COLUMN_CHARSET, collations)
+    _set_charsets([c for c in columns if c.type in (_ENUM, _SET)], optional, _META_ENUM_SET_DEFAULT_CHARSET, _META_ENUM_SET_COLUMN_CHARSET, collations)
+    for wanted, kind in ((_ENUM, _META_ENUM_VALUES), (_SET, _META_SET_VALUES)):
+        for col, members in zip([c for c in columns if c.type == wanted], _labels(optional.get(kind))):
+            col.labels = tuple(_text(m, col.charset) for m in members)
+    for col in columns:
+        col.name = names.packed_bytes().decode("utf-8")
+        if col.type in _OLD_TEMPORAL:
+            raise DbferryError(
+                "column %s of %s uses the MariaDB 5.3 %s format, whose binlog values cannot be decoded." % (col.name, table.display, _OLD_TEMPORAL[col.type]),
+                obj="%s.%s" % (table.display, col.name),
+                fix="convert it on the source with ALTER TABLE ... FORCE (mysql56_temporal_format=ON, the default), then restart the move.")
+        if col.type not in _INT_BYTES and col.type not in _DECODERS:
+            raise DbferryError("column %s of %s has binlog type %d, which dbferry cannot decode." % (col.name, table.display, col.type),
+                               obj="%s.%s" % (table.display, col.name), fix="leave this table out of the move.")
+    table.columns = columns
+
+
+def _date_text(year: int, month: int, day: int) -> str:
+    return "%04d-%02d-%02d" % (year, month, day)
+
+
+def _time_text(hour: int, minute: int, second: int, micro: int, digits: int) -> str:
+    text = "%02d:%02d:%02d" % (hour, minute, second)
+    return text + (".%0*d" % (digits, micro // 10 ** (6 - digits)) if digits else "")
+
+
+def _fraction(raw: bytes) -> int:
+    """Microseconds from the big-endian fraction of a temporal value (1, 2 or 3 bytes for 1-2, 3-4, 5-6 digits)."""
+    return int.from_bytes(raw, "big") * 10 ** (6 - 2 * len(raw)) if raw else 0
+
+
+def _read_decimal(col: _Column, buf: _Buffer) -> Decimal:
+    """DECIMAL's binary form: groups of 9 digits in 4 bytes, big-endian, sign in the top bit, negatives inverted."""
+    whole, frac = col.length - col.scale, col.scale
+    groups = ([(_DIG2BYTES[whole % 9], whole % 9)] if whole % 9 else []) + [(4, 9)] * (whole // 9)
+    frac_groups = [(4, 9)] * (frac // 9) + ([(_DIG2BYTES[frac % 9], frac % 9)] if frac % 9 else [])
+    raw = bytearray(buf.take(sum(size for size, _digits in groups + frac_groups)))
+    negative = not raw[0] & 0x80
+    raw[0] ^= 0x80
+    if negative:
+        raw = bytearray(b ^ 0xFF for b in raw)
+    parts = []
+    pos = 0
+    for size, digits in groups + frac_groups:
+        parts.append("%0*d" % (digits, int.from_bytes(raw[pos:pos + size], "big")))
+        pos += size
+    text = "".join(parts[:len(groups)]) or "0"
+    if frac:
+        text += "." + "".join(parts[len(groups):])
+    return Decimal(("-" if negative else "") + text)
+
+
+def _read_year(col: _Column, buf: _Buffer) -> int:
+    year = buf.uint(1)
+    return year + 1900 if year else 0  # 0 is the zero year 0000, which an integer 0 writes back
+
+
+def _read_date(col: _Column, buf: _Buffer) -> Union[datetime.date, str]:
+    packed = buf.uint(3)
+    year, month, day = packed >> 9, (packed >> 5) & 0x0F, packed & 0x1F
+    try:
+        return datetime.date(year, month, day)
+    except ValueError:  # zero dates and zero parts, as PyMySQL returns them
+        return _date_text(year, month, day)
+
+
+def _read_time2(col: _Column, buf: _Buffer) -> datetime.timedelta:
+    """TIME(n): 3 bytes of sign/hour/minute/second plus the fraction, offset so that negatives sort first."""
+    raw = buf.take(3 + (col.length + 1) // 2)
+    if len(raw) == 6:
+        packed = int.from_bytes(raw, "big") - 0x800000000000
+    else:
+        whole, frac = int.from_bytes(raw[:3], "big") - 0x800000, int.from_bytes(raw[3:], "big")
+        if whole < 0 and frac:
+            whole, frac = whole + 1, frac - (1 << (8 * len(raw[3:])))
+        packed = (whole << 24) + frac * 10 ** (6 - 2 * len(raw[3:]))
+    value = abs(packed)
+    hms, micro = value >> 24, value & 0xFFFFFF
+    result = datetime.timedelta(hours=(hms >> 12) & 0x3FF, minutes=(hms >> 6) & 0x3F, seconds=hms & 0x3F, microseconds=micro)
+    return -result if packed < 0 else result
+
+
+def _read_datetime2(col: _Column, buf: _Buffer) -> Union[datetime.datetime, str]:
+    """DATETIME(n): 5 bytes of year*13+month, day, hour, minute, second (offset by 2**39), then the fraction."""
+    packed = int.from_bytes(buf.take(5), "big") - 0x8000000000
+    micro = _fraction(buf.take((col.length + 1) // 2))
+    ymd, hms = packed >> 17, packed & 0x1FFFF
+    year, month, day = (ymd >> 5) // 13, (ymd >> 5) % 13, ymd & 0x1F
+    hour, minute, second = hms >> 12, (hms >> 6) & 0x3F, hms & 0x3F
+    try:
+        return datetime.datetime(year, month, day, hour, minute, second, micro)
+    except ValueError:
+        return _date_text(year, month, day) + " " + _time_text(hour, minute, second, micro, col.length)
+
+
+def _read_timestamp2(col: _Column, buf: _Buffer) -> Union[datetime.datetime, str]:
+    """TIMESTAMP(n): seconds since the epoch, big-endian, then the fraction; 0 is the zero timestamp.
+
+    The value is naive UTC, which is what a session with time_zone '+00:00'
+    (connection.connect) reads and writes: it never depends on the local zone.
+    """
+    seconds = int.from_bytes(buf.take(4), "big")
+    micro = _fraction(buf.take((col.length + 1) // 2))
+    if seconds == 0:
+        return "0000-00-00 " + _time_text(0, 0, 0, micro, col.length)
+    return _EPOCH + datetime.timedelta(seconds=seconds, microseconds=micro)
+
+
+def _read_string(col: _Column, buf: _Buffer) -> Union[str, bytes]:
+    raw = buf.take(buf.uint(1 if col.length < 256 else 2))
+    if col.charset == "binary" and col.type == _STRING:
+        return raw.ljust(col.length, b"\0")  # BINARY(n): the binlog drops the zero bytes the server pads with
+    return _text(raw, col.charset)
+
+
+def _read_enum(col: _Column, buf: _Buffer) -> Union[str, bytes]:
+    index = buf.uint(col.length)
+    return col.labels[index - 1] if index else _text(b"", col.charset)  # 0 is the '' of an invalid value
+
+
+def _read_set(col: _Column, buf: _Buffer) -> Union[str, bytes]:
+    mask = buf.uint(col.length)
+    members = [label for i, label in enumerate(col.labels) if mask >> i & 1]
+    return _text(b",", col.charset).join(members)  # members are str or bytes, as the separator
+
+
+_Decoder = Callable[[_Column, _Buffer], Any]
+_DECODERS: dict[int, _Decoder] = {
+    _FLOAT: lambda col, buf: struct.unpack("<f", buf.take(4))[0],
+    _DOUBLE: lambda col, buf: struct.unpack("<d", buf.take(8))[0],
+    _NEWDECIMAL: _read_decimal,
+    _YEAR: _read_year,
+    _DATE: _read_date,
+    _TIME2: _read_time2,
+    _DATETIME2: _read_datetime2,
+    _TIMESTAMP2: _read_timestamp2,
+    _VARCHAR: _read_string,
+    _STRING: _read_string,
+    _BLOB: lambda col, buf: _text(buf.take(buf.uint(col.length)), col.charset),
+    _GEOMETRY: lambda col, buf: buf.take(buf.uint(col.length)),
+    _BIT: lambda col, buf: buf.take((col.length + 7) // 8),
+    _ENUM: _read_enum,
+    _SET: _read_set,
+}
+
+
+def _read_image(table: _Table, buf: _Buffer) -> dict[str, Any]:
+    """One row image: a NULL bitmap, then the values of the non-NULL columns."""
+    nulls = buf.take((len(table.columns) + 7) // 8)
+    row: dict[str, Any] = {}
+    for i, col in enumerate(table.columns):
+        if nulls[i // 8] & (1 << (i % 8)):
+            row[col.name] = None
+        elif col.type in _INT_BYTES:
+            row[col.name] = int.from_bytes(buf.take(_INT_BYTES[col.type]), "little", signed=not col.unsigned)
+        else:
+            row[col.name] = _DECODERS[col.type](col, buf)
+    return row
+
+
+# ---------------------------------------------------------------------------
+# Event groups -> transactions
+
+
+@dataclass
+class _Group:
+    """The MariaDB event group being read: one transaction, or one DDL statement."""
+
+    gtid: tuple[int, int, int]
+    flags: int
+    changes: list[RowChange] = field(default_factory=list)
+    savepoints: list[tuple[str, int]] = field(default_factory=list)
+
+
+class _Assembler:
+    """Turns events into complete transactions with the row changes of moved tables."""
+
+    def __init__(self, tables: frozenset[tuple[str, str]], collations: dict[int, str]) -> None:
+        self.tables = tables
+        self.folded = {(s.casefold(), t.casefold()): (s, t) for s, t in tables}
+        self.collations = collations
+        self.post_headers: tuple[int, ...] = ()
+        #: Table id -> decoded layout (None: a table of a moved schema that is not moved).
+        self.layouts: dict[int, Optional[_Table]] = {}
+        #: Parsed table maps by their bytes: the same table map comes with every transaction.
+        self.parsed: dict[bytes, _Table] = {}
+        self.group: Optional[_Group] = None
+
+    def reset(self) -> None:
+        """Forget a half-read group (the connection dropped): the server sends it again from its start."""
+        self.group = None
+
+    def feed(self, event: Any) -> Optional[tuple[_Group, int]]:
+        """Take one event; return the group and its commit time when the event completed it."""
+        if isinstance(event, FormatDescriptionEvent):
+            self.post_headers = tuple(event.post_header_len)
+            return None
+        if isinstance(event, HeartbeatLogEvent):
+            return None
+        if isinstance(event, NotImplementedEvent):
+            self._unknown_event(event)
+            return None
+        if isinstance(event, MariadbGtidEvent):
+            self.group = _Group((event.domain_id, event.server_id, event.gtid_seq_no), event.flags)
+            return None
+        group = self.group
+        if group is None:
+            raise DbferryError("the binlog has a %s outside of a GTID event group." % type(event).__name__, obj="binlog",
+                               fix="stream from a MariaDB 10.0 or later source, whose binlog has GTIDs.")
+        if isinstance(event, TableMapEvent):
+            self._table_map(event)
+        elif isinstance(event, RowsEvent):
+            self._rows(event, group)
+        elif isinstance(event, XidEvent):
+            return self._finish(group, event, keep=True)
+        elif isinstance(event, XAPrepareEvent):
+            if group.changes and not event.one_phase:
+                raise DbferryError(
+                    "XA transaction %s changed %s; its changes commit in a later event group, which the stream cannot follow."
+                    % (event.xid_gtrid.decode("utf-8", "replace"), self._display(group.changes[0])), obj=self._display(group.changes[0]),
+                    fix="do not use XA transactions on moved tables during a move; restart the move.")
+            return self._finish(group, event, keep=True)
+        elif isinstance(event, QueryEvent):
+            return self._query(event, group)
+        elif isinstance(event, ExecuteLoadQueryEvent):
+            raise DbferryError("the binlog has a LOAD DATA statement (a session wrote statement-based binlog).", obj="binlog",
+                               fix="keep binlog_format=ROW in every session on the source, then restart the move.")
+        return None
+
+    def _finish(self, group: _Group, event: Any, keep: bool) -> tuple[_Group, int]:
+        if not keep:
+            group.changes.clear()
+        self.group = None
+        return group, event.timestamp
+
+    @staticmethod
+    def _display(change: RowChange) -> str:
+        return display_table(change.schema, change.table)
+
+    @staticmethod
+    def _unknown_event(event: Any) -> None:
+        if event.packet.flags & _LOG_EVENT_IGNORABLE_F:
+            return
+        if event.event_type in _COMPRESSED_EVENTS:
+            raise DbferryError("the source writes compressed binlog events (event type %d), which the stream cannot read." % event.event_type,
+                               obj="log_bin_compress", fix="SET GLOBAL log_bin_compress = OFF on the source (and in its my.cnf), then restart the move.")
+        raise DbferryError("the binlog has an event of type %d, which the stream does not know; skipping it could lose changes." % event.event_type,
+                           obj="binlog", fix="report this with the source's version; the move cannot continue.")
+
+    def _body(self, event: Any) -> _Buffer:
+        """The event's post-header and body, positioned after the post-header (table id and flags)."""
+        raw = event.packet.get_all_data()
+        body = _Buffer(raw[20:20 + event.event_size])  # 1 status byte and the 19-byte header come first
+        index = event.event_type - 1
+        body.pos = self.post_headers[index] if index < len(self.post_headers) else (10 if event.event_type in _ROWS_V2 else 8)
+        return body
+
+    def _table_map(self, event: Any) -> None:
+        buf = self._body(event)
+        table_id = int.from_bytes(buf.data[:6], "little")
+        schema = buf.take(buf.uint(1)).decode("utf-8")
+        buf.take(1)
+        name = buf.take(buf.uint(1)).decode("utf-8")
+        buf.take(1)
+        if (schema, name) not in self.tables:
+            self.layouts[table_id] = None
+            return
+        key = buf.data[6:]  # everything but the table id, which is not stable across DDL and restarts
+        table = self.parsed.get(key)
+        if table is None:
+            table = _Table(schema, name)
+            _parse_columns(table, buf, self.collations)
+            if len(self.parsed) > 1000:
+                self.parsed.clear()
+            self.parsed[key] = table
+        self.layouts[table_id] = table
+
+    def _rows(self, event: Any, group: _Group) -> None:
+        buf = self._body(event)
+        table = self.layouts.get(int.from_bytes(buf.data[:6], "little"))
+        if table is None:
+            return
+        if event.event_type in _ROWS_V2:
+            buf.pos += int.from_bytes(buf.data[buf.pos - 2:buf.pos], "little") - 2
+        count = buf.packed_uint()
+        kind = _ROWS_KINDS[event.event_type]
+        present = [buf.take((count + 7) // 8) for _i in range(2 if kind == UPDATE else 1)]
+        full = bytes([0xFF] * (count // 8) + ([(1 << (count % 8)) - 1] if count % 8 else []))
+        if count != len(table.columns) or any(p != full for p in present):
+            raise DbferryError(
+                "a row event on %s does not carry every column (%d of %d); a session wrote it with binlog_row_image other than FULL."
+                % (table.display, count, len(table.columns)), obj=table.display,
+                fix="keep binlog_row_image=FULL in every session on the source, then restart the move.")
+        while not buf.at_end():
+            before = _read_image(table, buf) if kind != INSERT else None
+            after = _read_image(table, buf) if kind != DELETE else None
+            group.changes.append(RowChange(kind, table.schema, table.name, before, after))
+
+    def _query(self, event: Any, group: _Group) -> Optional[tuple[_Group, int]]:
+        query = event.query.strip()
+        head = query.upper()
+        if head in ("COMMIT", "ROLLBACK"):
+            # A transaction that also changed a non-transactional table is logged even when it
+            # rolls back, with its row events on InnoDB tables, which the rollback undid.
+            return self._finish(group, event, keep=head == "COMMIT")
+        if head.startswith("SAVEPOINT"):
+            name = _Statement(query, "").references()[-1][1] or ""
+            group.savepoints = [(n, i) for n, i in group.savepoints if n != name.casefold()] + [(name.casefold(), len(group.changes))]
+        elif head.startswith("ROLLBACK TO"):
+            self._rollback_to(query, group)
+        elif not head.startswith(("BEGIN", "XA ")):
+            self._check_statement(query, event.schema.decode("utf-8", "replace"))
+        return self._finish(group, event, keep=True) if group.flags & _FL_STANDALONE else None
+
+    @staticmethod
+    def _rollback_to(query: str, group: _Group) -> None:
+        """ROLLBACK TO a savepoint: logged (with the events it undoes) when the transaction also changed a non-transactional table."""
+        name = (_Statement(query, "").references()[-1][1] or "").casefold()
+        for i in range(len(group.savepoints) - 1, -1, -1):
+            if group.savepoints[i][0] == name:
+                del group.changes[group.savepoints[i][1]:]
+                del group.savepoints[i + 1:]
+                return
+        raise DbferryError("the binlog rolls back to savepoint %s, which it never set." % name, obj="binlog",
+                           fix="report this with the source's version; the move cannot continue.")
+
+    def _check_statement(self, query: str, schema: str) -> None:
+        kind, refs = statement_tables(query, schema)
+        for ref_schema, ref_table in refs:
+            if ref_table is None:
+                hit = next((t for t in sorted(self.tables) if t[0].casefold() == ref_schema.casefold()), None)
+            else:
+                hit = self.folded.get((ref_schema.casefold(), ref_table.casefold()))
+            if hit is None:
+                continue
+            shown = query if len(query) <= 300 else query[:300] + "..."
+            if kind == "ddl":
+                raise DbferryError(
+                    "DDL on moved table %s while the move follows the binlog: %s" % (display_table(*hit), shown), obj=display_table(*hit),
+                    fix="stop the move; apply the same DDL on the target too (or undo it on the source), then restart the move.")
+            raise DbferryError(
+                "a statement-based binlog event changes moved table %s: %s" % (display_table(*hit), shown), obj=display_table(*hit),
+                fix="keep binlog_format=ROW in every session on the source (no SET SESSION binlog_format), then restart the move.")
+
+
+# ---------------------------------------------------------------------------
+# The stream
+
+
+class _ConnectionLost(Exception):
+    """mysql-replication lost the dump connection and wants to reopen it: the stream does that itself, from its own position."""
+
+
+#: Fixes for server errors that end a stream.
+_STREAM_FIXES = {
+    1236: "the source no longer has the binlog of this position (or never had it): start the move over, "
+          "and keep binlogs longer than a move may pause (binlog_expire_logs_seconds).",
+    1227: "grant the user REPLICATION SLAVE (see README.md), then restart the move.",
+    1045: "check the user name and password for the source.",
+}
+
+#: Complete transactions read ahead of the caller, at most.
+_READ_AHEAD = 1000
+
+
+def _collations(conn: Any, flavor: Flavor) -> dict[int, str]:
+    """Collation id -> character set name, from the source itself (ids of the UCA 14 collations of MariaDB 10.10+ too)."""
+    if flavor.version >= (10, 10, 0):
+        sql = "SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATION_CHARACTER_SET_APPLICABILITY"
+    else:
+        sql = "SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS WHERE ID IS NOT NULL"
+    return {int(i): name for i, name in fetch_all(conn, sql)}
+
+
+class BinlogStream:
+    """Committed source transactions after a MariaDB GTID position, in binlog order.
+
+    A thread reads the binlog ahead of the caller, so that next_transaction()
+    honours its timeout exactly and decoding overlaps with applying. It
+    keeps its own read position and reopens a dropped connection from it,
+    with growing pauses: a transaction is never lost or repeated, because a
+    half-read one is dropped and the server sends it again. A connection
+    that stays silent for ``stall_seconds`` (the source sends a heartbeat
+    every ``heartbeat_seconds`` when it has nothing else) counts as dropped.
+    ``server_id`` must differ from the source's and its replicas' ids: the
+    source drops an older connection that uses the same id.
+
+    Row changes are those of ``tables``, (schema, table) pairs on the source;
+    they are decoded from the raw events (see the module docstring). Moved
+    tables must be transactional (as preflight requires): a savepoint
+    rollback logged with a transaction drops the changes after the savepoint.
+    DDL on a moved table, statement-based changes to one, and XA transactions
+    on one stop the stream with a DbferryError: it cannot follow them.
+    Generated columns (VIRTUAL and STORED) and INVISIBLE columns appear in
+    the images, as the source logs them.
+    """
+
+    def __init__(self, spec: ServerSpec, flavor: Flavor, start: str, tables: Collection[tuple[str, str]], *,
+                 server_id: int, heartbeat_seconds: float = 1.0, stall_seconds: float = 30.0) -> None:
+        if MYSQL_REPLICATION_IMPORT_ERROR is not None:
+            raise DbferryError("the mysql-replication library is not installed (%s)." % MYSQL_REPLICATION_IMPORT_ERROR,
+                               obj="mysql-replication", fix="pip install mysql-replication")
+        if not flavor.is_mariadb:
+            raise DbferryError("following the binlog of %s is not supported yet; dbferry reads MariaDB binlogs." % flavor.label,
+                               obj=spec.describe(), fix="move from a MariaDB source.")
+        if not 0 < heartbeat_seconds <= stall_seconds / 2:
+            raise DbferryError("heartbeat_seconds (%s) must be positive and at most half of stall_seconds (%s)." % (heartbeat_seconds, stall_seconds),
+                               obj="heartbeat_seconds", fix="raise stall_seconds or lower heartbeat_seconds.")
+        self._spec = spec
+        self._server_id = server_id
+        self._heartbeat = heartbeat_seconds
+        self._read_timeout = max(1, math.ceil(stall_seconds))
+        self._start = gtid.parse(start)
+        self._position = gtid.render(self._start)
+        self._schemas = sorted({schema for schema, _table in tables})
+        conn = connect(spec)
+        try:
+            collations = _collations(conn, flavor)
+        finally:
+            conn.close()
+        self._assembler = _Assembler(frozenset(tables), collations)
+        #: How often the connection was reopened, and why the last time; for status and logs.
+        self.reconnects = 0
+        self.last_error: Optional[str] = None
+        self._queue: queue.Queue = queue.Queue(maxsize=_READ_AHEAD)
+        self._failure: Optional[BaseException] = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="binlog-%s" % spec.describe(), daemon=True)
+        self._thread.start()
+
+    @property
+    def position(self) -> str:
+        """Where a stream restarted after the last transaction returned resumes (the start before the first)."""
+        return self._position
+
+    def next_transaction(self, timeout: float) -> Optional[Transaction]:
+        """The next committed transaction, or None if none was complete within ``timeout`` seconds.
+
+        Raises the DbferryError that stopped the stream (DDL on a moved table,
+        a lost position, ...) once every transaction before it was returned.
+        """
+        if self._failure is not None:
+            raise self._failure
+        try:
+            item = self._queue.get(timeout=max(0.0, timeout))
+        except queue.Empty:
+            return None
+        if isinstance(item, BaseException):
+            self._failure = item
+            raise item
+        self._position = item.position
+        return item
+
+    def close(self) -> None:
+        """Stop reading. The reader thread closes its connections when its current read returns (a heartbeat at most)."""
+        self._stop.set()
+        self._thread.join(timeout=self._heartbeat + 1)
+
+    def __enter__(self) -> "BinlogStream":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    # -- the reader thread
+
+    def _run(self) -> None:
+        position = dict(self._start)
+        backoff = Backoff("reading the binlog of %s" % self._spec.describe())
+        try:
+            while not self._stop.is_set():
+                reader = self._open_reader(gtid.render(position))
+                try:
+                    self._read(reader, position, backoff)
+                except Exception as exc:  # noqa: BLE001 - transient ones reopen, the rest stop the stream  # pylint: disable=broad-exception-caught
+                    if not (isinstance(exc, _ConnectionLost) or is_transient(exc)):
+                        raise self._stream_error(exc, position) from exc
+                    self.reconnects += 1
+                    self.last_error = str(exc) or "the binlog connection was lost"
+                    self._assembler.reset()
+                    backoff.failed(exc)
+                finally:
+                    try:
+                        reader.close()
+                    except Exception:  # noqa: BLE001 - a broken connection fails to close; nothing is lost  # pylint: disable=broad-exception-caught
+                        pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by next_transaction()  # pylint: disable=broad-exception-caught
+            self._deliver(exc)
+
+    def _read(self, reader: Any, position: dict[int, tuple[int, int]], backoff: Backoff) -> None:
+        while not self._stop.is_set():
+            event = reader.fetchone()
+            if event is None:
+                raise _ConnectionLost("the source ended the binlog stream")
+            backoff.success()
+            done = self._assembler.feed(event)
+            if done is not None:
+                group, timestamp = done
+                domain, server, seq = group.gtid
+                position[domain] = (server, seq)
+                self._deliver(Transaction(gtid.render(position), tuple(group.changes), timestamp))
+
+    def _deliver(self, item: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _stream_error(self, exc: BaseException, position: dict[int, tuple[int, int]]) -> BaseException:
+        if not is_database_error(exc):
+            return exc
+        return DbferryError("the binlog stream from %s at position %r failed: %s" % (self._spec.describe(), gtid.render(position), error_text(exc)),
+                            obj=self._spec.describe(), fix=_STREAM_FIXES.get(error_code(exc), "check the source's error log, then restart the move."))
+
+    def _open_reader(self, position: str) -> Any:
+        opened = []
+
+        def open_connection(**settings: Any) -> Any:
+            """Connections for mysql-replication: through connection.connect, and the dump connection only once."""
+            if "cursorclass" in settings:  # its control connection, which reads server variables
+                conn = connect(self._spec, read_timeout=self._read_timeout)
+                conn.cursorclass = settings["cursorclass"]
+                return conn
+            if opened:  # it would resume from the start position it was given: reopen from ours instead
+                raise _ConnectionLost("the binlog connection was lost")
+            opened.append(True)
+            return connect(self._spec, read_timeout=self._read_timeout)
+
+        return BinLogStreamReader(
+            connection_settings={"read_timeout": self._read_timeout},
+            server_id=self._server_id,
+            blocking=True,
+            is_mariadb=True,
+            auto_position=position,
+            only_schemas=self._schemas,
+            only_events=[FormatDescriptionEvent, HeartbeatLogEvent, MariadbGtidEvent, TableMapEvent, WriteRowsEvent, UpdateRowsEvent,
+                         DeleteRowsEvent, QueryEvent, XidEvent, XAPrepareEvent, ExecuteLoadQueryEvent, NotImplementedEvent],
+            filter_non_implemented_events=False,
+            slave_heartbeat=self._heartbeat,
+            pymysql_wrapper=open_connection,
+            enable_logging=False,
+        )

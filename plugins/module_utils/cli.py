@@ -8,13 +8,19 @@ line on stderr naming the object and the fix, with exit status 2.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
+import signal
 import sys
-from typing import Any, Optional
+import threading
+from typing import Any, Iterator, Optional
 
-from . import sandbox
+from . import sandbox, status
+from .config import load_config
+from .engine import Ferry
 from .errors import DbferryError
+from .eventlog import EventLog
 
 DEFAULT_SANDBOX_DIR = os.environ.get("DBFERRY_SANDBOX_DIR", ".sandbox")
 
@@ -59,9 +65,94 @@ def _sandbox_vars(args: argparse.Namespace) -> None:
     _emit([{"written": args.output, "source": source.name, "target": target.name}], ["written", "source", "target"])
 
 
+class _RunLock:
+    """One engine per move: an flock on <state_dir>/ferry.lock, which also holds the pid."""
+
+    def __init__(self, state_dir: str, move: str) -> None:
+        self.path = os.path.join(state_dir, "ferry.lock")
+        self.move = move
+        self.handle: Any = None
+
+    def __enter__(self) -> "_RunLock":
+        self.handle = open(self.path, "a+", encoding="utf-8")  # pylint: disable=consider-using-with
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.seek(0)
+            pid = self.handle.read().strip() or "?"
+            self.handle.close()
+            raise DbferryError("move %s is already running (pid %s)." % (self.move, pid), obj=self.move,
+                               fix="use `dbferry status %s`, or stop that process first." % self.move) from None
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(str(os.getpid()))
+        self.handle.flush()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.handle.close()
+
+
+def _render(snapshot: dict[str, Any]) -> Iterator[str]:
+    """A status as terminal lines."""
+    yield "move %s: %s   rows/s %s   ETA %s s   lag %s s (%s events)" % (
+        snapshot["move"], snapshot["phase"], snapshot["rows_per_second"], snapshot["eta_seconds"],
+        snapshot["lag_seconds"], snapshot["lag_events"])
+    for name, table in snapshot["tables"].items():
+        estimate = max(table["estimate"], table["copied"], 1)
+        done = "  done" if table["done"] else ""
+        yield "  %-40s %12d / %-12d %5.1f%%%s" % (name, table["copied"], estimate, 100.0 * table["copied"] / estimate, done)
+    if snapshot.get("last_error"):
+        yield "  last error: %s" % snapshot["last_error"]
+
+
+def _terminal_display(snapshot: dict[str, Any]) -> None:
+    lines = list(_render(snapshot))
+    # Redraw in place: cursor to the top-left, clear to the end of the screen.
+    sys.stdout.write("\x1b[H\x1b[J" + "\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
+def _run(args: argparse.Namespace) -> None:
+    config = load_config(args.config)
+    os.makedirs(config.state_dir, mode=0o700, exist_ok=True)
+    tty = sys.stdout.isatty()
+    with _RunLock(config.state_dir, config.name):
+        log = EventLog(config.name, os.path.join(config.state_dir, "ferry.log"), echo=None if tty else sys.stdout)
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_args: stop.set())
+        try:
+            Ferry(config, log, on_status=_terminal_display if tty else None).run(stop)
+        finally:
+            log.close()
+
+
+def _status(args: argparse.Namespace) -> None:
+    state_dir = args.state_dir or os.path.join(os.path.expanduser("~"), ".dbferry", "moves", args.name)
+    try:
+        snapshot = status.read(state_dir)
+    except OSError:
+        raise DbferryError("no status for move %s in %s." % (args.name, state_dir), obj=args.name,
+                           fix="check the name, or pass --state-dir as configured in state_dir.") from None
+    if sys.stdout.isatty():
+        sys.stdout.write("\n".join(_render(snapshot)) + "\n")
+    else:
+        sys.stdout.write(json.dumps(snapshot, sort_keys=True) + "\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dbferry", description="Move MySQL/MariaDB databases online.")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a move: copy and apply until stopped (Ctrl-C stops at a checkpoint)")
+    run.add_argument("config", help="move configuration, YAML or JSON")
+    run.set_defaults(func=_run)
+
+    st_move = commands.add_parser("status", help="print the status of a move")
+    st_move.add_argument("name", help="move name")
+    st_move.add_argument("--state-dir", help="the move's state folder (default ~/.dbferry/moves/NAME)")
+    st_move.set_defaults(func=_status)
 
     sb = commands.add_parser("sandbox", help="private MariaDB servers for tests and rehearsals")
     sb_commands = sb.add_subparsers(dest="action", required=True)

@@ -114,4 +114,3 @@ class TableCopier:
         self.progress(self.table, len(rows), False)
         source.commit()
         return False
-

@@ -1,0 +1,198 @@
+"""A move from start to "caught up": prepare, then copy and apply until stopped.
+
+Prepare (once per move, resumable):
+  record the move on the target (phase ``preparing``), create the target
+  tables from the source definitions, read the source position P0, record
+  it as the start and applied position (phase ``copying``). P0 is read
+  after the tables exist and before any row is read (DESIGN step 1).
+Run:
+  the applier streams every transaction after the applied position; copier
+  workers copy the tables not done from their cursors. ``stop`` ends both at
+  a checkpoint. A restart (after Ctrl-C, kill -9, a lost server) resumes
+  from what the target's ``_dbferry`` schema holds.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from . import gtid, state
+from .applier import Applier, ApplyHook
+from .binlog import BinlogStream
+from .changes import Transaction
+from .config import MoveConfig
+from .connection import close_quietly, connect, fetch_all, fetch_value
+from .copier import CopyHook, TableCopier
+from .errors import DbferryError
+from .eventlog import EventLog
+from .flavor import Flavor, detect_flavor
+from .retry import is_transient
+from .schema import MovedTable, check_target_tables, create_target_tables, read_tables
+from .status import Status
+
+
+#: How often a "progress" line goes to the log (the status file is updated twice a second).
+PROGRESS_LOG_SECONDS = 10.0
+
+
+class Ferry:
+    """One move's engine."""
+
+    def __init__(self, config: MoveConfig, log: EventLog, copy_hook: Optional[CopyHook] = None,
+                 on_status: Optional[Callable[[dict], None]] = None, apply_hook: Optional[ApplyHook] = None) -> None:
+        self.config = config
+        self.log = log
+        self.copy_hook = copy_hook
+        self.apply_hook = apply_hook
+        self.on_status = on_status
+        self._last_progress_log = 0.0
+        self.status = Status(config.name)
+        self.errors: list[BaseException] = []
+        self._halt = threading.Event()
+
+    # -- prepare -------------------------------------------------------------
+
+    def prepare(self) -> tuple[Flavor, list[MovedTable], state.MoveState]:
+        """Create or resume the move's state; return the source flavor, the tables and the state."""
+        source = connect(self.config.source)
+        target = connect(self.config.target, autocommit=False)
+        try:
+            flavor = detect_flavor(source)
+            if not flavor.is_mariadb:
+                raise DbferryError("the source is %s; this version moves from MariaDB only." % flavor.label, obj="source",
+                                   fix="MySQL sources (GTID or file/position) are planned for a later version.")
+            tables = read_tables(source, self.config)
+            state.ensure_schema(target)
+            recorded = state.load(target, self.config.name)
+            if recorded is not None and recorded.config_digest != self.config.digest:
+                raise DbferryError(
+                    "move %s was started with another configuration (servers, selection or renames differ)." % self.config.name,
+                    obj=self.config.name, fix="run it with the configuration it was started with, or remove the move and start over.")
+            if recorded is None:
+                # Refuse unusable target tables before anything is recorded or created.
+                existing = check_target_tables(target, tables, self.config.reuse_target)
+                state.create(target, self.config.name, self.config.digest, tables)
+                target.commit()
+                self.log.event("prepare", tables=len(tables), reused=[t.source for t in existing])
+            if recorded is None or recorded.phase == "preparing":
+                # Tables made by an interrupted prepare are ours and still empty: reuse them.
+                existing = check_target_tables(target, tables, reuse_target=True)
+                created = create_target_tables(source, target, tables, existing)
+                start = fetch_value(source, flavor.gtid_position_sql) or ""
+                state.start(target, self.config.name, start)
+                target.commit()
+                self.log.event("start_position", position=start, created_tables=created)
+            recorded = state.load(target, self.config.name)
+            missing = sorted({t.source for t in tables} - {"%s.%s" % k for k in recorded.cursors})
+            if missing:
+                raise DbferryError("table(s) %s match the selection but were not part of move %s when it started." % (
+                    ", ".join(missing), self.config.name), obj=", ".join(missing),
+                    fix="exclude them with tables.exclude, or start a new move for them.")
+            return flavor, tables, recorded
+        finally:
+            close_quietly(source, target)
+
+    # -- run -----------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Copy and apply until ``stop`` is set or something fails (then raise it)."""
+        flavor, tables, recorded = self.prepare()
+        self._estimate(tables, recorded)
+        self.status.applied(recorded.applied_position, None, 0)
+        self.log.event("run", applied_position=recorded.applied_position,
+                       tables_left=sum(1 for c in recorded.cursors.values() if not c.done))
+        threads = [self._thread("applier", self._apply, flavor, tables, recorded.applied_position)]
+        pending: queue.Queue = queue.Queue()
+        for table in tables:
+            cursor = recorded.cursors[(table.schema, table.name)]
+            if not cursor.done:
+                pending.put((table, cursor.last_key))
+        threads += [self._thread("copier-%d" % i, self._copy_worker, flavor, pending) for i in range(self.config.concurrency)]
+        source = None
+        try:
+            while not (stop.is_set() or self._halt.is_set()):
+                try:
+                    source = source or connect(self.config.source)
+                    self._observe(source, flavor)
+                except Exception as exc:  # noqa: BLE001 - status only: reconnect on the next tick
+                    if not is_transient(exc):
+                        raise
+                    close_quietly(source)
+                    source = None
+                stop.wait(0.5)
+        finally:
+            self._halt.set()
+            for thread in threads:
+                thread.join()
+            close_quietly(source)
+        if self.errors:
+            self.status.failed(self.errors[0])
+            self.status.publish(self.config.state_dir)
+            self.log.event("failed", error=str(self.errors[0]))
+            raise self.errors[0]
+        self.status.publish(self.config.state_dir)
+        self.log.event("stopped", applied_position=self.status.applied_position)
+
+    def _thread(self, name: str, target: Any, *args: Any) -> threading.Thread:
+        def guarded() -> None:
+            try:
+                target(*args)
+            except BaseException as exc:  # noqa: BLE001 - handed to run(), which stops the move  # pylint: disable=broad-exception-caught
+                self.errors.append(exc)
+                self._halt.set()
+
+        thread = threading.Thread(target=guarded, name=name, daemon=True)
+        thread.start()
+        return thread
+
+    def _apply(self, flavor: Flavor, tables: list[MovedTable], position: str) -> None:
+        stream = BinlogStream(self.config.source, flavor, position, [(t.schema, t.name) for t in tables], server_id=self.config.server_id)
+        try:
+            Applier(self.config, tables, self._applied, self.apply_hook).run(stream, self._halt)
+        finally:
+            stream.close()
+
+    def _applied(self, txn: Transaction, changes: int) -> None:
+        self.status.applied(txn.position, txn.timestamp, changes)
+
+    def _copy_worker(self, flavor: Flavor, pending: queue.Queue) -> None:
+        while not self._halt.is_set():
+            try:
+                table, last_key = pending.get_nowait()
+            except queue.Empty:
+                return
+            self.log.event("copy_table", table=table.source, resume_after=last_key)
+            TableCopier(self.config, flavor, table, last_key, self._copied, self.copy_hook).run(self._halt)
+
+    def _copied(self, table: MovedTable, rows: int, done: bool) -> None:
+        self.status.copied(table.source, rows, done)
+        if done:
+            self.log.event("table_copied", table=table.source, rows=self.status.tables[table.source]["copied"])
+            if self.status.copy_complete():
+                self.log.event("copy_complete")
+
+    def _estimate(self, tables: list[MovedTable], recorded: state.MoveState) -> None:
+        source = connect(self.config.source)
+        try:
+            estimates = {("%s.%s" % (s, t)): int(n or 0) for s, t, n in fetch_all(
+                source, "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'")}
+        finally:
+            close_quietly(source)
+        for table in tables:
+            cursor = recorded.cursors[(table.schema, table.name)]
+            self.status.add_table(table.source, estimates.get(table.source, 0), cursor.rows_copied, cursor.done)
+
+    def _observe(self, source: Any, flavor: Flavor) -> None:
+        """Read the source's position for the lag figures, and publish the status."""
+        current = fetch_value(source, flavor.gtid_position_sql) or ""
+        self.status.source_position(current, gtid.behind(self.status.applied_position, current))
+        snapshot = self.status.publish(self.config.state_dir)
+        if self.on_status is not None:
+            self.on_status(snapshot)
+        if time.monotonic() - self._last_progress_log >= PROGRESS_LOG_SECONDS:
+            self._last_progress_log = time.monotonic()
+            self.log.event("progress", **{k: snapshot[k] for k in (
+                "phase", "rows_copied", "rows_estimated", "rows_per_second", "eta_seconds", "lag_seconds", "lag_events", "applied_position")})

@@ -1,0 +1,203 @@
+"""Helpers for engine tests: configurations, a ferry in a thread, catch-up, exact comparison, DML load."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from integration_support import Servers, root_session
+
+from ansible_collections.dbferry.mysql.plugins.module_utils import gtid
+from ansible_collections.dbferry.mysql.plugins.module_utils.config import parse_config
+from ansible_collections.dbferry.mysql.plugins.module_utils.connection import connect, execute, fetch_all, fetch_value
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine import Ferry
+from ansible_collections.dbferry.mysql.plugins.module_utils.eventlog import EventLog
+from ansible_collections.dbferry.mysql.plugins.module_utils.identifiers import quote_ident, quote_table
+
+
+def move_config(servers: Servers, db: str, state_dir: Path, **overrides: Any) -> dict[str, Any]:
+    """A move of database ``db`` from the source sandbox to the target sandbox, as the least-privilege users."""
+    data: dict[str, Any] = {
+        "name": "m-" + db.replace("_", "-")[:40],
+        "source": servers.source.connection_options("ferry_source"),
+        "target": servers.target.connection_options("ferry_target"),
+        "databases": {"include": [db]},
+        "copy": {"batch_rows": 50, "concurrency": 2},
+        "apply": {"batch_events": 50},
+        "state_dir": str(state_dir),
+    }
+    data.update(overrides)
+    return data
+
+
+class FerryThread:
+    """Runs a Ferry in a background thread, the way `dbferry run` runs it in the foreground."""
+
+    def __init__(self, data: dict[str, Any], **hooks: Any) -> None:
+        self.config = parse_config(data)
+        Path(self.config.state_dir).mkdir(parents=True, exist_ok=True)
+        self.ferry = Ferry(self.config, EventLog(self.config.name, str(Path(self.config.state_dir) / "ferry.log")), **hooks)
+        self.stop = threading.Event()
+        self.error: Optional[BaseException] = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.ferry.run(self.stop)
+        except BaseException as exc:  # noqa: BLE001 - surfaced by finish()  # pylint: disable=broad-exception-caught
+            self.error = exc
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.thread.join(60)
+        assert not self.thread.is_alive(), "the ferry did not stop within 60 s"
+        if self.error is not None:
+            raise self.error
+
+
+def applied_state(servers: Servers, move: str) -> tuple[str, bool]:
+    """(applied position, every table copied) as the target's checkpoints say."""
+    with root_session(servers.target) as conn:
+        if not fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '_dbferry' AND TABLE_NAME = 'moves'"):
+            return "", False
+        rows = fetch_all(conn, "SELECT applied_position FROM _dbferry.moves WHERE name = %s AND phase = 'copying'", (move,))
+        pending = fetch_value(conn, "SELECT COUNT(*) FROM _dbferry.cursors WHERE move = %s AND NOT done", (move,))
+    return (rows[0][0] if rows else ""), bool(rows) and pending == 0
+
+
+def source_position(servers: Servers) -> str:
+    with root_session(servers.source) as conn:
+        return fetch_value(conn, "SELECT @@GLOBAL.gtid_binlog_pos") or ""
+
+
+def wait_caught_up(servers: Servers, move: str, timeout: float = 120.0, alive: Optional[Callable[[], None]] = None) -> None:
+    """Wait until every table is copied and the applier has applied the source's position as of now."""
+    wanted = source_position(servers)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if alive is not None:
+            alive()
+        position, copied = applied_state(servers, move)
+        if copied and gtid.reached(position, wanted):
+            return
+        time.sleep(0.1)
+    raise AssertionError("move %s not caught up with %s within %.0f s: %r" % (move, wanted, timeout, applied_state(servers, move)))
+
+
+def table_rows(server: Any, schema: str, table: str) -> list[tuple]:
+    """Every column (invisible ones too) of every row, in key order, bytes-exact."""
+    with root_session(server) as conn:
+        columns = [c for (c,) in fetch_all(
+            conn, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+            (schema, table))]
+        # HEX() of the column's bytes compares stored values, not their Python conversions.
+        exprs = ", ".join("HEX(CAST(%s AS BINARY))" % quote_ident(c) for c in columns)
+        return fetch_all(conn, "SELECT %s FROM %s ORDER BY 1" % (exprs, quote_table(schema, table)))
+
+
+def assert_same(servers: Servers, db: str, target_db: Optional[str] = None) -> int:
+    """Exact row-by-row comparison of every table of ``db``; returns the number of rows compared."""
+    target_db = target_db or db
+    with root_session(servers.source) as conn:
+        tables = [t for (t,) in fetch_all(
+            conn, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1", (db,))]
+    compared = 0
+    for table in tables:
+        source_rows = table_rows(servers.source, db, table)
+        target_rows = table_rows(servers.target, target_db, table)
+        if source_rows != target_rows:
+            missing = sorted(set(source_rows) - set(target_rows))[:5]
+            extra = sorted(set(target_rows) - set(source_rows))[:5]
+            raise AssertionError("%s.%s differs: %d source rows, %d target rows; missing on target %r; unexpected on target %r" % (
+                db, table, len(source_rows), len(target_rows), missing, extra))
+        compared += len(source_rows)
+    return compared
+
+
+class DmlLoad:
+    """Random writes from several app connections until stopped.
+
+    Inserts, updates, key changes, deletes, re-inserts of deleted keys,
+    multi-table transactions and rollbacks, on tables ``a`` and ``b`` of
+    ``db`` (id INT key, v INT, s VARCHAR). Seeded, so a failure can be replayed.
+    """
+
+    def __init__(self, servers: Servers, db: str, connections: int = 3, seed: int = 7, key_space: int = 4000) -> None:
+        self.servers, self.db, self.key_space = servers, db, key_space
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.statements = 0
+        self.threads = [threading.Thread(target=self._work, args=(seed + i,), daemon=True) for i in range(connections)]
+        for thread in self.threads:
+            thread.start()
+
+    def _work(self, seed: int) -> None:
+        rng = random.Random(seed)
+        conn = connect(self.servers.source.spec("app"), autocommit=False)
+        a, b = quote_table(self.db, "a"), quote_table(self.db, "b")
+        try:
+            while not self.stop.is_set():
+                table = rng.choice((a, b))
+                key = rng.randint(-50, self.key_space)
+                op = rng.random()
+                try:
+                    if op < 0.3:
+                        execute(conn, "INSERT IGNORE INTO %s (id, v, s) VALUES (%%s, %%s, %%s)" % table, (key, rng.randint(0, 9999), "ins%d" % key))
+                    elif op < 0.55:
+                        execute(conn, "UPDATE %s SET v = v + 1, s = %%s WHERE id = %%s" % table, ("upd%d" % rng.randint(0, 99), key))
+                    elif op < 0.65:
+                        execute(conn, "UPDATE IGNORE %s SET id = %%s WHERE id = %%s" % table, (rng.randint(-50, self.key_space), key))
+                    elif op < 0.8:
+                        execute(conn, "DELETE FROM %s WHERE id = %%s" % table, (key,))
+                    elif op < 0.9:  # multi-table transaction
+                        execute(conn, "UPDATE %s SET v = v - 1 WHERE id = %%s" % a, (key,))
+                        execute(conn, "INSERT IGNORE INTO %s (id, v, s) VALUES (%%s, 1, 'multi')" % b, (key,))
+                    else:  # a transaction that rolls back never reaches the binlog
+                        execute(conn, "DELETE FROM %s WHERE id BETWEEN %%s AND %%s" % table, (key, key + 20))
+                        conn.rollback()
+                        continue
+                    conn.commit()
+                    self.statements += 1
+                except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
+                    conn.rollback()
+                    if "read-only" in str(exc) or "read_only" in str(exc) or "Deadlock" in str(exc) or "Lock wait" in str(exc):
+                        time.sleep(0.01)
+                        continue
+                    self.errors.append(exc)
+                    return
+        finally:
+            conn.close()
+
+    def finish(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(30)
+        assert not self.errors, self.errors
+        assert self.statements > 0, "the load wrote nothing"
+
+
+def settle(servers: Servers, load: DmlLoad, move: str, alive: Optional[Callable[[], None]] = None) -> None:
+    """DESIGN step 4 for a test: source read-only (the app's writes stop), the
+    load ends, the applier catches up with the final position, writable again."""
+    with root_session(servers.source) as conn:
+        execute(conn, "SET GLOBAL read_only = ON")
+    try:
+        load.finish()
+        wait_caught_up(servers, move, alive=alive)
+    finally:
+        with root_session(servers.source) as conn:
+            execute(conn, "SET GLOBAL read_only = OFF")
+
+
+def make_load_tables(servers: Servers, db: str, rows: int) -> None:
+    """Tables a and b, each with ``rows`` rows (keys from -10), for DmlLoad."""
+    with root_session(servers.source) as conn:
+        for table in ("a", "b"):
+            execute(conn, "CREATE TABLE %s (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40)) ENGINE=InnoDB" % quote_table(db, table))
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO %s VALUES (%%s, %%s, %%s)" % quote_table(db, table),
+                                [(i, i * 3, "row%d" % i) for i in range(-10, rows - 10)])
