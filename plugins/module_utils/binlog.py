@@ -799,11 +799,7 @@ _READ_AHEAD = 1000
 
 def _collations(conn: Any, flavor: Flavor) -> dict[int, str]:
     """Collation id -> character set name, from the source itself (ids of the UCA 14 collations of MariaDB 10.10+ too)."""
-    if flavor.version >= (10, 10, 0):
-        sql = "SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATION_CHARACTER_SET_APPLICABILITY"
-    else:
-        sql = "SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS WHERE ID IS NOT NULL"
-    return {int(i): name for i, name in fetch_all(conn, sql)}
+    return {int(i): name for i, name in fetch_all(conn, flavor.collation_ids_sql)}
 
 
 class BinlogStream:

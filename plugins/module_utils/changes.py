@@ -4,8 +4,11 @@ each with its row changes on moved tables, in binlog order.
 Values in ``before``/``after`` images follow one rule: written with PyMySQL
 through a session from connection.connect() into a column of the same type,
 they store exactly what the source stores. Where PyMySQL's SELECT value has
-that property (ints, Decimal, str, bytes, datetime, timedelta) the stream
-returns the same Python type; column names come from binlog_row_metadata=FULL.
+that property (ints, Decimal, str, bytes, datetime, timedelta, zero dates as
+strings) the stream returns the same Python type; text in a character set
+other than utf8/latin1/ascii comes as its raw bytes, which store the same.
+Images have every column the source logs, generated and invisible ones
+too; column names come from binlog_row_metadata=FULL.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import os
 import re
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from .connection import ServerSpec
 from .errors import DbferryError
@@ -37,13 +37,15 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "copy.concurrency": (2, "tables copied at the same time"),
     "apply.batch_events": (500, "row changes applied per target transaction (whole source transactions only)"),
     "binlog.server_id": (None, "server id the binlog reader uses; default derived from the move name"),
+    "binlog.heartbeat_seconds": (1.0, "the source sends a heartbeat this often when it has no events"),
+    "binlog.stall_seconds": (30.0, "a binlog connection silent this long (no event, no heartbeat) is reopened"),
     "state_dir": (None, "folder for the move's status and log; default ~/.dbferry/moves/<name>"),
     "reuse_target": (False, "accept existing empty target tables instead of refusing them"),
 }
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _LIMITS = {"copy.batch_rows": (1, 100000), "copy.concurrency": (1, 64), "apply.batch_events": (1, 100000),
-           "binlog.server_id": (1, 2**32 - 1)}
+           "binlog.server_id": (1, 2**32 - 1), "binlog.heartbeat_seconds": (0.1, 60), "binlog.stall_seconds": (1, 3600)}
 
 #: Binlog reader ids are drawn from this range when not configured: far from
 #: the small ids people give servers, stable per move name so a resumed move
@@ -65,6 +67,8 @@ class MoveConfig:
     concurrency: int = 2
     batch_events: int = 500
     server_id: int = 0
+    heartbeat_seconds: float = 1.0
+    stall_seconds: float = 30.0
     state_dir: str = ""
     reuse_target: bool = False
     digest: str = ""
@@ -97,14 +101,17 @@ def _bad(key: str, message: str, fix: str) -> DbferryError:
     return DbferryError("config key %s %s" % (key, message), obj=key, fix=fix)
 
 
-def _int(flat: dict[str, Any], key: str) -> Optional[int]:
+def _number(flat: dict[str, Any], key: str, kind: type = int) -> Any:
+    """A number within _LIMITS[key]; ``kind`` float also accepts whole numbers."""
     value = flat.get(key, OPTIONS[key][0])
     if value is None:
         return None
     low, high = _LIMITS[key]
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _bad(key, "must be a whole number from %d to %d, got %r." % (low, high, value), "set %s: %s (%s)." % (key, OPTIONS[key][0], OPTIONS[key][1]))
-    return value
+    accepted = (int, float) if kind is float else (int,)
+    if isinstance(value, bool) or not isinstance(value, accepted) or not low <= value <= high:
+        what = "a number" if kind is float else "a whole number"
+        raise _bad(key, "must be %s from %s to %s, got %r." % (what, low, high, value), "set %s: %s (%s)." % (key, OPTIONS[key][0], OPTIONS[key][1]))
+    return kind(value)
 
 
 def _mapping(flat: dict[str, Any], key: str) -> dict[str, str]:
@@ -170,6 +177,10 @@ def parse_config(data: Any) -> MoveConfig:
     state_dir = flat.get("state_dir") or os.path.join("~", ".dbferry", "moves", name)
     if not isinstance(state_dir, str):
         raise _bad("state_dir", "must be a path.", "write state_dir: /path/to/folder.")
+    heartbeat, stall = _number(flat, "binlog.heartbeat_seconds", float), _number(flat, "binlog.stall_seconds", float)
+    if heartbeat > stall / 2:
+        raise _bad("binlog.heartbeat_seconds", "(%s) must be at most half of binlog.stall_seconds (%s)." % (heartbeat, stall),
+                   "lower the heartbeat or raise stall_seconds: a healthy idle connection must never look stalled.")
     source, target = _server(flat, "source"), _server(flat, "target")
     digest = _identity_digest(source, target, selection, _mapping(flat, "rename.databases"), _mapping(flat, "rename.tables"))
     return MoveConfig(
@@ -179,10 +190,12 @@ def parse_config(data: Any) -> MoveConfig:
         selection=selection,
         rename_databases=_mapping(flat, "rename.databases"),
         rename_tables=_mapping(flat, "rename.tables"),
-        batch_rows=_int(flat, "copy.batch_rows") or 0,
-        concurrency=_int(flat, "copy.concurrency") or 0,
-        batch_events=_int(flat, "apply.batch_events") or 0,
-        server_id=_int(flat, "binlog.server_id") or default_server_id(name),
+        batch_rows=_number(flat, "copy.batch_rows"),
+        concurrency=_number(flat, "copy.concurrency"),
+        batch_events=_number(flat, "apply.batch_events"),
+        server_id=_number(flat, "binlog.server_id") or default_server_id(name),
+        heartbeat_seconds=heartbeat,
+        stall_seconds=stall,
         state_dir=os.path.abspath(os.path.expanduser(state_dir)),
         reuse_target=reuse,
         digest=digest,

@@ -84,6 +84,11 @@ class Flavor:
         return self.version >= (8, 0, 1)
 
     @property
+    def has_binlog_compression(self) -> bool:
+        """Whether the server can compress binlog events (MariaDB's log_bin_compress, 10.2.3+)."""
+        return self.is_mariadb and self.version >= (10, 2, 3)
+
+    @property
     def binlog_retention_variables(self) -> tuple[str, ...]:
         """Retention variables, best first: seconds where the server has them, else days."""
         if self.is_mariadb:
@@ -96,6 +101,17 @@ class Flavor:
         if not self.is_mariadb and self.version >= (8, 0, 1):
             return "FOR SHARE"
         return "LOCK IN SHARE MODE"
+
+    @property
+    def collation_ids_sql(self) -> str:
+        """Query for (collation id, character set name) of every collation the server knows.
+
+        MariaDB 10.10+ lists its UCA 14 collations, per character set, only in
+        COLLATION_CHARACTER_SET_APPLICABILITY; COLLATIONS has them once, without ids.
+        """
+        if self.is_mariadb and self.version >= (10, 10, 0):
+            return "SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATION_CHARACTER_SET_APPLICABILITY"
+        return "SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS WHERE ID IS NOT NULL"
 
     def gtid_is_usable(self, gtid_mode: str) -> bool:
         """Whether positions can be GTIDs: always on MariaDB; MySQL needs gtid_mode=ON."""

@@ -37,6 +37,7 @@ CHECKS: dict[str, str] = {
     "binlog_format": "row events, not statements, so changes can be applied by key",
     "binlog_row_image": "FULL images, so every column of a changed row is known",
     "binlog_row_metadata": "FULL metadata, so events carry column names",
+    "log_bin_compress": "uncompressed binlog events, which the binlog stream can read",
     "binlog_retention": "binlogs outlive a paused or slow move",
     "server_id": "the source has a server id",
     "gtid_position": "the start position can be read",
@@ -203,6 +204,14 @@ class _Preflight:
             self.add("binlog_row_metadata", ERROR, server,
                      "%s has no binlog_row_metadata; events would not carry column names." % flavor.label,
                      "upgrade the source to MariaDB 10.5+ or MySQL 8.0.1+.")
+        if flavor.has_binlog_compression:
+            if int(fetch_value(conn, "SELECT @@GLOBAL.log_bin_compress")):
+                self.add("log_bin_compress", ERROR, server, "log_bin_compress is ON; the binlog stream cannot read compressed events.",
+                         "SET GLOBAL log_bin_compress = OFF and set it in my.cnf, before the move starts.")
+            else:
+                self.add("log_bin_compress", OK, server, "log_bin_compress is OFF.")
+        else:
+            self.add("log_bin_compress", OK, server, "%s does not compress binlog events." % flavor.label)
         self._check_retention(conn, flavor, server)
         if int(server_id):
             self.add("server_id", OK, server, "server_id is %s." % server_id)
@@ -279,6 +288,7 @@ class _Preflight:
     def check_tables(self, conn: Any, tables: list[Table], grants: list[grants_mod.Grant]) -> None:
         base = [t for t in tables if t.kind != "VIEW"]
         self._check_support(base)
+        self._check_old_temporal_columns(conn, base)
         self._check_keys(conn, base)
         self._check_foreign_keys(conn, {t.display for t in base})
         self._check_triggers(conn, base, grants)
@@ -304,6 +314,20 @@ class _Preflight:
                          "%s uses the %s engine; copying it consistently needs shared row locks (InnoDB)." % (table.display, table.engine),
                          "ALTER TABLE %s ENGINE=InnoDB, or exclude it with tables.exclude: ['%s']." % (table.quoted, table.display))
         self.ok_unless_found("table_support", before, "tables", "every selected table is an InnoDB base table.")
+
+    def _check_old_temporal_columns(self, conn: Any, tables: list[Table]) -> None:
+        """MariaDB 5.3 format TIME/DATETIME/TIMESTAMP columns: their binlog values cannot be decoded."""
+        placeholders, args = _in_list(t.schema for t in tables)
+        moved = {t.display for t in tables}
+        for schema, table, column, column_type in fetch_all(
+                conn, "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
+                      "WHERE COLUMN_TYPE LIKE '%%mariadb-5.3%%' AND TABLE_SCHEMA IN " + placeholders, args):
+            if display_table(schema, table) in moved:
+                self.add("table_support", ERROR, display_table(schema, table),
+                         "column %s of %s is %s, the MariaDB 5.3 format, whose binlog values cannot be decoded." % (
+                             quote_ident(column), display_table(schema, table), column_type),
+                         "rebuild the table in the current format: ALTER TABLE %s FORCE (with mysql56_temporal_format=ON)." %
+                         quote_table(schema, table))
 
     def _check_keys(self, conn: Any, tables: list[Table]) -> None:
         placeholders, args = _in_list(t.schema for t in tables)

@@ -280,6 +280,24 @@ def test_short_binlog_retention_and_read_only_target(ansible, servers, db):
     assert _only(run, "target_read_only")["fix"].startswith("SET GLOBAL read_only = OFF")
 
 
+def test_compressed_binlog_and_old_temporal_columns(ansible, servers, db):
+    _shop(servers, db)
+    sql(servers.source, "SET GLOBAL log_bin_compress = ON")
+    try:
+        sql(servers.source, "SET GLOBAL mysql56_temporal_format = OFF")  # new temporal columns get the 5.3 format
+        try:
+            sql(servers.source, "CREATE TABLE `%s`.old (id INT PRIMARY KEY, at DATETIME(3))" % db)
+        finally:
+            sql(servers.source, "SET GLOBAL mysql56_temporal_format = ON")
+        run = _preflight(ansible, servers, db)
+    finally:
+        sql(servers.source, "SET GLOBAL log_bin_compress = OFF")
+    assert _only(run, "log_bin_compress")["fix"].startswith("SET GLOBAL log_bin_compress = OFF")
+    check = _only(run, "table_support")
+    assert check["object"] == "%s.old" % db and "MariaDB 5.3 format" in check["message"]
+    assert "ALTER TABLE `%s`.`old` FORCE" % db in check["fix"]
+
+
 def test_password_never_in_process_list(ansible, servers, db):
     """Poll every process's command line while a run is under way."""
     _shop(servers, db)

@@ -19,6 +19,7 @@ def _with(**changes):
 def test_defaults():
     config = parse_config(BASE)
     assert (config.batch_rows, config.concurrency, config.batch_events) == (2000, 2, 500)
+    assert (config.heartbeat_seconds, config.stall_seconds) == (1.0, 30.0)
     assert config.server_id == default_server_id("shop-move")
     assert config.state_dir.endswith("/.dbferry/moves/shop-move")
     assert config.target.port == 3307 and config.source.password == "s3cret"
@@ -49,6 +50,8 @@ def test_table_rename_within_and_across_databases():
     (_with(source={"hostname": "db1"}), "source", "use only:"),
     (_with(rename={"databases": ["shop"]}), "rename.databases", "{old_name: new_name}"),
     (_with(reuse_target="yes"), "reuse_target", "true or false"),
+    (_with(binlog={"stall_seconds": 0.5}), "binlog.stall_seconds", "set binlog.stall_seconds: 30.0"),
+    (_with(binlog={"stall_seconds": 10, "heartbeat_seconds": 6}), "binlog.heartbeat_seconds", "must never look stalled"),
 ])
 def test_errors_name_the_key_and_the_fix(data, key, fix):
     with pytest.raises(DbferryError) as err:

@@ -93,3 +93,15 @@ def test_gtid_usable():
 def test_label():
     assert _f("10.11.19-MariaDB-0+deb12u1").label == "MariaDB 10.11.19"
     assert _f("8.0.36").label == "MySQL 8.0.36"
+
+
+def test_collation_ids_query():
+    assert "COLLATION_CHARACTER_SET_APPLICABILITY" in _f("10.11.19-MariaDB").collation_ids_sql
+    assert "information_schema.COLLATIONS" in _f("10.6.16-MariaDB").collation_ids_sql
+    assert "information_schema.COLLATIONS" in _f("8.0.36").collation_ids_sql
+
+
+def test_binlog_compression_exists_only_on_mariadb():
+    assert _f("10.11.19-MariaDB").has_binlog_compression
+    assert not _f("10.2.2-MariaDB").has_binlog_compression
+    assert not _f("8.0.36").has_binlog_compression
