@@ -12,7 +12,7 @@ export ANSIBLE_LOCALHOST_WARNING := False
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := False
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup test lint sanity unit integration demo clean lock
+.PHONY: setup test lint sanity unit integration demo bench clean lock
 
 setup:
 	@scripts/setup.sh
@@ -37,6 +37,10 @@ integration: setup
 ## demo: two sandbox servers, a sample database, the preflight playbook between them.
 demo: setup
 	scripts/demo.sh
+
+## bench: copy and apply throughput on a 1M-row table next to mariadb-dump | mariadb (bench/results/*.json).
+bench: setup
+	PYTHONPATH=$(ANSIBLE_COLLECTIONS_PATH) $(BIN)/python bench/copy_apply.py
 
 ## lock: re-pin requirements.txt from requirements.in (needs the package registry).
 lock:

@@ -22,7 +22,7 @@ from .config import MoveConfig
 from .connection import close_quietly
 from .copier import open_target_writer
 from .retry import Backoff, is_transient
-from .rows import apply_change
+from .rows import apply_changes
 from .schema import MovedTable
 
 #: Called with the last applied transaction after each commit.
@@ -76,9 +76,7 @@ class Applier:
                 if self.conn is None:
                     self.conn = open_target_writer(self.config)
                 with self.conn.cursor() as cursor:
-                    for txn in batch:
-                        for change in txn.changes:
-                            apply_change(cursor, self.tables[(change.schema, change.table)], change)
+                    apply_changes(cursor, self.tables, (change for txn in batch for change in txn.changes))
                 state.save_position(self.conn, self.config.name, batch[-1].position)
                 self.conn.commit()
                 self.applied(batch[-1], changes)

@@ -16,7 +16,7 @@ event of its own that restores it.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 
 from .changes import DELETE, INSERT, UPDATE, RowChange
 from .errors import DbferryError
@@ -66,14 +66,53 @@ def _image(table: MovedTable, image: dict[str, Any]) -> tuple:
                            fix="the table changed under the move (DDL): restart the move.") from None
 
 
-def apply_change(cursor: Any, table: MovedTable, change: RowChange) -> None:
-    """Apply one row change so that replaying it again is harmless."""
-    delete_sql = "DELETE FROM %s WHERE %s = %%s" % (table.quoted_target, quote_ident(table.key))
+def _operations(table: MovedTable, change: RowChange) -> list[tuple[str, Any]]:
+    """A change as writes: ("delete", key) and ("replace", row) in order.
+
+    An update that changes the key moves the row: delete the old key, write the new row.
+    """
     if change.kind == DELETE:
-        cursor.execute(delete_sql, (change.before[table.key],))
-        return
-    if change.kind == UPDATE and change.before[table.key] != change.after[table.key]:
-        cursor.execute(delete_sql, (change.before[table.key],))  # a key change moves the row
+        return [(DELETE, change.before[table.key])]
     if change.kind not in (INSERT, UPDATE):
         raise DbferryError("unknown row change kind %r." % change.kind, obj=table.source, fix="report this.")
-    cursor.execute(*_multi_row("REPLACE", table, [_image(table, change.after)]))
+    row = _image(table, change.after)
+    if change.kind == UPDATE and change.before[table.key] != change.after[table.key]:
+        return [(DELETE, change.before[table.key]), ("replace", row)]
+    return [("replace", row)]
+
+
+def _flush(cursor: Any, kind: str, table: MovedTable, items: list) -> None:
+    if kind == DELETE:
+        for start in range(0, len(items), 1000):
+            keys = items[start:start + 1000]
+            cursor.execute("DELETE FROM %s WHERE %s IN (%s)" % (table.quoted_target, quote_ident(table.key), ", ".join(["%s"] * len(keys))), keys)
+        return
+    for chunk in _chunks(items):
+        cursor.execute(*_multi_row("REPLACE", table, chunk))
+
+
+def apply_changes(cursor: Any, tables: dict[tuple[str, str], MovedTable], changes: Iterable[RowChange]) -> int:
+    """Apply row changes, in order, so that replaying them again is harmless; return the statements run.
+
+    Consecutive writes of one kind to one table go in one statement: a run
+    of REPLACEs as one multi-row REPLACE (rows are written in order, so of
+    two images of one key the later wins) and a run of deletes as one
+    DELETE ... IN. A write of the other kind, or to another table, ends the
+    run, so the order between them is kept.
+    """
+    statements = 0
+    run: Optional[tuple[str, MovedTable]] = None
+    items: list = []
+    for change in changes:
+        table = tables[(change.schema, change.table)]
+        for kind, item in _operations(table, change):
+            if run != (kind, table):
+                if run is not None:
+                    _flush(cursor, run[0], run[1], items)
+                    statements += 1
+                run, items = (kind, table), []
+            items.append(item)
+    if run is not None:
+        _flush(cursor, run[0], run[1], items)
+        statements += 1
+    return statements

@@ -1,0 +1,49 @@
+"""How applied changes become statements (pure logic: a cursor that records)."""
+
+from __future__ import annotations
+
+from ansible_collections.dbferry.mysql.plugins.module_utils.changes import DELETE, INSERT, UPDATE, RowChange
+from ansible_collections.dbferry.mysql.plugins.module_utils.rows import apply_changes
+from ansible_collections.dbferry.mysql.plugins.module_utils.schema import MovedTable
+
+T = MovedTable("s", "t", "s2", "t", ("id", "v"), "id")
+U = MovedTable("s", "u", "s2", "u", ("id", "w"), "id")
+TABLES = {("s", "t"): T, ("s", "u"): U}
+
+
+class Recorder:
+    def __init__(self):
+        self.statements = []
+
+    def execute(self, sql, args=None):
+        self.statements.append((sql.split(" (")[0] if sql.startswith("REPLACE") else sql, list(args or [])))
+
+
+def _ins(table, key, value):
+    return RowChange(INSERT, "s", table, None, {"id": key, "v" if table == "t" else "w": value, "generated": 0})
+
+
+def test_runs_of_one_kind_on_one_table_become_one_statement_in_order():
+    changes = [_ins("t", 1, "a"), _ins("t", 2, "b"), RowChange(UPDATE, "s", "t", {"id": 1, "v": "a"}, {"id": 1, "v": "c"}),
+               RowChange(DELETE, "s", "t", {"id": 2, "v": "b"}, None), RowChange(DELETE, "s", "t", {"id": 3, "v": "x"}, None),
+               _ins("u", 9, "w"), _ins("t", 2, "again")]
+    cursor = Recorder()
+    assert apply_changes(cursor, TABLES, changes) == 4
+    assert cursor.statements == [
+        ("REPLACE INTO `s2`.`t`", [1, "a", 2, "b", 1, "c"]),  # same key twice: the later image comes later
+        ("DELETE FROM `s2`.`t` WHERE `id` IN (%s, %s)", [2, 3]),
+        ("REPLACE INTO `s2`.`u`", [9, "w"]),
+        ("REPLACE INTO `s2`.`t`", [2, "again"]),
+    ]
+
+
+def test_a_key_change_deletes_the_old_key_before_writing_the_new_row():
+    cursor = Recorder()
+    apply_changes(cursor, TABLES, [RowChange(UPDATE, "s", "t", {"id": 1, "v": "a"}, {"id": 5, "v": "a"})])
+    assert cursor.statements == [("DELETE FROM `s2`.`t` WHERE `id` IN (%s)", [1]), ("REPLACE INTO `s2`.`t`", [5, "a"])]
+
+
+def test_generated_columns_in_images_are_never_written():
+    cursor = Recorder()
+    apply_changes(cursor, TABLES, [_ins("t", 1, "a")])
+    assert cursor.statements == [("REPLACE INTO `s2`.`t`", [1, "a"])]
