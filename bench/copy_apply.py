@@ -132,7 +132,7 @@ def _backlog(source: sandbox.Sandbox, multi_rows: int, single_rows: int) -> None
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--backlog-multi", type=int, default=200_000, help="rows changed in 1,000-row transactions")
     parser.add_argument("--backlog-single", type=int, default=30_000, help="single-row autocommit transactions")
@@ -187,8 +187,8 @@ def main() -> None:
     print("%-34s %12s %12s" % ("", "seconds", "rows/s"))
     print("%-34s %12.1f %12d" % ("mariadb-dump | mariadb (baseline)", baseline, result["baseline_rows_per_second"]))
     print("%-34s %12.1f %12d   %.2fx baseline" % ("dbferry copy", copy, result["copy_rows_per_second"], result["copy_ratio_to_baseline"]))
-    print("%-34s %12.1f %12d   (%d rows, %d transactions)" % ("dbferry apply, backlog", apply, result["apply_rows_per_second"],
-                                                             backlog_rows, result["apply_backlog_transactions"]))
+    print("%-34s %12.1f %12d   (%d rows, %d transactions)" % (
+        "dbferry apply, backlog", apply, result["apply_rows_per_second"], backlog_rows, result["apply_backlog_transactions"]))
     print("written: %s" % path)
 
 

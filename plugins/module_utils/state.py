@@ -1,7 +1,8 @@
 """Checkpoints in the target, in the same transaction as the data they describe.
 
 The ``_dbferry`` schema on the target holds, per move, the position the
-binlog applier has applied up to and, per table, the copy cursor (the last
+binlog applier has applied up to and, per table, where it goes (target
+name, key column: what verification reads) and the copy cursor (the last
 primary key copied). The applier writes the position in the transaction
 that applies the events; the copier writes a cursor in the transaction that
 writes the batch. So after a crash, what the target holds and what the
@@ -28,7 +29,8 @@ _DDL = (
     "created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), "
     "updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6)) ENGINE=InnoDB" % _S,
     "CREATE TABLE IF NOT EXISTS %s.cursors (move VARCHAR(64) NOT NULL, source_schema VARCHAR(64) NOT NULL, "
-    "source_table VARCHAR(64) NOT NULL, last_key DECIMAL(20,0) NULL, done BOOLEAN NOT NULL DEFAULT FALSE, "
+    "source_table VARCHAR(64) NOT NULL, target_schema VARCHAR(64) NOT NULL, target_table VARCHAR(64) NOT NULL, "
+    "key_column VARCHAR(64) NOT NULL, last_key DECIMAL(20,0) NULL, done BOOLEAN NOT NULL DEFAULT FALSE, "
     "rows_copied BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (move, source_schema, source_table)) ENGINE=InnoDB" % _S,
 )
 
@@ -78,7 +80,8 @@ def create(conn: Any, name: str, digest: str, tables: list[MovedTable]) -> None:
     execute(conn, "INSERT INTO %s.moves (name, config_digest, start_position, applied_position, phase) VALUES (%%s, %%s, '', '', 'preparing')" % _S,
             (name, digest))
     for table in tables:
-        execute(conn, "INSERT INTO %s.cursors (move, source_schema, source_table) VALUES (%%s, %%s, %%s)" % _S, (name, table.schema, table.name))
+        execute(conn, "INSERT INTO %s.cursors (move, source_schema, source_table, target_schema, target_table, key_column) "
+                      "VALUES (%%s, %%s, %%s, %%s, %%s, %%s)" % _S, (name, table.schema, table.name, table.target_schema, table.target_name, table.key))
 
 
 def start(conn: Any, name: str, position: str) -> None:
