@@ -8,7 +8,6 @@ line on stderr naming the object and the fix, with exit status 2.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import signal
@@ -21,6 +20,7 @@ from .config import load_config
 from .engine import Ferry
 from .errors import DbferryError
 from .eventlog import EventLog
+from .runlock import RunLock
 
 DEFAULT_SANDBOX_DIR = os.environ.get("DBFERRY_SANDBOX_DIR", ".sandbox")
 
@@ -65,34 +65,6 @@ def _sandbox_vars(args: argparse.Namespace) -> None:
     _emit([{"written": args.output, "source": source.name, "target": target.name}], ["written", "source", "target"])
 
 
-class _RunLock:
-    """One engine per move: an flock on <state_dir>/ferry.lock, which also holds the pid."""
-
-    def __init__(self, state_dir: str, move: str) -> None:
-        self.path = os.path.join(state_dir, "ferry.lock")
-        self.move = move
-        self.handle: Any = None
-
-    def __enter__(self) -> "_RunLock":
-        self.handle = open(self.path, "a+", encoding="utf-8")  # pylint: disable=consider-using-with
-        try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.handle.seek(0)
-            pid = self.handle.read().strip() or "?"
-            self.handle.close()
-            raise DbferryError("move %s is already running (pid %s)." % (self.move, pid), obj=self.move,
-                               fix="use `dbferry status %s`, or stop that process first." % self.move) from None
-        self.handle.seek(0)
-        self.handle.truncate()
-        self.handle.write(str(os.getpid()))
-        self.handle.flush()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.handle.close()
-
-
 def _render(snapshot: dict[str, Any]) -> Iterator[str]:
     """A status as terminal lines."""
     yield "move %s: %s   rows/s %s   ETA %s s   lag %s s (%s events)" % (
@@ -117,7 +89,7 @@ def _run(args: argparse.Namespace) -> None:
     config = load_config(args.config)
     os.makedirs(config.state_dir, mode=0o700, exist_ok=True)
     tty = sys.stdout.isatty()
-    with _RunLock(config.state_dir, config.name):
+    with RunLock(config.state_dir, config.name):
         log = EventLog(config.name, os.path.join(config.state_dir, "ferry.log"), echo=None if tty else sys.stdout)
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):

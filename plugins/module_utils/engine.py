@@ -71,6 +71,9 @@ class Ferry:
                 raise DbferryError(
                     "move %s was started with another configuration (servers, selection or renames differ)." % self.config.name,
                     obj=self.config.name, fix="run it with the configuration it was started with, or remove the move and start over.")
+            if recorded is not None and recorded.phase == state.COMPLETE:
+                raise DbferryError("move %s was cut over already." % self.config.name, obj=self.config.name,
+                                   fix="remove it (dbferry.mysql.agent state: absent) before moving the same data again.")
             if recorded is None:
                 # Refuse unusable target tables before anything is recorded or created.
                 existing = check_target_tables(target, tables, self.config.reuse_target)
@@ -98,7 +101,19 @@ class Ferry:
     # -- run -----------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Copy and apply until ``stop`` is set or something fails (then raise it)."""
+        """Copy and apply until ``stop`` is set or something fails (then log, publish and raise it)."""
+        try:
+            self._run(stop)
+        except BaseException as exc:
+            self.status.failed(exc)
+            self.status.publish(self.config.state_dir)
+            self.log.event("failed", error=str(exc))
+            raise
+        self.status.stopped()
+        self.status.publish(self.config.state_dir)
+        self.log.event("stopped", applied_position=self.status.applied_position)
+
+    def _run(self, stop: threading.Event) -> None:
         flavor, tables, recorded = self.prepare()
         self._estimate(tables, recorded)
         self.status.applied(recorded.applied_position, None, 0)
@@ -129,12 +144,7 @@ class Ferry:
                 thread.join()
             close_quietly(source)
         if self.errors:
-            self.status.failed(self.errors[0])
-            self.status.publish(self.config.state_dir)
-            self.log.event("failed", error=str(self.errors[0]))
             raise self.errors[0]
-        self.status.publish(self.config.state_dir)
-        self.log.event("stopped", applied_position=self.status.applied_position)
 
     def _thread(self, name: str, target: Any, *args: Any) -> threading.Thread:
         def guarded() -> None:

@@ -21,6 +21,9 @@ from .selection import STATE_SCHEMA
 
 _S = quote_ident(STATE_SCHEMA)
 
+#: The phase a move is in once cutover has completed it.
+COMPLETE = "complete"
+
 #: DECIMAL(20,0) holds every signed and unsigned 64-bit key.
 _DDL = (
     "CREATE DATABASE IF NOT EXISTS %s" % _S,

@@ -32,6 +32,7 @@ class Status:
         self.source_current = ""
         self.lag_events = 0
         self.error: Optional[str] = None
+        self.is_stopped = False
         self._lock = threading.Lock()
         self._samples: deque = deque()
 
@@ -67,6 +68,11 @@ class Status:
         with self._lock:
             self.error = str(exc)
 
+    def stopped(self) -> None:
+        """The engine stopped cleanly, at a checkpoint."""
+        with self._lock:
+            self.is_stopped = True
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             now = time.time()
@@ -86,7 +92,7 @@ class Status:
                 lag_seconds = None
             return {
                 "move": self.move,
-                "phase": "failed" if self.error else ("tailing" if done else "copying"),
+                "phase": "failed" if self.error else "stopped" if self.is_stopped else "tailing" if done else "copying",
                 "tables": {name: dict(entry) for name, entry in sorted(self.tables.items())},
                 "rows_copied": copied,
                 "rows_estimated": estimated,

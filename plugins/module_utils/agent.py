@@ -1,0 +1,232 @@
+"""The ferry agent: a move's engine as a detached process on the ferry host.
+
+The Ansible modules start, stop, query and remove it through this file.
+The agent runs from code it is given, not from an installed collection: at
+start, the engine's source files are written into ``<state_dir>/code`` (read
+from the modules already loaded, which works from Ansible's module zip as
+from a checkout), so the ferry host needs only python3, PyMySQL and
+mysql-replication. The state folder (0700) holds ``config.json`` (0600: it
+has credentials), ``ferry.lock`` (the pid, see runlock.py), ``ferry.log``,
+``status.json`` and ``control.sock`` (0600).
+
+Run as ``python3 -m <package>.agent STATE_DIR``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from typing import Any, Optional
+
+from . import control, state, status
+from .config import MoveConfig, load_config, parse_config
+from .connection import close_quietly, connect
+from .engine import Ferry
+from .errors import DbferryError
+from .eventlog import EventLog
+from .runlock import RunLock, running_pid
+
+PACKAGE = __name__.rpartition(".")[0]
+CONFIG_FILE = "config.json"
+CODE_DIR = "code"
+#: What the agent process writes to stderr (a crash before its log is open).
+STDERR_FILE = "agent.stderr"
+
+
+def default_state_dir(name: str) -> str:
+    return os.path.join(os.path.expanduser("~"), ".dbferry", "moves", name)
+
+
+def _write_private(path: str, text: str) -> None:
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def ship_code(code_dir: str) -> list[str]:
+    """Write the source of every loaded engine module under ``code_dir``; return their names."""
+    folder = os.path.join(code_dir, *PACKAGE.split("."))
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    shipped = []
+    for name, module in sorted(sys.modules.items()):
+        if module is None or not name.startswith(PACKAGE + "."):
+            continue
+        leaf = name.rsplit(".", 1)[1]
+        with open(os.path.join(folder, leaf + ".py"), "w", encoding="utf-8") as handle:
+            handle.write(inspect.getsource(module))
+        shipped.append(leaf)
+    return shipped
+
+
+def _tail(path: str, lines: int = 5) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return " | ".join(line.strip() for line in handle.readlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def last_error(state_dir: str) -> str:
+    """Why the agent stopped, from its status, its log or its stderr (in that order)."""
+    with contextlib.suppress(OSError, ValueError):
+        error = status.read(state_dir).get("last_error")
+        if error:
+            return error
+    with contextlib.suppress(OSError, ValueError):
+        with open(os.path.join(state_dir, "ferry.log"), encoding="utf-8") as handle:
+            for line in reversed(handle.readlines()):
+                record = json.loads(line)
+                if record.get("event") == "failed":
+                    return record.get("error", "")
+    return _tail(os.path.join(state_dir, STDERR_FILE)) or "no error recorded"
+
+
+def exists(state_dir: str) -> bool:
+    """Whether a move was ever started in ``state_dir`` (its configuration is there)."""
+    return os.path.exists(os.path.join(state_dir, CONFIG_FILE))
+
+
+def start(raw: dict[str, Any], timeout: float = 30.0) -> tuple[bool, int, MoveConfig]:
+    """Start the agent for ``raw`` (a move configuration dict); (changed, pid, config).
+
+    A running agent with the same configuration is left alone (changed
+    False); one with another configuration is an error, not a restart.
+    """
+    config = parse_config(raw)
+    os.makedirs(config.state_dir, mode=0o700, exist_ok=True)
+    config_path = os.path.join(config.state_dir, CONFIG_FILE)
+    pid = running_pid(config.state_dir)
+    if pid is not None:
+        with open(config_path, encoding="utf-8") as handle:
+            if json.load(handle) != raw:
+                raise DbferryError("move %s is running (pid %d) with another configuration." % (config.name, pid), obj=config.name,
+                                   fix="stop it first (state: stopped), then start it with the new configuration.")
+        return False, pid, config
+    _write_private(config_path, json.dumps(raw, indent=1, sort_keys=True))
+    code_dir = os.path.join(config.state_dir, CODE_DIR)
+    shutil.rmtree(code_dir, ignore_errors=True)
+    ship_code(code_dir)
+    with open(os.path.join(config.state_dir, STDERR_FILE), "wb") as stderr:
+        process = subprocess.Popen(  # pylint: disable=consider-using-with  # it outlives us on purpose
+            [sys.executable, "-m", PACKAGE + ".agent", config.state_dir],
+            cwd=config.state_dir, env=dict(os.environ, PYTHONPATH=code_dir), stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+    _wait_started(config, process, launched=time.time(), timeout=timeout)
+    return True, process.pid, config
+
+
+def _wait_started(config: MoveConfig, process: subprocess.Popen, launched: float, timeout: float) -> None:
+    """Return once the engine has prepared the move and published its first status; raise why it exited if it did."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise DbferryError("the agent for move %s stopped at start: %s" % (config.name, last_error(config.state_dir)),
+                               obj=config.name, fix="correct what the error names, then start the move again.")
+        with contextlib.suppress(OSError, ValueError):
+            published = status.read(config.state_dir)
+            if published.get("updated_at", 0) >= launched:
+                if published.get("phase") == "failed":
+                    raise DbferryError("the agent for move %s stopped at start: %s" % (config.name, published.get("last_error")),
+                                       obj=config.name, fix="correct what the error names, then start the move again.")
+                return
+        if time.monotonic() > deadline:
+            raise DbferryError("the agent for move %s did not report within %.0f s." % (config.name, timeout), obj=config.name,
+                               fix="look at its log in %s; it may still be preparing a large move." % config.state_dir)
+        time.sleep(0.05)
+
+
+def stop(state_dir: str, timeout: float = 60.0) -> bool:
+    """Stop a running agent at a checkpoint; False when none was running."""
+    pid = running_pid(state_dir)
+    if pid is None:
+        return False
+    try:
+        control.request(state_dir, "stop")
+    except OSError:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while running_pid(state_dir) is not None:
+        if time.monotonic() > deadline:
+            raise DbferryError("the agent (pid %d) did not stop within %.0f s." % (pid, timeout), obj=state_dir,
+                               fix="wait for its current batch to finish, or kill it: the move resumes from its last checkpoint.")
+        time.sleep(0.05)
+    return True
+
+
+def read_status(state_dir: str) -> dict[str, Any]:
+    """The move's status: live from the agent when it runs, else the last one it published."""
+    pid = running_pid(state_dir)
+    snapshot: Optional[dict[str, Any]] = None
+    if pid is not None:
+        with contextlib.suppress(OSError, ValueError):
+            snapshot = control.request(state_dir, "status")
+    if snapshot is None:
+        try:
+            snapshot = status.read(state_dir)
+        except (OSError, ValueError):
+            snapshot = {"phase": "starting" if pid else "not started", "tables": {}}
+    snapshot["running"] = pid is not None
+    snapshot["pid"] = pid
+    if pid is None and snapshot.get("phase") not in ("stopped", "complete", "not started"):
+        snapshot["last_error"] = snapshot.get("last_error") or last_error(state_dir)
+    return snapshot
+
+
+def remove(state_dir: str, timeout: float = 60.0) -> bool:
+    """Stop the agent, drop the move's checkpoints on the target and the state folder; False when nothing existed."""
+    if not exists(state_dir):
+        return False
+    stop(state_dir, timeout)
+    config = load_config(os.path.join(state_dir, CONFIG_FILE))
+    target = connect(config.target)
+    try:
+        if state.load(target, config.name) is not None:
+            state.drop(target, config.name)
+    finally:
+        close_quietly(target)
+    shutil.rmtree(state_dir)
+    return True
+
+
+def main(argv: list[str]) -> int:
+    """The agent process: run the move in ``argv[0]`` until told to stop."""
+    state_dir = os.path.abspath(argv[0])
+    config = load_config(os.path.join(state_dir, CONFIG_FILE))
+    with RunLock(state_dir, config.name):
+        log = EventLog(config.name, os.path.join(state_dir, "ferry.log"))
+        stop_event = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_args: stop_event.set())
+        ferry = Ferry(config, log)
+
+        def stop_command(_request: dict) -> dict:
+            stop_event.set()
+            return {"stopping": True}
+
+        server = control.ControlServer(state_dir, {"status": lambda _request: ferry.status.snapshot(), "stop": stop_command})
+        log.event("agent_started", pid=os.getpid())
+        try:
+            ferry.run(stop_event)
+            return 0
+        except DbferryError:
+            return 2  # the engine logged and published it
+        except Exception as exc:  # noqa: BLE001 - logged for the operator, then the process ends  # pylint: disable=broad-exception-caught
+            log.event("failed", error="%s: %s" % (type(exc).__name__, exc), traceback=traceback.format_exc())
+            return 3
+        finally:
+            server.close()
+            log.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,54 @@
+"""Module options that name a move, declared once for every module that takes them.
+
+The keys are those of the move configuration (config.py), so a playbook's
+variables and a `dbferry run` file say the same thing the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .connection import server_argument_spec
+from .selection import selection_argument_spec
+
+
+def move_ref_argument_spec() -> dict[str, Any]:
+    """``name`` and ``state_dir``: enough to find a move on the ferry host."""
+    return {"name": {"type": "str", "required": True}, "state_dir": {"type": "path"}}
+
+
+def move_argument_spec(servers_required: bool = True) -> dict[str, Any]:
+    """Everything that configures a move."""
+    spec = move_ref_argument_spec()
+    for role in ("source", "target"):
+        spec[role] = dict(server_argument_spec(), required=servers_required)
+    spec.update({
+        "databases": selection_argument_spec(),
+        "tables": selection_argument_spec(),
+        "rename": {"type": "dict"},
+        "copy": {"type": "dict"},
+        "apply": {"type": "dict"},
+        "binlog": {"type": "dict"},
+        "reuse_target": {"type": "bool", "default": False},
+    })
+    return spec
+
+
+def state_dir_of(params: dict[str, Any]) -> str:
+    """The move's state folder: as given, or ``~/.dbferry/moves/<name>``."""
+    return os.path.abspath(os.path.expanduser(params.get("state_dir") or os.path.join("~", ".dbferry", "moves", params["name"])))
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def move_config(params: dict[str, Any]) -> dict[str, Any]:
+    """The move configuration dict (config.parse_config's input) from module parameters."""
+    raw = {key: params.get(key) for key in ("name", "source", "target", "databases", "tables", "rename", "copy", "apply", "binlog")}
+    raw["state_dir"] = state_dir_of(params)
+    raw["reuse_target"] = params.get("reuse_target", False)
+    return _without_none({k: v for k, v in raw.items() if v not in (None, {})})

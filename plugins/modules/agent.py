@@ -1,0 +1,176 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, dbferry maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module dbferry.mysql.agent: start, stop or remove a move's ferry agent."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: agent
+short_description: Start, stop or remove the ferry agent of a MySQL/MariaDB move
+version_added: 0.1.0
+description:
+  - Runs a move's engine as a detached process on the host the task runs on (the ferry host; use C(delegate_to)),
+    which outlives the task and the SSH connection. The engine copies the selected tables in primary-key batches
+    under shared locks while it applies the source's binlog, until stopped.
+  - The agent runs from code the module ships into the state folder; the ferry host needs only python3, PyMySQL
+    and mysql-replication, not this collection.
+  - The state folder (mode 0700) holds C(config.json) (mode 0600, it has credentials), C(ferry.lock) (the pid),
+    C(ferry.log) (JSON lines), C(status.json) and the control socket C(control.sock) (mode 0600).
+author:
+  - dbferry maintainers (@dbferry)
+options:
+  name:
+    description: The move's name; its state folder, log and lock are per name (letters, digits, C(-) and C(_)).
+    type: str
+    required: true
+  state:
+    description:
+      - V(started) starts the agent; on a running move with the same configuration nothing changes, with another
+        configuration the task fails.
+      - V(stopped) stops it at a checkpoint; it resumes from there when started again.
+      - V(absent) stops it, drops the move's checkpoints (C(_dbferry)) on the target and removes the state folder.
+    type: str
+    choices: [started, stopped, absent]
+    default: started
+  databases:
+    description: Databases to move, as O(dbferry.mysql.preflight#module:databases).
+    type: dict
+    suboptions:
+      include:
+        description: Database name patterns to move.
+        type: list
+        elements: str
+      exclude:
+        description: Database name patterns to leave out.
+        type: list
+        elements: str
+  tables:
+    description: Tables to move, C(db.table) patterns, as O(dbferry.mysql.preflight#module:tables).
+    type: dict
+    suboptions:
+      include:
+        description: C(db.table) patterns to move.
+        type: list
+        elements: str
+      exclude:
+        description: C(db.table) patterns to leave out.
+        type: list
+        elements: str
+  rename:
+    description: Target names. C(databases) maps a source database to a target database; C(tables) maps a source C(db.table)
+      to a target table name (in the renamed database) or C(db.table).
+    type: dict
+  copy:
+    description: "Copy settings: C(batch_rows) (default 2000: rows per batch, which holds shared locks on the source while it is
+      written) and C(concurrency) (default 2: tables copied at once)."
+    type: dict
+  apply:
+    description: "Apply settings: C(batch_events) (default 500: row changes per target transaction)."
+    type: dict
+  binlog:
+    description: "Binlog reader settings: C(server_id) (default derived from the name), C(heartbeat_seconds) (default 1),
+      C(stall_seconds) (default 30: a silent connection is reopened)."
+    type: dict
+  state_dir:
+    description: The move's state folder on the ferry host. Default C(~/.dbferry/moves/<name>).
+    type: path
+  reuse_target:
+    description: Accept existing empty target tables instead of refusing them.
+    type: bool
+    default: false
+  stop_timeout:
+    description: Seconds to wait for the agent to stop at a checkpoint.
+    type: float
+    default: 60
+  source:
+    # The rest comes from the servers fragment; only V(started) needs the servers.
+    required: false
+  target:
+    required: false
+extends_documentation_fragment:
+  - dbferry.mysql.connection.servers
+notes:
+  - Supports check mode; it then only reports what would change.
+  - O(source) and O(target) are required for V(started) only; V(stopped) and V(absent) read them from the state folder.
+"""
+
+EXAMPLES = r"""
+- name: Start moving shop from db1 to db2, with the agent on the ferry host
+  dbferry.mysql.agent:
+    name: shop-move
+    source: "{{ dbferry_source }}"
+    target: "{{ dbferry_target }}"
+    databases:
+      include: [shop]
+    copy:
+      batch_rows: 5000
+  delegate_to: ferry1.example.com
+
+- name: Stop it at a checkpoint
+  dbferry.mysql.agent:
+    name: shop-move
+    state: stopped
+  delegate_to: ferry1.example.com
+"""
+
+RETURN = r"""
+pid:
+  description: The agent's process id (null when it does not run).
+  returned: always
+  type: int
+  sample: 48213
+state_dir:
+  description: The move's state folder.
+  returned: always
+  type: str
+  sample: /root/.dbferry/moves/shop-move
+status:
+  description: The move's status, as dbferry.mysql.status returns it.
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.dbferry.mysql.plugins.module_utils import agent
+from ansible_collections.dbferry.mysql.plugins.module_utils.connection import PYMYSQL_IMPORT_ERROR
+from ansible_collections.dbferry.mysql.plugins.module_utils.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import move_argument_spec, move_config, state_dir_of
+
+
+def main() -> None:
+    spec = move_argument_spec(servers_required=False)
+    spec.update({
+        "state": {"type": "str", "choices": ["started", "stopped", "absent"], "default": "started"},
+        "stop_timeout": {"type": "float", "default": 60},
+    })
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                           required_if=[("state", "started", ("source", "target"))])
+    if PYMYSQL_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
+    params = module.params
+    state_dir = state_dir_of(params)
+    try:
+        running = agent.running_pid(state_dir) is not None
+        if params["state"] == "started":
+            raw = move_config(params)
+            if module.check_mode:
+                changed, pid = not running, agent.running_pid(state_dir)
+            else:
+                changed, pid, _config = agent.start(raw)
+        elif params["state"] == "stopped":
+            changed, pid = running, None
+            if not module.check_mode:
+                agent.stop(state_dir, params["stop_timeout"])
+        else:
+            changed, pid = running or agent.exists(state_dir), None
+            if not module.check_mode:
+                agent.remove(state_dir, params["stop_timeout"])
+    except DbferryError as exc:
+        module.fail_json(msg=str(exc), state_dir=state_dir)
+    module.exit_json(changed=changed, pid=pid, state_dir=state_dir, status=agent.read_status(state_dir) if agent.exists(state_dir) else {})
+
+
+if __name__ == "__main__":
+    main()

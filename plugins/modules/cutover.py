@@ -1,0 +1,115 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, dbferry maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module dbferry.mysql.cutover: end a move once the target provably has everything."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cutover
+short_description: End a MySQL/MariaDB move once the target provably has every change
+version_added: 0.1.0
+description:
+  - Checks, never assumes, that the source is read-only and that the target has applied the source's final position
+    (read after read-only took effect); then stops the agent, records the move as complete on the target and, when
+    asked, makes the target writable.
+  - Runs on the ferry host where the agent runs (use C(delegate_to)).
+  - On a move that is complete already, changes nothing.
+author:
+  - dbferry maintainers (@dbferry)
+options:
+  name:
+    description: The move's name.
+    type: str
+    required: true
+  state_dir:
+    description: The move's state folder on the ferry host. Default C(~/.dbferry/moves/<name>).
+    type: path
+  timeout:
+    description: Seconds to wait for the target to apply the source's final position.
+    type: float
+    default: 300
+  stop_timeout:
+    description: Seconds to wait for the agent to stop.
+    type: float
+    default: 60
+  target_writable:
+    description: Set C(read_only=OFF) on the target at the end (the target user then needs the privilege to).
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - dbferry.mysql.connection.servers
+notes:
+  - Supports check mode, in which it checks and waits but stops and records nothing.
+"""
+
+EXAMPLES = r"""
+- name: Make the source read-only
+  dbferry.mysql.read_only:
+    login_host: db1.example.com
+    login_user: admin
+    login_password: "{{ vault_admin_password }}"
+    read_only: true
+
+- name: Cut over
+  dbferry.mysql.cutover:
+    name: shop-move
+    source: "{{ dbferry_source }}"
+    target: "{{ dbferry_target }}"
+  delegate_to: ferry1.example.com
+  register: cutover
+"""
+
+RETURN = r"""
+final_position:
+  description: The source's position read while it was read-only.
+  returned: success
+  type: str
+  sample: 0-1-10428
+applied_position:
+  description: The position the target has applied (includes the final position).
+  returned: success
+  type: str
+finished_at:
+  description: When the cutover finished (seconds since the epoch), to measure the read-only window against the read_only task.
+  returned: when changed
+  type: float
+timings:
+  description: Seconds spent waiting for the final position (C(wait_applied)), stopping the agent (C(stop_agent)),
+    recording the move (C(record)), and in all (C(total)).
+  returned: success
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.dbferry.mysql.plugins.module_utils.connection import PYMYSQL_IMPORT_ERROR, ServerSpec, server_argument_spec
+from ansible_collections.dbferry.mysql.plugins.module_utils.cutover import cut_over
+from ansible_collections.dbferry.mysql.plugins.module_utils.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import move_ref_argument_spec, state_dir_of
+
+
+def main() -> None:
+    spec = move_ref_argument_spec()
+    spec.update({
+        "source": server_argument_spec(),
+        "target": server_argument_spec(),
+        "timeout": {"type": "float", "default": 300},
+        "stop_timeout": {"type": "float", "default": 60},
+        "target_writable": {"type": "bool", "default": False},
+    })
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    if PYMYSQL_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
+    params = module.params
+    try:
+        result = cut_over(ServerSpec.from_options(params["source"]), ServerSpec.from_options(params["target"]), params["name"],
+                          state_dir_of(params), timeout=params["timeout"], stop_timeout=params["stop_timeout"],
+                          target_writable=params["target_writable"], check_mode=module.check_mode)
+    except DbferryError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

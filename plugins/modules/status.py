@@ -1,0 +1,59 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, dbferry maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module dbferry.mysql.status: the status of a move."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: status
+short_description: Report the status of a MySQL/MariaDB move
+version_added: 0.1.0
+description:
+  - Reads a move's status on the ferry host where its agent runs (use C(delegate_to)), live from the agent's control
+    socket when it runs, else the last status it published. Never changes anything.
+author:
+  - dbferry maintainers (@dbferry)
+options:
+  name:
+    description: The move's name.
+    type: str
+    required: true
+  state_dir:
+    description: The move's state folder on the ferry host. Default C(~/.dbferry/moves/<name>).
+    type: path
+notes:
+  - Supports check mode.
+"""
+
+EXAMPLES = r"""
+- name: How far is the shop move?
+  dbferry.mysql.status:
+    name: shop-move
+  delegate_to: ferry1.example.com
+  register: move
+"""
+
+RETURN = r"""
+status:
+  description:
+    - "The move's status: C(phase) (not started, starting, copying, tailing, stopped, failed), C(running), C(pid),
+      C(tables) (per table C(copied), C(estimate), C(done)), C(rows_copied), C(rows_estimated), C(rows_per_second),
+      C(eta_seconds), C(lag_seconds), C(lag_events), C(applied_position), C(source_position), C(last_error)."
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dbferry.mysql.plugins.module_utils.agent import read_status
+from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import move_ref_argument_spec, state_dir_of
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=move_ref_argument_spec(), supports_check_mode=True)
+    module.exit_json(changed=False, status=read_status(state_dir_of(module.params)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, dbferry maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module dbferry.mysql.wait: wait until a move has copied every row and caught up."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: wait
+short_description: Wait until a MySQL/MariaDB move has copied every row and its binlog lag is small
+version_added: 0.1.0
+description:
+  - Polls the move's status on the ferry host (use C(delegate_to)) until the row copy is complete and the binlog lag
+    is at most O(max_lag) seconds.
+  - Fails with the agent's last error when the agent is not running, and with a clear message on timeout; the move
+    keeps running then.
+author:
+  - dbferry maintainers (@dbferry)
+options:
+  name:
+    description: The move's name.
+    type: str
+    required: true
+  state_dir:
+    description: The move's state folder on the ferry host. Default C(~/.dbferry/moves/<name>).
+    type: path
+  max_lag:
+    description: The largest binlog lag, in seconds, that counts as caught up. 0 means the applier has applied everything the source has.
+    type: float
+    default: 1
+  timeout:
+    description: Seconds to wait before failing.
+    type: float
+    default: 3600
+  poll_interval:
+    description: Seconds between two looks at the status.
+    type: float
+    default: 1
+notes:
+  - Supports check mode (it only reads).
+"""
+
+EXAMPLES = r"""
+- name: Wait for the shop move to catch up (up to 6 hours)
+  dbferry.mysql.wait:
+    name: shop-move
+    max_lag: 1
+    timeout: 21600
+  delegate_to: ferry1.example.com
+"""
+
+RETURN = r"""
+status:
+  description: The status when the move was caught up, as dbferry.mysql.status returns it.
+  returned: always
+  type: dict
+samples:
+  description: Progress seen while waiting (at most the last 100 polls), each with C(seconds), C(phase), C(rows_copied),
+    C(rows_per_second), C(lag_seconds) and C(lag_events).
+  returned: always
+  type: list
+  elements: dict
+waited:
+  description: Seconds waited.
+  returned: always
+  type: float
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dbferry.mysql.plugins.module_utils.agent import read_status
+from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import move_ref_argument_spec, state_dir_of
+
+_SAMPLE_KEYS = ("phase", "rows_copied", "rows_per_second", "lag_seconds", "lag_events")
+
+
+def main() -> None:
+    spec = move_ref_argument_spec()
+    spec.update({
+        "max_lag": {"type": "float", "default": 1},
+        "timeout": {"type": "float", "default": 3600},
+        "poll_interval": {"type": "float", "default": 1},
+    })
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    params = module.params
+    state_dir = state_dir_of(params)
+    started = time.monotonic()
+    samples: list[dict] = []
+    while True:
+        status = read_status(state_dir)
+        waited = round(time.monotonic() - started, 3)
+        samples = (samples + [dict({k: status.get(k) for k in _SAMPLE_KEYS}, seconds=waited)])[-100:]
+        result = {"status": status, "samples": samples, "waited": waited}
+        if not status["running"]:
+            module.fail_json(msg="the agent of move %s is not running (phase %s): %s. Fix it, then start the move again: it resumes." % (
+                params["name"], status.get("phase"), status.get("last_error") or "no error recorded"), **result)
+        lag = status.get("lag_seconds")
+        if status.get("phase") == "tailing" and lag is not None and lag <= params["max_lag"]:
+            module.exit_json(changed=False, **result)
+        if waited > params["timeout"]:
+            module.fail_json(msg="move %s has not caught up after %.0f s: phase %s, %s of %s rows copied, lag %s s (%s events). "
+                                 "The move keeps running; wait again or look at its status." % (
+                                     params["name"], waited, status.get("phase"), status.get("rows_copied"), status.get("rows_estimated"),
+                                     lag, status.get("lag_events")), **result)
+        time.sleep(params["poll_interval"])
+
+
+if __name__ == "__main__":
+    main()

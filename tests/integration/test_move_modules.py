@@ -1,0 +1,131 @@
+"""dbferry.mysql.agent, status, wait and cutover through ansible-playbook, against real sandboxes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import time
+
+from ferry_support import assert_same, make_load_tables
+from integration_support import root_session, sql
+
+from ansible_collections.dbferry.mysql.plugins.module_utils.connection import fetch_value
+
+
+def _vars(servers, state_dir, db):
+    return {"src": servers.source.connection_options("ferry_source"), "dst": servers.target.connection_options("ferry_target"),
+            "state_dir": str(state_dir), "db": db}
+
+
+def _agent(ansible, variables, name, check_mode=False, **extra):
+    """Start the agent of ``name`` for database ``db`` (``extra`` overrides options)."""
+    args = {"name": name, "state_dir": "{{ state_dir }}", "source": "{{ src }}", "target": "{{ dst }}",
+            "databases": {"include": ["{{ db }}"]}, "copy": {"batch_rows": 100}}
+    args.update(extra)
+    return ansible.run("dbferry.mysql.agent", args, variables, check_mode=check_mode)
+
+
+def _module(ansible, module, variables, name, check_mode=False, **args):
+    return ansible.run("dbferry.mysql." + module, dict({"name": name, "state_dir": "{{ state_dir }}"}, **args), variables, check_mode=check_mode)
+
+
+def test_agent_status_wait_cutover_absent(ansible, servers, db, tmp_path):
+    make_load_tables(servers, db, 1000)
+    name = "mod-" + db[:40].replace("_", "-")
+    state_dir = tmp_path / "state"
+    variables = _vars(servers, state_dir, db)
+
+    check = _agent(ansible, variables, name, check_mode=True)
+    assert check.result["changed"] is True and not (state_dir / "ferry.lock").exists()
+
+    started = _agent(ansible, variables, name)
+    assert started.result["changed"] is True, started.result
+    pid = started.result["pid"]
+    assert (state_dir / "code").is_dir() and (state_dir / "code/ansible_collections/dbferry/mysql/plugins/module_utils/engine.py").exists()
+    assert stat.S_IMODE(os.stat(state_dir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(state_dir / "config.json").st_mode) == 0o600
+    with open("/proc/%d/environ" % pid, "rb") as handle:  # it runs from the code it was given, nothing else
+        environ = dict(item.split(b"=", 1) for item in handle.read().split(b"\0") if b"=" in item)
+    assert environ[b"PYTHONPATH"] == str(state_dir / "code").encode()
+
+    again = _agent(ansible, variables, name)
+    assert again.result["changed"] is False and again.result["pid"] == pid
+
+    other = _agent(ansible, variables, name, copy={"batch_rows": 7})
+    assert other.failed and "is running (pid %d) with another configuration" % pid in other.result["msg"]
+
+    waited = _module(ansible, "wait", variables, name, max_lag=0, timeout=120)
+    assert not waited.failed, waited.result.get("msg")
+    assert waited.result["status"]["phase"] == "tailing" and waited.result["samples"]
+    assert stat.S_IMODE(os.stat(state_dir / "control.sock").st_mode) == 0o600
+
+    status = _module(ansible, "status", variables, name)
+    assert status.result["changed"] is False and status.result["status"]["running"] is True
+    assert status.result["status"]["tables"]["%s.a" % db]["done"] is True
+
+    refused = ansible.run("dbferry.mysql.cutover", {"name": name, "state_dir": "{{ state_dir }}", "source": "{{ src }}", "target": "{{ dst }}"},
+                          variables)
+    assert refused.failed and "is writable; cutover needs it read-only" in refused.result["msg"]
+
+    sql(servers.source, "UPDATE `%s`.a SET v = v + 1 WHERE id < 50" % db, "SET GLOBAL read_only = ON")
+    try:
+        cut = ansible.run("dbferry.mysql.cutover", {"name": name, "state_dir": "{{ state_dir }}", "source": "{{ src }}", "target": "{{ dst }}"},
+                          variables, verbosity=3)
+    finally:
+        sql(servers.source, "SET GLOBAL read_only = OFF")
+    assert not cut.failed, cut.result.get("msg")
+    assert cut.result["changed"] is True and cut.result["timings"]["total"] >= 0
+    assert variables["src"]["password"] not in cut.output and variables["dst"]["password"] not in cut.output
+    assert_same(servers, db)
+    with root_session(servers.target) as conn:
+        assert fetch_value(conn, "SELECT phase FROM _dbferry.moves WHERE name = %s", (name,)) == "complete"
+    assert _module(ansible, "status", variables, name).result["status"]["phase"] == "stopped"
+    again = ansible.run("dbferry.mysql.cutover", {"name": name, "state_dir": "{{ state_dir }}", "source": "{{ src }}", "target": "{{ dst }}"},
+                        variables)
+    assert again.result["changed"] is False
+
+    restart = _agent(ansible, variables, name)
+    assert restart.failed and "was cut over already" in restart.result["msg"]
+
+    gone = _module(ansible, "agent", variables, name, state="absent")
+    assert gone.result["changed"] is True and not state_dir.exists()
+    with root_session(servers.target) as conn:
+        assert fetch_value(conn, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '_dbferry'") == 0
+    assert _module(ansible, "agent", variables, name, state="absent").result["changed"] is False
+
+
+def test_wait_fails_with_the_error_of_a_dead_agent(ansible, servers, db, tmp_path):
+    make_load_tables(servers, db, 200)
+    name = "dead-" + db[:40].replace("_", "-")
+    variables = _vars(servers, tmp_path / "state", db)
+    started = _agent(ansible, variables, name)
+    assert started.result["changed"] is True
+    os.kill(started.result["pid"], signal.SIGKILL)
+    waited = _module(ansible, "wait", variables, name, timeout=30)
+    assert waited.failed
+    assert "the agent of move %s is not running" % name in waited.result["msg"]
+    # a failure the agent finds at start is named: a table that appeared after the move began
+    sql(servers.source, "CREATE TABLE `%s`.c (id INT PRIMARY KEY)" % db)
+    restarted = _agent(ansible, variables, name)
+    assert restarted.failed and "match the selection but were not part of move" in restarted.result["msg"]
+
+
+def test_stopped_agent_resumes_where_it_stopped(ansible, servers, db, tmp_path):
+    make_load_tables(servers, db, 3000)
+    name = "stop-" + db[:40].replace("_", "-")
+    variables = _vars(servers, tmp_path / "state", db)
+    assert _agent(ansible, variables, name).result["changed"] is True
+    time.sleep(0.5)
+    stopped = _module(ansible, "agent", variables, name, state="stopped")
+    assert stopped.result["changed"] is True and stopped.result["pid"] is None
+    assert _module(ansible, "agent", variables, name, state="stopped").result["changed"] is False
+    log = [json.loads(line) for line in (tmp_path / "state" / "ferry.log").read_text().splitlines()]
+    assert log[-1]["event"] == "stopped"
+    sql(servers.source, "DELETE FROM `%s`.b WHERE id < 100" % db)
+    assert _agent(ansible, variables, name).result["changed"] is True
+    assert not _module(ansible, "wait", variables, name, max_lag=0, timeout=120).failed
+    assert _module(ansible, "agent", variables, name, state="stopped").result["changed"] is True
+    assert_same(servers, db)
+    assert _module(ansible, "agent", variables, name, state="absent").result["changed"] is True
