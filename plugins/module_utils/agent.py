@@ -33,6 +33,7 @@ from .connection import close_quietly, connect
 from .engine import Ferry
 from .errors import DbferryError
 from .eventlog import EventLog
+from .private import write_private
 from .runlock import RunLock, running_pid
 
 PACKAGE = __name__.rpartition(".")[0]
@@ -44,13 +45,6 @@ STDERR_FILE = "agent.stderr"
 
 def default_state_dir(name: str) -> str:
     return os.path.join(os.path.expanduser("~"), ".dbferry", "moves", name)
-
-
-def _write_private(path: str, text: str) -> None:
-    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(path + ".tmp", path)
 
 
 def ship_code(code_dir: str) -> list[str]:
@@ -112,7 +106,7 @@ def start(raw: dict[str, Any], timeout: float = 30.0) -> tuple[bool, int, MoveCo
                 raise DbferryError("move %s is running (pid %d) with another configuration." % (config.name, pid), obj=config.name,
                                    fix="stop it first (state: stopped), then start it with the new configuration.")
         return False, pid, config
-    _write_private(config_path, json.dumps(raw, indent=1, sort_keys=True))
+    write_private(config_path, json.dumps(raw, indent=1, sort_keys=True))
     code_dir = os.path.join(config.state_dir, CODE_DIR)
     shutil.rmtree(code_dir, ignore_errors=True)
     ship_code(code_dir)

@@ -20,6 +20,7 @@ from .config import load_config
 from .engine import Ferry
 from .errors import DbferryError
 from .eventlog import EventLog
+from .private import write_private
 from .runlock import RunLock
 
 DEFAULT_SANDBOX_DIR = os.environ.get("DBFERRY_SANDBOX_DIR", ".sandbox")
@@ -59,9 +60,7 @@ def _sandbox_vars(args: argparse.Namespace) -> None:
         "dbferry_source": source.connection_options("ferry_source"),
         "dbferry_target": target.connection_options("ferry_target"),
     }
-    fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(variables, handle, indent=2)
+    write_private(args.output, json.dumps(variables, indent=2))
     _emit([{"written": args.output, "source": source.name, "target": target.name}], ["written", "source", "target"])
 
 

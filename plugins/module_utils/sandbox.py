@@ -29,6 +29,7 @@ from typing import Any, Iterable, Optional
 from .connection import ServerSpec, connect, execute
 from .errors import DbferryError
 from .identifiers import quote_ident
+from .private import write_private
 
 STATE_FILE = "sandboxes.json"
 
@@ -141,11 +142,7 @@ def _load(base: str) -> list[Sandbox]:
 
 
 def _save(base: str, sandboxes: list[Sandbox]) -> None:
-    path = os.path.join(base, STATE_FILE)
-    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({"sandboxes": [asdict(s) for s in sandboxes]}, handle, indent=2)
-    os.replace(path + ".tmp", path)
+    write_private(os.path.join(base, STATE_FILE), json.dumps({"sandboxes": [asdict(s) for s in sandboxes]}, indent=2))
 
 
 def load(base: str) -> list[Sandbox]:

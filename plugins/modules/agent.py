@@ -20,10 +20,6 @@ description:
 author:
   - dbferry maintainers (@dbferry)
 options:
-  name:
-    description: The move's name; its state folder, log and lock are per name (letters, digits, C(-) and C(_)).
-    type: str
-    required: true
   state:
     description:
       - V(started) starts the agent; on a running move with the same configuration nothing changes, with another
@@ -33,30 +29,6 @@ options:
     type: str
     choices: [started, stopped, absent]
     default: started
-  databases:
-    description: Databases to move, as O(dbferry.mysql.preflight#module:databases).
-    type: dict
-    suboptions:
-      include:
-        description: Database name patterns to move.
-        type: list
-        elements: str
-      exclude:
-        description: Database name patterns to leave out.
-        type: list
-        elements: str
-  tables:
-    description: Tables to move, C(db.table) patterns, as O(dbferry.mysql.preflight#module:tables).
-    type: dict
-    suboptions:
-      include:
-        description: C(db.table) patterns to move.
-        type: list
-        elements: str
-      exclude:
-        description: C(db.table) patterns to leave out.
-        type: list
-        elements: str
   rename:
     description: Target names. C(databases) maps a source database to a target database; C(tables) maps a source C(db.table)
       to a target table name (in the renamed database) or C(db.table).
@@ -72,9 +44,6 @@ options:
     description: "Binlog reader settings: C(server_id) (default derived from the name), C(heartbeat_seconds) (default 1),
       C(stall_seconds) (default 30: a silent connection is reopened)."
     type: dict
-  state_dir:
-    description: The move's state folder on the ferry host. Default C(~/.dbferry/moves/<name>).
-    type: path
   reuse_target:
     description: Accept existing empty target tables instead of refusing them.
     type: bool
@@ -89,6 +58,8 @@ options:
   target:
     required: false
 extends_documentation_fragment:
+  - dbferry.mysql.move
+  - dbferry.mysql.move.selection
   - dbferry.mysql.connection.servers
 notes:
   - Supports check mode; it then only reports what would change.

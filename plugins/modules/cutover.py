@@ -18,13 +18,6 @@ description:
 author:
   - dbferry maintainers (@dbferry)
 options:
-  name:
-    description: The move's name.
-    type: str
-    required: true
-  state_dir:
-    description: The move's state folder on the ferry host. Default C(~/.dbferry/moves/<name>).
-    type: path
   timeout:
     description: Seconds to wait for the target to apply the source's final position.
     type: float
@@ -38,6 +31,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - dbferry.mysql.move
   - dbferry.mysql.connection.servers
 notes:
   - Supports check mode, in which it checks and waits but stops and records nothing.

@@ -24,36 +24,6 @@ description:
 author:
   - dbferry maintainers (@dbferry)
 options:
-  databases:
-    description:
-      - Which databases to move. V(include) and V(exclude) are lists of shell-style patterns (C(*), C(?), C([...])),
-        matched case-sensitively. An empty or missing V(include) selects every database except the system
-        schemas and C(_dbferry); V(exclude) always wins.
-      - A plain name in V(include) that does not exist on the source is an error (check C(selection)).
-    type: dict
-    suboptions:
-      include:
-        description: Database name patterns to move.
-        type: list
-        elements: str
-      exclude:
-        description: Database name patterns to leave out.
-        type: list
-        elements: str
-  tables:
-    description:
-      - Which tables of the selected databases to move, as C(db.table) patterns. An empty or missing
-        V(include) selects every table; V(exclude) always wins.
-    type: dict
-    suboptions:
-      include:
-        description: C(db.table) patterns to move.
-        type: list
-        elements: str
-      exclude:
-        description: C(db.table) patterns to leave out.
-        type: list
-        elements: str
   fail_on:
     description:
       - V(error) fails the task when any check reports an error that is not allowed.
@@ -75,6 +45,7 @@ options:
     type: float
     default: 72
 extends_documentation_fragment:
+  - dbferry.mysql.move.selection
   - dbferry.mysql.connection.servers
 notes:
   - Supports check mode; the module behaves the same in it because it never writes.

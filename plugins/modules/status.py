@@ -14,14 +14,8 @@ description:
     socket when it runs, else the last status it published. Never changes anything.
 author:
   - dbferry maintainers (@dbferry)
-options:
-  name:
-    description: The move's name.
-    type: str
-    required: true
-  state_dir:
-    description: The move's state folder on the ferry host. Default C(~/.dbferry/moves/<name>).
-    type: path
+extends_documentation_fragment:
+  - dbferry.mysql.move
 notes:
   - Supports check mode.
 """

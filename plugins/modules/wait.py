@@ -17,13 +17,6 @@ description:
 author:
   - dbferry maintainers (@dbferry)
 options:
-  name:
-    description: The move's name.
-    type: str
-    required: true
-  state_dir:
-    description: The move's state folder on the ferry host. Default C(~/.dbferry/moves/<name>).
-    type: path
   max_lag:
     description: The largest binlog lag, in seconds, that counts as caught up. 0 means the applier has applied everything the source has.
     type: float
@@ -36,6 +29,8 @@ options:
     description: Seconds between two looks at the status.
     type: float
     default: 1
+extends_documentation_fragment:
+  - dbferry.mysql.move
 notes:
   - Supports check mode (it only reads).
 """
