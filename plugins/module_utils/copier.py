@@ -26,7 +26,7 @@ from . import state
 from .config import MoveConfig
 from .connection import close_quietly, connect, execute, fetch_all
 from .flavor import Flavor
-from .identifiers import quote_ident
+from .identifiers import for_arguments, quote_ident
 from .retry import Backoff, is_transient
 from .rows import copy_rows
 from .schema import MovedTable
@@ -62,8 +62,9 @@ class TableCopier:
         self.last_key = last_key
         self.progress = progress
         self.hook = hook
-        key = quote_ident(table.key)
-        select = "SELECT %s FROM %s" % (table.column_list, table.quoted_source)
+        # Both statements run with arguments (``()`` for the first), so names are escaped for that.
+        key = for_arguments(quote_ident(table.key))
+        select = "SELECT %s FROM %s" % (for_arguments(table.select_list), for_arguments(table.quoted_source))
         tail = " ORDER BY %s LIMIT %d %s" % (key, config.batch_rows, flavor.shared_lock_clause)
         self.first_sql = select + tail
         self.next_sql = select + " WHERE %s > %%s" % key + tail
@@ -92,7 +93,7 @@ class TableCopier:
     def _batch(self, source: Any, target: Any) -> bool:
         """Copy one batch; True when the table is done."""
         if self.last_key is None:
-            rows = fetch_all(source, self.first_sql)
+            rows = fetch_all(source, self.first_sql, ())
         else:
             rows = fetch_all(source, self.next_sql, (self.last_key,))
         if not rows:

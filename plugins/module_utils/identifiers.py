@@ -20,6 +20,17 @@ def quote_table(schema: str, table: str) -> str:
     return quote_ident(schema) + "." + quote_ident(table)
 
 
+def for_arguments(sql_text: str) -> str:
+    """SQL text that goes into a statement executed with arguments.
+
+    PyMySQL %-formats the whole statement when it has arguments, so a ``%``
+    in a name would be taken for a placeholder: double it. (A statement
+    built with this must then always be executed with arguments, ``()`` if
+    it has none, so that the doubling is undone.)
+    """
+    return sql_text.replace("%", "%%")
+
+
 def display_table(schema: str, table: str) -> str:
     """The ``db.table`` form used in messages, patterns and results."""
     return "%s.%s" % (schema, table)

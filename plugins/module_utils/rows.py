@@ -20,7 +20,7 @@ from typing import Any, Iterable, Optional
 
 from .changes import DELETE, INSERT, UPDATE, RowChange
 from .errors import DbferryError
-from .identifiers import quote_ident
+from .identifiers import for_arguments, quote_ident
 from .schema import MovedTable
 
 #: Multi-row statements are cut at about this many bytes of values, well
@@ -48,7 +48,8 @@ def _chunks(rows: list[tuple]) -> Iterable[list[tuple]]:
 
 def _multi_row(verb: str, table: MovedTable, rows: list[tuple]) -> tuple[str, list[Any]]:
     placeholder = "(" + ", ".join(["%s"] * len(table.columns)) + ")"
-    sql = "%s INTO %s (%s) VALUES %s" % (verb, table.quoted_target, table.column_list, ", ".join([placeholder] * len(rows)))
+    sql = "%s INTO %s (%s) VALUES %s" % (verb, for_arguments(table.quoted_target), for_arguments(table.column_list),
+                                         ", ".join([placeholder] * len(rows)))
     return sql, [value for row in rows for value in row]
 
 
@@ -85,7 +86,8 @@ def _flush(cursor: Any, kind: str, table: MovedTable, items: list) -> None:
     if kind == DELETE:
         for start in range(0, len(items), 1000):
             keys = items[start:start + 1000]
-            cursor.execute("DELETE FROM %s WHERE %s IN (%s)" % (table.quoted_target, quote_ident(table.key), ", ".join(["%s"] * len(keys))), keys)
+            cursor.execute("DELETE FROM %s WHERE %s IN (%s)" % (for_arguments(table.quoted_target), for_arguments(quote_ident(table.key)),
+                                                                ", ".join(["%s"] * len(keys))), keys)
         return
     for chunk in _chunks(items):
         cursor.execute(*_multi_row("REPLACE", table, chunk))

@@ -38,6 +38,7 @@ class MovedTable:
     target_name: str
     columns: tuple[str, ...]
     key: str
+    float_columns: frozenset[str] = frozenset()
 
     @property
     def source(self) -> str:
@@ -59,6 +60,16 @@ class MovedTable:
     def column_list(self) -> str:
         return ", ".join(quote_ident(c) for c in self.columns)
 
+    @property
+    def select_list(self) -> str:
+        """The columns as the copier reads them.
+
+        FLOAT is read as DOUBLE: the text protocol prints a FLOAT with 6
+        significant digits (1.1000003 comes back as 1.1), while its exact
+        value as a DOUBLE, written back into the FLOAT column, is the same float.
+        """
+        return ", ".join("CAST(%s AS DOUBLE)" % quote_ident(c) if c in self.float_columns else quote_ident(c) for c in self.columns)
+
 
 def read_tables(conn: Any, config: MoveConfig) -> list[MovedTable]:
     """The selected base tables on the source, in name order.
@@ -77,6 +88,7 @@ def read_tables(conn: Any, config: MoveConfig) -> list[MovedTable]:
         sorted(SYSTEM_SCHEMAS),
     )
     columns: dict[tuple[str, str], list[str]] = {}
+    floats: dict[tuple[str, str], set[str]] = {}
     keys: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for schema, table, column, extra, column_key, data_type in rows:
         if not config.selection.selects_table(schema, table):
@@ -84,6 +96,8 @@ def read_tables(conn: Any, config: MoveConfig) -> list[MovedTable]:
         columns.setdefault((schema, table), [])
         if "GENERATED" not in (extra or "").upper():
             columns[(schema, table)].append(column)
+            if data_type.lower() == "float":
+                floats.setdefault((schema, table), set()).add(column)
         if column_key == "PRI":
             keys.setdefault((schema, table), []).append((column, data_type.lower()))
     tables = []
@@ -96,7 +110,8 @@ def read_tables(conn: Any, config: MoveConfig) -> list[MovedTable]:
                 fix="run dbferry.mysql.preflight for the details, or exclude the table with tables.exclude.",
             )
         target_schema, target_name = config.target_name(schema, table)
-        tables.append(MovedTable(schema, table, target_schema, target_name, tuple(names), key[0][0]))
+        tables.append(MovedTable(schema, table, target_schema, target_name, tuple(names), key[0][0],
+                                 frozenset(floats.get((schema, table), ()))))
     if not tables:
         raise DbferryError("the selection matches no table on the source.", obj="databases/tables",
                            fix="check databases.include/exclude and tables.include/exclude.")

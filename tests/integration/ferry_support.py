@@ -89,14 +89,25 @@ def wait_caught_up(servers: Servers, move: str, timeout: float = 120.0, alive: O
 
 
 def table_rows(server: Any, schema: str, table: str) -> list[tuple]:
-    """Every column (invisible ones too) of every row, in key order, bytes-exact."""
+    """Every column (invisible ones too) of every row, in key order, exactly.
+
+    HEX() of a value's bytes compares what is stored, not a Python
+    conversion. FLOAT is compared as DOUBLE (its text has only 6 digits) and
+    ENUM/SET by their number too (the ENUM error value prints as '').
+    """
     with root_session(server) as conn:
-        columns = [c for (c,) in fetch_all(
-            conn, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
-            (schema, table))]
-        # HEX() of the column's bytes compares stored values, not their Python conversions.
-        exprs = ", ".join("HEX(CAST(%s AS BINARY))" % quote_ident(c) for c in columns)
-        return fetch_all(conn, "SELECT %s FROM %s ORDER BY 1" % (exprs, quote_table(schema, table)))
+        columns = fetch_all(
+            conn, "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+                  "ORDER BY ORDINAL_POSITION", (schema, table))
+        exprs = []
+        for column, data_type in columns:
+            name = quote_ident(column)
+            if data_type == "float":
+                name = "CAST(%s AS DOUBLE)" % name
+            exprs.append("HEX(CAST(%s AS BINARY))" % name)
+            if data_type in ("enum", "set"):
+                exprs.append("%s + 0" % name)
+        return fetch_all(conn, "SELECT %s FROM %s ORDER BY 1" % (", ".join(exprs), quote_table(schema, table)))
 
 
 def assert_same(servers: Servers, db: str, target_db: Optional[str] = None) -> int:

@@ -53,7 +53,7 @@ TYPE_ROWS = [
      b"\x01", b"\x00\x05", b"\x80\x00\x00\x00\x00\x00\x00\x01", "a", "x,z", 0, "0000-00-00", "0000-00-00 00:00:00", "0000-00-00 00:00:00",
      "-12:34:56.789", "\u00fc", "\U0001F600 \u2713 \U0001D11E", "\U0001F600" * 100, "caf\u00e9 \u00ff",
      b"\x00" * 8, b"trailing\x00\x00", b"\x00", '{"a": {"b": [true, false]}}', 0),
-    (0, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, "1.5", 0.0, -0.0, b"\x00", b"\x00\x01", b"\x00" * 7 + b"\x01", "", "y", 2024,
+    (0, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, "1.5", 1.1000003, -0.0, b"\x00", b"\x00\x01", b"\x00" * 7 + b"\x01", "", "y", 2024,
      "2020-00-15", "2024-02-29 12:00:00.5", "2024-03-31 02:30:00.123456", "00:00:00.001", "a ", " b ", "line\nbreak\ttab",
      "x", b"\x00\x00\x00\x00\x00\x00\x00\x01", b"", b"\x00" * 1000, '"just a string"', None),
     (-1, -1, 254, -1, 65534, -1, 16777214, -1, 4294967294, -1, 18446744073709551614, "-0.5", -1.5, 2.2250738585072014e-308,
@@ -120,16 +120,21 @@ def test_empty_one_row_zero_and_negative_keys_and_rename(servers, db, tmp_path):
         "CREATE TABLE `%s`.neg (id BIGINT PRIMARY KEY AUTO_INCREMENT, v INT)" % db,
         "INSERT INTO `%s`.neg VALUES (-9223372036854775808, 1), (-5, 2), (0, 3), (9223372036854775807, 4)" % db,
         "CREATE TABLE `%s`.unsig (id BIGINT UNSIGNED PRIMARY KEY, v INT)" % db,
-        "INSERT INTO `%s`.unsig VALUES (0, 1), (18446744073709551615, 2), (9223372036854775808, 3)" % db)
+        "INSERT INTO `%s`.unsig VALUES (0, 1), (18446744073709551615, 2), (9223372036854775808, 3)" % db,
+        # a % in names must not be taken for a placeholder
+        "CREATE TABLE `%s`.`p%%ct` (`id%%s` INT PRIMARY KEY, `c%%d` VARCHAR(10), `f%%` FLOAT)" % db,
+        "INSERT INTO `%s`.`p%%ct` VALUES (1, '%%s', 1.1000003), (2, '%%%%', NULL)" % db)
     target_db = db + "_v2"
     config = move_config(servers, db, tmp_path / "state", rename={"databases": {db: target_db}}, copy={"batch_rows": 2, "concurrency": 3})
     try:
         ferry = FerryThread(config)
         wait_caught_up(servers, ferry.config.name)
-        sql(servers.source, "INSERT INTO `%s`.empty VALUES (-1)" % db, "DELETE FROM `%s`.neg WHERE id = 0" % db)
+        sql(servers.source, "INSERT INTO `%s`.empty VALUES (-1)" % db, "DELETE FROM `%s`.neg WHERE id = 0" % db,
+            "INSERT INTO `%s`.`p%%ct` VALUES (3, '%%(x)s', 2.2000003)" % db, "UPDATE `%s`.`p%%ct` SET `id%%s` = 4 WHERE `id%%s` = 2" % db,
+            "DELETE FROM `%s`.`p%%ct` WHERE `id%%s` = 1" % db)
         wait_caught_up(servers, ferry.config.name)
         ferry.finish()
-        assert assert_same(servers, db, target_db) == 1 + 1 + 3 + 3
+        assert assert_same(servers, db, target_db) == 1 + 1 + 3 + 3 + 2
     finally:
         sql(servers.target, "DROP DATABASE IF EXISTS `%s`" % target_db)
 

@@ -1,0 +1,230 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, dbferry maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module dbferry.mysql.verify: compare a move's target tables with the source, row by row."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: verify
+short_description: Verify that a move's target tables hold exactly the source's rows
+version_added: 0.1.0
+description:
+  - Waits until the move has copied every table and applied the source's binlog up to O(position), then compares
+    every table of the move on the source and the target, reading only.
+  - The move's tables, where they went (renamed databases and tables) and their primary key columns are read
+    from the target's C(_dbferry) schema, so only the move's O(name) is needed.
+  - "V(checksum): each table is cut into primary key ranges of O(chunk_rows) source keys; both servers compute
+    the row count and an order-independent digest of every row in each range. The first and the last range are open,
+    so rows the target holds below the source's first key or beyond its last are found too."
+  - "The row digest is exact: every column is compared as its stored bytes (no collation), NULL, V('') and V('NULL')
+    differ, trailing spaces in VARCHAR count, FLOAT values are compared at full precision and ENUM values by their
+    number too. Equal because the server stores them alike: CHAR values differing only in trailing spaces, -0.0 and 0.0."
+  - A range that differs is compared again once the move has applied the source's position of that moment, so
+    a difference left by writes still arriving passes; one that stays is narrowed down to rows and columns.
+  - For a definite answer both sides must be quiet (make the source read-only first). While the source is still
+    written, a range can differ only because the target has applied more or fewer of the latest writes; the second
+    comparison clears most of these, but a report may still name rows written at that moment.
+  - The task fails when any row differs; C(msg) names the first few by table, primary key and columns.
+  - The module never changes anything; it reports C(changed=false) and supports check mode.
+author:
+  - dbferry maintainers (@dbferry)
+options:
+  name:
+    description:
+      - The move's name, as given to the move when it started.
+    type: str
+    required: true
+  method:
+    description:
+      - V(checksum) compares every table by primary key ranges (see the description).
+      - V(inline), which verifies copied batches as they are written and only re-checks rows changed since, is not
+        built yet; the task fails and says so.
+    type: str
+    choices: [checksum, inline]
+    default: checksum
+  position:
+    description:
+      - The source GTID position (MariaDB C(@@gtid_binlog_pos) form) the move must have applied before tables are compared.
+      - Default is the source's current position, read when the task starts.
+    type: str
+  timeout:
+    description:
+      - Seconds to wait for the move to reach O(position) (and to finish copying). On timeout the task fails,
+        naming the applied and the wanted position; the move keeps running.
+      - Also the limit for the waits before a differing range is compared again.
+    type: float
+    default: 300
+  chunk_rows:
+    description:
+      - Source rows per compared key range. A range that differs is narrowed down by reading this many row digests
+        from each side.
+    type: int
+    default: 1000
+  parallel:
+    description:
+      - Tables verified at the same time, each with a source and a target session of its own.
+    type: int
+    default: 2
+  tables:
+    description:
+      - Verify only these tables of the move, named as source C(db.table). Default is every table of the move.
+    type: list
+    elements: str
+extends_documentation_fragment:
+  - dbferry.mysql.connection.servers
+notes:
+  - Supports check mode; the module behaves the same in it because it never writes.
+  - The source user needs C(SELECT) on the moved databases; the target user C(SELECT) on the target databases and C(_dbferry).
+"""
+
+EXAMPLES = r"""
+- name: Verify the shop move once the source is read-only
+  dbferry.mysql.verify:
+    name: shop-move
+    source: "{{ dbferry_source }}"
+    target: "{{ dbferry_target }}"
+
+- name: Verify two tables, up to a position read earlier, with more tables at once
+  dbferry.mysql.verify:
+    name: shop-move
+    source: "{{ dbferry_source }}"
+    target: "{{ dbferry_target }}"
+    position: "{{ final_position }}"
+    timeout: 900
+    parallel: 4
+    tables: [shop.orders, shop.customers]
+  register: verified
+"""
+
+RETURN = r"""
+tables:
+  description: Per verified table, in source name order.
+  returned: success or when rows differ
+  type: list
+  elements: dict
+  contains:
+    table:
+      description: The source table, as C(db.table).
+      type: str
+      sample: shop.orders
+    target_table:
+      description: Where it went on the target, as C(db.table).
+      type: str
+      sample: shop_v2.orders
+    rows:
+      description: Rows compared (the source's count).
+      type: int
+      sample: 120000
+    chunks:
+      description: Key ranges compared.
+      type: int
+      sample: 121
+    seconds:
+      description: Time spent on the table.
+      type: float
+      sample: 1.92
+    mismatches:
+      description: Differing rows in key order, at most 100 per table.
+      type: list
+      elements: dict
+      contains:
+        key:
+          description: The row's primary key value.
+          type: raw
+          sample: 4711
+        kind:
+          description: V(differs) (on both sides, other values), V(missing) (on the target) or V(extra) (only on the target).
+          type: str
+          sample: differs
+        columns:
+          description: The differing columns, for V(differs); empty otherwise.
+          type: list
+          elements: str
+          sample: [total, status]
+    truncated:
+      description: More rows differ than C(mismatches) lists.
+      type: bool
+      sample: false
+position:
+  description: The source position the move had to apply before the comparison.
+  returned: success or when rows differ
+  type: str
+  sample: 0-1-4242
+applied_position:
+  description: The move's applied position when the wait ended.
+  returned: success or when rows differ
+  type: str
+  sample: 0-1-4242
+seconds:
+  description: Time the whole verification took, the wait included.
+  returned: success or when rows differ
+  type: float
+  sample: 3.5
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.dbferry.mysql.plugins.module_utils.connection import (
+    PYMYSQL_IMPORT_ERROR,
+    ServerSpec,
+    error_text,
+    is_database_error,
+    server_argument_spec,
+)
+from ansible_collections.dbferry.mysql.plugins.module_utils.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.verify import (
+    DEFAULT_CHUNK_ROWS,
+    DEFAULT_PARALLEL,
+    DEFAULT_TIMEOUT,
+    METHODS,
+    verify,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "name": {"type": "str", "required": True},
+            "source": server_argument_spec(),
+            "target": server_argument_spec(),
+            "method": {"type": "str", "choices": list(METHODS), "default": "checksum"},
+            "position": {"type": "str"},
+            "timeout": {"type": "float", "default": DEFAULT_TIMEOUT},
+            "chunk_rows": {"type": "int", "default": DEFAULT_CHUNK_ROWS},
+            "parallel": {"type": "int", "default": DEFAULT_PARALLEL},
+            "tables": {"type": "list", "elements": "str"},
+        },
+        supports_check_mode=True,
+    )
+    if PYMYSQL_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
+    params = module.params
+    try:
+        report = verify(
+            ServerSpec.from_options(params["source"]),
+            ServerSpec.from_options(params["target"]),
+            params["name"],
+            method=params["method"],
+            position=params["position"],
+            timeout=params["timeout"],
+            chunk_rows=params["chunk_rows"],
+            parallel=params["parallel"],
+            tables=params["tables"],
+        )
+    except DbferryError as exc:
+        module.fail_json(msg=str(exc))
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        if not is_database_error(exc):
+            raise
+        module.fail_json(msg="verify stopped by a server error: %s" % error_text(exc), exception=traceback.format_exc())
+    result = dict(report.as_dict(), changed=False)
+    if report.mismatched:
+        module.fail_json(msg=report.failure_message(), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
