@@ -113,6 +113,35 @@ class Flavor:
             return "SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATION_CHARACTER_SET_APPLICABILITY"
         return "SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS WHERE ID IS NOT NULL"
 
+    @property
+    def read_only_bypass_privileges(self) -> tuple[str, ...]:
+        """Privileges whose holders can still write while the server is read-only the way this module leaves it.
+
+        On MySQL this module sets super_read_only too, which stops SUPER and
+        CONNECTION_ADMIN as well. MariaDB 10.11 took READ_ONLY ADMIN out of SUPER.
+        """
+        if not self.is_mariadb:
+            return ()
+        if self.version >= (10, 11, 0):
+            return ("READ_ONLY ADMIN",)
+        if self.version >= (10, 5, 2):
+            return ("READ_ONLY ADMIN", "SUPER")
+        return ("SUPER",)
+
+    @property
+    def read_only_privilege(self) -> str:
+        """The privilege to grant so that a user can switch read_only (and super_read_only)."""
+        if self.is_mariadb:
+            return "READ_ONLY ADMIN" if self.version >= (10, 5, 2) else "SUPER"
+        return "SYSTEM_VARIABLES_ADMIN" if self.version >= (8, 0, 0) else "SUPER"
+
+    @property
+    def kill_privileges(self) -> tuple[str, ...]:
+        """Privileges that let a user KILL other users' sessions, the one to grant first."""
+        if self.is_mariadb:
+            return ("CONNECTION ADMIN", "SUPER") if self.version >= (10, 5, 2) else ("SUPER",)
+        return ("CONNECTION_ADMIN", "SUPER") if self.version >= (8, 0, 0) else ("SUPER",)
+
     def gtid_is_usable(self, gtid_mode: str) -> bool:
         """Whether positions can be GTIDs: always on MariaDB; MySQL needs gtid_mode=ON."""
         return self.is_mariadb or gtid_mode.upper() == "ON"

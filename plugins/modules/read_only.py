@@ -1,0 +1,210 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, dbferry maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module dbferry.mysql.read_only: switch a server's read_only, and make "on" final."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: read_only
+short_description: Switch a MySQL/MariaDB server's read_only on or off, and read its final position
+version_added: 0.1.0
+description:
+  - Sets C(read_only) on one server; on MySQL, C(super_read_only) too (on after C(read_only), off before it),
+    so that accounts with C(SUPER) cannot write either. MariaDB has only C(read_only).
+  - When switching on, the position returned is read only after C(read_only) took effect and the write
+    transactions that were open then have ended or were killed (see O(wait_for_writes) and O(kill_after)),
+    so it is the source's final position for a cutover.
+  - "What the server does (MariaDB 10.11): C(SET GLOBAL read_only=ON) waits for the statements other sessions
+    are running and for their C(LOCK TABLES), for up to O(lock_wait_timeout) seconds; new writes wait behind it,
+    and are refused once it is on. It does not wait for open transactions. A transaction with uncommitted writes cannot commit afterwards
+    (its C(COMMIT) fails with error 1290 and rolls it back). Sessions of accounts with C(READ_ONLY ADMIN)
+    (or C(ALL PRIVILEGES)), and replication threads, can still write; they are returned in RV(privileged_sessions)
+    with a warning."
+  - Idempotent; killing a session counts as a change. Supports check mode and diff mode.
+author:
+  - dbferry maintainers (@dbferry)
+options:
+  read_only:
+    description:
+      - V(true) makes the server read-only, V(false) writable again.
+    type: bool
+    required: true
+  wait_for_writes:
+    description:
+      - Seconds to wait, after C(read_only) is on, for other sessions' open write transactions to end.
+        When some are still open at the end, the task fails naming them (the server stays read-only).
+      - V(0) does not wait; open write transactions are then returned in RV(open_writers) and the task does not fail.
+      - A transaction that wrote only to temporary tables counts too, as the server does not tell them apart.
+      - Ignored when O(read_only=false).
+    type: float
+    default: 0
+  kill_after:
+    description:
+      - When set, the sessions whose write transactions are still open this many seconds after C(read_only)
+        took effect are killed (C(KILL CONNECTION)) and returned in RV(killed); the rest of O(wait_for_writes)
+        lets their rollback finish. Must not be longer than O(wait_for_writes).
+      - Needs C(CONNECTION ADMIN) (MariaDB), C(CONNECTION_ADMIN) (MySQL 8) or C(SUPER); this is checked before
+        anything is changed.
+      - A prepared XA transaction whose session has gone cannot be killed; it stays in RV(open_writers).
+      - Ignored when O(read_only=false).
+    type: float
+  lock_wait_timeout:
+    description:
+      - Seconds that switching C(read_only) on may wait for running statements and table locks of other
+        sessions. Their new writes wait as long, so keep it short; when it runs out the server stays as it was
+        and the task fails naming the sessions that held it up.
+    type: int
+    default: 10
+extends_documentation_fragment:
+  - dbferry.mysql.connection
+notes:
+  - The login user needs C(READ_ONLY ADMIN) (MariaDB 10.5.2 and later), C(SYSTEM_VARIABLES_ADMIN) (MySQL 8) or C(SUPER),
+    and C(PROCESS) to see other sessions' transactions.
+  - "RV(privileged_sessions) lists only accounts the login can see in C(information_schema.USER_PRIVILEGES):
+    all of them with C(SELECT) on the C(mysql) schema, else only its own. Privileges held through roles are not followed."
+"""
+
+EXAMPLES = r"""
+- name: Make the source read-only; give open transactions 30 s, kill what is left after 20 s
+  dbferry.mysql.read_only:
+    login_host: db1.example.com
+    login_user: ferry_admin
+    login_password: "{{ vault_ferry_admin_password }}"
+    read_only: true
+    wait_for_writes: 30
+    kill_after: 20
+  register: source_read_only
+
+- name: Wait for the agent to apply up to the final position
+  ansible.builtin.debug:
+    msg: "final source position {{ source_read_only.position }}"
+
+- name: Make the source writable again (rollback of a cutover)
+  dbferry.mysql.read_only:
+    login_unix_socket: /run/mysqld/mysqld.sock
+    read_only: false
+"""
+
+RETURN = r"""
+read_only:
+  description: Whether the server is read-only at the end (in check mode, whether it would be).
+  returned: always
+  type: bool
+  sample: true
+position:
+  description:
+    - The server's GTID position (MariaDB C(@@gtid_binlog_pos), MySQL C(@@gtid_executed)), read after
+      C(read_only) took effect and the open write transactions ended or were killed.
+    - Null when O(read_only=false) and in check mode.
+  returned: always
+  type: str
+  sample: 0-1-4711
+waited_seconds:
+  description: Seconds from C(read_only) taking effect to the last look at open write transactions.
+  returned: always
+  type: float
+  sample: 0.31
+killed:
+  description: Sessions killed because their write transactions were still open after O(kill_after) seconds.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: The session (connection) id.
+      type: int
+      sample: 4242
+    user:
+      description: Its user name.
+      type: str
+      sample: app
+    host:
+      description: Where it connected from.
+      type: str
+      sample: "10.0.0.7:51234"
+    seconds:
+      description: How long its transaction had been open.
+      type: int
+      sample: 12
+open_writers:
+  description:
+    - Sessions whose write transactions were still open when the wait ended (now, in check mode), same keys as RV(killed).
+    - Id 0 is a prepared XA transaction whose session has gone.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{id: 4243, user: app, host: "10.0.0.7:51240", seconds: 31}]
+privileged_sessions:
+  description:
+    - Other sessions that can write although the server is read-only (accounts with a privilege that bypasses it,
+      replication threads as C(system user)), with the seconds each has been in its current state.
+      The position is final only if they do not write; each run with some also warns.
+    - Empty when O(read_only=false) and in check mode.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{id: 17, user: root, host: localhost, seconds: 3}]
+timings:
+  description: Seconds spent connecting, switching, waiting for writers, and in all.
+  returned: always
+  type: dict
+  sample: {connect: 0.01, set_read_only: 0.002, wait_for_writes: 0.3, total: 0.33}
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.dbferry.mysql.plugins.module_utils.connection import (
+    PYMYSQL_IMPORT_ERROR,
+    ServerSpec,
+    error_text,
+    is_database_error,
+    login_argument_spec,
+)
+from ansible_collections.dbferry.mysql.plugins.module_utils.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.readonly import DEFAULT_LOCK_WAIT_TIMEOUT, switch_read_only
+
+
+def main() -> None:
+    argument_spec = login_argument_spec()
+    argument_spec.update(
+        read_only={"type": "bool", "required": True},
+        wait_for_writes={"type": "float", "default": 0},
+        kill_after={"type": "float"},
+        lock_wait_timeout={"type": "int", "default": DEFAULT_LOCK_WAIT_TIMEOUT},
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if PYMYSQL_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
+    params = module.params
+    spec = ServerSpec.from_login_params(params)
+    try:
+        outcome = switch_read_only(
+            spec,
+            params["read_only"],
+            wait_for_writes=params["wait_for_writes"],
+            kill_after=params["kill_after"],
+            lock_wait_timeout=params["lock_wait_timeout"],
+            check_mode=module.check_mode,
+        )
+    except DbferryError as exc:
+        module.fail_json(msg=str(exc))
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        if not is_database_error(exc):
+            raise
+        module.fail_json(msg="read_only stopped by a server error on %s: %s" % (spec.describe(), error_text(exc)), exception=traceback.format_exc())
+    result = outcome.result()
+    if module._diff:
+        result["diff"] = {"before": outcome.before, "after": outcome.after}
+    for warning in outcome.warnings():
+        module.warn(warning)
+    failure = outcome.failure()
+    if failure:
+        module.fail_json(msg=failure, **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
