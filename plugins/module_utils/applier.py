@@ -8,6 +8,10 @@ with its rows. When a target transaction fails with something a retry can
 cure (deadlock against the copier, a dropped connection), the same source
 transactions are written again from a fresh session: the rolled-back
 attempt left nothing behind.
+
+With ``verify.inline``, each target transaction also marks the keys its
+changes touch dirty and records its position as tracked (inline.py), so the
+dirty set never misses an applied change, even across a crash.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from . import state
+from . import inline, state
 from .changes import Transaction
 from .config import MoveConfig
 from .connection import close_quietly
@@ -77,6 +81,9 @@ class Applier:
                     self.conn = open_target_writer(self.config)
                 with self.conn.cursor() as cursor:
                     apply_changes(cursor, self.tables, (change for txn in batch for change in txn.changes))
+                if self.config.inline:
+                    inline.mark(self.conn, self.config.name, inline.changed_keys(self.tables, (change for txn in batch for change in txn.changes)))
+                    state.save_inline_position(self.conn, self.config.name, batch[-1].position)
                 state.save_position(self.conn, self.config.name, batch[-1].position)
                 self.conn.commit()
                 self.applied(batch[-1], changes)

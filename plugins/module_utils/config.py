@@ -41,6 +41,8 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "binlog.stall_seconds": (30.0, "a binlog connection silent this long (no event, no heartbeat) is reopened"),
     "state_dir": (None, "folder for the move's status and log; default ~/.dbferry/moves/<name>"),
     "reuse_target": (False, "accept existing empty target tables instead of refusing them"),
+    "verify.inline": (False, "hash each copied batch on both sides and keep a dirty set of rows changed since, re-verified in the background, "
+                             "so that verify method inline compares only those rows"),
 }
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -71,6 +73,7 @@ class MoveConfig:
     stall_seconds: float = 30.0
     state_dir: str = ""
     reuse_target: bool = False
+    inline: bool = False
     digest: str = ""
 
     def target_name(self, schema: str, table: str) -> tuple[str, str]:
@@ -174,6 +177,9 @@ def parse_config(data: Any) -> MoveConfig:
     reuse = flat.get("reuse_target", False)
     if not isinstance(reuse, bool):
         raise _bad("reuse_target", "must be true or false, got %r." % (reuse,), "write reuse_target: true or false.")
+    inline = flat.get("verify.inline", False)
+    if not isinstance(inline, bool):
+        raise _bad("verify.inline", "must be true or false, got %r." % (inline,), "write verify: {inline: true} or leave it out.")
     state_dir = flat.get("state_dir") or os.path.join("~", ".dbferry", "moves", name)
     if not isinstance(state_dir, str):
         raise _bad("state_dir", "must be a path.", "write state_dir: /path/to/folder.")
@@ -198,6 +204,7 @@ def parse_config(data: Any) -> MoveConfig:
         stall_seconds=stall,
         state_dir=os.path.abspath(os.path.expanduser(state_dir)),
         reuse_target=reuse,
+        inline=inline,
         digest=digest,
     )
 

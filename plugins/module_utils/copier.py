@@ -15,6 +15,10 @@ The lock discipline of one batch (DESIGN step 2):
 So no source change to those rows can commit between the read and the
 target write, and no binlog event can fall between them. Anything that goes
 wrong before step 4 rolls back both sides and retries from the cursor.
+
+With ``verify.inline``, step 2 also hashes the batch's key range on both
+sides and marks the keys that differ dirty (inline.py), in the same two
+transactions, so the hashes are of exactly the rows written.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from .config import MoveConfig
 from .connection import close_quietly, connect, execute, fetch_all
 from .flavor import Flavor
 from .identifiers import for_arguments, quote_ident
+from .inline import BatchHasher
 from .retry import Backoff, is_transient
 from .rows import copy_rows
 from .schema import MovedTable
@@ -62,6 +67,7 @@ class TableCopier:
         self.last_key = last_key
         self.progress = progress
         self.hook = hook
+        self.hasher = BatchHasher(config, flavor, table) if config.inline else None
         # Both statements run with arguments (``()`` for the first), so names are escaped for that.
         key = for_arguments(quote_ident(table.key))
         select = "SELECT %s FROM %s" % (for_arguments(table.select_list), for_arguments(table.quoted_source))
@@ -97,6 +103,8 @@ class TableCopier:
         else:
             rows = fetch_all(source, self.next_sql, (self.last_key,))
         if not rows:
+            if self.hasher is not None:  # rows only on the target beyond the source's last key
+                self.hasher.check(source, target, self.last_key, None, True)
             state.save_cursor(target, self.config.name, self.table, self.last_key, True, 0)
             target.commit()
             source.rollback()
@@ -107,6 +115,8 @@ class TableCopier:
         last_key = rows[-1][self.table.key_index]
         with target.cursor() as cursor:
             copy_rows(cursor, self.table, rows)
+        if self.hasher is not None:
+            self.hasher.check(source, target, self.last_key, last_key, False)
         state.save_cursor(target, self.config.name, self.table, last_key, False, len(rows))
         fetch_all(source, "SELECT 1")  # step 3: the session that holds the locks is alive
         target.commit()

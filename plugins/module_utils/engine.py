@@ -9,7 +9,8 @@ Run:
   the applier streams every transaction after the applied position; copier
   workers copy the tables not done from their cursors. ``stop`` ends both at
   a checkpoint. A restart (after Ctrl-C, kill -9, a lost server) resumes
-  from what the target's ``_dbferry`` schema holds.
+  from what the target's ``_dbferry`` schema holds. With ``verify.inline`` a
+  re-verifier thread runs too (inline.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .copier import CopyHook, TableCopier
 from .errors import DbferryError
 from .eventlog import EventLog
 from .flavor import Flavor, detect_flavor
+from .inline import Reverifier
 from .retry import is_transient
 from .schema import MovedTable, check_target_tables, create_target_tables, read_tables
 from .status import Status
@@ -42,14 +44,17 @@ class Ferry:
     """One move's engine."""
 
     def __init__(self, config: MoveConfig, log: EventLog, copy_hook: Optional[CopyHook] = None,
-                 on_status: Optional[Callable[[dict], None]] = None, apply_hook: Optional[ApplyHook] = None) -> None:
+                 on_status: Optional[Callable[[dict], None]] = None, apply_hook: Optional[ApplyHook] = None,
+                 reverify_hook: Optional[Callable[[], None]] = None) -> None:
         self.config = config
         self.log = log
         self.copy_hook = copy_hook
         self.apply_hook = apply_hook
+        #: Called before each re-verifier pass (inline only). Tests hold the re-verifier here.
+        self.reverify_hook = reverify_hook
         self.on_status = on_status
         self._last_progress_log = 0.0
-        self.status = Status(config.name)
+        self.status = Status(config.name, config.inline)
         self.errors: list[BaseException] = []
         self._halt = threading.Event()
 
@@ -89,6 +94,9 @@ class Ferry:
                 target.commit()
                 self.log.event("start_position", position=start, created_tables=created)
             recorded = state.load(target, self.config.name)
+            if self.config.inline:
+                state.begin_inline(target, recorded)
+                target.commit()
             missing = sorted({t.source for t in tables} - {"%s.%s" % k for k in recorded.cursors})
             if missing:
                 raise DbferryError("table(s) %s match the selection but were not part of move %s when it started." % (
@@ -126,6 +134,8 @@ class Ferry:
             if not cursor.done:
                 pending.put((table, cursor.last_key))
         threads += [self._thread("copier-%d" % i, self._copy_worker, flavor, pending) for i in range(self.config.concurrency)]
+        if self.config.inline:
+            threads.append(self._thread("reverifier", Reverifier(self.config, flavor, tables, self.status, self.reverify_hook).run, self._halt))
         source = None
         try:
             while not (stop.is_set() or self._halt.is_set()):

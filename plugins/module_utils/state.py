@@ -7,6 +7,13 @@ primary key copied). The applier writes the position in the transaction
 that applies the events; the copier writes a cursor in the transaction that
 writes the batch. So after a crash, what the target holds and what the
 checkpoints say agree, and a restart resumes from exactly there.
+
+With ``verify.inline`` three more tables (made only then) hold what inline
+verification relies on, written in the same transactions as the rows they
+describe: ``dirty`` (keys changed since they were last found equal),
+``inline_tables`` (how far each table's copy was hashed, and whether from
+its first batch on) and ``inline_moves`` (the applied position up to which
+every applied change was recorded in ``dirty``). See inline.py.
 """
 
 from __future__ import annotations
@@ -36,6 +43,20 @@ _DDL = (
     "key_column VARCHAR(64) NOT NULL, last_key DECIMAL(20,0) NULL, done BOOLEAN NOT NULL DEFAULT FALSE, "
     "rows_copied BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (move, source_schema, source_table)) ENGINE=InnoDB" % _S,
 )
+
+
+#: ``seq`` counts the times a key was marked: the re-verifier removes a key only if it was not marked again meanwhile.
+_INLINE_DDL = (
+    "CREATE TABLE IF NOT EXISTS %s.inline_moves (move VARCHAR(64) NOT NULL PRIMARY KEY, applied_position TEXT NOT NULL, "
+    "tracked BOOLEAN NOT NULL) ENGINE=InnoDB" % _S,
+    "CREATE TABLE IF NOT EXISTS %s.inline_tables (move VARCHAR(64) NOT NULL, source_schema VARCHAR(64) NOT NULL, "
+    "source_table VARCHAR(64) NOT NULL, hashed_to DECIMAL(20,0) NULL, hashed_done BOOLEAN NOT NULL DEFAULT FALSE, "
+    "covered BOOLEAN NOT NULL, PRIMARY KEY (move, source_schema, source_table)) ENGINE=InnoDB" % _S,
+    "CREATE TABLE IF NOT EXISTS %s.dirty (move VARCHAR(64) NOT NULL, source_schema VARCHAR(64) NOT NULL, "
+    "source_table VARCHAR(64) NOT NULL, key_value DECIMAL(20,0) NOT NULL, seq BIGINT UNSIGNED NOT NULL DEFAULT 0, "
+    "PRIMARY KEY (move, source_schema, source_table, key_value)) ENGINE=InnoDB" % _S,
+)
+_INLINE_TABLES = ("dirty", "inline_tables", "inline_moves")
 
 
 @dataclass
@@ -109,8 +130,56 @@ def set_phase(conn: Any, name: str, phase: str) -> None:
     execute(conn, "UPDATE %s.moves SET phase = %%s WHERE name = %%s" % _S, (phase, name))
 
 
+def begin_inline(conn: Any, recorded: MoveState) -> None:
+    """Start inline bookkeeping for a run with ``verify.inline`` (caller commits).
+
+    Coverage only ever gets lost: a move whose applier ran without inline
+    (the applied position moved past the one inline recorded) is no longer
+    tracked, and a table whose copy went on without hashing (its cursor moved
+    past the hashed key) or began before inline was on is no longer covered.
+    Verification falls back to checksum for what is not covered.
+    """
+    for statement in _INLINE_DDL:
+        execute(conn, statement)
+    name = recorded.name
+    rows = fetch_all(conn, "SELECT applied_position, tracked FROM %s.inline_moves WHERE move = %%s FOR UPDATE" % _S, (name,))
+    if rows:
+        tracked = bool(rows[0][1]) and rows[0][0] == recorded.applied_position
+        execute(conn, "UPDATE %s.inline_moves SET applied_position = %%s, tracked = %%s WHERE move = %%s" % _S,
+                (recorded.applied_position, tracked, name))
+    else:
+        execute(conn, "INSERT INTO %s.inline_moves (move, applied_position, tracked) VALUES (%%s, %%s, %%s)" % _S,
+                (name, recorded.applied_position, recorded.applied_position == recorded.start_position))
+    hashed = {(s, t): (None if to is None else int(to), bool(done), bool(covered)) for s, t, to, done, covered in fetch_all(
+        conn, "SELECT source_schema, source_table, hashed_to, hashed_done, covered FROM %s.inline_tables WHERE move = %%s FOR UPDATE" % _S,
+        (name,))}
+    for (schema, table), cursor in sorted(recorded.cursors.items()):
+        if (schema, table) in hashed:
+            to, done, covered = hashed[(schema, table)]
+            execute(conn, "UPDATE %s.inline_tables SET covered = %%s WHERE move = %%s AND source_schema = %%s AND source_table = %%s" % _S,
+                    (covered and (to, done) == (cursor.last_key, cursor.done), name, schema, table))
+        else:
+            execute(conn, "INSERT INTO %s.inline_tables (move, source_schema, source_table, hashed_to, hashed_done, covered) "
+                          "VALUES (%%s, %%s, %%s, %%s, %%s, %%s)" % _S,
+                    (name, schema, table, cursor.last_key, cursor.done, cursor.last_key is None and not cursor.done))
+
+
+def save_hashed(conn: Any, name: str, table: MovedTable, last_key: Optional[int], done: bool) -> None:
+    """Record that a table's copy is hashed up to ``last_key``, inside the transaction that wrote and hashed the batch."""
+    execute(conn, "UPDATE %s.inline_tables SET hashed_to = %%s, hashed_done = %%s WHERE move = %%s AND source_schema = %%s AND source_table = %%s" % _S,
+            (last_key, done, name, table.schema, table.name))
+
+
+def save_inline_position(conn: Any, name: str, position: str) -> None:
+    """Record that every change up to ``position`` was marked dirty, inside the transaction that applied (and marked) them."""
+    execute(conn, "UPDATE %s.inline_moves SET applied_position = %%s WHERE move = %%s" % _S, (position, name))
+
+
 def drop(conn: Any, name: str) -> None:
     """Forget a move; drops the schema when no other move is recorded."""
+    for table in _INLINE_TABLES:
+        if fetch_all(conn, "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (STATE_SCHEMA, table)):
+            execute(conn, "DELETE FROM %s.%s WHERE move = %%s" % (_S, quote_ident(table)), (name,))
     execute(conn, "DELETE FROM %s.cursors WHERE move = %%s" % _S, (name,))
     execute(conn, "DELETE FROM %s.moves WHERE name = %%s" % _S, (name,))
     if not fetch_all(conn, "SELECT 1 FROM %s.moves LIMIT 1" % _S):

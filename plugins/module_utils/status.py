@@ -23,8 +23,12 @@ _RATE_WINDOW = 10.0
 class Status:
     """Thread-safe progress of one move."""
 
-    def __init__(self, move: str) -> None:
+    def __init__(self, move: str, inline: bool = False) -> None:
         self.move = move
+        #: With verify.inline: the dirty rows left after the re-verifier's last pass, and the rows it found equal so far.
+        self.inline = inline
+        self.inline_dirty_rows = 0
+        self.inline_verified_rows = 0
         self.tables: dict[str, dict[str, Any]] = {}
         self.applied_position = ""
         self.applied_timestamp: Optional[int] = None
@@ -64,6 +68,12 @@ class Status:
             self.source_current = current
             self.lag_events = behind
 
+    def inline_pass(self, verified: int, dirty: int) -> None:
+        """A re-verifier pass found ``verified`` rows equal; ``dirty`` are left."""
+        with self._lock:
+            self.inline_verified_rows += verified
+            self.inline_dirty_rows = dirty
+
     def failed(self, exc: BaseException) -> None:
         with self._lock:
             self.error = str(exc)
@@ -90,7 +100,7 @@ class Status:
                 lag_seconds = max(0.0, now - self.applied_timestamp)
             else:
                 lag_seconds = None
-            return {
+            snapshot = {
                 "move": self.move,
                 "phase": "failed" if self.error else "stopped" if self.is_stopped else "tailing" if done else "copying",
                 "tables": {name: dict(entry) for name, entry in sorted(self.tables.items())},
@@ -106,6 +116,9 @@ class Status:
                 "last_error": self.error,
                 "updated_at": round(now, 3),
             }
+            if self.inline:
+                snapshot.update(inline_dirty_rows=self.inline_dirty_rows, inline_verified_rows=self.inline_verified_rows)
+            return snapshot
 
     def publish(self, state_dir: str) -> dict[str, Any]:
         """Write status.json atomically; return what was written."""

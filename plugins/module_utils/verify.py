@@ -39,6 +39,15 @@ collision) only when they hold the same stored values:
   concatenation, so a row's concatenation stays within max_allowed_packet
   (a longer one would be NULL, and go unnoticed).
 
+Method ``inline`` (the move runs with ``verify.inline``; inline.py keeps the
+dirty set): after the same wait, a table whose whole copy was hashed, in a
+move whose applier marked every change, is compared only at the keys of its
+dirty set, by key, with the same row digest (re-read once after the applier
+caught up, then narrowed to columns). Any other table is compared with
+``checksum``, and its result says why. A write to the target behind the
+move's back to a row that is not dirty is not found by ``inline``: only
+``checksum`` reads every row.
+
 Equal on purpose, because they are the same stored value: CHAR values
 that differ only in trailing spaces (CHAR is padded: the server never
 returns them); ``-0.0`` and ``0.0`` in FLOAT and DOUBLE columns (MariaDB
@@ -147,10 +156,16 @@ class TableResult:
     mismatches: list[Mismatch] = field(default_factory=list)
     #: More rows differ than are listed (MAX_REPORTED_ROWS).
     truncated: bool = False
+    #: Set by method inline only: how this table was compared (inline or checksum) and, for checksum, why.
+    method: Optional[str] = None
+    note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"table": self.table.source, "target_table": self.table.target, "rows": self.rows, "chunks": self.chunks,
-                "seconds": round(self.seconds, 3), "mismatches": [m.as_dict() for m in self.mismatches], "truncated": self.truncated}
+        found = {"table": self.table.source, "target_table": self.table.target, "rows": self.rows, "chunks": self.chunks,
+                 "seconds": round(self.seconds, 3), "mismatches": [m.as_dict() for m in self.mismatches], "truncated": self.truncated}
+        if self.method is not None:
+            found.update(method=self.method, note=self.note)
+        return found
 
 
 @dataclass
@@ -161,14 +176,18 @@ class VerifyReport:
     applied_position: str
     seconds: float
     tables: list[TableResult]
+    method: str = "checksum"
 
     @property
     def mismatched(self) -> list[TableResult]:
         return [t for t in self.tables if t.mismatches or t.truncated]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"position": self.position, "applied_position": self.applied_position, "seconds": round(self.seconds, 3),
-                "tables": [t.as_dict() for t in self.tables]}
+        found = {"position": self.position, "applied_position": self.applied_position, "seconds": round(self.seconds, 3),
+                 "tables": [t.as_dict() for t in self.tables]}
+        if self.method == "inline":
+            found.update(method=self.method, rows_compared=sum(t.rows for t in self.tables))
+        return found
 
     def failure_message(self, shown: int = 5) -> str:
         """One line naming the first few differing rows: table, key and columns."""
@@ -278,13 +297,37 @@ def pick_tables(tables: list[VerifiedTable], wanted: Optional[list[str]], move: 
 
 
 def _check_options(method: str, timeout: float, chunk_rows: int, parallel: int) -> None:
-    if method == "inline":
-        raise DbferryError("verification method inline is not built yet.", obj="method", fix="use method: checksum.")
     if method not in METHODS:
-        raise DbferryError("unknown verification method %r." % method, obj="method", fix="use method: checksum.")
+        raise DbferryError("unknown verification method %r." % method, obj="method", fix="use method: checksum or inline.")
     for option, value, least in (("timeout", timeout, 0), ("chunk_rows", chunk_rows, 1), ("parallel", parallel, 1)):
         if value < least:
             raise DbferryError("%s must be at least %s, got %s." % (option, least, value), obj=option, fix="set %s to %s or more." % (option, least))
+
+
+# -- statements shared with the inline hashing of the copier and the re-verifier (inline.py) ----
+
+
+def table_columns(conn: Any, schema: str, table: str) -> list[tuple[str, str]]:
+    """(name, data type) of every column, generated and invisible ones too, in table order."""
+    return fetch_all(conn, "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+                           "ORDER BY ORDINAL_POSITION", (schema, table))
+
+
+def range_aggregate(conn: Any, table_sql: str, digest: str, condition: str, args: list[Any], lock: str = "") -> tuple[int, int]:
+    """(rows, BIT_XOR of the first 64 bits of each row's digest) of one key range; ``lock``: a locking clause or nothing."""
+    count, xor = fetch_all(conn, "SELECT COUNT(*), BIT_XOR(CAST(CONV(LEFT(%s, 16), 16, 10) AS UNSIGNED)) FROM %s WHERE %s%s" % (
+        digest, table_sql, condition, " " + lock if lock else ""), args)[0]
+    return int(count), int(xor)
+
+
+def key_digests(conn: Any, table_sql: str, key_sql: str, digest: str, condition: str, args: list[Any], lock: str = "") -> list[tuple[Any, str]]:
+    """(key, row digest) of the rows that meet ``condition``, in key order."""
+    return fetch_all(conn, "SELECT %s, %s FROM %s WHERE %s ORDER BY %s%s" % (key_sql, digest, table_sql, condition, key_sql, " " + lock if lock else ""), args)
+
+
+def keys_condition(key_sql: str, keys: list[Any]) -> tuple[str, list[Any]]:
+    """WHERE condition and arguments for a list of keys (at least one)."""
+    return "%s IN (%s)" % (key_sql, ", ".join(["%s"] * len(keys))), list(keys)
 
 
 # -- the move as the target records it -------------------------------------------
@@ -300,6 +343,23 @@ def read_move_tables(target: Any, move: str) -> list[VerifiedTable]:
                     "ORDER BY source_schema, source_table" % _S, (move,))]
     raise DbferryError("no move named %s is recorded on the target." % move, obj=move,
                        fix="check the name and the target server, and that the move was started (its agent records it in _dbferry).")
+
+
+def inline_coverage(target: Any, move: str, tables: list[VerifiedTable]) -> dict[str, Optional[str]]:
+    """Per table (source name), why method inline cannot vouch for it, or None when it can (module docstring)."""
+    recorded = fetch_value(target, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'inline_moves'",
+                           (STATE_SCHEMA,))
+    tracked = fetch_all(target, "SELECT i.tracked AND i.applied_position = m.applied_position FROM %s.inline_moves i JOIN %s.moves m "
+                                "ON m.name = i.move WHERE i.move = %%s" % (_S, _S), (move,)) if recorded else []
+    if not tracked:
+        return {t.source: "the move does not run with verify.inline" for t in tables}
+    if not tracked[0][0]:
+        return {t.source: "binlog events were applied while verify.inline was off" for t in tables}
+    covered = {display_table(s, t) for s, t in fetch_all(
+        target, "SELECT i.source_schema, i.source_table FROM %s.inline_tables i JOIN %s.cursors c ON c.move = i.move "
+                "AND c.source_schema = i.source_schema AND c.source_table = i.source_table WHERE i.move = %%s AND i.covered "
+                "AND i.hashed_done AND c.done AND i.hashed_to <=> c.last_key" % (_S, _S), (move,))}
+    return {t.source: None if t.source in covered else "part of its copy was not hashed (copied while verify.inline was off)" for t in tables}
 
 
 def _progress(target: Any, move: str, tables: list[VerifiedTable]) -> tuple[str, list[str]]:
@@ -378,19 +438,15 @@ class _Worker:
 
     @staticmethod
     def _aggregate(conn: Any, table_sql: str, digest: str, condition: str, args: list[Any]) -> tuple[int, int]:
-        """(rows, BIT_XOR of the first 64 bits of each row's digest) of one key range."""
-        count, xor = fetch_all(conn, "SELECT COUNT(*), BIT_XOR(CAST(CONV(LEFT(%s, 16), 16, 10) AS UNSIGNED)) FROM %s WHERE %s" % (
-            digest, table_sql, condition), args)[0]
-        return int(count), int(xor)
+        return range_aggregate(conn, table_sql, digest, condition, args)
 
     def _catch_up(self, table: VerifiedTable) -> None:
         wait_applied(self.target, self.move, [table], fetch_value(self.source, self.position_sql) or "", self.timeout)
 
     def _columns(self, table: VerifiedTable) -> list[tuple[str, str]]:
         """(name, data type) of every column, generated and invisible ones too, in source order; both sides must have the same."""
-        sql = "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION"
-        ours = fetch_all(self.source, sql, (table.schema, table.name))
-        theirs = {name for name, _type in fetch_all(self.target, sql, (table.target_schema, table.target_name))}
+        ours = table_columns(self.source, table.schema, table.name)
+        theirs = {name for name, _type in table_columns(self.target, table.target_schema, table.target_name)}
         if not ours or not theirs:
             side, name = ("source", table.source) if not ours else ("target", table.target)
             raise DbferryError("table %s of move %s is missing on the %s." % (name, self.move, side), obj=name,
@@ -426,6 +482,43 @@ class _Worker:
             elif differing.get(row_key):  # a row that changed back in between is not reported
                 result.mismatches.append(Mismatch(row_key, kind, differing[row_key]))
 
+    def verify_dirty(self, table: VerifiedTable) -> TableResult:
+        """Method inline for a covered table: compare the rows at the keys of its dirty set, ``chunk_rows`` keys at a time."""
+        started = time.monotonic()
+        result = TableResult(table, method="inline")
+        columns = self._columns(table)
+        digest = row_digest(columns)
+        after: Optional[int] = None
+        while True:
+            keys = [int(k) for (k,) in fetch_all(
+                self.target, "SELECT key_value FROM %s.dirty WHERE move = %%s AND source_schema = %%s AND source_table = %%s%s "
+                             "ORDER BY key_value LIMIT %d" % (_S, "" if after is None else " AND key_value > %s", self.chunk_rows),
+                (self.move, table.schema, table.name) + (() if after is None else (after,)))]
+            if not keys:
+                break
+            after = keys[-1]
+            result.rows += len(keys)
+            result.chunks += 1
+            condition, args = keys_condition(table.key_sql, keys)
+            ours = key_digests(self.source, table.source_sql, table.key_sql, digest, condition, args)
+            if ours == key_digests(self.target, table.target_sql, table.key_sql, digest, condition, args):
+                continue
+            # Again, the target only once it has what the source had: writes still arriving pass.
+            ours = key_digests(self.source, table.source_sql, table.key_sql, digest, condition, args)
+            self._catch_up(table)
+            found = row_differences(ours, key_digests(self.target, table.target_sql, table.key_sql, digest, condition, args))
+            room = MAX_REPORTED_ROWS - len(result.mismatches)
+            result.truncated = result.truncated or len(found) > room
+            found = found[:max(room, 0)]
+            differing = self._differing_columns(table, columns, [k for k, kind in found if kind == DIFFERS])
+            for row_key, kind in found:
+                if kind != DIFFERS:
+                    result.mismatches.append(Mismatch(row_key, kind))
+                elif differing.get(row_key):
+                    result.mismatches.append(Mismatch(row_key, kind, differing[row_key]))
+        result.seconds = time.monotonic() - started
+        return result
+
     def _differing_columns(self, table: VerifiedTable, columns: list[tuple[str, str]], keys: list[Any]) -> dict[Any, tuple[str, ...]]:
         if not keys:
             return {}
@@ -456,15 +549,29 @@ def verify(source: ServerSpec, target: ServerSpec, move: str, *, method: str = "
         gtid.parse(position)  # a bad position fails here, not after the wait
         chosen = pick_tables(read_move_tables(target_conn, move), tables, move)
         applied = wait_applied(target_conn, move, chosen, position, timeout)
+        coverage = inline_coverage(target_conn, move, chosen) if method == "inline" else None
     finally:
         close_quietly(source_conn, target_conn)
-    results = _verify_tables(source, target, move, flavor.gtid_position_sql, chosen, chunk_rows, parallel, timeout)
-    return VerifyReport(position, applied, time.monotonic() - started, results)
+    results = _verify_tables(source, target, move, flavor.gtid_position_sql, chosen, chunk_rows, parallel, timeout, coverage)
+    return VerifyReport(position, applied, time.monotonic() - started, results, method)
 
 
 def _verify_tables(source: ServerSpec, target: ServerSpec, move: str, position_sql: str, tables: list[VerifiedTable],
-                   chunk_rows: int, parallel: int, timeout: float) -> list[TableResult]:
-    """Verify ``tables`` in ``parallel`` threads; the first error stops the others and is raised."""
+                   chunk_rows: int, parallel: int, timeout: float, coverage: Optional[dict[str, Optional[str]]] = None) -> list[TableResult]:
+    """Verify ``tables`` in ``parallel`` threads; the first error stops the others and is raised.
+
+    ``coverage`` (method inline, see inline_coverage): covered tables are compared at their dirty keys, the others by checksum.
+    """
+
+    def one(worker: _Worker, table: VerifiedTable) -> TableResult:
+        if coverage is None:
+            return worker.verify(table)
+        if coverage[table.source] is None:
+            return worker.verify_dirty(table)
+        found = worker.verify(table)
+        found.method, found.note = "checksum", "compared by checksum: %s" % coverage[table.source]
+        return found
+
     pending: queue.Queue = queue.Queue()
     for table in tables:
         pending.put(table)
@@ -481,7 +588,7 @@ def _verify_tables(source: ServerSpec, target: ServerSpec, move: str, position_s
                         table = pending.get_nowait()
                     except queue.Empty:
                         return
-                    results[table.source] = worker.verify(table)
+                    results[table.source] = one(worker, table)
             finally:
                 worker.close()
         except BaseException as exc:  # noqa: BLE001 - raised by the caller  # pylint: disable=broad-exception-caught

@@ -38,8 +38,14 @@ options:
   method:
     description:
       - V(checksum) compares every table by primary key ranges (see the description).
-      - V(inline), which verifies copied batches as they are written and only re-checks rows changed since, is not
-        built yet; the task fails and says so.
+      - V(inline) is for moves that run with the move option C(verify.inline). The move hashed each copied batch on both
+        sides as it wrote it and keeps a dirty set of the rows changed since, re-verified in the background; so only the
+        dirty rows are compared, by primary key with the same exact row digest, and the time grows with the recent change
+        rate, not with the table size.
+      - With V(inline), a table that inline cannot vouch for (copied, or its binlog events applied, while C(verify.inline)
+        was off) is compared with V(checksum) instead; its C(method) and C(note) say so.
+      - V(inline) does not find a write to the target behind the move's back (not in the source's binlog) to a row that
+        no later change made dirty; V(checksum) reads every row and does.
     type: str
     choices: [checksum, inline]
     default: checksum
@@ -113,7 +119,7 @@ tables:
       type: str
       sample: shop_v2.orders
     rows:
-      description: Rows compared (the source's count).
+      description: Rows compared (the source's count; with V(inline), the dirty rows compared).
       type: int
       sample: 120000
     chunks:
@@ -146,6 +152,26 @@ tables:
       description: More rows differ than C(mismatches) lists.
       type: bool
       sample: false
+    method:
+      description: How the table was compared, V(inline) (its dirty rows only) or V(checksum) (every row).
+      returned: when O(method=inline)
+      type: str
+      sample: inline
+    note:
+      description: Why a table was compared with V(checksum) under O(method=inline); empty otherwise.
+      returned: when O(method=inline)
+      type: str
+      sample: "compared by checksum: part of its copy was not hashed (copied while verify.inline was off)"
+method:
+  description: The verification method.
+  returned: when O(method=inline)
+  type: str
+  sample: inline
+rows_compared:
+  description: Rows compared over all tables (with V(inline), the dirty rows plus the rows of tables compared by checksum).
+  returned: when O(method=inline)
+  type: int
+  sample: 42
 position:
   description: The source position the move had to apply before the comparison.
   returned: success or when rows differ

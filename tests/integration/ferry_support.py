@@ -137,8 +137,11 @@ class DmlLoad:
     ``db`` (id INT key, v INT, s VARCHAR). Seeded, so a failure can be replayed.
     """
 
-    def __init__(self, servers: Servers, db: str, connections: int = 3, seed: int = 7, key_space: int = 4000) -> None:
+    def __init__(self, servers: Servers, db: str, connections: int = 3, seed: int = 7, key_space: int = 4000,
+                 per_second: Optional[float] = None) -> None:
+        """``per_second``: each connection's pace; None writes as fast as the source takes it."""
         self.servers, self.db, self.key_space = servers, db, key_space
+        self.pause = 1.0 / per_second if per_second else 0.0
         self.stop = threading.Event()
         self.errors: list[BaseException] = []
         self.statements = 0
@@ -173,6 +176,8 @@ class DmlLoad:
                         continue
                     conn.commit()
                     self.statements += 1
+                    if self.pause:
+                        time.sleep(self.pause)
                 except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
                     conn.rollback()
                     if "read-only" in str(exc) or "read_only" in str(exc) or "Deadlock" in str(exc) or "Lock wait" in str(exc):

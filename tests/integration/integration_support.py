@@ -74,6 +74,11 @@ class Ansible:
         })
         return env
 
+    @staticmethod
+    def bin(name: str) -> Path:
+        """A command of the virtualenv that runs the tests."""
+        return BIN / name
+
     def write_vars(self, variables: dict[str, Any]) -> Path:
         path = self.workdir / "vars.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -6,10 +6,11 @@ import json
 import os
 import signal
 import stat
+import subprocess
 import time
 
-from ferry_support import assert_same, make_load_tables
-from integration_support import root_session, sql
+from ferry_support import DmlLoad, assert_same, make_load_tables
+from integration_support import ROOT, root_session, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.connection import fetch_value
 
@@ -91,8 +92,10 @@ def test_agent_status_wait_cutover_absent(ansible, servers, db, tmp_path):
 
     gone = _module(ansible, "agent", variables, name, state="absent")
     assert gone.result["changed"] is True and not state_dir.exists()
-    with root_session(servers.target) as conn:
-        assert fetch_value(conn, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '_dbferry'") == 0
+    with root_session(servers.target) as conn:  # its checkpoints are gone (the schema too, when it was the last move)
+        if fetch_value(conn, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '_dbferry'"):
+            assert fetch_value(conn, "SELECT COUNT(*) FROM _dbferry.moves WHERE name = %s", (name,)) == 0
+            assert fetch_value(conn, "SELECT COUNT(*) FROM _dbferry.cursors WHERE move = %s", (name,)) == 0
     assert _module(ansible, "agent", variables, name, state="absent").result["changed"] is False
 
 
@@ -129,3 +132,36 @@ def test_stopped_agent_resumes_where_it_stopped(ansible, servers, db, tmp_path):
     assert _module(ansible, "agent", variables, name, state="stopped").result["changed"] is True
     assert_same(servers, db)
     assert _module(ansible, "agent", variables, name, state="absent").result["changed"] is True
+
+
+def test_the_whole_sequence_while_the_app_writes(ansible, servers, db, tmp_path):
+    """preflight, agent, wait, read_only, verify, cutover, in one playbook, under an app's writes; then an exact comparison."""
+    make_load_tables(servers, db, 5000)
+    # An app's pace (2 x 100 writes/s): a flat-out writer outruns today's applier (see bench/).
+    load = DmlLoad(servers, db, connections=2, seed=41, per_second=100)
+    result_file = tmp_path / "result.json"
+    variables = {
+        "dbferry_name": "seq-" + db[:40].replace("_", "-"),
+        "dbferry_state_dir": str(tmp_path / "state"),
+        "dbferry_source": servers.source.connection_options("ferry_source"),
+        "dbferry_target": servers.target.connection_options("ferry_target"),
+        "dbferry_source_admin": {"unix_socket": servers.source.socket, "user": "root", "password": servers.source.passwords["root"]},
+        "dbferry_databases": {"include": [db]},
+        "dbferry_result_file": str(result_file),
+    }
+    try:
+        proc = subprocess.run([str(ansible.bin("ansible-playbook")), str(ROOT / "tests/integration/playbooks/move_sequence.yml"),
+                               "-e", "@" + str(ansible.write_vars(variables))], env=ansible.env(), capture_output=True, text=True,
+                              timeout=600, check=False)
+    finally:
+        load.finish()  # its writes were refused since read-only; it retried until now
+        sql(servers.source, "SET GLOBAL read_only = OFF")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert load.statements > 100
+    results = json.loads(result_file.read_text())
+    assert results["cutover"]["changed"] is True
+    assert results["read_only"]["changed"] is True
+    assert not results["verify"].get("failed")
+    for secret in (variables["dbferry_source"]["password"], variables["dbferry_target"]["password"], variables["dbferry_source_admin"]["password"]):
+        assert secret not in proc.stdout
+    assert assert_same(servers, db) > 5000

@@ -126,7 +126,7 @@ def test_failure_message_names_table_key_and_columns():
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"method": "inline"}, "verification method inline is not built yet. Fix: use method: checksum."),
+    ({"method": "crc"}, "unknown verification method 'crc'."),
     ({"chunk_rows": 0}, "chunk_rows must be at least 1, got 0."),
     ({"parallel": 0}, "parallel must be at least 1, got 0."),
     ({"timeout": -1}, "timeout must be at least 0, got -1."),
