@@ -38,9 +38,11 @@ integration: setup
 demo: setup
 	scripts/demo.sh
 
-## bench: copy and apply throughput on a 1M-row table next to mariadb-dump | mariadb (bench/results/*.json).
+## bench: copy and apply throughput on a 1M-row table next to mariadb-dump | mariadb, and the
+## read-only window of a 1M-row move under 500 writes/s with inline verification (bench/results/*.json).
 bench: setup
 	PYTHONPATH=$(ANSIBLE_COLLECTIONS_PATH) $(BIN)/python bench/copy_apply.py
+	PYTHONPATH=$(ANSIBLE_COLLECTIONS_PATH):bench $(BIN)/python bench/cutover_window.py
 
 ## lock: re-pin requirements.txt from requirements.in (needs the package registry).
 lock:

@@ -19,11 +19,13 @@ through the source's own collation table.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import math
 import queue
 import random
 import re
+import socket
 import struct
 import threading
 from dataclasses import dataclass, field
@@ -855,6 +857,8 @@ class BinlogStream:
         self._queue: queue.Queue = queue.Queue(maxsize=_READ_AHEAD)
         self._failure: Optional[BaseException] = None
         self._stop = threading.Event()
+        #: The connection the binlog arrives on; close() shuts it down to wake the reader.
+        self._dump_connection: Any = None
         self._thread = threading.Thread(target=self._run, name="binlog-%s" % spec.describe(), daemon=True)
         self._thread.start()
 
@@ -882,8 +886,18 @@ class BinlogStream:
         return item
 
     def close(self) -> None:
-        """Stop reading. The reader thread closes its connections when its current read returns (a heartbeat at most)."""
+        """Stop reading, at once.
+
+        The reader thread is usually blocked reading the dump connection until
+        the next event or heartbeat; shutting that socket down wakes it now,
+        instead of up to a heartbeat later. This is on the cutover's path: the
+        agent stops while the source is read-only.
+        """
         self._stop.set()
+        sock = getattr(self._dump_connection, "_sock", None)  # PyMySQL keeps its socket there
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         self._thread.join(timeout=self._heartbeat + 1)
 
     def __enter__(self) -> "BinlogStream":
@@ -956,7 +970,8 @@ class BinlogStream:
             if opened:  # it would resume from the start position it was given: reopen from ours instead
                 raise _ConnectionLost("the binlog connection was lost")
             opened.append(True)
-            return connect(self._spec, read_timeout=self._read_timeout)
+            self._dump_connection = connect(self._spec, read_timeout=self._read_timeout)
+            return self._dump_connection
 
         return BinLogStreamReader(
             connection_settings={"read_timeout": self._read_timeout},

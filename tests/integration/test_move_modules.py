@@ -64,6 +64,8 @@ def test_agent_status_wait_cutover_absent(ansible, servers, db, tmp_path):
 
     status = _module(ansible, "status", variables, name)
     assert status.result["changed"] is False and status.result["status"]["running"] is True
+    assert _module(ansible, "status", variables, name, check_mode=True).result["status"]["running"] is True
+    assert not _module(ansible, "wait", variables, name, check_mode=True, max_lag=0, timeout=60).failed
     assert status.result["status"]["tables"]["%s.a" % db]["done"] is True
 
     refused = ansible.run("dbferry.mysql.cutover", {"name": name, "state_dir": "{{ state_dir }}", "source": "{{ src }}", "target": "{{ dst }}"},
@@ -72,6 +74,10 @@ def test_agent_status_wait_cutover_absent(ansible, servers, db, tmp_path):
 
     sql(servers.source, "UPDATE `%s`.a SET v = v + 1 WHERE id < 50" % db, "SET GLOBAL read_only = ON")
     try:
+        rehearsal = ansible.run("dbferry.mysql.cutover", {"name": name, "state_dir": "{{ state_dir }}", "source": "{{ src }}",
+                                                          "target": "{{ dst }}"}, variables, check_mode=True)
+        assert rehearsal.result["changed"] is True and not rehearsal.failed, rehearsal.result.get("msg")
+        assert _module(ansible, "status", variables, name).result["status"]["running"] is True  # check mode stopped nothing
         cut = ansible.run("dbferry.mysql.cutover", {"name": name, "state_dir": "{{ state_dir }}", "source": "{{ src }}", "target": "{{ dst }}"},
                           variables, verbosity=3)
     finally:
