@@ -28,11 +28,11 @@ from typing import Any, Callable, Optional
 
 from . import state
 from .config import MoveConfig
-from .connection import close_quietly, connect, execute, fetch_all
+from .connection import connect, execute, fetch_all
 from .flavor import Flavor
 from .identifiers import for_arguments, quote_ident
 from .inline import BatchHasher
-from .retry import Backoff, is_transient
+from .retry import run_reconnecting
 from .rows import copy_rows
 from .schema import MovedTable
 
@@ -77,24 +77,8 @@ class TableCopier:
 
     def run(self, stop: threading.Event) -> None:
         """Copy until the table is done or ``stop`` is set (at a batch boundary)."""
-        backoff = Backoff("copying %s" % self.table.source)
-        source = target = None
-        try:
-            while not stop.is_set():
-                try:
-                    if source is None:
-                        source, target = open_source_reader(self.config), open_target_writer(self.config)
-                    if self._batch(source, target):
-                        return
-                    backoff.success()
-                except Exception as exc:  # noqa: BLE001 - transient ones are retried, the rest re-raised
-                    if not is_transient(exc):
-                        raise
-                    close_quietly(source, target)
-                    source = target = None
-                    backoff.failed(exc)
-        finally:
-            close_quietly(source, target)
+        run_reconnecting("copying %s" % self.table.source, stop,
+                         lambda: (open_source_reader(self.config), open_target_writer(self.config)), self._batch)
 
     def _batch(self, source: Any, target: Any) -> bool:
         """Copy one batch; True when the table is done."""

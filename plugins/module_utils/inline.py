@@ -37,10 +37,10 @@ from typing import Any, Callable, Iterable, Optional
 from . import gtid, state
 from .changes import RowChange
 from .config import MoveConfig
-from .connection import close_quietly, connect, execute, fetch_all, fetch_value
+from .connection import connect, execute, fetch_all, fetch_value
 from .flavor import Flavor
 from .identifiers import for_arguments, quote_ident
-from .retry import Backoff, is_transient
+from .retry import run_reconnecting
 from .schema import MovedTable
 from .selection import STATE_SCHEMA
 from .status import Status
@@ -131,27 +131,16 @@ class Reverifier:
 
     def run(self, halt: threading.Event) -> None:
         """Re-verify until ``halt`` is set."""
-        backoff = Backoff("re-verifying changed rows")
-        source = target = None
-        try:
-            while not halt.is_set():
-                try:
-                    if source is None:
-                        source, target = connect(self.config.source), connect(self.config.target)
-                    if self.hook is not None:
-                        self.hook()
-                    busy = self._pass(source, target, halt)
-                    backoff.success()
-                    if not busy:
-                        halt.wait(IDLE_SECONDS)
-                except Exception as exc:  # noqa: BLE001 - transient ones are retried, the rest re-raised
-                    if not is_transient(exc):
-                        raise
-                    close_quietly(source, target)
-                    source = target = None
-                    backoff.failed(exc)
-        finally:
-            close_quietly(source, target)
+        run_reconnecting("re-verifying changed rows", halt, lambda: (connect(self.config.source), connect(self.config.target)),
+                         lambda source, target: self._round(source, target, halt))
+
+    def _round(self, source: Any, target: Any, halt: threading.Event) -> bool:
+        """One pass over a batch of dirty keys; pause when there was nothing to do. Never done: False."""
+        if self.hook is not None:
+            self.hook()
+        if not self._pass(source, target, halt):
+            halt.wait(IDLE_SECONDS)
+        return False
 
     def _take(self, target: Any) -> list[tuple[str, str, int, int]]:
         """The next dirty keys after ``self.after`` (from the start once the end is reached), with their seq."""

@@ -7,10 +7,11 @@ the last checkpoint; anything else stops the move with its error.
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import Optional
+from typing import Callable, Optional
 
-from .connection import error_code, is_database_error
+from .connection import close_quietly, error_code, is_database_error
 from .errors import DbferryError
 
 #: Server/driver error numbers that a retry from the last checkpoint can cure.
@@ -60,3 +61,30 @@ class Backoff:
                                fix="check that both servers are up and reachable, then start the move again: it resumes.") from exc
         time.sleep(self.delay)
         self.delay = min(self.delay * 2, self.ceiling)
+
+
+def run_reconnecting(what: str, stop: threading.Event, open_sessions: Callable[[], tuple], step: Callable[..., bool]) -> None:
+    """Call ``step(*sessions)`` until it returns True or ``stop`` is set.
+
+    A transient failure closes the sessions and opens new ones after a
+    backoff pause; ``step`` must therefore resume from its own checkpoint.
+    Anything else is raised.
+    """
+    backoff = Backoff(what)
+    sessions: Optional[tuple] = None
+    try:
+        while not stop.is_set():
+            try:
+                if sessions is None:
+                    sessions = open_sessions()
+                if step(*sessions):
+                    return
+                backoff.success()
+            except Exception as exc:  # noqa: BLE001 - transient ones are retried, the rest re-raised
+                if not is_transient(exc):
+                    raise
+                close_quietly(*(sessions or ()))
+                sessions = None
+                backoff.failed(exc)
+    finally:
+        close_quietly(*(sessions or ()))

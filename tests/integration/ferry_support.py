@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from integration_support import Servers, root_session
+from integration_support import ROOT, Servers, root_session
 
 from ansible_collections.dbferry.mysql.plugins.module_utils import gtid
 from ansible_collections.dbferry.mysql.plugins.module_utils.config import parse_config
@@ -207,6 +211,32 @@ def settle(servers: Servers, load: DmlLoad, move: str, alive: Optional[Callable[
     finally:
         with root_session(servers.source) as conn:
             execute(conn, "SET GLOBAL read_only = OFF")
+
+
+def write_config(tmp_path: Path, data: dict[str, Any]) -> str:
+    """The move configuration as a 0600 JSON file, for `dbferry run`."""
+    path = tmp_path / "move.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle)
+    return str(path)
+
+
+def start_cli(config_path: str, log_path: Path) -> subprocess.Popen:
+    """`dbferry run CONFIG` in the background, its output appended to ``log_path``."""
+    return subprocess.Popen([str(ROOT / "bin" / "dbferry"), "run", config_path],
+                            stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)  # pylint: disable=consider-using-with
+
+
+def kill_and_restart(start: Callable[[], Any], delays: list[float], log_path: Path) -> Any:
+    """kill -9 the process ``start()`` returns after each delay, then start it once more and return that one."""
+    for delay in delays:
+        proc = start()
+        time.sleep(delay)
+        assert proc.poll() is None, log_path.read_text()[-3000:]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    return start()
 
 
 def make_load_tables(servers: Servers, db: str, rows: int) -> None:

@@ -7,7 +7,6 @@ Every test ends with an exact, bytes-level comparison of source and target.
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -15,7 +14,8 @@ import threading
 import time
 
 import pytest
-from ferry_support import DmlLoad, FerryThread, applied_state, assert_same, make_load_tables, move_config, settle, wait_caught_up
+from ferry_support import (DmlLoad, FerryThread, applied_state, assert_same, kill_and_restart, make_load_tables, move_config, settle,
+                           start_cli, wait_caught_up, write_config)
 from integration_support import ROOT, root_session, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.connection import connect, execute, fetch_all
@@ -291,35 +291,16 @@ def test_random_dml_during_the_whole_copy(servers, db, tmp_path):
     assert assert_same(servers, db) > 5000
 
 
-def _write_config(tmp_path, data) -> str:
-    path = tmp_path / "move.json"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle)
-    return str(path)
-
-
-def _start_cli(config_path: str, log_path) -> subprocess.Popen:
-    return subprocess.Popen([str(ROOT / "bin" / "dbferry"), "run", config_path],
-                            stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)  # pylint: disable=consider-using-with
-
-
 def test_kill_9_at_random_moments_then_resume(servers, db, tmp_path):
     """kill -9 of `dbferry run` six times during copy and apply, under load; every restart resumes; nothing lost or doubled."""
     make_load_tables(servers, db, 4000)
     data = move_config(servers, db, tmp_path / "state", copy={"batch_rows": 30, "concurrency": 2}, apply={"batch_events": 20})
-    config_path = _write_config(tmp_path, data)
+    config_path = write_config(tmp_path, data)
     load = DmlLoad(servers, db, connections=2, seed=23)
     rng = random.Random(5)
     log_path = tmp_path / "run.log"
     try:
-        for _kill in range(6):
-            proc = _start_cli(config_path, log_path)
-            time.sleep(rng.uniform(0.5, 2.0))
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        proc = _start_cli(config_path, log_path)
+        proc = kill_and_restart(lambda: start_cli(config_path, log_path), [rng.uniform(0.5, 2.0) for _kill in range(6)], log_path)
 
         def alive():
             assert proc.poll() is None, log_path.read_text()[-3000:]
@@ -374,8 +355,8 @@ def test_ddl_on_a_moved_table_stops_the_move(servers, db, tmp_path):
 def test_cli_run_refuses_a_second_engine_and_another_configuration(servers, db, tmp_path):
     sql(servers.source, "CREATE TABLE `%s`.t (id INT PRIMARY KEY)" % db, "INSERT INTO `%s`.t VALUES (1)" % db)
     data = move_config(servers, db, tmp_path / "state")
-    config_path = _write_config(tmp_path, data)
-    first = _start_cli(config_path, tmp_path / "first.log")
+    config_path = write_config(tmp_path, data)
+    first = start_cli(config_path, tmp_path / "first.log")
     try:
         wait_caught_up(servers, data["name"])
         second = subprocess.run([str(ROOT / "bin" / "dbferry"), "run", config_path], capture_output=True, text=True, timeout=60, check=False)
@@ -390,7 +371,7 @@ def test_cli_run_refuses_a_second_engine_and_another_configuration(servers, db, 
         first.send_signal(signal.SIGINT)
         assert first.wait(60) == 0
     other = dict(data, databases={"include": [db, "other"]})
-    proc = subprocess.run([str(ROOT / "bin" / "dbferry"), "run", _write_config(tmp_path, other)], capture_output=True, text=True, timeout=60,
+    proc = subprocess.run([str(ROOT / "bin" / "dbferry"), "run", write_config(tmp_path, other)], capture_output=True, text=True, timeout=60,
                           check=False)
     assert proc.returncode == 2 and "was started with another configuration" in proc.stderr
     log = (tmp_path / "state" / "ferry.log").read_text()

@@ -14,9 +14,9 @@ import signal
 import threading
 import time
 
-from ferry_support import DmlLoad, FerryThread, assert_same, make_load_tables, move_config, settle, source_position, wait_caught_up
+from ferry_support import (DmlLoad, FerryThread, assert_same, kill_and_restart, make_load_tables, move_config, settle, source_position,
+                           start_cli, wait_caught_up, write_config)
 from integration_support import root_session, sql
-from test_ferry import _start_cli, _write_config
 
 from ansible_collections.dbferry.mysql.plugins.module_utils import verify as engine
 from ansible_collections.dbferry.mysql.plugins.module_utils.connection import ServerSpec, fetch_value
@@ -150,18 +150,12 @@ def test_kill_9_with_inline_then_resume(servers, db, tmp_path):
     """kill -9 of `dbferry run` with inline on, under load: the dirty set survives in _dbferry; inline and exact comparison pass."""
     make_load_tables(servers, db, 2000)
     data = move_config(servers, db, tmp_path / "state", copy={"batch_rows": 30, "concurrency": 2}, apply={"batch_events": 20}, verify=INLINE)
-    config_path = _write_config(tmp_path, data)
+    config_path = write_config(tmp_path, data)
     load = DmlLoad(servers, db, connections=2, seed=41)
     log_path = tmp_path / "run.log"
     proc = None
     try:
-        for delay in (2.0, 3.0, 2.5):
-            proc = _start_cli(config_path, log_path)
-            time.sleep(delay)
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        proc = _start_cli(config_path, log_path)
+        proc = kill_and_restart(lambda: start_cli(config_path, log_path), [2.0, 3.0, 2.5], log_path)
 
         def alive():
             assert proc.poll() is None, log_path.read_text()[-3000:]
