@@ -113,6 +113,9 @@ class Status:
                 "applied_position": self.applied_position,
                 "source_position": self.source_current,
                 "applied_changes": self.applied_changes,
+                # Throttling (issue 7) is not built yet: a move is never throttled today.
+                "throttled": False,
+                "throttle_reason": None,
                 "last_error": self.error,
                 "updated_at": round(now, 3),
             }

@@ -33,7 +33,8 @@ status:
   description:
     - "The move's status: C(phase) (not started, starting, copying, tailing, stopped, failed), C(running), C(pid),
       C(tables) (per table C(copied), C(estimate), C(done)), C(rows_copied), C(rows_estimated), C(rows_per_second),
-      C(eta_seconds), C(lag_seconds), C(lag_events), C(applied_position), C(source_position), C(last_error)."
+      C(eta_seconds), C(lag_seconds), C(lag_events), C(applied_position), C(source_position), C(throttled),
+      C(throttle_reason), C(last_error)."
   returned: always
   type: dict
 """

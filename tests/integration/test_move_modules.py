@@ -67,6 +67,7 @@ def test_agent_status_wait_cutover_absent(ansible, servers, db, tmp_path):
     assert _module(ansible, "status", variables, name, check_mode=True).result["status"]["running"] is True
     assert not _module(ansible, "wait", variables, name, check_mode=True, max_lag=0, timeout=60).failed
     assert status.result["status"]["tables"]["%s.a" % db]["done"] is True
+    assert status.result["status"]["throttled"] is False and status.result["status"]["lag_events"] == 0
 
     refused = ansible.run("dbferry.mysql.cutover", {"name": name, "state_dir": "{{ state_dir }}", "source": "{{ src }}", "target": "{{ dst }}"},
                           variables)
