@@ -102,11 +102,13 @@ status:
   type: dict
 """
 
+from typing import Optional
+
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.dbferry.mysql.plugins.module_utils import agent
 from ansible_collections.dbferry.mysql.plugins.module_utils.connection import PYMYSQL_IMPORT_ERROR
-from ansible_collections.dbferry.mysql.plugins.module_utils.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
 from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import move_argument_spec, move_config, state_dir_of
 
 
@@ -122,25 +124,24 @@ def main() -> None:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params
     state_dir = state_dir_of(params)
-    try:
-        running = agent.running_pid(state_dir) is not None
-        if params["state"] == "started":
-            raw = move_config(params)
-            if module.check_mode:
-                changed, pid = not running, agent.running_pid(state_dir)
-            else:
-                changed, pid, _config = agent.start(raw)
-        elif params["state"] == "stopped":
-            changed, pid = running, None
-            if not module.check_mode:
-                agent.stop(state_dir, params["stop_timeout"])
-        else:
-            changed, pid = running or agent.exists(state_dir), None
-            if not module.check_mode:
-                agent.remove(state_dir, params["stop_timeout"])
-    except DbferryError as exc:
-        module.fail_json(msg=str(exc), state_dir=state_dir)
+    changed, pid = call_or_fail(module, "agent", lambda: _reach_state(params, state_dir, module.check_mode))
     module.exit_json(changed=changed, pid=pid, state_dir=state_dir, status=agent.read_status(state_dir) if agent.exists(state_dir) else {})
+
+
+def _reach_state(params: dict, state_dir: str, check_mode: bool) -> tuple[bool, Optional[int]]:
+    """Bring the agent to the wanted state; (changed, pid)."""
+    running = agent.running_pid(state_dir) is not None
+    if params["state"] == "started":
+        if check_mode:
+            return not running, agent.running_pid(state_dir)
+        changed, pid, _config = agent.start(move_config(params))
+        return changed, pid
+    if not check_mode:
+        if params["state"] == "stopped":
+            agent.stop(state_dir, params["stop_timeout"])
+        else:
+            agent.remove(state_dir, params["stop_timeout"])
+    return (running if params["state"] == "stopped" else running or agent.exists(state_dir)), None
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.connection import PYMYSQL_IMPORT_ERROR, ServerSpec, server_argument_spec
 from ansible_collections.dbferry.mysql.plugins.module_utils.cutover import cut_over
-from ansible_collections.dbferry.mysql.plugins.module_utils.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
 from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import move_ref_argument_spec, state_dir_of
 
 
@@ -96,12 +96,9 @@ def main() -> None:
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params
-    try:
-        result = cut_over(ServerSpec.from_options(params["source"]), ServerSpec.from_options(params["target"]), params["name"],
-                          state_dir_of(params), timeout=params["timeout"], stop_timeout=params["stop_timeout"],
-                          target_writable=params["target_writable"], check_mode=module.check_mode)
-    except DbferryError as exc:
-        module.fail_json(msg=str(exc))
+    result = call_or_fail(module, "cutover", lambda: cut_over(
+        ServerSpec.from_options(params["source"]), ServerSpec.from_options(params["target"]), params["name"], state_dir_of(params),
+        timeout=params["timeout"], stop_timeout=params["stop_timeout"], target_writable=params["target_writable"], check_mode=module.check_mode))
     module.exit_json(**result)
 
 

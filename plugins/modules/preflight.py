@@ -132,18 +132,15 @@ report:
   elements: str
 """
 
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.connection import (
     PYMYSQL_IMPORT_ERROR,
     ServerSpec,
-    error_text,
-    is_database_error,
     server_argument_spec,
 )
-from ansible_collections.dbferry.mysql.plugins.module_utils.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
 from ansible_collections.dbferry.mysql.plugins.module_utils.preflight import ALLOWABLE, DEFAULT_MIN_BINLOG_RETENTION_HOURS, run_preflight
 from ansible_collections.dbferry.mysql.plugins.module_utils.selection import Selection, selection_argument_spec
 
@@ -164,21 +161,13 @@ def main() -> None:
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params
-    try:
-        selection = Selection.from_options(params["databases"], params["tables"])
-        report = run_preflight(
-            ServerSpec.from_options(params["source"]),
-            ServerSpec.from_options(params["target"]),
-            selection,
-            allow=params["allow"],
-            min_binlog_retention_hours=params["min_binlog_retention_hours"],
-        )
-    except DbferryError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        if not is_database_error(exc):
-            raise
-        module.fail_json(msg="preflight stopped by a server error: %s" % error_text(exc), exception=traceback.format_exc())
+    report = call_or_fail(module, "preflight", lambda: run_preflight(
+        ServerSpec.from_options(params["source"]),
+        ServerSpec.from_options(params["target"]),
+        Selection.from_options(params["databases"], params["tables"]),
+        allow=params["allow"],
+        min_binlog_retention_hours=params["min_binlog_retention_hours"],
+    ))
     result = {
         "changed": False,
         "checks": [c.as_dict() for c in report.checks],

@@ -152,18 +152,15 @@ timings:
   sample: {connect: 0.01, set_read_only: 0.002, wait_for_writes: 0.3, total: 0.33}
 """
 
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.connection import (
     PYMYSQL_IMPORT_ERROR,
     ServerSpec,
-    error_text,
-    is_database_error,
     login_argument_spec,
 )
-from ansible_collections.dbferry.mysql.plugins.module_utils.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
 from ansible_collections.dbferry.mysql.plugins.module_utils.readonly import DEFAULT_LOCK_WAIT_TIMEOUT, switch_read_only
 
 
@@ -180,21 +177,14 @@ def main() -> None:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params
     spec = ServerSpec.from_login_params(params)
-    try:
-        outcome = switch_read_only(
-            spec,
-            params["read_only"],
-            wait_for_writes=params["wait_for_writes"],
-            kill_after=params["kill_after"],
-            lock_wait_timeout=params["lock_wait_timeout"],
-            check_mode=module.check_mode,
-        )
-    except DbferryError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        if not is_database_error(exc):
-            raise
-        module.fail_json(msg="read_only stopped by a server error on %s: %s" % (spec.describe(), error_text(exc)), exception=traceback.format_exc())
+    outcome = call_or_fail(module, "read_only on %s" % spec.describe(), lambda: switch_read_only(
+        spec,
+        params["read_only"],
+        wait_for_writes=params["wait_for_writes"],
+        kill_after=params["kill_after"],
+        lock_wait_timeout=params["lock_wait_timeout"],
+        check_mode=module.check_mode,
+    ))
     result = outcome.result()
     if module._diff:
         result["diff"] = {"before": outcome.before, "after": outcome.after}

@@ -189,18 +189,15 @@ seconds:
   sample: 3.5
 """
 
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.connection import (
     PYMYSQL_IMPORT_ERROR,
     ServerSpec,
-    error_text,
-    is_database_error,
     server_argument_spec,
 )
-from ansible_collections.dbferry.mysql.plugins.module_utils.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify import (
     DEFAULT_CHUNK_ROWS,
     DEFAULT_PARALLEL,
@@ -228,24 +225,17 @@ def main() -> None:
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params
-    try:
-        report = verify(
-            ServerSpec.from_options(params["source"]),
-            ServerSpec.from_options(params["target"]),
-            params["name"],
-            method=params["method"],
-            position=params["position"],
-            timeout=params["timeout"],
-            chunk_rows=params["chunk_rows"],
-            parallel=params["parallel"],
-            tables=params["tables"],
-        )
-    except DbferryError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        if not is_database_error(exc):
-            raise
-        module.fail_json(msg="verify stopped by a server error: %s" % error_text(exc), exception=traceback.format_exc())
+    report = call_or_fail(module, "verify", lambda: verify(
+        ServerSpec.from_options(params["source"]),
+        ServerSpec.from_options(params["target"]),
+        params["name"],
+        method=params["method"],
+        position=params["position"],
+        timeout=params["timeout"],
+        chunk_rows=params["chunk_rows"],
+        parallel=params["parallel"],
+        tables=params["tables"],
+    ))
     result = dict(report.as_dict(), changed=False)
     if report.mismatched:
         module.fail_json(msg=report.failure_message(), **result)
