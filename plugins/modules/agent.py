@@ -130,18 +130,20 @@ def main() -> None:
 
 def _reach_state(params: dict, state_dir: str, check_mode: bool) -> tuple[bool, Optional[int]]:
     """Bring the agent to the wanted state; (changed, pid)."""
+    # What there is decides `changed`; look before acting, acting changes it.
     running = agent.running_pid(state_dir) is not None
     if params["state"] == "started":
         if check_mode:
             return not running, agent.running_pid(state_dir)
         changed, pid, _config = agent.start(move_config(params))
         return changed, pid
+    changed = running if params["state"] == "stopped" else running or agent.exists(state_dir)
     if not check_mode:
         if params["state"] == "stopped":
             agent.stop(state_dir, params["stop_timeout"])
         else:
             agent.remove(state_dir, params["stop_timeout"])
-    return (running if params["state"] == "stopped" else running or agent.exists(state_dir)), None
+    return changed, None
 
 
 if __name__ == "__main__":
