@@ -43,10 +43,6 @@ CODE_DIR = "code"
 STDERR_FILE = "agent.stderr"
 
 
-def default_state_dir(name: str) -> str:
-    return os.path.join(os.path.expanduser("~"), ".dbferry", "moves", name)
-
-
 def ship_code(code_dir: str) -> list[str]:
     """Write the source of every loaded engine module under ``code_dir``; return their names."""
     folder = os.path.join(code_dir, *PACKAGE.split("."))

@@ -75,14 +75,15 @@ class Applier:
         if self.hook is not None:
             self.hook(batch)
         backoff = Backoff("applying binlog events")
+        rows = [change for txn in batch for change in txn.changes]
         while True:
             try:
                 if self.conn is None:
                     self.conn = open_target_writer(self.config)
                 with self.conn.cursor() as cursor:
-                    apply_changes(cursor, self.tables, (change for txn in batch for change in txn.changes))
+                    apply_changes(cursor, self.tables, rows)
                 if self.config.inline:
-                    inline.mark(self.conn, self.config.name, inline.changed_keys(self.tables, (change for txn in batch for change in txn.changes)))
+                    inline.mark(self.conn, self.config.name, inline.changed_keys(self.tables, rows))
                     state.save_inline_position(self.conn, self.config.name, batch[-1].position)
                 state.save_position(self.conn, self.config.name, batch[-1].position)
                 self.conn.commit()

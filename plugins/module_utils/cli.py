@@ -16,7 +16,7 @@ import threading
 from typing import Any, Iterator, Optional
 
 from . import sandbox, status
-from .config import load_config
+from .config import default_state_dir, load_config
 from .engine import Ferry
 from .errors import DbferryError
 from .eventlog import EventLog
@@ -100,7 +100,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _status(args: argparse.Namespace) -> None:
-    state_dir = args.state_dir or os.path.join(os.path.expanduser("~"), ".dbferry", "moves", args.name)
+    state_dir = args.state_dir or default_state_dir(args.name)
     try:
         snapshot = status.read(state_dir)
     except OSError:

@@ -134,6 +134,11 @@ def _server(flat: dict[str, Any], key: str) -> ServerSpec:
         raise _bad(key, "has " + exc.message, exc.fix) from None
 
 
+def default_state_dir(name: str) -> str:
+    """Where a move keeps its status, log and lock when state_dir is not set."""
+    return os.path.join(os.path.expanduser("~"), ".dbferry", "moves", name)
+
+
 def default_server_id(name: str) -> int:
     """The binlog reader's server id for a move that does not set one."""
     return _SERVER_ID_BASE + zlib.crc32(name.encode()) % _SERVER_ID_SPAN
@@ -180,7 +185,7 @@ def parse_config(data: Any) -> MoveConfig:
     inline = flat.get("verify.inline", False)
     if not isinstance(inline, bool):
         raise _bad("verify.inline", "must be true or false, got %r." % (inline,), "write verify: {inline: true} or leave it out.")
-    state_dir = flat.get("state_dir") or os.path.join("~", ".dbferry", "moves", name)
+    state_dir = flat.get("state_dir") or default_state_dir(name)
     if not isinstance(state_dir, str):
         raise _bad("state_dir", "must be a path.", "write state_dir: /path/to/folder.")
     heartbeat, stall = _number(flat, "binlog.heartbeat_seconds", float), _number(flat, "binlog.stall_seconds", float)

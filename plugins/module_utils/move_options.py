@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .config import default_state_dir
 from .connection import server_argument_spec
 from .selection import selection_argument_spec
 
@@ -37,7 +38,7 @@ def move_argument_spec(servers_required: bool = True) -> dict[str, Any]:
 
 def state_dir_of(params: dict[str, Any]) -> str:
     """The move's state folder: as given, or ``~/.dbferry/moves/<name>``."""
-    return os.path.abspath(os.path.expanduser(params.get("state_dir") or os.path.join("~", ".dbferry", "moves", params["name"])))
+    return os.path.abspath(os.path.expanduser(params.get("state_dir") or default_state_dir(params["name"])))
 
 
 def _without_none(value: Any) -> Any:

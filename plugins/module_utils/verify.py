@@ -66,7 +66,7 @@ from . import gtid
 from .connection import ServerSpec, close_quietly, connect, fetch_all, fetch_value
 from .errors import DbferryError
 from .flavor import detect_flavor
-from .identifiers import display_table, quote_ident
+from .identifiers import display_table, for_arguments, quote_ident
 from .selection import STATE_SCHEMA
 
 METHODS = ("checksum", "inline")
@@ -116,15 +116,15 @@ class VerifiedTable:
 
     @property
     def source_sql(self) -> str:
-        return sql_ident(self.schema) + "." + sql_ident(self.name)
+        return for_arguments(quote_ident(self.schema)) + "." + for_arguments(quote_ident(self.name))
 
     @property
     def target_sql(self) -> str:
-        return sql_ident(self.target_schema) + "." + sql_ident(self.target_name)
+        return for_arguments(quote_ident(self.target_schema)) + "." + for_arguments(quote_ident(self.target_name))
 
     @property
     def key_sql(self) -> str:
-        return sql_ident(self.key)
+        return for_arguments(quote_ident(self.key))
 
 
 @dataclass(frozen=True)
@@ -203,15 +203,6 @@ class VerifyReport:
 # -- pure logic ---------------------------------------------------------------
 
 
-def sql_ident(name: str) -> str:
-    """A quoted identifier for statement text that the driver formats with arguments.
-
-    Every comparison statement runs with arguments (possibly none), and the
-    driver then reads the text as a %-format: a % in a name must be doubled.
-    """
-    return quote_ident(name).replace("%", "%%")
-
-
 def chunk_ranges(next_boundary: Callable[[Optional[Any]], Optional[Any]]) -> Iterator[KeyRange]:
     """Cut the whole key space into ``(low, high]`` ranges.
 
@@ -232,7 +223,7 @@ def chunk_ranges(next_boundary: Callable[[Optional[Any]], Optional[Any]]) -> Ite
 def range_condition(key: str, key_range: KeyRange) -> tuple[str, list[Any]]:
     """WHERE condition and arguments for a key range (``key`` is the unquoted column name)."""
     low, high = key_range
-    column = sql_ident(key)
+    column = for_arguments(quote_ident(key))
     parts, args = [], []
     if low is not None:
         parts.append("%s > %%s" % column)
@@ -246,7 +237,7 @@ def range_condition(key: str, key_range: KeyRange) -> tuple[str, list[Any]]:
 def column_digest(column: str, data_type: str) -> str:
     """An expression whose value tells apart every two stored values of the column (module docstring)."""
     data_type = data_type.lower()
-    quoted = sql_ident(column)
+    quoted = for_arguments(quote_ident(column))
     if data_type in FLOAT_TYPES:
         value = "CAST(%s + 0e0 AS BINARY)" % quoted
     elif data_type in NUMBERED_TYPES:
