@@ -28,6 +28,8 @@ from .copier import open_target_writer
 from .retry import Backoff, is_transient
 from .rows import apply_changes
 from .schema import MovedTable
+from .throttle import Throttle
+from .tunables import Tunables
 
 #: Called with the last applied transaction after each commit.
 Applied = Callable[[Transaction, int], None]
@@ -42,10 +44,13 @@ MAX_BATCH_SECONDS = 0.5
 class Applier:
     """Applies a stream's transactions to the target until stopped."""
 
-    def __init__(self, config: MoveConfig, tables: list[MovedTable], applied: Applied, hook: Optional[ApplyHook] = None) -> None:
+    def __init__(self, config: MoveConfig, tables: list[MovedTable], applied: Applied, throttle: Throttle, tunables: Tunables,
+                 hook: Optional[ApplyHook] = None) -> None:
         self.config = config
         self.tables = {(t.schema, t.name): t for t in tables}
         self.applied = applied
+        self.throttle = throttle
+        self.tunables = tunables
         self.hook = hook
         self.conn: Optional[Any] = None
 
@@ -56,13 +61,17 @@ class Applier:
         started = time.monotonic()
         try:
             while not stop.is_set():
+                if not batch:
+                    self.throttle.wait(stop)  # between target transactions: a held applier holds none open
+                    if stop.is_set():
+                        break
                 txn = stream.next_transaction(timeout=0.1)
                 if txn is not None:
                     if not batch:
                         started = time.monotonic()
                     batch.append(txn)
                     changes += len(txn.changes)
-                full = changes >= self.config.batch_events or time.monotonic() - started > MAX_BATCH_SECONDS
+                full = changes >= self.tunables.batch_events or time.monotonic() - started > MAX_BATCH_SECONDS
                 if batch and (txn is None or full):
                     self._commit(batch, changes)
                     batch, changes = [], 0

@@ -35,6 +35,8 @@ from .inline import BatchHasher
 from .retry import run_reconnecting
 from .rows import copy_rows
 from .schema import MovedTable
+from .throttle import Throttle
+from .tunables import Tunables
 
 #: Called with (table, rows) between the read and the write, while the
 #: source locks are held. Tests use it to run racing DML at that moment.
@@ -61,31 +63,40 @@ class TableCopier:
     """Copies one table from its cursor to the end."""
 
     def __init__(self, config: MoveConfig, flavor: Flavor, table: MovedTable, last_key: Optional[int],
-                 progress: Progress, hook: Optional[CopyHook] = None) -> None:
+                 progress: Progress, throttle: Throttle, tunables: Tunables, hook: Optional[CopyHook] = None) -> None:
         self.config = config
         self.table = table
         self.last_key = last_key
         self.progress = progress
+        self.throttle = throttle
+        self.tunables = tunables
         self.hook = hook
+        self.stop: Optional[threading.Event] = None
         self.hasher = BatchHasher(config, flavor, table) if config.inline else None
         # Both statements run with arguments (``()`` for the first), so names are escaped for that.
         key = for_arguments(quote_ident(table.key))
         select = "SELECT %s FROM %s" % (for_arguments(table.select_list), for_arguments(table.quoted_source))
-        tail = " ORDER BY %s LIMIT %d %s" % (key, config.batch_rows, flavor.shared_lock_clause)
-        self.first_sql = select + tail
-        self.next_sql = select + " WHERE %s > %%s" % key + tail
+        # The batch size may change between batches (tunables), so the statements end at LIMIT.
+        self.first_sql = select + " ORDER BY %s LIMIT " % key
+        self.next_sql = select + " WHERE %s > %%s ORDER BY %s LIMIT " % (key, key)
+        self.lock_clause = " " + flavor.shared_lock_clause
 
     def run(self, stop: threading.Event) -> None:
         """Copy until the table is done or ``stop`` is set (at a batch boundary)."""
+        self.stop = stop
         run_reconnecting("copying %s" % self.table.source, stop,
                          lambda: (open_source_reader(self.config), open_target_writer(self.config)), self._batch)
 
     def _batch(self, source: Any, target: Any) -> bool:
         """Copy one batch; True when the table is done."""
+        self.throttle.wait(self.stop)  # before the read: a held copier holds no source locks
+        if self.stop.is_set():
+            return False
+        tail = "%d%s" % (self.tunables.batch_rows, self.lock_clause)
         if self.last_key is None:
-            rows = fetch_all(source, self.first_sql, ())
+            rows = fetch_all(source, self.first_sql + tail, ())
         else:
-            rows = fetch_all(source, self.next_sql, (self.last_key,))
+            rows = fetch_all(source, self.next_sql + tail, (self.last_key,))
         if not rows:
             if self.hasher is not None:  # rows only on the target beyond the source's last key
                 self.hasher.check(source, target, self.last_key, None, True)

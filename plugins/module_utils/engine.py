@@ -34,6 +34,8 @@ from .inline import Reverifier
 from .retry import is_transient
 from .schema import MovedTable, check_target_tables, create_target_tables, read_tables
 from .status import Status
+from .throttle import Throttle
+from .tunables import Tunables
 
 
 #: How often a "progress" line goes to the log (the status file is updated twice a second).
@@ -57,6 +59,9 @@ class Ferry:
         self.status = Status(config.name, config.inline)
         self.errors: list[BaseException] = []
         self._halt = threading.Event()
+        #: What holds copy and apply (operator, load checks, flag files), and the batch sizes in force.
+        self.throttle = Throttle()
+        self.tunables = Tunables.of(config)
 
     # -- prepare -------------------------------------------------------------
 
@@ -172,7 +177,7 @@ class Ferry:
         stream = BinlogStream(self.config.source, flavor, position, [(t.schema, t.name) for t in tables], server_id=self.config.server_id,
                               heartbeat_seconds=self.config.heartbeat_seconds, stall_seconds=self.config.stall_seconds)
         try:
-            Applier(self.config, tables, self._applied, self.apply_hook).run(stream, self._halt)
+            Applier(self.config, tables, self._applied, self.throttle, self.tunables, self.apply_hook).run(stream, self._halt)
         finally:
             stream.close()
 
@@ -186,7 +191,7 @@ class Ferry:
             except queue.Empty:
                 return
             self.log.event("copy_table", table=table.source, resume_after=last_key)
-            TableCopier(self.config, flavor, table, last_key, self._copied, self.copy_hook).run(self._halt)
+            TableCopier(self.config, flavor, table, last_key, self._copied, self.throttle, self.tunables, self.copy_hook).run(self._halt)
 
     def _copied(self, table: MovedTable, rows: int, done: bool) -> None:
         self.status.copied(table.source, rows, done)
