@@ -2,6 +2,8 @@
 
 Copy: ``INSERT IGNORE`` (DESIGN step 2): a row the target has already got
 from the binlog is newer than or as new as the copied one, so it is kept.
+The copied rows arrive as the source printed them, ready-made VALUES
+tuples (schema.value_literal), and go out as they are.
 
 Apply: every image is written whole, by primary key, with ``REPLACE``, so
 that replaying any suffix of events converges (DESIGN step 3). It is
@@ -16,7 +18,7 @@ event of its own that restores it.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from .changes import DELETE, INSERT, UPDATE, RowChange
 from .errors import DbferryError
@@ -32,11 +34,11 @@ def _size(row: Iterable[Any]) -> int:
     return sum(len(v) if isinstance(v, (bytes, str)) else 8 for v in row) + 8
 
 
-def _chunks(rows: list[tuple]) -> Iterable[list[tuple]]:
-    chunk: list[tuple] = []
+def _chunks(rows: list, size_of: Callable[[Any], int] = _size) -> Iterable[list]:
+    chunk: list = []
     size = 0
     for row in rows:
-        row_size = _size(row)
+        row_size = size_of(row)
         if chunk and size + row_size > STATEMENT_BYTES:
             yield chunk
             chunk, size = [], 0
@@ -53,10 +55,11 @@ def _multi_row(verb: str, table: MovedTable, rows: list[tuple]) -> tuple[str, li
     return sql, [value for row in rows for value in row]
 
 
-def copy_rows(cursor: Any, table: MovedTable, rows: list[tuple]) -> None:
-    """Write a copied batch (values in ``table.columns`` order)."""
-    for chunk in _chunks(rows):
-        cursor.execute(*_multi_row("INSERT IGNORE", table, chunk))
+def copy_rows(cursor: Any, table: MovedTable, literals: list[bytes]) -> None:
+    """Write a copied batch: ``literals`` are rows as ``(v1,v2,...)`` in ``table.columns`` order, from MovedTable.row_literal."""
+    head = ("INSERT IGNORE INTO %s (%s) VALUES " % (table.quoted_target, table.column_list)).encode("utf-8")
+    for chunk in _chunks(literals, len):
+        cursor.execute(head + b",".join(chunk))
 
 
 def _image(table: MovedTable, image: dict[str, Any]) -> tuple:

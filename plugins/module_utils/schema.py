@@ -23,6 +23,42 @@ from .selection import SYSTEM_SCHEMAS
 #: Key types the copier pages through today; others are planned (preflight says so).
 SUPPORTED_KEY_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "bigint"})
 
+#: information_schema DATA_TYPEs whose text form is an exact SQL literal as it is (numbers).
+_BARE_TYPES = SUPPORTED_KEY_TYPES | {"decimal", "double", "year"}
+#: DATA_TYPEs whose values are bytes in a character set of their own (or none), and
+#: so go as hex literals: bytes exact, whatever the column's or the session's charset.
+_BYTE_TYPES = frozenset({"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "binary", "varbinary", "tinyblob", "blob",
+                         "mediumblob", "longblob", "enum", "set", "json", "geometry", "point", "linestring", "polygon", "multipoint",
+                         "multilinestring", "multipolygon", "geometrycollection"})
+
+
+def value_literal(column: str, data_type: str) -> str:
+    """An SQL expression that makes the server print the column's value as an SQL literal that writes it back exactly.
+
+    The copier has the source server print each row as ``(v1,v2,...)`` and
+    sends those bytes to the target as they are: no value is decoded and
+    re-encoded in Python, which is most of what a copy costs otherwise.
+    NULL prints as NULL. Strings and bytes print as ``X'..'``: hex keeps
+    every byte, and the target reads a hex literal as the column's own
+    character set. FLOAT prints through DOUBLE, whose text round-trips
+    (FLOAT's own text has 6 significant digits), and the target rounds it
+    back to the same FLOAT. BIT prints as its number. Temporal and other
+    values print as quoted text (the session time zone is +00:00 on both
+    sides, so TIMESTAMPs do not shift).
+    """
+    name = quote_ident(column)
+    if data_type in _BARE_TYPES:
+        value = name
+    elif data_type == "float":
+        value = "CAST(%s AS DOUBLE)" % name
+    elif data_type == "bit":
+        value = "%s + 0" % name
+    elif data_type in _BYTE_TYPES:
+        value = "CONCAT('X''', HEX(%s), '''')" % name
+    else:
+        return "QUOTE(%s)" % name  # QUOTE prints NULL as NULL itself
+    return "IFNULL(%s, 'NULL')" % value
+
 #: Character set and collation names are catalog words, not user text; they
 #: cannot be quoted as identifiers, so they are checked instead.
 _CHARSET_RE = re.compile(r"^[A-Za-z0-9_]+$")
@@ -38,7 +74,8 @@ class MovedTable:
     target_name: str
     columns: tuple[str, ...]
     key: str
-    float_columns: frozenset[str] = frozenset()
+    #: information_schema DATA_TYPE of each column, in ``columns`` order ("" when not known: printed as quoted text).
+    types: tuple[str, ...] = ()
 
     @property
     def source(self) -> str:
@@ -61,14 +98,10 @@ class MovedTable:
         return ", ".join(quote_ident(c) for c in self.columns)
 
     @property
-    def select_list(self) -> str:
-        """The columns as the copier reads them.
-
-        FLOAT is read as DOUBLE: the text protocol prints a FLOAT with 6
-        significant digits (1.1000003 comes back as 1.1), while its exact
-        value as a DOUBLE, written back into the FLOAT column, is the same float.
-        """
-        return ", ".join("CAST(%s AS DOUBLE)" % quote_ident(c) if c in self.float_columns else quote_ident(c) for c in self.columns)
+    def row_literal(self) -> str:
+        """An expression that the source prints as the row's ``(v1,v2,...)`` for a VALUES list (see value_literal)."""
+        types = self.types or ("",) * len(self.columns)
+        return "CONCAT('(', %s, ')')" % ", ',', ".join(value_literal(c, t) for c, t in zip(self.columns, types))
 
 
 def read_tables(conn: Any, config: MoveConfig) -> list[MovedTable]:
@@ -87,21 +120,18 @@ def read_tables(conn: Any, config: MoveConfig) -> list[MovedTable]:
         "ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION",
         sorted(SYSTEM_SCHEMAS),
     )
-    columns: dict[tuple[str, str], list[str]] = {}
-    floats: dict[tuple[str, str], set[str]] = {}
+    columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
     keys: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for schema, table, column, extra, column_key, data_type in rows:
         if not config.selection.selects_table(schema, table):
             continue
         columns.setdefault((schema, table), [])
         if "GENERATED" not in (extra or "").upper():
-            columns[(schema, table)].append(column)
-            if data_type.lower() == "float":
-                floats.setdefault((schema, table), set()).add(column)
+            columns[(schema, table)].append((column, data_type.lower()))
         if column_key == "PRI":
             keys.setdefault((schema, table), []).append((column, data_type.lower()))
     tables = []
-    for (schema, table), names in columns.items():
+    for (schema, table), typed in columns.items():
         key = keys.get((schema, table), [])
         if len(key) != 1 or key[0][1] not in SUPPORTED_KEY_TYPES:
             raise DbferryError(
@@ -110,8 +140,8 @@ def read_tables(conn: Any, config: MoveConfig) -> list[MovedTable]:
                 fix="run dbferry.mysql.preflight for the details, or exclude the table with tables.exclude.",
             )
         target_schema, target_name = config.target_name(schema, table)
-        tables.append(MovedTable(schema, table, target_schema, target_name, tuple(names), key[0][0],
-                                 frozenset(floats.get((schema, table), ()))))
+        tables.append(MovedTable(schema, table, target_schema, target_name, tuple(c for c, _t in typed), key[0][0],
+                                 tuple(t for _c, t in typed)))
     if not tables:
         raise DbferryError("the selection matches no table on the source.", obj="databases/tables",
                            fix="check databases.include/exclude and tables.include/exclude.")

@@ -66,7 +66,8 @@ class FerryThread:
 def applied_state(servers: Servers, move: str) -> tuple[str, bool]:
     """(applied position, every table copied) as the target's checkpoints say."""
     with root_session(servers.target) as conn:
-        if not fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '_dbferry' AND TABLE_NAME = 'moves'"):
+        # The engine creates its state tables one by one: wait for both that are read here.
+        if fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '_dbferry' AND TABLE_NAME IN ('moves', 'cursors')") < 2:
             return "", False
         rows = fetch_all(conn, "SELECT applied_position FROM _dbferry.moves WHERE name = %s AND phase = 'copying'", (move,))
         pending = fetch_value(conn, "SELECT COUNT(*) FROM _dbferry.cursors WHERE move = %s AND NOT done", (move,))

@@ -177,7 +177,10 @@ UNBLOCKED = {"write_to_a_later_batch"}
 
 @pytest.mark.parametrize("race", sorted(RACES))
 def test_race_between_read_and_write_of_a_batch(servers, db, tmp_path, race):
-    """DESIGN step 2: a write to rows the copier has read waits until the batch is on the target."""
+    """DESIGN step 2: a write to rows the copier has read waits until the batch is on the target.
+
+    Without read-ahead, so that a batch after the held one is certainly not locked yet.
+    """
     sql(servers.source, "CREATE TABLE `%s`.t (id INT PRIMARY KEY, v INT)" % db,
         "INSERT INTO `%s`.t VALUES %s" % (db, ", ".join("(%d, %d)" % (k, k) for k in range(10, 101, 10))))
     raced = {}
@@ -190,7 +193,7 @@ def test_race_between_read_and_write_of_a_batch(servers, db, tmp_path, race):
         raced["blocked"] = not racer.done.wait(0.5)
         raced["racer"] = racer
 
-    ferry = FerryThread(move_config(servers, db, tmp_path / "state", copy={"batch_rows": 5, "concurrency": 1}), copy_hook=hook)
+    ferry = FerryThread(move_config(servers, db, tmp_path / "state", copy={"batch_rows": 5, "concurrency": 1, "read_ahead": 0}), copy_hook=hook)
     wait_caught_up(servers, ferry.config.name)
     assert raced["racer"].done.wait(30) and raced["racer"].error is None, raced["racer"].error
     wait_caught_up(servers, ferry.config.name)
@@ -199,6 +202,46 @@ def test_race_between_read_and_write_of_a_batch(servers, db, tmp_path, race):
         assert not raced["blocked"], "a write outside the held batch waited"
     else:
         assert raced["blocked"], "the racing write did not wait for the copier's locks"
+    assert_same(servers, db)
+
+
+def _locking_ferry_sessions(servers) -> int:
+    """Source transactions of the ferry's account that hold row locks now."""
+    with root_session(servers.source) as conn:
+        return fetch_all(conn, "SELECT COUNT(*) FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p "
+                               "ON p.ID = t.trx_mysql_thread_id WHERE p.USER = 'ferry_source' AND t.trx_rows_locked > 0")[0][0]
+
+
+@pytest.mark.parametrize("race", ["update_in_batch", "insert_into_gap_in_batch", "key_change_into_batch", "write_to_a_later_batch"])
+def test_race_with_a_batch_read_ahead(servers, db, tmp_path, race):
+    """Read-ahead: while batch 1 is held between its read and its write, batch 2 is read, and locked, in a session of its own.
+
+    The hook waits until both batches hold their locks, then races; a write to
+    either batch waits until that batch is on the target, and the target ends
+    equal to the source.
+    """
+    sql(servers.source, "CREATE TABLE `%s`.t (id INT PRIMARY KEY, v INT)" % db,
+        "INSERT INTO `%s`.t VALUES %s" % (db, ", ".join("(%d, %d)" % (k, k) for k in range(10, 101, 10))))
+    raced = {}
+
+    def hook(table, rows):
+        if raced:
+            return
+        deadline = time.monotonic() + 10
+        while _locking_ferry_sessions(servers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        raced["both_locked"] = _locking_ferry_sessions(servers) >= 2
+        racer = _Racer(servers, RACES[race].format(db=db))
+        raced["blocked"] = not racer.done.wait(0.5)
+        raced["racer"] = racer
+
+    ferry = FerryThread(move_config(servers, db, tmp_path / "state", copy={"batch_rows": 5, "concurrency": 1, "read_ahead": 1}), copy_hook=hook)
+    wait_caught_up(servers, ferry.config.name)
+    assert raced["racer"].done.wait(30) and raced["racer"].error is None, raced["racer"].error
+    wait_caught_up(servers, ferry.config.name)
+    ferry.finish()
+    assert raced["both_locked"], "batch 2 was not read ahead while batch 1 was held"
+    assert raced["blocked"], "the racing write did not wait for the locks of the batch it touches"
     assert_same(servers, db)
 
 
@@ -241,12 +284,12 @@ def test_race_unique_key_row_copied_behind_a_stale_row(servers, db, tmp_path):
         if any(txn.changes for txn in batch):
             assert release_applier.wait(60)
 
-    ferry = FerryThread(move_config(servers, db, tmp_path / "state", copy={"batch_rows": 1, "concurrency": 1}),
+    ferry = FerryThread(move_config(servers, db, tmp_path / "state", copy={"batch_rows": 1, "concurrency": 1, "read_ahead": 0}),
                         copy_hook=copy_hook, apply_hook=apply_hook)
     deadline = time.monotonic() + 60
     while not applied_state(servers, ferry.config.name)[1] and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert mover["batch2"] == [(2, "x")], mover.get("batch2")
+    assert mover["batch2"] == [(2, b"(2,X'78')")], mover.get("batch2")  # (key, the row as the source printed it)
     release_applier.set()
     wait_caught_up(servers, ferry.config.name)
     ferry.finish()
