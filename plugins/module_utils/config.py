@@ -35,6 +35,8 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "rename.tables": ({}, "source db.table -> target table name (in the renamed database) or db.table"),
     "copy.batch_rows": (2000, "rows per copy batch; one batch holds shared locks on the source while it is written"),
     "copy.concurrency": (2, "tables copied at the same time"),
+    "copy.read_ahead": (1, "batches a table's copy reads ahead while it writes the one before, each holding its shared locks until it is "
+                           "written; 0 reads a batch only after the one before is written (fewer locks held, a slower copy)"),
     "apply.batch_events": (500, "row changes applied per target transaction (whole source transactions only)"),
     "binlog.server_id": (None, "server id the binlog reader uses; default derived from the move name"),
     "binlog.heartbeat_seconds": (1.0, "the source sends a heartbeat this often when it has no events"),
@@ -46,7 +48,7 @@ OPTIONS: dict[str, tuple[Any, str]] = {
 }
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_LIMITS = {"copy.batch_rows": (1, 100000), "copy.concurrency": (1, 64), "apply.batch_events": (1, 100000),
+_LIMITS = {"copy.batch_rows": (1, 100000), "copy.concurrency": (1, 64), "copy.read_ahead": (0, 8), "apply.batch_events": (1, 100000),
            "binlog.server_id": (1, 2**32 - 1), "binlog.heartbeat_seconds": (0.1, 60), "binlog.stall_seconds": (1, 3600)}
 
 #: Binlog reader ids are drawn from this range when not configured: far from
@@ -67,6 +69,7 @@ class MoveConfig:
     rename_tables: dict[str, str] = field(default_factory=dict)
     batch_rows: int = 2000
     concurrency: int = 2
+    read_ahead: int = 1
     batch_events: int = 500
     server_id: int = 0
     heartbeat_seconds: float = 1.0
@@ -203,6 +206,7 @@ def parse_config(data: Any) -> MoveConfig:
         rename_tables=_mapping(flat, "rename.tables"),
         batch_rows=_number(flat, "copy.batch_rows"),
         concurrency=_number(flat, "copy.concurrency"),
+        read_ahead=_number(flat, "copy.read_ahead"),
         batch_events=_number(flat, "apply.batch_events"),
         server_id=_number(flat, "binlog.server_id") or default_server_id(name),
         heartbeat_seconds=heartbeat,
