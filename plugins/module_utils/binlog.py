@@ -5,16 +5,18 @@
 after a GTID position, in binlog order, with its row changes on the moved
 tables (changes.py is the contract).
 
-mysql-replication speaks the replication protocol (dump request, checksums,
-heartbeats, event framing, GTID, query and XID events). Table maps and row
-images of moved tables are decoded here from the raw event bytes, because
-its own decoding loses what the applier must write back exactly: zero dates
-become None, BINARY(n) loses its trailing zero bytes, BIT becomes a '0101'
-string, SET a Python set (the empty set None), latin1 is decoded as Python's
-cp1252 (which has no characters for five bytes MariaDB stores), ENUM and SET
-labels that are not UTF-8 become '' and collations it does not know (such as
-utf8mb4_uca1400_ai_ci) fall back to UTF-8. Character sets are resolved here
-through the source's own collation table.
+binlog_dump.py speaks the replication protocol (dump request, checksums,
+heartbeats, event framing). Everything in the events is decoded here from
+their bytes: GTID, query, XID and XA events, table maps and the row images
+of moved tables. Not with mysql-replication, whose decoding loses what the
+applier must write back exactly: zero dates become None, BINARY(n) loses
+its trailing zero bytes, BIT becomes a '0101' string, SET a Python set (the
+empty set None), latin1 is decoded as Python's cp1252 (which has no
+characters for five bytes MariaDB stores), ENUM and SET labels that are not
+UTF-8 become '' and collations it does not know (such as
+utf8mb4_uca1400_ai_ci) fall back to UTF-8; and whose event objects cost
+more than the rest of the applier together. Character sets are resolved
+here through the source's own collation table.
 """
 
 from __future__ import annotations
@@ -33,25 +35,13 @@ from decimal import Decimal
 from typing import Any, Callable, Collection, Optional, Union
 
 from . import gtid
+from .binlog_dump import BINLOG_DUMP_NON_BLOCK, ConnectionLost, DumpEvent, DumpReader, request_dump
 from .changes import DELETE, INSERT, UPDATE, RowChange, Transaction
-from .connection import ServerSpec, connect, error_code, error_text, execute, fetch_all, is_database_error
+from .connection import ServerSpec, connect, error_code, error_text, fetch_all, is_database_error
 from .errors import DbferryError
 from .flavor import Flavor
 from .identifiers import display_table
 from .retry import Backoff, is_transient
-
-try:
-    from pymysqlreplication import BinLogStreamReader
-    from pymysqlreplication.event import (ExecuteLoadQueryEvent, FormatDescriptionEvent, HeartbeatLogEvent, MariadbGtidEvent,
-                                          NotImplementedEvent, QueryEvent, XAPrepareEvent, XidEvent)
-    from pymysqlreplication.row_event import DeleteRowsEvent, RowsEvent, TableMapEvent, UpdateRowsEvent, WriteRowsEvent
-
-    MYSQL_REPLICATION_IMPORT_ERROR: Optional[str] = None
-except ImportError as _exc:  # reported by BinlogStream(), so that probe_dump works without the library
-    MYSQL_REPLICATION_IMPORT_ERROR = str(_exc)
-
-_COM_BINLOG_DUMP = 0x12
-_BINLOG_DUMP_NON_BLOCK = 1
 
 #: Probe server ids are drawn from this range. A dump request with the
 #: server id of a real replica would make the source drop that replica's
@@ -70,16 +60,7 @@ def probe_dump(conn: Any, flavor: Flavor) -> None:
     if not status:
         return  # binary log disabled: reported by its own check
     log_file, log_pos = status[0][0], int(status[0][1])
-    # Without this the server refuses to send checksummed events to a client
-    # that did not announce it understands them.
-    execute(conn, "SET @master_binlog_checksum = @@GLOBAL.binlog_checksum")
-    if flavor.is_mariadb:
-        execute(conn, "SET @mariadb_slave_capability = 4")
-    server_id = random.randint(*_PROBE_SERVER_ID_RANGE)
-    payload = struct.pack("<IHI", log_pos, _BINLOG_DUMP_NON_BLOCK, server_id) + log_file.encode()
-    # PyMySQL has no public call for replication commands; mysql-replication
-    # drives the same two methods.
-    conn._execute_command(_COM_BINLOG_DUMP, payload)  # pylint: disable=protected-access
+    request_dump(conn, random.randint(*_PROBE_SERVER_ID_RANGE), BINLOG_DUMP_NON_BLOCK, log_file, log_pos)
     while not conn._read_packet().is_eof_packet():  # pylint: disable=protected-access
         pass
 
@@ -87,11 +68,22 @@ def probe_dump(conn: Any, flavor: Flavor) -> None:
 # ---------------------------------------------------------------------------
 # Binlog format constants (MariaDB and MySQL share these numbers)
 
+# Event types.
+_QUERY, _STOP, _ROTATE, _INTVAR, _RAND, _USER_VAR, _FORMAT_DESCRIPTION, _XID = 2, 3, 4, 5, 13, 14, 15, 16
+_BEGIN_LOAD_QUERY, _EXECUTE_LOAD_QUERY, _TABLE_MAP, _HEARTBEAT, _ROWS_QUERY, _PREVIOUS_GTIDS, _XA_PREPARE = 17, 18, 19, 27, 29, 35, 38
+_ANNOTATE_ROWS, _BINLOG_CHECKPOINT, _GTID, _GTID_LIST, _START_ENCRYPTION = 160, 161, 162, 163, 164
 _ROWS_KINDS = {23: INSERT, 24: UPDATE, 25: DELETE, 30: INSERT, 31: UPDATE, 32: DELETE}
 #: Version 2 rows events carry an "extra data" block after the post-header length field.
 _ROWS_V2 = frozenset({30, 31, 32})
-#: MariaDB's compressed query and rows events (log_bin_compress=ON), which mysql-replication cannot read.
+#: MariaDB's compressed query and rows events (log_bin_compress=ON), which the stream does not read.
 _COMPRESSED_EVENTS = range(165, 172)
+#: Events that say nothing about row changes in a row-based binlog: positions, file changes,
+#: heartbeats, the text of statements logged as rows, and statement-based context (whose
+#: statement itself is checked).
+_SKIPPED_EVENTS = frozenset({_STOP, _ROTATE, _INTVAR, _RAND, _USER_VAR, _BEGIN_LOAD_QUERY, _HEARTBEAT, _ROWS_QUERY, _PREVIOUS_GTIDS,
+                             _ANNOTATE_ROWS, _BINLOG_CHECKPOINT, _GTID_LIST, _START_ENCRYPTION})
+#: Post-header sizes used before the format description event says them (it always comes first).
+_QUERY_POST_HEADER = 13
 #: Event header flag of events a replica may skip.
 _LOG_EVENT_IGNORABLE_F = 0x80
 
@@ -626,44 +618,56 @@ class _Assembler:
         """Forget a half-read group (the connection dropped): the server sends it again from its start."""
         self.group = None
 
-    def feed(self, event: Any) -> Optional[tuple[_Group, int]]:
+    def feed(self, event: DumpEvent) -> Optional[tuple[_Group, int]]:
         """Take one event; return the group and its commit time when the event completed it."""
-        if isinstance(event, FormatDescriptionEvent):
-            self.post_headers = tuple(event.post_header_len)
+        kind = event.type
+        if kind in _ROWS_KINDS:  # the most frequent, first
+            self._rows(event, self._open_group(event))
             return None
-        if isinstance(event, HeartbeatLogEvent):
-            return None
-        if isinstance(event, NotImplementedEvent):
-            self._unknown_event(event)
-            return None
-        if isinstance(event, MariadbGtidEvent):
-            self.group = _Group((event.domain_id, event.server_id, event.gtid_seq_no), event.flags)
-            return None
-        group = self.group
-        if group is None:
-            raise DbferryError("the binlog has a %s outside of a GTID event group." % type(event).__name__, obj="binlog",
-                               fix="stream from a MariaDB 10.0 or later source, whose binlog has GTIDs.")
-        if isinstance(event, TableMapEvent):
+        if kind == _TABLE_MAP:
+            self._open_group(event)
             self._table_map(event)
-        elif isinstance(event, RowsEvent):
-            self._rows(event, group)
-        elif isinstance(event, XidEvent):
-            return self._finish(group, event, keep=True)
-        elif isinstance(event, XAPrepareEvent):
-            if group.changes and not event.one_phase:
-                raise DbferryError(
-                    "XA transaction %s changed %s; its changes commit in a later event group, which the stream cannot follow."
-                    % (event.xid_gtrid.decode("utf-8", "replace"), self._display(group.changes[0])), obj=self._display(group.changes[0]),
-                    fix="do not use XA transactions on moved tables during a move; restart the move.")
-            return self._finish(group, event, keep=True)
-        elif isinstance(event, QueryEvent):
-            return self._query(event, group)
-        elif isinstance(event, ExecuteLoadQueryEvent):
+            return None
+        if kind == _GTID:
+            seq, domain, flags = struct.unpack_from("<QIB", event.body)
+            self.group = _Group((domain, event.server_id, seq), flags)
+            return None
+        if kind == _XID:
+            return self._finish(self._open_group(event), event, keep=True)
+        if kind == _QUERY:
+            return self._query(event, self._open_group(event))
+        if kind in _SKIPPED_EVENTS:
+            return None
+        if kind == _FORMAT_DESCRIPTION:
+            # binlog version (2), server version (50), create time (4), header length (1), then one
+            # post-header length per event type, and the checksum algorithm (1).
+            self.post_headers = tuple(event.body[57:-1])
+            return None
+        if kind == _XA_PREPARE:
+            return self._xa_prepare(event, self._open_group(event))
+        if kind == _EXECUTE_LOAD_QUERY:
             raise DbferryError("the binlog has a LOAD DATA statement (a session wrote statement-based binlog).", obj="binlog",
                                fix="keep binlog_format=ROW in every session on the source, then restart the move.")
+        self._unknown_event(event)
         return None
 
-    def _finish(self, group: _Group, event: Any, keep: bool) -> tuple[_Group, int]:
+    def _open_group(self, event: DumpEvent) -> _Group:
+        if self.group is None:
+            raise DbferryError("the binlog has an event of type %d outside of a GTID event group." % event.type, obj="binlog",
+                               fix="stream from a MariaDB 10.0 or later source, whose binlog has GTIDs.")
+        return self.group
+
+    def _xa_prepare(self, event: DumpEvent, group: _Group) -> tuple[_Group, int]:
+        one_phase, _format_id, gtrid_length = struct.unpack_from("<BiI", event.body)
+        if group.changes and not one_phase:
+            gtrid = event.body[13:13 + gtrid_length]
+            raise DbferryError(
+                "XA transaction %s changed %s; its changes commit in a later event group, which the stream cannot follow."
+                % (gtrid.decode("utf-8", "replace"), self._display(group.changes[0])), obj=self._display(group.changes[0]),
+                fix="do not use XA transactions on moved tables during a move; restart the move.")
+        return self._finish(group, event, keep=True)
+
+    def _finish(self, group: _Group, event: DumpEvent, keep: bool) -> tuple[_Group, int]:
         if not keep:
             group.changes.clear()
         self.group = None
@@ -674,24 +678,21 @@ class _Assembler:
         return display_table(change.schema, change.table)
 
     @staticmethod
-    def _unknown_event(event: Any) -> None:
-        if event.packet.flags & _LOG_EVENT_IGNORABLE_F:
+    def _unknown_event(event: DumpEvent) -> None:
+        if event.flags & _LOG_EVENT_IGNORABLE_F:
             return
-        if event.event_type in _COMPRESSED_EVENTS:
-            raise DbferryError("the source writes compressed binlog events (event type %d), which the stream cannot read." % event.event_type,
+        if event.type in _COMPRESSED_EVENTS:
+            raise DbferryError("the source writes compressed binlog events (event type %d), which the stream cannot read." % event.type,
                                obj="log_bin_compress", fix="SET GLOBAL log_bin_compress = OFF on the source (and in its my.cnf), then restart the move.")
-        raise DbferryError("the binlog has an event of type %d, which the stream does not know; skipping it could lose changes." % event.event_type,
+        raise DbferryError("the binlog has an event of type %d, which the stream does not know; skipping it could lose changes." % event.type,
                            obj="binlog", fix="report this with the source's version; the move cannot continue.")
 
-    def _body(self, event: Any) -> _Buffer:
+    def _body(self, event: DumpEvent) -> _Buffer:
         """The event's post-header and body, positioned after the post-header (table id and flags)."""
-        raw = event.packet.get_all_data()
-        body = _Buffer(raw[20:20 + event.event_size])  # 1 status byte and the 19-byte header come first
-        index = event.event_type - 1
-        body.pos = self.post_headers[index] if index < len(self.post_headers) else (10 if event.event_type in _ROWS_V2 else 8)
-        return body
+        index = event.type - 1
+        return _Buffer(event.body, self.post_headers[index] if index < len(self.post_headers) else (10 if event.type in _ROWS_V2 else 8))
 
-    def _table_map(self, event: Any) -> None:
+    def _table_map(self, event: DumpEvent) -> None:
         buf = self._body(event)
         table_id = int.from_bytes(buf.data[:6], "little")
         schema = buf.take(buf.uint(1)).decode("utf-8")
@@ -711,15 +712,15 @@ class _Assembler:
             self.parsed[key] = table
         self.layouts[table_id] = table
 
-    def _rows(self, event: Any, group: _Group) -> None:
+    def _rows(self, event: DumpEvent, group: _Group) -> None:
         buf = self._body(event)
         table = self.layouts.get(int.from_bytes(buf.data[:6], "little"))
         if table is None:
             return
-        if event.event_type in _ROWS_V2:
+        if event.type in _ROWS_V2:
             buf.pos += int.from_bytes(buf.data[buf.pos - 2:buf.pos], "little") - 2
         count = buf.packed_uint()
-        kind = _ROWS_KINDS[event.event_type]
+        kind = _ROWS_KINDS[event.type]
         present = [buf.take((count + 7) // 8) for _i in range(2 if kind == UPDATE else 1)]
         full = bytes([0xFF] * (count // 8) + ([(1 << (count % 8)) - 1] if count % 8 else []))
         if count != len(table.columns) or any(p != full for p in present):
@@ -732,8 +733,14 @@ class _Assembler:
             after = _read_image(table, buf) if kind != DELETE else None
             group.changes.append(RowChange(kind, table.schema, table.name, before, after))
 
-    def _query(self, event: Any, group: _Group) -> Optional[tuple[_Group, int]]:
-        query = event.query.strip()
+    def _query(self, event: DumpEvent, group: _Group) -> Optional[tuple[_Group, int]]:
+        body = event.body
+        post_header = self.post_headers[_QUERY - 1] if len(self.post_headers) >= _QUERY else _QUERY_POST_HEADER
+        schema_length = body[8]
+        status_length = int.from_bytes(body[11:13], "little")
+        schema_at = post_header + status_length
+        schema = body[schema_at:schema_at + schema_length]
+        query = body[schema_at + schema_length + 1:].decode("utf-8", "replace").strip()
         head = query.upper()
         if head in ("COMMIT", "ROLLBACK"):
             # A transaction that also changed a non-transactional table is logged even when it
@@ -745,7 +752,7 @@ class _Assembler:
         elif head.startswith("ROLLBACK TO"):
             self._rollback_to(query, group)
         elif not head.startswith(("BEGIN", "XA ")):
-            self._check_statement(query, event.schema.decode("utf-8", "replace"))
+            self._check_statement(query, schema.decode("utf-8", "replace"))
         return self._finish(group, event, keep=True) if group.flags & _FL_STANDALONE else None
 
     @staticmethod
@@ -781,10 +788,6 @@ class _Assembler:
 
 # ---------------------------------------------------------------------------
 # The stream
-
-
-class _ConnectionLost(Exception):
-    """mysql-replication lost the dump connection and wants to reopen it: the stream does that itself, from its own position."""
 
 
 #: Fixes for server errors that end a stream.
@@ -829,9 +832,6 @@ class BinlogStream:
 
     def __init__(self, spec: ServerSpec, flavor: Flavor, start: str, tables: Collection[tuple[str, str]], *,
                  server_id: int, heartbeat_seconds: float = 1.0, stall_seconds: float = 30.0) -> None:
-        if MYSQL_REPLICATION_IMPORT_ERROR is not None:
-            raise DbferryError("the mysql-replication library is not installed (%s)." % MYSQL_REPLICATION_IMPORT_ERROR,
-                               obj="mysql-replication", fix="pip install mysql-replication")
         if not flavor.is_mariadb:
             raise DbferryError("following the binlog of %s is not supported yet; dbferry reads MariaDB binlogs." % flavor.label,
                                obj=spec.describe(), fix="move from a MariaDB source.")
@@ -844,7 +844,6 @@ class BinlogStream:
         self._read_timeout = max(1, math.ceil(stall_seconds))
         self._start = gtid.parse(start)
         self._position = gtid.render(self._start)
-        self._schemas = sorted({schema for schema, _table in tables})
         conn = connect(spec)
         try:
             collations = _collations(conn, flavor)
@@ -857,8 +856,8 @@ class BinlogStream:
         self._queue: queue.Queue = queue.Queue(maxsize=_READ_AHEAD)
         self._failure: Optional[BaseException] = None
         self._stop = threading.Event()
-        #: The connection the binlog arrives on; close() shuts it down to wake the reader.
-        self._dump_connection: Any = None
+        #: The dump being read; close() shuts its socket down to wake the reader.
+        self._reader: Optional[DumpReader] = None
         self._thread = threading.Thread(target=self._run, name="binlog-%s" % spec.describe(), daemon=True)
         self._thread.start()
 
@@ -894,7 +893,8 @@ class BinlogStream:
         agent stops while the source is read-only.
         """
         self._stop.set()
-        sock = getattr(self._dump_connection, "_sock", None)  # PyMySQL keeps its socket there
+        reader = self._reader
+        sock = getattr(reader.conn, "_sock", None) if reader is not None else None  # PyMySQL keeps its socket there
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
@@ -913,29 +913,25 @@ class BinlogStream:
         backoff = Backoff("reading the binlog of %s" % self._spec.describe())
         try:
             while not self._stop.is_set():
-                reader = self._open_reader(gtid.render(position))
                 try:
-                    self._read(reader, position, backoff)
+                    self._reader = DumpReader(self._spec, self._server_id, gtid.render(position), self._heartbeat, self._read_timeout)
+                    self._read(self._reader, position, backoff)
                 except Exception as exc:  # noqa: BLE001 - transient ones reopen, the rest stop the stream  # pylint: disable=broad-exception-caught
-                    if not (isinstance(exc, _ConnectionLost) or is_transient(exc)):
+                    if not (isinstance(exc, ConnectionLost) or is_transient(exc)):
                         raise self._stream_error(exc, position) from exc
                     self.reconnects += 1
                     self.last_error = str(exc) or "the binlog connection was lost"
                     self._assembler.reset()
                     backoff.failed(exc)
                 finally:
-                    try:
-                        reader.close()
-                    except Exception:  # noqa: BLE001 - a broken connection fails to close; nothing is lost  # pylint: disable=broad-exception-caught
-                        pass
+                    if self._reader is not None:
+                        self._reader.close()
         except BaseException as exc:  # noqa: BLE001 - handed to the caller by next_transaction()  # pylint: disable=broad-exception-caught
             self._deliver(exc)
 
-    def _read(self, reader: Any, position: dict[int, tuple[int, int]], backoff: Backoff) -> None:
+    def _read(self, reader: DumpReader, position: dict[int, tuple[int, int]], backoff: Backoff) -> None:
         while not self._stop.is_set():
             event = reader.fetchone()
-            if event is None:
-                raise _ConnectionLost("the source ended the binlog stream")
             backoff.success()
             done = self._assembler.feed(event)
             if done is not None:
@@ -957,33 +953,3 @@ class BinlogStream:
             return exc
         return DbferryError("the binlog stream from %s at position %r failed: %s" % (self._spec.describe(), gtid.render(position), error_text(exc)),
                             obj=self._spec.describe(), fix=_STREAM_FIXES.get(error_code(exc), "check the source's error log, then restart the move."))
-
-    def _open_reader(self, position: str) -> Any:
-        opened = []
-
-        def open_connection(**settings: Any) -> Any:
-            """Connections for mysql-replication: through connection.connect, and the dump connection only once."""
-            if "cursorclass" in settings:  # its control connection, which reads server variables
-                conn = connect(self._spec, read_timeout=self._read_timeout)
-                conn.cursorclass = settings["cursorclass"]
-                return conn
-            if opened:  # it would resume from the start position it was given: reopen from ours instead
-                raise _ConnectionLost("the binlog connection was lost")
-            opened.append(True)
-            self._dump_connection = connect(self._spec, read_timeout=self._read_timeout)
-            return self._dump_connection
-
-        return BinLogStreamReader(
-            connection_settings={"read_timeout": self._read_timeout},
-            server_id=self._server_id,
-            blocking=True,
-            is_mariadb=True,
-            auto_position=position,
-            only_schemas=self._schemas,
-            only_events=[FormatDescriptionEvent, HeartbeatLogEvent, MariadbGtidEvent, TableMapEvent, WriteRowsEvent, UpdateRowsEvent,
-                         DeleteRowsEvent, QueryEvent, XidEvent, XAPrepareEvent, ExecuteLoadQueryEvent, NotImplementedEvent],
-            filter_non_implemented_events=False,
-            slave_heartbeat=self._heartbeat,
-            pymysql_wrapper=open_connection,
-            enable_logging=False,
-        )
