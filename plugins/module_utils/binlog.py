@@ -21,6 +21,7 @@ here through the source's own collation table.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime
 import math
@@ -798,8 +799,10 @@ _STREAM_FIXES = {
     1045: "check the user name and password for the source.",
 }
 
-#: Complete transactions read ahead of the caller, at most.
-_READ_AHEAD = 1000
+#: Transactions are handed to the caller in lists of what arrived together, of at most
+#: this many; at most _READ_AHEAD lists wait, so memory stays bounded when the caller is slower.
+_HANDOVER = 256
+_READ_AHEAD = 64
 
 
 def _collations(conn: Any, flavor: Flavor) -> dict[int, str]:
@@ -855,6 +858,8 @@ class BinlogStream:
         self.last_error: Optional[str] = None
         self._queue: queue.Queue = queue.Queue(maxsize=_READ_AHEAD)
         self._failure: Optional[BaseException] = None
+        #: Transactions taken from the queue and not yet returned.
+        self._ready: collections.deque = collections.deque()
         self._stop = threading.Event()
         #: The dump being read; close() shuts its socket down to wake the reader.
         self._reader: Optional[DumpReader] = None
@@ -872,17 +877,20 @@ class BinlogStream:
         Raises the DbferryError that stopped the stream (DDL on a moved table,
         a lost position, ...) once every transaction before it was returned.
         """
-        if self._failure is not None:
-            raise self._failure
-        try:
-            item = self._queue.get(timeout=max(0.0, timeout))
-        except queue.Empty:
-            return None
-        if isinstance(item, BaseException):
-            self._failure = item
-            raise item
-        self._position = item.position
-        return item
+        if not self._ready:
+            if self._failure is not None:
+                raise self._failure
+            try:
+                item = self._queue.get(timeout=max(0.0, timeout))
+            except queue.Empty:
+                return None
+            if isinstance(item, BaseException):
+                self._failure = item
+                raise item
+            self._ready.extend(item)
+        txn = self._ready.popleft()
+        self._position = txn.position
+        return txn
 
     def close(self) -> None:
         """Stop reading, at once.
@@ -930,15 +938,25 @@ class BinlogStream:
             self._deliver(exc)
 
     def _read(self, reader: DumpReader, position: dict[int, tuple[int, int]], backoff: Backoff) -> None:
+        """Decode what arrives; hand over the transactions that completed, before waiting for more."""
         while not self._stop.is_set():
-            event = reader.fetchone()
+            events = reader.read_events()
             backoff.success()
-            done = self._assembler.feed(event)
-            if done is not None:
-                group, timestamp = done
-                domain, server, seq = group.gtid
-                position[domain] = (server, seq)
-                self._deliver(Transaction(gtid.render(position), tuple(group.changes), timestamp))
+            done: list[Transaction] = []
+            try:
+                for event in events:
+                    finished = self._assembler.feed(event)
+                    if finished is not None:
+                        group, timestamp = finished
+                        domain, server, seq = group.gtid
+                        position[domain] = (server, seq)
+                        done.append(Transaction(gtid.render(position), tuple(group.changes), timestamp))
+                        if len(done) >= _HANDOVER:
+                            self._deliver(done)
+                            done = []
+            finally:  # an event that stops the stream comes after every transaction completed before it
+                if done:
+                    self._deliver(done)
 
     def _deliver(self, item: Any) -> None:
         while not self._stop.is_set():
