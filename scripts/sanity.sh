@@ -25,7 +25,7 @@ fi
 dest=.build/sanity/ansible_collections/dbferry/mysql
 rm -rf "$dest"
 mkdir -p "$dest"
-git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$dest/"
+git ls-files -z --cached --others --exclude-standard | rsync -a --ignore-missing-args --from0 --files-from=- ./ "$dest/"  # a tracked file deleted in the work tree is left out
 cd "$dest"
 git init -q . && git add -A
 export HOME="$root/.build/sanity-home"

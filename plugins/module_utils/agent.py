@@ -35,6 +35,7 @@ from .errors import DbferryError
 from .eventlog import EventLog
 from .private import write_private
 from .runlock import RunLock, running_pid
+from .throttle import OPERATOR, PAUSE
 
 PACKAGE = __name__.rpartition(".")[0]
 CONFIG_FILE = "config.json"
@@ -84,6 +85,11 @@ def last_error(state_dir: str) -> str:
 def exists(state_dir: str) -> bool:
     """Whether a move was ever started in ``state_dir`` (its configuration is there)."""
     return os.path.exists(os.path.join(state_dir, CONFIG_FILE))
+
+
+def stored_config(state_dir: str) -> Optional[MoveConfig]:
+    """The configuration the move's agent was started with (the cutover and wait modules read its flag files and hooks), or None."""
+    return load_config(os.path.join(state_dir, CONFIG_FILE)) if exists(state_dir) else None
 
 
 def start(raw: dict[str, Any], timeout: float = 30.0) -> tuple[bool, int, MoveConfig]:
@@ -188,6 +194,62 @@ def remove(state_dir: str, timeout: float = 60.0) -> bool:
     return True
 
 
+def handlers(ferry: Ferry, stop_event: threading.Event) -> dict[str, control.Handler]:
+    """The control socket's commands for a running ``ferry`` (the agent's, and a foreground ``dbferry run``'s).
+
+    Every command answers ``changed`` (whether it changed anything) and takes
+    ``dry_run`` (say what would change, change nothing: check mode).
+    """
+    throttle = ferry.throttle
+
+    def holding(holder: str, reason: str, hold: bool) -> control.Handler:
+        def answer(request: dict) -> dict:
+            changed = throttle.holds(holder) != hold
+            if changed and not request.get("dry_run"):
+                if hold:
+                    throttle.hold(holder, reason)
+                else:
+                    throttle.release(holder)
+                ferry.log.event("operator", command=request["cmd"])
+            return {"changed": changed, "paused": throttle.holds(PAUSE), "throttled_by_operator": throttle.holds(OPERATOR),
+                    "throttle_reason": "; ".join(throttle.reasons()) or None}
+        return answer
+
+    def set_command(request: dict) -> dict:
+        changes = ferry.tunables.update(request.get("settings") or {}, dry_run=bool(request.get("dry_run")))
+        if changes and not request.get("dry_run"):
+            ferry.log.event("operator", command="set", changes=changes)
+        return {"changed": bool(changes), "changes": changes, "settings": ferry.tunables.settings()}
+
+    def stop_command(_request: dict) -> dict:
+        stop_event.set()
+        return {"stopping": True}
+
+    return {
+        "status": lambda _request: ferry.status.snapshot(),
+        "stop": stop_command,
+        "pause": holding(PAUSE, "pause: paused by the operator (dbferry resume ends it)", True),
+        "resume": holding(PAUSE, "", False),
+        "throttle": holding(OPERATOR, "operator: throttled by the operator (dbferry unthrottle ends it)", True),
+        "unthrottle": holding(OPERATOR, "", False),
+        "set": set_command,
+    }
+
+
+def command(state_dir: str, cmd: str, **fields: Any) -> dict[str, Any]:
+    """Send an operator command to the move's running agent; its answer, or DbferryError naming what went wrong."""
+    answer = None
+    if running_pid(state_dir) is not None:
+        with contextlib.suppress(OSError):
+            answer = control.request(state_dir, cmd, **fields)
+    if answer is None:
+        raise DbferryError("no agent of the move in %s answers; %s needs a running move." % (state_dir, cmd), obj=state_dir,
+                           fix="start it (dbferry.mysql.agent, or dbferry run) first, and check the name and state_dir.")
+    if "error" in answer:
+        raise DbferryError("%s refused: %s" % (cmd, answer["error"]), obj=cmd, fix=answer.get("fix") or "correct the request.")
+    return answer
+
+
 def main(argv: list[str]) -> int:
     """The agent process: run the move in ``argv[0]`` until told to stop."""
     state_dir = os.path.abspath(argv[0])
@@ -198,12 +260,7 @@ def main(argv: list[str]) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_args: stop_event.set())
         ferry = Ferry(config, log)
-
-        def stop_command(_request: dict) -> dict:
-            stop_event.set()
-            return {"stopping": True}
-
-        server = control.ControlServer(state_dir, {"status": lambda _request: ferry.status.snapshot(), "stop": stop_command})
+        server = control.ControlServer(state_dir, handlers(ferry, stop_event))
         log.event("agent_started", pid=os.getpid())
         try:
             ferry.run(stop_event)

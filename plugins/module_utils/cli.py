@@ -15,8 +15,8 @@ import sys
 import threading
 from typing import Any, Iterator, Optional
 
-from . import sandbox, status
-from .config import default_state_dir, load_config
+from . import agent, control, sandbox, status
+from .config import RUNTIME_SETTINGS, default_state_dir, load_config
 from .engine import Ferry
 from .errors import DbferryError
 from .eventlog import EventLog
@@ -73,6 +73,8 @@ def _render(snapshot: dict[str, Any]) -> Iterator[str]:
         estimate = max(table["estimate"], table["copied"], 1)
         done = "  done" if table["done"] else ""
         yield "  %-40s %12d / %-12d %5.1f%%%s" % (name, table["copied"], estimate, 100.0 * table["copied"] / estimate, done)
+    if snapshot.get("throttled"):
+        yield "  throttled: %s" % snapshot["throttle_reason"]
     if snapshot.get("last_error"):
         yield "  last error: %s" % snapshot["last_error"]
 
@@ -93,9 +95,13 @@ def _run(args: argparse.Namespace) -> None:
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_args: stop.set())
+        ferry = Ferry(config, log, on_status=_terminal_display if tty else None)
+        # The same socket as the agent's: dbferry pause/resume/throttle/unthrottle/set work on a foreground run too.
+        server = control.ControlServer(config.state_dir, agent.handlers(ferry, stop))
         try:
-            Ferry(config, log, on_status=_terminal_display if tty else None).run(stop)
+            ferry.run(stop)
         finally:
+            server.close()
             log.close()
 
 
@@ -112,6 +118,29 @@ def _status(args: argparse.Namespace) -> None:
         sys.stdout.write(json.dumps(snapshot, sort_keys=True) + "\n")
 
 
+def _assignments(items: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` words as a dict; the value may hold ``=`` itself (max_load=Threads_running=25)."""
+    settings = {}
+    for item in items:
+        key, equals, value = item.partition("=")
+        if not equals:
+            raise DbferryError("%r is not KEY=VALUE." % item, obj=item, fix="write e.g. batch_rows=500; settable: %s." % ", ".join(RUNTIME_SETTINGS))
+        settings[key.strip()] = value.strip()
+    return settings
+
+
+def _control(args: argparse.Namespace) -> None:
+    """Send pause, resume, throttle, unthrottle or set to a running move and show what changed."""
+    state_dir = args.state_dir or default_state_dir(args.name)
+    if args.command == "set":
+        answer = agent.command(state_dir, "set", settings=_assignments(args.assignments))
+        rows = [{"setting": name, "old": old, "new": new} for name, (old, new) in answer["changes"].items()]
+        _emit(rows or [{"setting": "(nothing changed)"}], ["setting", "old", "new"])
+        return
+    answer = agent.command(state_dir, args.command)
+    _emit([dict(answer, move=args.name)], ["move", "changed", "paused", "throttled_by_operator", "throttle_reason"])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dbferry", description="Move MySQL/MariaDB databases online.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +153,16 @@ def build_parser() -> argparse.ArgumentParser:
     st_move.add_argument("name", help="move name")
     st_move.add_argument("--state-dir", help="the move's state folder (default ~/.dbferry/moves/NAME)")
     st_move.set_defaults(func=_status)
+
+    for name, text in (("pause", "hold copy, apply and re-verification of a running move"), ("resume", "end a pause"),
+                       ("throttle", "hold copy and apply of a running move (gh-ost's manual throttle)"), ("unthrottle", "end a manual throttle"),
+                       ("set", "change batch sizes and throttle limits of a running move: KEY=VALUE ...")):
+        control_command = commands.add_parser(name, help=text)
+        control_command.add_argument("name", help="move name")
+        control_command.add_argument("--state-dir", help="the move's state folder (default ~/.dbferry/moves/NAME)")
+        if name == "set":
+            control_command.add_argument("assignments", nargs="+", metavar="KEY=VALUE", help="settable: %s" % ", ".join(RUNTIME_SETTINGS))
+        control_command.set_defaults(func=_control)
 
     sb = commands.add_parser("sandbox", help="private MariaDB servers for tests and rehearsals")
     sb_commands = sb.add_subparsers(dest="action", required=True)

@@ -16,7 +16,7 @@ import os
 import re
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from .connection import ServerSpec
 from .errors import DbferryError
@@ -45,11 +45,39 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "reuse_target": (False, "accept existing empty target tables instead of refusing them"),
     "verify.inline": (False, "hash each copied batch on both sides and keep a dirty set of rows changed since, re-verified in the background, "
                              "so that verify method inline compares only those rows"),
+    # Throttling, flag files and hooks (docs/throttling.md).
+    "max_load": ({}, "throttle copy and apply while a source status variable exceeds its limit: "
+                     "'Threads_running=25,Threads_connected=500' or a mapping"),
+    "critical_load": ({}, "stop the move at a checkpoint when a source status variable exceeds its limit (same form as max_load)"),
+    "critical_load_interval_millis": (0, "when critical_load is exceeded, look again after this long and stop only if it still is; "
+                                         "0 stops at once"),
+    "throttle_control_replicas": ([], "replicas whose lag throttles the move: a list of connections (same keys as source; user, password "
+                                      "and TLS files left out are the source's)"),
+    "max_lag_millis": (1500, "throttle while a control replica is further behind than this (Seconds_Behind_Master, whole seconds)"),
+    "throttle_query": (None, "a read-only query run on the source; throttle while it returns a number above 0"),
+    "throttle_flag_file": (None, "throttle while this file exists on the ferry host"),
+    "panic_flag_file": (None, "stop the move at a checkpoint as soon as this file exists on the ferry host"),
+    "postpone_cutover_flag_file": (None, "the cutover (and the wait module) wait while this file exists on the ferry host"),
+    "throttle_check_seconds": (0.5, "how often the throttle conditions, critical_load and the flag files are checked"),
+    "hooks_path": (None, "folder of executables run at events: on-start*, on-copy-complete*, on-before-cutover*, on-after-cutover*, "
+                         "on-success*, on-failure*, on-status*"),
+    "hooks_status_seconds": (60.0, "on-status hooks run this often"),
+    "hooks_timeout_seconds": (60.0, "a hook still running after this long is killed (and logged as failed)"),
 }
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _LIMITS = {"copy.batch_rows": (1, 100000), "copy.concurrency": (1, 64), "copy.read_ahead": (0, 8), "apply.batch_events": (1, 100000),
-           "binlog.server_id": (1, 2**32 - 1), "binlog.heartbeat_seconds": (0.1, 60), "binlog.stall_seconds": (1, 3600)}
+           "binlog.server_id": (1, 2**32 - 1), "binlog.heartbeat_seconds": (0.1, 60), "binlog.stall_seconds": (1, 3600),
+           "critical_load_interval_millis": (0, 3600000), "max_lag_millis": (100, 86400000), "throttle_check_seconds": (0.05, 60),
+           "hooks_status_seconds": (1, 86400), "hooks_timeout_seconds": (1, 86400)}
+
+#: What an operator may change while a move runs (``dbferry set``, the control module): name -> config key.
+RUNTIME_SETTINGS = {"batch_rows": "copy.batch_rows", "batch_events": "apply.batch_events", "max_load": "max_load",
+                    "critical_load": "critical_load", "max_lag_millis": "max_lag_millis", "throttle_query": "throttle_query"}
+
+_STATUS_VARIABLE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+#: Connection options a control replica takes from the source when it does not set them.
+_INHERITED_FROM_SOURCE = ("user", "password", "config_file", "ca_cert", "client_cert", "client_key", "check_hostname")
 
 #: Binlog reader ids are drawn from this range when not configured: far from
 #: the small ids people give servers, stable per move name so a resumed move
@@ -77,6 +105,19 @@ class MoveConfig:
     state_dir: str = ""
     reuse_target: bool = False
     inline: bool = False
+    max_load: dict[str, int] = field(default_factory=dict)
+    critical_load: dict[str, int] = field(default_factory=dict)
+    critical_load_interval_millis: int = 0
+    throttle_control_replicas: tuple[ServerSpec, ...] = ()
+    max_lag_millis: int = 1500
+    throttle_query: Optional[str] = None
+    throttle_flag_file: Optional[str] = None
+    panic_flag_file: Optional[str] = None
+    postpone_cutover_flag_file: Optional[str] = None
+    throttle_check_seconds: float = 0.5
+    hooks_path: Optional[str] = None
+    hooks_status_seconds: float = 60.0
+    hooks_timeout_seconds: float = 60.0
     digest: str = ""
 
     def target_name(self, schema: str, table: str) -> tuple[str, str]:
@@ -135,6 +176,89 @@ def _server(flat: dict[str, Any], key: str) -> ServerSpec:
         return ServerSpec.from_options(value)
     except DbferryError as exc:
         raise _bad(key, "has " + exc.message, exc.fix) from None
+
+
+def thresholds(key: str, value: Any) -> dict[str, int]:
+    """``max_load``/``critical_load``: ``'Threads_running=25,Threads_connected=500'`` or a mapping, as {variable: limit}.
+
+    Empty (or None) means no limit. Variable names are checked here, before
+    they are ever put in a query.
+    """
+    fix = "write %s: 'Threads_running=25,Threads_connected=500' (status variable=whole number, comma separated)." % key
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        pairs = []
+        for item in value.split(","):
+            name, equals, limit = item.strip().partition("=")
+            if not equals:
+                raise _bad(key, "has %r, which is not variable=number." % item.strip(), fix)
+            pairs.append((name.strip(), limit.strip()))
+    elif isinstance(value, dict):
+        pairs = list(value.items())
+    else:
+        raise _bad(key, "must be a string or a mapping, got %r." % (value,), fix)
+    limits: dict[str, int] = {}
+    for name, limit in pairs:
+        if not isinstance(name, str) or not _STATUS_VARIABLE_RE.match(name):
+            raise _bad(key, "names %r, which is not a status variable name." % (name,), fix)
+        if isinstance(limit, str) and limit.isdigit():
+            limit = int(limit)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise _bad(key, "sets %s to %r; the limit must be a whole number, 0 or more." % (name, limit), fix)
+        limits[name] = limit
+    return limits
+
+
+def format_thresholds(limits: dict[str, int]) -> str:
+    """The operator's form of thresholds(): ``Threads_running=25,Threads_connected=500``."""
+    return ",".join("%s=%d" % item for item in limits.items())
+
+
+def _optional_text(flat: dict[str, Any], key: str, what: str) -> Optional[str]:
+    value = flat.get(key, OPTIONS[key][0])
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _bad(key, "must be %s, got %r." % (what, value), "write %s: %s, or leave it out." % (key, what))
+    return value
+
+
+def _replicas(flat: dict[str, Any], source: ServerSpec) -> tuple[ServerSpec, ...]:
+    """``throttle_control_replicas``; what an entry leaves out of _INHERITED_FROM_SOURCE is the source's (gh-ost style)."""
+    key = "throttle_control_replicas"
+    value = flat.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
+        raise _bad(key, "must be a list of connection mappings, got %r." % (value,), "write %s: [{host: replica1, port: 3306}]." % key)
+    replicas = []
+    for index, entry in enumerate(value):
+        options = {k: getattr(source, k) for k in _INHERITED_FROM_SOURCE}
+        options.update({k: v for k, v in entry.items() if v is not None})
+        try:
+            replicas.append(ServerSpec.from_options(options))
+        except DbferryError as exc:
+            raise _bad("%s[%d]" % (key, index), "has " + exc.message, exc.fix) from None
+    return tuple(replicas)
+
+
+def runtime_setting(name: str, value: Any) -> Any:
+    """Validate one run-time change (``dbferry set NAME=VALUE``) by the rules of its configuration key.
+
+    Text from a command line is accepted for numbers (``batch_rows=500``).
+    """
+    key = RUNTIME_SETTINGS.get(name)
+    if key is None:
+        raise DbferryError("%s cannot be set while a move runs." % name, obj=name, fix="settable: %s." % ", ".join(RUNTIME_SETTINGS))
+    if key in ("max_load", "critical_load"):
+        return thresholds(key, value)
+    if key == "throttle_query":
+        return _optional_text({key: value}, key, "a query")
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            pass  # _number names the key and the range
+    return _number({key: value}, key)
 
 
 def default_state_dir(name: str) -> str:
@@ -196,6 +320,9 @@ def parse_config(data: Any) -> MoveConfig:
         raise _bad("binlog.heartbeat_seconds", "(%s) must be at most half of binlog.stall_seconds (%s)." % (heartbeat, stall),
                    "lower the heartbeat or raise stall_seconds: a healthy idle connection must never look stalled.")
     source, target = _server(flat, "source"), _server(flat, "target")
+    # Paths are made absolute here: the agent runs in its state folder, not where the move was started.
+    paths = {key: _optional_text(flat, key, "a path") for key in ("throttle_flag_file", "panic_flag_file", "postpone_cutover_flag_file", "hooks_path")}
+    paths = {key: path and os.path.abspath(os.path.expanduser(path)) for key, path in paths.items()}
     digest = _identity_digest(source, target, selection, _mapping(flat, "rename.databases"), _mapping(flat, "rename.tables"))
     return MoveConfig(
         name=name,
@@ -214,7 +341,17 @@ def parse_config(data: Any) -> MoveConfig:
         state_dir=os.path.abspath(os.path.expanduser(state_dir)),
         reuse_target=reuse,
         inline=inline,
+        max_load=thresholds("max_load", flat.get("max_load")),
+        critical_load=thresholds("critical_load", flat.get("critical_load")),
+        critical_load_interval_millis=_number(flat, "critical_load_interval_millis"),
+        throttle_control_replicas=_replicas(flat, source),
+        throttle_query=_optional_text(flat, "throttle_query", "a query"),
+        max_lag_millis=_number(flat, "max_lag_millis"),
+        throttle_check_seconds=_number(flat, "throttle_check_seconds", float),
+        hooks_status_seconds=_number(flat, "hooks_status_seconds", float),
+        hooks_timeout_seconds=_number(flat, "hooks_timeout_seconds", float),
         digest=digest,
+        **paths,
     )
 
 

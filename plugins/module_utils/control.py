@@ -15,6 +15,8 @@ import socket
 import threading
 from typing import Any, Callable, Iterator
 
+from .errors import DbferryError
+
 SOCKET_NAME = "control.sock"
 
 Handler = Callable[[dict], dict]
@@ -61,6 +63,8 @@ class ControlServer:
                     handler = self.handlers.get(request.get("cmd", ""))
                     answer = handler(request) if handler else {"error": "unknown command %r; known: %s" % (
                         request.get("cmd"), ", ".join(sorted(self.handlers)))}
+                except DbferryError as exc:  # a refused request (a bad setting): its message and fix, for the caller to show
+                    answer = {"error": exc.message, "fix": exc.fix}
                 except Exception as exc:  # noqa: BLE001 - a bad request must not end the agent  # pylint: disable=broad-exception-caught
                     answer = {"error": str(exc)}
                 with contextlib.suppress(OSError):

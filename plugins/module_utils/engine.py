@@ -10,7 +10,9 @@ Run:
   workers copy the tables not done from their cursors. ``stop`` ends both at
   a checkpoint. A restart (after Ctrl-C, kill -9, a lost server) resumes
   from what the target's ``_dbferry`` schema holds. With ``verify.inline`` a
-  re-verifier thread runs too (inline.py).
+  re-verifier thread runs too (inline.py). A thread of throttle checks holds
+  copy and apply, or stops the move, by load, lag and flag files
+  (throttle_checks.py); hooks run at the move's events (hooks.py).
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ from .copier import CopyHook, TableCopier
 from .errors import DbferryError
 from .eventlog import EventLog
 from .flavor import Flavor, detect_flavor
+from .hooks import Hooks
 from .inline import Reverifier
 from .retry import is_transient
 from .schema import MovedTable, check_target_tables, create_target_tables, read_tables
 from .status import Status
-from .throttle import Throttle
+from .throttle import PAUSE, Throttle
+from .throttle_checks import ThrottleChecks
 from .tunables import Tunables
 
 
@@ -56,12 +60,14 @@ class Ferry:
         self.reverify_hook = reverify_hook
         self.on_status = on_status
         self._last_progress_log = 0.0
-        self.status = Status(config.name, config.inline)
-        self.errors: list[BaseException] = []
-        self._halt = threading.Event()
-        #: What holds copy and apply (operator, load checks, flag files), and the batch sizes in force.
+        #: What holds copy and apply (operator, load checks, flag files), and the batch sizes and limits in force.
         self.throttle = Throttle()
         self.tunables = Tunables.of(config)
+        self.status = Status(config.name, config.inline, self.throttle, self.tunables)
+        self.hooks = Hooks(config, log)
+        self._last_status_hook = 0.0
+        self.errors: list[BaseException] = []
+        self._halt = threading.Event()
 
     # -- prepare -------------------------------------------------------------
 
@@ -119,20 +125,30 @@ class Ferry:
             self._run(stop)
         except BaseException as exc:
             self.status.failed(exc)
-            self.status.publish(self.config.state_dir)
+            snapshot = self.status.publish(self.config.state_dir)
             self.log.event("failed", error=str(exc))
+            self.hooks.fire("on-failure", snapshot, str(exc))
+            self.hooks.close()
             raise
+        self.hooks.close()
         self.status.stopped()
         self.status.publish(self.config.state_dir)
         self.log.event("stopped", applied_position=self.status.applied_position)
 
     def _run(self, stop: threading.Event) -> None:
+        self.hooks.check()
         flavor, tables, recorded = self.prepare()
         self._estimate(tables, recorded)
         self.status.applied(recorded.applied_position, None, 0)
         self.log.event("run", applied_position=recorded.applied_position,
                        tables_left=sum(1 for c in recorded.cursors.values() if not c.done))
-        threads = [self._thread("applier", self._apply, flavor, tables, recorded.applied_position)]
+        self.hooks.fire("on-start", self.status.snapshot())
+        self._last_status_hook = time.monotonic()
+        # One check before any thread starts: a cause present at start holds (or stops) the move before its first batch.
+        checks = ThrottleChecks(self.config, self.throttle, self.tunables, self.log)
+        checks.check()
+        threads = [self._thread("throttle-checks", checks.run, self._halt),
+                   self._thread("applier", self._apply, flavor, tables, recorded.applied_position)]
         pending: queue.Queue = queue.Queue()
         for table in tables:
             cursor = recorded.cursors[(table.schema, table.name)]
@@ -140,7 +156,7 @@ class Ferry:
                 pending.put((table, cursor.last_key))
         threads += [self._thread("copier-%d" % i, self._copy_worker, flavor, pending) for i in range(self.config.concurrency)]
         if self.config.inline:
-            threads.append(self._thread("reverifier", Reverifier(self.config, flavor, tables, self.status, self.reverify_hook).run, self._halt))
+            threads.append(self._thread("reverifier", Reverifier(self.config, flavor, tables, self.status, self._before_reverify).run, self._halt))
         source = None
         try:
             while not (stop.is_set() or self._halt.is_set()):
@@ -173,6 +189,13 @@ class Ferry:
         thread.start()
         return thread
 
+    def _before_reverify(self) -> None:
+        """The re-verifier waits while the operator pauses the move; throttling lets it run (its reads are light)."""
+        while self.throttle.holds(PAUSE) and not self._halt.wait(0.2):
+            pass
+        if self.reverify_hook is not None:
+            self.reverify_hook()
+
     def _apply(self, flavor: Flavor, tables: list[MovedTable], position: str) -> None:
         stream = BinlogStream(self.config.source, flavor, position, [(t.schema, t.name) for t in tables], server_id=self.config.server_id,
                               heartbeat_seconds=self.config.heartbeat_seconds, stall_seconds=self.config.stall_seconds)
@@ -199,6 +222,7 @@ class Ferry:
             self.log.event("table_copied", table=table.source, rows=self.status.tables[table.source]["copied"])
             if self.status.copy_complete():
                 self.log.event("copy_complete")
+                self.hooks.fire("on-copy-complete", self.status.snapshot())
 
     def _estimate(self, tables: list[MovedTable], recorded: state.MoveState) -> None:
         source = connect(self.config.source)
@@ -218,6 +242,9 @@ class Ferry:
         snapshot = self.status.publish(self.config.state_dir)
         if self.on_status is not None:
             self.on_status(snapshot)
+        if time.monotonic() - self._last_status_hook >= self.config.hooks_status_seconds:
+            self._last_status_hook = time.monotonic()
+            self.hooks.fire("on-status", snapshot)
         if time.monotonic() - self._last_progress_log >= PROGRESS_LOG_SECONDS:
             self._last_progress_log = time.monotonic()
             self.log.event("progress", **{k: snapshot[k] for k in (

@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from .config import default_state_dir
-from .connection import server_argument_spec
+from .connection import SERVER_OPTIONS, server_argument_spec
 from .selection import selection_argument_spec
 
 
@@ -33,7 +33,29 @@ def move_argument_spec(servers_required: bool = True) -> dict[str, Any]:
         "binlog": {"type": "dict"},
         "reuse_target": {"type": "bool", "default": False},
     })
+    spec.update(throttle_argument_spec())
     return spec
+
+
+def throttle_argument_spec() -> dict[str, Any]:
+    """Throttling, flag files and hooks (config.OPTIONS has their defaults: none here, so that one place decides them)."""
+    # A replica's connection options without defaults: what it leaves out is the source's (config._replicas).
+    replica = {k: {key: value for key, value in v.items() if key != "default"} for k, v in SERVER_OPTIONS.items()}
+    return {
+        "max_load": {"type": "raw"},
+        "critical_load": {"type": "raw"},
+        "critical_load_interval_millis": {"type": "int"},
+        "throttle_control_replicas": {"type": "list", "elements": "dict", "options": replica},
+        "max_lag_millis": {"type": "int"},
+        "throttle_query": {"type": "str"},
+        "throttle_flag_file": {"type": "path"},
+        "panic_flag_file": {"type": "path"},
+        "postpone_cutover_flag_file": {"type": "path"},
+        "throttle_check_seconds": {"type": "float"},
+        "hooks_path": {"type": "path"},
+        "hooks_status_seconds": {"type": "float"},
+        "hooks_timeout_seconds": {"type": "float"},
+    }
 
 
 def state_dir_of(params: dict[str, Any]) -> str:
@@ -49,7 +71,8 @@ def _without_none(value: Any) -> Any:
 
 def move_config(params: dict[str, Any]) -> dict[str, Any]:
     """The move configuration dict (config.parse_config's input) from module parameters."""
-    raw = {key: params.get(key) for key in ("name", "source", "target", "databases", "tables", "rename", "copy", "apply", "binlog")}
+    keys = ("name", "source", "target", "databases", "tables", "rename", "copy", "apply", "binlog") + tuple(throttle_argument_spec())
+    raw = {key: params.get(key) for key in keys}
     raw["state_dir"] = state_dir_of(params)
     raw["reuse_target"] = params.get("reuse_target", False)
     return _without_none({k: v for k, v in raw.items() if v not in (None, {})})

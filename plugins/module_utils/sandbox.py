@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Optional
 
-from .connection import ServerSpec, connect, execute
+from .connection import ServerSpec, connect, execute, fetch_value
 from .errors import DbferryError
 from .identifiers import quote_ident
 from .private import write_private
@@ -315,6 +315,31 @@ def up(base: str, names: Iterable[str], options: Iterable[str] = (), timeout: fl
         _save(base, sandboxes)
         started.append(sandbox)
     return started
+
+
+def replicate(replica: Sandbox, primary: Sandbox) -> None:
+    """Make ``replica`` a real MariaDB replica of ``primary`` (GTID), from the primary's position now.
+
+    Not from the beginning: both sandboxes created the same users at start, and
+    replaying the primary's CREATE USER would stop the replica's SQL thread.
+    The replication user is made on the primary for this; the replica's
+    ``ferry_source`` user gets SLAVE MONITOR, which throttle checks need.
+    """
+    password = secrets.token_urlsafe(18)
+    primary_conn, replica_conn = connect(primary.spec()), connect(replica.spec())
+    try:
+        execute(primary_conn, "CREATE OR REPLACE USER replicator@'127.0.0.1' IDENTIFIED BY %s", (password,))
+        execute(primary_conn, "GRANT REPLICATION SLAVE ON *.* TO replicator@'127.0.0.1'")
+        position = fetch_value(primary_conn, "SELECT @@GLOBAL.gtid_binlog_pos") or ""
+        execute(replica_conn, "GRANT SLAVE MONITOR ON *.* TO ferry_source@'127.0.0.1'")
+        execute(replica_conn, "STOP SLAVE")
+        execute(replica_conn, "SET GLOBAL gtid_slave_pos = %s", (position,))
+        execute(replica_conn, "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = %s, MASTER_USER = 'replicator', "
+                              "MASTER_PASSWORD = %s, MASTER_USE_GTID = slave_pos", (primary.port, password))
+        execute(replica_conn, "START SLAVE")
+    finally:
+        primary_conn.close()
+        replica_conn.close()
 
 
 def _stop_pid(pid: int, datadir: str, timeout: float = 30.0) -> None:

@@ -14,6 +14,9 @@ import time
 from collections import deque
 from typing import Any, Optional
 
+from .throttle import PAUSE, Throttle
+from .tunables import Tunables
+
 STATUS_FILE = "status.json"
 
 #: rows/s is measured over this many seconds.
@@ -23,8 +26,11 @@ _RATE_WINDOW = 10.0
 class Status:
     """Thread-safe progress of one move."""
 
-    def __init__(self, move: str, inline: bool = False) -> None:
+    def __init__(self, move: str, inline: bool = False, throttle: Optional[Throttle] = None, tunables: Optional[Tunables] = None) -> None:
         self.move = move
+        #: What holds copy and apply now, and the settings in force: shown as they are at each snapshot.
+        self.throttle = throttle or Throttle()
+        self.tunables = tunables
         #: With verify.inline: the dirty rows left after the re-verifier's last pass, and the rows it found equal so far.
         self.inline = inline
         self.inline_dirty_rows = 0
@@ -100,6 +106,7 @@ class Status:
                 lag_seconds = max(0.0, now - self.applied_timestamp)
             else:
                 lag_seconds = None
+            reasons = self.throttle.reasons()
             snapshot = {
                 "move": self.move,
                 "phase": "failed" if self.error else "stopped" if self.is_stopped else "tailing" if done else "copying",
@@ -113,12 +120,14 @@ class Status:
                 "applied_position": self.applied_position,
                 "source_position": self.source_current,
                 "applied_changes": self.applied_changes,
-                # Throttling (issue 7) is not built yet: a move is never throttled today.
-                "throttled": False,
-                "throttle_reason": None,
+                "throttled": bool(reasons),
+                "throttle_reason": "; ".join(reasons) or None,
+                "paused": self.throttle.holds(PAUSE),
                 "last_error": self.error,
                 "updated_at": round(now, 3),
             }
+            if self.tunables is not None:
+                snapshot["settings"] = self.tunables.settings()
             if self.inline:
                 snapshot.update(inline_dirty_rows=self.inline_dirty_rows, inline_verified_rows=self.inline_verified_rows)
             return snapshot

@@ -16,6 +16,10 @@ from __future__ import annotations
 import threading
 from typing import Optional
 
+#: The operator's holders (control socket): ``pause`` also holds the re-verifier, ``throttle`` is gh-ost's manual throttle.
+PAUSE = "pause"
+OPERATOR = "operator"
+
 
 class Throttle:
     """Thread-safe set of reasons to hold copy and apply, and an optional reason to stop."""
@@ -25,15 +29,29 @@ class Throttle:
         self._reasons: dict[str, str] = {}
         self._abort: Optional[BaseException] = None
 
-    def hold(self, holder: str, reason: str) -> None:
-        """Hold copy and apply because of ``reason`` until ``release(holder)``."""
-        with self._changed:
-            self._reasons[holder] = reason
+    def hold(self, holder: str, reason: str) -> bool:
+        """Hold copy and apply because of ``reason`` until ``release(holder)``; True when ``holder`` did not hold yet.
 
-    def release(self, holder: str) -> None:
+        A holder that holds already only has its reason replaced (a load check
+        reports the value it saw last).
+        """
         with self._changed:
-            if self._reasons.pop(holder, None) is not None:
-                self._changed.notify_all()
+            new = holder not in self._reasons
+            self._reasons[holder] = reason
+            return new
+
+    def release(self, holder: str) -> bool:
+        """Drop ``holder``'s hold; True when it held."""
+        with self._changed:
+            if self._reasons.pop(holder, None) is None:
+                return False
+            self._changed.notify_all()
+            return True
+
+    def holds(self, holder: str) -> bool:
+        """Whether ``holder`` holds the throttle now."""
+        with self._changed:
+            return holder in self._reasons
 
     def abort(self, error: BaseException) -> None:
         """Make every current and later ``wait`` raise ``error``."""

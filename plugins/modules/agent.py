@@ -60,6 +60,7 @@ options:
 extends_documentation_fragment:
   - dbferry.mysql.move
   - dbferry.mysql.move.selection
+  - dbferry.mysql.move.throttling
   - dbferry.mysql.connection.servers
 notes:
   - Supports check mode; it then only reports what would change.
@@ -67,7 +68,7 @@ notes:
 """
 
 EXAMPLES = r"""
-- name: Start moving shop from db1 to db2, with the agent on the ferry host
+- name: Start moving shop from db1 to db2, with the agent on the ferry host; held while db1 is busy or its replica lags
   dbferry.mysql.agent:
     name: shop-move
     source: "{{ dbferry_source }}"
@@ -76,6 +77,14 @@ EXAMPLES = r"""
       include: [shop]
     copy:
       batch_rows: 5000
+    max_load: Threads_running=25,Threads_connected=500
+    critical_load: Threads_running=200
+    critical_load_interval_millis: 1000
+    throttle_control_replicas:
+      - host: db1-replica.example.com
+    max_lag_millis: 1500
+    panic_flag_file: /tmp/shop-move.panic
+    hooks_path: /etc/dbferry/hooks
   delegate_to: ferry1.example.com
 
 - name: Stop it at a checkpoint

@@ -15,6 +15,12 @@ description:
     asked, makes the target writable.
   - Runs on the ferry host where the agent runs (use C(delegate_to)).
   - On a move that is complete already, changes nothing.
+  - While the move's C(postpone_cutover_flag_file) exists, waits (up to O(postpone_timeout)) before anything else; the
+    source is read-only by then, so a playbook waits for the flag file with dbferry.mysql.wait before it makes the
+    source read-only, and this wait is a guard for runbooks that do not.
+  - Runs the move's C(on-before-cutover) hooks before it reads the final position (one that fails stops the cutover
+    before anything changed), and C(on-after-cutover) then C(on-success) at the end (failures are returned in
+    RV(hook_failures)). Hooks and flag file come from the configuration the agent was started with. Check mode runs no hook.
 author:
   - dbferry maintainers (@dbferry)
 options:
@@ -26,6 +32,10 @@ options:
     description: Seconds to wait for the agent to stop.
     type: float
     default: 60
+  postpone_timeout:
+    description: Seconds to wait while the move's C(postpone_cutover_flag_file) exists; then the cutover fails, saying so.
+    type: float
+    default: 3600
   target_writable:
     description: Set C(read_only=OFF) on the target at the end (the target user then needs the privilege to).
     type: bool
@@ -68,9 +78,14 @@ finished_at:
   description: When the cutover finished (seconds since the epoch), to measure the read-only window against the read_only task.
   returned: when changed
   type: float
+hook_failures:
+  description: Why each failed C(on-after-cutover) or C(on-success) hook failed (the cutover is done regardless).
+  returned: when changed
+  type: list
+  elements: str
 timings:
-  description: Seconds spent waiting for the final position (C(wait_applied)), stopping the agent (C(stop_agent)),
-    recording the move (C(record)), and in all (C(total)).
+  description: Seconds spent postponed by the flag file (C(postponed)), waiting for the final position (C(wait_applied)),
+    stopping the agent (C(stop_agent)), recording the move (C(record)), and in all (C(total)).
   returned: success
   type: dict
 """
@@ -90,6 +105,7 @@ def main() -> None:
         "target": server_argument_spec(),
         "timeout": {"type": "float", "default": 300},
         "stop_timeout": {"type": "float", "default": 60},
+        "postpone_timeout": {"type": "float", "default": 3600},
         "target_writable": {"type": "bool", "default": False},
     })
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
@@ -98,7 +114,8 @@ def main() -> None:
     params = module.params
     result = call_or_fail(module, "cutover", lambda: cut_over(
         ServerSpec.from_options(params["source"]), ServerSpec.from_options(params["target"]), params["name"], state_dir_of(params),
-        timeout=params["timeout"], stop_timeout=params["stop_timeout"], target_writable=params["target_writable"], check_mode=module.check_mode))
+        timeout=params["timeout"], stop_timeout=params["stop_timeout"], target_writable=params["target_writable"], check_mode=module.check_mode,
+        postpone_timeout=params["postpone_timeout"]))
     module.exit_json(**result)
 
 

@@ -34,7 +34,8 @@ status:
     - "The move's status: C(phase) (not started, starting, copying, tailing, stopped, failed), C(running), C(pid),
       C(tables) (per table C(copied), C(estimate), C(done)), C(rows_copied), C(rows_estimated), C(rows_per_second),
       C(eta_seconds), C(lag_seconds), C(lag_events), C(applied_position), C(source_position), C(throttled),
-      C(throttle_reason), C(last_error)."
+      C(throttle_reason) (everything that holds copy and apply now, separated by C(; )), C(paused), C(settings) (the
+      run-time settings in force, see dbferry.mysql.control), C(last_error)."
   returned: always
   type: dict
 """

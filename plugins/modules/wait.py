@@ -14,6 +14,8 @@ description:
     is at most O(max_lag) seconds.
   - Fails with the agent's last error when the agent is not running, and with a clear message on timeout; the move
     keeps running then.
+  - While the move's C(postpone_cutover_flag_file) exists, the move does not count as caught up, so that a playbook
+    that waits before it makes the source read-only does not start the cutover while it is postponed.
 author:
   - dbferry maintainers (@dbferry)
 options:
@@ -51,7 +53,7 @@ status:
   type: dict
 samples:
   description: Progress seen while waiting (at most the last 100 polls), each with C(seconds), C(phase), C(rows_copied),
-    C(rows_per_second), C(lag_seconds) and C(lag_events).
+    C(rows_per_second), C(lag_seconds), C(lag_events) and C(throttled).
   returned: always
   type: list
   elements: dict
@@ -65,10 +67,12 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dbferry.mysql.plugins.module_utils.agent import read_status
+from ansible_collections.dbferry.mysql.plugins.module_utils.agent import read_status, stored_config
+from ansible_collections.dbferry.mysql.plugins.module_utils.cutover import postpone_flag
+from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
 from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import move_ref_argument_spec, state_dir_of
 
-_SAMPLE_KEYS = ("phase", "rows_copied", "rows_per_second", "lag_seconds", "lag_events")
+_SAMPLE_KEYS = ("phase", "rows_copied", "rows_per_second", "lag_seconds", "lag_events", "throttled")
 
 
 def main() -> None:
@@ -81,6 +85,7 @@ def main() -> None:
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
     state_dir = state_dir_of(params)
+    config = call_or_fail(module, "wait", lambda: stored_config(state_dir))
     started = time.monotonic()
     samples: list[dict] = []
     while True:
@@ -92,13 +97,17 @@ def main() -> None:
             module.fail_json(msg="the agent of move %s is not running (phase %s): %s. Fix it, then start the move again: it resumes." % (
                 params["name"], status.get("phase"), status.get("last_error") or "no error recorded"), **result)
         lag = status.get("lag_seconds")
-        if status.get("phase") == "tailing" and lag is not None and lag <= params["max_lag"]:
+        postponed = postpone_flag(config)
+        if status.get("phase") == "tailing" and lag is not None and lag <= params["max_lag"] and not postponed:
             module.exit_json(changed=False, **result)
         if waited > params["timeout"]:
-            module.fail_json(msg="move %s has not caught up after %.0f s: phase %s, %s of %s rows copied, lag %s s (%s events). "
+            held = "; the cutover is postponed while %s exists" % postponed if postponed else ""
+            if status.get("throttled"):
+                held += "; the move is throttled: %s" % status.get("throttle_reason")
+            module.fail_json(msg="move %s has not caught up after %.0f s: phase %s, %s of %s rows copied, lag %s s (%s events)%s. "
                                  "The move keeps running; wait again or look at its status." % (
                                      params["name"], waited, status.get("phase"), status.get("rows_copied"), status.get("rows_estimated"),
-                                     lag, status.get("lag_events")), **result)
+                                     lag, status.get("lag_events"), held), **result)
         time.sleep(params["poll_interval"])
 
 

@@ -11,9 +11,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import yaml
 
@@ -45,6 +46,17 @@ def sql(server: sandbox.Sandbox, *statements: str) -> None:
     with root_session(server) as conn:
         for statement in statements:
             execute(conn, statement)
+
+
+def until(predicate: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    """Poll until predicate() is truthy and return it; a bound, not a timing assumption."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("gave up after %s s waiting for %s" % (timeout, what))
 
 
 @dataclass

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import Any, Callable, Iterator
 
 import pymysql
 import pytest
-from integration_support import root_session, sql
+from integration_support import root_session, sql, until
 
 from ansible_collections.dbferry.mysql.plugins.module_utils import sandbox
 from ansible_collections.dbferry.mysql.plugins.module_utils.connection import ServerSpec, close_quietly, connect, execute, fetch_all, fetch_value
@@ -89,17 +88,6 @@ def _value(server: sandbox.Sandbox, query: str) -> Any:
 
 def _read_only(server: sandbox.Sandbox) -> bool:
     return bool(_value(server, "SELECT @@GLOBAL.read_only"))
-
-
-def _until(predicate: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    """Poll until predicate() is truthy; a bound, not a timing assumption."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("gave up after %s s waiting for %s" % (timeout, what))
 
 
 def _waiting_for_backup_lock(server: sandbox.Sandbox, info_prefix: str) -> bool:
@@ -175,7 +163,7 @@ def test_server_prepared_xa_transaction_outlives_its_session_and_a_privileged_on
     sql(servers.source, "SET GLOBAL read_only = ON")
     assert _refused(app, "XA COMMIT 'ferry_xa'") == READ_ONLY_ERROR
     app.close()
-    _until(lambda: _xa_detached(servers), "the prepared XA transaction to lose its session")
+    until(lambda: _xa_detached(servers), "the prepared XA transaction to lose its session")
     sql(servers.source, "XA COMMIT 'ferry_xa'")  # root, under read_only
     assert _value(servers.source, "SELECT COUNT(*) FROM %s" % table) == 1
 
@@ -233,7 +221,7 @@ def test_waits_for_an_open_writer_to_end(ansible, servers, db, session):
     execute(app, "INSERT INTO %s VALUES (1, 1)" % table)
     proc = _run(ansible, servers, read_only=True, wait_for_writes=240, background=True)
     try:
-        _until(lambda: _read_only(servers.source), "the module to switch read_only on")
+        until(lambda: _read_only(servers.source), "the module to switch read_only on")
         # The application finds out at COMMIT; its transaction ends (rolled back), and the module's wait with it.
         assert _refused(app, "COMMIT") == READ_ONLY_ERROR
     finally:
@@ -291,7 +279,7 @@ def test_kill_after_kills_open_writers_and_reports_them(ansible, servers, db, se
 
 def test_detached_prepared_xa_transaction_cannot_be_killed_and_fails_the_wait(ansible, servers, db, rollback_xa, session):
     _prepare_xa_and_leave(servers, session, _table(servers, db)).close()
-    _until(lambda: _xa_detached(servers), "the prepared XA transaction to lose its session")
+    until(lambda: _xa_detached(servers), "the prepared XA transaction to lose its session")
     run = _run(ansible, servers, read_only=True, wait_for_writes=0.5, kill_after=0)
     assert run.failed and run.result["killed"] == []
     assert [w["id"] for w in run.result["open_writers"]] == [0]
@@ -326,7 +314,7 @@ def test_writes_queued_behind_the_switch_are_refused(ansible, servers, db, sessi
     proc = _run(ansible, servers, read_only=True, lock_wait_timeout=240, background=True)
     outcome: dict[str, Any] = {}
     try:
-        _until(lambda: _waiting_for_backup_lock(servers.source, "SET GLOBAL `read_only`"), "the switch to wait for the table lock")
+        until(lambda: _waiting_for_backup_lock(servers.source, "SET GLOBAL `read_only`"), "the switch to wait for the table lock")
         app = session(servers.source.spec("app"))
 
         def write() -> None:
@@ -339,7 +327,7 @@ def test_writes_queued_behind_the_switch_are_refused(ansible, servers, db, sessi
         writer = threading.Thread(target=write)
         writer.start()
         # While the switch waits, the application's write waits behind it ...
-        _until(lambda: _waiting_for_backup_lock(servers.source, "INSERT INTO %s" % other), "the write to queue behind the switch")
+        until(lambda: _waiting_for_backup_lock(servers.source, "INSERT INTO %s" % other), "the write to queue behind the switch")
         assert not _read_only(servers.source)
     finally:
         execute(locker, "UNLOCK TABLES")
@@ -373,8 +361,8 @@ def test_lock_wait_timeout_leaves_the_server_writable_and_names_the_holdup(ansib
     thread = threading.Thread(target=lambda: _swallow(lambda: execute(slow, statement)))
     thread.start()
     try:
-        _until(lambda: _value(servers.source, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %d AND INFO IS NOT NULL"
-                              % slow_id), "the slow statement to run")
+        until(lambda: _value(servers.source, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %d AND INFO IS NOT NULL"
+                             % slow_id), "the slow statement to run")
         run = _run(ansible, servers, read_only=True, lock_wait_timeout=1)
         assert run.failed
         assert "Sessions running a statement: session %d (app@127.0.0.1:" % slow_id in run.result["msg"]
