@@ -1,0 +1,179 @@
+"""The runbook: playbooks/move.yml, rehearse.yml and abort.yml with the roles, run by ansible-playbook
+against the sandboxes through the example inventory (examples/inventory, its vault included), with
+only the connections, the selection and the test's paths given as extra vars."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from ferry_support import DmlLoad, assert_same, make_load_tables
+from integration_support import ROOT, root_session, sql
+
+from ansible_collections.dbferry.mysql.plugins.module_utils.connection import SERVER_OPTIONS, fetch_value
+
+ROLES = ("preflight", "copy", "cutover", "move")
+HOOKS = ROOT / "tests" / "integration" / "playbooks" / "hooks"
+
+
+def _playbook(ansible: Any, playbook: str, variables: dict[str, Any], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """ansible-playbook PLAYBOOK -i examples/inventory ARGS, with ``variables`` as extra vars from a 0600 file."""
+    cmd = [str(ansible.bin("ansible-playbook")), str(ROOT / "playbooks" / playbook), "-i", str(ROOT / "examples" / "inventory"),
+           "--vault-password-file", str(ROOT / "examples" / "vault-password.txt"), "-e", "@" + str(ansible.write_vars(variables)), *args]
+    return subprocess.run(cmd, env=ansible.env(), capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _variables(servers: Any, db: str, tmp_path: Path, name: str, **extra: Any) -> dict[str, Any]:
+    """What the test overrides in the example inventory: where the servers are, what moves, where files go."""
+    variables = {
+        # the example's ferry hosts are this machine, running the modules with the tests' Python
+        "ansible_connection": "local",
+        "ansible_python_interpreter": sys.executable,
+        "dbferry_source": servers.source.connection_options("ferry_source"),
+        "dbferry_target": servers.target.connection_options("ferry_target"),
+        "dbferry_source_admin": {"unix_socket": servers.source.socket, "user": "root", "password": servers.source.passwords["root"]},
+        "dbferry_databases": {"include": [db]},
+        "dbferry_name": name,
+        "dbferry_state_dir": str(tmp_path / "state"),
+        "dbferry_report_file": str(tmp_path / "report.json"),
+        "dbferry_copy_batch_rows": 500,
+        "test_hook_log": str(tmp_path / "hooks.log"),
+    }
+    variables.update({"dbferry_hook_%s" % point: str(HOOKS / ("%s.yml" % point))
+                      for point in ("before_read_only", "after_read_only", "after_cutover", "on_failure")})
+    variables.update(extra)
+    return variables
+
+
+def _secrets(variables: dict[str, Any]) -> list[str]:
+    return [variables[key]["password"] for key in ("dbferry_source", "dbferry_target", "dbferry_source_admin")]
+
+
+def _hook_lines(tmp_path: Path) -> list[str]:
+    path = tmp_path / "hooks.log"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def _read_only(server: Any) -> int:
+    with root_session(server) as conn:
+        return int(fetch_value(conn, "SELECT @@GLOBAL.read_only"))
+
+
+def _checkpoints(servers: Any, name: str) -> int:
+    with root_session(servers.target) as conn:
+        if not fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '_dbferry' AND TABLE_NAME = 'moves'"):
+            return 0
+        return int(fetch_value(conn, "SELECT COUNT(*) FROM _dbferry.moves WHERE name = %s", (name,)))
+
+
+def _message(output: str) -> str:
+    """The msg of the task that failed the play."""
+    found = re.findall(r'"msg": "((?:[^"\\]|\\.)*)"', output)
+    assert found, output[-3000:]
+    return json.loads('"%s"' % found[-1])
+
+
+def test_roles_document_every_variable_with_its_default():
+    """defaults/main.yml, meta/argument_specs.yml and README.md agree on every variable of every role."""
+    readme = (ROOT / "README.md").read_text()
+    shared: dict[str, Any] = {}
+    for role in ROLES:
+        folder = ROOT / "roles" / role
+        defaults = yaml.safe_load((folder / "defaults" / "main.yml").read_text())
+        options = yaml.safe_load((folder / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+        assert (folder / "README.md").exists() and (folder / "meta" / "main.yml").exists()
+        for name, spec in options.items():
+            assert name.startswith("dbferry_"), name
+            if spec.get("required") or name == "dbferry_source_admin":
+                assert name not in defaults, "%s: a required variable has no default" % name
+            else:
+                assert defaults[name] == spec["default"], "%s/%s: defaults/main.yml says %r, argument_specs %r" % (
+                    role, name, defaults[name], spec["default"])
+            if spec["type"] == "dict" and name in ("dbferry_source", "dbferry_target", "dbferry_source_admin"):
+                assert set(spec["options"]) == set(SERVER_OPTIONS), name
+                assert spec["options"]["password"]["no_log"] is True
+            assert shared.setdefault(name, {k: v for k, v in spec.items() if k != "required"}) == {
+                k: v for k, v in spec.items() if k != "required"}, "%s differs between roles" % name
+            assert re.search(r"^\| `%s` \|" % re.escape(name), readme, re.M), "README.md does not list %s" % name
+            assert name in (folder / "README.md").read_text(), "roles/%s/README.md does not list %s" % (role, name)
+        assert set(defaults) <= set(options), "%s: defaults without argument spec: %s" % (role, set(defaults) - set(options))
+    move_options = yaml.safe_load((ROOT / "roles/move/meta/argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    assert set(shared) == set(move_options), "the move role takes every variable of the roles it chains"
+
+
+def test_staged_rehearsal_through_the_example_inventory(ansible, servers, db, tmp_path):
+    """`move.yml -i examples/inventory -l staging` while the app writes: the whole move with the hooks in
+    order, only the staging host, a report, then dbferry_cleanup removes the move's state."""
+    make_load_tables(servers, db, 3000)
+    name = "stg-" + db[:40].replace("_", "-")
+    variables = _variables(servers, db, tmp_path, name, dbferry_cleanup=True)
+    load = DmlLoad(servers, db, connections=2, seed=5, per_second=50)
+    try:
+        proc = _playbook(ansible, "move.yml", variables, "-l", "staging")
+    finally:
+        load.finish()  # its writes were refused since read-only; it retried until now
+        sql(servers.source, "SET GLOBAL read_only = OFF")
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+    assert "shop-staging" in proc.stdout and "shop-production" not in proc.stdout  # -l staging: production untouched
+    assert load.statements > 50
+    assert _hook_lines(tmp_path) == ["before_read_only %s -" % name,
+                                     "after_read_only %s %s" % (name, _hook_lines(tmp_path)[1].split()[-1]),
+                                     "after_cutover %s %s" % (name, _hook_lines(tmp_path)[1].split()[-1])]
+    assert re.fullmatch(r"0-\d+-\d+", _hook_lines(tmp_path)[1].split()[-1])  # the position read once read-only
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["outcome"] == "cut over" and report["rows_copied"] > 5000 and report["rows_per_second"] > 0
+    assert report["verify"]["result"] == "ok" and report["verify"]["tables"] == 2 and report["verify"]["rows"] > 5000
+    assert 0 < report["read_only_window_seconds"] < 60 and report["agent"] == "removed (dbferry_cleanup)"
+    assert assert_same(servers, db) > 5000
+    # dbferry_cleanup: the state folder and the checkpoints are gone, the moved tables stay
+    assert not (tmp_path / "state").exists() and _checkpoints(servers, name) == 0
+    for secret in _secrets(variables):
+        assert secret not in proc.stdout and secret not in proc.stderr
+    # -l is required: a move never runs for the whole inventory by accident
+    everything = _playbook(ansible, "move.yml", variables)
+    assert everything.returncode != 0 and "Say which moves to run" in everything.stdout
+
+
+def test_rehearsal_then_a_failed_cutover_makes_the_source_writable_again(ansible, servers, db, tmp_path):
+    """rehearse.yml -l staging never touches the source and leaves the agent in sync; then a move whose
+    verification fails (a target row changed behind the agent's back) makes the source writable again,
+    runs the on-failure hook and says so; abort.yml removes what is left."""
+    make_load_tables(servers, db, 2000)
+    name = "fail-" + db[:40].replace("_", "-")
+    variables = _variables(servers, db, tmp_path, name, dbferry_rehearsal_verify=True)
+    rehearsal = _playbook(ansible, "rehearse.yml", variables, "-l", "staging")
+    assert rehearsal.returncode == 0, rehearsal.stdout[-5000:] + rehearsal.stderr[-2000:]
+    assert "dbferry.mysql.read_only" not in rehearsal.stdout and "Make the source read-only" not in rehearsal.stdout
+    assert _read_only(servers.source) == 0 and _hook_lines(tmp_path) == []  # no cutover hook ran
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["outcome"] == "rehearsal, source untouched" and report["agent"] == "running"
+    assert report["verify"]["result"] == "ok" and report["verify"]["rows"] == 4000 and report["verify"]["differing_rows"] == 0
+    assert report["read_only_window_seconds"] is None
+    assert _playbook(ansible, "rehearse.yml", variables, "-l", "staging", "-e", "dbferry_cutover=true").returncode != 0
+
+    sql(servers.target, "UPDATE `%s`.a SET v = -1 WHERE id = 1500" % db)  # behind the agent's back; nothing else touches it
+    failed = _playbook(ansible, "move.yml", variables, "-l", "staging")
+    assert failed.returncode != 0
+    message = _message(failed.stdout)
+    assert message.startswith("Move %s failed at 'Verify the target against the read-only source" % name), message
+    assert "%s.a" % db in message and "1500" in message  # the verify message names the table and the key
+    assert "was made WRITABLE AGAIN" in message and "The cutover did not happen" in message
+    assert "do not cut over to this target" in message and "playbooks/abort.yml" in message
+    assert _read_only(servers.source) == 0
+    lines = _hook_lines(tmp_path)
+    assert [line.split()[0] for line in lines] == ["before_read_only", "after_read_only", "on_failure"], lines
+    assert "after_read_only writable_again=True read_only=False cut_over=False" in lines[2], lines[2]
+    for secret in _secrets(variables):
+        assert secret not in failed.stdout and secret not in failed.stderr
+    assert _checkpoints(servers, name) == 1  # the move is still there, resumable
+
+    aborted = _playbook(ansible, "abort.yml", variables, "-l", "staging")
+    assert aborted.returncode == 0, aborted.stdout[-3000:]
+    assert not (tmp_path / "state").exists() and _checkpoints(servers, name) == 0
+    assert os.path.exists(tmp_path / "report.json")
