@@ -19,8 +19,7 @@ import struct
 import zlib
 from typing import Any, NamedTuple
 
-from pymysql.err import raise_mysql_exception
-
+from . import connection
 from .connection import ServerSpec, close_quietly, connect, execute, fetch_value
 from .errors import DbferryError
 
@@ -137,7 +136,8 @@ class DumpReader:
     def _event(self, data: bytes) -> DumpEvent:
         """Parse the OK byte, the header and the body; check the size and the CRC32."""
         if data[:1] == b"\xff":
-            raise_mysql_exception(data)  # the server's error, as PyMySQL raises it for a query
+            # The server's error, raised as PyMySQL raises it for a query (PyMySQL is there: it made the connection).
+            connection.pymysql.err.raise_mysql_exception(data)
         if data[:1] == b"\xfe" and len(data) < 9:  # EOF: the source ended the dump (shutdown, or a killed dump thread)
             raise ConnectionLost("the source ended the binlog stream")
         timestamp, event_type, server_id, size, _next_position, flags = _HEADER.unpack_from(data, 1)

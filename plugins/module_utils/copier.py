@@ -184,7 +184,7 @@ class TableCopier:
         target = open_target_writer(self.config)
         sessions: list = []
         try:
-            for _ in range(self.config.read_ahead + 1):
+            while len(sessions) <= self.config.read_ahead:  # one for the batch being written, one per batch read ahead
                 sessions.append(open_source_reader(self.config))
         except BaseException:
             close_quietly(target, *sessions)

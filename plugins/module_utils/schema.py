@@ -59,6 +59,7 @@ def value_literal(column: str, data_type: str) -> str:
         return "QUOTE(%s)" % name  # QUOTE prints NULL as NULL itself
     return "IFNULL(%s, 'NULL')" % value
 
+
 #: Character set and collation names are catalog words, not user text; they
 #: cannot be quoted as identifiers, so they are checked instead.
 _CHARSET_RE = re.compile(r"^[A-Za-z0-9_]+$")
