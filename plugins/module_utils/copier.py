@@ -27,9 +27,9 @@ the reader only after its batch's source transaction has ended.
 The source prints each row as a ready VALUES tuple (schema.value_literal),
 so rows pass through Python as opaque bytes.
 
-With ``verify.inline``, step 2 also hashes the batch's key range on both
-sides and marks the keys that differ dirty (inline.py), in the same two
-transactions, so the hashes are of exactly the rows written.
+With ``verify.inline``, step 2 also compares the batch with the target's
+rows of the batch's key range, by hash, and marks the keys that differ
+dirty (inline.py), in the target transaction that writes the batch.
 """
 
 from __future__ import annotations
@@ -81,6 +81,8 @@ class _Batch:
     session: Any
     after: Optional[int]
     rows: list
+    #: With verify.inline: BatchHasher.digests of the rows, taken as they arrived.
+    digests: Optional[list] = None
 
 
 class _ReadAhead:
@@ -111,11 +113,11 @@ class _ReadAhead:
                 session = self._take_free()
                 if session is None:
                     return
-                rows = self.copier.read(session, after)
-                self.ready.put(_Batch(session, after, rows))
-                if not rows:
+                batch = self.copier.read(session, after)
+                self.ready.put(batch)
+                if not batch.rows:
                     return
-                after = rows[-1][0]
+                after = batch.rows[-1][0]
         except BaseException as exc:  # noqa: BLE001 - handed to the writer, which retries or stops  # pylint: disable=broad-exception-caught
             self.ready.put(exc)
 
@@ -166,7 +168,7 @@ class TableCopier:
         self.throttle = throttle
         self.tunables = tunables
         self.hook = hook
-        self.hasher = BatchHasher(config, flavor, table) if config.inline else None
+        self.hasher = BatchHasher(config, table) if config.inline else None
         # Statements run with arguments (``()`` for the first), so names are escaped for that. The rows come
         # as bytes: binary, so that PyMySQL hands them over undecoded. The batch size may change between
         # batches (tunables), so the statements end at LIMIT.
@@ -191,7 +193,7 @@ class TableCopier:
             raise
         return target, _ReadAhead(self, sessions, stop)
 
-    def read(self, source: Any, after: Optional[int]) -> list:
+    def read(self, source: Any, after: Optional[int]) -> _Batch:
         """Step 1: the batch after key ``after``, as (key, row literal) pairs, locked in ``source``'s transaction."""
         tail = "%d%s" % (self.tunables.batch_rows, self.lock_clause)
         if after is None:
@@ -202,7 +204,7 @@ class TableCopier:
             if literal is None:  # CONCAT gives NULL when its result would exceed max_allowed_packet
                 raise DbferryError("row %s of %s is too large for the source's max_allowed_packet once printed." % (key, self.table.source),
                                    obj=self.table.source, fix="raise max_allowed_packet on the source (the copy prints rows at about twice their size).")
-        return rows
+        return _Batch(source, after, rows, self.hasher.digests(rows) if self.hasher is not None else None)
 
     def _write_next(self, target: Any, reader: _ReadAhead) -> bool:
         """Steps 2-4 for the next batch; True when the table is done."""
@@ -215,7 +217,7 @@ class TableCopier:
                                obj=self.table.source, fix="report this; restart the move, it resumes from the cursor.")
         if not batch.rows:
             if self.hasher is not None:  # rows only on the target beyond the source's last key
-                self.hasher.check(source, target, self.last_key, None, True)
+                self.hasher.check(target, self.last_key, None, True, [])  # the empty read, locked: the source has none
             state.save_cursor(target, self.config.name, self.table, self.last_key, True, 0)
             target.commit()
             source.rollback()
@@ -228,7 +230,7 @@ class TableCopier:
         with target.cursor() as cursor:
             copy_rows(cursor, self.table, [literal for _key, literal in batch.rows])
         if self.hasher is not None:
-            self.hasher.check(source, target, self.last_key, last_key, False)
+            self.hasher.check(target, self.last_key, last_key, False, batch.digests)
         state.save_cursor(target, self.config.name, self.table, last_key, False, len(batch.rows))
         fetch_all(source, "SELECT 1")  # step 3: the session that holds the locks is alive
         target.commit()

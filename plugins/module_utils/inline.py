@@ -7,13 +7,20 @@ the source's position, every row of the target equals the source's, except
 perhaps rows whose key is in ``_dbferry.dirty``. It is kept by three writers:
 
 1. The copier, after writing a batch and before committing, hashes the
-   batch's key range on the source (a locking read inside the transaction
-   that holds the batch's shared locks, so the same rows it wrote) and on the
-   target (inside the target transaction). If the sums differ, which is
-   legitimate when the applier has not yet brought a row's older events, the
-   differing keys are marked dirty in the same target transaction. The range
-   after the last key is hashed when the table is done, so rows only on the
-   target beyond the source's last key are found too.
+   batch's key range on both sides and compares. The source's side is the
+   batch itself: the rows exactly as the source printed them for the copy
+   (schema.value_literal), read under the batch's shared locks, hashed as
+   they arrive, before the copier does anything with them, without asking
+   the source again. The target prints the rows of the same
+   key range the same way, inside the target transaction, and hashes them.
+   Equal prints mean equal rows, because the print is exact (every byte and
+   digit, which the fidelity tests check type by type); and a row that the
+   target stores differently from what it was sent prints differently. If
+   the sums differ, which is legitimate when the applier has not yet brought
+   a row's older events, the differing keys are marked dirty in the same
+   target transaction. The range after the last key is hashed when the
+   table is done, so rows only on the target beyond the source's last key
+   are found too. (Method checksum compares with a digest of its own.)
 2. The applier marks the before and after key of every change it applies,
    in the transaction that applies it (one statement per commit).
 3. The re-verifier removes a key only after finding it equal on both sides:
@@ -31,6 +38,7 @@ only re-reads dirty rows; method checksum reads every row and finds it.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from typing import Any, Callable, Iterable, Optional
 
@@ -96,21 +104,29 @@ class _Sql:
 class BatchHasher:
     """The copier's part (step 1 of the module docstring), for one table."""
 
-    def __init__(self, config: MoveConfig, flavor: Flavor, table: MovedTable) -> None:
+    def __init__(self, config: MoveConfig, table: MovedTable) -> None:
         self.config = config
-        self.lock = flavor.shared_lock_clause
         self.table = table
-        self.sql: Optional[_Sql] = None
+        self.key = for_arguments(quote_ident(table.key))
+        self.printed = "MD5(%s)" % for_arguments(table.row_literal)
+        self.target = for_arguments(table.quoted_target)
 
-    def check(self, source: Any, target: Any, low: Optional[int], high: Optional[int], done: bool) -> None:
-        """Hash key range ``(low, high]`` (None: open) on both sides; mark the keys that differ; record the progress."""
-        if self.sql is None:
-            self.sql = _Sql(self.table, table_columns(source, self.table.schema, self.table.name))
-        sql = self.sql
+    @staticmethod
+    def digests(rows: list) -> list[tuple[int, str]]:
+        """(key, MD5 of the row as the source printed it) of a batch just read: what ``check`` compares the target with."""
+        return [(key, hashlib.md5(printed).hexdigest()) for key, printed in rows]
+
+    def check(self, target: Any, low: Optional[int], high: Optional[int], done: bool, ours: list[tuple[int, str]]) -> None:
+        """Compare key range ``(low, high]`` (None: open) on the target with ``ours`` (``digests`` of the batch copied
+        into it); mark the keys that differ; record the progress.
+        """
         condition, args = range_condition(self.table.key, (low, high))
-        if range_aggregate(source, sql.source, sql.digest, condition, args, self.lock) != range_aggregate(target, sql.target, sql.digest, condition, args):
-            ours = key_digests(source, sql.source, sql.key, sql.digest, condition, args, self.lock)
-            theirs = key_digests(target, sql.target, sql.key, sql.digest, condition, args)
+        xor = 0
+        for _key, digest in ours:
+            xor ^= int(digest[:16], 16)
+        # The first 64 bits of each row's MD5, XORed, as range_aggregate sums them.
+        if (len(ours), xor) != range_aggregate(target, self.target, self.printed, condition, args):
+            theirs = key_digests(target, self.target, self.key, self.printed, condition, args)
             mark(target, self.config.name, ((self.table.schema, self.table.name, int(k)) for k, _kind in row_differences(ours, theirs)))
         state.save_hashed(target, self.config.name, self.table, high if not done else low, done)
 
