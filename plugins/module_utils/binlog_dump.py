@@ -147,7 +147,7 @@ class DumpReader:
         end = len(data)
         if self._checksummed:
             end -= _CHECKSUM_SIZE
-            if zlib.crc32(memoryview(data)[1:end]) != int.from_bytes(data[end:], "little"):
+            if zlib.crc32(data[1:end]) != int.from_bytes(data[end:], "little"):  # a bytes slice: faster than a memoryview for small events
                 raise DbferryError("a binlog event from %s fails its checksum (type %d)." % (self._describe, event_type), obj=self._describe,
                                    fix="check the network and the source's error log, then restart the move: it resumes.")
         return DumpEvent(event_type, timestamp, server_id, flags, data[1 + HEADER_SIZE:end])
