@@ -106,7 +106,8 @@ def inventory(base: str, work: str, output: str) -> None:
         "dbferry_report_file": os.path.join(work, "report-{{ inventory_hostname }}.json"),
     }
     hosts = {"shop-rehearsal": {"dbferry_target": sandbox.get(base, "rehearsal").connection_options("ferry_target")},
-             "shop-move": {"dbferry_target": sandbox.get(base, "target").connection_options("ferry_target")}}
+             # inline verification: the agent hashes what it copies, so the read-only window compares only the rows changed since
+             "shop-move": {"dbferry_target": sandbox.get(base, "target").connection_options("ferry_target"), "dbferry_verify_method": "inline"}}
     _private(output, yaml.safe_dump({"all": {"vars": common, "children": {"demo": {"hosts": hosts}}}}, sort_keys=False))
 
 

@@ -4,8 +4,8 @@ The Ansible modules start, stop, query and remove it through this file.
 The agent runs from code it is given, not from an installed collection: at
 start, the engine's source files are written into ``<state_dir>/code`` (read
 from the modules already loaded, which works from Ansible's module zip as
-from a checkout), so the ferry host needs only python3, PyMySQL and
-mysql-replication. The state folder (0700) holds ``config.json`` (0600: it
+from a checkout), so the ferry host needs only python3 and PyMySQL (the
+binlog is read with the replication protocol directly, binlog_dump.py). The state folder (0700) holds ``config.json`` (0600: it
 has credentials), ``ferry.lock`` (the pid, see runlock.py), ``ferry.log``,
 ``status.json`` and ``control.sock`` (0600).
 

@@ -31,6 +31,7 @@ def move_argument_spec(servers_required: bool = True) -> dict[str, Any]:
         "copy": {"type": "dict"},
         "apply": {"type": "dict"},
         "binlog": {"type": "dict"},
+        "verify": {"type": "dict"},
         "reuse_target": {"type": "bool", "default": False},
     })
     spec.update(throttle_argument_spec())
@@ -71,7 +72,7 @@ def _without_none(value: Any) -> Any:
 
 def move_config(params: dict[str, Any]) -> dict[str, Any]:
     """The move configuration dict (config.parse_config's input) from module parameters."""
-    keys = ("name", "source", "target", "databases", "tables", "rename", "copy", "apply", "binlog") + tuple(throttle_argument_spec())
+    keys = ("name", "source", "target", "databases", "tables", "rename", "copy", "apply", "binlog", "verify") + tuple(throttle_argument_spec())
     raw = {key: params.get(key) for key in keys}
     raw["state_dir"] = state_dir_of(params)
     raw["reuse_target"] = params.get("reuse_target", False)

@@ -13,8 +13,8 @@ description:
   - Runs a move's engine as a detached process on the host the task runs on (the ferry host; use C(delegate_to)),
     which outlives the task and the SSH connection. The engine copies the selected tables in primary-key batches
     under shared locks while it applies the source's binlog, until stopped.
-  - The agent runs from code the module ships into the state folder; the ferry host needs only python3, PyMySQL
-    and mysql-replication, not this collection.
+  - The agent runs from code the module ships into the state folder; the ferry host needs only python3 and PyMySQL
+    (the binlog is read with the replication protocol directly), not this collection.
   - The state folder (mode 0700) holds C(config.json) (mode 0600, it has credentials), C(ferry.lock) (the pid),
     C(ferry.log) (JSON lines), C(status.json) and the control socket C(control.sock) (mode 0600).
 author:
@@ -35,7 +35,9 @@ options:
     type: dict
   copy:
     description: "Copy settings: C(batch_rows) (default 2000: rows per batch, which holds shared locks on the source while it is
-      written) and C(concurrency) (default 2: tables copied at once)."
+      written), C(concurrency) (default 2: tables copied at once) and C(read_ahead) (default 1, 0 to 8: batches of a table
+      read ahead while the one before is written, each holding its shared locks until it is written; 0 reads a batch only
+      after the one before is written, fewer locks held and a slower copy)."
     type: dict
   apply:
     description: "Apply settings: C(batch_events) (default 500: row changes per target transaction)."
@@ -43,6 +45,12 @@ options:
   binlog:
     description: "Binlog reader settings: C(server_id) (default derived from the name), C(heartbeat_seconds) (default 1),
       C(stall_seconds) (default 30: a silent connection is reopened)."
+    type: dict
+  verify:
+    description: "Verification settings: C(inline) (default false) hashes each copied batch on both sides as it is written and
+      keeps a dirty set of the rows changed since, re-verified in the background, so that dbferry.mysql.verify with
+      C(method=inline) compares only those rows: the read-only window at cutover grows with the recent change rate, not
+      with the table size."
     type: dict
   reuse_target:
     description: Accept existing empty target tables instead of refusing them.
@@ -77,6 +85,8 @@ EXAMPLES = r"""
       include: [shop]
     copy:
       batch_rows: 5000
+    verify:
+      inline: true
     max_load: Threads_running=25,Threads_connected=500
     critical_load: Threads_running=200
     critical_load_interval_millis: 1000

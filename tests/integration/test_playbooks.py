@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import yaml
 from ferry_support import DmlLoad, assert_same, make_load_tables
 from integration_support import ROOT, root_session, sql
 
+from ansible_collections.dbferry.mysql.plugins.module_utils.agent import read_status
 from ansible_collections.dbferry.mysql.plugins.module_utils.connection import SERVER_OPTIONS, fetch_value
 
 ROLES = ("preflight", "copy", "cutover", "move")
@@ -79,6 +81,13 @@ def _message(output: str) -> str:
     return json.loads('"%s"' % found[-1])
 
 
+def _until(condition: Any, what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for " + what
+        time.sleep(0.1)
+
+
 def test_roles_document_every_variable_with_its_default():
     """defaults/main.yml, meta/argument_specs.yml and README.md agree on every variable of every role."""
     readme = (ROOT / "README.md").read_text()
@@ -109,10 +118,13 @@ def test_roles_document_every_variable_with_its_default():
 
 def test_staged_rehearsal_through_the_example_inventory(ansible, servers, db, tmp_path):
     """`move.yml -i examples/inventory -l staging` while the app writes: the whole move with the hooks in
-    order, only the staging host, a report, then dbferry_cleanup removes the move's state."""
+    order, only the staging host, inline verification (the copy role starts the agent with verify.inline,
+    the cutover compares only the rows changed since), a report, then dbferry_cleanup removes the move's
+    state. A postpone-cutover flag file that does not exist holds nothing."""
     make_load_tables(servers, db, 3000)
     name = "stg-" + db[:40].replace("_", "-")
-    variables = _variables(servers, db, tmp_path, name, dbferry_cleanup=True)
+    variables = _variables(servers, db, tmp_path, name, dbferry_cleanup=True, dbferry_verify_method="inline",
+                           dbferry_postpone_cutover_flag_file=str(tmp_path / "no-postpone.flag"))
     load = DmlLoad(servers, db, connections=2, seed=5, per_second=50)
     try:
         proc = _playbook(ansible, "move.yml", variables, "-l", "staging")
@@ -128,8 +140,11 @@ def test_staged_rehearsal_through_the_example_inventory(ansible, servers, db, tm
     assert re.fullmatch(r"0-\d+-\d+", _hook_lines(tmp_path)[1].split()[-1])  # the position read once read-only
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["outcome"] == "cut over" and report["rows_copied"] > 5000 and report["rows_per_second"] > 0
-    assert report["verify"]["result"] == "ok" and report["verify"]["tables"] == 2 and report["verify"]["rows"] > 5000
+    # inline: both tables vouched for by their copy hashes, only the rows changed since compared (not all 6000)
+    assert report["verify"]["result"] == "ok" and report["verify"]["method"] == "inline" and report["verify"]["tables"] == 2, report
+    assert report["verify"]["rows"] < 3000, report["verify"]
     assert 0 < report["read_only_window_seconds"] < 60 and report["agent"] == "removed (dbferry_cleanup)"
+    assert "Wait while the cutover is postponed" in proc.stdout  # the cutover role's wait before read-only ran
     assert assert_same(servers, db) > 5000
     # dbferry_cleanup: the state folder and the checkpoints are gone, the moved tables stay
     assert not (tmp_path / "state").exists() and _checkpoints(servers, name) == 0
@@ -146,9 +161,21 @@ def test_rehearsal_then_a_failed_cutover_makes_the_source_writable_again(ansible
     runs the on-failure hook and says so; abort.yml removes what is left."""
     make_load_tables(servers, db, 2000)
     name = "fail-" + db[:40].replace("_", "-")
-    variables = _variables(servers, db, tmp_path, name, dbferry_rehearsal_verify=True)
+    throttle_flag = tmp_path / "throttle.flag"
+    variables = _variables(servers, db, tmp_path, name, dbferry_rehearsal_verify=True, dbferry_copy_read_ahead=2,
+                           dbferry_throttle_flag_file=str(throttle_flag), dbferry_throttle_check_seconds=0.2)
     rehearsal = _playbook(ansible, "rehearse.yml", variables, "-l", "staging")
     assert rehearsal.returncode == 0, rehearsal.stdout[-5000:] + rehearsal.stderr[-2000:]
+    # the role variables reached the agent's configuration; the ones left null are left out (config.py's defaults)
+    stored = json.loads((tmp_path / "state" / "config.json").read_text())
+    assert stored["throttle_flag_file"] == str(throttle_flag) and stored["throttle_check_seconds"] == 0.2, stored.keys()
+    assert stored["copy"]["read_ahead"] == 2 and stored["verify"] == {"inline": False}
+    assert not {"max_load", "max_lag_millis", "panic_flag_file", "hooks_path"} & set(stored)
+    throttle_flag.touch()  # and the flag file holds the running agent
+    _until(lambda: read_status(str(tmp_path / "state")).get("throttled"), "the agent throttled by %s" % throttle_flag)
+    assert "throttle_flag_file" in read_status(str(tmp_path / "state"))["throttle_reason"]
+    throttle_flag.unlink()
+    _until(lambda: not read_status(str(tmp_path / "state")).get("throttled"), "the throttle released")
     assert "dbferry.mysql.read_only" not in rehearsal.stdout and "Make the source read-only" not in rehearsal.stdout
     assert _read_only(servers.source) == 0 and _hook_lines(tmp_path) == []  # no cutover hook ran
     report = json.loads((tmp_path / "report.json").read_text())
