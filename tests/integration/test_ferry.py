@@ -193,12 +193,9 @@ RACES = {
 UNBLOCKED = {"write_to_a_later_batch"}
 
 
-@pytest.mark.parametrize("race", sorted(RACES))
-def test_race_between_read_and_write_of_a_batch(servers, db, tmp_path, race):
-    """DESIGN step 2: a write to rows the copier has read waits until the batch is on the target.
-
-    Without read-ahead, so that a batch after the held one is certainly not locked yet.
-    """
+def _race_the_first_batch(servers, db, tmp_path, race: str, read_ahead: int, ready=lambda: True) -> dict:
+    """Copy ten rows in batches of five; while the first batch is held between its read and its write
+    (once ``ready()``, or after 10 s), run the racing statement; return what happened, after an exact comparison."""
     sql(servers.source, "CREATE TABLE `%s`.t (id INT PRIMARY KEY, v INT)" % db,
         "INSERT INTO `%s`.t VALUES %s" % (db, ", ".join("(%d, %d)" % (k, k) for k in range(10, 101, 10))))
     raced = {}
@@ -206,21 +203,36 @@ def test_race_between_read_and_write_of_a_batch(servers, db, tmp_path, race):
     def hook(table, rows):
         if raced:
             return
+        deadline = time.monotonic() + 10
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        raced["ready"] = ready()
         racer = _Racer(servers, RACES[race].format(db=db))
-        # The write must be blocked by the batch's shared locks while the copier holds them.
+        # Does the write wait for the copier's locks while it holds them?
         raced["blocked"] = not racer.done.wait(0.5)
         raced["racer"] = racer
 
-    ferry = FerryThread(move_config(servers, db, tmp_path / "state", copy={"batch_rows": 5, "concurrency": 1, "read_ahead": 0}), copy_hook=hook)
+    config = move_config(servers, db, tmp_path / "state", copy={"batch_rows": 5, "concurrency": 1, "read_ahead": read_ahead})
+    ferry = FerryThread(config, copy_hook=hook)
     wait_caught_up(servers, ferry.config.name)
     assert raced["racer"].done.wait(30) and raced["racer"].error is None, raced["racer"].error
     wait_caught_up(servers, ferry.config.name)
     ferry.finish()
+    assert_same(servers, db)
+    return raced
+
+
+@pytest.mark.parametrize("race", sorted(RACES))
+def test_race_between_read_and_write_of_a_batch(servers, db, tmp_path, race):
+    """DESIGN step 2: a write to rows the copier has read waits until the batch is on the target.
+
+    Without read-ahead, so that a batch after the held one is certainly not locked yet.
+    """
+    raced = _race_the_first_batch(servers, db, tmp_path, race, read_ahead=0)
     if race in UNBLOCKED:
         assert not raced["blocked"], "a write outside the held batch waited"
     else:
         assert raced["blocked"], "the racing write did not wait for the copier's locks"
-    assert_same(servers, db)
 
 
 def _locking_ferry_sessions(servers) -> int:
@@ -234,33 +246,13 @@ def _locking_ferry_sessions(servers) -> int:
 def test_race_with_a_batch_read_ahead(servers, db, tmp_path, race):
     """Read-ahead: while batch 1 is held between its read and its write, batch 2 is read, and locked, in a session of its own.
 
-    The hook waits until both batches hold their locks, then races; a write to
-    either batch waits until that batch is on the target, and the target ends
-    equal to the source.
+    The race starts once both batches hold their locks; a write to either
+    batch waits until that batch is on the target, and the target ends equal
+    to the source.
     """
-    sql(servers.source, "CREATE TABLE `%s`.t (id INT PRIMARY KEY, v INT)" % db,
-        "INSERT INTO `%s`.t VALUES %s" % (db, ", ".join("(%d, %d)" % (k, k) for k in range(10, 101, 10))))
-    raced = {}
-
-    def hook(table, rows):
-        if raced:
-            return
-        deadline = time.monotonic() + 10
-        while _locking_ferry_sessions(servers) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        raced["both_locked"] = _locking_ferry_sessions(servers) >= 2
-        racer = _Racer(servers, RACES[race].format(db=db))
-        raced["blocked"] = not racer.done.wait(0.5)
-        raced["racer"] = racer
-
-    ferry = FerryThread(move_config(servers, db, tmp_path / "state", copy={"batch_rows": 5, "concurrency": 1, "read_ahead": 1}), copy_hook=hook)
-    wait_caught_up(servers, ferry.config.name)
-    assert raced["racer"].done.wait(30) and raced["racer"].error is None, raced["racer"].error
-    wait_caught_up(servers, ferry.config.name)
-    ferry.finish()
-    assert raced["both_locked"], "batch 2 was not read ahead while batch 1 was held"
+    raced = _race_the_first_batch(servers, db, tmp_path, race, read_ahead=1, ready=lambda: _locking_ferry_sessions(servers) >= 2)
+    assert raced["ready"], "batch 2 was not read ahead while batch 1 was held"
     assert raced["blocked"], "the racing write did not wait for the locks of the batch it touches"
-    assert_same(servers, db)
 
 
 def test_race_unique_key_row_copied_behind_a_stale_row(servers, db, tmp_path):
