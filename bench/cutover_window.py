@@ -1,39 +1,38 @@
-"""The read-only window of a 1M-row move under 500 writes/s, with inline verification.
+"""Part 3, cutover: the read-only window of a 1M-row move under 500 writes/s, with inline verification.
 
-The window is what the application feels: from the moment the source is
-made read-only (its writes start failing) to the moment the cutover has
-ended the move. In between: read_only (wait for open writers), verify
-(method inline: only rows changed since their last check), cutover (the
-target has applied the final position; the agent stops; the move is
-recorded complete). Each step is the engine call its module makes; what
-Ansible adds per task (starting a module, about a second) is not counted.
+The window is what the application feels: from the moment the source is made read-only (its writes start
+failing) to the moment the cutover has ended the move. In between: read_only (wait for open writers), verify
+(method inline: only rows changed since their last check), cutover (the target has applied the final position;
+the agent stops; the move is recorded complete). Each step is the engine call its module makes; what Ansible adds
+per task (starting a module, about a second) is not counted.
 
-Writes bench/results/cutover_window-<UTC time>.json and prints the steps.
+The writers start before the move (its copy runs under load, inline verification on) and go on until the
+source refuses them; the move tails under that load for SETTLE_SECONDS before the window opens.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import random
-import tempfile
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from ansible_collections.dbferry.mysql.plugins.module_utils import agent, sandbox
 from ansible_collections.dbferry.mysql.plugins.module_utils.connection import connect, execute
 from ansible_collections.dbferry.mysql.plugins.module_utils.cutover import cut_over
 from ansible_collections.dbferry.mysql.plugins.module_utils.readonly import switch_read_only
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify import verify
+from harness import WINDOW_SECONDS, Agent, Bench, Figure, Options, log, narrow_table
 
-from copy_apply import FILL, RESULTS, TABLE  # pylint: disable=wrong-import-order  # the same table as the copy benchmark
+WRITES_PER_SECOND = 500.0
+SETTLE_SECONDS = 20.0
+COPY_TIMEOUT = 600.0
+
+T = TypeVar("T")
 
 
 class PacedWriter:
-    """Single-row writes at a steady total rate from several app connections, until the source refuses them."""
+    """Single-row updates at a steady total rate from several ``app`` connections, until the source refuses them."""
 
     def __init__(self, box: sandbox.Sandbox, rows: int, per_second: float, connections: int = 4) -> None:
         self.stop = threading.Event()
@@ -67,56 +66,45 @@ class PacedWriter:
             thread.join()
 
 
-def _timed(call: Any) -> tuple[float, Any]:
+def _timed(call: Callable[[], T]) -> tuple[float, T]:
     started = time.perf_counter()
     result = call()
     return time.perf_counter() - started, result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--writes-per-second", type=float, default=500)
-    parser.add_argument("--settle-seconds", type=float, default=20, help="how long the move tails under load before the cutover")
-    args = parser.parse_args()
-    folder = tempfile.mkdtemp(prefix="dbferry-window-")
-    base = os.path.join(folder, "sandboxes")
+def measure(bench: Bench, options: Options) -> tuple[list[Figure], dict[str, Any]]:
+    table = narrow_table(options.rows)
+    bench.ensure(table)
+    admin = bench.source.spec("root")
+    writer = PacedWriter(bench.source, table.rows, WRITES_PER_SECOND)
     try:
-        source, target = sandbox.up(base, ["source", "target"])
-        conn = connect(source.spec("root"))
-        execute(conn, "CREATE DATABASE bench")
-        execute(conn, TABLE)
-        execute(conn, "USE bench")
-        execute(conn, FILL.format(rows=args.rows))
-        conn.close()
-        writer = PacedWriter(source, args.rows, args.writes_per_second)
-        raw = {"name": "window", "source": source.connection_options("ferry_source"), "target": target.connection_options("ferry_target"),
-               "databases": {"include": ["bench"]}, "state_dir": os.path.join(folder, "state"), "verify": {"inline": True}}
-        copy_started = time.perf_counter()
-        _changed, _pid, config = agent.start(raw)
-        while agent.read_status(config.state_dir).get("phase") != "tailing":
-            time.sleep(0.2)
-        copy_seconds = time.perf_counter() - copy_started
-        time.sleep(args.settle_seconds)
-        status = agent.read_status(config.state_dir)
-        admin = source.spec("root")
-
+        move = Agent(bench, "cutover", [table], inline=True)
+        started = move.start()
+        copy_seconds = move.wait_copied(COPY_TIMEOUT) - started
+        log("copied under load with inline verification in %.1f s; tailing %.0f s before the cutover" % (copy_seconds, SETTLE_SECONDS))
+        time.sleep(SETTLE_SECONDS)
+        status = agent.read_status(move.state_dir)
+        rss = move.peak_rss_mb()
+        config = move.config
         window_started = time.perf_counter()
-        read_only_seconds, outcome = _timed(lambda: switch_read_only(admin, True, wait_for_writes=5))
-        verify_seconds, report = _timed(lambda: verify(config.source, config.target, config.name, method="inline", position=outcome.position))
-        cutover_seconds, result = _timed(lambda: cut_over(config.source, config.target, config.name, config.state_dir, timeout=60,
-                                                          stop_timeout=60, target_writable=False, check_mode=False))
-        window = time.perf_counter() - window_started
-        writer.finish()
-        switch_read_only(admin, False)
-        mismatches = sum(len(t.mismatches) for t in report.tables)
+        try:
+            read_only_seconds, outcome = _timed(lambda: switch_read_only(admin, True, wait_for_writes=5))
+            verify_seconds, report = _timed(lambda: verify(config.source, config.target, config.name, method="inline", position=outcome.position))
+            cutover_seconds, result = _timed(lambda: cut_over(config.source, config.target, config.name, config.state_dir, timeout=60,
+                                                              stop_timeout=60, target_writable=False, check_mode=False))
+            window = time.perf_counter() - window_started
+        finally:
+            switch_read_only(admin, False)
     finally:
-        sandbox.down(base)
-    measured = {
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "rows": args.rows,
-        "writes_per_second_target": args.writes_per_second,
+        writer.finish()
+    move.remove()
+    mismatches = sum(len(t.mismatches) for t in report.tables)
+    log("read-only window %.3f s" % window)
+    data = {
+        "rows": table.rows,
+        "writes_per_second_target": WRITES_PER_SECOND,
         "writes_done": writer.written,
+        "copy_seconds_under_load": round(copy_seconds, 1),
         "lag_before_cutover_seconds": status.get("lag_seconds"),
         "inline_dirty_rows_before_cutover": status.get("inline_dirty_rows"),
         "window_seconds": round(window, 3),
@@ -126,14 +114,9 @@ def main() -> None:
         "verify_mismatches": mismatches,
         "cutover_seconds": round(cutover_seconds, 3),
         "cutover_timings": result.get("timings"),
-        "copy_seconds_under_load": round(copy_seconds, 1),
+        "agent_peak_rss_mb_before_cutover": round(rss, 1),
     }
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / ("cutover_window-%s.json" % measured["when"].replace(":", ""))
-    path.write_text(json.dumps(measured, indent=2) + "\n")
-    print(json.dumps(measured, indent=2))
-    print("written: %s" % path)
-
-
-if __name__ == "__main__":
-    main()
+    figure = Figure("read-only window: %s-row move, %.0f writes/s" % (format(table.rows, ","), WRITES_PER_SECOND), "%.3f s" % window,
+                    "read_only %.3f, verify %.3f (%d mismatches), cutover %.3f" % (read_only_seconds, verify_seconds, mismatches, cutover_seconds),
+                    target="<= %.1f s" % WINDOW_SECONDS, met=window <= WINDOW_SECONDS and mismatches == 0)
+    return [figure], data

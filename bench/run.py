@@ -1,0 +1,130 @@
+"""`make bench`: the figures of issue #6, each next to a baseline or target measured in the same run on this machine.
+
+Starts two fresh sandboxes (source and target), runs the parts asked for, in this order, stops everything it
+started however the run ends, writes bench/results/bench-<UTC time>.json and prints one line per figure:
+
+  copy     copy_phase.py: dbferry's copy against mariadb-dump | mariadb, narrow and wide table, with and
+           without inline verification; the agent's peak RSS
+  apply    binlog_apply.py: (a) a backlog's drain rate, (b) and (c) the lag under 4 connections writing flat out
+           with single-row and with multi-row transactions; the agent's peak RSS
+  cutover  cutover_window.py: the read-only window of a move under 500 writes/s with inline verification
+
+A part that fails (the agent died, a wait timed out) is reported as ERROR and the next part runs; the exit
+status is then 1. A figure that misses its target is a result, not a failure. bench/README.md says more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import asdict
+from datetime import datetime, timezone
+from typing import Any, Callable, NoReturn, Optional
+
+import binlog_apply
+import copy_phase
+import cutover_window
+from harness import RESULTS, Bench, Figure, Options, log
+
+PARTS: dict[str, Callable[[Bench, Options], tuple[list[Figure], dict[str, Any]]]] = {
+    "copy": copy_phase.measure, "apply": binlog_apply.measure, "cutover": cutover_window.measure}
+
+
+def _table(figures: list[Figure]) -> str:
+    """The figures as aligned text columns."""
+    head = ("what", "figure", "reference", "ratio", "target", "")
+    rows = [head] + [(f.what, f.figure, f.reference, "" if f.ratio is None else "%.2fx" % f.ratio, f.target,
+                      "" if f.met is None else "ok" if f.met else "MISS") for f in figures]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+
+
+def _interrupted(signum: int, _frame: Any) -> NoReturn:
+    raise KeyboardInterrupt("signal %d" % signum)
+
+
+def _measure(bench: Bench, parts: list[str], options: Options, results: dict[str, Any]) -> tuple[list[Figure], bool]:
+    """Run ``parts`` in order; their figures, and whether any failed. A failed part's agents and clients are stopped first."""
+    figures: list[Figure] = []
+    failed = False
+    for name in parts:
+        log("part %s" % name)
+        try:
+            part_figures, results[name] = PARTS[name](bench, options)
+        except Exception as exc:  # noqa: BLE001 - reported, then the next part runs  # pylint: disable=broad-exception-caught
+            failed = True
+            results[name] = {"error": str(exc), "traceback": traceback.format_exc()}
+            part_figures = [Figure(name, "ERROR", str(exc))]
+            log("part %s failed: %s" % (name, exc))
+            bench.reset()
+        figures += part_figures
+    return figures, failed
+
+
+def _print(results: dict[str, Any], figures: list[Figure], path: str) -> None:
+    machine, options = results["machine"], results["options"]
+    print("dbferry bench %s: %s cores, MariaDB %s, commit %s%s; %s rows%s" % (
+        results["when"], machine["cores"], machine["mariadb"], machine["git_commit"][:10],
+        " + uncommitted plugins/ changes" if machine["plugins_uncommitted_diff_sha256"] else "", format(options["rows"], ","),
+        ", copy fastest of %d" % options["repeat"] if options["repeat"] > 1 else ""))
+    print(_table(figures))
+    wall = results["wall_seconds"]
+    print("wall time %dm%02ds, load average %.1f before, %.1f after; written: %s" % (
+        wall // 60, wall % 60, results["load_average_before"][0], results["load_average_after"][0], path))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
+    parser.add_argument("--only", action="append", choices=sorted(PARTS), help="run only this part (repeatable); default: all")
+    parser.add_argument("--rows", type=int, default=Options.rows,
+                        help="rows of the narrow table (default %(default)s); the wide table gets a tenth, the backlog 0.3 per row")
+    parser.add_argument("--write-seconds", type=float, default=Options.write_seconds,
+                        help="how long the writers of apply (b) and (c) run (default %(default)s)")
+    parser.add_argument("--repeat", type=int, default=Options.repeat,
+                        help="take each copy measurement this many times and keep the fastest (default %(default)s)")
+    args = parser.parse_args()
+    if args.rows < 1000 or args.write_seconds <= 0 or args.repeat < 1:
+        parser.error("--rows must be at least 1000, --write-seconds more than 0, --repeat at least 1")
+    options = Options(rows=args.rows, write_seconds=args.write_seconds, repeat=args.repeat)
+    parts = [name for name in PARTS if not args.only or name in args.only]
+    for signum in (signal.SIGINT, signal.SIGTERM):  # an interrupted run still stops its servers and agents (the finally below)
+        signal.signal(signum, _interrupted)
+
+    started = time.perf_counter()
+    when = datetime.now(timezone.utc)
+    results: dict[str, Any] = {"when": when.isoformat(timespec="seconds"), "options": dict(asdict(options), parts=parts,
+                               wide_rows=options.wide_rows, backlog=options.backlog), "load_average_before": os.getloadavg(), "parts": {}}
+    folder = tempfile.mkdtemp(prefix="dbferry-bench-")
+    bench: Optional[Bench] = None
+    try:
+        bench = Bench(folder)
+        results["machine"] = bench.machine()
+        figures, failed = _measure(bench, parts, options, results["parts"])
+    finally:
+        # The clean-up stops the servers and agents: a second Ctrl-C or SIGTERM must not cut it short.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
+        if bench is not None:
+            bench.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    results.update(load_average_after=os.getloadavg(), wall_seconds=round(time.perf_counter() - started, 1), table=[asdict(f) for f in figures])
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / ("bench-%s.json" % when.strftime("%Y-%m-%dT%H%M%SZ"))
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    _print(results, figures, os.path.relpath(path))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("interrupted; every server, agent and client it started is stopped, no results written")
+        sys.exit(130)
