@@ -23,17 +23,16 @@ def _ins(table, key, value):
     return RowChange(INSERT, "s", table, None, {"id": key, "v" if table == "t" else "w": value, "generated": 0})
 
 
-def test_runs_of_one_kind_on_one_table_become_one_statement_in_order():
+def test_a_batch_becomes_its_net_effect_one_delete_and_one_replace_per_table():
     changes = [_ins("t", 1, "a"), _ins("t", 2, "b"), RowChange(UPDATE, "s", "t", {"id": 1, "v": "a"}, {"id": 1, "v": "c"}),
                RowChange(DELETE, "s", "t", {"id": 2, "v": "b"}, None), RowChange(DELETE, "s", "t", {"id": 3, "v": "x"}, None),
-               _ins("u", 9, "w"), _ins("t", 2, "again")]
+               _ins("u", 9, "w"), _ins("t", 4, "d"), RowChange(DELETE, "s", "t", {"id": 4, "v": "d"}, None), _ins("t", 2, "again")]
     cursor = Recorder()
-    assert apply_changes(cursor, TABLES, changes) == 4
+    assert apply_changes(cursor, TABLES, changes) == 3
     assert cursor.statements == [
-        ("REPLACE INTO `s2`.`t`", [1, "a", 2, "b", 1, "c"]),  # same key twice: the later image comes later
-        ("DELETE FROM `s2`.`t` WHERE `id` IN (%s, %s)", [2, 3]),
+        ("DELETE FROM `s2`.`t` WHERE `id` IN (%s, %s)", [3, 4]),  # the keys that end deleted
+        ("REPLACE INTO `s2`.`t`", [1, "c", 2, "again"]),  # each key's last image: 2 was deleted, then inserted again
         ("REPLACE INTO `s2`.`u`", [9, "w"]),
-        ("REPLACE INTO `s2`.`t`", [2, "again"]),
     ]
 
 
