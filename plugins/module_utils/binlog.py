@@ -24,6 +24,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime
+import functools
 import math
 import queue
 import random
@@ -350,6 +351,8 @@ class _Table:
     schema: str
     name: str
     columns: list[_Column] = field(default_factory=list)
+    #: How to read each column of a row image, worked out once per table map (_read_image runs per row).
+    plan: list[tuple[str, int, bool, Any, _Column]] = field(default_factory=list)
 
     @property
     def display(self) -> str:
@@ -442,6 +445,8 @@ def _parse_columns(table: _Table, buf: _Buffer, collations: dict[int, str]) -> N
             raise DbferryError("column %s of %s has binlog type %d, which dbferry cannot decode." % (col.name, table.display, col.type),
                                obj="%s.%s" % (table.display, col.name), fix="leave this table out of the move.")
     table.columns = columns
+    # (name, integer size or 0, signed, decoder, column): integers, the most frequent, are read inline.
+    table.plan = [(c.name, _INT_BYTES.get(c.type, 0), not c.unsigned, _DECODERS.get(c.type), c) for c in columns]
 
 
 def _date_text(year: int, month: int, day: int) -> str:
@@ -458,24 +463,31 @@ def _fraction(raw: bytes) -> int:
     return int.from_bytes(raw, "big") * 10 ** (6 - 2 * len(raw)) if raw else 0
 
 
+@functools.lru_cache(maxsize=None)
+def _decimal_layout(precision: int, scale: int) -> tuple[tuple[tuple[int, int], ...], int, int]:
+    """DECIMAL(precision, scale)'s groups of (bytes, digits), how many are before the point, and the bytes in all."""
+    whole = precision - scale
+    groups = ([(_DIG2BYTES[whole % 9], whole % 9)] if whole % 9 else []) + [(4, 9)] * (whole // 9)
+    frac_groups = [(4, 9)] * (scale // 9) + ([(_DIG2BYTES[scale % 9], scale % 9)] if scale % 9 else [])
+    return tuple(groups + frac_groups), len(groups), sum(size for size, _digits in groups + frac_groups)
+
+
 def _read_decimal(col: _Column, buf: _Buffer) -> Decimal:
     """DECIMAL's binary form: groups of 9 digits in 4 bytes, big-endian, sign in the top bit, negatives inverted."""
-    whole, frac = col.length - col.scale, col.scale
-    groups = ([(_DIG2BYTES[whole % 9], whole % 9)] if whole % 9 else []) + [(4, 9)] * (whole // 9)
-    frac_groups = [(4, 9)] * (frac // 9) + ([(_DIG2BYTES[frac % 9], frac % 9)] if frac % 9 else [])
-    raw = bytearray(buf.take(sum(size for size, _digits in groups + frac_groups)))
+    groups, whole_groups, size = _decimal_layout(col.length, col.scale)
+    raw = bytearray(buf.take(size))
     negative = not raw[0] & 0x80
     raw[0] ^= 0x80
     if negative:
         raw = bytearray(b ^ 0xFF for b in raw)
     parts = []
     pos = 0
-    for size, digits in groups + frac_groups:
+    for size, digits in groups:
         parts.append("%0*d" % (digits, int.from_bytes(raw[pos:pos + size], "big")))
         pos += size
-    text = "".join(parts[:len(groups)]) or "0"
-    if frac:
-        text += "." + "".join(parts[len(groups):])
+    text = "".join(parts[:whole_groups]) or "0"
+    if col.scale:
+        text += "." + "".join(parts[whole_groups:])
     return Decimal(("-" if negative else "") + text)
 
 
@@ -575,15 +587,21 @@ _DECODERS: dict[int, _Decoder] = {
 
 def _read_image(table: _Table, buf: _Buffer) -> dict[str, Any]:
     """One row image: a NULL bitmap, then the values of the non-NULL columns."""
-    nulls = buf.take((len(table.columns) + 7) // 8)
+    plan = table.plan
+    nulls = buf.take((len(plan) + 7) // 8)
+    data = buf.data
     row: dict[str, Any] = {}
-    for i, col in enumerate(table.columns):
-        if nulls[i // 8] & (1 << (i % 8)):
-            row[col.name] = None
-        elif col.type in _INT_BYTES:
-            row[col.name] = int.from_bytes(buf.take(_INT_BYTES[col.type]), "little", signed=not col.unsigned)
+    for i, (name, int_size, signed, decode, col) in enumerate(plan):
+        if nulls[i >> 3] & (1 << (i & 7)):
+            row[name] = None
+        elif int_size:
+            end = buf.pos + int_size
+            if end > len(data):
+                buf.take(int_size)  # raises, naming the shortfall
+            row[name] = int.from_bytes(data[buf.pos:end], "little", signed=signed)
+            buf.pos = end
         else:
-            row[col.name] = _DECODERS[col.type](col, buf)
+            row[name] = decode(col, buf)
     return row
 
 
