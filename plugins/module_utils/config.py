@@ -37,7 +37,7 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "copy.concurrency": (2, "tables copied at the same time"),
     "copy.read_ahead": (1, "batches a table's copy reads ahead while it writes the one before, each holding its shared locks until it is "
                            "written; 0 reads a batch only after the one before is written (fewer locks held, a slower copy)"),
-    "apply.batch_events": (500, "row changes applied per target transaction (whole source transactions only)"),
+    "apply.batch_events": (2000, "row changes applied per target transaction (whole source transactions only)"),
     "binlog.server_id": (None, "server id the binlog reader uses; default derived from the move name"),
     "binlog.heartbeat_seconds": (1.0, "the source sends a heartbeat this often when it has no events"),
     "binlog.stall_seconds": (30.0, "a binlog connection silent this long (no event, no heartbeat) is reopened"),
@@ -98,7 +98,7 @@ class MoveConfig:
     batch_rows: int = 2000
     concurrency: int = 2
     read_ahead: int = 1
-    batch_events: int = 500
+    batch_events: int = 2000
     server_id: int = 0
     heartbeat_seconds: float = 1.0
     stall_seconds: float = 30.0

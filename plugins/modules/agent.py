@@ -40,7 +40,7 @@ options:
       after the one before is written, fewer locks held and a slower copy)."
     type: dict
   apply:
-    description: "Apply settings: C(batch_events) (default 500: row changes per target transaction)."
+    description: "Apply settings: C(batch_events) (default 2000: row changes per target transaction)."
     type: dict
   binlog:
     description: "Binlog reader settings: C(server_id) (default derived from the name), C(heartbeat_seconds) (default 1),

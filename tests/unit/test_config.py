@@ -18,7 +18,7 @@ def _with(**changes):
 
 def test_defaults():
     config = parse_config(BASE)
-    assert (config.batch_rows, config.concurrency, config.batch_events) == (2000, 2, 500)
+    assert (config.batch_rows, config.concurrency, config.batch_events) == (2000, 2, 2000)
     assert (config.heartbeat_seconds, config.stall_seconds) == (1.0, 30.0)
     assert config.server_id == default_server_id("shop-move")
     assert config.state_dir.endswith("/.dbferry/moves/shop-move")

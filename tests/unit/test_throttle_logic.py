@@ -73,7 +73,7 @@ def test_runtime_settings_validate_like_the_configuration():
     assert tunables.update({"batch_rows": "500", "max_load": "Threads_running=30"}, dry_run=True) == {
         "batch_rows": [2000, 500], "max_load": ["Threads_running=25", "Threads_running=30"]}
     assert tunables.batch_rows == 2000  # a dry run changes nothing
-    assert tunables.update({"batch_rows": 500, "batch_events": 500}) == {"batch_rows": [2000, 500]}  # batch_events was 500 already
+    assert tunables.update({"batch_rows": 500, "batch_events": 2000}) == {"batch_rows": [2000, 500]}  # batch_events was 2000 already
     assert tunables.batch_rows == 500 and tunables.update({"batch_rows": 500}) == {}
     with pytest.raises(DbferryError) as err:
         tunables.update({"batch_rows": 10, "batch_sizes": 3})
