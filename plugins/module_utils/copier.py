@@ -45,7 +45,7 @@ from .connection import close_quietly, connect, execute, fetch_all
 from .errors import DbferryError
 from .flavor import Flavor
 from .identifiers import for_arguments, quote_ident
-from .inline import BatchHasher
+from .inline import GROUP_CONCAT_BYTES, BatchHasher, BatchPrint
 from .retry import run_reconnecting
 from .rows import copy_rows
 from .schema import MovedTable
@@ -69,8 +69,9 @@ def open_source_reader(config: MoveConfig) -> Any:
 
 def open_target_writer(config: MoveConfig) -> Any:
     conn = connect(config.target, autocommit=False)
-    # Rows arrive in key order per table, not in the order constraints need.
-    execute(conn, "SET SESSION foreign_key_checks = 0")
+    # Rows arrive in key order per table, not in the order constraints need. GROUP_CONCAT holds a batch's
+    # printed rows when inline verification digests them (inline.BatchHasher).
+    execute(conn, "SET SESSION foreign_key_checks = 0, SESSION group_concat_max_len = %d" % GROUP_CONCAT_BYTES)
     return conn
 
 
@@ -81,8 +82,8 @@ class _Batch:
     session: Any
     after: Optional[int]
     rows: list
-    #: With verify.inline: BatchHasher.digests of the rows, taken as they arrived.
-    digests: Optional[list] = None
+    #: With verify.inline: the rows as they arrived, and their digest (a hook or a bug may change ``rows`` later).
+    printed: Optional[BatchPrint] = None
 
 
 class _ReadAhead:
@@ -204,7 +205,7 @@ class TableCopier:
             if literal is None:  # CONCAT gives NULL when its result would exceed max_allowed_packet
                 raise DbferryError("row %s of %s is too large for the source's max_allowed_packet once printed." % (key, self.table.source),
                                    obj=self.table.source, fix="raise max_allowed_packet on the source (the copy prints rows at about twice their size).")
-        return _Batch(source, after, rows, self.hasher.digests(rows) if self.hasher is not None else None)
+        return _Batch(source, after, rows, BatchPrint.of(rows) if self.hasher is not None else None)
 
     def _write_next(self, target: Any, reader: _ReadAhead) -> bool:
         """Steps 2-4 for the next batch; True when the table is done."""
@@ -217,7 +218,7 @@ class TableCopier:
                                obj=self.table.source, fix="report this; restart the move, it resumes from the cursor.")
         if not batch.rows:
             if self.hasher is not None:  # rows only on the target beyond the source's last key
-                self.hasher.check(target, self.last_key, None, True, [])  # the empty read, locked: the source has none
+                self.hasher.check(target, self.last_key, None, True, batch.printed)  # the empty read, locked: the source has none
             state.save_cursor(target, self.config.name, self.table, self.last_key, True, 0)
             target.commit()
             source.rollback()
@@ -230,7 +231,7 @@ class TableCopier:
         with target.cursor() as cursor:
             copy_rows(cursor, self.table, [literal for _key, literal in batch.rows])
         if self.hasher is not None:
-            self.hasher.check(target, self.last_key, last_key, False, batch.digests)
+            self.hasher.check(target, self.last_key, last_key, False, batch.printed)
         state.save_cursor(target, self.config.name, self.table, last_key, False, len(batch.rows))
         fetch_all(source, "SELECT 1")  # step 3: the session that holds the locks is alive
         target.commit()
