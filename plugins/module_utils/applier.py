@@ -37,8 +37,12 @@ Applied = Callable[[Transaction, int], None]
 ApplyHook = Callable[[list], None]
 
 #: A batch is committed when it has this many row changes, when the stream
-#: is idle, or when it is this old: lag stays low under a steady trickle.
-MAX_BATCH_SECONDS = 0.5
+#: is idle (nothing for IDLE_SECONDS), or when it is this old: lag stays low
+#: under a steady trickle. At cutover the source stops writing, so the last
+#: batch commits IDLE_SECONDS after its last transaction arrived: that wait
+#: is part of the read-only window.
+MAX_BATCH_SECONDS = 0.25
+IDLE_SECONDS = 0.02
 
 
 class Applier:
@@ -65,7 +69,7 @@ class Applier:
                     self.throttle.wait(stop)  # between target transactions: a held applier holds none open
                     if stop.is_set():
                         break
-                txn = stream.next_transaction(timeout=0.1)
+                txn = stream.next_transaction(timeout=IDLE_SECONDS)
                 if txn is not None:
                     if not batch:
                         started = time.monotonic()
