@@ -35,7 +35,7 @@ unit: setup
 integration: setup
 	$(BIN)/pytest tests/integration
 
-## demo: two sandbox servers, a sample database, the preflight playbook between them.
+## demo: a source and two target sandboxes, 1M rows with an app writing, a rehearsal, then the move with playbooks/move.yml, and a summary.
 demo: setup
 	scripts/demo.sh
 
