@@ -89,9 +89,8 @@ _QUERY_POST_HEADER = 13
 #: Event header flag of events a replica may skip.
 _LOG_EVENT_IGNORABLE_F = 0x80
 
-#: MariaDB GTID event flags.
+#: MariaDB GTID event flag.
 _FL_STANDALONE = 0x01  # the group is one statement (DDL) without COMMIT or XID
-_FL_PREPARED_XA = 0x40  # the group ends in XA PREPARE: it commits (or not) in a later group
 
 # Column types of a table map.
 _TINY, _SHORT, _LONG, _FLOAT, _DOUBLE, _TIMESTAMP, _LONGLONG, _INT24 = 1, 2, 3, 4, 5, 7, 8, 9

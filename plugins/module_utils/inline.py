@@ -113,12 +113,11 @@ class BatchPrint:
     and the rows themselves (kept apart from the list the copier writes from), for a row-by-row comparison."""
 
     rows: tuple
-    count: int
     digest: Optional[str]
 
     @classmethod
     def of(cls, rows: list) -> "BatchPrint":
-        return cls(tuple(rows), len(rows), hashlib.md5(b"".join(printed for _key, printed in rows)).hexdigest() if rows else None)
+        return cls(tuple(rows), hashlib.md5(b"".join(printed for _key, printed in rows)).hexdigest() if rows else None)
 
 
 class BatchHasher:
@@ -144,7 +143,7 @@ class BatchHasher:
         condition, args = range_condition(self.table.key, (low, high))
         theirs = fetch_all(target, "SELECT COUNT(*), MD5(GROUP_CONCAT(%s ORDER BY %s SEPARATOR '')) FROM %s WHERE %s" % (
             self.printed, self.key, self.target, condition), args)[0]
-        if (int(theirs[0]), theirs[1]) != (ours.count, ours.digest):
+        if (int(theirs[0]), theirs[1]) != (len(ours.rows), ours.digest):
             rows = [(key, hashlib.md5(printed).hexdigest()) for key, printed in ours.rows]
             differences = row_differences(rows, key_digests(target, self.target, self.key, "MD5(%s)" % self.printed, condition, args))
             mark(target, self.config.name, ((self.table.schema, self.table.name, int(k)) for k, _kind in differences))
