@@ -3,8 +3,9 @@
 The window is what the application feels: from the moment the source is made read-only (its writes start
 failing) to the moment the cutover has ended the move. In between: read_only (wait for open writers), verify
 (method inline: only rows changed since their last check), cutover (the target has applied the final position;
-the agent stops; the move is recorded complete). Each step is the engine call its module makes; what Ansible adds
-per task (starting a module, about a second) is not counted.
+the agent stops; the move is recorded complete). The three run as the dbferry.mysql.switchover module runs them
+(the cutover role's default), through the engine call it makes; the window is the one it reports. (Run as three
+tasks, with an after-read-only hook between them, Ansible's start of two more modules adds about a second.)
 
 The writers start before the move (its copy runs under load, inline verification on) and go on until the
 source refuses them; the move tails under that load for SETTLE_SECONDS before the window opens.
@@ -15,20 +16,17 @@ from __future__ import annotations
 import random
 import threading
 import time
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 from ansible_collections.dbferry.mysql.plugins.module_utils import agent, sandbox
 from ansible_collections.dbferry.mysql.plugins.module_utils.connection import connect, execute
-from ansible_collections.dbferry.mysql.plugins.module_utils.cutover import cut_over
 from ansible_collections.dbferry.mysql.plugins.module_utils.readonly import switch_read_only
-from ansible_collections.dbferry.mysql.plugins.module_utils.verify import verify
-from harness import WINDOW_SECONDS, Agent, Bench, Figure, Options, log, narrow_table
+from ansible_collections.dbferry.mysql.plugins.module_utils.switchover import CutoverStep, ReadOnlyStep, VerifyStep, switch_over
+from harness import WINDOW_SECONDS, Agent, Bench, BenchError, Figure, Options, log, narrow_table
 
 WRITES_PER_SECOND = 500.0
 SETTLE_SECONDS = 20.0
 COPY_TIMEOUT = 600.0
-
-T = TypeVar("T")
 
 
 class PacedWriter:
@@ -66,12 +64,6 @@ class PacedWriter:
             thread.join()
 
 
-def _timed(call: Callable[[], T]) -> tuple[float, T]:
-    started = time.perf_counter()
-    result = call()
-    return time.perf_counter() - started, result
-
-
 def measure(bench: Bench, options: Options) -> tuple[list[Figure], dict[str, Any]]:
     table = narrow_table(options.rows)
     bench.ensure(table)
@@ -86,19 +78,23 @@ def measure(bench: Bench, options: Options) -> tuple[list[Figure], dict[str, Any
         status = agent.read_status(move.state_dir)
         rss = move.peak_rss_mb()
         config = move.config
-        window_started = time.perf_counter()
         try:
-            read_only_seconds, outcome = _timed(lambda: switch_read_only(admin, True, wait_for_writes=5))
-            verify_seconds, report = _timed(lambda: verify(config.source, config.target, config.name, method="inline", position=outcome.position))
-            cutover_seconds, result = _timed(lambda: cut_over(config.source, config.target, config.name, config.state_dir, timeout=60,
-                                                              stop_timeout=60, target_writable=False, check_mode=False))
-            window = time.perf_counter() - window_started
+            result, failure = switch_over(admin, config.source, config.target, config.name, config.state_dir,
+                                          read_only=ReadOnlyStep(wait_for_writes=5), verification=VerifyStep(method="inline"),
+                                          cutover=CutoverStep(timeout=60))
         finally:
             switch_read_only(admin, False)
     finally:
         writer.finish()
     move.remove()
-    mismatches = sum(len(t.mismatches) for t in report.tables)
+    if failure:
+        raise BenchError("the switchover failed: %s" % failure)
+    window = result["window_seconds"]
+    read_only_seconds = result["read_only"]["timings"]["total"] - result["read_only"]["timings"]["connect"]
+    verify_seconds = result["verify"]["seconds"]
+    cutover_seconds = result["cutover"]["timings"]["total"]
+    report_tables = result["verify"]["tables"]
+    mismatches = sum(len(t["mismatches"]) for t in report_tables)
     log("read-only window %.3f s" % window)
     data = {
         "rows": table.rows,
@@ -110,10 +106,10 @@ def measure(bench: Bench, options: Options) -> tuple[list[Figure], dict[str, Any
         "window_seconds": round(window, 3),
         "read_only_seconds": round(read_only_seconds, 3),
         "verify_inline_seconds": round(verify_seconds, 3),
-        "verify_rows_compared": report.as_dict().get("rows_compared"),
+        "verify_rows_compared": result["verify"].get("rows_compared"),
         "verify_mismatches": mismatches,
         "cutover_seconds": round(cutover_seconds, 3),
-        "cutover_timings": result.get("timings"),
+        "cutover_timings": result["cutover"].get("timings"),
         "agent_peak_rss_mb_before_cutover": round(rss, 1),
     }
     figure = Figure("read-only window: %s-row move, %.0f writes/s" % (format(table.rows, ","), WRITES_PER_SECOND), "%.3f s" % window,

@@ -37,6 +37,8 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "copy.concurrency": (2, "tables copied at the same time"),
     "copy.read_ahead": (1, "batches a table's copy reads ahead while it writes the one before, each holding its shared locks until it is "
                            "written; 0 reads a batch only after the one before is written (fewer locks held, a slower copy)"),
+    "copy.writers": (2, "target sessions that write a table's batches at the same time, each batch in a transaction of its own; the "
+                        "table's cursor moves only over batches with every batch before them committed. 1 writes one batch at a time"),
     "apply.batch_events": (2000, "row changes applied per target transaction (whole source transactions only)"),
     "binlog.server_id": (None, "server id the binlog reader uses; default derived from the move name"),
     "binlog.heartbeat_seconds": (1.0, "the source sends a heartbeat this often when it has no events"),
@@ -66,7 +68,7 @@ OPTIONS: dict[str, tuple[Any, str]] = {
 }
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_LIMITS = {"copy.batch_rows": (1, 100000), "copy.concurrency": (1, 64), "copy.read_ahead": (0, 8), "apply.batch_events": (1, 100000),
+_LIMITS = {"copy.batch_rows": (1, 100000), "copy.concurrency": (1, 64), "copy.read_ahead": (0, 8), "copy.writers": (1, 8), "apply.batch_events": (1, 100000),
            "binlog.server_id": (1, 2**32 - 1), "binlog.heartbeat_seconds": (0.1, 60), "binlog.stall_seconds": (1, 3600),
            "critical_load_interval_millis": (0, 3600000), "max_lag_millis": (100, 86400000), "throttle_check_seconds": (0.05, 60),
            "hooks_status_seconds": (1, 86400), "hooks_timeout_seconds": (1, 86400)}
@@ -98,6 +100,7 @@ class MoveConfig:
     batch_rows: int = 2000
     concurrency: int = 2
     read_ahead: int = 1
+    writers: int = 2
     batch_events: int = 2000
     server_id: int = 0
     heartbeat_seconds: float = 1.0
@@ -334,6 +337,7 @@ def parse_config(data: Any) -> MoveConfig:
         batch_rows=_number(flat, "copy.batch_rows"),
         concurrency=_number(flat, "copy.concurrency"),
         read_ahead=_number(flat, "copy.read_ahead"),
+        writers=_number(flat, "copy.writers"),
         batch_events=_number(flat, "apply.batch_events"),
         server_id=_number(flat, "binlog.server_id") or default_server_id(name),
         heartbeat_seconds=heartbeat,

@@ -211,6 +211,14 @@ def close_quietly(*conns: Any) -> None:
                 pass
 
 
+def rollback_quietly(conn: Any) -> None:
+    """Roll back a transaction on a connection that may already be broken (then the server rolls it back itself)."""
+    try:
+        conn.rollback()
+    except Exception:  # noqa: BLE001  # pylint: disable=broad-exception-caught
+        pass
+
+
 def error_code(exc: BaseException) -> int:
     """The server's error number of a driver exception, or 0."""
     args = getattr(exc, "args", ())

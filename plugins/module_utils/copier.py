@@ -16,32 +16,44 @@ So no source change to those rows can commit between the read and the
 target write, and no binlog event can fall between them. Anything that goes
 wrong before step 4 rolls back both sides and retries from the cursor.
 
-Reading ahead (``copy.read_ahead``): while the writer does steps 2-4 of
-one batch, a reader thread already does step 1 of the next ones, each in
-a source session of its own, so the source and the target work at the same
-time. Every batch keeps its own session, and so its own locks, until its
-own step 4: the argument above holds for each batch unchanged. Batches
-are written, and the cursor advances, in key order. A session goes back to
-the reader only after its batch's source transaction has ended.
+Reading ahead and writing side by side (``copy.read_ahead``,
+``copy.writers``): a reader thread does step 1 of the next batches, each in
+a source session of its own, while writer threads do steps 2-4 of earlier
+ones, each in a target session of its own. Every batch keeps its own
+source session, and so its own locks, until its own step 4: the argument
+above holds for each batch unchanged. A session goes back to the reader
+only after its batch's source transaction has ended.
+
+Batches may commit out of key order; the table's cursor (the checkpoint a
+restart resumes from) covers only batches with every batch before them
+committed, so it never claims a batch that is not on the target. A batch
+committed beyond the cursor is simply copied again after a restart, which
+INSERT IGNORE makes harmless. A writer never waits for another batch's
+commit while it holds target locks (the cursor is written under one lock
+held only around steps 3-4, which wait for nothing but their own server),
+so every wait between the copy and the applier is one InnoDB can see and
+break.
 
 The source prints each row as a ready VALUES tuple (schema.value_literal),
 so rows pass through Python as opaque bytes.
 
 With ``verify.inline``, step 2 also compares the batch with the target's
 rows of the batch's key range, by hash, and marks the keys that differ
-dirty (inline.py), in the target transaction that writes the batch.
+dirty (inline.py), in the target transaction that writes the batch; the
+hashed key moves with the cursor.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from . import state
 from .config import MoveConfig
-from .connection import close_quietly, connect, execute, fetch_all
+from .connection import close_quietly, connect, execute, fetch_all, rollback_quietly
 from .errors import DbferryError
 from .flavor import Flavor
 from .identifiers import for_arguments, quote_ident
@@ -56,7 +68,7 @@ from .tunables import Tunables
 #: source locks are held; rows are (key, row literal) pairs. Tests use it
 #: to run racing DML at that moment.
 CopyHook = Callable[[MovedTable, list], None]
-#: Called with (table, rows copied, done) after each committed batch.
+#: Called with (table, rows, done) each time the cursor moves (over ``rows`` more rows) and once at the table's end.
 Progress = Callable[[MovedTable, int, bool], None]
 
 
@@ -90,9 +102,10 @@ class _ReadAhead:
     """The reader thread of one table copy, and the source sessions it reads on.
 
     ``free`` holds the sessions with no open transaction; the reader takes
-    one for each batch and hands it to the writer with the batch; the writer
-    gives it back once the batch's source transaction has ended. So at most
-    ``read_ahead`` batches wait, locked, besides the one being written.
+    one for each batch and hands it over with the batch; a writer gives it
+    back once the batch's source transaction has ended. So at most as many
+    batches hold locks as there are sessions: the ones being written and
+    ``read_ahead`` more.
     """
 
     def __init__(self, copier: "TableCopier", sessions: list, stop: threading.Event) -> None:
@@ -157,6 +170,61 @@ class _ReadAhead:
         self.thread.join(timeout=10)
 
 
+class _Writers:
+    """The writer threads of one table copy, one per target session, each writing one batch at a time (steps 2-4).
+
+    A session whose batch failed is not handed out again: its transaction
+    may hold part of a batch that must not be committed by the next one.
+    """
+
+    def __init__(self, table: MovedTable, sessions: list, write: Callable[[Any, _Batch], None]) -> None:
+        self.sessions = sessions
+        self.write = write
+        self.free: queue.Queue = queue.Queue()
+        for session in sessions:
+            self.free.put(session)
+        self.pool = ThreadPoolExecutor(max_workers=len(sessions), thread_name_prefix="writer-%s" % table.source)
+        self.running: list[Future] = []
+
+    def submit(self, batch: _Batch) -> None:
+        """Hand ``batch`` to the next free writer; raise the failure of an earlier batch instead, if one failed."""
+        while True:
+            self._raise_failure()
+            try:
+                session = self.free.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            self.running.append(self.pool.submit(self._write, session, batch))
+            return
+
+    def _write(self, session: Any, batch: _Batch) -> None:
+        try:
+            self.write(session, batch)
+        except BaseException:
+            rollback_quietly(session)
+            raise
+        self.free.put(session)
+
+    def drain(self) -> None:
+        """Wait until every batch handed over is committed or failed; raise the first failure."""
+        wait(self.running)
+        self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        finished = [future for future in self.running if future.done()]
+        self.running = [future for future in self.running if not future.done()]
+        for future in finished:
+            error = future.exception()
+            if error is not None:
+                raise error
+
+    def close(self) -> None:
+        """Let the batches being written end (committed or failed), then end the sessions."""
+        wait(self.running)
+        self.pool.shutdown(wait=True)
+        close_quietly(*self.sessions)
+
+
 class TableCopier:
     """Copies one table from its cursor to the end."""
 
@@ -164,7 +232,13 @@ class TableCopier:
                  progress: Progress, throttle: Throttle, tunables: Tunables, hook: Optional[CopyHook] = None) -> None:
         self.config = config
         self.table = table
+        #: The cursor: every batch up to this key is committed on the target, and the target's checkpoint says so.
         self.last_key = last_key
+        #: Batches committed beyond the cursor, waiting for the ones before them: their ``after`` -> (last key, rows).
+        self.ahead: dict[Optional[int], tuple[int, int]] = {}
+        self.cursor_lock = threading.Lock()
+        #: The last key handed to the writers (the dispatcher's own cursor; the batches after ``last_key`` are in flight).
+        self.read_to = last_key
         self.progress = progress
         self.throttle = throttle
         self.tunables = tunables
@@ -181,18 +255,25 @@ class TableCopier:
 
     def run(self, stop: threading.Event) -> None:
         """Copy until the table is done or ``stop`` is set (at a batch boundary)."""
-        run_reconnecting("copying %s" % self.table.source, stop, lambda: self._open(stop), self._write_next)
+        run_reconnecting("copying %s" % self.table.source, stop, lambda: self._open(stop), self._dispatch_next)
 
-    def _open(self, stop: threading.Event) -> tuple[Any, _ReadAhead]:
-        target = open_target_writer(self.config)
-        sessions: list = []
+    def _open(self, stop: threading.Event) -> tuple[_Writers, _ReadAhead]:
+        targets: list = []
+        sources: list = []
         try:
-            while len(sessions) <= self.config.read_ahead:  # one for the batch being written, one per batch read ahead
-                sessions.append(open_source_reader(self.config))
+            while len(targets) < self.config.writers:
+                targets.append(open_target_writer(self.config))
+            while len(sources) < self.config.writers + self.config.read_ahead:  # one per batch being written or read ahead
+                sources.append(open_source_reader(self.config))
         except BaseException:
-            close_quietly(target, *sessions)
+            close_quietly(*targets, *sources)
             raise
-        return target, _ReadAhead(self, sessions, stop)
+        # After a failure the copy resumes from the cursor: batches committed beyond it are copied again.
+        self.ahead = {}
+        self.read_to = self.last_key
+        reader = _ReadAhead(self, sources, stop)
+        # Closed in this order (run_reconnecting): the writers end their batches before the reader ends their sessions.
+        return _Writers(self.table, targets, lambda target, batch: self._write(target, batch, reader)), reader
 
     def read(self, source: Any, after: Optional[int]) -> _Batch:
         """Step 1: the batch after key ``after``, as (key, row literal) pairs, locked in ``source``'s transaction."""
@@ -207,37 +288,70 @@ class TableCopier:
                                    obj=self.table.source, fix="raise max_allowed_packet on the source (the copy prints rows at about twice their size).")
         return _Batch(source, after, rows, BatchPrint.of(rows) if self.hasher is not None else None)
 
-    def _write_next(self, target: Any, reader: _ReadAhead) -> bool:
-        """Steps 2-4 for the next batch; True when the table is done."""
+    def _dispatch_next(self, writers: _Writers, reader: _ReadAhead) -> bool:
+        """Hand the next batch to a writer; True when the table is done (every batch committed, the cursor at the end)."""
         batch = reader.next_batch()
         if batch is None:
             return False
-        source = batch.session
-        if batch.after != self.last_key:  # the reader runs ahead of the cursor only by batches in order
-            raise DbferryError("the copy of %s read after key %s, not after the cursor %s." % (self.table.source, batch.after, self.last_key),
+        if batch.after != self.read_to:  # the reader hands over batches only in key order
+            raise DbferryError("the copy of %s read after key %s, not after key %s." % (self.table.source, batch.after, self.read_to),
                                obj=self.table.source, fix="report this; restart the move, it resumes from the cursor.")
         if not batch.rows:
-            if self.hasher is not None:  # rows only on the target beyond the source's last key
-                self.hasher.check(target, self.last_key, None, True, batch.printed)  # the empty read, locked: the source has none
-            state.save_cursor(target, self.config.name, self.table, self.last_key, True, 0)
-            target.commit()
-            source.rollback()
-            reader.free.put(source)
-            self.progress(self.table, 0, True)
+            writers.drain()
+            self._finish(writers.sessions[0], batch, reader)
             return True
         if self.hook is not None:
             self.hook(self.table, batch.rows)
+        self.read_to = batch.rows[-1][0]
+        writers.submit(batch)
+        return False
+
+    def _write(self, target: Any, batch: _Batch, reader: _ReadAhead) -> None:
+        """Steps 2-4 for one batch, in a writer thread."""
         last_key = batch.rows[-1][0]
         with target.cursor() as cursor:
             copy_rows(cursor, self.table, [literal for _key, literal in batch.rows])
         if self.hasher is not None:
-            self.hasher.check(target, self.last_key, last_key, False, batch.printed)
-        state.save_cursor(target, self.config.name, self.table, last_key, False, len(batch.rows))
-        fetch_all(source, "SELECT 1")  # step 3: the session that holds the locks is alive
-        target.commit()
+            self.hasher.compare(target, batch.after, last_key, batch.printed)
+        self._commit(target, batch.session, batch.after, last_key, len(batch.rows))
         # The batch is on the target: from here a failure must not copy it again.
-        self.last_key = last_key
-        self.progress(self.table, len(batch.rows), False)
-        source.commit()
-        reader.free.put(source)
-        return False
+        batch.session.commit()
+        reader.free.put(batch.session)
+
+    def _commit(self, target: Any, source: Any, after: Optional[int], last_key: int, rows: int) -> None:
+        """Steps 3-4 on the target for the batch of keys ``(after, last_key]``: move the cursor over it and over the
+        batches committed beyond it, if every batch before it is committed; check that ``source`` still holds the
+        batch's locks; commit. Under ``cursor_lock``, so that the cursor only moves forward and counts each batch once;
+        nothing in here waits for another writer."""
+        with self.cursor_lock:
+            self.ahead[after] = (last_key, rows)
+            end, added = self.last_key, 0
+            while end in self.ahead:
+                end, taken = self.ahead[end]
+                added += taken
+            try:
+                if added:
+                    if self.hasher is not None:
+                        state.save_hashed(target, self.config.name, self.table, end, False)
+                    state.save_cursor(target, self.config.name, self.table, end, False, added)
+                fetch_all(source, "SELECT 1")  # step 3: the session that holds the locks is alive
+                target.commit()
+            except BaseException:
+                del self.ahead[after]
+                raise
+            while self.last_key != end:
+                self.last_key = self.ahead.pop(self.last_key)[0]
+            if added:
+                self.progress(self.table, added, False)
+
+    def _finish(self, target: Any, batch: _Batch, reader: _ReadAhead) -> None:
+        """The table's end, once every batch is committed: the empty read, locked, says the source has no key beyond the
+        cursor; with inline verification, rows only on the target beyond it are looked for."""
+        if self.hasher is not None:
+            self.hasher.compare(target, self.last_key, None, batch.printed)
+            state.save_hashed(target, self.config.name, self.table, self.last_key, True)
+        state.save_cursor(target, self.config.name, self.table, self.last_key, True, 0)
+        target.commit()
+        batch.session.rollback()
+        reader.free.put(batch.session)
+        self.progress(self.table, 0, True)

@@ -43,7 +43,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
 
-from . import gtid, state
+from . import gtid
 from .changes import RowChange
 from .config import MoveConfig
 from .connection import connect, execute, fetch_all, fetch_value
@@ -137,9 +137,10 @@ class BatchHasher:
         self.printed = for_arguments(table.row_literal)
         self.target = for_arguments(table.quoted_target)
 
-    def check(self, target: Any, low: Optional[int], high: Optional[int], done: bool, ours: BatchPrint) -> None:
-        """Compare key range ``(low, high]`` (None: open) on the target with the batch copied into it; mark the keys that
-        differ; record the progress."""
+    def compare(self, target: Any, low: Optional[int], high: Optional[int], ours: BatchPrint) -> None:
+        """Compare key range ``(low, high]`` (None: open) on the target with the batch copied into it, in the batch's
+        target transaction; mark the keys that differ. (The copier records the progress, ``state.save_hashed``, with
+        its cursor.)"""
         condition, args = range_condition(self.table.key, (low, high))
         theirs = fetch_all(target, "SELECT COUNT(*), MD5(GROUP_CONCAT(%s ORDER BY %s SEPARATOR '')) FROM %s WHERE %s" % (
             self.printed, self.key, self.target, condition), args)[0]
@@ -147,7 +148,6 @@ class BatchHasher:
             rows = [(key, hashlib.md5(printed).hexdigest()) for key, printed in ours.rows]
             differences = row_differences(rows, key_digests(target, self.target, self.key, "MD5(%s)" % self.printed, condition, args))
             mark(target, self.config.name, ((self.table.schema, self.table.name, int(k)) for k, _kind in differences))
-        state.save_hashed(target, self.config.name, self.table, high if not done else low, done)
 
 
 class Reverifier:

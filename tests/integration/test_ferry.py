@@ -12,6 +12,7 @@ import signal
 import subprocess
 import threading
 import time
+from typing import Optional
 
 import pytest
 from ferry_support import (DmlLoad, FerryThread, applied_state, assert_same, kill_and_restart, make_load_tables, move_config, settle,
@@ -205,14 +206,15 @@ def _race_the_first_batch(servers, db, tmp_path, race: str, read_ahead: int, rea
             return
         deadline = time.monotonic() + 10
         while not ready() and time.monotonic() < deadline:
-            time.sleep(0.02)
+            time.sleep(0.2)  # ready() may read INNODB_TRX, a cache that a reader refreshes only after 0.1 s without reads
         raced["ready"] = ready()
         racer = _Racer(servers, RACES[race].format(db=db))
         # Does the write wait for the copier's locks while it holds them?
         raced["blocked"] = not racer.done.wait(0.5)
         raced["racer"] = racer
 
-    config = move_config(servers, db, tmp_path / "state", copy={"batch_rows": 5, "concurrency": 1, "read_ahead": read_ahead})
+    copy = {"batch_rows": 5, "concurrency": 1, "read_ahead": read_ahead, "writers": 1}
+    config = move_config(servers, db, tmp_path / "state", copy=copy)
     ferry = FerryThread(config, copy_hook=hook)
     wait_caught_up(servers, ferry.config.name)
     assert raced["racer"].done.wait(30) and raced["racer"].error is None, raced["racer"].error
@@ -226,7 +228,7 @@ def _race_the_first_batch(servers, db, tmp_path, race: str, read_ahead: int, rea
 def test_race_between_read_and_write_of_a_batch(servers, db, tmp_path, race):
     """DESIGN step 2: a write to rows the copier has read waits until the batch is on the target.
 
-    Without read-ahead, so that a batch after the held one is certainly not locked yet.
+    One writer and no read-ahead, so that a batch after the held one is certainly not locked yet.
     """
     raced = _race_the_first_batch(servers, db, tmp_path, race, read_ahead=0)
     if race in UNBLOCKED:
@@ -253,6 +255,70 @@ def test_race_with_a_batch_read_ahead(servers, db, tmp_path, race):
     raced = _race_the_first_batch(servers, db, tmp_path, race, read_ahead=1, ready=lambda: _locking_ferry_sessions(servers) >= 2)
     assert raced["ready"], "batch 2 was not read ahead while batch 1 was held"
     assert raced["blocked"], "the racing write did not wait for the locks of the batch it touches"
+
+
+def _waiting_target_writer(servers) -> Optional[int]:
+    """The id of a target session of the ferry's account that waits for a row lock, if one does."""
+    with root_session(servers.target) as conn:
+        rows = fetch_all(conn, "SELECT p.ID FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p "
+                               "ON p.ID = t.trx_mysql_thread_id WHERE p.USER = 'ferry_target' AND t.trx_state = 'LOCK WAIT'")
+    return rows[0][0] if rows else None
+
+
+def _target_keys(servers, db: str) -> list[int]:
+    with root_session(servers.target) as conn:
+        return [key for key, in fetch_all(conn, "SELECT id FROM `%s`.t ORDER BY id" % db)]
+
+
+def _cursor(servers, move: str) -> tuple:
+    with root_session(servers.target) as conn:
+        return tuple(fetch_all(conn, "SELECT last_key, done FROM _dbferry.cursors WHERE move = %s", (move,))[0])
+
+
+@pytest.mark.parametrize("held_batch_ends", ["committed", "killed"])
+def test_race_with_a_later_batch_committed_first(servers, db, tmp_path, held_batch_ends):
+    """Two writers: batch 1 is held on the target (a test session has an uncommitted row at its first key, so
+    its INSERT waits) while batch 2 is written and committed by the other writer.
+
+    Until batch 1 commits, the cursor must not claim batch 2 (a restart
+    would skip batch 1); batch 2's source locks are gone once it is on
+    the target, so a write there does not wait and reaches the target
+    through the binlog. Then batch 1 either commits (the cursor moves over
+    both) or its session is killed (the copy starts again from the cursor,
+    copying batch 2 again); either way the target ends equal to the source.
+    """
+    sql(servers.source, "CREATE TABLE `%s`.t (id INT PRIMARY KEY, v INT)" % db,
+        "INSERT INTO `%s`.t VALUES %s" % (db, ", ".join("(%d, %d)" % (k, k) for k in range(10, 201, 10))))
+    blocker = connect(servers.target.spec("root"), autocommit=False)
+    held = threading.Event()
+
+    def hook(table, rows):
+        if not held.is_set():  # batch 1, before it is handed to a writer
+            execute(blocker, "INSERT INTO `%s`.t VALUES (10, -10)" % db)
+            held.set()
+
+    config = move_config(servers, db, tmp_path / "state", copy={"batch_rows": 5, "concurrency": 1, "read_ahead": 0, "writers": 2})
+    ferry = FerryThread(config, copy_hook=hook)
+    try:
+        deadline = time.monotonic() + 30
+        while (_waiting_target_writer(servers) is None or len(_target_keys(servers, db)) < 5) and time.monotonic() < deadline:
+            time.sleep(0.2)  # INNODB_TRX is a cache that a reader refreshes only after 0.1 s without reads
+        waiting = _waiting_target_writer(servers)
+        assert waiting is not None, "batch 1's writer is not waiting for the held row"
+        assert _target_keys(servers, db)[:5] == [60, 70, 80, 90, 100], "batch 2 is not on the target"
+        assert _cursor(servers, ferry.config.name) == (None, 0), "the cursor claims batch 2 while batch 1 is not committed"
+        racer = _Racer(servers, "UPDATE `%s`.t SET v = -70 WHERE id = 70" % db)
+        assert racer.done.wait(10) and racer.error is None, "a write to batch 2, already on the target, waited: %s" % racer.error
+        if held_batch_ends == "killed":
+            with root_session(servers.target) as conn:
+                execute(conn, "KILL CONNECTION %s" % int(waiting))
+        blocker.rollback()
+        wait_caught_up(servers, ferry.config.name)
+        assert _cursor(servers, ferry.config.name) == (200, 1)
+    finally:
+        blocker.close()
+    ferry.finish()
+    assert assert_same(servers, db) == 20
 
 
 def test_race_unique_key_row_copied_behind_a_stale_row(servers, db, tmp_path):
@@ -294,8 +360,8 @@ def test_race_unique_key_row_copied_behind_a_stale_row(servers, db, tmp_path):
         if any(txn.changes for txn in batch):
             assert release_applier.wait(60)
 
-    ferry = FerryThread(move_config(servers, db, tmp_path / "state", copy={"batch_rows": 1, "concurrency": 1, "read_ahead": 0}),
-                        copy_hook=copy_hook, apply_hook=apply_hook)
+    copy = {"batch_rows": 1, "concurrency": 1, "read_ahead": 0, "writers": 1}
+    ferry = FerryThread(move_config(servers, db, tmp_path / "state", copy=copy), copy_hook=copy_hook, apply_hook=apply_hook)
     deadline = time.monotonic() + 60
     while not applied_state(servers, ferry.config.name)[1] and time.monotonic() < deadline:
         time.sleep(0.05)

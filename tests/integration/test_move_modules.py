@@ -172,3 +172,49 @@ def test_the_whole_sequence_while_the_app_writes(ansible, servers, db, tmp_path)
     for secret in (variables["dbferry_source"]["password"], variables["dbferry_target"]["password"], variables["dbferry_source_admin"]["password"]):
         assert secret not in proc.stdout
     assert assert_same(servers, db) > 5000
+
+
+def test_switchover_reads_only_verifies_and_cuts_over_in_one_task(ansible, servers, db, tmp_path):
+    """dbferry.mysql.switchover: check mode touches nothing; a verification that fails makes the source writable
+    again and leaves the agent tailing; once the target is right again, one run cuts over and reports the window."""
+    make_load_tables(servers, db, 1000)
+    name = "swo-" + db[:40].replace("_", "-")
+    variables = dict(_vars(servers, tmp_path / "state", db), admin_password=servers.source.passwords["root"])
+    args = {"name": name, "state_dir": "{{ state_dir }}", "source": "{{ src }}", "target": "{{ dst }}", "login_user": "root",
+            "login_password": "{{ admin_password }}", "login_unix_socket": servers.source.socket, "verify_method": "inline"}
+    assert not _agent(ansible, variables, name, verify={"inline": True}).failed
+    assert not _module(ansible, "wait", variables, name, max_lag=0, timeout=120).failed
+    try:
+        check = ansible.run("dbferry.mysql.switchover", args, variables, check_mode=True)
+        assert not check.failed and check.result["changed"] is True, check.result
+        assert "verify" not in check.result and _read_only(servers) == 0
+
+        sql(servers.target, "UPDATE `%s`.a SET v = -1 WHERE id = 500" % db)  # behind the agent's back: only checksum sees it
+        failed = ansible.run("dbferry.mysql.switchover", dict(args, verify_method="checksum"), variables)
+        assert failed.failed and failed.result["failed_step"] == "verify", failed.result
+        assert failed.result["msg"].startswith("switchover stopped at verify: verify found 1 differing row(s)"), failed.result["msg"]
+        assert "500" in failed.result["msg"] and "is writable again; the move goes on tailing" in failed.result["msg"]
+        assert failed.result["source_writable_again"] is True and failed.result["read_only"]["changed"] is True
+        assert _read_only(servers) == 0 and _module(ansible, "status", variables, name).result["status"]["running"] is True
+
+        sql(servers.source, "UPDATE `%s`.a SET v = v + 1 WHERE id = 500" % db)  # the applier brings the row back in line, dirty
+        switched = ansible.run("dbferry.mysql.switchover", args, variables, verbosity=3)
+        assert not switched.failed, switched.result.get("msg")
+        assert _read_only(servers) == 1
+    finally:
+        sql(servers.source, "SET GLOBAL read_only = OFF")
+    result = switched.result
+    assert result["changed"] is True and result["verify"]["method"] == "inline" and result["verify"]["tables"][0]["mismatches"] == []
+    assert result["final_position"] == result["cutover"]["final_position"] == result["read_only"]["position"]
+    assert 0 < result["window_seconds"] < result["finished_at"]
+    for secret in (variables["admin_password"], variables["src"]["password"], variables["dst"]["password"]):
+        assert secret not in switched.output and secret not in failed.output
+    assert_same(servers, db)
+    with root_session(servers.target) as conn:
+        assert fetch_value(conn, "SELECT phase FROM _dbferry.moves WHERE name = %s", (name,)) == "complete"
+    assert _module(ansible, "agent", variables, name, state="absent").result["changed"] is True
+
+
+def _read_only(servers) -> int:
+    with root_session(servers.source) as conn:
+        return int(fetch_value(conn, "SELECT @@GLOBAL.read_only"))

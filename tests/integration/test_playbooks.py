@@ -159,7 +159,8 @@ def test_staged_rehearsal_through_the_example_inventory(ansible, servers, db, tm
 def test_rehearsal_then_a_failed_cutover_makes_the_source_writable_again(ansible, servers, db, tmp_path):
     """rehearse.yml -l staging never touches the source and leaves the agent in sync; then a move whose
     verification fails (a target row changed behind the agent's back) makes the source writable again,
-    runs the on-failure hook and says so; abort.yml removes what is left."""
+    runs the on-failure hook and says so, both with read-only, verify and cutover in one task (no
+    after-read-only hook) and as three tasks (with it); abort.yml removes what is left."""
     make_load_tables(servers, db, 2000)
     name = "fail-" + db[:40].replace("_", "-")
     throttle_flag = tmp_path / "throttle.flag"
@@ -186,9 +187,23 @@ def test_rehearsal_then_a_failed_cutover_makes_the_source_writable_again(ansible
     assert _playbook(ansible, "rehearse.yml", variables, "-l", "staging", "-e", "dbferry_cutover=true").returncode != 0
 
     sql(servers.target, "UPDATE `%s`.a SET v = -1 WHERE id = 1500" % db)  # behind the agent's back; nothing else touches it
-    failed = _playbook(ansible, "move.yml", variables, "-l", "staging")
+    # Without an after-read-only hook, read-only, verify and cutover are one task (dbferry.mysql.switchover).
+    failed = _playbook(ansible, "move.yml", dict(variables, dbferry_hook_after_read_only=""), "-l", "staging")
     assert failed.returncode != 0
     message = _message(failed.stdout)
+    assert message.startswith("Move %s failed at 'Make the source read-only, verify and cut over, in one task (checksum)'" % name), message
+    assert "switchover stopped at verify" in message and "%s.a" % db in message and "1500" in message
+    assert "was made WRITABLE AGAIN" in message and "The cutover did not happen" in message
+    assert "do not cut over to this target" in message and "playbooks/abort.yml" in message
+    assert _read_only(servers.source) == 0
+    lines = _hook_lines(tmp_path)
+    assert [line.split()[0] for line in lines] == ["before_read_only", "on_failure"], lines
+    assert "after_read_only writable_again=True read_only=False cut_over=False" in lines[1], lines[1]
+    # With the hook, three tasks, so that it runs between them: the same failure, the same outcome.
+    (tmp_path / "hooks.log").unlink()
+    again = _playbook(ansible, "move.yml", variables, "-l", "staging")
+    assert again.returncode != 0
+    message = _message(again.stdout)
     assert message.startswith("Move %s failed at 'Verify the target against the read-only source" % name), message
     assert "%s.a" % db in message and "1500" in message  # the verify message names the table and the key
     assert "was made WRITABLE AGAIN" in message and "The cutover did not happen" in message
@@ -198,7 +213,7 @@ def test_rehearsal_then_a_failed_cutover_makes_the_source_writable_again(ansible
     assert [line.split()[0] for line in lines] == ["before_read_only", "after_read_only", "on_failure"], lines
     assert "after_read_only writable_again=True read_only=False cut_over=False" in lines[2], lines[2]
     for secret in _secrets(variables):
-        assert secret not in failed.stdout and secret not in failed.stderr
+        assert secret not in failed.stdout and secret not in failed.stderr and secret not in again.stdout and secret not in again.stderr
     assert _checkpoints(servers, name) == 1  # the move is still there, resumable
 
     aborted = _playbook(ansible, "abort.yml", variables, "-l", "staging")

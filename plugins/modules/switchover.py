@@ -1,0 +1,199 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, dbferry maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module dbferry.mysql.switchover: read-only, verify and cutover in one task, for the shortest read-only window."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: switchover
+short_description: Make the source read-only, verify a MySQL/MariaDB move and cut it over, in one task
+version_added: 0.2.0
+description:
+  - Does what M(dbferry.mysql.read_only) (with C(read_only=true)), M(dbferry.mysql.verify) and M(dbferry.mysql.cutover) do,
+    in that order, in one module run. Between three tasks the source stays read-only while Ansible starts each module
+    (about half a second a task, more on a busy host); here the read-only window is the steps' own work, returned in
+    RV(window_seconds).
+  - Use the three modules instead when tasks of your own must run between the steps (after read-only, before the cutover).
+  - The login options are the account that sets C(read_only) on the source (it needs the privilege to); O(source) and
+    O(target) are the move's accounts, as for M(dbferry.mysql.verify) and M(dbferry.mysql.cutover).
+  - A step that fails ends the task, and RV(failed_step) names it. When this task made the source read-only and the move
+    was not cut over, the source is made writable again (O(restore_source_on_failure)); the agent goes on tailing, so the
+    switchover can simply be run again.
+  - Runs on the ferry host where the agent runs (use C(delegate_to)).
+author:
+  - dbferry maintainers (@dbferry)
+options:
+  wait_for_writes:
+    description: Seconds to wait, once the source is read-only, for open write transactions to end (as in M(dbferry.mysql.read_only)).
+    type: float
+    default: 0
+  kill_after:
+    description: Kill the sessions whose write transactions are still open this many seconds after read-only took effect (as in
+      M(dbferry.mysql.read_only)). Must not be longer than O(wait_for_writes).
+    type: float
+  lock_wait_timeout:
+    description: Seconds that switching C(read_only) on may wait for other sessions' running statements and table locks.
+    type: int
+    default: 10
+  verify_method:
+    description: V(checksum) compares every row; V(inline) only the rows changed since they were last verified, for moves
+      running with C(verify.inline) (see M(dbferry.mysql.verify), option C(method)).
+    type: str
+    choices: [checksum, inline]
+    default: checksum
+  verify_timeout:
+    description: Seconds the verification waits for the move to apply the source's final position.
+    type: float
+    default: 300
+  verify_chunk_rows:
+    description: Source rows per compared key range (M(dbferry.mysql.verify), option C(chunk_rows)).
+    type: int
+    default: 1000
+  verify_parallel:
+    description: Tables verified at the same time.
+    type: int
+    default: 2
+  timeout:
+    description: Seconds the cutover waits for the target to apply the source's final position.
+    type: float
+    default: 300
+  stop_timeout:
+    description: Seconds to wait for the agent to stop.
+    type: float
+    default: 60
+  postpone_timeout:
+    description: Seconds the cutover waits while the move's C(postpone_cutover_flag_file) exists. The source is read-only
+      by then; wait for the flag file with M(dbferry.mysql.wait) before this task instead.
+    type: float
+    default: 3600
+  target_writable:
+    description: Set C(read_only=OFF) on the target at the end (the target user then needs the privilege to).
+    type: bool
+    default: false
+  restore_source_on_failure:
+    description: When a step fails after this task made the source read-only, and the move was not cut over, make the
+      source writable again. V(false) leaves it read-only, for an operator to decide.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - dbferry.mysql.connection
+  - dbferry.mysql.move
+  - dbferry.mysql.connection.servers
+notes:
+  - Supports check mode, in which only the read-only step is looked at (nothing is set); verification and cutover need a
+    read-only source, so they are not run.
+"""
+
+EXAMPLES = r"""
+- name: Read-only, verify, cut over
+  dbferry.mysql.switchover:
+    name: shop-move
+    login_host: db1.example.com
+    login_user: admin
+    login_password: "{{ vault_admin_password }}"
+    source: "{{ dbferry_source }}"
+    target: "{{ dbferry_target }}"
+    wait_for_writes: 10
+    verify_method: inline
+  delegate_to: ferry1.example.com
+  register: switched
+
+- name: Show the read-only window
+  ansible.builtin.debug:
+    msg: "The source was read-only for {{ switched.window_seconds }} s"
+"""
+
+RETURN = r"""
+read_only:
+  description: The read-only step's result, as M(dbferry.mysql.read_only) returns it (C(position) is the source's final position).
+  returned: always
+  type: dict
+verify:
+  description: The verification's result, as M(dbferry.mysql.verify) returns it.
+  returned: when the verification ran
+  type: dict
+cutover:
+  description: The cutover's result, as M(dbferry.mysql.cutover) returns it.
+  returned: when the cutover ran
+  type: dict
+final_position:
+  description: The source's position read while it was read-only, which the target has applied.
+  returned: success, not in check mode
+  type: str
+  sample: 0-1-10428
+window_seconds:
+  description: Seconds from read-only taking effect on the source to the end of the cutover.
+  returned: when changed, not in check mode
+  type: float
+  sample: 0.27
+finished_at:
+  description: When the cutover finished (seconds since the epoch).
+  returned: when changed, not in check mode
+  type: float
+failed_step:
+  description: The step that failed, V(read_only), V(verify) or V(cutover).
+  returned: failure
+  type: str
+source_writable_again:
+  description: Whether this task made the source writable again after the failure.
+  returned: failure
+  type: bool
+restore_error:
+  description: Why making the source writable again failed (it is still read-only).
+  returned: when that failed
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.dbferry.mysql.plugins.module_utils.connection import (
+    PYMYSQL_IMPORT_ERROR,
+    ServerSpec,
+    login_argument_spec,
+    server_argument_spec,
+)
+from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
+from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import move_ref_argument_spec, state_dir_of
+from ansible_collections.dbferry.mysql.plugins.module_utils.readonly import DEFAULT_LOCK_WAIT_TIMEOUT
+from ansible_collections.dbferry.mysql.plugins.module_utils.switchover import CutoverStep, ReadOnlyStep, VerifyStep, switch_over
+from ansible_collections.dbferry.mysql.plugins.module_utils.verify import DEFAULT_CHUNK_ROWS, DEFAULT_PARALLEL, DEFAULT_TIMEOUT, METHODS
+
+
+def main() -> None:
+    spec = login_argument_spec()
+    spec.update(move_ref_argument_spec())
+    spec.update({
+        "source": server_argument_spec(),
+        "target": server_argument_spec(),
+        "wait_for_writes": {"type": "float", "default": 0},
+        "kill_after": {"type": "float"},
+        "lock_wait_timeout": {"type": "int", "default": DEFAULT_LOCK_WAIT_TIMEOUT},
+        "verify_method": {"type": "str", "choices": list(METHODS), "default": "checksum"},
+        "verify_timeout": {"type": "float", "default": DEFAULT_TIMEOUT},
+        "verify_chunk_rows": {"type": "int", "default": DEFAULT_CHUNK_ROWS},
+        "verify_parallel": {"type": "int", "default": DEFAULT_PARALLEL},
+        "timeout": {"type": "float", "default": 300},
+        "stop_timeout": {"type": "float", "default": 60},
+        "postpone_timeout": {"type": "float", "default": 3600},
+        "target_writable": {"type": "bool", "default": False},
+        "restore_source_on_failure": {"type": "bool", "default": True},
+    })
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    if PYMYSQL_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
+    params = module.params
+    result, failure = call_or_fail(module, "switchover", lambda: switch_over(
+        ServerSpec.from_login_params(params), ServerSpec.from_options(params["source"]), ServerSpec.from_options(params["target"]),
+        params["name"], state_dir_of(params),
+        read_only=ReadOnlyStep(params["wait_for_writes"], params["kill_after"], params["lock_wait_timeout"]),
+        verification=VerifyStep(params["verify_method"], params["verify_timeout"], params["verify_chunk_rows"], params["verify_parallel"]),
+        cutover=CutoverStep(params["timeout"], params["stop_timeout"], params["postpone_timeout"], params["target_writable"]),
+        restore_source_on_failure=params["restore_source_on_failure"], check_mode=module.check_mode))
+    if failure:
+        module.fail_json(msg=failure, **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
