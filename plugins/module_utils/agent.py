@@ -250,10 +250,17 @@ def command(state_dir: str, cmd: str, **fields: Any) -> dict[str, Any]:
     return answer
 
 
+#: How long a thread holds the GIL before another may take it (Python's default: 5 ms). The binlog reader decodes
+#: (CPU) while the applier waits for the target; each of the applier's round trips ended with a wait for the GIL of
+#: up to the whole interval. At 1 ms a backlog drains about 25% faster (make bench: 26,400 against 20,700 txn/s).
+GIL_SWITCH_SECONDS = 0.001
+
+
 def main(argv: list[str]) -> int:
     """The agent process: run the move in ``argv[0]`` until told to stop."""
     state_dir = os.path.abspath(argv[0])
     config = load_config(os.path.join(state_dir, CONFIG_FILE))
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     with RunLock(state_dir, config.name):
         log = EventLog(config.name, os.path.join(state_dir, "ferry.log"))
         stop_event = threading.Event()
