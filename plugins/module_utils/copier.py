@@ -198,11 +198,7 @@ class _Writers:
             return
 
     def _write(self, session: Any, batch: _Batch) -> None:
-        try:
-            self.write(session, batch)
-        except BaseException:
-            rollback_quietly(session)
-            raise
+        self.write(session, batch)  # a failed session is not put back (the class docstring)
         self.free.put(session)
 
     def drain(self) -> None:
@@ -268,7 +264,13 @@ class TableCopier:
         except BaseException:
             close_quietly(*targets, *sources)
             raise
-        # After a failure the copy resumes from the cursor: batches committed beyond it are copied again.
+        # After a failure the copy resumes from the cursor the target holds (a COMMIT whose answer was lost may have
+        # moved it): batches committed beyond it are copied again.
+        recorded = state.load(targets[0], self.config.name)
+        cursor = recorded.cursors.get((self.table.schema, self.table.name)) if recorded is not None else None
+        targets[0].rollback()
+        if cursor is not None:
+            self.last_key = cursor.last_key
         self.ahead = {}
         self.read_to = self.last_key
         reader = _ReadAhead(self, sources, stop)
@@ -307,16 +309,24 @@ class TableCopier:
         return False
 
     def _write(self, target: Any, batch: _Batch, reader: _ReadAhead) -> None:
-        """Steps 2-4 for one batch, in a writer thread."""
+        """Steps 2-4 for one batch, in a writer thread. Whatever happens, the batch's source transaction ends here and
+        its session goes back to the reader: a failed batch must not keep its locks (the application's writes wait for
+        them) while the failure travels to the dispatcher, nor starve a reader that the dispatcher waits for."""
         last_key = batch.rows[-1][0]
-        with target.cursor() as cursor:
-            copy_rows(cursor, self.table, [literal for _key, literal in batch.rows])
-        if self.hasher is not None:
-            self.hasher.compare(target, batch.after, last_key, batch.printed)
-        self._commit(target, batch.session, batch.after, last_key, len(batch.rows))
-        # The batch is on the target: from here a failure must not copy it again.
-        batch.session.commit()
-        reader.free.put(batch.session)
+        try:
+            with target.cursor() as cursor:
+                copy_rows(cursor, self.table, [literal for _key, literal in batch.rows])
+            if self.hasher is not None:
+                self.hasher.compare(target, batch.after, last_key, batch.printed)
+            self._commit(target, batch.session, batch.after, last_key, len(batch.rows))
+            # The batch is on the target: from here a failure must not copy it again.
+            batch.session.commit()
+        except BaseException:
+            rollback_quietly(target)  # before the source's locks go: a half-written batch must never be committed
+            rollback_quietly(batch.session)
+            raise
+        finally:
+            reader.free.put(batch.session)
 
     def _commit(self, target: Any, source: Any, after: Optional[int], last_key: int, rows: int) -> None:
         """Steps 3-4 on the target for the batch of keys ``(after, last_key]``: move the cursor over it and over the

@@ -7,10 +7,13 @@ half a second a task on a quiet ferry host and more under load: the read-only
 window of a playbook was 1.8-3.1 s for 0.3 s of work. In one process the
 window is the work only.
 
-A step that fails ends the call. When this call made the source read-only
-and the move was not cut over, the source is made writable again (unless
-``restore_source_on_failure`` is off), so a failed switchover leaves the
-application where it was: writing to the source, the agent still tailing.
+A step that fails ends the call. When the source was writable before the
+call, it is made writable again (unless ``restore_source_on_failure`` is
+off), so a failed switchover leaves the application where it was: writing
+to the source, the agent still tailing. Not past the cutover's point of no
+return, though: once the cutover has stopped the agent, or recorded the move
+complete, the source stays read-only and the result says why. A move that is
+complete already is left alone, the source untouched.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 
-from .connection import ServerSpec, error_text, is_database_error
+from . import agent, state
+from .connection import ServerSpec, close_quietly, connect, error_text, fetch_value, is_database_error
 from .cutover import cut_over
 from .errors import DbferryError
 from .readonly import DEFAULT_LOCK_WAIT_TIMEOUT, switch_read_only
+from .selection import STATE_SCHEMA
 from .verify import DEFAULT_CHUNK_ROWS, DEFAULT_PARALLEL, DEFAULT_TIMEOUT, verify
 
 T = TypeVar("T")
@@ -80,38 +85,80 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
                 check_mode: bool = False) -> tuple[dict[str, Any], Optional[str]]:
     """Make the source read-only (as ``admin``), verify the move, cut it over: the module's result, and the failure
     message (None on success). In check mode only the read-only step is looked at: the others need a read-only source."""
-    result: dict[str, Any] = {"changed": False}
-    called = time.time()
-    outcome = None
+    recorded = _recorded_phase(target, name)
+    if recorded == state.COMPLETE:  # before the source is touched: a finished move's target has moved on since
+        return {"changed": False, "message": "move %s was cut over already." % name}, None
+    # What the source is before anything changes (check mode reads only): whether a failure should make it writable again.
+    looked = switch_read_only(admin, True, wait_for_writes=read_only.wait_for_writes, kill_after=read_only.kill_after,
+                              lock_wait_timeout=read_only.lock_wait_timeout, check_mode=True)
+    result: dict[str, Any] = {"changed": looked.changed, "read_only": looked.result()}
+    if check_mode:
+        return result, None
+    was_writable = not looked.before["read_only"]
+    step = "read_only"
     try:
-        outcome = _step("read_only", lambda: switch_read_only(
+        called = time.time()
+        outcome = _step(step, lambda: switch_read_only(
             admin, True, wait_for_writes=read_only.wait_for_writes, kill_after=read_only.kill_after,
-            lock_wait_timeout=read_only.lock_wait_timeout, check_mode=check_mode))
+            lock_wait_timeout=read_only.lock_wait_timeout))
         result.update(changed=outcome.changed, read_only=outcome.result())
-        if check_mode:
-            return result, None
-        # The window opens when read_only is set, just after the connection is made.
-        opened = called + outcome.timings.get("connect", 0.0)
+        opened = called + outcome.timings.get("connect", 0.0)  # read_only is set just after the connection is made
         refused = outcome.failure()
         if refused:
-            raise _StepFailed("read_only", refused)
-        report = _step("verify", lambda: verify(source, target, name, method=verification.method, position=outcome.position,
-                                                timeout=verification.timeout, chunk_rows=verification.chunk_rows,
-                                                parallel=verification.parallel))
+            raise _StepFailed(step, refused)
+        step = "verify"
+        report = _step(step, lambda: verify(source, target, name, method=verification.method, position=outcome.position,
+                                            timeout=verification.timeout, chunk_rows=verification.chunk_rows,
+                                            parallel=verification.parallel))
         result["verify"] = dict(report.as_dict(), changed=False)
         if report.mismatched:
-            raise _StepFailed("verify", report.failure_message())
-        done = _step("cutover", lambda: cut_over(source, target, name, state_dir, timeout=cutover.timeout, stop_timeout=cutover.stop_timeout,
-                                                 target_writable=cutover.target_writable, check_mode=False,
-                                                 postpone_timeout=cutover.postpone_timeout))
-        result.update(changed=result["changed"] or done["changed"], cutover=done, final_position=done["final_position"])
+            raise _StepFailed(step, report.failure_message())
+        step = "cutover"
+        done = _step(step, lambda: cut_over(source, target, name, state_dir, timeout=cutover.timeout, stop_timeout=cutover.stop_timeout,
+                                            target_writable=cutover.target_writable, check_mode=False,
+                                            postpone_timeout=cutover.postpone_timeout))
+        result.update(changed=True, cutover=done, final_position=done["final_position"])
         if "finished_at" in done:
             result.update(finished_at=done["finished_at"], window_seconds=round(done["finished_at"] - opened, 3))
         return result, None
-    except _StepFailed as failed:
-        made_read_only = outcome is not None and not check_mode and not outcome.before["read_only"] and outcome.after["read_only"]
-        restored = _restore(admin, made_read_only and restore_source_on_failure)
-        return dict(result, failed_step=failed.step, **restored), _failure_message(failed, admin, made_read_only, restored)
+    except BaseException as exc:
+        kept = _must_stay_read_only(step, target, name, state_dir)
+        restored = _restore(admin, was_writable and restore_source_on_failure and not kept)
+        if kept:
+            restored["source_kept_read_only"] = kept
+        if not isinstance(exc, _StepFailed):
+            raise  # a bug: its traceback, once the source is writable again
+        return dict(result, failed_step=exc.step, **restored), _failure_message(exc, admin, was_writable, restored)
+
+
+def _recorded_phase(target: ServerSpec, name: str) -> Optional[str]:
+    """The move's phase on the target; None when the target cannot say (then the steps find out, and say why)."""
+    try:
+        conn = connect(target)
+    except Exception:  # noqa: BLE001 - the verify step connects again and reports it  # pylint: disable=broad-exception-caught
+        return None
+    try:
+        recorded = state.load(conn, name) if fetch_value(
+            conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'moves'", (STATE_SCHEMA,)) else None
+        return recorded.phase if recorded is not None else None
+    finally:
+        close_quietly(conn)
+
+
+def _must_stay_read_only(step: str, target: ServerSpec, name: str, state_dir: str) -> str:
+    """Why the source must stay read-only after a failure at ``step``: "" when making it writable again is safe.
+
+    Up to the cutover's point of no return it is: the agent still tails the source. Once the cutover has
+    stopped the agent, writes to the source would reach no one; once the move is complete, they belong on the target.
+    """
+    if step != "cutover":
+        return ""
+    if _recorded_phase(target, name) == state.COMPLETE:
+        return "the move is recorded complete, so writes belong on the target now"
+    if agent.running_pid(state_dir) is None:
+        return "the move's agent is not running (the cutover stops it), so writes to the source would not reach the target; " \
+               "start the agent again (dbferry.mysql.agent, it resumes), then run the switchover again"
+    return ""
 
 
 def _restore(admin: ServerSpec, wanted: bool) -> dict[str, Any]:
@@ -125,13 +172,15 @@ def _restore(admin: ServerSpec, wanted: bool) -> dict[str, Any]:
     return {"source_writable_again": True}
 
 
-def _failure_message(failed: _StepFailed, admin: ServerSpec, made_read_only: bool, restored: dict[str, Any]) -> str:
+def _failure_message(failed: _StepFailed, admin: ServerSpec, was_writable: bool, restored: dict[str, Any]) -> str:
     """The step's own message, then where that leaves the source."""
     source = admin.describe()
-    if not made_read_only:
-        where = ""
+    if "source_kept_read_only" in restored:
+        where = " The source %s stays READ-ONLY on purpose: %s." % (source, restored["source_kept_read_only"])
+    elif not was_writable:
+        where = " The source %s was read-only before this task and stays so." % source
     elif restored["source_writable_again"]:
-        where = " The source %s, made read-only by this task, is writable again; the move goes on tailing." % source
+        where = " The source %s is writable again, as before this task; the move goes on tailing." % source
     elif "restore_error" in restored:
         where = " The source %s is STILL READ-ONLY: making it writable again failed (%s). Make it writable with " \
                 "dbferry.mysql.read_only (read_only: false)." % (source, restored["restore_error"])

@@ -17,9 +17,11 @@ description:
   - Use the three modules instead when tasks of your own must run between the steps (after read-only, before the cutover).
   - The login options are the account that sets C(read_only) on the source (it needs the privilege to); O(source) and
     O(target) are the move's accounts, as for M(dbferry.mysql.verify) and M(dbferry.mysql.cutover).
-  - A step that fails ends the task, and RV(failed_step) names it. When this task made the source read-only and the move
-    was not cut over, the source is made writable again (O(restore_source_on_failure)); the agent goes on tailing, so the
-    switchover can simply be run again.
+  - A step that fails ends the task, and RV(failed_step) names it. When the source was writable before the task, it is made
+    writable again (O(restore_source_on_failure)); the agent goes on tailing, so the switchover can simply be run again.
+    Not past the cutover's point of no return, though. Once the cutover has stopped the agent or recorded the move complete, the
+    source stays read-only, and RV(source_kept_read_only) says why.
+  - On a move that is complete already, changes nothing and does not touch the source.
   - Runs on the ferry host where the agent runs (use C(delegate_to)).
 author:
   - dbferry maintainers (@dbferry)
@@ -107,8 +109,13 @@ EXAMPLES = r"""
 RETURN = r"""
 read_only:
   description: The read-only step's result, as M(dbferry.mysql.read_only) returns it (C(position) is the source's final position).
-  returned: always
+  returned: unless the move was complete already
   type: dict
+message:
+  description: Why nothing was done.
+  returned: when the move was complete already
+  type: str
+  sample: move shop-move was cut over already.
 verify:
   description: The verification's result, as M(dbferry.mysql.verify) returns it.
   returned: when the verification ran
@@ -142,6 +149,10 @@ source_writable_again:
 restore_error:
   description: Why making the source writable again failed (it is still read-only).
   returned: when that failed
+  type: str
+source_kept_read_only:
+  description: Why the source was left read-only on purpose after a failure past the cutover's point of no return.
+  returned: when that happened
   type: str
 """
 

@@ -321,6 +321,41 @@ def test_race_with_a_later_batch_committed_first(servers, db, tmp_path, held_bat
     assert assert_same(servers, db) == 20
 
 
+def test_a_failed_writer_ends_its_batch_source_locks_at_once(servers, db, tmp_path):
+    """One writer, no read-ahead: the writer of batch 1 fails (its target session is killed while it waits for a row
+    lock a test session holds). Its source transaction must end at once, so the application's write to a row of the
+    batch goes through while the copy is still held up; the copy then starts again from the cursor."""
+    sql(servers.source, "CREATE TABLE `%s`.t (id INT PRIMARY KEY, v INT)" % db,
+        "INSERT INTO `%s`.t VALUES %s" % (db, ", ".join("(%d, %d)" % (k, k) for k in range(10, 201, 10))))
+    blocker = connect(servers.target.spec("root"), autocommit=False)
+    held = threading.Event()
+
+    def hook(table, rows):
+        if not held.is_set():
+            execute(blocker, "INSERT INTO `%s`.t VALUES (10, -10)" % db)
+            held.set()
+
+    config = move_config(servers, db, tmp_path / "state", copy={"batch_rows": 5, "concurrency": 1, "read_ahead": 0, "writers": 1})
+    ferry = FerryThread(config, copy_hook=hook)
+    try:
+        deadline = time.monotonic() + 30
+        while _waiting_target_writer(servers) is None and time.monotonic() < deadline:
+            time.sleep(0.2)  # INNODB_TRX is a cache that a reader refreshes only after 0.1 s without reads
+        waiting = _waiting_target_writer(servers)
+        assert waiting is not None, "batch 1's writer is not waiting for the held row"
+        racer = _Racer(servers, "UPDATE `%s`.t SET v = -30 WHERE id = 30" % db)
+        assert not racer.done.wait(0.5), "the write to batch 1 did not wait for the batch's shared lock"
+        with root_session(servers.target) as conn:
+            execute(conn, "KILL CONNECTION %s" % int(waiting))
+        assert racer.done.wait(10) and racer.error is None, "the failed batch kept its source locks: %s" % racer.error
+    finally:
+        blocker.rollback()
+        blocker.close()
+    wait_caught_up(servers, ferry.config.name)
+    ferry.finish()
+    assert assert_same(servers, db) == 20
+
+
 def test_race_unique_key_row_copied_behind_a_stale_row(servers, db, tmp_path):
     """A copied row collides on a secondary UNIQUE key with a stale target row whose
     change is still pending in the binlog, so the copy skips it; its events must bring it in.

@@ -177,13 +177,7 @@ def test_the_whole_sequence_while_the_app_writes(ansible, servers, db, tmp_path)
 def test_switchover_reads_only_verifies_and_cuts_over_in_one_task(ansible, servers, db, tmp_path):
     """dbferry.mysql.switchover: check mode touches nothing; a verification that fails makes the source writable
     again and leaves the agent tailing; once the target is right again, one run cuts over and reports the window."""
-    make_load_tables(servers, db, 1000)
-    name = "swo-" + db[:40].replace("_", "-")
-    variables = dict(_vars(servers, tmp_path / "state", db), admin_password=servers.source.passwords["root"])
-    args = {"name": name, "state_dir": "{{ state_dir }}", "source": "{{ src }}", "target": "{{ dst }}", "login_user": "root",
-            "login_password": "{{ admin_password }}", "login_unix_socket": servers.source.socket, "verify_method": "inline"}
-    assert not _agent(ansible, variables, name, verify={"inline": True}).failed
-    assert not _module(ansible, "wait", variables, name, max_lag=0, timeout=120).failed
+    name, variables, args = _switchover_move(ansible, servers, db, tmp_path, "swo")
     try:
         check = ansible.run("dbferry.mysql.switchover", args, variables, check_mode=True)
         assert not check.failed and check.result["changed"] is True, check.result
@@ -193,7 +187,7 @@ def test_switchover_reads_only_verifies_and_cuts_over_in_one_task(ansible, serve
         failed = ansible.run("dbferry.mysql.switchover", dict(args, verify_method="checksum"), variables)
         assert failed.failed and failed.result["failed_step"] == "verify", failed.result
         assert failed.result["msg"].startswith("switchover stopped at verify: verify found 1 differing row(s)"), failed.result["msg"]
-        assert "500" in failed.result["msg"] and "is writable again; the move goes on tailing" in failed.result["msg"]
+        assert "500" in failed.result["msg"] and "is writable again, as before this task; the move goes on tailing" in failed.result["msg"]
         assert failed.result["source_writable_again"] is True and failed.result["read_only"]["changed"] is True
         assert _read_only(servers) == 0 and _module(ansible, "status", variables, name).result["status"]["running"] is True
 
@@ -212,7 +206,38 @@ def test_switchover_reads_only_verifies_and_cuts_over_in_one_task(ansible, serve
     assert_same(servers, db)
     with root_session(servers.target) as conn:
         assert fetch_value(conn, "SELECT phase FROM _dbferry.moves WHERE name = %s", (name,)) == "complete"
+    again = ansible.run("dbferry.mysql.switchover", args, variables)  # complete: the source is not touched
+    assert not again.failed and again.result["changed"] is False and "cut over already" in again.result["message"]
+    assert _read_only(servers) == 0
     assert _module(ansible, "agent", variables, name, state="absent").result["changed"] is True
+
+
+def test_switchover_keeps_the_source_read_only_past_the_point_of_no_return(ansible, servers, db, tmp_path):
+    """A cutover step that fails after the move was recorded complete (here: target_writable without the privilege to
+    set the target's read_only, which the sandbox's ferry_target user lacks) must not make the source writable again:
+    writes belong on the target from then on."""
+    name, variables, args = _switchover_move(ansible, servers, db, tmp_path, "swp")
+    try:
+        failed = ansible.run("dbferry.mysql.switchover", dict(args, target_writable=True), variables)
+        assert failed.failed and failed.result["failed_step"] == "cutover", failed.result
+        assert "stays READ-ONLY on purpose: the move is recorded complete" in failed.result["msg"], failed.result["msg"]
+        assert failed.result["source_writable_again"] is False and "recorded complete" in failed.result["source_kept_read_only"]
+        assert _read_only(servers) == 1
+    finally:
+        sql(servers.source, "SET GLOBAL read_only = OFF")
+    assert _module(ansible, "agent", variables, name, state="absent").result["changed"] is True
+
+
+def _switchover_move(ansible, servers, db, tmp_path, prefix):
+    """A move of ``db`` with inline verification, caught up; its name, the variables and the switchover's arguments."""
+    make_load_tables(servers, db, 1000)
+    name = prefix + "-" + db[:40].replace("_", "-")
+    variables = dict(_vars(servers, tmp_path / "state", db), admin_password=servers.source.passwords["root"])
+    args = {"name": name, "state_dir": "{{ state_dir }}", "source": "{{ src }}", "target": "{{ dst }}", "login_user": "root",
+            "login_password": "{{ admin_password }}", "login_unix_socket": servers.source.socket, "verify_method": "inline"}
+    assert not _agent(ansible, variables, name, verify={"inline": True}).failed
+    assert not _module(ansible, "wait", variables, name, max_lag=0, timeout=120).failed
+    return name, variables, args
 
 
 def _read_only(servers) -> int:

@@ -160,7 +160,8 @@ def test_rehearsal_then_a_failed_cutover_makes_the_source_writable_again(ansible
     """rehearse.yml -l staging never touches the source and leaves the agent in sync; then a move whose
     verification fails (a target row changed behind the agent's back) makes the source writable again,
     runs the on-failure hook and says so, both with read-only, verify and cutover in one task (no
-    after-read-only hook) and as three tasks (with it); abort.yml removes what is left."""
+    after-read-only hook) and as three tasks (with it); once the row is right again the one task cuts
+    over; abort.yml removes what is left."""
     make_load_tables(servers, db, 2000)
     name = "fail-" + db[:40].replace("_", "-")
     throttle_flag = tmp_path / "throttle.flag"
@@ -215,6 +216,24 @@ def test_rehearsal_then_a_failed_cutover_makes_the_source_writable_again(ansible
     for secret in _secrets(variables):
         assert secret not in failed.stdout and secret not in failed.stderr and secret not in again.stdout and secret not in again.stderr
     assert _checkpoints(servers, name) == 1  # the move is still there, resumable
+
+    # The row brought back in line by a source write, the same playbook, one task again, cuts over; the after-cutover
+    # hook sees the results under the names the three-task path registers.
+    sql(servers.source, "UPDATE `%s`.a SET v = v + 1 WHERE id = 1500" % db)
+    (tmp_path / "hooks.log").unlink()
+    try:
+        moved = _playbook(ansible, "move.yml", dict(variables, dbferry_hook_after_read_only=""), "-l", "staging")
+        assert _read_only(servers.source) == 1  # writes belong on the target now
+    finally:
+        sql(servers.source, "SET GLOBAL read_only = OFF")
+    assert moved.returncode == 0, moved.stdout[-5000:] + moved.stderr[-2000:]
+    lines = _hook_lines(tmp_path)
+    assert [line.split()[0] for line in lines] == ["before_read_only", "after_cutover"], lines
+    assert re.fullmatch(r"\d+-\d+-\d+(,\d+-\d+-\d+)*", lines[1].split()[-1]), lines[1]  # the final position
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["outcome"] == "cut over" and report["verify"]["result"] == "ok", report
+    assert 0 < report["read_only_window_seconds"] < 60 and report["final_position"] == lines[1].split()[-1], report
+    assert_same(servers, db)
 
     aborted = _playbook(ansible, "abort.yml", variables, "-l", "staging")
     assert aborted.returncode == 0, aborted.stdout[-3000:]
