@@ -1,7 +1,8 @@
 """Options that name a move or select what it moves, shared by the dbferry.mysql modules.
 
 DOCUMENTATION (``dbferry.mysql.move``): ``name`` and ``state_dir``, which find a
-move on the ferry host. SELECTION (``dbferry.mysql.move.selection``):
+move on the ferry host. CUTOVER (``dbferry.mysql.move.cutover``): the cutover's
+waits and ``target_writable`` (move_options.cutover_argument_spec). SELECTION (``dbferry.mysql.move.selection``):
 ``databases`` and ``tables``. THROTTLING (``dbferry.mysql.move.throttling``):
 load and lag limits, flag files and hooks (move_options.throttle_argument_spec,
 defaults from config.OPTIONS). They mirror move_options.py, selection.py and
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:  # pylint: disable=too-few-public-methods
-    """Doc fragments, used as dbferry.mysql.move, dbferry.mysql.move.selection and dbferry.mysql.move.throttling."""
+    """Doc fragments, used as dbferry.mysql.move, dbferry.mysql.move.cutover, dbferry.mysql.move.selection and
+    dbferry.mysql.move.throttling."""
 
     DOCUMENTATION = r"""
 options:
@@ -23,6 +25,27 @@ options:
   state_dir:
     description: The move's state folder on the ferry host. Default C(~/.dbferry/moves/<name>).
     type: path
+"""
+
+    CUTOVER = r"""
+options:
+  timeout:
+    description: Seconds the cutover waits for the target to apply the source's final position.
+    type: float
+    default: 300
+  stop_timeout:
+    description: Seconds to wait for the agent to stop.
+    type: float
+    default: 60
+  postpone_timeout:
+    description: Seconds the cutover waits while the move's C(postpone_cutover_flag_file) exists; then it fails, saying so. The source
+      is read-only by then, so a playbook waits for the flag file with M(dbferry.mysql.wait) before it makes the source read-only.
+    type: float
+    default: 3600
+  target_writable:
+    description: Set C(read_only=OFF) on the target at the end (the target user then needs the privilege to).
+    type: bool
+    default: false
 """
 
     SELECTION = r"""

@@ -666,9 +666,11 @@ _NOT_PARSED = object()
 class _Assembler:
     """Turns events into complete transactions with the row changes of moved tables."""
 
-    def __init__(self, tables: frozenset[tuple[str, str]], collations: dict[int, str], keys: Mapping[tuple[str, str], str]) -> None:
+    def __init__(self, tables: frozenset[tuple[str, str]], collations: dict[int, str],
+                 keys: Optional[Mapping[tuple[str, str], str]] = None) -> None:
         self.tables = tables
-        self.keys = keys
+        #: (schema, table) -> the key column its before images are reduced to (BinlogStream's ``keys``).
+        self.keys = keys or {}
         self.folded = {(s.casefold(), t.casefold()): (s, t) for s, t in tables}
         self.collations = collations
         self.post_headers: tuple[int, ...] = ()
@@ -926,7 +928,7 @@ class BinlogStream:
             collations = _collations(conn, flavor)
         finally:
             conn.close()
-        self._assembler = _Assembler(frozenset(tables), collations, keys or {})
+        self._assembler = _Assembler(frozenset(tables), collations, keys)
         #: How often the connection was reopened, and why the last time; for status and logs.
         self.reconnects = 0
         self.last_error: Optional[str] = None

@@ -19,6 +19,12 @@ def move_ref_argument_spec() -> dict[str, Any]:
     return {"name": {"type": "str", "required": True}, "state_dir": {"type": "path"}}
 
 
+def cutover_argument_spec() -> dict[str, Any]:
+    """The cutover's options (doc fragment dbferry.mysql.move.cutover), for the cutover and switchover modules."""
+    return {"timeout": {"type": "float", "default": 300}, "stop_timeout": {"type": "float", "default": 60},
+            "postpone_timeout": {"type": "float", "default": 3600}, "target_writable": {"type": "bool", "default": False}}
+
+
 def move_argument_spec(servers_required: bool = True) -> dict[str, Any]:
     """Everything that configures a move."""
     spec = move_ref_argument_spec()

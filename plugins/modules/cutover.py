@@ -23,25 +23,9 @@ description:
     RV(hook_failures)). Hooks and flag file come from the configuration the agent was started with. Check mode runs no hook.
 author:
   - dbferry maintainers (@dbferry)
-options:
-  timeout:
-    description: Seconds to wait for the target to apply the source's final position.
-    type: float
-    default: 300
-  stop_timeout:
-    description: Seconds to wait for the agent to stop.
-    type: float
-    default: 60
-  postpone_timeout:
-    description: Seconds to wait while the move's C(postpone_cutover_flag_file) exists; then the cutover fails, saying so.
-    type: float
-    default: 3600
-  target_writable:
-    description: Set C(read_only=OFF) on the target at the end (the target user then needs the privilege to).
-    type: bool
-    default: false
 extends_documentation_fragment:
   - dbferry.mysql.move
+  - dbferry.mysql.move.cutover
   - dbferry.mysql.connection.servers
 notes:
   - Supports check mode, in which it checks and waits but stops and records nothing.
@@ -95,18 +79,15 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.dbferry.mysql.plugins.module_utils.connection import PYMYSQL_IMPORT_ERROR, ServerSpec, server_argument_spec
 from ansible_collections.dbferry.mysql.plugins.module_utils.cutover import cut_over
 from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
-from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import move_ref_argument_spec, state_dir_of
+from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import cutover_argument_spec, move_ref_argument_spec, state_dir_of
 
 
 def main() -> None:
     spec = move_ref_argument_spec()
+    spec.update(cutover_argument_spec())
     spec.update({
         "source": server_argument_spec(),
         "target": server_argument_spec(),
-        "timeout": {"type": "float", "default": 300},
-        "stop_timeout": {"type": "float", "default": 60},
-        "postpone_timeout": {"type": "float", "default": 3600},
-        "target_writable": {"type": "bool", "default": False},
     })
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     if PYMYSQL_IMPORT_ERROR:

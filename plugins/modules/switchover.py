@@ -56,31 +56,15 @@ options:
     description: Tables verified at the same time.
     type: int
     default: 2
-  timeout:
-    description: Seconds the cutover waits for the target to apply the source's final position.
-    type: float
-    default: 300
-  stop_timeout:
-    description: Seconds to wait for the agent to stop.
-    type: float
-    default: 60
-  postpone_timeout:
-    description: Seconds the cutover waits while the move's C(postpone_cutover_flag_file) exists. The source is read-only
-      by then; wait for the flag file with M(dbferry.mysql.wait) before this task instead.
-    type: float
-    default: 3600
-  target_writable:
-    description: Set C(read_only=OFF) on the target at the end (the target user then needs the privilege to).
-    type: bool
-    default: false
   restore_source_on_failure:
-    description: When a step fails after this task made the source read-only, and the move was not cut over, make the
-      source writable again. V(false) leaves it read-only, for an operator to decide.
+    description: When a step fails and the source was writable before this task, make it writable again; never past the
+      cutover's point of no return (see RV(source_kept_read_only)). V(false) leaves it read-only, for an operator to decide.
     type: bool
     default: true
 extends_documentation_fragment:
   - dbferry.mysql.connection
   - dbferry.mysql.move
+  - dbferry.mysql.move.cutover
   - dbferry.mysql.connection.servers
 notes:
   - Supports check mode, in which only the read-only step is looked at (nothing is set); verification and cutover need a
@@ -165,7 +149,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.connection import (
     server_argument_spec,
 )
 from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
-from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import move_ref_argument_spec, state_dir_of
+from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import cutover_argument_spec, move_ref_argument_spec, state_dir_of
 from ansible_collections.dbferry.mysql.plugins.module_utils.readonly import DEFAULT_LOCK_WAIT_TIMEOUT
 from ansible_collections.dbferry.mysql.plugins.module_utils.switchover import CutoverStep, ReadOnlyStep, VerifyStep, switch_over
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify import DEFAULT_CHUNK_ROWS, DEFAULT_PARALLEL, DEFAULT_TIMEOUT, METHODS
@@ -174,6 +158,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.verify import DEFAUL
 def main() -> None:
     spec = login_argument_spec()
     spec.update(move_ref_argument_spec())
+    spec.update(cutover_argument_spec())
     spec.update({
         "source": server_argument_spec(),
         "target": server_argument_spec(),
@@ -184,10 +169,6 @@ def main() -> None:
         "verify_timeout": {"type": "float", "default": DEFAULT_TIMEOUT},
         "verify_chunk_rows": {"type": "int", "default": DEFAULT_CHUNK_ROWS},
         "verify_parallel": {"type": "int", "default": DEFAULT_PARALLEL},
-        "timeout": {"type": "float", "default": 300},
-        "stop_timeout": {"type": "float", "default": 60},
-        "postpone_timeout": {"type": "float", "default": 3600},
-        "target_writable": {"type": "bool", "default": False},
         "restore_source_on_failure": {"type": "bool", "default": True},
     })
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)

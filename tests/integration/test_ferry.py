@@ -275,6 +275,31 @@ def _cursor(servers, move: str) -> tuple:
         return tuple(fetch_all(conn, "SELECT last_key, done FROM _dbferry.cursors WHERE move = %s", (move,))[0])
 
 
+def _hold_batch_one_on_the_target(servers, db, tmp_path, writers: int, ready=lambda: True) -> tuple:
+    """Twenty rows copied in batches of five by ``writers`` writers without read-ahead, batch 1 held on the target: a test
+    session inserts, uncommitted, a row at batch 1's first key just before the batch is handed to a writer, so the
+    writer's INSERT waits for that row lock. Returns once it waits (and ``ready()``): the ferry, the waiting writer's
+    connection id, and the test session (roll it back to let batch 1 go on)."""
+    sql(servers.source, "CREATE TABLE `%s`.t (id INT PRIMARY KEY, v INT)" % db,
+        "INSERT INTO `%s`.t VALUES %s" % (db, ", ".join("(%d, %d)" % (k, k) for k in range(10, 201, 10))))
+    blocker = connect(servers.target.spec("root"), autocommit=False)
+    held = threading.Event()
+
+    def hook(table, rows):
+        if not held.is_set():
+            execute(blocker, "INSERT INTO `%s`.t VALUES (10, -10)" % db)
+            held.set()
+
+    config = move_config(servers, db, tmp_path / "state", copy={"batch_rows": 5, "concurrency": 1, "read_ahead": 0, "writers": writers})
+    ferry = FerryThread(config, copy_hook=hook)
+    deadline = time.monotonic() + 30
+    while (_waiting_target_writer(servers) is None or not ready()) and time.monotonic() < deadline:
+        time.sleep(0.2)  # INNODB_TRX is a cache that a reader refreshes only after 0.1 s without reads
+    waiting = _waiting_target_writer(servers)
+    assert waiting is not None, "batch 1's writer is not waiting for the held row"
+    return ferry, waiting, blocker
+
+
 @pytest.mark.parametrize("held_batch_ends", ["committed", "killed"])
 def test_race_with_a_later_batch_committed_first(servers, db, tmp_path, held_batch_ends):
     """Two writers: batch 1 is held on the target (a test session has an uncommitted row at its first key, so
@@ -287,24 +312,8 @@ def test_race_with_a_later_batch_committed_first(servers, db, tmp_path, held_bat
     both) or its session is killed (the copy starts again from the cursor,
     copying batch 2 again); either way the target ends equal to the source.
     """
-    sql(servers.source, "CREATE TABLE `%s`.t (id INT PRIMARY KEY, v INT)" % db,
-        "INSERT INTO `%s`.t VALUES %s" % (db, ", ".join("(%d, %d)" % (k, k) for k in range(10, 201, 10))))
-    blocker = connect(servers.target.spec("root"), autocommit=False)
-    held = threading.Event()
-
-    def hook(table, rows):
-        if not held.is_set():  # batch 1, before it is handed to a writer
-            execute(blocker, "INSERT INTO `%s`.t VALUES (10, -10)" % db)
-            held.set()
-
-    config = move_config(servers, db, tmp_path / "state", copy={"batch_rows": 5, "concurrency": 1, "read_ahead": 0, "writers": 2})
-    ferry = FerryThread(config, copy_hook=hook)
+    ferry, waiting, blocker = _hold_batch_one_on_the_target(servers, db, tmp_path, 2, lambda: len(_target_keys(servers, db)) >= 5)
     try:
-        deadline = time.monotonic() + 30
-        while (_waiting_target_writer(servers) is None or len(_target_keys(servers, db)) < 5) and time.monotonic() < deadline:
-            time.sleep(0.2)  # INNODB_TRX is a cache that a reader refreshes only after 0.1 s without reads
-        waiting = _waiting_target_writer(servers)
-        assert waiting is not None, "batch 1's writer is not waiting for the held row"
         assert _target_keys(servers, db)[:5] == [60, 70, 80, 90, 100], "batch 2 is not on the target"
         assert _cursor(servers, ferry.config.name) == (None, 0), "the cursor claims batch 2 while batch 1 is not committed"
         racer = _Racer(servers, "UPDATE `%s`.t SET v = -70 WHERE id = 70" % db)
@@ -325,24 +334,8 @@ def test_a_failed_writer_ends_its_batch_source_locks_at_once(servers, db, tmp_pa
     """One writer, no read-ahead: the writer of batch 1 fails (its target session is killed while it waits for a row
     lock a test session holds). Its source transaction must end at once, so the application's write to a row of the
     batch goes through while the copy is still held up; the copy then starts again from the cursor."""
-    sql(servers.source, "CREATE TABLE `%s`.t (id INT PRIMARY KEY, v INT)" % db,
-        "INSERT INTO `%s`.t VALUES %s" % (db, ", ".join("(%d, %d)" % (k, k) for k in range(10, 201, 10))))
-    blocker = connect(servers.target.spec("root"), autocommit=False)
-    held = threading.Event()
-
-    def hook(table, rows):
-        if not held.is_set():
-            execute(blocker, "INSERT INTO `%s`.t VALUES (10, -10)" % db)
-            held.set()
-
-    config = move_config(servers, db, tmp_path / "state", copy={"batch_rows": 5, "concurrency": 1, "read_ahead": 0, "writers": 1})
-    ferry = FerryThread(config, copy_hook=hook)
+    ferry, waiting, blocker = _hold_batch_one_on_the_target(servers, db, tmp_path, 1)
     try:
-        deadline = time.monotonic() + 30
-        while _waiting_target_writer(servers) is None and time.monotonic() < deadline:
-            time.sleep(0.2)  # INNODB_TRX is a cache that a reader refreshes only after 0.1 s without reads
-        waiting = _waiting_target_writer(servers)
-        assert waiting is not None, "batch 1's writer is not waiting for the held row"
         racer = _Racer(servers, "UPDATE `%s`.t SET v = -30 WHERE id = 30" % db)
         assert not racer.done.wait(0.5), "the write to batch 1 did not wait for the batch's shared lock"
         with root_session(servers.target) as conn:
