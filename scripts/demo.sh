@@ -99,8 +99,8 @@ print("rehearsal (source untouched)   %s rows copied in %s s, %s rows/s with the
 print("move                           %s rows copied in %s s, %s rows/s with the catch-up; playbook %s s"
       % (move["rows_copied"], move["copy_seconds"], move["rows_per_second"], move_seconds))
 timings = move["cutover_timings"]
-print("read-only window               %s s from read_only on to cutover done (verify %s s, cutover %s s of it; the rest is"
-      " Ansible starting each task)" % (move["read_only_window_seconds"], move["verify"]["seconds"], timings.get("total")))
+print("read-only window               %s s from read_only on to cutover done (verify %s s, cutover %s s of it; one task,"
+      " dbferry.mysql.switchover)" % (move["read_only_window_seconds"], move["verify"]["seconds"], timings.get("total")))
 print("verification                   %s" % verify(move))
 print("final source position          %s, applied on the target" % move["final_position"])
 print("app during both runs           %s transactions in %s s; %s refused while the source was read-only, then the app stopped"
