@@ -8,7 +8,7 @@ for -vvv. Anything else is a bug and is raised as is.
 from __future__ import annotations
 
 import traceback
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Optional, TypeVar
 
 from .connection import error_text, is_database_error
 from .errors import DbferryError
@@ -16,14 +16,22 @@ from .errors import DbferryError
 T = TypeVar("T")
 
 
+def operator_message(what: str, exc: BaseException) -> Optional[str]:
+    """The one-line message for a failure the operator can act on (a DbferryError, a server error); None for a bug."""
+    if isinstance(exc, DbferryError):
+        return str(exc)
+    if is_database_error(exc):
+        return "%s stopped by a server error: %s" % (what, error_text(exc))
+    return None
+
+
 def call_or_fail(module: Any, what: str, call: Callable[[], T]) -> T:
     """Return ``call()``, or end the task with ``module.fail_json`` and a message that says what stopped."""
     try:
         return call()
-    except DbferryError as exc:
-        module.fail_json(msg=str(exc))
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        if not is_database_error(exc):
+        message = operator_message(what, exc)
+        if message is None:
             raise
-        module.fail_json(msg="%s stopped by a server error: %s" % (what, error_text(exc)), exception=traceback.format_exc())
+        module.fail_json(msg=message, **({} if isinstance(exc, DbferryError) else {"exception": traceback.format_exc()}))
     raise RuntimeError("fail_json returned instead of ending the module")

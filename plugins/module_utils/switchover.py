@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 
 from . import agent, state
-from .connection import ServerSpec, close_quietly, connect, error_text, fetch_value, is_database_error
+from .connection import ServerSpec, close_quietly, connect
 from .cutover import cut_over
-from .errors import DbferryError
+from .module_errors import operator_message
 from .readonly import DEFAULT_LOCK_WAIT_TIMEOUT, switch_read_only
-from .selection import STATE_SCHEMA
 from .verify import DEFAULT_CHUNK_ROWS, DEFAULT_PARALLEL, DEFAULT_TIMEOUT, verify
 
 T = TypeVar("T")
@@ -72,12 +71,11 @@ def _step(step: str, call: Callable[[], T]) -> T:
     """``call()``; a failure the operator can act on (a DbferryError, a server error) becomes a _StepFailed."""
     try:
         return call()
-    except DbferryError as exc:
-        raise _StepFailed(step, str(exc)) from exc
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        if not is_database_error(exc):
+        message = operator_message(step, exc)
+        if message is None:
             raise
-        raise _StepFailed(step, "%s stopped by a server error: %s" % (step, error_text(exc))) from exc
+        raise _StepFailed(step, message) from exc
 
 
 def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name: str, state_dir: str, *,
@@ -132,17 +130,17 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
 
 
 def _recorded_phase(target: ServerSpec, name: str) -> Optional[str]:
-    """The move's phase on the target; None when the target cannot say (then the steps find out, and say why)."""
+    """The move's phase on the target; None when the target cannot say (no such move, no state schema, no connection):
+    then the steps find out, and say why."""
     try:
         conn = connect(target)
+        try:
+            recorded = state.load(conn, name)
+        finally:
+            close_quietly(conn)
     except Exception:  # noqa: BLE001 - the verify step connects again and reports it  # pylint: disable=broad-exception-caught
         return None
-    try:
-        recorded = state.load(conn, name) if fetch_value(
-            conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'moves'", (STATE_SCHEMA,)) else None
-        return recorded.phase if recorded is not None else None
-    finally:
-        close_quietly(conn)
+    return recorded.phase if recorded is not None else None
 
 
 def _must_stay_read_only(step: str, target: ServerSpec, name: str, state_dir: str) -> str:
@@ -168,7 +166,7 @@ def _restore(admin: ServerSpec, wanted: bool) -> dict[str, Any]:
     try:
         switch_read_only(admin, False)
     except Exception as exc:  # noqa: BLE001 - reported, the step's own failure is what the task fails with  # pylint: disable=broad-exception-caught
-        return {"source_writable_again": False, "restore_error": str(exc) if isinstance(exc, DbferryError) else error_text(exc)}
+        return {"source_writable_again": False, "restore_error": operator_message("making the source writable", exc) or str(exc)}
     return {"source_writable_again": True}
 
 
