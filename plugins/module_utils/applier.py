@@ -59,7 +59,7 @@ class Applier:
         self.conn: Optional[Any] = None
 
     def run(self, stream: Any, stop: threading.Event) -> None:
-        """Read from ``stream`` (a binlog.BinlogStream) and apply until ``stop`` is set."""
+        """Read from ``stream`` (a binlog_stream.BinlogStream) and apply until ``stop`` is set."""
         batch: list[Transaction] = []
         changes = 0
         started = time.monotonic()

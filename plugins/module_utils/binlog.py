@@ -1,9 +1,10 @@
 """Access to the source's binlog.
 
 ``probe_dump`` proves, for preflight, that a user may stream the binlog.
-``BinlogStream`` is what a move applies: every source transaction committed
-after a GTID position, in binlog order, with its row changes on the moved
-tables (changes.py is the contract).
+``Assembler`` turns the events of a binlog dump into what a move applies:
+every source transaction committed after a GTID position, in binlog order,
+with its row changes on the moved tables (changes.py is the contract);
+binlog_stream.py runs it in a process of its own.
 
 binlog_dump.py speaks the replication protocol (dump request, checksums,
 heartbeats, event framing). Everything in the events is decoded here from
@@ -21,29 +22,21 @@ here through the source's own collation table.
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import datetime
 import functools
-import math
-import queue
 import random
 import re
-import socket
 import struct
-import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable, Collection, Mapping, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Union
 
-from . import gtid
-from .binlog_dump import BINLOG_DUMP_NON_BLOCK, ConnectionLost, DumpEvent, DumpReader, request_dump
-from .changes import DELETE, INSERT, UPDATE, RowChange, Transaction
-from .connection import ServerSpec, connect, error_code, error_text, fetch_all, is_database_error
+from .binlog_dump import BINLOG_DUMP_NON_BLOCK, DumpEvent, request_dump
+from .changes import DELETE, INSERT, UPDATE, RowChange
+from .connection import fetch_all
 from .errors import DbferryError
 from .flavor import Flavor
 from .identifiers import display_table
-from .retry import Backoff, is_transient
 
 #: Probe server ids are drawn from this range. A dump request with the
 #: server id of a real replica would make the source drop that replica's
@@ -663,7 +656,7 @@ class _Group:
 _NOT_PARSED = object()
 
 
-class _Assembler:
+class Assembler:
     """Turns events into complete transactions with the row changes of moved tables."""
 
     def __init__(self, tables: frozenset[tuple[str, str]], collations: dict[int, str],
@@ -859,191 +852,3 @@ class _Assembler:
             raise DbferryError(
                 "a statement-based binlog event changes moved table %s: %s" % (display_table(*hit), shown), obj=display_table(*hit),
                 fix="keep binlog_format=ROW in every session on the source (no SET SESSION binlog_format), then restart the move.")
-
-
-# ---------------------------------------------------------------------------
-# The stream
-
-
-#: Fixes for server errors that end a stream.
-_STREAM_FIXES = {
-    1236: "the source no longer has the binlog of this position (or never had it): start the move over, "
-          "and keep binlogs longer than a move may pause (binlog_expire_logs_seconds).",
-    1227: "grant the user REPLICATION SLAVE (see README.md), then restart the move.",
-    1045: "check the user name and password for the source.",
-}
-
-#: Transactions are handed to the caller in lists of what arrived together, of at most
-#: this many; at most _READ_AHEAD lists wait, so memory stays bounded when the caller is slower.
-_HANDOVER = 256
-_READ_AHEAD = 64
-
-
-def _collations(conn: Any, flavor: Flavor) -> dict[int, str]:
-    """Collation id -> character set name, from the source itself (ids of the UCA 14 collations of MariaDB 10.10+ too)."""
-    return {int(i): name for i, name in fetch_all(conn, flavor.collation_ids_sql)}
-
-
-class BinlogStream:
-    """Committed source transactions after a MariaDB GTID position, in binlog order.
-
-    A thread reads the binlog ahead of the caller, so that next_transaction()
-    honours its timeout exactly and decoding overlaps with applying. It
-    keeps its own read position and reopens a dropped connection from it,
-    with growing pauses: a transaction is never lost or repeated, because a
-    half-read one is dropped and the server sends it again. A connection
-    that stays silent for ``stall_seconds`` (the source sends a heartbeat
-    every ``heartbeat_seconds`` when it has nothing else) counts as dropped.
-    ``server_id`` must differ from the source's and its replicas' ids: the
-    source drops an older connection that uses the same id.
-
-    Row changes are those of ``tables``, (schema, table) pairs on the source;
-    they are decoded from the raw events (see the module docstring). Moved
-    tables must be transactional (as preflight requires): a savepoint
-    rollback logged with a transaction drops the changes after the savepoint.
-    DDL on a moved table, statement-based changes to one, and XA transactions
-    on one stop the stream with a DbferryError: it cannot follow them.
-    Generated columns (VIRTUAL and STORED) and INVISIBLE columns appear in
-    the images, as the source logs them. With ``keys`` ((schema, table) ->
-    key column), the before images of those tables hold only that column.
-    """
-
-    def __init__(self, spec: ServerSpec, flavor: Flavor, start: str, tables: Collection[tuple[str, str]], *,
-                 server_id: int, heartbeat_seconds: float = 1.0, stall_seconds: float = 30.0,
-                 keys: Optional[Mapping[tuple[str, str], str]] = None) -> None:
-        if not flavor.is_mariadb:
-            raise DbferryError("following the binlog of %s is not supported yet; dbferry reads MariaDB binlogs." % flavor.label,
-                               obj=spec.describe(), fix="move from a MariaDB source.")
-        if not 0 < heartbeat_seconds <= stall_seconds / 2:
-            raise DbferryError("heartbeat_seconds (%s) must be positive and at most half of stall_seconds (%s)." % (heartbeat_seconds, stall_seconds),
-                               obj="heartbeat_seconds", fix="raise stall_seconds or lower heartbeat_seconds.")
-        self._spec = spec
-        self._server_id = server_id
-        self._heartbeat = heartbeat_seconds
-        self._read_timeout = max(1, math.ceil(stall_seconds))
-        self._start = gtid.parse(start)
-        self._position = gtid.render(self._start)
-        conn = connect(spec)
-        try:
-            collations = _collations(conn, flavor)
-        finally:
-            conn.close()
-        self._assembler = _Assembler(frozenset(tables), collations, keys)
-        #: How often the connection was reopened, and why the last time; for status and logs.
-        self.reconnects = 0
-        self.last_error: Optional[str] = None
-        self._queue: queue.Queue = queue.Queue(maxsize=_READ_AHEAD)
-        self._failure: Optional[BaseException] = None
-        #: Transactions taken from the queue and not yet returned.
-        self._ready: collections.deque = collections.deque()
-        self._stop = threading.Event()
-        #: The dump being read; close() shuts its socket down to wake the reader.
-        self._reader: Optional[DumpReader] = None
-        self._thread = threading.Thread(target=self._run, name="binlog-%s" % spec.describe(), daemon=True)
-        self._thread.start()
-
-    @property
-    def position(self) -> str:
-        """Where a stream restarted after the last transaction returned resumes (the start before the first)."""
-        return self._position
-
-    def next_transaction(self, timeout: float) -> Optional[Transaction]:
-        """The next committed transaction, or None if none was complete within ``timeout`` seconds.
-
-        Raises the DbferryError that stopped the stream (DDL on a moved table,
-        a lost position, ...) once every transaction before it was returned.
-        """
-        if not self._ready:
-            if self._failure is not None:
-                raise self._failure
-            try:
-                item = self._queue.get(timeout=max(0.0, timeout))
-            except queue.Empty:
-                return None
-            if isinstance(item, BaseException):
-                self._failure = item
-                raise item
-            self._ready.extend(item)
-        txn = self._ready.popleft()
-        self._position = txn.position
-        return txn
-
-    def close(self) -> None:
-        """Stop reading, at once.
-
-        The reader thread is usually blocked reading the dump connection until
-        the next event or heartbeat; shutting that socket down wakes it now,
-        instead of up to a heartbeat later. This is on the cutover's path: the
-        agent stops while the source is read-only.
-        """
-        self._stop.set()
-        reader = self._reader
-        sock = getattr(reader.conn, "_sock", None) if reader is not None else None  # PyMySQL keeps its socket there
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        self._thread.join(timeout=self._heartbeat + 1)
-
-    def __enter__(self) -> "BinlogStream":
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
-
-    # -- the reader thread
-
-    def _run(self) -> None:
-        position = dict(self._start)
-        backoff = Backoff("reading the binlog of %s" % self._spec.describe())
-        try:
-            while not self._stop.is_set():
-                try:
-                    self._reader = DumpReader(self._spec, self._server_id, gtid.render(position), self._heartbeat, self._read_timeout)
-                    self._read(self._reader, position, backoff)
-                except Exception as exc:  # noqa: BLE001 - transient ones reopen, the rest stop the stream  # pylint: disable=broad-exception-caught
-                    if not (isinstance(exc, ConnectionLost) or is_transient(exc)):
-                        raise self._stream_error(exc, position) from exc
-                    self.reconnects += 1
-                    self.last_error = str(exc) or "the binlog connection was lost"
-                    self._assembler.reset()
-                    backoff.failed(exc)
-                finally:
-                    if self._reader is not None:
-                        self._reader.close()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller by next_transaction()  # pylint: disable=broad-exception-caught
-            self._deliver(exc)
-
-    def _read(self, reader: DumpReader, position: dict[int, tuple[int, int]], backoff: Backoff) -> None:
-        """Decode what arrives; hand over the transactions that completed, before waiting for more."""
-        while not self._stop.is_set():
-            events = reader.read_events()
-            backoff.success()
-            done: list[Transaction] = []
-            try:
-                for event in events:
-                    finished = self._assembler.feed(event)
-                    if finished is not None:
-                        group, timestamp = finished
-                        domain, server, seq = group.gtid
-                        position[domain] = (server, seq)
-                        done.append(Transaction(gtid.render(position), tuple(group.changes), timestamp))
-                        if len(done) >= _HANDOVER:
-                            self._deliver(done)
-                            done = []
-            finally:  # an event that stops the stream comes after every transaction completed before it
-                if done:
-                    self._deliver(done)
-
-    def _deliver(self, item: Any) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-
-    def _stream_error(self, exc: BaseException, position: dict[int, tuple[int, int]]) -> BaseException:
-        if not is_database_error(exc):
-            return exc
-        return DbferryError("the binlog stream from %s at position %r failed: %s" % (self._spec.describe(), gtid.render(position), error_text(exc)),
-                            obj=self._spec.describe(), fix=_STREAM_FIXES.get(error_code(exc), "check the source's error log, then restart the move."))

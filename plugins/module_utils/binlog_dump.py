@@ -75,7 +75,7 @@ class DumpReader:
     """A blocking binlog dump from a GTID position on its own connection."""
 
     def __init__(self, spec: ServerSpec, server_id: int, position: str, heartbeat_seconds: float, read_timeout: int) -> None:
-        #: The connection the binlog arrives on; BinlogStream.close() shuts its socket down to wake a blocked read.
+        #: The connection the binlog arrives on (PyMySQL made it: its socket and buffered reader are used here).
         self.conn = connect(spec, read_timeout=read_timeout)
         self._describe = spec.describe()
         try:

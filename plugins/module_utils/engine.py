@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional
 
 from . import gtid, state
 from .applier import Applier, ApplyHook
-from .binlog import BinlogStream
+from .binlog_stream import BinlogStream
 from .changes import Transaction
 from .config import MoveConfig
 from .connection import close_quietly, connect, fetch_all, fetch_value

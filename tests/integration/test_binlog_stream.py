@@ -8,19 +8,25 @@ how long a test runs, never whether it passes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
+import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from decimal import Decimal
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import pymysql
 import pytest
 from integration_support import Servers, root_session, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils import gtid
-from ansible_collections.dbferry.mysql.plugins.module_utils.binlog import BinlogStream
+from ansible_collections.dbferry.mysql.plugins.module_utils.binlog_stream import BinlogStream
 from ansible_collections.dbferry.mysql.plugins.module_utils.changes import DELETE, INSERT, UPDATE, RowChange, Transaction
 from ansible_collections.dbferry.mysql.plugins.module_utils.connection import ServerSpec, connect, execute, fetch_all, fetch_value
 from ansible_collections.dbferry.mysql.plugins.module_utils.errors import DbferryError
@@ -494,7 +500,11 @@ def _kill_dump_threads(servers: Servers) -> int:
     return killed
 
 
-def test_killed_dump_connection_resumes_without_loss_or_repeat(servers, db, flavor):
+def _read_while_disrupted(servers: Servers, db: str, flavor: Flavor, disrupt: Callable[[BinlogStream], bool]) -> BinlogStream:
+    """Stream 240 inserted rows while ``disrupt`` (True: it did something) is done after 40, 80 and 120 rows were seen.
+
+    Every row must arrive exactly once and in order, each transaction at a position of its own.
+    """
     table = quote_table(db, "t")
     sql(servers.source, "CREATE TABLE %s (id INT PRIMARY KEY)" % table)
     start = source_position(servers)
@@ -515,22 +525,88 @@ def test_killed_dump_connection_resumes_without_loss_or_repeat(servers, db, flav
     with open_stream(servers, flavor, start, [(db, "t")]) as stream:
         writer = threading.Thread(target=write, daemon=True)
         writer.start()
-        kills = 0
+        disruptions = 0
         deadline = time.monotonic() + 40
-        while kills < 3:  # kill the dump connection after 40, 80 and 120 rows were seen
-            assert time.monotonic() < deadline, "killed %d times; the stream saw %d rows" % (kills, len(inserted_ids(got)))
+        while disruptions < 3:
+            assert time.monotonic() < deadline, "disrupted %d times; the stream saw %d rows" % (disruptions, len(inserted_ids(got)))
             txn = stream.next_transaction(0.5)
             if txn is not None:
                 got.append(txn)
-            if len(inserted_ids(got)) >= 40 * (kills + 1) and _kill_dump_threads(servers):
-                kills += 1
+            if len(inserted_ids(got)) >= 40 * (disruptions + 1) and disrupt(stream):
+                disruptions += 1
         writer.join(30)
         assert writer_done.is_set()
         got += read_until(stream, source_position(servers))
         assert stream.next_transaction(0.2) is None
-        assert stream.reconnects >= 3
     assert inserted_ids(got) == list(range(1, total + 1))
     assert len({t.position for t in got}) == len(got)
+    return stream
+
+
+def test_killed_dump_connection_resumes_without_loss_or_repeat(servers, db, flavor):
+    stream = _read_while_disrupted(servers, db, flavor, lambda _stream: _kill_dump_threads(servers) > 0)
+    assert stream.reconnects >= 3
+
+
+def test_killed_reader_process_is_replaced_without_loss_or_repeat(servers, db, flavor):
+    """kill -9 of the reader process (out of memory, a careless operator): a new one resumes after what was received."""
+    pids = []
+
+    def kill_reader(stream: BinlogStream) -> bool:
+        if stream.reader_pid in pids:
+            return False  # killed already; the stream has not noticed yet
+        pids.append(stream.reader_pid)
+        os.kill(stream.reader_pid, signal.SIGKILL)
+        return True
+
+    stream = _read_while_disrupted(servers, db, flavor, kill_reader)
+    assert len(set(pids + [stream.reader_pid])) == 4, "each kill started a new reader"
+
+
+_ORPHAN_SCRIPT = """
+import json, sys, time
+from ansible_collections.dbferry.mysql.plugins.module_utils.binlog_stream import BinlogStream
+from ansible_collections.dbferry.mysql.plugins.module_utils.connection import ServerSpec
+from ansible_collections.dbferry.mysql.plugins.module_utils.flavor import Flavor
+args = json.loads(sys.stdin.readline())
+flavor = Flavor(args["flavor"]["kind"], tuple(args["flavor"]["version"]), args["flavor"]["version_string"])
+stream = BinlogStream(ServerSpec(**args["spec"]), flavor, args["start"], [], server_id=args["server_id"],
+                      heartbeat_seconds=0.2)
+print(stream.reader_pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_reader_process_ends_when_its_parent_is_killed(servers, flavor):
+    """An agent killed with -9 cannot stop its reader; on an idle source the reader must notice by itself.
+
+    Left running, it would fight the next agent's dump connection for the same server id.
+    """
+    spec = servers.source.spec("ferry_source")
+    args = {"spec": dataclasses.asdict(spec), "flavor": dataclasses.asdict(flavor), "start": source_position(servers), "server_id": next(_server_ids)}
+    parent = subprocess.Popen([sys.executable, "-c", _ORPHAN_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    try:
+        parent.stdin.write(json.dumps(args) + "\n")
+        parent.stdin.flush()
+        reader = int(parent.stdout.readline())
+        assert _is_running(reader)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while _is_running(reader):
+        assert time.monotonic() < deadline, "the reader process %d still runs 10 s after its parent was killed" % reader
+        time.sleep(0.1)
+
+
+def _is_running(pid: int) -> bool:
+    """True while ``pid`` is a live process (not a zombie: an orphan's zombie is reaped by init)."""
+    try:
+        with open("/proc/%d/stat" % pid, encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 class FreezableProxy:

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from ansible_collections.dbferry.mysql.plugins.module_utils.binlog import _Assembler, statement_tables
+from ansible_collections.dbferry.mysql.plugins.module_utils.binlog import Assembler, statement_tables
 from ansible_collections.dbferry.mysql.plugins.module_utils.binlog_dump import DumpEvent
 from ansible_collections.dbferry.mysql.plugins.module_utils.changes import INSERT, RowChange
 from ansible_collections.dbferry.mysql.plugins.module_utils.errors import DbferryError
@@ -81,8 +81,8 @@ def _row(row_id: int) -> RowChange:
 
 
 @pytest.fixture
-def assembler() -> _Assembler:
-    return _Assembler(frozenset({("shop", "t")}), {})
+def assembler() -> Assembler:
+    return Assembler(frozenset({("shop", "t")}), {})
 
 
 def test_a_group_ends_at_its_xid_with_its_gtid(assembler):
