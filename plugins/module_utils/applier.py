@@ -16,17 +16,19 @@ dirty set never misses an applied change, even across a crash.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from . import inline, state
 from .changes import Transaction
 from .config import MoveConfig
-from .connection import close_quietly
+from .connection import close_quietly, literal
 from .copier import open_target_writer
 from .retry import Backoff, is_transient
-from .rows import apply_changes
+from .rows import net_statements
 from .schema import MovedTable
 from .throttle import Throttle
 from .tunables import Tunables
@@ -45,8 +47,33 @@ MAX_BATCH_SECONDS = 0.25
 IDLE_SECONDS = 0.02
 
 
+#: Batches rendered ahead of the one the target session is writing.
+PREPARED_BATCHES = 2
+
+
+@dataclass
+class _Batch:
+    """Whole source transactions rendered as one target transaction's statements."""
+
+    transactions: list[Transaction]
+    changes: int
+    statements: list[str]
+    #: Keys to mark dirty (verify.inline only).
+    dirty: Optional[set[inline.DirtyKey]]
+
+
 class Applier:
-    """Applies a stream's transactions to the target until stopped."""
+    """Applies a stream's transactions to the target until stopped.
+
+    Two threads: the one that calls run() writes batches to the target, one
+    target transaction each, in order; a preparer thread reads the stream,
+    groups transactions into batches and renders their statements. The
+    preparer's work (taking the transactions from the reader process,
+    computing the net effect, writing values as SQL) thus overlaps with the
+    target's work on the batch before, instead of waiting for it. The order
+    of writes and what each target transaction holds are as with one
+    thread: the preparer renders, never writes.
+    """
 
     def __init__(self, config: MoveConfig, tables: list[MovedTable], applied: Applied, throttle: Throttle, tunables: Tunables,
                  hook: Optional[ApplyHook] = None) -> None:
@@ -59,16 +86,39 @@ class Applier:
         self.conn: Optional[Any] = None
 
     def run(self, stream: Any, stop: threading.Event) -> None:
-        """Read from ``stream`` (a binlog_stream.BinlogStream) and apply until ``stop`` is set."""
+        """Read from ``stream`` (a binlog_stream.BinlogStream) and apply until ``stop`` is set.
+
+        It stops at a checkpoint: what was prepared and not written is read
+        again after a restart. An error of the stream is raised once the
+        batches before it are written.
+        """
+        prepared: queue.Queue = queue.Queue(maxsize=PREPARED_BATCHES)
+        ended = threading.Event()  # this thread is leaving: the preparer must not wait for room any longer
+        preparer = threading.Thread(target=self._prepare, args=(stream, stop, ended, prepared), name="apply-preparer", daemon=True)
+        preparer.start()
+        try:
+            while True:
+                item = prepared.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                self.throttle.wait(stop)  # between target transactions: a held applier holds none open
+                if stop.is_set():
+                    return
+                self._commit(item)
+        finally:
+            ended.set()
+            preparer.join()
+            close_quietly(self.conn)
+
+    def _prepare(self, stream: Any, stop: threading.Event, ended: threading.Event, prepared: queue.Queue) -> None:
+        """The preparer thread: batches of whole transactions, rendered; then None at ``stop``, or the error that ended it."""
         batch: list[Transaction] = []
         changes = 0
         started = time.monotonic()
         try:
             while not stop.is_set():
-                if not batch:
-                    self.throttle.wait(stop)  # between target transactions: a held applier holds none open
-                    if stop.is_set():
-                        break
                 txn = stream.next_transaction(timeout=IDLE_SECONDS)
                 if txn is not None:
                     if not batch:
@@ -77,30 +127,44 @@ class Applier:
                     changes += len(txn.changes)
                 full = changes >= self.tunables.batch_events or time.monotonic() - started > MAX_BATCH_SECONDS
                 if batch and (txn is None or full):
-                    self._commit(batch, changes)
+                    self._hand_over(prepared, ended, self._render(batch, changes))
                     batch, changes = [], 0
-            if batch:
-                self._commit(batch, changes)
-        finally:
-            close_quietly(self.conn)
+            self._hand_over(prepared, ended, None)
+        except BaseException as exc:  # noqa: BLE001 - raised by run() after the batches before it  # pylint: disable=broad-exception-caught
+            self._hand_over(prepared, ended, exc)
 
-    def _commit(self, batch: list[Transaction], changes: int) -> None:
-        if self.hook is not None:
-            self.hook(batch)
-        backoff = Backoff("applying binlog events")
+    @staticmethod
+    def _hand_over(prepared: queue.Queue, ended: threading.Event, item: Any) -> None:
+        while not ended.is_set():
+            try:
+                prepared.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _render(self, batch: list[Transaction], changes: int) -> _Batch:
         rows = [change for txn in batch for change in txn.changes]
+        dirty = inline.changed_keys(self.tables, rows) if self.config.inline else None
+        return _Batch(batch, changes, net_statements(self.tables, rows, literal), dirty)
+
+    def _commit(self, batch: _Batch) -> None:
+        if self.hook is not None:
+            self.hook(batch.transactions)
+        backoff = Backoff("applying binlog events")
+        last = batch.transactions[-1]
         while True:
             try:
                 if self.conn is None:
                     self.conn = open_target_writer(self.config)
                 with self.conn.cursor() as cursor:
-                    apply_changes(cursor, self.tables, rows)
-                if self.config.inline:
-                    inline.mark(self.conn, self.config.name, inline.changed_keys(self.tables, rows))
-                    state.save_inline_position(self.conn, self.config.name, batch[-1].position)
-                state.save_position(self.conn, self.config.name, batch[-1].position)
+                    for statement in batch.statements:
+                        cursor.execute(statement)
+                if batch.dirty is not None:
+                    inline.mark(self.conn, self.config.name, batch.dirty)
+                    state.save_inline_position(self.conn, self.config.name, last.position)
+                state.save_position(self.conn, self.config.name, last.position)
                 self.conn.commit()
-                self.applied(batch[-1], changes)
+                self.applied(last, batch.changes)
                 return
             except Exception as exc:  # noqa: BLE001 - transient ones are retried, the rest re-raised
                 if not is_transient(exc):

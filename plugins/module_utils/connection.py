@@ -158,6 +158,33 @@ def _ssl_options(spec: ServerSpec) -> dict[str, Any]:
     return options
 
 
+def literal(value: Any) -> str:
+    """``value`` as an SQL literal, exactly as PyMySQL's Connection.escape writes it for a session from connect().
+
+    Why not the session's own escape: the applier renders a batch's
+    statements in one thread while its session runs the batch before in
+    another. Sessions from connect() never have NO_BACKSLASH_ESCAPES in
+    their sql_mode (SESSION_SQL_MODE), so strings take backslash escapes;
+    bytes are hex; every other type goes through PyMySQL's own encoders.
+    (tests/integration/test_sql_literal.py compares this with a live session's escape.)
+    """
+    if isinstance(value, str):
+        return "'" + pymysql.converters.escape_string(value) + "'"
+    if isinstance(value, (bytes, bytearray)):
+        return "X'" + value.hex() + "'"
+    return pymysql.converters.escape_item(value, "utf8", mapping=_encoders())
+
+
+def _encoders() -> dict:
+    """PyMySQL's default encoders by Python type, as a Connection keeps them (its ``encoders``)."""
+    if not _ENCODERS:
+        _ENCODERS.update((k, v) for k, v in pymysql.converters.conversions.items() if not isinstance(k, int))
+    return _ENCODERS
+
+
+_ENCODERS: dict = {}
+
+
 def connect(spec: ServerSpec, *, autocommit: bool = True, read_timeout: Optional[int] = None) -> Any:
     """Open a session on ``spec``, set up for fidelity (see module docstring).
 

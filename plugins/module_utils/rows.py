@@ -22,8 +22,11 @@ from typing import Any, Callable, Iterable, Optional
 
 from .changes import DELETE, INSERT, UPDATE, RowChange
 from .errors import DbferryError
-from .identifiers import for_arguments, quote_ident
+from .identifiers import quote_ident
 from .schema import MovedTable
+
+#: Writes a value as an SQL literal (connection.literal).
+Literal = Callable[[Any], str]
 
 #: Multi-row statements are cut at about this many bytes of values, well
 #: under the 16 MiB default max_allowed_packet.
@@ -46,13 +49,6 @@ def _chunks(rows: list, size_of: Callable[[Any], int] = _size) -> Iterable[list]
         size += row_size
     if chunk:
         yield chunk
-
-
-def _multi_row(verb: str, table: MovedTable, rows: list[tuple]) -> tuple[str, list[Any]]:
-    placeholder = "(" + ", ".join(["%s"] * len(table.columns)) + ")"
-    sql = "%s INTO %s (%s) VALUES %s" % (verb, for_arguments(table.quoted_target), for_arguments(table.column_list),
-                                         ", ".join([placeholder] * len(rows)))
-    return sql, [value for row in rows for value in row]
 
 
 def copy_rows(cursor: Any, table: MovedTable, literals: list[bytes]) -> None:
@@ -85,19 +81,19 @@ def _operations(table: MovedTable, change: RowChange) -> list[tuple[str, Any]]:
     return [("replace", row)]
 
 
-def _flush(cursor: Any, kind: str, table: MovedTable, items: list) -> None:
+def _statements(kind: str, table: MovedTable, items: list, literal: Literal) -> Iterable[str]:
     if kind == DELETE:
+        head = "DELETE FROM %s WHERE %s IN (" % (table.quoted_target, quote_ident(table.key))
         for start in range(0, len(items), 1000):
-            keys = items[start:start + 1000]
-            cursor.execute("DELETE FROM %s WHERE %s IN (%s)" % (for_arguments(table.quoted_target), for_arguments(quote_ident(table.key)),
-                                                                ", ".join(["%s"] * len(keys))), keys)
+            yield head + ", ".join(map(literal, items[start:start + 1000])) + ")"
         return
+    head = "REPLACE INTO %s (%s) VALUES " % (table.quoted_target, table.column_list)
     for chunk in _chunks(items):
-        cursor.execute(*_multi_row("REPLACE", table, chunk))
+        yield head + ", ".join("(" + ", ".join(map(literal, row)) + ")" for row in chunk)
 
 
-def apply_changes(cursor: Any, tables: dict[tuple[str, str], MovedTable], changes: Iterable[RowChange]) -> int:
-    """Apply row changes as their net effect, so that replaying them again is harmless; return the statements run.
+def net_statements(tables: dict[tuple[str, str], MovedTable], changes: Iterable[RowChange], literal: Literal) -> list[str]:
+    """The statements that apply row changes as their net effect, so that replaying them again is harmless.
 
     ``changes`` are whole source transactions in binlog order, written in
     one target transaction. What they leave behind is, for each key they
@@ -110,6 +106,10 @@ def apply_changes(cursor: Any, tables: dict[tuple[str, str], MovedTable], change
     docstring holds for the net effect as for the changes one by one: a
     last image can only evict a row copied "ahead", which a later event
     restores; and fewer intermediate images means fewer evictions.
+
+    The statements are complete SQL text, values written by ``literal``
+    (connection.literal): the applier renders them while the target runs
+    the batch before, and the session only sends them.
     """
     net: dict[MovedTable, dict[Any, Optional[tuple]]] = {}
     for change in changes:
@@ -120,14 +120,8 @@ def apply_changes(cursor: Any, tables: dict[tuple[str, str], MovedTable], change
                 last[item] = None
             else:
                 last[item[table.key_index]] = item
-    statements = 0
+    statements: list[str] = []
     for table, last in net.items():
-        deleted = [key for key, row in last.items() if row is None]
-        if deleted:
-            _flush(cursor, DELETE, table, deleted)
-            statements += 1
-        written = [row for row in last.values() if row is not None]
-        if written:
-            _flush(cursor, "replace", table, written)
-            statements += 1
+        statements += _statements(DELETE, table, [key for key, row in last.items() if row is None], literal)
+        statements += _statements("replace", table, [row for row in last.values() if row is not None], literal)
     return statements
