@@ -38,17 +38,18 @@ Applied = Callable[[Transaction, int], None]
 #: Called with a batch before it is written. Race tests hold the applier here.
 ApplyHook = Callable[[list], None]
 
-#: A batch is committed when it has this many row changes, when the stream
-#: is idle (nothing for IDLE_SECONDS), or when it is this old: lag stays low
-#: under a steady trickle. At cutover the source stops writing, so the last
-#: batch commits IDLE_SECONDS after its last transaction arrived: that wait
-#: is part of the read-only window.
+#: A batch is handed to the target session when the session is free (the
+#: batch holds what arrived while the session wrote the one before: one
+#: transaction when the stream is slow, many when it is fast, like a group
+#: commit), when it has ``apply.batch_events`` row changes, when the stream
+#: is idle (nothing for IDLE_SECONDS), or when it is this old. At cutover the
+#: source stops writing, so the last batch commits at most IDLE_SECONDS
+#: after its last transaction arrived: that wait is part of the read-only
+#: window.
 MAX_BATCH_SECONDS = 0.25
 IDLE_SECONDS = 0.02
 
 
-#: Batches rendered ahead of the one the target session is writing.
-PREPARED_BATCHES = 2
 
 
 @dataclass
@@ -70,9 +71,10 @@ class Applier:
     groups transactions into batches and renders their statements. The
     preparer's work (taking the transactions from the reader process,
     computing the net effect, writing values as SQL) thus overlaps with the
-    target's work on the batch before, instead of waiting for it. The order
-    of writes and what each target transaction holds are as with one
-    thread: the preparer renders, never writes.
+    target's work on the batch before, instead of waiting for it; and the
+    batch is handed over as soon as the session is free (MAX_BATCH_SECONDS).
+    The order of writes and what each target transaction holds are as with
+    one thread: the preparer renders, never writes.
     """
 
     def __init__(self, config: MoveConfig, tables: list[MovedTable], applied: Applied, throttle: Throttle, tunables: Tunables,
@@ -92,13 +94,16 @@ class Applier:
         again after a restart. An error of the stream is raised once the
         batches before it are written.
         """
-        prepared: queue.Queue = queue.Queue(maxsize=PREPARED_BATCHES)
+        prepared: queue.Queue = queue.Queue(maxsize=1)
         ended = threading.Event()  # this thread is leaving: the preparer must not wait for room any longer
-        preparer = threading.Thread(target=self._prepare, args=(stream, stop, ended, prepared), name="apply-preparer", daemon=True)
+        free = threading.Event()  # this thread waits for a batch: the preparer hands over what it has
+        preparer = threading.Thread(target=self._prepare, args=(stream, stop, ended, free, prepared), name="apply-preparer", daemon=True)
         preparer.start()
         try:
             while True:
+                free.set()
                 item = prepared.get()
+                free.clear()
                 if item is None:
                     return
                 if isinstance(item, BaseException):
@@ -112,7 +117,7 @@ class Applier:
             preparer.join()
             close_quietly(self.conn)
 
-    def _prepare(self, stream: Any, stop: threading.Event, ended: threading.Event, prepared: queue.Queue) -> None:
+    def _prepare(self, stream: Any, stop: threading.Event, ended: threading.Event, free: threading.Event, prepared: queue.Queue) -> None:
         """The preparer thread: batches of whole transactions, rendered; then None at ``stop``, or the error that ended it."""
         batch: list[Transaction] = []
         changes = 0
@@ -125,8 +130,8 @@ class Applier:
                         started = time.monotonic()
                     batch.append(txn)
                     changes += len(txn.changes)
-                full = changes >= self.tunables.batch_events or time.monotonic() - started > MAX_BATCH_SECONDS
-                if batch and (txn is None or full):
+                due = free.is_set() or changes >= self.tunables.batch_events or time.monotonic() - started > MAX_BATCH_SECONDS
+                if batch and (txn is None or due):
                     self._hand_over(prepared, ended, self._render(batch, changes))
                     batch, changes = [], 0
             self._hand_over(prepared, ended, None)
