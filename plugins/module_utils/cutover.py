@@ -123,3 +123,31 @@ def cut_over(source_spec: ServerSpec, target_spec: ServerSpec, name: str, state_
         close_quietly(source, target)
         if hooks is not None:
             hooks.log.close()
+
+
+def recorded_phase(target: ServerSpec, name: str) -> Optional[str]:
+    """The move's phase on the target; None when the target cannot say (no such move, no state schema, no connection):
+    then the caller's next step finds out, and says why."""
+    try:
+        conn = connect(target)
+        try:
+            recorded = state.load(conn, name)
+        finally:
+            close_quietly(conn)
+    except Exception:  # noqa: BLE001 - the caller's next step connects again and reports it  # pylint: disable=broad-exception-caught
+        return None
+    return recorded.phase if recorded is not None else None
+
+
+def source_must_stay_read_only(target: ServerSpec, name: str, state_dir: str) -> str:
+    """Why the source must stay read-only after a failed cutover: "" when making it writable again is safe.
+
+    Up to the cutover's point of no return it is: the agent still tails the source. Once the cutover has
+    stopped the agent, writes to the source would reach no one; once the move is complete, they belong on the target.
+    """
+    if recorded_phase(target, name) == state.COMPLETE:
+        return "the move is recorded complete, so writes belong on the target now"
+    if agent.running_pid(state_dir) is None:
+        return "the move's agent is not running (the cutover stops it), so writes to the source would not reach the target; " \
+               "start the agent again (dbferry.mysql.agent, it resumes), then run the cutover again"
+    return ""

@@ -25,13 +25,17 @@ def operator_message(what: str, exc: BaseException) -> Optional[str]:
     return None
 
 
-def call_or_fail(module: Any, what: str, call: Callable[[], T]) -> T:
-    """Return ``call()``, or end the task with ``module.fail_json`` and a message that says what stopped."""
+def call_or_fail(module: Any, what: str, call: Callable[[], T], failed: Optional[Callable[[], dict[str, Any]]] = None) -> T:
+    """Return ``call()``, or end the task with ``module.fail_json`` and a message that says what stopped.
+
+    ``failed`` returns more fields for the failed task's result, for what comes after it (a rescue) to act on.
+    """
     try:
         return call()
     except Exception as exc:  # pylint: disable=broad-exception-caught
         message = operator_message(what, exc)
         if message is None:
             raise
-        module.fail_json(msg=message, **({} if isinstance(exc, DbferryError) else {"exception": traceback.format_exc()}))
+        extra = failed() if failed is not None else {}
+        module.fail_json(msg=message, **extra, **({} if isinstance(exc, DbferryError) else {"exception": traceback.format_exc()}))
     raise RuntimeError("fail_json returned instead of ending the module")

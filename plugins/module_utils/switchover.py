@@ -22,9 +22,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 
-from . import agent, state
-from .connection import ServerSpec, close_quietly, connect
-from .cutover import cut_over
+from . import state
+from .connection import ServerSpec
+from .cutover import cut_over, recorded_phase, source_must_stay_read_only
 from .module_errors import operator_message
 from .readonly import DEFAULT_LOCK_WAIT_TIMEOUT, switch_read_only
 from .verify import DEFAULT_CHUNK_ROWS, DEFAULT_PARALLEL, DEFAULT_TIMEOUT, verify
@@ -83,7 +83,7 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
                 check_mode: bool = False) -> tuple[dict[str, Any], Optional[str]]:
     """Make the source read-only (as ``admin``), verify the move, cut it over: the module's result, and the failure
     message (None on success). In check mode only the read-only step is looked at: the others need a read-only source."""
-    recorded = _recorded_phase(target, name)
+    recorded = recorded_phase(target, name)
     if recorded == state.COMPLETE:  # before the source is touched: a finished move's target has moved on since
         return {"changed": False, "message": "move %s was cut over already." % name}, None
     # What the source is before anything changes (check mode reads only): whether a failure should make it writable again.
@@ -120,43 +120,13 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
             result.update(finished_at=done["finished_at"], window_seconds=round(done["finished_at"] - opened, 3))
         return result, None
     except BaseException as exc:
-        kept = _must_stay_read_only(step, target, name, state_dir)
+        kept = source_must_stay_read_only(target, name, state_dir) if step == "cutover" else ""
         restored = _restore(admin, was_writable and restore_source_on_failure and not kept)
         if kept:
             restored["source_kept_read_only"] = kept
         if not isinstance(exc, _StepFailed):
             raise  # a bug: its traceback, once the source is writable again
         return dict(result, failed_step=exc.step, **restored), _failure_message(exc, admin, was_writable, restored)
-
-
-def _recorded_phase(target: ServerSpec, name: str) -> Optional[str]:
-    """The move's phase on the target; None when the target cannot say (no such move, no state schema, no connection):
-    then the steps find out, and say why."""
-    try:
-        conn = connect(target)
-        try:
-            recorded = state.load(conn, name)
-        finally:
-            close_quietly(conn)
-    except Exception:  # noqa: BLE001 - the verify step connects again and reports it  # pylint: disable=broad-exception-caught
-        return None
-    return recorded.phase if recorded is not None else None
-
-
-def _must_stay_read_only(step: str, target: ServerSpec, name: str, state_dir: str) -> str:
-    """Why the source must stay read-only after a failure at ``step``: "" when making it writable again is safe.
-
-    Up to the cutover's point of no return it is: the agent still tails the source. Once the cutover has
-    stopped the agent, writes to the source would reach no one; once the move is complete, they belong on the target.
-    """
-    if step != "cutover":
-        return ""
-    if _recorded_phase(target, name) == state.COMPLETE:
-        return "the move is recorded complete, so writes belong on the target now"
-    if agent.running_pid(state_dir) is None:
-        return "the move's agent is not running (the cutover stops it), so writes to the source would not reach the target; " \
-               "start the agent again (dbferry.mysql.agent, it resumes), then run the switchover again"
-    return ""
 
 
 def _restore(admin: ServerSpec, wanted: bool) -> dict[str, Any]:

@@ -15,6 +15,8 @@ description:
     asked, makes the target writable.
   - Runs on the ferry host where the agent runs (use C(delegate_to)).
   - On a move that is complete already, changes nothing.
+  - When it fails past its point of no return (the agent stopped, or the move recorded complete), it says so in
+    RV(source_kept_read_only): the source must then stay read-only, and the cutover role's rescue leaves it so.
   - While the move's C(postpone_cutover_flag_file) exists, waits (up to O(postpone_timeout)) before anything else; the
     source is read-only by then, so a playbook waits for the flag file with dbferry.mysql.wait before it makes the
     source read-only, and this wait is a guard for runbooks that do not.
@@ -72,12 +74,19 @@ timings:
     stopping the agent (C(stop_agent)), recording the move (C(record)), and in all (C(total)).
   returned: success
   type: dict
+source_kept_read_only:
+  description: On failure past the cutover's point of no return (the agent stopped, or the move recorded complete), why the
+    source must stay read-only; writes let in after that would reach no one, or belong on the target. The cutover role's
+    rescue then leaves the source read-only.
+  returned: on failure past the point of no return
+  type: str
+  sample: the move is recorded complete, so writes belong on the target now
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.connection import PYMYSQL_IMPORT_ERROR, ServerSpec, server_argument_spec
-from ansible_collections.dbferry.mysql.plugins.module_utils.cutover import cut_over
+from ansible_collections.dbferry.mysql.plugins.module_utils.cutover import cut_over, source_must_stay_read_only
 from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
 from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import cutover_argument_spec, move_ref_argument_spec, state_dir_of
 
@@ -93,10 +102,17 @@ def main() -> None:
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params
+    target = ServerSpec.from_options(params["target"])
+
+    def past_the_point_of_no_return() -> dict:
+        # A rescue that makes the source writable again after this would lose the writes it lets in.
+        kept = "" if module.check_mode else source_must_stay_read_only(target, params["name"], state_dir_of(params))
+        return {"source_kept_read_only": kept} if kept else {}
+
     result = call_or_fail(module, "cutover", lambda: cut_over(
-        ServerSpec.from_options(params["source"]), ServerSpec.from_options(params["target"]), params["name"], state_dir_of(params),
+        ServerSpec.from_options(params["source"]), target, params["name"], state_dir_of(params),
         timeout=params["timeout"], stop_timeout=params["stop_timeout"], target_writable=params["target_writable"], check_mode=module.check_mode,
-        postpone_timeout=params["postpone_timeout"]))
+        postpone_timeout=params["postpone_timeout"]), past_the_point_of_no_return)
     module.exit_json(**result)
 
 

@@ -9,6 +9,8 @@ import stat
 import subprocess
 import time
 
+import pytest
+
 from ferry_support import DmlLoad, assert_same, make_load_tables
 from integration_support import ROOT, root_session, sql
 
@@ -212,16 +214,23 @@ def test_switchover_reads_only_verifies_and_cuts_over_in_one_task(ansible, serve
     assert _module(ansible, "agent", variables, name, state="absent").result["changed"] is True
 
 
-def test_switchover_keeps_the_source_read_only_past_the_point_of_no_return(ansible, servers, db, tmp_path):
-    """A cutover step that fails after the move was recorded complete (here: target_writable without the privilege to
-    set the target's read_only, which the sandbox's ferry_target user lacks) must not make the source writable again:
-    writes belong on the target from then on."""
-    name, variables, args = _switchover_move(ansible, servers, db, tmp_path, "swp")
+@pytest.mark.parametrize("module", ["switchover", "cutover"])
+def test_the_source_stays_read_only_past_the_point_of_no_return(ansible, servers, db, tmp_path, module):
+    """A cutover that fails after the move was recorded complete (here: target_writable without the privilege to set
+    the target's read_only, which the sandbox's ferry_target user lacks) must not make the source writable again:
+    writes belong on the target from then on. The switchover restores nothing; the cutover module (the cutover role's
+    three-task path) says so in source_kept_read_only, which the role's rescue obeys."""
+    name, variables, args = _switchover_move(ansible, servers, db, tmp_path, module[:3] + "p")
     try:
-        failed = ansible.run("dbferry.mysql.switchover", dict(args, target_writable=True), variables)
-        assert failed.failed and failed.result["failed_step"] == "cutover", failed.result
-        assert "stays READ-ONLY on purpose: the move is recorded complete" in failed.result["msg"], failed.result["msg"]
-        assert failed.result["source_writable_again"] is False and "recorded complete" in failed.result["source_kept_read_only"]
+        if module == "cutover":
+            sql(servers.source, "SET GLOBAL read_only = ON")
+            args = {k: v for k, v in args.items() if k in ("name", "state_dir", "source", "target")}
+        failed = ansible.run("dbferry.mysql." + module, dict(args, target_writable=True), variables)
+        assert failed.failed and "recorded complete" in failed.result["source_kept_read_only"], failed.result
+        if module == "switchover":
+            assert failed.result["failed_step"] == "cutover", failed.result
+            assert "stays READ-ONLY on purpose: the move is recorded complete" in failed.result["msg"], failed.result["msg"]
+            assert failed.result["source_writable_again"] is False
         assert _read_only(servers) == 1
     finally:
         sql(servers.source, "SET GLOBAL read_only = OFF")
