@@ -461,31 +461,37 @@ def _fraction(raw: bytes) -> int:
 
 
 @functools.lru_cache(maxsize=None)
-def _decimal_layout(precision: int, scale: int) -> tuple[tuple[tuple[int, int], ...], int, int]:
-    """DECIMAL(precision, scale)'s groups of (bytes, digits), how many are before the point, and the bytes in all."""
+def _decimal_layout(precision: int, scale: int) -> tuple[tuple[tuple[int, int, int], ...], int]:
+    """DECIMAL(precision, scale)'s binary form: its bytes in all, and per group of digits, from the first:
+    (how far to shift the whole value right, the group's mask, 10 ** its digits)."""
     whole = precision - scale
     groups = ([(_DIG2BYTES[whole % 9], whole % 9)] if whole % 9 else []) + [(4, 9)] * (whole // 9)
-    frac_groups = [(4, 9)] * (scale // 9) + ([(_DIG2BYTES[scale % 9], scale % 9)] if scale % 9 else [])
-    return tuple(groups + frac_groups), len(groups), sum(size for size, _digits in groups + frac_groups)
+    groups += [(4, 9)] * (scale // 9) + ([(_DIG2BYTES[scale % 9], scale % 9)] if scale % 9 else [])
+    size = sum(nbytes for nbytes, _digits in groups)
+    steps, shift = [], 8 * size
+    for nbytes, digits in groups:
+        shift -= 8 * nbytes
+        steps.append((shift, (1 << (8 * nbytes)) - 1, 10 ** digits))
+    return tuple(steps), size
 
 
 def _read_decimal(col: _Column, buf: _Buffer) -> Decimal:
-    """DECIMAL's binary form: groups of 9 digits in 4 bytes, big-endian, sign in the top bit, negatives inverted."""
-    groups, whole_groups, size = _decimal_layout(col.length, col.scale)
-    raw = bytearray(buf.take(size))
-    negative = not raw[0] & 0x80
-    raw[0] ^= 0x80
+    """DECIMAL's binary form: groups of 9 digits in 4 bytes, big-endian, sign in the top bit, negatives inverted.
+
+    The digits are gathered as one integer and the Decimal made from "<digits>E-<scale>", which is exact at any
+    precision (Decimal arithmetic would round to the context's 28 digits; DECIMAL has up to 65).
+    """
+    steps, size = _decimal_layout(col.length, col.scale)
+    raw = int.from_bytes(buf.take(size), "big")
+    top = 1 << (8 * size - 1)
+    negative = not raw & top
+    raw ^= top
     if negative:
-        raw = bytearray(b ^ 0xFF for b in raw)
-    parts = []
-    pos = 0
-    for size, digits in groups:
-        parts.append("%0*d" % (digits, int.from_bytes(raw[pos:pos + size], "big")))
-        pos += size
-    text = "".join(parts[:whole_groups]) or "0"
-    if col.scale:
-        text += "." + "".join(parts[whole_groups:])
-    return Decimal(("-" if negative else "") + text)
+        raw ^= (top << 1) - 1
+    digits = 0
+    for shift, mask, scale in steps:
+        digits = digits * scale + ((raw >> shift) & mask)
+    return Decimal("%s%dE-%d" % ("-" if negative else "", digits, col.scale))
 
 
 def _read_year(col: _Column, buf: _Buffer) -> int:
@@ -612,7 +618,7 @@ def _skip(col: _Column) -> tuple[int, int]:
     if col.type in fixed:
         return fixed[col.type], 0
     if col.type == _NEWDECIMAL:
-        return _decimal_layout(col.length, col.scale)[2], 0
+        return _decimal_layout(col.length, col.scale)[1], 0
     if col.type in (_VARCHAR, _STRING):
         return 0, 1 if col.length < 256 else 2
     return 0, col.length  # BLOB, GEOMETRY

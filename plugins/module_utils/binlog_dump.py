@@ -112,45 +112,56 @@ class DumpReader:
             self._buffer += chunk
 
     def _complete_events(self) -> list[DumpEvent]:
-        """Cut the complete packets out of the buffer (4-byte header: 3 bytes of length, 1 of sequence) and parse them."""
+        """Cut the complete packets out of the buffer (4-byte header: 3 bytes of length, 1 of sequence) and parse them.
+
+        What arrived is copied once into bytes, and each event is parsed from there by offsets: a copy per
+        packet cost more than the parsing of a small event. Nothing is copied while the first packet is incomplete
+        (a large event arrives in many reads).
+        """
         buf = self._buffer
+        if len(buf) < 4 or 4 + int.from_bytes(buf[:3], "little") > len(buf):
+            return []
+        data = bytes(buf)
         events = []
         pos = 0
-        while len(buf) - pos >= 4:
-            length = int.from_bytes(buf[pos:pos + 3], "little")
+        while len(data) - pos >= 4:
+            length = data[pos] | data[pos + 1] << 8 | data[pos + 2] << 16
             end = pos + 4 + length
-            if end > len(buf):
+            if end > len(data):
                 break
-            payload = bytes(buf[pos + 4:end])
-            pos = end
             if length == _MAX_PACKET or self._partial:
-                self._partial.append(payload)
+                self._partial.append(data[pos + 4:end])
+                pos = end
                 if length == _MAX_PACKET:
                     continue
                 payload = b"".join(self._partial)
                 self._partial.clear()
-            events.append(self._event(payload))
+                events.append(self._event(payload, 0, len(payload)))
+                continue
+            events.append(self._event(data, pos + 4, end))
+            pos = end
         del buf[:pos]
         return events
 
-    def _event(self, data: bytes) -> DumpEvent:
-        """Parse the OK byte, the header and the body; check the size and the CRC32."""
-        if data[:1] == b"\xff":
+    def _event(self, data: bytes, start: int, end: int) -> DumpEvent:
+        """Parse the packet ``data[start:end]``: the OK byte, the header and the body; check the size and the CRC32."""
+        first = data[start]
+        if first == 0xFF:
             # The server's error, raised as PyMySQL raises it for a query (PyMySQL is there: it made the connection).
-            connection.pymysql.err.raise_mysql_exception(data)
-        if data[:1] == b"\xfe" and len(data) < 9:  # EOF: the source ended the dump (shutdown, or a killed dump thread)
+            connection.pymysql.err.raise_mysql_exception(data[start:end])
+        if first == 0xFE and end - start < 9:  # EOF: the source ended the dump (shutdown, or a killed dump thread)
             raise ConnectionLost("the source ended the binlog stream")
-        timestamp, event_type, server_id, size, _next_position, flags = _HEADER.unpack_from(data, 1)
-        if size != len(data) - 1:
-            raise DbferryError("a binlog event from %s is %d bytes long but says %d." % (self._describe, len(data) - 1, size),
+        timestamp, event_type, server_id, size, _next_position, flags = _HEADER.unpack_from(data, start + 1)
+        if size != end - start - 1:
+            raise DbferryError("a binlog event from %s is %d bytes long but says %d." % (self._describe, end - start - 1, size),
                                obj=self._describe, fix="check the network and the source's error log, then restart the move: it resumes.")
-        end = len(data)
+        body_end = end
         if self._checksummed:
-            end -= _CHECKSUM_SIZE
-            if zlib.crc32(data[1:end]) != int.from_bytes(data[end:], "little"):  # a bytes slice: faster than a memoryview for small events
+            body_end -= _CHECKSUM_SIZE
+            if zlib.crc32(data[start + 1:body_end]) != int.from_bytes(data[body_end:end], "little"):  # a bytes slice: faster than a memoryview for small events
                 raise DbferryError("a binlog event from %s fails its checksum (type %d)." % (self._describe, event_type), obj=self._describe,
                                    fix="check the network and the source's error log, then restart the move: it resumes.")
-        return DumpEvent(event_type, timestamp, server_id, flags, data[1 + HEADER_SIZE:end])
+        return DumpEvent(event_type, timestamp, server_id, flags, data[start + 1 + HEADER_SIZE:body_end])
 
     def close(self) -> None:
         close_quietly(self.conn)
