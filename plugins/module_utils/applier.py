@@ -50,8 +50,6 @@ MAX_BATCH_SECONDS = 0.25
 IDLE_SECONDS = 0.02
 
 
-
-
 @dataclass
 class _Batch:
     """Whole source transactions rendered as one target transaction's statements."""
@@ -123,7 +121,7 @@ class Applier:
         changes = 0
         started = time.monotonic()
         try:
-            while not stop.is_set():
+            while not (stop.is_set() or ended.is_set()):
                 txn = stream.next_transaction(timeout=IDLE_SECONDS)
                 if txn is not None:
                     if not batch:

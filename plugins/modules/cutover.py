@@ -16,7 +16,7 @@ description:
   - Runs on the ferry host where the agent runs (use C(delegate_to)).
   - On a move that is complete already, changes nothing.
   - When it fails past its point of no return (the agent stopped, or the move recorded complete), it says so in
-    RV(source_kept_read_only): the source must then stay read-only, and the cutover role's rescue leaves it so.
+    RV(source_kept_read_only); the source must then stay read-only, and the cutover role's rescue leaves it so.
   - While the move's C(postpone_cutover_flag_file) exists, waits (up to O(postpone_timeout)) before anything else; the
     source is read-only by then, so a playbook waits for the flag file with dbferry.mysql.wait before it makes the
     source read-only, and this wait is a guard for runbooks that do not.

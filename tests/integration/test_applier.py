@@ -1,0 +1,50 @@
+"""The applier's two threads (applier.py) against a real target: how they end."""
+
+from __future__ import annotations
+
+import threading
+from typing import Optional
+
+from ferry_support import move_config
+
+from ansible_collections.dbferry.mysql.plugins.module_utils.applier import Applier
+from ansible_collections.dbferry.mysql.plugins.module_utils.changes import INSERT, RowChange, Transaction
+from ansible_collections.dbferry.mysql.plugins.module_utils.config import parse_config
+from ansible_collections.dbferry.mysql.plugins.module_utils.schema import MovedTable
+from ansible_collections.dbferry.mysql.plugins.module_utils.throttle import Throttle
+from ansible_collections.dbferry.mysql.plugins.module_utils.tunables import Tunables
+
+
+class OneInsertThenQuiet:
+    """A stream with one transaction, then none: the preparer would poll it for ever if nothing told it to end."""
+
+    def __init__(self, db: str) -> None:
+        self.txns = [Transaction("0-1-1", (RowChange(INSERT, db, "missing", None, {"id": 1}),), 0)]
+
+    def next_transaction(self, timeout: float) -> Optional[Transaction]:
+        if self.txns:
+            return self.txns.pop()
+        threading.Event().wait(timeout)
+        return None
+
+
+def test_a_target_error_ends_both_threads_at_once(servers, db, tmp_path):
+    """A write the target refuses for good (its table is missing: error 1146, not retried) is raised by run(), and the
+    preparer thread ends too, though the stream is quiet and the move was not told to stop."""
+    config = parse_config(move_config(servers, db, tmp_path))
+    table = MovedTable(db, "missing", db, "missing", ("id",), "id")
+    applier = Applier(config, [table], lambda txn, changes: None, Throttle(), Tunables.of(config))
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            applier.run(OneInsertThenQuiet(db), threading.Event())
+        except Exception as exc:  # noqa: BLE001 - looked at below  # pylint: disable=broad-exception-caught
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive(), "the applier did not end within 20 s of a target error"
+    assert raised and "missing" in str(raised[0]) and raised[0].args[0] == 1146, raised
+    assert not [t for t in threading.enumerate() if t.name == "apply-preparer"], "the preparer thread still runs"
