@@ -18,7 +18,7 @@ import os
 import time
 from typing import Any, Optional
 
-from . import agent, gtid, state
+from . import agent, gtid, state, status
 from .config import MoveConfig
 from .connection import ServerSpec, close_quietly, connect, execute, fetch_value
 from .errors import DbferryError
@@ -102,6 +102,7 @@ def cut_over(source_spec: ServerSpec, target_spec: ServerSpec, name: str, state_
         stopped = time.monotonic()
         state.set_phase(target, name, state.COMPLETE)
         target.commit()
+        status.record_complete(state_dir, final)
         if target_writable:
             for variable in reversed(flavor.read_only_variables):
                 execute(target, "SET GLOBAL %s = OFF" % variable)

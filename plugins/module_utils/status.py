@@ -135,11 +135,27 @@ class Status:
     def publish(self, state_dir: str) -> dict[str, Any]:
         """Write status.json atomically; return what was written."""
         snapshot = self.snapshot()
-        path = os.path.join(state_dir, STATUS_FILE)
-        with open(path + ".tmp", "w", encoding="utf-8") as handle:
-            json.dump(snapshot, handle, indent=1)
-        os.replace(path + ".tmp", path)
+        _write(state_dir, snapshot)
         return snapshot
+
+
+def _write(state_dir: str, snapshot: dict[str, Any]) -> None:
+    path = os.path.join(state_dir, STATUS_FILE)
+    with open(path + ".tmp", "w", encoding="utf-8") as handle:
+        json.dump(snapshot, handle, indent=1)
+    os.replace(path + ".tmp", path)
+
+
+def record_complete(state_dir: str, final_position: str) -> None:
+    """After the cutover, the published status says "complete": the stopped agent's last word was "stopped",
+    which at 3 a.m. reads like a move that still has to be cut over."""
+    try:
+        snapshot = read(state_dir)
+    except (OSError, ValueError):
+        snapshot = {"tables": {}}
+    snapshot.update(phase="complete", applied_position=final_position, source_position=final_position, lag_seconds=0.0,
+                    lag_events=0, throttled=False, throttle_reason=None, updated_at=round(time.time(), 3))
+    _write(state_dir, snapshot)
 
 
 def read(state_dir: str) -> dict[str, Any]:

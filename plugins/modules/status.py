@@ -31,7 +31,7 @@ EXAMPLES = r"""
 RETURN = r"""
 status:
   description:
-    - "The move's status: C(phase) (not started, starting, copying, tailing, stopped, failed), C(running), C(pid),
+    - "The move's status: C(phase) (not started, starting, copying, tailing, stopped, failed, complete: cut over), C(running), C(pid),
       C(tables) (per table C(copied), C(estimate), C(done)), C(rows_copied), C(rows_estimated), C(rows_per_second),
       C(eta_seconds), C(lag_seconds), C(lag_events), C(applied_position), C(source_position), C(throttled),
       C(throttle_reason) (everything that holds copy and apply now, separated by C(; )), C(paused), C(settings) (the

@@ -208,6 +208,8 @@ def test_switchover_reads_only_verifies_and_cuts_over_in_one_task(ansible, serve
     assert_same(servers, db)
     with root_session(servers.target) as conn:
         assert fetch_value(conn, "SELECT phase FROM _dbferry.moves WHERE name = %s", (name,)) == "complete"
+    status = _module(ansible, "status", variables, name).result["status"]
+    assert status["phase"] == "complete" and status["running"] is False and status["applied_position"] == result["final_position"]
     again = ansible.run("dbferry.mysql.switchover", args, variables)  # complete: the source is not touched
     assert not again.failed and again.result["changed"] is False and "cut over already" in again.result["message"]
     assert _read_only(servers) == 0
