@@ -349,6 +349,8 @@ class _Table:
     skips: list[tuple[int, int]] = field(default_factory=list)
     #: The column before images are reduced to (the primary key, which is all that finds the row); None: whole images.
     key_index: Optional[int] = None
+    #: The bitmap of a rows event that carries every column (binlog_row_image=FULL), to compare each event's with.
+    every_column: bytes = b""
 
     @property
     def display(self) -> str:
@@ -780,6 +782,8 @@ class Assembler:
             return None
         table = _Table(schema, name)
         _parse_columns(table, buf, self.collations)
+        count = len(table.columns)
+        table.every_column = bytes([0xFF] * (count // 8) + ([(1 << (count % 8)) - 1] if count % 8 else []))
         names = [col.name for col in table.columns]
         if self.keys.get((schema, name)) in names:
             table.key_index = names.index(self.keys[(schema, name)])
@@ -794,9 +798,9 @@ class Assembler:
             buf.pos += int.from_bytes(buf.data[buf.pos - 2:buf.pos], "little") - 2
         count = buf.packed_uint()
         kind = _ROWS_KINDS[event.type]
-        present = [buf.take((count + 7) // 8) for _i in range(2 if kind == UPDATE else 1)]
-        full = bytes([0xFF] * (count // 8) + ([(1 << (count % 8)) - 1] if count % 8 else []))
-        if count != len(table.columns) or any(p != full for p in present):
+        width = (count + 7) // 8
+        partial = buf.take(width) != table.every_column or (kind == UPDATE and buf.take(width) != table.every_column)
+        if count != len(table.columns) or partial:
             raise DbferryError(
                 "a row event on %s does not carry every column (%d of %d); a session wrote it with binlog_row_image other than FULL."
                 % (table.display, count, len(table.columns)), obj=table.display,

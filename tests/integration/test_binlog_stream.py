@@ -449,6 +449,19 @@ def test_statement_based_changes_to_a_moved_table_stop_the_stream(servers, db, f
     assert error.obj == "%s.t" % db and "statement-based" in error.message and "binlog_format=ROW" in error.fix
 
 
+@pytest.mark.parametrize("statement", ["UPDATE {t} SET v = 'changed' WHERE id = 1", "DELETE FROM {t} WHERE id = 1"])
+def test_row_images_without_every_column_stop_the_stream(servers, db, flavor, statement):
+    """binlog_row_image=MINIMAL in one session logs only the key and the changed columns: written back whole, such an
+    image would set the other columns to whatever the applier guessed. The stream stops instead."""
+    table = quote_table(db, "t")
+    sql(servers.source, "CREATE TABLE %s (id INT PRIMARY KEY, v VARCHAR(20), w INT)" % table, "INSERT INTO %s VALUES (1, 'a', 7)" % table)
+    start = source_position(servers)
+    sql(servers.source, "SET SESSION binlog_row_image = 'MINIMAL'", statement.format(t=table))
+    with open_stream(servers, flavor, start, [(db, "t")]) as stream:
+        error = read_error(stream)
+    assert error.obj == "%s.t" % db and "does not carry every column" in error.message and "binlog_row_image=FULL" in error.fix
+
+
 def test_unreadable_binlog_settings_stop_the_stream_with_the_fix(servers, db, flavor):
     """Compressed events and MariaDB 5.3 temporal columns cannot be decoded: the stream says so instead of skipping them."""
     sql(servers.source, "CREATE TABLE %s (id INT PRIMARY KEY, v TEXT)" % quote_table(db, "t"))
