@@ -251,7 +251,7 @@ class Agent:
 
         A sum of peaks: an upper bound of what the move held at any one time.
         """
-        return sum(_peak_rss_mb(pid) for pid in [self.pid] + _descendants(self.pid))
+        return _peak_rss_mb(self.pid) + sum(_peak_rss_mb(pid, missing_ok=True) for pid in _descendants(self.pid))
 
     def copied(self) -> bool:
         """Every table's copy cursor says done (committed on the target)."""
@@ -542,18 +542,35 @@ class Figure:
     met: Optional[bool] = None
 
 
-def _peak_rss_mb(pid: int) -> float:
-    for line in Path("/proc/%d/status" % pid).read_text().splitlines():
+def _peak_rss_mb(pid: int, missing_ok: bool = False) -> float:
+    """VmHWM of ``pid``; 0 for a child that ended meanwhile (``missing_ok``)."""
+    try:
+        lines = Path("/proc/%d/status" % pid).read_text().splitlines()
+    except OSError:
+        if missing_ok:
+            return 0.0
+        raise
+    for line in lines:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024 / 1e6
+    if missing_ok:
+        return 0.0  # a zombie has no memory left
     raise BenchError("no VmHWM for pid %d" % pid)
 
 
 def _descendants(pid: int) -> list[int]:
-    """The live processes below ``pid`` (children of all its threads, then theirs)."""
+    """The live processes below ``pid`` (children of all its threads, then theirs); one that ends meanwhile is skipped."""
     found: list[int] = []
-    for task in Path("/proc/%d/task" % pid).iterdir():
-        for child in (task / "children").read_text().split():
+    try:
+        tasks = list(Path("/proc/%d/task" % pid).iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
             found += [int(child)] + _descendants(int(child))
     return found
 

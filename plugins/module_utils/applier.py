@@ -1,7 +1,8 @@
 """The binlog applier: source transactions, in order, onto the target.
 
-Whole source transactions are grouped into target transactions of about
-``apply.batch_events`` row changes; each target transaction also records the
+Whole source transactions are grouped into target transactions of at most
+about ``apply.batch_events`` row changes (what arrived while the target
+wrote the one before, see MAX_BATCH_SECONDS); each target transaction also records the
 position after its last source transaction (state.save_position), so the
 target never holds half a source transaction nor a position that disagrees
 with its rows. When a target transaction fails with something a retry can
@@ -122,7 +123,12 @@ class Applier:
         started = time.monotonic()
         try:
             while not (stop.is_set() or ended.is_set()):
-                txn = stream.next_transaction(timeout=IDLE_SECONDS)
+                try:
+                    txn = stream.next_transaction(timeout=IDLE_SECONDS)
+                except BaseException:
+                    if batch:  # the transactions before the stream's error are written first
+                        self._hand_over(prepared, ended, self._render(batch, changes))
+                    raise
                 if txn is not None:
                     if not batch:
                         started = time.monotonic()

@@ -71,7 +71,8 @@ class BinlogStream:
 
     A reader process reads and decodes the binlog ahead of the caller (see
     the module docstring), so that next_transaction() honours its timeout
-    exactly and decoding overlaps with applying. A connection that stays
+    (but for the pause before a dead reader is replaced) and decoding
+    overlaps with applying. A connection that stays
     silent for ``stall_seconds`` (the source sends a heartbeat every
     ``heartbeat_seconds`` when it has nothing else) counts as dropped.
     ``server_id`` must differ from the source's and its replicas' ids: the
@@ -151,16 +152,17 @@ class BinlogStream:
             if not self._channel.poll(max(0.0, timeout)):
                 return False
             item = self._channel.recv()
-        except EOFError:
+        except (EOFError, OSError):  # OSError: it ended in the middle of a message
             self._restart_reader()
             return True
         if isinstance(item, BaseException):
             self._failure = item
+        elif isinstance(item, _Reading):
+            self._restarts.success()  # a reader that reads: a later death is a new failure, with a budget of its own
         elif isinstance(item, _Reconnected):
             self.reconnects += 1
             self.last_error = item.error
         else:
-            self._restarts.success()
             self._received = item[-1].position
             self._ready.extend(item)
         return True
@@ -211,6 +213,10 @@ class BinlogStream:
 # The reader process
 
 
+class _Reading(NamedTuple):
+    """The reader's message, once, that its dump delivers (an event or a heartbeat): it started well."""
+
+
 class _Reconnected(NamedTuple):
     """The reader's message that it reopened its connection after ``error``."""
 
@@ -223,9 +229,8 @@ def _read_binlog(channel: Any, parent: int, start: str, spec: ServerSpec, server
     # The parent stops it; Ctrl-C in a terminal signals the whole process group, and the parent
     # stops at a checkpoint first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    reader = _Reader(channel, parent, spec, server_id, heartbeat, read_timeout, Assembler(tables, collations, keys))
     try:
-        reader.run(dict(gtid.parse(start)))
+        _Reader(channel, parent, spec, server_id, heartbeat, read_timeout, Assembler(tables, collations, keys)).run(dict(gtid.parse(start)))
     except BrokenPipeError:
         pass  # the parent is gone
     except BaseException as exc:  # noqa: BLE001 - sent to the parent, which raises it  # pylint: disable=broad-exception-caught
@@ -253,6 +258,8 @@ class _Reader:
         self.heartbeat = heartbeat
         self.read_timeout = read_timeout
         self.assembler = assembler
+        #: Whether _Reading was sent.
+        self.reading = False
         #: The parent's pid as the parent said it: read here, it could already be init's if the parent died as we started.
         self.parent = parent
 
@@ -286,6 +293,9 @@ class _Reader:
         while self._parent_alive():
             events = dump.read_events()
             backoff.success()
+            if not self.reading:
+                self.reading = True
+                self.channel.send(_Reading())
             done: list[Transaction] = []
             try:
                 for event in events:

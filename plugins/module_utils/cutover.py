@@ -14,6 +14,7 @@ configuration the agent was started with, in the state folder.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Any, Optional
@@ -102,7 +103,8 @@ def cut_over(source_spec: ServerSpec, target_spec: ServerSpec, name: str, state_
         stopped = time.monotonic()
         state.set_phase(target, name, state.COMPLETE)
         target.commit()
-        status.record_complete(state_dir, final)
+        with contextlib.suppress(OSError):  # the target's record is what counts; status.json only reports it
+            status.record_complete(state_dir, final)
         if target_writable:
             for variable in reversed(flavor.read_only_variables):
                 execute(target, "SET GLOBAL %s = OFF" % variable)

@@ -15,8 +15,9 @@ description:
     asked, makes the target writable.
   - Runs on the ferry host where the agent runs (use C(delegate_to)).
   - On a move that is complete already, changes nothing.
-  - When it fails past its point of no return (the agent stopped, or the move recorded complete), it says so in
-    RV(source_kept_read_only); the source must then stay read-only, and the cutover role's rescue leaves it so.
+  - When it fails with the move recorded complete, or with the agent not running (the cutover stops it; or it had
+    stopped already), it says so in RV(source_kept_read_only); the source then stays read-only (the cutover role's
+    rescue leaves it so) until the agent runs again or an operator decides.
   - While the move's C(postpone_cutover_flag_file) exists, waits (up to O(postpone_timeout)) before anything else; the
     source is read-only by then, so a playbook waits for the flag file with dbferry.mysql.wait before it makes the
     source read-only, and this wait is a guard for runbooks that do not.
@@ -75,10 +76,10 @@ timings:
   returned: success
   type: dict
 source_kept_read_only:
-  description: On failure past the cutover's point of no return (the agent stopped, or the move recorded complete), why the
-    source must stay read-only; writes let in after that would reach no one, or belong on the target. The cutover role's
-    rescue then leaves the source read-only.
-  returned: on failure past the point of no return
+  description: On failure with the move recorded complete or its agent not running, why the source must stay
+    read-only; writes let in then would belong on the target, or reach no one until the agent runs again. The cutover
+    role's rescue then leaves the source read-only.
+  returned: on failure with the move complete or its agent not running
   type: str
   sample: the move is recorded complete, so writes belong on the target now
 """

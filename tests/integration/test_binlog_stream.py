@@ -576,6 +576,34 @@ def test_killed_reader_process_is_replaced_without_loss_or_repeat(servers, db, f
     assert len(set(pids + [stream.reader_pid])) == 4, "each kill started a new reader"
 
 
+def test_reader_killed_in_the_middle_of_a_message_is_replaced(servers, db, flavor):
+    """A transaction bigger than the pipe: the reader blocks in the middle of sending it until the caller reads. Killed
+    there, it leaves half a message in the pipe: the stream must replace it, not fail, and the transaction arrives whole."""
+    table = quote_table(db, "t")
+    sql(servers.source, "CREATE TABLE %s (id INT PRIMARY KEY, v VARCHAR(200))" % table)
+    start = source_position(servers)
+    sql(servers.source, "INSERT INTO %s SELECT seq, REPEAT('x', 200) FROM %s.seq_1_to_20000" % (table, quote_ident(db)))  # ~5 MB pickled
+    with open_stream(servers, flavor, start, [(db, "t")]) as stream:
+        first = stream.reader_pid
+        deadline = time.monotonic() + 20
+        while _pipe_bytes_waiting(stream) < 65536:  # it has started sending, and must be blocked by now
+            assert time.monotonic() < deadline, "the reader sent nothing within 20 s"
+            time.sleep(0.1)
+        os.kill(first, signal.SIGKILL)
+        got = read_until(stream, source_position(servers))
+        assert stream.reader_pid != first
+    assert inserted_ids(got) == list(range(1, 20001))
+
+
+def _pipe_bytes_waiting(stream: BinlogStream) -> int:
+    """How many bytes the reader has written into the pipe that the stream has not read."""
+    import fcntl  # pylint: disable=import-outside-toplevel
+    import termios  # pylint: disable=import-outside-toplevel
+    waiting = bytearray(4)
+    fcntl.ioctl(stream._channel.fileno(), termios.FIONREAD, waiting)  # pylint: disable=protected-access
+    return int.from_bytes(waiting, sys.byteorder)
+
+
 _ORPHAN_SCRIPT = """
 import json, sys, time
 from ansible_collections.dbferry.mysql.plugins.module_utils.binlog_stream import BinlogStream
