@@ -91,7 +91,7 @@ def test_agent_status_wait_cutover_absent(ansible, servers, db, tmp_path):
     assert_same(servers, db)
     with root_session(servers.target) as conn:
         assert fetch_value(conn, "SELECT phase FROM _dbferry.moves WHERE name = %s", (name,)) == "complete"
-    assert _module(ansible, "status", variables, name).result["status"]["phase"] == "stopped"
+    assert _module(ansible, "status", variables, name).result["status"]["phase"] == "complete"
     again = ansible.run("dbferry.mysql.cutover", {"name": name, "state_dir": "{{ state_dir }}", "source": "{{ src }}", "target": "{{ dst }}"},
                         variables)
     assert again.result["changed"] is False
