@@ -32,7 +32,7 @@ from decimal import Decimal
 from typing import Any, Callable, Mapping, Optional, Union
 
 from .binlog_dump import BINLOG_DUMP_NON_BLOCK, DumpEvent, request_dump
-from .changes import DELETE, INSERT, UPDATE, RowChange
+from .changes import DELETE, INSERT, UPDATE, EnumErrorValue, RowChange
 from .connection import fetch_all
 from .errors import DbferryError
 from .flavor import Flavor
@@ -561,7 +561,7 @@ def _read_string(col: _Column, buf: _Buffer) -> Union[str, bytes]:
 
 def _read_enum(col: _Column, buf: _Buffer) -> Union[str, bytes]:
     index = buf.uint(col.length)
-    return col.labels[index - 1] if index else _text(b"", col.charset)  # 0 is the '' of an invalid value
+    return col.labels[index - 1] if index else EnumErrorValue()  # 0: the '' of a value that is no label
 
 
 def _read_set(col: _Column, buf: _Buffer) -> Union[str, bytes]:

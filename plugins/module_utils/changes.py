@@ -21,6 +21,17 @@ UPDATE = "update"
 DELETE = "delete"
 
 
+class EnumErrorValue(str):
+    """The ENUM "error value": what a non-strict session stores for a value that is no label (index 0, read as '').
+
+    It equals '' as PyMySQL reads it, but a strict session refuses to write '' into an ENUM without that label, so the
+    applier writes rows that hold it in a non-strict statement (rows.py); the type says which rows those are.
+    """
+
+    def __reduce__(self) -> tuple:
+        return EnumErrorValue, ()
+
+
 @dataclass(frozen=True)
 class RowChange:
     """One row event on a moved table (source schema and table names)."""

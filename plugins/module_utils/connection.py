@@ -54,6 +54,8 @@ if pymysql is not None:
 #: are left out on purpose so '0000-00-00' round-trips.
 SESSION_SQL_MODE = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
 SESSION_INIT = "SET SESSION time_zone = '+00:00', SESSION sql_mode = '%s'" % SESSION_SQL_MODE
+#: The same without STRICT_ALL_TABLES, for the few statements that must write the ENUM error value (changes.EnumErrorValue).
+LENIENT_SQL_MODE = SESSION_SQL_MODE.replace("STRICT_ALL_TABLES,", "")
 
 #: Server connection options, as Ansible argument spec entries. The key is the
 #: name inside ``source``/``target`` dicts and the move configuration.

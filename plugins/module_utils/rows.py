@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Optional
 
-from .changes import DELETE, INSERT, UPDATE, RowChange
+from .changes import DELETE, INSERT, UPDATE, EnumErrorValue, RowChange
+from .connection import LENIENT_SQL_MODE, SESSION_SQL_MODE
 from .errors import DbferryError
 from .identifiers import quote_ident
 from .schema import MovedTable
@@ -89,7 +90,15 @@ def _statements(kind: str, table: MovedTable, items: list, literal: Literal) -> 
         return
     head = "REPLACE INTO %s (%s) VALUES " % (table.quoted_target, table.column_list)
     for chunk in _chunks(items):
-        yield head + ", ".join("(" + ", ".join(map(literal, row)) + ")" for row in chunk)
+        statement = head + ", ".join("(" + ", ".join(map(literal, row)) + ")" for row in chunk)
+        if any("" in row and any(isinstance(value, EnumErrorValue) for value in row) for row in chunk):
+            # Legacy data: a strict session refuses the ENUM error value. Every other value is one the source
+            # stored in a column of the same type, which the lenient mode writes as the strict one does.
+            yield "SET SESSION sql_mode = '%s'" % LENIENT_SQL_MODE
+            yield statement
+            yield "SET SESSION sql_mode = '%s'" % SESSION_SQL_MODE
+        else:
+            yield statement
 
 
 def net_statements(tables: dict[tuple[str, str], MovedTable], changes: Iterable[RowChange], literal: Literal) -> list[str]:

@@ -27,7 +27,7 @@ from integration_support import Servers, root_session, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils import gtid
 from ansible_collections.dbferry.mysql.plugins.module_utils.binlog_stream import BinlogStream
-from ansible_collections.dbferry.mysql.plugins.module_utils.changes import DELETE, INSERT, UPDATE, RowChange, Transaction
+from ansible_collections.dbferry.mysql.plugins.module_utils.changes import DELETE, INSERT, UPDATE, EnumErrorValue, RowChange, Transaction
 from ansible_collections.dbferry.mysql.plugins.module_utils.connection import ServerSpec, connect, execute, fetch_all, fetch_value
 from ansible_collections.dbferry.mysql.plugins.module_utils.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.flavor import Flavor, detect_flavor
@@ -304,7 +304,7 @@ def test_enum_error_value_is_the_empty_string(servers, db, flavor):
     sql(servers.source, "SET SESSION sql_mode = ''", "INSERT INTO %s VALUES (1, 'nope')" % table)
     with open_stream(servers, flavor, start, [(db, "t")]) as stream:
         (txn,) = read_until(stream, source_position(servers))
-    assert txn.changes[0].after == {"id": 1, "e": ""}
+    assert txn.changes[0].after == {"id": 1, "e": ""} and isinstance(txn.changes[0].after["e"], EnumErrorValue)
 
 
 # ---------------------------------------------------------------------------

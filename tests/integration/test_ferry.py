@@ -131,6 +131,30 @@ def test_timestamps_do_not_shift_with_the_process_time_zone(servers, db, tmp_pat
         time.tzset()
 
 
+def test_the_enum_error_value_is_copied_and_applied(servers, db, tmp_path):
+    """Legacy data: a non-strict session stored a value that is no label of its ENUM (index 0, read as ''). The
+    target's strict session refuses '' for such an ENUM; the move must still carry the row over, copied and changed,
+    next to an ENUM that has '' among its labels (index 1, which must stay 1)."""
+    table = "`%s`.t" % db
+    sql(servers.source, "CREATE TABLE %s (id INT PRIMARY KEY, e ENUM('a','b'), f ENUM('','x'), n INT)" % table)
+    with root_session(servers.source) as conn:
+        execute(conn, "SET SESSION sql_mode = ''")
+        execute(conn, "INSERT INTO %s VALUES (1, 'nope', '', 0), (2, 'a', 'x', 0)" % table)
+    ferry = FerryThread(move_config(servers, db, tmp_path / "state"))
+    try:
+        wait_caught_up(servers, ferry.config.name)
+        with root_session(servers.source) as conn:
+            execute(conn, "SET SESSION sql_mode = ''")
+            execute(conn, "UPDATE %s SET n = n + 1" % table)  # both rows through the binlog, as whole images
+            execute(conn, "INSERT INTO %s VALUES (3, 'nope', '', 5)" % table)
+        wait_caught_up(servers, ferry.config.name)
+    finally:
+        ferry.finish()
+    assert assert_same(servers, db) == 3
+    with root_session(servers.target) as conn:
+        assert fetch_all(conn, "SELECT id, e + 0, f + 0, n FROM %s ORDER BY id" % table) == [(1, 0, 1, 1), (2, 1, 2, 1), (3, 0, 1, 5)]
+
+
 def test_empty_one_row_zero_and_negative_keys_and_rename(servers, db, tmp_path):
     sql(servers.source,
         "CREATE TABLE `%s`.empty (id INT PRIMARY KEY)" % db,

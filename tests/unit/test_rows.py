@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.dbferry.mysql.plugins.module_utils.changes import DELETE, INSERT, UPDATE, RowChange
+from ansible_collections.dbferry.mysql.plugins.module_utils.changes import DELETE, INSERT, UPDATE, EnumErrorValue, RowChange
 from ansible_collections.dbferry.mysql.plugins.module_utils.rows import net_statements
 from ansible_collections.dbferry.mysql.plugins.module_utils.schema import MovedTable
 
@@ -38,3 +38,12 @@ def test_a_key_change_deletes_the_old_key_before_writing_the_new_row():
 
 def test_generated_columns_in_images_are_never_written():
     assert statements([_ins("t", 1, "a")]) == ["REPLACE INTO `s2`.`t` (`id`, `v`) VALUES (1, 'a')"]
+
+
+def test_only_rows_with_the_enum_error_value_are_written_in_a_lenient_statement():
+    plain = statements([_ins("t", 1, "")])  # a plain '' is written strictly
+    assert plain == ["REPLACE INTO `s2`.`t` (`id`, `v`) VALUES (1, '')"]
+    lenient = statements([_ins("t", 1, EnumErrorValue())])
+    assert lenient == ["SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'", plain[0],
+                       "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'"]
+
