@@ -39,7 +39,8 @@ OPTIONS: dict[str, tuple[Any, str]] = {
                            "written; 0 reads a batch only after the one before is written (fewer locks held, a slower copy)"),
     "copy.writers": (2, "target sessions that write a table's batches at the same time, each batch in a transaction of its own; the "
                         "table's cursor moves only over batches with every batch before them committed. 1 writes one batch at a time"),
-    "apply.batch_events": (2000, "row changes applied per target transaction (whole source transactions only)"),
+    "apply.batch_events": (2000, "row changes applied per target transaction at most (whole source transactions only; "
+                                 "a batch goes sooner when the target session is free)"),
     "binlog.server_id": (None, "server id the binlog reader uses; default derived from the move name"),
     "binlog.heartbeat_seconds": (1.0, "the source sends a heartbeat this often when it has no events"),
     "binlog.stall_seconds": (30.0, "a binlog connection silent this long (no event, no heartbeat) is reopened"),

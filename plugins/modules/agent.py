@@ -42,7 +42,7 @@ options:
       batches with every batch before them committed)."
     type: dict
   apply:
-    description: "Apply settings: C(batch_events) (default 2000: row changes per target transaction)."
+    description: "Apply settings: C(batch_events) (default 2000: row changes per target transaction at most)."
     type: dict
   binlog:
     description: "Binlog reader settings: C(server_id) (default derived from the name), C(heartbeat_seconds) (default 1),
