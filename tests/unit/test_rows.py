@@ -46,4 +46,3 @@ def test_only_rows_with_the_enum_error_value_are_written_in_a_lenient_statement(
     lenient = statements([_ins("t", 1, EnumErrorValue())])
     assert lenient == ["SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'", plain[0],
                        "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'"]
-
