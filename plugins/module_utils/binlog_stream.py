@@ -30,7 +30,7 @@ import pickle
 import signal
 import time
 import traceback
-from typing import Any, Collection, Mapping, NamedTuple, Optional
+from typing import Any, Callable, Collection, Mapping, NamedTuple, Optional
 
 from . import gtid
 from .binlog import Assembler
@@ -86,12 +86,13 @@ class BinlogStream:
     stream with a DbferryError: it cannot follow them. Generated columns
     (VIRTUAL and STORED) and INVISIBLE columns appear in the images, as the
     source logs them. With ``keys`` ((schema, table) -> key column), the
-    before images of those tables hold only that column.
+    before images of those tables hold only that column. ``on_event`` (an
+    EventLog's ``event``) is told of reconnects and replaced readers.
     """
 
     def __init__(self, spec: ServerSpec, flavor: Flavor, start: str, tables: Collection[tuple[str, str]], *,
                  server_id: int, heartbeat_seconds: float = 1.0, stall_seconds: float = 30.0,
-                 keys: Optional[Mapping[tuple[str, str], str]] = None) -> None:
+                 keys: Optional[Mapping[tuple[str, str], str]] = None, on_event: Optional[Callable[..., None]] = None) -> None:
         if not flavor.is_mariadb:
             raise DbferryError("following the binlog of %s is not supported yet; dbferry reads MariaDB binlogs." % flavor.label,
                                obj=spec.describe(), fix="move from a MariaDB source.")
@@ -105,6 +106,8 @@ class BinlogStream:
             conn.close()
         self._reader_args = (spec, server_id, heartbeat_seconds, max(1, math.ceil(stall_seconds)), frozenset(tables), dict(keys or {}), collations)
         self._describe = spec.describe()
+        #: Told what an operator should find in the log: a reconnect, a replaced reader (EventLog.event's signature).
+        self._on_event = on_event or (lambda name, **fields: None)
         self._position = gtid.render(gtid.parse(start))
         #: Where a new reader process starts: after the last transaction received (returned or still in _ready).
         self._received = self._position
@@ -162,6 +165,7 @@ class BinlogStream:
         elif isinstance(item, _Reconnected):
             self.reconnects += 1
             self.last_error = item.error
+            self._on_event("binlog_reconnect", source=self._describe, error=item.error, reconnects=self.reconnects)
         else:
             self._received = item[-1].position
             self._ready.extend(item)
@@ -205,6 +209,7 @@ class BinlogStream:
             self._process.pid, self._describe, self._process.exitcode), obj=self._describe,
             fix="check the agent's stderr file and the system log (out of memory?); restart the move: it resumes.")
         self._stop_reader()
+        self._on_event("binlog_reader_replaced", pid=self._process.pid, exit_code=self._process.exitcode, resume_after=self._received)
         self._restarts.failed(died)  # pauses, or raises once restarts keep failing
         self._start_reader()
 

@@ -199,7 +199,7 @@ class Ferry:
     def _apply(self, flavor: Flavor, tables: list[MovedTable], position: str) -> None:
         stream = BinlogStream(self.config.source, flavor, position, [(t.schema, t.name) for t in tables], server_id=self.config.server_id,
                               heartbeat_seconds=self.config.heartbeat_seconds, stall_seconds=self.config.stall_seconds,
-                              keys={(t.schema, t.name): t.key for t in tables})
+                              keys={(t.schema, t.name): t.key for t in tables}, on_event=self.log.event)
         try:
             Applier(self.config, tables, self._applied, self.throttle, self.tunables, self.apply_hook).run(stream, self._halt)
         finally:

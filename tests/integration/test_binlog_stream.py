@@ -513,7 +513,7 @@ def _kill_dump_threads(servers: Servers) -> int:
     return killed
 
 
-def _read_while_disrupted(servers: Servers, db: str, flavor: Flavor, disrupt: Callable[[BinlogStream], bool]) -> BinlogStream:
+def _read_while_disrupted(servers: Servers, db: str, flavor: Flavor, disrupt: Callable[[BinlogStream], bool], **options: Any) -> BinlogStream:
     """Stream 240 inserted rows while ``disrupt`` (True: it did something) is done after 40, 80 and 120 rows were seen.
 
     Every row must arrive exactly once and in order, each transaction at a position of its own.
@@ -535,7 +535,7 @@ def _read_while_disrupted(servers: Servers, db: str, flavor: Flavor, disrupt: Ca
         writer_done.set()
 
     got: list[Transaction] = []
-    with open_stream(servers, flavor, start, [(db, "t")]) as stream:
+    with open_stream(servers, flavor, start, [(db, "t")], **options) as stream:
         writer = threading.Thread(target=write, daemon=True)
         writer.start()
         disruptions = 0
@@ -557,8 +557,10 @@ def _read_while_disrupted(servers: Servers, db: str, flavor: Flavor, disrupt: Ca
 
 
 def test_killed_dump_connection_resumes_without_loss_or_repeat(servers, db, flavor):
-    stream = _read_while_disrupted(servers, db, flavor, lambda _stream: _kill_dump_threads(servers) > 0)
-    assert stream.reconnects >= 3
+    events: list[tuple[str, dict]] = []
+    stream = _read_while_disrupted(servers, db, flavor, lambda _stream: _kill_dump_threads(servers) > 0,
+                                   on_event=lambda name, **fields: events.append((name, fields)))
+    assert stream.reconnects >= 3 and [name for name, _fields in events] == ["binlog_reconnect"] * stream.reconnects
 
 
 def test_killed_reader_process_is_replaced_without_loss_or_repeat(servers, db, flavor):
@@ -572,8 +574,10 @@ def test_killed_reader_process_is_replaced_without_loss_or_repeat(servers, db, f
         os.kill(stream.reader_pid, signal.SIGKILL)
         return True
 
-    stream = _read_while_disrupted(servers, db, flavor, kill_reader)
+    events: list[tuple[str, dict]] = []
+    stream = _read_while_disrupted(servers, db, flavor, kill_reader, on_event=lambda name, **fields: events.append((name, fields)))
     assert len(set(pids + [stream.reader_pid])) == 4, "each kill started a new reader"
+    assert [(name, fields["pid"], fields["exit_code"]) for name, fields in events] == [("binlog_reader_replaced", pid, -signal.SIGKILL) for pid in pids]
 
 
 def test_reader_killed_in_the_middle_of_a_message_is_replaced(servers, db, flavor):
