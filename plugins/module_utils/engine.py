@@ -218,12 +218,12 @@ class Ferry:
             TableCopier(self.config, flavor, table, last_key, self._copied, self.throttle, self.tunables, self.copy_hook).run(self._halt)
 
     def _copied(self, table: MovedTable, rows: int, done: bool) -> None:
-        self.status.copied(table.source, rows, done)
+        completed = self.status.copied(table.source, rows, done)
         if done:
             self.log.event("table_copied", table=table.source, rows=self.status.tables[table.source]["copied"])
-            if self.status.copy_complete():
-                self.log.event("copy_complete")
-                self.hooks.fire("on-copy-complete", self.status.snapshot())
+        if completed:
+            self.log.event("copy_complete")
+            self.hooks.fire("on-copy-complete", self.status.snapshot())
 
     def _estimate(self, tables: list[MovedTable], recorded: state.MoveState) -> None:
         source = connect(self.config.source)

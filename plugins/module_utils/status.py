@@ -50,17 +50,20 @@ class Status:
         with self._lock:
             self.tables[name] = {"estimate": estimate, "copied": copied, "done": done}
 
-    def copied(self, name: str, rows: int, done: bool) -> None:
+    def copied(self, name: str, rows: int, done: bool) -> bool:
+        """Count a table's copied rows; True for the one call that completed the copy of every table.
+
+        Decided under the lock: two copiers finishing their last tables at once both saw every table done,
+        and the on-copy-complete hook ran twice.
+        """
         with self._lock:
+            was_complete = all(t["done"] for t in self.tables.values())
             entry = self.tables[name]
             entry["copied"] += rows
             entry["done"] = entry["done"] or done
             if done:
                 entry["estimate"] = entry["copied"]
-
-    def copy_complete(self) -> bool:
-        with self._lock:
-            return all(t["done"] for t in self.tables.values())
+            return not was_complete and all(t["done"] for t in self.tables.values())
 
     def applied(self, position: str, timestamp: Optional[int], changes: int) -> None:
         with self._lock:
