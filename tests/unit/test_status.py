@@ -17,6 +17,11 @@ def test_the_call_that_completes_the_copy_is_the_only_one_told_so():
     assert status.copied("s.b", 0, True) is False  # done already: the hook must not run again
 
 
+def _finish(status: Status, start: threading.Barrier, told: list, name: str) -> None:
+    start.wait()
+    told.append(status.copied(name, 1, True))
+
+
 def test_two_copiers_finishing_at_once_complete_the_copy_once():
     """Two copier threads finish the last two tables together: on-copy-complete once, never twice (it ran twice)."""
     for _attempt in range(200):
@@ -25,12 +30,7 @@ def test_two_copiers_finishing_at_once_complete_the_copy_once():
             status.add_table(name, 1, 0, False)
         start = threading.Barrier(2)
         told: list[bool] = []
-
-        def finish(name: str, status: Status = status, start: threading.Barrier = start, told: list = told) -> None:
-            start.wait()
-            told.append(status.copied(name, 1, True))
-
-        threads = [threading.Thread(target=finish, args=(name,)) for name in ("s.a", "s.b")]
+        threads = [threading.Thread(target=_finish, args=(status, start, told, name)) for name in ("s.a", "s.b")]
         for thread in threads:
             thread.start()
         for thread in threads:
