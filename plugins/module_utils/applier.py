@@ -127,7 +127,7 @@ class Applier:
                     txn = stream.next_transaction(timeout=IDLE_SECONDS)
                 except BaseException:
                     if batch:  # the transactions before the stream's error are written first
-                        self._hand_over(prepared, ended, self._render(batch, changes))
+                        self._hand_over(prepared, ended, self._render(batch))
                     raise
                 if txn is not None:
                     if not batch:
@@ -136,7 +136,7 @@ class Applier:
                     changes += len(txn.changes)
                 due = free.is_set() or changes >= self.tunables.batch_events or time.monotonic() - started > MAX_BATCH_SECONDS
                 if batch and (txn is None or due):
-                    self._hand_over(prepared, ended, self._render(batch, changes))
+                    self._hand_over(prepared, ended, self._render(batch))
                     batch, changes = [], 0
             self._hand_over(prepared, ended, None)
         except BaseException as exc:  # noqa: BLE001 - raised by run() after the batches before it  # pylint: disable=broad-exception-caught
@@ -151,10 +151,10 @@ class Applier:
             except queue.Full:
                 continue
 
-    def _render(self, batch: list[Transaction], changes: int) -> _Batch:
+    def _render(self, batch: list[Transaction]) -> _Batch:
         rows = [change for txn in batch for change in txn.changes]
         dirty = inline.changed_keys(self.tables, rows) if self.config.inline else None
-        return _Batch(batch, changes, net_statements(self.tables, rows, literal), dirty)
+        return _Batch(batch, len(rows), net_statements(self.tables, rows, literal), dirty)
 
     def _commit(self, batch: _Batch) -> None:
         if self.hook is not None:

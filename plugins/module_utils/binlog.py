@@ -464,8 +464,8 @@ def _fraction(raw: bytes) -> int:
 
 @functools.lru_cache(maxsize=None)
 def _decimal_layout(precision: int, scale: int) -> tuple[tuple[tuple[int, int, int], ...], int]:
-    """DECIMAL(precision, scale)'s binary form: its bytes in all, and per group of digits, from the first:
-    (how far to shift the whole value right, the group's mask, 10 ** its digits)."""
+    """DECIMAL(precision, scale)'s binary form: per group of digits, from the first, (how far to shift the whole
+    value right, the group's mask, 10 ** its digits); and its size in bytes."""
     whole = precision - scale
     groups = ([(_DIG2BYTES[whole % 9], whole % 9)] if whole % 9 else []) + [(4, 9)] * (whole // 9)
     groups += [(4, 9)] * (scale // 9) + ([(_DIG2BYTES[scale % 9], scale % 9)] if scale % 9 else [])

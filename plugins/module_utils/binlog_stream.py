@@ -276,9 +276,9 @@ class _Reader:
             try:
                 dump = DumpReader(self.spec, self.server_id, gtid.render(position), self.heartbeat, self.read_timeout)
                 self._read(dump, position, backoff)
+            except BrokenPipeError:
+                raise  # the parent is gone (_read_binlog ends quietly), not a connection to reopen
             except Exception as exc:  # noqa: BLE001 - transient ones reopen, the rest stop the stream  # pylint: disable=broad-exception-caught
-                if isinstance(exc, BrokenPipeError):
-                    raise
                 if not (isinstance(exc, ConnectionLost) or is_transient(exc)):
                     raise self._stream_error(exc, position) from exc
                 self.assembler.reset()
