@@ -24,6 +24,7 @@ from .connection import ServerSpec, connect, error_code, error_text, fetch_all, 
 from .errors import DbferryError
 from .flavor import Flavor, detect_flavor
 from .identifiers import display_table, quote_ident, quote_table
+from .preflight_admin import check_source_admin, server_identity
 from .schema import SUPPORTED_KEY_TYPES
 from .selection import STATE_SCHEMA, SYSTEM_SCHEMAS, Selection
 
@@ -56,13 +57,14 @@ CHECKS: dict[str, str] = {
     "target_read_only": "the target accepts writes",
     "charsets": "the target knows every character set and collation used",
     "target_version": "the target is not older than the source",
+    "source_admin": "the cutover's login reaches the source and may switch read_only and see sessions",
 }
 
 #: Findings an operator may accept. All others would make the move fail or
 #: let the target silently differ from the source.
 ALLOWABLE = ("binlog_retention", "foreign_keys", "triggers", "views", "target_not_empty", "target_version")
 
-SOURCE_GLOBAL_PRIVILEGES = ("RELOAD", "REPLICATION SLAVE")
+SOURCE_GLOBAL_PRIVILEGES = ("REPLICATION SLAVE",)
 SOURCE_TABLE_PRIVILEGES = ("SELECT",)
 TARGET_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER")
 
@@ -576,8 +578,14 @@ def run_preflight(
     selection: Selection,
     allow: Iterable[str] = (),
     min_binlog_retention_hours: float = DEFAULT_MIN_BINLOG_RETENTION_HOURS,
+    source_admin: Optional[ServerSpec] = None,
+    kill_sessions: bool = False,
 ) -> Report:
-    """Run every check; never writes to either server."""
+    """Run every check; never writes to either server.
+
+    ``source_admin`` is the login the cutover switches the source read-only
+    with; ``kill_sessions`` says the cutover may end sessions with it.
+    """
     unknown = sorted(set(allow) - set(ALLOWABLE))
     if unknown:
         raise DbferryError("allow names check(s) that cannot be accepted: %s." % ", ".join(unknown), obj="allow",
@@ -600,6 +608,7 @@ def run_preflight(
             if tables:
                 run.check_charsets(src, dst, tables, dst_flavor.label)
             run.check_versions(src_flavor, dst_flavor)
+        check_source_admin(run.add, source_admin, server_identity(src) if src is not None else None, kill_sessions)
     finally:
         for conn in (src, dst):
             if conn is not None:

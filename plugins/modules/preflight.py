@@ -20,6 +20,8 @@ description:
     foreign keys (cascading ones cannot be accepted, their changes are not in the binlog), triggers and views
     (not moved), tables without rows."
   - "Target: moved tables absent or empty, writable, every collation known, version not older than the source."
+  - "The cutover's login (O(source_admin)): it connects, reaches the source, and may switch read_only and see sessions,
+    so that a wrong port or a missing grant is found before the copy, not after it."
   - The module never changes anything; it reports C(changed=false) and supports check mode.
 author:
   - dbferry maintainers (@dbferry)
@@ -44,9 +46,17 @@ options:
       - Binlogs that expire sooner than this are reported as a warning by the C(binlog_retention) check.
     type: float
     default: 72
+  kill_sessions:
+    description:
+      - Whether the cutover may end other sessions with O(source_admin) (the role's C(dbferry_read_only_kill_after),
+        or C(privileged_sessions=kill)); the C(source_admin) check then also wants C(CONNECTION ADMIN) (MariaDB),
+        C(CONNECTION_ADMIN) (MySQL) or C(SUPER).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - dbferry.mysql.move.selection
   - dbferry.mysql.connection.servers
+  - dbferry.mysql.connection.source_admin
 notes:
   - Supports check mode; the module behaves the same in it because it never writes.
 """
@@ -76,6 +86,14 @@ EXAMPLES = r"""
       include: [shop, "crm_*"]
     fail_on: warning
     allow: [views]
+
+- name: Check the cutover's login too, before hours of copying
+  dbferry.mysql.preflight:
+    source: "{{ dbferry_source }}"
+    target: "{{ dbferry_target }}"
+    source_admin: "{{ dbferry_source_admin }}"
+    databases:
+      include: [shop]
 """
 
 RETURN = r"""
@@ -155,6 +173,8 @@ def main() -> None:
             "fail_on": {"type": "str", "choices": ["error", "warning"], "default": "error"},
             "allow": {"type": "list", "elements": "str", "choices": list(ALLOWABLE), "default": []},
             "min_binlog_retention_hours": {"type": "float", "default": DEFAULT_MIN_BINLOG_RETENTION_HOURS},
+            "source_admin": dict(server_argument_spec(), required=False),
+            "kill_sessions": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
@@ -167,6 +187,8 @@ def main() -> None:
         Selection.from_options(params["databases"], params["tables"]),
         allow=params["allow"],
         min_binlog_retention_hours=params["min_binlog_retention_hours"],
+        source_admin=ServerSpec.from_options(params["source_admin"]) if params["source_admin"] else None,
+        kill_sessions=params["kill_sessions"],
     ))
     result = {
         "changed": False,

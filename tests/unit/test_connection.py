@@ -47,12 +47,14 @@ def _doc_options(fragment: str) -> dict:
     return yaml.safe_load(fragment)["options"]
 
 
-@pytest.mark.parametrize("fragment,prefix", [("DOCUMENTATION", "login_"), ("SERVERS", "")])
+@pytest.mark.parametrize("fragment,prefix", [("DOCUMENTATION", "login_"), ("SERVERS", ""), ("SOURCE_ADMIN", "")])
 def test_doc_fragment_matches_the_argument_spec(fragment, prefix):
     docs = _doc_options(getattr(ModuleDocFragment, fragment))
     if fragment == "SERVERS":
         assert docs["source"]["suboptions"] == docs["target"]["suboptions"]
         docs = docs["source"]["suboptions"]
+    if fragment == "SOURCE_ADMIN":
+        docs = docs["source_admin"]["suboptions"]
     for name, spec in c.SERVER_OPTIONS.items():
         key = prefix + name if name in c.LOGIN_PREFIXED else name
         assert docs[key]["type"] == spec["type"], key
