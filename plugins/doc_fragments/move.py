@@ -156,6 +156,8 @@ options:
     description:
       - A read-only query run on the source at each check; copy and apply are throttled while it returns a number above 0.
         A query that fails throttles too, with its error as the reason. Default none.
+      - It runs in a read-only session and transaction, rolled back after each run, so a query that would write
+        (INSERT, CREATE TABLE, ...) fails (and throttles) instead of changing the source.
       - Changeable while the move runs (dbferry.mysql.control).
     type: str
   throttle_flag_file:

@@ -37,7 +37,7 @@ STATE_FILE = "sandboxes.json"
 #: A sandbox can serve as source or target, so each gets all three.
 SANDBOX_USERS: dict[str, tuple[str, ...]] = {
     # reads rows under shared locks and tails the binlog
-    "ferry_source": ("SELECT", "RELOAD", "REPLICATION SLAVE", "BINLOG MONITOR"),
+    "ferry_source": ("SELECT", "REPLICATION SLAVE", "BINLOG MONITOR"),
     # creates the moved schema and the _dbferry state schema, writes rows
     "ferry_target": ("CREATE", "DROP", "ALTER", "INSERT", "UPDATE", "DELETE", "SELECT"),
     # what an application has: DML only

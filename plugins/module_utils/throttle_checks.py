@@ -14,7 +14,10 @@ next batch boundary; they never wait on a server round trip of a check.
   the move never writes to the source, so there is no heartbeat table and the
   lag is the replica's own ``Seconds_Behind_Master`` (whole seconds). NULL
   (SQL or IO thread stopped or broken) counts as lagging beyond any limit.
-- ``throttle_query`` on the source: a number above 0 throttles.
+- ``throttle_query`` on the source: a number above 0 throttles. It runs in a
+  read-only session and transaction, rolled back after each run: a query that
+  would write (an INSERT, a CREATE TABLE, a procedure that writes) fails, and
+  so throttles, instead of changing the source a move must never change.
 - ``throttle_flag_file`` throttles while it exists; ``panic_flag_file``
   stops the move as soon as it exists.
 
@@ -109,9 +112,19 @@ class _Session:
             self.close()
             raise
 
-    def value(self, sql: str) -> Any:
-        """The first column of the first row, or None."""
+    def read_only_value(self, sql: str) -> Any:
+        """The first column of the first row of ``sql`` run read-only, or None.
+
+        ``SET SESSION TRANSACTION READ ONLY`` (again before each run: the query
+        itself could have changed it) also refuses DDL, which would commit a
+        ``START TRANSACTION READ ONLY`` implicitly and run outside it; the
+        transaction and its rollback end whatever the query opened (a BEGIN,
+        locks of a locking read) before the next check.
+        """
+        self.rows("SET SESSION TRANSACTION READ ONLY")
+        self.rows("START TRANSACTION READ ONLY")
         rows = self.rows(sql)
+        self.rows("ROLLBACK")
         return next(iter(rows[0].values()), None) if rows else None
 
     def close(self) -> None:
@@ -206,7 +219,7 @@ class ThrottleChecks:
                                      "or raise critical_load / critical_load_interval_millis."))
 
     def _query(self, query: str) -> Optional[str]:
-        value, failure = _attempt(lambda: self.source.value(query))
+        value, failure = _attempt(lambda: self.source.read_only_value(query))
         if failure is not None:
             return "throttle_query failed: %s" % failure
         try:

@@ -153,8 +153,8 @@ def test_user_without_replication_grants(ansible, servers, db, make_user):
     run = _preflight(ansible, servers, db, source=reader)
     check = _only(run, "source_privileges")
     assert check["object"] == "t_reader@127.0.0.1 on source"
-    assert check["message"] == "the source user lacks RELOAD, REPLICATION SLAVE, BINLOG MONITOR (global)."
-    assert check["fix"] == "GRANT RELOAD, REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 't_reader'@'127.0.0.1';"
+    assert check["message"] == "the source user lacks REPLICATION SLAVE, BINLOG MONITOR (global)."
+    assert check["fix"] == "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 't_reader'@'127.0.0.1';"
     assert _only(run, "gtid_position", "ok")  # the position itself is readable by anyone
 
 
@@ -162,7 +162,7 @@ def test_table_level_select_cannot_hide_tables(ansible, servers, db, make_user):
     """A user with SELECT on some tables does not even see the others: that
     must be an error, not a smaller move."""
     _shop(servers, db)
-    partial = make_user(servers.source, "t_partial", ["RELOAD, REPLICATION SLAVE, BINLOG MONITOR ON *.*", "SELECT ON `%s`.`orders`" % db])
+    partial = make_user(servers.source, "t_partial", ["REPLICATION SLAVE, BINLOG MONITOR ON *.*", "SELECT ON `%s`.`orders`" % db])
     run = _preflight(ansible, servers, db, source=partial)
     check = _only(run, "source_privileges")
     assert check["message"] == "the source user lacks SELECT on %s.*; tables of %s it cannot see would not be moved." % (db, db)
@@ -258,7 +258,7 @@ def test_non_innodb_table_and_view(ansible, servers, db):
 def test_triggers_warn_and_fail_on_warning(ansible, servers, db, make_user):
     _shop(servers, db)
     sql(servers.source, "CREATE TRIGGER `%s`.stamp BEFORE INSERT ON `%s`.orders FOR EACH ROW SET NEW.total = NEW.total" % (db, db))
-    watcher = make_user(servers.source, "t_watcher", ["RELOAD, REPLICATION SLAVE, BINLOG MONITOR ON *.*", "SELECT, TRIGGER ON `%s`.*" % db])
+    watcher = make_user(servers.source, "t_watcher", ["REPLICATION SLAVE, BINLOG MONITOR ON *.*", "SELECT, TRIGGER ON `%s`.*" % db])
     run = _preflight(ansible, servers, db, source=watcher)
     assert not run.failed
     check = _only(run, "triggers", "warning")
