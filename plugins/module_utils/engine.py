@@ -36,7 +36,9 @@ from .hooks import Hooks
 from .inline import Reverifier
 from .retry import is_transient
 from .schema import MovedTable, check_target_tables, create_target_tables, read_tables
+from .replica_id import check_server_id
 from .status import Status
+from .target_lock import TargetLock
 from .throttle import PAUSE, Throttle
 from .throttle_checks import ThrottleChecks
 from .tunables import Tunables
@@ -68,6 +70,8 @@ class Ferry:
         self._last_status_hook = 0.0
         self.errors: list[BaseException] = []
         self._halt = threading.Event()
+        #: The move's lock on the target, held from the start of run() to its end: one agent per move (target_lock.py).
+        self.target_lock = TargetLock(config.target, config.name)
 
     # -- prepare -------------------------------------------------------------
 
@@ -80,6 +84,7 @@ class Ferry:
             if not flavor.is_mariadb:
                 raise DbferryError("the source is %s; this version moves from MariaDB only." % flavor.label, obj="source",
                                    fix="MySQL sources (GTID or file/position) are planned for a later version.")
+            check_server_id(source, self.config.server_id, self.config.source.describe())
             tables = read_tables(source, self.config)
             state.ensure_schema(target)
             recorded = state.load(target, self.config.name)
@@ -122,6 +127,7 @@ class Ferry:
     def run(self, stop: threading.Event) -> None:
         """Copy and apply until ``stop`` is set or something fails (then log, publish and raise it)."""
         try:
+            self.target_lock.take()  # before anything is written: a second agent of the move stops here
             self._run(stop)
         except BaseException as exc:
             self.status.failed(exc)
@@ -130,6 +136,8 @@ class Ferry:
             self.hooks.fire("on-failure", snapshot, str(exc))
             self.hooks.close()
             raise
+        finally:
+            self.target_lock.release()
         self.hooks.close()
         self.status.stopped()
         self.status.publish(self.config.state_dir)
@@ -160,6 +168,7 @@ class Ferry:
         source = None
         try:
             while not (stop.is_set() or self._halt.is_set()):
+                self.target_lock.check()  # a lost lock session is taken again, or every writer stops
                 try:
                     source = source or connect(self.config.source)
                     self._observe(source, flavor)
@@ -237,9 +246,12 @@ class Ferry:
             self.status.add_table(table.source, estimates.get(table.source, 0), cursor.rows_copied, cursor.done)
 
     def _observe(self, source: Any, flavor: Flavor) -> None:
-        """Read the source's position for the lag figures, and publish the status."""
+        """Read the source's position and clock for the lag figures, and publish the status."""
         current = fetch_value(source, flavor.gtid_position_sql) or ""
-        self.status.source_position(current, gtid.behind(self.status.applied_position, current))
+        asked = time.time()
+        source_clock = float(fetch_value(source, "SELECT UNIX_TIMESTAMP(NOW(6))"))
+        clock_offset = source_clock - (asked + time.time()) / 2  # the source read its clock about halfway through the round trip
+        self.status.source_position(current, gtid.behind(self.status.applied_position, current), clock_offset)
         snapshot = self.status.publish(self.config.state_dir)
         if self.on_status is not None:
             self.on_status(snapshot)

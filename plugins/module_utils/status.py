@@ -14,6 +14,9 @@ import time
 from collections import deque
 from typing import Any, Optional
 
+from .errors import DbferryError
+from .private import write_private
+from .state import COMPLETE
 from .throttle import PAUSE, Throttle
 from .tunables import Tunables
 
@@ -41,6 +44,10 @@ class Status:
         self.applied_changes = 0
         self.source_current = ""
         self.lag_events = 0
+        #: The source's clock minus this host's, as last measured: event timestamps are the source's clock, so lag in
+        #: seconds is measured against it. Two hosts' clocks can differ by seconds, and a lag figure that adds the skew
+        #: never falls under a wait's max_lag.
+        self.clock_offset = 0.0
         self.error: Optional[str] = None
         self.is_stopped = False
         self._lock = threading.Lock()
@@ -72,10 +79,13 @@ class Status:
                 self.applied_timestamp = timestamp
             self.applied_changes += changes
 
-    def source_position(self, current: str, behind: int) -> None:
+    def source_position(self, current: str, behind: int, clock_offset: Optional[float] = None) -> None:
+        """The source's current position, how many transactions the target is behind it, and its clock's offset."""
         with self._lock:
             self.source_current = current
             self.lag_events = behind
+            if clock_offset is not None:
+                self.clock_offset = clock_offset
 
     def inline_pass(self, verified: int, dirty: int) -> None:
         """A re-verifier pass found ``verified`` rows equal; ``dirty`` are left."""
@@ -106,7 +116,7 @@ class Status:
             if self.lag_events == 0:
                 lag_seconds: Optional[float] = 0.0
             elif self.applied_timestamp is not None:
-                lag_seconds = max(0.0, now - self.applied_timestamp)
+                lag_seconds = max(0.0, now + self.clock_offset - self.applied_timestamp)
             else:
                 lag_seconds = None
             reasons = self.throttle.reasons()
@@ -120,6 +130,7 @@ class Status:
                 "eta_seconds": None if done or rate <= 0 else round(max(0, estimated - copied) / rate),
                 "lag_seconds": None if lag_seconds is None else round(lag_seconds, 3),
                 "lag_events": self.lag_events,
+                "source_clock_offset_seconds": round(self.clock_offset, 3),
                 "applied_position": self.applied_position,
                 "source_position": self.source_current,
                 "applied_changes": self.applied_changes,
@@ -143,10 +154,7 @@ class Status:
 
 
 def _write(state_dir: str, snapshot: dict[str, Any]) -> None:
-    path = os.path.join(state_dir, STATUS_FILE)
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
-        json.dump(snapshot, handle, indent=1)
-    os.replace(path + ".tmp", path)
+    write_private(os.path.join(state_dir, STATUS_FILE), json.dumps(snapshot, indent=1))
 
 
 def record_complete(state_dir: str, final_position: str) -> None:
@@ -156,9 +164,26 @@ def record_complete(state_dir: str, final_position: str) -> None:
         snapshot = read(state_dir)
     except (OSError, ValueError):
         snapshot = {"tables": {}}
-    snapshot.update(phase="complete", applied_position=final_position, source_position=final_position, lag_seconds=0.0,
+    snapshot.update(phase=COMPLETE, applied_position=final_position, source_position=final_position, lag_seconds=0.0,
                     lag_events=0, throttled=False, throttle_reason=None, updated_at=round(time.time(), 3))
     _write(state_dir, snapshot)
+
+
+def refuse_complete(state_dir: str, move: str) -> None:
+    """Raise when the move's status says it was cut over: its agent must not start again.
+
+    Checked before the agent is launched, so that nothing rewrites the status of a complete move (an agent
+    refused by the target's record would publish "failed" over "complete").
+    """
+    try:
+        snapshot = read(state_dir)
+    except (OSError, ValueError):
+        return
+    if snapshot.get("phase") == COMPLETE:
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(snapshot.get("updated_at") or 0))
+        raise DbferryError("move %s was cut over already (at %s, final position %s); its agent is not started again." % (
+            move, when, snapshot.get("applied_position") or "?"), obj=move,
+            fix="nothing to do for this move; to move the same data again, remove it first (dbferry.mysql.agent state: absent).")
 
 
 def read(state_dir: str) -> dict[str, Any]:

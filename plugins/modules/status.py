@@ -33,7 +33,9 @@ status:
   description:
     - "The move's status: C(phase) (not started, starting, copying, tailing, stopped, failed, complete: cut over), C(running), C(pid),
       C(tables) (per table C(copied), C(estimate), C(done)), C(rows_copied), C(rows_estimated), C(rows_per_second),
-      C(eta_seconds), C(lag_seconds), C(lag_events), C(applied_position), C(source_position), C(throttled),
+      C(eta_seconds), C(lag_seconds) (the source's clock now minus the time of the last applied transaction, so a skew
+      between the ferry host's and the source's clocks does not count), C(source_clock_offset_seconds) (the source's clock
+      minus the ferry host's), C(lag_events), C(applied_position), C(source_position), C(throttled),
       C(throttle_reason) (everything that holds copy and apply now, separated by C(; )), C(paused), C(settings) (the
       run-time settings in force, see dbferry.mysql.control), C(last_error)."
   returned: always
