@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from .connection import execute, fetch_all
+from .errors import DbferryError
 from .identifiers import quote_ident
 from .schema import MovedTable
 from .selection import STATE_SCHEMA
@@ -115,15 +116,36 @@ def start(conn: Any, name: str, position: str) -> None:
 
 
 def save_cursor(conn: Any, name: str, table: MovedTable, last_key: Optional[int], done: bool, rows: int) -> None:
-    """Advance a table's cursor, inside the transaction that wrote the batch."""
+    """Advance a table's cursor, inside the transaction that wrote the batch; refused once the move is complete.
+
+    The move's row is read with a shared lock, so a cutover recording the move complete waits for this
+    transaction, and this one sees a completion committed before it (see refuse_if_complete).
+    """
+    refuse_if_complete(conn, name)
     execute(conn, "UPDATE %s.cursors SET last_key = %%s, done = %%s, rows_copied = rows_copied + %%s "
                   "WHERE move = %%s AND source_schema = %%s AND source_table = %%s" % _S,
             (last_key, done, rows, name, table.schema, table.name))
 
 
 def save_position(conn: Any, name: str, position: str) -> None:
-    """Record the applied binlog position, inside the transaction that applied the events."""
-    execute(conn, "UPDATE %s.moves SET applied_position = %%s WHERE name = %%s" % _S, (position, name))
+    """Record the applied binlog position, inside the transaction that applied the events; refused once the move is complete."""
+    if execute(conn, "UPDATE %s.moves SET applied_position = %%s WHERE name = %%s AND phase <> %%s" % _S, (position, name, COMPLETE)) == 0:
+        refuse_if_complete(conn, name)  # 0 rows: complete, or the same position again (an unchanged row is not counted)
+
+
+def refuse_if_complete(conn: Any, name: str) -> None:
+    """Roll back the caller's transaction and raise when the move is complete: a cut-over target is the application's now.
+
+    A locking read: it sees the latest committed phase, not the transaction's snapshot, and a cutover's
+    ``set_phase`` waits until this transaction ends. So no checkpoint (and none of the rows written in its
+    transaction) commits after the move was recorded complete, whichever agent writes it.
+    """
+    rows = fetch_all(conn, "SELECT phase FROM %s.moves WHERE name = %%s LOCK IN SHARE MODE" % _S, (name,))
+    if rows and rows[0][0] == COMPLETE:
+        conn.rollback()
+        raise DbferryError("move %s is complete (cut over): its target is not written by the move any more; nothing of this "
+                           "transaction was written." % name, obj=name,
+                           fix="stop this agent: the move is over (dbferry.mysql.agent state: absent removes it).")
 
 
 def set_phase(conn: Any, name: str, phase: str) -> None:
