@@ -9,7 +9,10 @@ binlog is read with the replication protocol directly, binlog_dump.py). The stat
 has credentials), ``ferry.lock`` (the pid, see runlock.py), ``ferry.log``,
 ``status.json`` and ``control.sock`` (0600).
 
-Run as ``python3 -m <package>.agent STATE_DIR``.
+The state folder is created 0700 and refused when another user owns it or
+others may enter it (statedir.py), and the agent starts with ``python -I`` in
+``/`` with only the shipped code added to its sys.path (_LAUNCHER): nothing
+in the state folder or the working folder is ever imported.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from .errors import DbferryError
 from .eventlog import EventLog
 from .private import write_private
 from .runlock import RunLock, running_pid
+from .statedir import ensure_private_dir
 from .throttle import OPERATOR, PAUSE
 
 PACKAGE = __name__.rpartition(".")[0]
@@ -42,6 +46,12 @@ CONFIG_FILE = "config.json"
 CODE_DIR = "code"
 #: What the agent process writes to stderr (a crash before its log is open).
 STDERR_FILE = "agent.stderr"
+
+
+#: Run by ``python -I -c`` with the code folder and the state folder as arguments: the code folder is the only
+#: addition to the interpreter's own sys.path, then the agent module runs as __main__ with the state folder.
+_LAUNCHER = ("import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
+             "runpy.run_module(%r, run_name='__main__', alter_sys=True)" % (PACKAGE + ".agent"))
 
 
 def ship_code(code_dir: str) -> list[str]:
@@ -99,8 +109,9 @@ def start(raw: dict[str, Any], timeout: float = 30.0) -> tuple[bool, int, MoveCo
     False); one with another configuration is an error, not a restart.
     """
     config = parse_config(raw)
-    os.makedirs(config.state_dir, mode=0o700, exist_ok=True)
+    ensure_private_dir(config.state_dir, config.name)
     config_path = os.path.join(config.state_dir, CONFIG_FILE)
+    status.refuse_complete(config.state_dir, config.name)
     pid = running_pid(config.state_dir)
     if pid is not None:
         with open(config_path, encoding="utf-8") as handle:
@@ -112,11 +123,13 @@ def start(raw: dict[str, Any], timeout: float = 30.0) -> tuple[bool, int, MoveCo
     code_dir = os.path.join(config.state_dir, CODE_DIR)
     shutil.rmtree(code_dir, ignore_errors=True)
     ship_code(code_dir)
-    with open(os.path.join(config.state_dir, STDERR_FILE), "wb") as stderr:
+    stderr_fd = os.open(os.path.join(config.state_dir, STDERR_FILE), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(stderr_fd, "wb") as stderr:
+        # -I: no PYTHON* variables, no user site, no script folder or working folder on sys.path; the launcher puts the
+        # shipped code there and nothing else, and the agent runs in "/", so no file lying in a folder can be imported.
         process = subprocess.Popen(  # pylint: disable=consider-using-with  # it outlives us on purpose
-            [sys.executable, "-m", PACKAGE + ".agent", config.state_dir],
-            cwd=config.state_dir, env=dict(os.environ, PYTHONPATH=code_dir), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+            [sys.executable, "-I", "-c", _LAUNCHER, code_dir, config.state_dir],
+            cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
     _wait_started(config, process, launched=time.time(), timeout=timeout)
     return True, process.pid, config
 

@@ -22,6 +22,7 @@ from .errors import DbferryError
 from .eventlog import EventLog
 from .private import write_private
 from .runlock import RunLock
+from .statedir import ensure_private_dir
 
 DEFAULT_SANDBOX_DIR = os.environ.get("DBFERRY_SANDBOX_DIR", ".sandbox")
 
@@ -88,7 +89,7 @@ def _terminal_display(snapshot: dict[str, Any]) -> None:
 
 def _run(args: argparse.Namespace) -> None:
     config = load_config(args.config)
-    os.makedirs(config.state_dir, mode=0o700, exist_ok=True)
+    ensure_private_dir(config.state_dir, config.name)
     tty = sys.stdout.isatty()
     with RunLock(config.state_dir, config.name):
         log = EventLog(config.name, os.path.join(config.state_dir, "ferry.log"), echo=None if tty else sys.stdout)
