@@ -77,19 +77,21 @@ def _tail(path: str, lines: int = 5) -> str:
         return ""
 
 
-def last_error(state_dir: str) -> str:
-    """Why the agent stopped, from its status, its log or its stderr (in that order)."""
+def last_error(state_dir: str, unknown: str = "no error recorded") -> str:
+    """Why the agent stopped, from its status, its log or its stderr (in that order); ``unknown`` when none says."""
     with contextlib.suppress(OSError, ValueError):
         error = status.read(state_dir).get("last_error")
         if error:
             return error
     with contextlib.suppress(OSError, ValueError):
         with open(os.path.join(state_dir, "ferry.log"), encoding="utf-8") as handle:
-            for line in reversed(handle.readlines()):
+            for line in reversed(handle.readlines()):  # the last run's failure only: an earlier run's is not why this one ended
                 record = json.loads(line)
                 if record.get("event") == "failed":
                     return record.get("error", "")
-    return _tail(os.path.join(state_dir, STDERR_FILE)) or "no error recorded"
+                if record.get("event") == "agent_started":
+                    break
+    return _tail(os.path.join(state_dir, STDERR_FILE)) or unknown
 
 
 def exists(state_dir: str) -> bool:
@@ -143,7 +145,7 @@ def _wait_started(config: MoveConfig, process: subprocess.Popen, launched: float
                                obj=config.name, fix="correct what the error names, then start the move again.")
         with contextlib.suppress(OSError, ValueError):
             published = status.read(config.state_dir)
-            if published.get("updated_at", 0) >= launched:
+            if published.get("pid") == process.pid and published.get("updated_at", 0) >= launched:
                 if published.get("phase") == "failed":
                     raise DbferryError("the agent for move %s stopped at start: %s" % (config.name, published.get("last_error")),
                                        obj=config.name, fix="correct what the error names, then start the move again.")
@@ -172,8 +174,20 @@ def stop(state_dir: str, timeout: float = 60.0) -> bool:
     return True
 
 
+#: Phases only a running agent is in: read from the status of an agent that is gone, they are not true any more.
+LIVE_PHASES = ("starting", "copying", "tailing")
+#: The phase of a move whose agent ended while in a live phase, without a word (kill -9, the OOM killer, a reboot).
+DIED = "died"
+
+
 def read_status(state_dir: str) -> dict[str, Any]:
-    """The move's status: live from the agent when it runs, else the last one it published."""
+    """The move's status: live from the agent when it runs, else the last one it published.
+
+    ``running`` comes from the run lock, never from the status file, and ``stale_seconds`` says how old the
+    status is. The last status of an agent that died says it was copying or tailing with a small lag; that is
+    reported as phase ``died`` (``last_phase`` keeps what it said), with no lag, rate or ETA, and why it ended
+    as far as anything recorded it.
+    """
     pid = running_pid(state_dir)
     snapshot: Optional[dict[str, Any]] = None
     if pid is not None:
@@ -186,7 +200,14 @@ def read_status(state_dir: str) -> dict[str, Any]:
             snapshot = {"phase": "starting" if pid else "not started", "tables": {}}
     snapshot["running"] = pid is not None
     snapshot["pid"] = pid
-    if pid is None and snapshot.get("phase") not in ("stopped", "complete", "not started"):
+    updated_at = snapshot.get("updated_at")
+    snapshot["stale_seconds"] = None if updated_at is None else round(max(0.0, time.time() - updated_at), 1)
+    if pid is None and snapshot["phase"] in LIVE_PHASES:
+        snapshot.update(last_phase=snapshot["phase"], phase=DIED, lag_seconds=None, rows_per_second=0.0, eta_seconds=None,
+                        last_error=last_error(state_dir, unknown=(
+                            "the agent ended without recording why (killed: kill -9, the OOM killer, or its host restarted); "
+                            "its last status, %s s old, said %s" % (snapshot["stale_seconds"], snapshot["phase"]))))
+    elif pid is None and snapshot["phase"] not in ("stopped", "complete", "not started"):
         snapshot["last_error"] = snapshot.get("last_error") or last_error(state_dir)
     return snapshot
 

@@ -15,7 +15,7 @@ import sys
 import threading
 from typing import Any, Iterator, Optional
 
-from . import agent, control, sandbox, status
+from . import agent, control, sandbox
 from .config import RUNTIME_SETTINGS, default_state_dir, load_config
 from .engine import Ferry
 from .errors import DbferryError
@@ -68,12 +68,14 @@ def _sandbox_vars(args: argparse.Namespace) -> None:
 def _render(snapshot: dict[str, Any]) -> Iterator[str]:
     """A status as terminal lines."""
     yield "move %s: %s   rows/s %s   ETA %s s   lag %s s (%s events)" % (
-        snapshot["move"], snapshot["phase"], snapshot["rows_per_second"], snapshot["eta_seconds"],
-        snapshot["lag_seconds"], snapshot["lag_events"])
+        snapshot.get("move"), snapshot["phase"], snapshot.get("rows_per_second"), snapshot.get("eta_seconds"),
+        snapshot.get("lag_seconds"), snapshot.get("lag_events"))
     for name, table in snapshot["tables"].items():
         estimate = max(table["estimate"], table["copied"], 1)
         done = "  done" if table["done"] else ""
         yield "  %-40s %12d / %-12d %5.1f%%%s" % (name, table["copied"], estimate, 100.0 * table["copied"] / estimate, done)
+    if not snapshot.get("running", True):
+        yield "  the agent is not running; this status is %s s old" % snapshot.get("stale_seconds")
     if snapshot.get("throttled"):
         yield "  throttled: %s" % snapshot["throttle_reason"]
     if snapshot.get("last_error"):
@@ -108,11 +110,10 @@ def _run(args: argparse.Namespace) -> None:
 
 def _status(args: argparse.Namespace) -> None:
     state_dir = args.state_dir or default_state_dir(args.name)
-    try:
-        snapshot = status.read(state_dir)
-    except OSError:
+    snapshot = agent.read_status(state_dir)  # running or not is asked of the run lock, not read from the last status
+    if snapshot["phase"] == "not started" and not snapshot["running"]:
         raise DbferryError("no status for move %s in %s." % (args.name, state_dir), obj=args.name,
-                           fix="check the name, or pass --state-dir as configured in state_dir.") from None
+                           fix="check the name, or pass --state-dir as configured in state_dir.")
     if sys.stdout.isatty():
         sys.stdout.write("\n".join(_render(snapshot)) + "\n")
     else:

@@ -138,6 +138,8 @@ class Status:
                 "throttle_reason": "; ".join(reasons) or None,
                 "paused": self.throttle.holds(PAUSE),
                 "last_error": self.error,
+                # Whose status this is: the agent module returns once its agent, this pid, has published one.
+                "pid": os.getpid(),
                 "updated_at": round(now, 3),
             }
             if self.tunables is not None:

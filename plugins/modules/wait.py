@@ -12,8 +12,8 @@ version_added: 0.1.0
 description:
   - Polls the move's status on the ferry host (use C(delegate_to)) until the row copy is complete and the binlog lag
     is at most O(max_lag) seconds.
-  - Fails with the agent's last error when the agent is not running, and with a clear message on timeout; the move
-    keeps running then.
+  - Fails at once when the agent is not running (its run lock is free), with its last error and how old its last
+    status is, and with a clear message on timeout; the move keeps running then.
   - While the move's C(postpone_cutover_flag_file) exists, the move does not count as caught up, so that a playbook
     that waits before it makes the source read-only does not start the cutover while it is postponed.
 author:
@@ -94,8 +94,10 @@ def main() -> None:
         samples = (samples + [dict({k: status.get(k) for k in _SAMPLE_KEYS}, seconds=waited)])[-100:]
         result = {"status": status, "samples": samples, "waited": waited}
         if not status["running"]:
-            module.fail_json(msg="the agent of move %s is not running (phase %s): %s. Fix it, then start the move again: it resumes." % (
-                params["name"], status.get("phase"), status.get("last_error") or "no error recorded"), **result)
+            module.fail_json(msg="the agent of move %s is not running (phase %s, its last status %s s old): %s. "
+                                 "Fix it, then start the move again: it resumes." % (
+                                     params["name"], status.get("phase"), status.get("stale_seconds"),
+                                     status.get("last_error") or "no error recorded"), **result)
         lag = status.get("lag_seconds")
         postponed = postpone_flag(config)
         if status.get("phase") == "tailing" and lag is not None and lag <= params["max_lag"] and not postponed:

@@ -3,14 +3,18 @@ a complete move, and the refusals that must come before anything is written."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import stat
+import subprocess
+import time
 from typing import Any
 
 import pytest
 
 from ferry_support import make_load_tables, move_config
-from integration_support import root_session
+from integration_support import ROOT, root_session, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils import agent
 from ansible_collections.dbferry.mysql.plugins.module_utils.connection import fetch_value
@@ -110,3 +114,92 @@ def test_a_state_dir_that_is_a_file_is_one_message(ansible, servers, db, tmp_pat
     with pytest.raises(DbferryError) as refused:
         agent.start(move_config(servers, db, below))
     assert "cannot be created" in str(refused.value) and str(below) in str(refused.value)
+
+
+# -- items 7, 8, 9: status that says what is true ------------------------------------------------------------
+
+
+def _vars(servers, db, state_dir) -> dict[str, Any]:
+    return {"src": servers.source.connection_options("ferry_source"), "dst": servers.target.connection_options("ferry_target"),
+            "state_dir": str(state_dir), "db": db, "admin_password": servers.source.passwords["root"]}
+
+
+def _agent(ansible, variables, name, **extra):
+    args = {"name": name, "state_dir": "{{ state_dir }}", "source": "{{ src }}", "target": "{{ dst }}",
+            "databases": {"include": ["{{ db }}"]}, "copy": {"batch_rows": 100}}
+    return ansible.run("dbferry.mysql.agent", dict(args, **extra), variables)
+
+
+def _module(ansible, module, variables, name, **args):
+    return ansible.run("dbferry.mysql." + module, dict({"name": name, "state_dir": "{{ state_dir }}"}, **args), variables)
+
+
+def test_started_returns_once_the_agent_published_its_status_with_its_pid(ansible, servers, db, tmp_path):
+    make_load_tables(servers, db, 500)
+    name = "up-" + db[:40].replace("_", "-")
+    variables = _vars(servers, db, tmp_path / "state")
+    started = _agent(ansible, variables, name)
+    try:
+        assert not started.failed and started.result["changed"] is True, started.result.get("msg")
+        pid = started.result["pid"]
+        assert isinstance(pid, int) and pid > 0
+        assert started.result["status"]["running"] is True and started.result["status"]["pid"] == pid
+        assert started.result["status"]["phase"] in ("copying", "tailing"), started.result["status"]
+        assert json.loads((tmp_path / "state" / "status.json").read_text())["pid"] == pid  # the agent's own first status
+        waited = _module(ansible, "wait", variables, name, max_lag=3600, timeout=60, poll_interval=0.2)
+        assert not waited.failed, waited.result.get("msg")
+    finally:
+        agent.stop(str(tmp_path / "state"))
+
+
+def test_status_of_a_killed_agent_says_it_is_not_running_and_how_old_it_is(ansible, servers, db, tmp_path):
+    make_load_tables(servers, db, 200)
+    name = "kill-" + db[:40].replace("_", "-")
+    state_dir = tmp_path / "state"
+    variables = _vars(servers, db, state_dir)
+    started = _agent(ansible, variables, name)
+    assert not _module(ansible, "wait", variables, name, max_lag=0, timeout=120).failed
+    os.kill(started.result["pid"], signal.SIGKILL)
+    while agent.running_pid(str(state_dir)) is not None:  # the kernel frees the lock once the process is reaped
+        time.sleep(0.05)
+    assert json.loads((state_dir / "status.json").read_text())["phase"] == "tailing"  # what the dead agent said last
+
+    status = _module(ansible, "status", variables, name).result["status"]
+    assert status["running"] is False and status["pid"] is None
+    assert status["phase"] == "died" and status["last_phase"] == "tailing", status
+    assert status["lag_seconds"] is None and status["eta_seconds"] is None and status["rows_per_second"] == 0.0
+    assert isinstance(status["stale_seconds"], float) and status["stale_seconds"] >= 0 and status["updated_at"] > 0
+    assert "the agent ended without recording why (killed" in status["last_error"], status["last_error"]
+
+    cli = subprocess.run([str(ROOT / "bin" / "dbferry"), "status", name, "--state-dir", str(state_dir)], capture_output=True, text=True,
+                         timeout=60, check=True)
+    shown = json.loads(cli.stdout)
+    assert shown["running"] is False and shown["phase"] == "died" and shown["stale_seconds"] >= 0 and shown["lag_seconds"] is None
+
+    waited = _module(ansible, "wait", variables, name, timeout=60)
+    assert waited.failed and "is not running (phase died, its last status" in waited.result["msg"], waited.result["msg"]
+    assert len(waited.result["samples"]) == 1  # at its first look, not after its timeout
+
+
+def test_a_complete_move_stays_complete(ansible, servers, db, tmp_path):
+    make_load_tables(servers, db, 300)
+    name = "done-" + db[:40].replace("_", "-")
+    state_dir = tmp_path / "state"
+    variables = _vars(servers, db, state_dir)
+    assert not _agent(ansible, variables, name).failed
+    assert not _module(ansible, "wait", variables, name, max_lag=0, timeout=120).failed
+    try:
+        switched = _module(ansible, "switchover", variables, name, source="{{ src }}", target="{{ dst }}", login_user="root",
+                           login_password="{{ admin_password }}", login_unix_socket=servers.source.socket)
+        assert not switched.failed, switched.result.get("msg")
+    finally:
+        sql(servers.source, "SET GLOBAL read_only = OFF")
+    complete = json.loads((state_dir / "status.json").read_text())
+    assert complete["phase"] == "complete"
+
+    restart = _agent(ansible, variables, name)
+    assert restart.failed and "was cut over already" in restart.result["msg"], restart.result["msg"]
+    assert json.loads((state_dir / "status.json").read_text()) == complete  # not rewritten as failed
+    assert agent.running_pid(str(state_dir)) is None
+    assert _module(ansible, "status", variables, name).result["status"]["phase"] == "complete"
+    assert _module(ansible, "agent", variables, name, state="absent").result["changed"] is True
