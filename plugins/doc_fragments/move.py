@@ -185,11 +185,16 @@ options:
         C(DBFERRY_LAG_SECONDS), C(DBFERRY_APPLIED_POSITION), C(DBFERRY_STATE_DIR), C(DBFERRY_ERROR) and more
         (docs/throttling.md); never a password.
       - A failing hook is logged; a failing C(on-before-cutover) hook stops the cutover before it starts. Default none.
+      - C(on-before-cutover) runs inside the read-only window (the source is read-only while it runs); keep it short.
+      - The folder and every hook in it must belong to the agent's user (or root) and be writable by no one else;
+        the agent refuses to start otherwise, and an unsafe hook is not run.
     type: path
   hooks_status_seconds:
     description: The C(on-status) hooks run this often, in seconds. Default 60.
     type: float
   hooks_timeout_seconds:
-    description: A hook still running after this many seconds is killed and logged as failed. Default 60.
+    description:
+      - A hook still running after this many seconds is killed, with its process group, and logged as failed. Default 60.
+      - A hook that exits has ended, even while a child it detached still runs (its output goes to a file, not a pipe).
     type: float
 """
