@@ -2,8 +2,10 @@
 
 Nothing is assumed: the source must be read-only now (so its position can
 no longer move), the position is read after that, and the target's own
-checkpoint must show it applied. Only then is the agent stopped and the move
-recorded as complete, in the target's ``_dbferry``.
+checkpoint must show it applied. Then the target's AUTO_INCREMENT counters
+are raised to the source's (auto_increment.py), still before the agent is
+stopped, so that a failure there leaves the move tailing. Only then is the
+agent stopped and the move recorded as complete, in the target's ``_dbferry``.
 
 Before that, the cutover waits while the move's ``postpone_cutover_flag_file``
 exists (up to ``postpone_timeout``), then runs the ``on-before-cutover``
@@ -19,13 +21,14 @@ import os
 import time
 from typing import Any, Optional
 
-from . import agent, gtid, state, status
+from . import agent, auto_increment, gtid, state, status
 from .config import MoveConfig
 from .connection import ServerSpec, close_quietly, connect, execute, fetch_value
 from .errors import DbferryError
 from .eventlog import EventLog
 from .flavor import detect_flavor
 from .hooks import Hooks
+from .verify import read_move_tables
 
 
 def _applied(target: Any, name: str) -> str:
@@ -97,8 +100,13 @@ def cut_over(source_spec: ServerSpec, target_spec: ServerSpec, name: str, state_
                     fix="look at the move's status and lag (a throttled move does not catch up); run the cutover again.")
             time.sleep(0.02)
         caught_up = time.monotonic()
+        # Before the agent stops: a failure here leaves the move tailing, and the source may be made writable again.
+        raised = [b.as_dict() for b in auto_increment.raise_counters(source, target, [
+            (t.schema, t.name, t.target_schema, t.target_name) for t in read_move_tables(target, name)], check_mode)]
+        counted = time.monotonic()
         if check_mode:
-            return {"changed": True, "final_position": final, "applied_position": _applied(target, name), "timings": {}}
+            return {"changed": True, "final_position": final, "applied_position": _applied(target, name), "timings": {},
+                    "auto_increment_raised": raised}
         agent.stop(state_dir, stop_timeout)
         stopped = time.monotonic()
         state.set_phase(target, name, state.COMPLETE)
@@ -118,9 +126,11 @@ def cut_over(source_spec: ServerSpec, target_spec: ServerSpec, name: str, state_
             "hook_failures": hook_failures,
             "final_position": final,
             "applied_position": _applied(target, name),
+            "auto_increment_raised": raised,
             "finished_at": time.time(),
             "timings": {"postponed": round(postponed, 3), "wait_applied": round(caught_up - started - postponed, 3),
-                        "stop_agent": round(stopped - caught_up, 3), "record": round(done - stopped, 3), "total": round(done - started, 3)},
+                        "auto_increment": round(counted - caught_up, 3),
+                        "stop_agent": round(stopped - counted, 3), "record": round(done - stopped, 3), "total": round(done - started, 3)},
         }
     finally:
         close_quietly(source, target)

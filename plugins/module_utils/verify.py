@@ -62,7 +62,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
 
-from . import gtid
+from . import auto_increment, gtid
+from .auto_increment import Behind
 from .connection import ServerSpec, close_quietly, connect, fetch_all, fetch_value
 from .errors import DbferryError
 from .flavor import detect_flavor
@@ -177,6 +178,9 @@ class VerifyReport:
     seconds: float
     tables: list[TableResult]
     method: str = "checksum"
+    #: Tables whose next AUTO_INCREMENT value is lower on the target (auto_increment.py): not a differing row, the
+    #: cutover raises them, but a target that took over as it is would hand out ids the source gave out already.
+    auto_increment_behind: list[Behind] = field(default_factory=list)
 
     @property
     def mismatched(self) -> list[TableResult]:
@@ -184,7 +188,7 @@ class VerifyReport:
 
     def as_dict(self) -> dict[str, Any]:
         found = {"position": self.position, "applied_position": self.applied_position, "seconds": round(self.seconds, 3),
-                 "tables": [t.as_dict() for t in self.tables]}
+                 "tables": [t.as_dict() for t in self.tables], "auto_increment_behind": [b.as_dict() for b in self.auto_increment_behind]}
         if self.method == "inline":
             found.update(method=self.method, rows_compared=sum(t.rows for t in self.tables))
         return found
@@ -540,11 +544,12 @@ def verify(source: ServerSpec, target: ServerSpec, move: str, *, method: str = "
         gtid.parse(position)  # a bad position fails here, not after the wait
         chosen = pick_tables(read_move_tables(target_conn, move), tables, move)
         applied = wait_applied(target_conn, move, chosen, position, timeout)
+        counters = auto_increment.behind(source_conn, target_conn, [(t.schema, t.name, t.target_schema, t.target_name) for t in chosen])
         coverage = inline_coverage(target_conn, move, chosen) if method == "inline" else None
     finally:
         close_quietly(source_conn, target_conn)
     results = _verify_tables(source, target, move, flavor.gtid_position_sql, chosen, chunk_rows, parallel, timeout, coverage)
-    return VerifyReport(position, applied, time.monotonic() - started, results, method)
+    return VerifyReport(position, applied, time.monotonic() - started, results, method, counters)
 
 
 def _verify_tables(source: ServerSpec, target: ServerSpec, move: str, position_sql: str, tables: list[VerifiedTable],

@@ -11,8 +11,9 @@ short_description: End a MySQL/MariaDB move once the target provably has every c
 version_added: 0.1.0
 description:
   - Checks, never assumes, that the source is read-only and that the target has applied the source's final position
-    (read after read-only took effect); then stops the agent, records the move as complete on the target and, when
-    asked, makes the target writable.
+    (read after read-only took effect); then raises each moved table's C(AUTO_INCREMENT) counter on the target to at least
+    the source's (RV(auto_increment_raised)), stops the agent, records the move as complete on the target and, when
+    asked, makes the target writable. The target login needs C(ALTER) on the moved tables for the counters.
   - Runs on the ferry host where the agent runs (use C(delegate_to)).
   - On a move that is complete already, changes nothing.
   - When it fails with the move recorded complete, or with the agent not running (the cutover stops it; or it had
@@ -70,9 +71,19 @@ hook_failures:
   returned: when changed
   type: list
   elements: str
+auto_increment_raised:
+  description:
+    - The moved tables whose next C(AUTO_INCREMENT) value on the target was lower than the source's, raised to the source's
+      (C(ALTER TABLE ... AUTO_INCREMENT)) while the source was read-only and before the agent stopped (in check mode, those that
+      would be). Ids the source handed out to rows that are gone (a row inserted and deleted, a rolled-back insert) leave no
+      row to copy, and the target would hand them out again.
+  returned: success, unless the move was complete already
+  type: list
+  elements: dict
+  sample: [{table: shop.orders, target_table: shop.orders, source: 5, target: 4}]
 timings:
   description: Seconds spent postponed by the flag file (C(postponed)), waiting for the final position (C(wait_applied)),
-    stopping the agent (C(stop_agent)), recording the move (C(record)), and in all (C(total)).
+    raising AUTO_INCREMENT counters (C(auto_increment)), stopping the agent (C(stop_agent)), recording the move (C(record)), and in all (C(total)).
   returned: success
   type: dict
 source_kept_read_only:

@@ -187,6 +187,16 @@ seconds:
   returned: success or when rows differ
   type: float
   sample: 3.5
+auto_increment_behind:
+  description:
+    - Tables whose next C(AUTO_INCREMENT) value is lower on the target than on the source (ids the source handed out to rows
+      that are gone leave no row to copy). Not a differing row, and the task warns instead of failing, because the cutover
+      raises them while the source is read-only (M(dbferry.mysql.cutover), RV(dbferry.mysql.cutover#module:auto_increment_raised));
+      a target that took over without that would hand out ids the source gave out already.
+  returned: success or when rows differ
+  type: list
+  elements: dict
+  sample: [{table: shop.orders, target_table: shop.orders, source: 5, target: 4}]
 """
 
 
@@ -237,6 +247,9 @@ def main() -> None:
         tables=params["tables"],
     ))
     result = dict(report.as_dict(), changed=False)
+    if report.auto_increment_behind:
+        module.warn("AUTO_INCREMENT is behind on the target in %s; the cutover raises it (dbferry.mysql.cutover), a target that takes "
+                    "over otherwise hands out ids the source gave out already." % "; ".join(b.describe() for b in report.auto_increment_behind))
     if report.mismatched:
         module.fail_json(msg=report.failure_message(), **result)
     module.exit_json(**result)
