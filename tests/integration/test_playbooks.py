@@ -5,7 +5,6 @@ only the connections, the selection and the test's paths given as extra vars."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -235,7 +234,20 @@ def test_rehearsal_then_a_failed_cutover_makes_the_source_writable_again(ansible
     assert 0 < report["read_only_window_seconds"] < 60 and report["final_position"] == lines[1].split()[-1], report
     assert_same(servers, db)
 
+    # Run again, the move is found complete: it stays complete, and the report of the real cutover stays.
+    report_text = (tmp_path / "report.json").read_text()
+    found = _playbook(ansible, "move.yml", variables, "-l", "staging")
+    assert found.returncode == 0, found.stdout[-5000:] + found.stderr[-2000:]
+    assert (tmp_path / "report.json").read_text() == report_text
+    assert read_status(str(tmp_path / "state"))["phase"] == "complete"
+    # Abort refuses a move that was cut over, says the source was made read-only, and removes nothing.
     aborted = _playbook(ansible, "abort.yml", variables, "-l", "staging")
-    assert aborted.returncode == 0, aborted.stdout[-3000:]
+    assert aborted.returncode != 0
+    message = _message(aborted.stdout)
+    assert "was cut over already" in message and "made the source read-only" in message and "nothing was removed" in message, message
+    assert "not touched" not in aborted.stdout
+    assert (tmp_path / "state").exists() and _checkpoints(servers, name) == 1
+    cleaned = _playbook(ansible, "move.yml", variables, "-l", "staging", "-e", "dbferry_cleanup=true")
+    assert cleaned.returncode == 0, cleaned.stdout[-3000:]
     assert not (tmp_path / "state").exists() and _checkpoints(servers, name) == 0
-    assert os.path.exists(tmp_path / "report.json")
+    assert (tmp_path / "report.json").read_text() == report_text
