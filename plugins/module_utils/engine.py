@@ -36,6 +36,7 @@ from .hooks import Hooks
 from .inline import Reverifier
 from .retry import is_transient
 from .schema import MovedTable, check_target_tables, create_target_tables, read_tables
+from .selection import unmatched_error
 from .replica_id import check_server_id
 from .status import Status
 from .target_lock import TargetLock
@@ -85,8 +86,9 @@ class Ferry:
                 raise DbferryError("the source is %s; this version moves from MariaDB only." % flavor.label, obj="source",
                                    fix="MySQL sources (GTID or file/position) are planned for a later version.")
             check_server_id(source, self.config.server_id, self.config.source.describe())
+            # Every refusal comes before the first write to the target (the state schema included).
+            self._check_selection(source)
             tables = read_tables(source, self.config)
-            state.ensure_schema(target)
             recorded = state.load(target, self.config.name)
             if recorded is not None and recorded.config_digest != self.config.digest:
                 raise DbferryError(
@@ -96,11 +98,14 @@ class Ferry:
                 raise DbferryError("move %s was cut over already." % self.config.name, obj=self.config.name,
                                    fix="remove it (dbferry.mysql.agent state: absent) before moving the same data again.")
             if recorded is None:
-                # Refuse unusable target tables before anything is recorded or created.
+                # Refuse unusable target tables before anything is recorded or created (the state schema too).
                 existing = check_target_tables(target, tables, self.config.reuse_target)
+                state.ensure_schema(target)
                 state.create(target, self.config.name, self.config.digest, tables)
                 target.commit()
                 self.log.event("prepare", tables=len(tables), reused=[t.source for t in existing])
+            else:
+                self._check_recorded_tables(tables, recorded)
             if recorded is None or recorded.phase == "preparing":
                 # Tables made by an interrupted prepare are ours and still empty: reuse them.
                 existing = check_target_tables(target, tables, reuse_target=True)
@@ -113,14 +118,25 @@ class Ferry:
             if self.config.inline:
                 state.begin_inline(target, recorded)
                 target.commit()
-            missing = sorted({t.source for t in tables} - {"%s.%s" % k for k in recorded.cursors})
-            if missing:
-                raise DbferryError("table(s) %s match the selection but were not part of move %s when it started." % (
-                    ", ".join(missing), self.config.name), obj=", ".join(missing),
-                    fix="exclude them with tables.exclude, or start a new move for them.")
             return flavor, tables, recorded
         finally:
             close_quietly(source, target)
+
+    def _check_selection(self, source: Any) -> None:
+        """Refuse an include entry that matches nothing on the source: the move would move less than it was told, silently."""
+        schemas = [row[0] for row in fetch_all(source, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")]
+        tables = fetch_all(source, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES")
+        unmatched = self.config.selection.unmatched_includes(schemas, tables)
+        if unmatched:
+            raise unmatched_error(*unmatched[0])
+
+    def _check_recorded_tables(self, tables: list[MovedTable], recorded: state.MoveState) -> None:
+        """Refuse tables the selection matches now that the move did not record when it started."""
+        missing = sorted({t.source for t in tables} - {"%s.%s" % k for k in recorded.cursors})
+        if missing:
+            raise DbferryError("table(s) %s match the selection but were not part of move %s when it started." % (
+                ", ".join(missing), self.config.name), obj=", ".join(missing),
+                fix="exclude them with tables.exclude, or start a new move for them.")
 
     # -- run -----------------------------------------------------------------
 

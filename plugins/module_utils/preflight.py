@@ -26,7 +26,7 @@ from .flavor import Flavor, detect_flavor
 from .identifiers import display_table, quote_ident, quote_table
 from .preflight_admin import check_source_admin, server_identity
 from .schema import SUPPORTED_KEY_TYPES
-from .selection import STATE_SCHEMA, SYSTEM_SCHEMAS, Selection
+from .selection import STATE_SCHEMA, SYSTEM_SCHEMAS, Selection, unmatched_error
 
 OK, WARNING, ERROR = "ok", "warning", "error"
 
@@ -42,7 +42,7 @@ CHECKS: dict[str, str] = {
     "binlog_retention": "binlogs outlive a paused or slow move",
     "server_id": "the source has a server id",
     "gtid_position": "the start position can be read",
-    "selection": "the databases and tables named exist, and something is selected",
+    "selection": "every include entry, name or pattern, matches something on the source, and something is selected",
     "source_privileges": "the source user can read rows, binlog status and the binlog stream",
     "target_privileges": "the target user can create and write the moved tables and _dbferry",
     "primary_key": "every moved table has a primary key",
@@ -273,9 +273,9 @@ class _Preflight:
             args,
         )
         every = [(schema, name) for schema, name, _kind, _engine in rows]
-        for option, name in self.selection.missing_literals(schemas, every):
-            self.add("selection", ERROR, name, "%s names %r, which does not exist on the source (or the source user cannot see it)." % (option, name),
-                     "correct the name in %s (names are case-sensitive)." % option)
+        for option, entry in self.selection.unmatched_includes(schemas, every):
+            error = unmatched_error(option, entry)
+            self.add("selection", ERROR, entry, error.message, error.fix)
         tables = [Table(s, n, k, e) for s, n, k, e in rows if self.selection.selects_table(s, n)]
         if not [t for t in tables if t.kind != "VIEW"]:
             self.add("selection", ERROR, "databases/tables", "the selection matches no table on the source.",

@@ -103,15 +103,23 @@ class Selection:
         relevant = [p for p in self.tables_include if fnmatchcase(schema, p.split(".", 1)[0])]
         return bool(relevant) and all(is_literal(p) for p in relevant)
 
-    def missing_literals(self, schemas: Iterable[str], tables: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-        """Literal includes that name nothing on the server: [(option, name)].
+    def unmatched_includes(self, schemas: Iterable[str], tables: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Include entries that match nothing on the server: [(option, entry)].
 
-        A pattern with wildcards may match nothing; a plain name that matches
-        nothing is almost always a typo, and moving nothing is not what the
-        operator meant.
+        A plain name that matches nothing is almost always a typo, and a pattern that matches nothing
+        (``shop.ordr_*``) too: moving less than the operator meant, without a word, is worse than stopping.
+        A table entry counts only against the tables of the selected databases, where the move looks.
         """
-        schemas = set(schemas)
-        names = {display_table(s, t) for s, t in tables}
-        missing = [("databases.include", p) for p in self.databases_include if is_literal(p) and p not in schemas]
-        missing += [("tables.include", p) for p in self.tables_include if is_literal(p) and p not in names]
-        return missing
+        schemas = set(schemas) - SYSTEM_SCHEMAS
+        names = [display_table(s, t) for s, t in tables if self.selects_database(s)]
+        unmatched = [("databases.include", p) for p in self.databases_include if not any(fnmatchcase(s, p) for s in schemas)]
+        unmatched += [("tables.include", p) for p in self.tables_include if not any(fnmatchcase(n, p) for n in names)]
+        return unmatched
+
+
+def unmatched_error(option: str, entry: str) -> DbferryError:
+    """What preflight and the agent say about an include entry that matches nothing (see unmatched_includes)."""
+    what = "names %r, which does not exist" % entry if is_literal(entry) else "pattern %r matches nothing" % entry
+    where = " in the selected databases" if option == "tables.include" else ""
+    return DbferryError("%s %s on the source%s (or the source user cannot see it)." % (option, what, where), obj=entry,
+                        fix="correct or remove it in %s (names are case-sensitive; a table entry is db.table)." % option)

@@ -87,7 +87,10 @@ def ensure_schema(conn: Any) -> None:
 
 
 def load(conn: Any, name: str) -> Optional[MoveState]:
-    """The recorded state of move ``name``, or None for a new move."""
+    """The recorded state of move ``name``, or None for a new move (also when the target has no state schema yet:
+    looking must not create it, so that a move refused at start has written nothing to the target)."""
+    if not fetch_all(conn, "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'moves'", (STATE_SCHEMA,)):
+        return None
     rows = fetch_all(conn, "SELECT config_digest, start_position, applied_position, phase FROM %s.moves WHERE name = %%s" % _S, (name,))
     if not rows:
         return None

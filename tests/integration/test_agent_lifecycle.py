@@ -116,6 +116,42 @@ def test_a_state_dir_that_is_a_file_is_one_message(ansible, servers, db, tmp_pat
     assert "cannot be created" in str(refused.value) and str(below) in str(refused.value)
 
 
+def _without_state_schema(servers) -> None:
+    """Start from a target without _dbferry (the tests of a session run one after another; none is running now)."""
+    sql(servers.target, "DROP DATABASE IF EXISTS _dbferry")
+
+
+def test_an_agent_refusing_a_non_empty_target_writes_nothing_there(servers, db, tmp_path):
+    make_load_tables(servers, db, 10)
+    sql(servers.target, "CREATE DATABASE `%s`" % db, "CREATE TABLE `%s`.a (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40))" % db,
+        "INSERT INTO `%s`.a VALUES (1, 1, 'theirs')" % db)
+    _without_state_schema(servers)
+    with pytest.raises(DbferryError) as refused:
+        agent.start(move_config(servers, db, tmp_path / "state"))
+    assert "target table %s.a exists and has rows" % db in str(refused.value), refused.value
+    assert not _target_has_state_schema(servers)
+
+
+def test_an_include_entry_that_matches_nothing_is_refused_before_anything_is_written(ansible, servers, db, tmp_path):
+    make_load_tables(servers, db, 10)
+    pattern = "%s.ordr_*" % db
+    tables = {"include": ["%s.a" % db, pattern]}
+    preflight = ansible.run("dbferry.mysql.preflight", {"source": "{{ src }}", "target": "{{ dst }}", "databases": {"include": [db]},
+                                                        "tables": tables, "fail_on": "warning"}, _vars(servers, db, tmp_path))
+    assert preflight.failed
+    found = [c for c in preflight.result["checks"] if c["name"] == "selection" and c["status"] == "error"]
+    assert [c["object"] for c in found] == [pattern], preflight.result["checks"]
+    assert "pattern %r matches nothing" % pattern in found[0]["message"] and found[0]["fix"], found[0]
+
+    _without_state_schema(servers)
+    with pytest.raises(DbferryError) as refused:
+        agent.start(move_config(servers, db, tmp_path / "state", tables=tables))
+    assert "tables.include pattern %r matches nothing" % pattern in str(refused.value) and refused.value.fix, refused.value
+    assert not _target_has_state_schema(servers)
+    with root_session(servers.target) as conn:
+        assert not fetch_value(conn, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (db,))
+
+
 # -- items 7, 8, 9: status that says what is true ------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.errors import DbferryError
-from ansible_collections.dbferry.mysql.plugins.module_utils.selection import Selection
+from ansible_collections.dbferry.mysql.plugins.module_utils.selection import Selection, unmatched_error
 
 
 def test_empty_selection_takes_every_user_database_but_never_system_ones():
@@ -51,7 +51,11 @@ def test_unknown_key_and_wrong_type_name_the_key():
         Selection.from_options({"include": "shop"})
 
 
-def test_missing_literals_are_reported_but_patterns_are_not():
-    sel = Selection.from_options({"include": ["shop", "nosuch", "crm_*"]}, {"include": ["shop.orders", "shop.gone"]})
-    missing = sel.missing_literals(["shop"], [("shop", "orders")])
-    assert missing == [("databases.include", "nosuch"), ("tables.include", "shop.gone")]
+def test_include_entries_that_match_nothing_are_reported_names_and_patterns():
+    sel = Selection.from_options({"include": ["shop", "nosuch", "crm_*"]}, {"include": ["shop.orders", "shop.gone", "shop.ordr_*", "crm.t"]})
+    unmatched = sel.unmatched_includes(["shop", "crm"], [("shop", "orders"), ("crm", "t")])
+    # crm.t exists, but crm is not a selected database (crm_* does not match it): the move would not look there
+    assert unmatched == [("databases.include", "nosuch"), ("databases.include", "crm_*"), ("tables.include", "shop.gone"),
+                         ("tables.include", "shop.ordr_*"), ("tables.include", "crm.t")]
+    assert "pattern 'shop.ordr_*' matches nothing on the source in the selected databases" in str(unmatched_error("tables.include", "shop.ordr_*"))
+    assert "names 'nosuch', which does not exist on the source" in str(unmatched_error("databases.include", "nosuch"))
