@@ -161,16 +161,29 @@ def stop(state_dir: str, timeout: float = 60.0) -> bool:
     pid = running_pid(state_dir)
     if pid is None:
         return False
-    try:
-        control.request(state_dir, "stop")
-    except OSError:
-        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while running_pid(state_dir) is not None:
+    asked = False
+    while pid is not None:
+        asked = asked or _ask_to_stop(state_dir, pid)
         if time.monotonic() > deadline:
-            raise DbferryError("the agent (pid %d) did not stop within %.0f s." % (pid, timeout), obj=state_dir,
+            raise DbferryError("the agent (pid %s) did not stop within %.0f s." % (pid if pid > 0 else "not known yet", timeout), obj=state_dir,
                                fix="wait for its current batch to finish, or kill it: the move resumes from its last checkpoint.")
         time.sleep(0.05)
+        pid = running_pid(state_dir)
+    return True
+
+
+def _ask_to_stop(state_dir: str, pid: int) -> bool:
+    """Ask the agent to stop, by its socket or else by SIGTERM; False while neither is possible yet (ask again)."""
+    try:
+        control.request(state_dir, "stop")
+        return True
+    except OSError:
+        pass
+    if pid <= 0:  # its pid is not written yet: os.kill(-1) would signal every process of this user
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
     return True
 
 

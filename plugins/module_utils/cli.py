@@ -16,7 +16,7 @@ import threading
 from typing import Any, Iterator, Optional
 
 from . import agent, control, sandbox
-from .config import RUNTIME_SETTINGS, default_state_dir, load_config
+from .config import RUNTIME_SETTINGS, check_name, default_state_dir, load_config
 from .engine import Ferry
 from .errors import DbferryError
 from .eventlog import EventLog
@@ -108,8 +108,14 @@ def _run(args: argparse.Namespace) -> None:
             log.close()
 
 
+def _state_dir(args: argparse.Namespace) -> str:
+    """The move's state folder: --state-dir, or the default of its name; the name is checked either way."""
+    name = check_name(args.name)
+    return args.state_dir or default_state_dir(name)
+
+
 def _status(args: argparse.Namespace) -> None:
-    state_dir = args.state_dir or default_state_dir(args.name)
+    state_dir = _state_dir(args)
     snapshot = agent.read_status(state_dir)  # running or not is asked of the run lock, not read from the last status
     if snapshot["phase"] == "not started" and not snapshot["running"]:
         raise DbferryError("no status for move %s in %s." % (args.name, state_dir), obj=args.name,
@@ -133,7 +139,7 @@ def _assignments(items: list[str]) -> dict[str, str]:
 
 def _control(args: argparse.Namespace) -> None:
     """Send pause, resume, throttle, unthrottle or set to a running move and show what changed."""
-    state_dir = args.state_dir or default_state_dir(args.name)
+    state_dir = _state_dir(args)
     if args.command == "set":
         answer = agent.command(state_dir, "set", settings=_assignments(args.assignments))
         rows = [{"setting": name, "old": old, "new": new} for name, (old, new) in answer["changes"].items()]

@@ -265,9 +265,20 @@ def runtime_setting(name: str, value: Any) -> Any:
     return _number({key: value}, key)
 
 
+def check_name(name: Any) -> str:
+    """``name`` when it is a valid move name; else DbferryError.
+
+    Checked wherever a name is taken, not only when a move starts: it becomes a folder name
+    (``~/.dbferry/moves/<name>``), and ``dbferry status ../../x`` must not read outside the moves folder.
+    """
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise _bad("name", "must be 1-64 letters, digits, - or _, got %r." % (name,), "pick a name like shop-move.")
+    return name
+
+
 def default_state_dir(name: str) -> str:
-    """Where a move keeps its status, log and lock when state_dir is not set."""
-    return os.path.join(os.path.expanduser("~"), ".dbferry", "moves", name)
+    """Where a move keeps its status, log and lock when state_dir is not set (``name`` is checked first)."""
+    return os.path.join(os.path.expanduser("~"), ".dbferry", "moves", check_name(name))
 
 
 def default_server_id(name: str) -> int:
@@ -303,9 +314,7 @@ def parse_config(data: Any) -> MoveConfig:
     missing = [k for k, (default, _doc) in OPTIONS.items() if default is ... and k not in flat]
     if missing:
         raise _bad(missing[0], "is required.", "add %s: %s." % (missing[0], OPTIONS[missing[0]][1]))
-    name = flat["name"]
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise _bad("name", "must be 1-64 letters, digits, - or _, got %r." % (name,), "pick a name like shop-move.")
+    name = check_name(flat["name"])
     selection = Selection.from_options(
         {k: flat[f"databases.{k}"] for k in ("include", "exclude") if f"databases.{k}" in flat},
         {k: flat[f"tables.{k}"] for k in ("include", "exclude") if f"tables.{k}" in flat},

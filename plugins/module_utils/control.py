@@ -1,5 +1,8 @@
 """The agent's control socket: one JSON request per connection, one JSON answer.
 
+Each client is read in a thread of its own, with a timeout, so a client that connects and says
+nothing blocks nobody; the commands run one at a time.
+
 The socket lives in the move's state folder with mode 0600: whoever may read
 the configuration (it has credentials) may control the move, nobody else.
 Paths are used relative to the state folder, so a deep folder does not run
@@ -21,6 +24,9 @@ SOCKET_NAME = "control.sock"
 
 Handler = Callable[[dict], dict]
 
+#: A client has this long to send its request; then its connection is closed (an idle one must not hold a thread).
+CLIENT_TIMEOUT_SECONDS = 10.0
+
 
 @contextlib.contextmanager
 def _in_folder(folder: str) -> Iterator[None]:
@@ -37,6 +43,7 @@ class ControlServer:
 
     def __init__(self, state_dir: str, handlers: dict[str, Handler]) -> None:
         self.handlers = handlers
+        self._handling = threading.Lock()
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         with _in_folder(state_dir):
             with contextlib.suppress(FileNotFoundError):
@@ -57,18 +64,28 @@ class ControlServer:
                 conn, _address = self.sock.accept()
             except OSError:
                 return  # closed
-            with conn:
-                try:
-                    request = json.loads(conn.makefile("r", encoding="utf-8").readline() or "{}")
-                    handler = self.handlers.get(request.get("cmd", ""))
+            # One thread per client: a client that connects and says nothing must not keep `dbferry pause` waiting.
+            threading.Thread(target=self._answer, args=(conn,), name="control-client", daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(CLIENT_TIMEOUT_SECONDS)
+            try:
+                line = conn.makefile("r", encoding="utf-8").readline()
+            except OSError:
+                return  # silent for too long, or gone: nothing to answer
+            try:
+                request = json.loads(line or "{}")
+                handler = self.handlers.get(request.get("cmd", ""))
+                with self._handling:  # the commands themselves still run one at a time, as they were written for
                     answer = handler(request) if handler else {"error": "unknown command %r; known: %s" % (
                         request.get("cmd"), ", ".join(sorted(self.handlers)))}
-                except DbferryError as exc:  # a refused request (a bad setting): its message and fix, for the caller to show
-                    answer = {"error": exc.message, "fix": exc.fix}
-                except Exception as exc:  # noqa: BLE001 - a bad request must not end the agent  # pylint: disable=broad-exception-caught
-                    answer = {"error": str(exc)}
-                with contextlib.suppress(OSError):
-                    conn.sendall((json.dumps(answer, default=str) + "\n").encode())
+            except DbferryError as exc:  # a refused request (a bad setting): its message and fix, for the caller to show
+                answer = {"error": exc.message, "fix": exc.fix}
+            except Exception as exc:  # noqa: BLE001 - a bad request must not end the agent  # pylint: disable=broad-exception-caught
+                answer = {"error": str(exc)}
+            with contextlib.suppress(OSError):
+                conn.sendall((json.dumps(answer, default=str) + "\n").encode())
 
     def close(self) -> None:
         self.sock.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .config import default_state_dir
+from .config import check_name, default_state_dir
 from .connection import SERVER_OPTIONS, server_argument_spec
 from .selection import selection_argument_spec
 
@@ -66,8 +66,9 @@ def throttle_argument_spec() -> dict[str, Any]:
 
 
 def state_dir_of(params: dict[str, Any]) -> str:
-    """The move's state folder: as given, or ``~/.dbferry/moves/<name>``."""
-    return os.path.abspath(os.path.expanduser(params.get("state_dir") or default_state_dir(params["name"])))
+    """The move's state folder: as given, or ``~/.dbferry/moves/<name>``; the name is checked either way (DbferryError)."""
+    name = check_name(params["name"])
+    return os.path.abspath(os.path.expanduser(params.get("state_dir") or default_state_dir(name)))
 
 
 def _without_none(value: Any) -> Any:

@@ -51,8 +51,13 @@ class RunLock:
         self.handle.close()
 
 
+#: What running_pid returns while the lock's holder has not written its pid yet: it runs, its pid is not known.
+#: Never a pid to signal: os.kill(-1, ...) signals every process the user may signal, os.kill(0, ...) our own group.
+PID_UNKNOWN = -1
+
+
 def running_pid(state_dir: str) -> Optional[int]:
-    """The pid of the engine that holds the move's lock, or None when none runs."""
+    """The pid of the engine that holds the move's lock, PID_UNKNOWN in the instant before it wrote it, or None when none runs."""
     path = os.path.join(state_dir, LOCK_FILE)
     if not os.path.exists(path):
         return None
@@ -60,8 +65,13 @@ def running_pid(state_dir: str) -> Optional[int]:
         try:
             fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            text = handle.read().strip()
-            return int(text) if text.isdigit() else -1
+            # The holder writes its pid right after it took the lock: a few looks usually see it.
+            for _look in range(10):
+                handle.seek(0)
+                text = handle.read().strip()
+                if text.isdigit() and int(text) > 0:
+                    return int(text)
+                time.sleep(0.01)
+            return PID_UNKNOWN
         fcntl.flock(handle, fcntl.LOCK_UN)
         return None

@@ -144,7 +144,7 @@ def main() -> None:
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params
-    state_dir = state_dir_of(params)
+    state_dir = call_or_fail(module, "agent", lambda: state_dir_of(params))
     changed, pid = call_or_fail(module, "agent", lambda: _reach_state(params, state_dir, module.check_mode))
     module.exit_json(changed=changed, pid=pid, state_dir=state_dir, status=agent.read_status(state_dir) if agent.exists(state_dir) else {})
 

@@ -115,14 +115,15 @@ def main() -> None:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params
     target = ServerSpec.from_options(params["target"])
+    state_dir = call_or_fail(module, "cutover", lambda: state_dir_of(params))
 
     def past_the_point_of_no_return() -> dict:
         # A rescue that makes the source writable again after this would lose the writes it lets in.
-        kept = "" if module.check_mode else source_must_stay_read_only(target, params["name"], state_dir_of(params))
+        kept = "" if module.check_mode else source_must_stay_read_only(target, params["name"], state_dir)
         return {"source_kept_read_only": kept} if kept else {}
 
     result = call_or_fail(module, "cutover", lambda: cut_over(
-        ServerSpec.from_options(params["source"]), target, params["name"], state_dir_of(params),
+        ServerSpec.from_options(params["source"]), target, params["name"], state_dir,
         timeout=params["timeout"], stop_timeout=params["stop_timeout"], target_writable=params["target_writable"], check_mode=module.check_mode,
         postpone_timeout=params["postpone_timeout"]), past_the_point_of_no_return)
     module.exit_json(**result)

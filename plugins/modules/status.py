@@ -48,12 +48,14 @@ status:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.agent import read_status
+from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
 from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import move_ref_argument_spec, state_dir_of
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=move_ref_argument_spec(), supports_check_mode=True)
-    module.exit_json(changed=False, status=read_status(state_dir_of(module.params)))
+    state_dir = call_or_fail(module, "status", lambda: state_dir_of(module.params))
+    module.exit_json(changed=False, status=read_status(state_dir))
 
 
 if __name__ == "__main__":

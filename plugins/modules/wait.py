@@ -84,7 +84,7 @@ def main() -> None:
     })
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
-    state_dir = state_dir_of(params)
+    state_dir = call_or_fail(module, "wait", lambda: state_dir_of(params))
     config = call_or_fail(module, "wait", lambda: stored_config(state_dir))
     started = time.monotonic()
     samples: list[dict] = []

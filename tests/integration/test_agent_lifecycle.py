@@ -239,3 +239,18 @@ def test_a_complete_move_stays_complete(ansible, servers, db, tmp_path):
     assert agent.running_pid(str(state_dir)) is None
     assert _module(ansible, "status", variables, name).result["status"]["phase"] == "complete"
     assert _module(ansible, "agent", variables, name, state="absent").result["changed"] is True
+
+
+# -- item 20: a move name is checked wherever it becomes a path ----------------------------------------------
+
+
+@pytest.mark.parametrize("module", ["status", "wait", "agent", "control"])
+def test_the_modules_check_a_move_name_before_it_becomes_a_path(ansible, tmp_path, module):
+    args = {"name": "../../outside"}
+    if module == "agent":
+        args["state"] = "stopped"
+    if module == "control":
+        args["command"] = "pause"
+    result = ansible.run("dbferry.mysql." + module, args, {})
+    assert result.failed
+    assert "config key name must be 1-64 letters, digits, - or _, got '../../outside'" in result.result["msg"], result.result["msg"]
