@@ -16,7 +16,11 @@ description:
   - The agent runs from code the module ships into the state folder; the ferry host needs only python3 and PyMySQL
     (the binlog is read with the replication protocol directly), not this collection.
   - The state folder (mode 0700) holds C(config.json) (mode 0600, it has credentials), C(ferry.lock) (the pid),
-    C(ferry.log) (JSON lines), C(status.json) and the control socket C(control.sock) (mode 0600).
+    C(ferry.log) (JSON lines), C(status.json) and the control socket C(control.sock) (mode 0600). It is created
+    0700; an existing one owned by another user, or that group or others may enter, is refused (files planted in
+    it would be trusted). The agent runs with C(python -I) in C(/), with only the shipped code on its path.
+  - V(started) returns once the agent has published its first status (with its pid), or fails with the agent's own
+    error. On a move that was cut over it fails, and the move's status stays C(complete).
 author:
   - dbferry maintainers (@dbferry)
 options:
