@@ -15,7 +15,7 @@ import sys
 import threading
 from typing import Any, Iterator, Optional
 
-from . import agent, control, sandbox
+from . import agent, control, sandbox, status
 from .config import RUNTIME_SETTINGS, check_name, default_state_dir, load_config
 from .engine import Ferry
 from .errors import DbferryError
@@ -92,6 +92,7 @@ def _terminal_display(snapshot: dict[str, Any]) -> None:
 def _run(args: argparse.Namespace) -> None:
     config = load_config(args.config)
     ensure_private_dir(config.state_dir, config.name)
+    status.refuse_complete(config.state_dir, config.name)
     tty = sys.stdout.isatty()
     with RunLock(config.state_dir, config.name):
         log = EventLog(config.name, os.path.join(config.state_dir, "ferry.log"), echo=None if tty else sys.stdout)

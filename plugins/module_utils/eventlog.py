@@ -23,7 +23,8 @@ class EventLog:
         self._lock = threading.Lock()
         self._file = None
         if path:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            # O_NOFOLLOW: a link planted where the log goes must not send the log elsewhere.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
             self._file = os.fdopen(fd, "a", encoding="utf-8")
 
     def event(self, name: str, **fields: Any) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ferry_support import make_load_tables, move_config
+from ferry_support import make_load_tables, move_config, write_config
 from integration_support import ROOT, root_session, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils import agent
@@ -237,6 +237,11 @@ def test_a_complete_move_stays_complete(ansible, servers, db, tmp_path):
     assert restart.failed and "was cut over already" in restart.result["msg"], restart.result["msg"]
     assert json.loads((state_dir / "status.json").read_text()) == complete  # not rewritten as failed
     assert agent.running_pid(str(state_dir)) is None
+    config_path = write_config(tmp_path, {"name": name, "source": variables["src"], "target": variables["dst"],
+                                          "databases": {"include": [db]}, "state_dir": str(state_dir)})
+    cli = subprocess.run([str(ROOT / "bin" / "dbferry"), "run", config_path], capture_output=True, text=True, timeout=60, check=False)
+    assert cli.returncode == 2 and "was cut over already" in cli.stderr, cli.stderr
+    assert json.loads((state_dir / "status.json").read_text()) == complete
     assert _module(ansible, "status", variables, name).result["status"]["phase"] == "complete"
     assert _module(ansible, "agent", variables, name, state="absent").result["changed"] is True
 
