@@ -48,9 +48,11 @@ CODE_DIR = "code"
 STDERR_FILE = "agent.stderr"
 
 
-#: Run by ``python -I -c`` with the code folder and the state folder as arguments: the code folder is the only
-#: addition to the interpreter's own sys.path, then the agent module runs as __main__ with the state folder.
-_LAUNCHER = ("import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
+#: Run by ``python -I -c`` with the code folder and the state folder as arguments: the code folder goes first on the
+#: interpreter's own sys.path, and the user's site-packages last (-I leaves it out, and PyMySQL may have been installed
+#: with pip --user; it is the user's own folder, not one anybody else can write to); then the agent module runs as
+#: __main__ with the state folder.
+_LAUNCHER = ("import runpy, site, sys; sys.path.insert(0, sys.argv.pop(1)); site.addsitedir(site.getusersitepackages()); "
              "runpy.run_module(%r, run_name='__main__', alter_sys=True)" % (PACKAGE + ".agent"))
 
 
