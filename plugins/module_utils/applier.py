@@ -29,7 +29,7 @@ from .config import MoveConfig
 from .connection import close_quietly, literal
 from .copier import open_target_writer
 from .retry import Backoff, is_transient
-from .rows import net_statements
+from .rows import Statement, execute_statement, net_statements
 from .schema import MovedTable
 from .throttle import Throttle
 from .tunables import Tunables
@@ -57,7 +57,7 @@ class _Batch:
 
     transactions: list[Transaction]
     changes: int
-    statements: list[str]
+    statements: list[Statement]
     #: Keys to mark dirty (verify.inline only).
     dirty: Optional[set[inline.DirtyKey]]
 
@@ -167,7 +167,7 @@ class Applier:
                     self.conn = open_target_writer(self.config)
                 with self.conn.cursor() as cursor:
                     for statement in batch.statements:
-                        cursor.execute(statement)
+                        execute_statement(cursor, statement, "applying binlog events to")
                 if batch.dirty is not None:
                     inline.mark(self.conn, self.config.name, batch.dirty)
                     state.save_inline_position(self.conn, self.config.name, last.position)

@@ -17,7 +17,9 @@ characters for five bytes MariaDB stores), ENUM and SET labels that are not
 UTF-8 become '' and collations it does not know (such as
 utf8mb4_uca1400_ai_ci) fall back to UTF-8; and whose event objects cost
 more than the rest of the applier together. Character sets are resolved
-here through the source's own collation table.
+here through the source's own collation table. ENUM and SET values are
+returned as their numbers, which is how the binlog stores them and how the
+applier writes them (changes.py).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from decimal import Decimal
 from typing import Any, Callable, Mapping, Optional, Union
 
 from .binlog_dump import BINLOG_DUMP_NON_BLOCK, DumpEvent, request_dump
-from .changes import DELETE, INSERT, UPDATE, EnumErrorValue, RowChange
+from .changes import DELETE, INSERT, UPDATE, RowChange
 from .connection import fetch_all
 from .errors import DbferryError
 from .flavor import Flavor
@@ -102,7 +104,6 @@ _OLD_TEMPORAL = {_TIMESTAMP: "TIMESTAMP", _TIME: "TIME", _DATETIME: "DATETIME"}
 
 # Optional table-map metadata fields (binlog_row_metadata=FULL).
 _META_SIGNEDNESS, _META_DEFAULT_CHARSET, _META_COLUMN_CHARSET, _META_COLUMN_NAME = 1, 2, 3, 4
-_META_SET_VALUES, _META_ENUM_VALUES, _META_ENUM_SET_DEFAULT_CHARSET, _META_ENUM_SET_COLUMN_CHARSET = 5, 6, 10, 11
 
 _DIG2BYTES = (0, 1, 1, 2, 2, 3, 3, 4, 4, 4)  # DECIMAL: bytes for 0..9 leftover digits
 _EPOCH = datetime.datetime(1970, 1, 1)
@@ -328,14 +329,13 @@ class _Column:
     """One column of a table map, with what decoding its values needs."""
 
     type: int
-    #: VARCHAR/STRING: maximum bytes; BLOB/GEOMETRY: bytes of the length prefix; ENUM/SET: bytes of the value;
+    #: VARCHAR/STRING: maximum bytes; BLOB/GEOMETRY: bytes of the length prefix; ENUM/SET: bytes of the value (its number);
     #: BIT: bits; NEWDECIMAL: precision; TIME2/DATETIME2/TIMESTAMP2: fractional digits.
     length: int = 0
     scale: int = 0
     name: str = ""
     unsigned: bool = False
     charset: str = "binary"
-    labels: tuple[Union[str, bytes], ...] = ()
 
 
 @dataclass
@@ -398,15 +398,6 @@ def _set_charsets(columns: list[_Column], optional: dict[int, bytes], default_ki
         col.charset = collations.get(collation, "")  # one the server does not list decodes as bytes: exact, if not pretty
 
 
-def _labels(data: Optional[bytes]) -> list[list[bytes]]:
-    """ENUM or SET members, per column, as stored bytes."""
-    found = []
-    buf = _Buffer(data or b"")
-    while not buf.at_end():
-        found.append([buf.packed_bytes() for _i in range(buf.packed_uint())])
-    return found
-
-
 def _parse_columns(table: _Table, buf: _Buffer, collations: dict[int, str]) -> None:
     """Fill ``table.columns`` from the rest of a table map body (after the table name)."""
     count = buf.packed_uint()
@@ -428,10 +419,6 @@ def _parse_columns(table: _Table, buf: _Buffer, collations: dict[int, str]) -> N
         for col, unsigned in zip(numeric, _bits(optional[_META_SIGNEDNESS], len(numeric))):
             col.unsigned = unsigned
     _set_charsets([c for c in columns if c.type in _CHARACTER], optional, _META_DEFAULT_CHARSET, _META_COLUMN_CHARSET, collations)
-    _set_charsets([c for c in columns if c.type in (_ENUM, _SET)], optional, _META_ENUM_SET_DEFAULT_CHARSET, _META_ENUM_SET_COLUMN_CHARSET, collations)
-    for wanted, kind in ((_ENUM, _META_ENUM_VALUES), (_SET, _META_SET_VALUES)):
-        for col, members in zip([c for c in columns if c.type == wanted], _labels(optional.get(kind))):
-            col.labels = tuple(_text(m, col.charset) for m in members)
     for col in columns:
         col.name = names.packed_bytes().decode("utf-8")
         if col.type in _OLD_TEMPORAL:
@@ -443,8 +430,10 @@ def _parse_columns(table: _Table, buf: _Buffer, collations: dict[int, str]) -> N
             raise DbferryError("column %s of %s has binlog type %d, which dbferry cannot decode." % (col.name, table.display, col.type),
                                obj="%s.%s" % (table.display, col.name), fix="leave this table out of the move.")
     table.columns = columns
-    # (name, integer size or 0, signed, decoder, column): integers, the most frequent, are read inline.
-    table.plan = [(c.name, _INT_BYTES.get(c.type, 0), not c.unsigned, _DECODERS.get(c.type), c) for c in columns]
+    # (name, integer size or 0, signed, decoder, column): integers, the most frequent, are read inline, and so are ENUM
+    # and SET values, which are their number (index, bitmask), as the applier writes them (DESIGN step 3).
+    table.plan = [(c.name, _INT_BYTES.get(c.type) or (c.length if c.type in (_ENUM, _SET) else 0),
+                   not c.unsigned and c.type not in (_ENUM, _SET), _DECODERS.get(c.type), c) for c in columns]
     table.skips = [_skip(c) for c in columns]
 
 
@@ -559,17 +548,6 @@ def _read_string(col: _Column, buf: _Buffer) -> Union[str, bytes]:
     return _text(raw, col.charset)
 
 
-def _read_enum(col: _Column, buf: _Buffer) -> Union[str, bytes]:
-    index = buf.uint(col.length)
-    return col.labels[index - 1] if index else EnumErrorValue()  # 0: the '' of a value that is no label
-
-
-def _read_set(col: _Column, buf: _Buffer) -> Union[str, bytes]:
-    mask = buf.uint(col.length)
-    members = [label for i, label in enumerate(col.labels) if mask >> i & 1]
-    return _text(b",", col.charset).join(members)  # members are str or bytes, as the separator
-
-
 _Decoder = Callable[[_Column, _Buffer], Any]
 _DECODERS: dict[int, _Decoder] = {
     _FLOAT: lambda col, buf: struct.unpack("<f", buf.take(4))[0],
@@ -585,8 +563,8 @@ _DECODERS: dict[int, _Decoder] = {
     _BLOB: lambda col, buf: _text(buf.take(buf.uint(col.length)), col.charset),
     _GEOMETRY: lambda col, buf: buf.take(buf.uint(col.length)),
     _BIT: lambda col, buf: buf.take((col.length + 7) // 8),
-    _ENUM: _read_enum,
-    _SET: _read_set,
+    _ENUM: lambda col, buf: buf.uint(col.length),  # read inline (table.plan); here for _parse_columns' check
+    _SET: lambda col, buf: buf.uint(col.length),
 }
 
 

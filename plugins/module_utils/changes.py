@@ -7,6 +7,12 @@ they store exactly what the source stores. Where PyMySQL's SELECT value has
 that property (ints, Decimal, str, bytes, datetime, timedelta, zero dates as
 strings) the stream returns the same Python type; text in a character set
 other than utf8/latin1/ascii comes as its raw bytes, which store the same.
+ENUM and SET values are their numbers (index, bitmask), as ints, not their
+labels (DESIGN step 3): a number stores the same value in a column of the
+same definition with no text round trip, and the ENUM error value (index 0,
+which PyMySQL reads as '') stays 0 even where '' is a label (index 1). A
+strict session refuses index 0, so the applier writes rows holding it in a
+lenient statement (rows.py).
 Images have every column the source logs, generated and invisible ones
 too; column names come from binlog_row_metadata=FULL.
 """
@@ -19,17 +25,6 @@ from typing import Any, Optional
 INSERT = "insert"
 UPDATE = "update"
 DELETE = "delete"
-
-
-class EnumErrorValue(str):
-    """The ENUM "error value": what a non-strict session stores for a value that is no label (index 0, read as '').
-
-    It equals '' as PyMySQL reads it, but a strict session refuses to write '' into an ENUM without that label, so the
-    applier writes rows that hold it in a non-strict statement (rows.py); the type says which rows those are.
-    """
-
-    def __reduce__(self) -> tuple:
-        return EnumErrorValue, ()
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,10 @@ The lock discipline of one batch (DESIGN step 2):
 1. In a source transaction, read the next batch with a locking read
    (``... WHERE key > last ORDER BY key LIMIT n LOCK IN SHARE MODE``). Its
    rows, and the gaps between them, are now locked against writers.
-2. Write the batch to the target with INSERT IGNORE, and the table's cursor
-   in the same target transaction.
+2. Write the batch to the target, skipping rows whose key is there
+   already and nothing else (rows.copy_rows: a value the target cannot hold
+   is an error, never a silent conversion), and the table's cursor in the
+   same target transaction.
 3. Ask the source session a trivial question. If it answers, the session,
    and so its locks, are still alive; if the connection died the locks are
    gone and a writer may have changed the rows: roll back and retry.
@@ -28,7 +30,7 @@ Batches may commit out of key order; the table's cursor (the checkpoint a
 restart resumes from) covers only batches with every batch before them
 committed, so it never claims a batch that is not on the target. A batch
 committed beyond the cursor is simply copied again after a restart, which
-INSERT IGNORE makes harmless. A writer never waits for another batch's
+skipping duplicate keys makes harmless. A writer never waits for another batch's
 commit while it holds target locks (the cursor is written under one lock
 held only around steps 3-4, which wait for nothing but their own server),
 so every wait between the copy and the applier is one InnoDB can see and
@@ -94,6 +96,8 @@ class _Batch:
     session: Any
     after: Optional[int]
     rows: list
+    #: Keys of the rows that hold the ENUM error value, which are written leniently (rows.copy_rows).
+    lenient: frozenset
     #: With verify.inline: the rows as they arrived, and their digest (a hook or a bug may change ``rows`` later).
     printed: Optional[BatchPrint] = None
 
@@ -244,7 +248,9 @@ class TableCopier:
         # as bytes: binary, so that PyMySQL hands them over undecoded. The batch size may change between
         # batches (tunables), so the statements end at LIMIT.
         key = for_arguments(quote_ident(table.key))
-        select = "SELECT %s, CAST(%s AS BINARY) FROM %s" % (key, for_arguments(table.row_literal), for_arguments(table.quoted_source))
+        select = "SELECT %s, CAST(%s AS BINARY)%s FROM %s" % (key, for_arguments(table.row_literal),
+                                                             "" if table.error_value_test is None else ", " + for_arguments(table.error_value_test),
+                                                             for_arguments(table.quoted_source))
         self.first_sql = select + " ORDER BY %s LIMIT " % key
         self.next_sql = select + " WHERE %s > %%s ORDER BY %s LIMIT " % (key, key)
         self.lock_clause = " " + flavor.shared_lock_clause
@@ -281,14 +287,19 @@ class TableCopier:
         """Step 1: the batch after key ``after``, as (key, row literal) pairs, locked in ``source``'s transaction."""
         tail = "%d%s" % (self.tunables.batch_rows, self.lock_clause)
         if after is None:
-            rows = fetch_all(source, self.first_sql + tail, ())
+            read = fetch_all(source, self.first_sql + tail, ())
         else:
-            rows = fetch_all(source, self.next_sql + tail, (after,))
+            read = fetch_all(source, self.next_sql + tail, (after,))
+        if self.table.error_value_test is None:
+            rows, lenient = read, frozenset()
+        else:  # a third column says whether the row holds the ENUM error value
+            rows = [(key, literal) for key, literal, _error_value in read]
+            lenient = frozenset(key for key, _literal, error_value in read if error_value)
         for key, literal in rows:
             if literal is None:  # CONCAT gives NULL when its result would exceed max_allowed_packet
                 raise DbferryError("row %s of %s is too large for the source's max_allowed_packet once printed." % (key, self.table.source),
                                    obj=self.table.source, fix="raise max_allowed_packet on the source (the copy prints rows at about twice their size).")
-        return _Batch(source, after, rows, BatchPrint.of(rows) if self.hasher is not None else None)
+        return _Batch(source, after, rows, lenient, BatchPrint.of(rows) if self.hasher is not None else None)
 
     def _dispatch_next(self, writers: _Writers, reader: _ReadAhead) -> bool:
         """Hand the next batch to a writer; True when the table is done (every batch committed, the cursor at the end)."""
@@ -315,7 +326,7 @@ class TableCopier:
         last_key = batch.rows[-1][0]
         try:
             with target.cursor() as cursor:
-                copy_rows(cursor, self.table, [literal for _key, literal in batch.rows])
+                copy_rows(cursor, self.table, batch.rows, batch.lenient)
             if self.hasher is not None:
                 self.hasher.compare(target, batch.after, last_key, batch.printed)
             self._commit(target, batch.session, batch.after, last_key, len(batch.rows))
@@ -344,6 +355,8 @@ class TableCopier:
                     if self.hasher is not None:
                         state.save_hashed(target, self.config.name, self.table, end, False)
                     state.save_cursor(target, self.config.name, self.table, end, False, added)
+                else:  # a batch ahead of the cursor commits its rows all the same: not into a complete move's target either
+                    state.refuse_if_complete(target, self.config.name)
                 fetch_all(source, "SELECT 1")  # step 3: the session that holds the locks is alive
                 target.commit()
             except BaseException:

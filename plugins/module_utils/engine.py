@@ -99,7 +99,7 @@ class Ferry:
                                    fix="remove it (dbferry.mysql.agent state: absent) before moving the same data again.")
             if recorded is None:
                 # Refuse unusable target tables before anything is recorded or created (the state schema too).
-                existing = check_target_tables(target, tables, self.config.reuse_target)
+                existing = check_target_tables(source, target, tables, self.config.reuse_target)
                 state.ensure_schema(target)
                 state.create(target, self.config.name, self.config.digest, tables)
                 target.commit()
@@ -108,7 +108,7 @@ class Ferry:
                 self._check_recorded_tables(tables, recorded)
             if recorded is None or recorded.phase == "preparing":
                 # Tables made by an interrupted prepare are ours and still empty: reuse them.
-                existing = check_target_tables(target, tables, reuse_target=True)
+                existing = check_target_tables(source, target, tables, reuse_target=True)
                 created = create_target_tables(source, target, tables, existing)
                 start = fetch_value(source, flavor.gtid_position_sql) or ""
                 state.start(target, self.config.name, start)

@@ -1,9 +1,23 @@
 """How rows are written to the target: the one place that builds the writes.
 
-Copy: ``INSERT IGNORE`` (DESIGN step 2): a row the target has already got
-from the binlog is newer than or as new as the copied one, so it is kept.
-The copied rows arrive as the source printed them, ready-made VALUES
-tuples (schema.value_literal), and go out as they are.
+Copy: ``INSERT ... ON DUPLICATE KEY UPDATE <key> = <key>`` (DESIGN step
+2): a row the target has already got from the binlog is newer than or as
+new as the copied one, so it is kept; a copied row that collides with
+another on a secondary UNIQUE key is skipped the same way (the no-op
+assignment changes nothing). That is what ``INSERT IGNORE`` did, without
+its other effect: IGNORE turns every error of the strict session into a
+warning and stores a converted value, so a value the target cannot hold
+was changed without a word. Here it is an error, which names the table
+and the row's key (execute_statement). The copied rows arrive as the source
+printed them, ready-made VALUES tuples (schema.value_literal), and go out
+as they are.
+
+Both paths write ENUM and SET values by number (index, bitmask), never by
+label. The ENUM error value, index 0, is refused by a strict session, so
+rows holding it are written in a statement of their own in a lenient
+sql_mode: every other value of such a row is one the source stored in a
+column of the same definition, which the lenient mode writes as the strict
+one does.
 
 Apply: every image is written whole, by primary key, with ``REPLACE``, so
 that replaying any suffix of events converges (DESIGN step 3). It is
@@ -18,12 +32,15 @@ event of its own that restores it.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Optional
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Optional, Union
 
-from .changes import DELETE, INSERT, UPDATE, EnumErrorValue, RowChange
-from .connection import LENIENT_SQL_MODE, SESSION_SQL_MODE
+from .changes import DELETE, INSERT, UPDATE, RowChange
+from .connection import LENIENT_SQL_MODE, SESSION_SQL_MODE, error_text, is_database_error
 from .errors import DbferryError
 from .identifiers import quote_ident
+from .retry import is_transient
 from .schema import MovedTable
 
 #: Writes a value as an SQL literal (connection.literal).
@@ -52,11 +69,73 @@ def _chunks(rows: list, size_of: Callable[[Any], int] = _size) -> Iterable[list]
         yield chunk
 
 
-def copy_rows(cursor: Any, table: MovedTable, literals: list[bytes]) -> None:
-    """Write a copied batch: ``literals`` are rows as ``(v1,v2,...)`` in ``table.columns`` order, from MovedTable.row_literal."""
-    head = ("INSERT IGNORE INTO %s (%s) VALUES " % (table.quoted_target, table.column_list)).encode("utf-8")
-    for chunk in _chunks(literals, len):
-        cursor.execute(head + b",".join(chunk))
+@dataclass(frozen=True)
+class Statement:
+    """One statement of a write, with the rows it writes: what an error of the server is about (RowWriteError)."""
+
+    sql: Union[str, bytes]
+    #: None for a session setting.
+    table: Optional[MovedTable] = None
+    #: The primary keys of the rows the statement writes, in the order of its VALUES (or IN) list.
+    keys: tuple = ()
+
+
+_AT_ROW = re.compile(r"at row (\d+)")
+
+
+def execute_statement(cursor: Any, statement: Statement, doing: str) -> None:
+    """Run ``statement``; a refusal that a retry cannot cure becomes a DbferryError naming the table and the row's key.
+
+    The server names the column and the row's number in the statement
+    ("Data truncated for column 'e' at row 3"); the key is the statement's
+    ``keys`` at that number. Without a number, the message lists the keys.
+    """
+    try:
+        cursor.execute(statement.sql)
+    except Exception as exc:  # noqa: BLE001 - server errors are named below, anything else goes on as it is
+        if statement.table is None or not is_database_error(exc) or is_transient(exc):
+            raise
+        table, keys = statement.table, statement.keys
+        key = quote_ident(table.key)
+        found = _AT_ROW.search(error_text(exc))
+        if found and 0 < int(found.group(1)) <= len(keys):
+            where = "the row with key %s = %s" % (key, keys[int(found.group(1)) - 1])
+        elif len(keys) == 1:
+            where = "the row with key %s = %s" % (key, keys[0])
+        elif len(keys) > 5:
+            where = "one of %d rows with keys %s from %s to %s" % (len(keys), key, min(keys), max(keys))
+        else:
+            where = "one of the rows with keys %s in (%s)" % (key, ", ".join(map(str, keys)))
+        raise DbferryError(
+            "%s %s failed at %s: %s" % (doing, table.source, where, error_text(exc)),
+            obj=table.source,
+            fix="make the target table %s match the source's (compare SHOW CREATE TABLE on both servers: it must exist and hold every "
+                "source value), then start the move again; it resumes." % table.quoted_target) from exc
+
+
+def copy_rows(cursor: Any, table: MovedTable, rows: list[tuple[Any, bytes]], lenient: frozenset = frozenset()) -> None:
+    """Write a copied batch: ``rows`` are (key, ``(v1,v2,...)``) in ``table.columns`` order, from MovedTable.row_literal;
+    the rows whose key is in ``lenient`` hold the ENUM error value (MovedTable.error_value_test)."""
+    head = ("INSERT INTO %s (%s) VALUES " % (table.quoted_target, table.column_list)).encode("utf-8")
+    tail = (" ON DUPLICATE KEY UPDATE %s = %s" % (quote_ident(table.key), quote_ident(table.key))).encode("utf-8")
+    strict = [row for row in rows if row[0] not in lenient] if lenient else rows
+    legacy = [row for row in rows if row[0] in lenient]
+    for chunk in _chunks(strict, _printed_size):
+        execute_statement(cursor, Statement(head + b",".join(literal for _key, literal in chunk) + tail, table,
+                                            tuple(key for key, _literal in chunk)), "copying")
+    if legacy:
+        for statement in _leniently([Statement(head + b",".join(literal for _key, literal in legacy) + tail, table,
+                                               tuple(key for key, _literal in legacy))]):
+            execute_statement(cursor, statement, "copying")
+
+
+def _printed_size(row: tuple[Any, bytes]) -> int:
+    return len(row[1])
+
+
+def _leniently(statements: list[Statement]) -> list[Statement]:
+    """``statements`` in the lenient sql_mode, for rows that hold the ENUM error value (module docstring)."""
+    return [Statement("SET SESSION sql_mode = '%s'" % LENIENT_SQL_MODE)] + statements + [Statement("SET SESSION sql_mode = '%s'" % SESSION_SQL_MODE)]
 
 
 def _image(table: MovedTable, image: dict[str, Any]) -> tuple:
@@ -82,26 +161,25 @@ def _operations(table: MovedTable, change: RowChange) -> list[tuple[str, Any]]:
     return [("replace", row)]
 
 
-def _statements(kind: str, table: MovedTable, items: list, literal: Literal) -> Iterable[str]:
+def _statements(kind: str, table: MovedTable, items: list, literal: Literal) -> Iterable[Statement]:
     if kind == DELETE:
         head = "DELETE FROM %s WHERE %s IN (" % (table.quoted_target, quote_ident(table.key))
         for start in range(0, len(items), 1000):
-            yield head + ", ".join(map(literal, items[start:start + 1000])) + ")"
+            keys = items[start:start + 1000]
+            yield Statement(head + ", ".join(map(literal, keys)) + ")", table, tuple(keys))
         return
     head = "REPLACE INTO %s (%s) VALUES " % (table.quoted_target, table.column_list)
+    enums, key_index = table.enum_indexes, table.key_index
     for chunk in _chunks(items):
-        statement = head + ", ".join("(" + ", ".join(map(literal, row)) + ")" for row in chunk)
-        if any("" in row and any(isinstance(value, EnumErrorValue) for value in row) for row in chunk):
-            # Legacy data: a strict session refuses the ENUM error value. Every other value is one the source
-            # stored in a column of the same type, which the lenient mode writes as the strict one does.
-            yield "SET SESSION sql_mode = '%s'" % LENIENT_SQL_MODE
-            yield statement
-            yield "SET SESSION sql_mode = '%s'" % SESSION_SQL_MODE
+        statement = Statement(head + ", ".join("(" + ", ".join(map(literal, row)) + ")" for row in chunk), table,
+                              tuple(row[key_index] for row in chunk))
+        if enums and any(row[i] == 0 for row in chunk for i in enums):  # the ENUM error value (module docstring)
+            yield from _leniently([statement])
         else:
             yield statement
 
 
-def net_statements(tables: dict[tuple[str, str], MovedTable], changes: Iterable[RowChange], literal: Literal) -> list[str]:
+def net_statements(tables: dict[tuple[str, str], MovedTable], changes: Iterable[RowChange], literal: Literal) -> list[Statement]:
     """The statements that apply row changes as their net effect, so that replaying them again is harmless.
 
     ``changes`` are whole source transactions in binlog order, written in
@@ -118,7 +196,7 @@ def net_statements(tables: dict[tuple[str, str], MovedTable], changes: Iterable[
 
     The statements are complete SQL text, values written by ``literal``
     (connection.literal): the applier renders them while the target runs
-    the batch before, and the session only sends them.
+    the batch before, and the session only sends them (execute_statement).
     """
     net: dict[MovedTable, dict[Any, Optional[tuple]]] = {}
     for change in changes:
@@ -129,7 +207,7 @@ def net_statements(tables: dict[tuple[str, str], MovedTable], changes: Iterable[
                 last[item] = None
             else:
                 last[item[table.key_index]] = item
-    statements: list[str] = []
+    statements: list[Statement] = []
     for table, last in net.items():
         statements += _statements(DELETE, table, [key for key, row in last.items() if row is None], literal)
         statements += _statements("replace", table, [row for row in last.values() if row is not None], literal)

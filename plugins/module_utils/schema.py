@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable, Optional
 
 from .config import MoveConfig
 from .connection import execute, fetch_all, fetch_value
@@ -25,10 +25,12 @@ SUPPORTED_KEY_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "big
 
 #: information_schema DATA_TYPEs whose text form is an exact SQL literal as it is (numbers).
 _BARE_TYPES = SUPPORTED_KEY_TYPES | {"decimal", "double", "year"}
+#: DATA_TYPEs written by number: BIT's value, ENUM's index, SET's bitmask (DESIGN step 3: never ENUM or SET by label).
+_NUMBERED_TYPES = frozenset({"bit", "enum", "set"})
 #: DATA_TYPEs whose values are bytes in a character set of their own (or none), and
 #: so go as hex literals: bytes exact, whatever the column's or the session's charset.
 _BYTE_TYPES = frozenset({"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "binary", "varbinary", "tinyblob", "blob",
-                         "mediumblob", "longblob", "enum", "set", "json", "geometry", "point", "linestring", "polygon", "multipoint",
+                         "mediumblob", "longblob", "json", "geometry", "point", "linestring", "polygon", "multipoint",
                          "multilinestring", "multipolygon", "geometrycollection"})
 
 
@@ -42,7 +44,11 @@ def value_literal(column: str, data_type: str) -> str:
     every byte, and the target reads a hex literal as the column's own
     character set. FLOAT prints through DOUBLE, whose text round-trips
     (FLOAT's own text has 6 significant digits), and the target rounds it
-    back to the same FLOAT. BIT prints as its number. Temporal and other
+    back to the same FLOAT. BIT, ENUM and SET print as their number (value,
+    index, bitmask), which stores the same value in a column of the same
+    definition, with no round trip through a label's text: the ENUM error
+    value (index 0, which reads as '') stays 0 even where '' is a label.
+    Temporal and other
     values print as quoted text (the session time zone is +00:00 on both
     sides, so TIMESTAMPs do not shift).
     """
@@ -51,7 +57,7 @@ def value_literal(column: str, data_type: str) -> str:
         value = name
     elif data_type == "float":
         value = "CAST(%s AS DOUBLE)" % name
-    elif data_type == "bit":
+    elif data_type in _NUMBERED_TYPES:
         value = "%s + 0" % name
     elif data_type in _BYTE_TYPES:
         value = "CONCAT('X''', HEX(%s), '''')" % name
@@ -99,6 +105,18 @@ class MovedTable:
         return ", ".join(quote_ident(c) for c in self.columns)
 
     @property
+    def enum_indexes(self) -> tuple[int, ...]:
+        """Positions of the ENUM columns in ``columns``: where the ENUM error value (index 0) may be."""
+        return tuple(i for i, data_type in enumerate(self.types) if data_type == "enum")
+
+    @property
+    def error_value_test(self) -> Optional[str]:
+        """An expression true for a row holding the ENUM error value, which only a lenient statement writes (rows.py);
+        None for a table without ENUM columns."""
+        tests = ["%s + 0 = 0" % quote_ident(self.columns[i]) for i in self.enum_indexes]
+        return "(%s) IS TRUE" % " OR ".join(tests) if tests else None
+
+    @property
     def row_literal(self) -> str:
         """An expression that the source prints as the row's ``(v1,v2,...)`` for a VALUES list (see value_literal)."""
         types = self.types or ("",) * len(self.columns)
@@ -108,6 +126,10 @@ class MovedTable:
 def read_tables(conn: Any, config: MoveConfig) -> list[MovedTable]:
     """The selected base tables on the source, in name order.
 
+    Names are compared byte for byte (BINARY): information_schema compares
+    them in a case- and accent-insensitive collation, which would join the
+    columns of ``T`` to ``t`` and of ``cafe`` to ``café``.
+
     Refuses what the copier cannot move consistently (preflight reports the
     same, with more detail): no single-column integer primary key.
     """
@@ -116,7 +138,7 @@ def read_tables(conn: Any, config: MoveConfig) -> list[MovedTable]:
         conn,
         "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.EXTRA, c.COLUMN_KEY, c.DATA_TYPE "
         "FROM information_schema.COLUMNS c JOIN information_schema.TABLES t "
-        "ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME "
+        "ON BINARY t.TABLE_SCHEMA = BINARY c.TABLE_SCHEMA AND BINARY t.TABLE_NAME = BINARY c.TABLE_NAME "
         "WHERE t.TABLE_TYPE = 'BASE TABLE' AND c.TABLE_SCHEMA NOT IN (" + placeholders + ") "
         "ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION",
         sorted(SYSTEM_SCHEMAS),
@@ -159,17 +181,77 @@ def _create_statement(source: Any, table: MovedTable) -> str:
     return "CREATE TABLE %s%s" % (table.quoted_target, ddl[len(prefix):])
 
 
-def check_target_tables(target: Any, tables: list[MovedTable], reuse_target: bool) -> list[MovedTable]:
-    """Refuse target tables the move cannot use; return the existing, usable (empty) ones.
+@dataclass(frozen=True)
+class Unprintable:
+    """A column whose definition SHOW CREATE TABLE may not print as it is (see unprintable_columns)."""
+
+    table: str
+    column: str
+    #: What is printed: ``enum('a','?')`` or ``DEFAULT 'x?'``.
+    printed: str
+
+    @property
+    def message(self) -> str:
+        return ("column %s of %s is printed as %s: SHOW CREATE TABLE writes every character outside the server's metadata "
+                "character set (utf8mb3: emoji and other 4-byte characters) as '?', so a target table created from it would "
+                "have other %s." % (quote_ident(self.column), self.table, self.printed,
+                                    "members" if self.printed.startswith(("enum", "set")) else "defaults"))
+
+
+
+#: The fix for an Unprintable column.
+UNPRINTABLE_FIX = ("create the target table yourself with the source's real definition and set reuse_target: true, or leave the table "
+                   "out with tables.exclude (if the '?' is a real question mark, create the table yourself all the same).")
+
+
+def unprintable_columns(conn: Any, tables: Iterable[tuple[str, str]]) -> list[Unprintable]:
+    """Columns of ``tables`` (schema, name) whose ENUM/SET members or default may hold a character SHOW CREATE TABLE
+    prints as '?'.
+
+    MariaDB prints definitions in utf8mb3, in SHOW CREATE TABLE as in
+    information_schema, so a 4-byte character in a member or a default
+    comes out as '?' and nothing reads the real one back. A '?' in a column
+    whose character set has 4-byte characters (or in a default of a column
+    without a character set) is therefore taken for a lost character; in
+    latin1 and the like a '?' can only be itself.
+    """
+    wanted = set(tables)
+    schemas = sorted({schema for schema, _name in wanted}) or [""]
+    rows = fetch_all(
+        conn,
+        "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, c.COLUMN_DEFAULT "
+        "FROM information_schema.COLUMNS c LEFT JOIN information_schema.CHARACTER_SETS s ON s.CHARACTER_SET_NAME = c.CHARACTER_SET_NAME "
+        "WHERE c.TABLE_SCHEMA IN (%s) AND (s.MAXLEN IS NULL OR s.MAXLEN >= 4) "
+        "AND ((c.DATA_TYPE IN ('enum', 'set') AND c.COLUMN_TYPE LIKE %%s) OR c.COLUMN_DEFAULT LIKE %%s) "
+        "ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION" % ", ".join(["%s"] * len(schemas)),
+        schemas + ["%?%", "%?%"])
+    found = []
+    for schema, table, column, data_type, column_type, default in rows:
+        if (schema, table) not in wanted:  # compared in Python: exact, where information_schema ignores case and accents
+            continue
+        lost_member = data_type.lower() in ("enum", "set") and "?" in column_type
+        found.append(Unprintable(display_table(schema, table), column, column_type if lost_member else "DEFAULT %s" % default))
+    return found
+
+
+def check_target_tables(source: Any, target: Any, tables: list[MovedTable], reuse_target: bool) -> list[MovedTable]:
+    """Refuse target tables the move cannot use or create; return the existing, usable (empty) ones.
 
     A table with rows is refused (the copy could not tell its rows from
-    ours); an empty one is accepted only with ``reuse_target``.
+    ours); an empty one is accepted only with ``reuse_target``. A table to
+    be created from a definition the source cannot print faithfully is
+    refused (unprintable_columns): before anything is written, since the
+    engine calls this before it records the move.
     """
     existing = []
+    to_create = []
     for table in tables:
-        found = fetch_value(target, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
-                            (table.target_schema, table.target_name))
+        # The plain comparisons let the server look the table up by name; BINARY makes the match exact (read_tables).
+        found = fetch_value(target, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+                                    "AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s",
+                            (table.target_schema, table.target_name) * 2)
         if not found:
+            to_create.append(table)
             continue
         target_display = display_table(table.target_schema, table.target_name)
         if fetch_all(target, "SELECT 1 FROM %s LIMIT 1" % table.quoted_target):
@@ -179,6 +261,10 @@ def check_target_tables(target: Any, tables: list[MovedTable], reuse_target: boo
             raise DbferryError("target table %s already exists (empty)." % target_display, obj=target_display,
                                fix="drop it, or set reuse_target: true to copy into it.")
         existing.append(table)
+    unprintable = unprintable_columns(source, [(t.schema, t.name) for t in to_create])
+    if unprintable:
+        raise DbferryError(" ".join(u.message for u in unprintable), obj=", ".join(sorted({u.table for u in unprintable})),
+                           fix=UNPRINTABLE_FIX)
     return existing
 
 

@@ -32,9 +32,11 @@ _S = quote_ident(STATE_SCHEMA)
 #: The phase a move is in once cutover has completed it.
 COMPLETE = "complete"
 
-#: DECIMAL(20,0) holds every signed and unsigned 64-bit key.
+#: DECIMAL(20,0) holds every signed and unsigned 64-bit key. The schema is utf8mb4 with a binary collation, whatever
+#: the target's default: every table name fits, and names that differ only by case or accent (``T`` and ``t``,
+#: ``cafe`` and ``café``) are different keys.
 _DDL = (
-    "CREATE DATABASE IF NOT EXISTS %s" % _S,
+    "CREATE DATABASE IF NOT EXISTS %s CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" % _S,
     "CREATE TABLE IF NOT EXISTS %s.moves (name VARCHAR(64) NOT NULL PRIMARY KEY, config_digest CHAR(64) NOT NULL, "
     "start_position TEXT NOT NULL, applied_position TEXT NOT NULL, phase VARCHAR(32) NOT NULL, "
     "created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), "

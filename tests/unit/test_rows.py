@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from ansible_collections.dbferry.mysql.plugins.module_utils.changes import DELETE, INSERT, UPDATE, EnumErrorValue, RowChange
+from ansible_collections.dbferry.mysql.plugins.module_utils.changes import DELETE, INSERT, UPDATE, RowChange
 from ansible_collections.dbferry.mysql.plugins.module_utils.rows import net_statements
 from ansible_collections.dbferry.mysql.plugins.module_utils.schema import MovedTable
 
 T = MovedTable("s", "t", "s2", "t", ("id", "v"), "id")
 U = MovedTable("s", "u", "s2", "u", ("id", "w"), "id")
-TABLES = {("s", "t"): T, ("s", "u"): U}
+E = MovedTable("s", "e", "s2", "e", ("id", "v", "n"), "id", ("int", "enum", "int"))
+TABLES = {("s", "t"): T, ("s", "u"): U, ("s", "e"): E}
 
 
 def statements(changes):
-    """The statements with values written by repr(), which is enough to tell them apart here."""
-    return net_statements(TABLES, changes, repr)
+    """The statements' text with values written by repr(), which is enough to tell them apart here."""
+    return [statement.sql for statement in net_statements(TABLES, changes, repr)]
 
 
 def _ins(table, key, value):
@@ -41,8 +42,15 @@ def test_generated_columns_in_images_are_never_written():
 
 
 def test_only_rows_with_the_enum_error_value_are_written_in_a_lenient_statement():
-    plain = statements([_ins("t", 1, "")])  # a plain '' is written strictly
-    assert plain == ["REPLACE INTO `s2`.`t` (`id`, `v`) VALUES (1, '')"]
-    lenient = statements([_ins("t", 1, EnumErrorValue())])
-    assert lenient == ["SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'", plain[0],
+    """ENUM values travel by index; index 0 (the error value) is refused by a strict session. A 0 in another column is not."""
+    plain = statements([RowChange(INSERT, "s", "e", None, {"id": 1, "v": 2, "n": 0})])
+    assert plain == ["REPLACE INTO `s2`.`e` (`id`, `v`, `n`) VALUES (1, 2, 0)"]
+    lenient = statements([RowChange(INSERT, "s", "e", None, {"id": 1, "v": 0, "n": 0})])
+    assert lenient == ["SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'", "REPLACE INTO `s2`.`e` (`id`, `v`, `n`) VALUES (1, 0, 0)",
                        "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'"]
+
+
+def test_each_statement_carries_its_table_and_the_keys_it_writes_in_order():
+    """What a refused statement's error names: the server's "at row N" is the N-th of these keys."""
+    written = net_statements(TABLES, [_ins("t", 5, "a"), _ins("t", 2, "b"), RowChange(DELETE, "s", "t", {"id": 9, "v": "x"}, None)], repr)
+    assert [(s.table, s.keys) for s in written] == [(T, (9,)), (T, (5, 2))]
