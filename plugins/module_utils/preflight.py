@@ -25,7 +25,7 @@ from .errors import DbferryError
 from .flavor import Flavor, detect_flavor
 from .identifiers import display_table, quote_ident, quote_table
 from .preflight_admin import check_source_admin, server_identity
-from .schema import SUPPORTED_KEY_TYPES
+from .schema import SUPPORTED_KEY_TYPES, UNPRINTABLE_FIX, unprintable_columns
 from .selection import STATE_SCHEMA, SYSTEM_SCHEMAS, Selection, unmatched_error
 
 OK, WARNING, ERROR = "ok", "warning", "error"
@@ -56,6 +56,7 @@ CHECKS: dict[str, str] = {
     "target_not_empty": "the moved tables are absent or empty on the target",
     "target_read_only": "the target accepts writes",
     "charsets": "the target knows every character set and collation used",
+    "definitions": "the tables the move creates get the source's ENUM/SET members and defaults (SHOW CREATE TABLE prints them as they are)",
     "target_version": "the target is not older than the source",
     "source_admin": "the cutover's login reaches the source and may switch read_only and see sessions",
 }
@@ -338,7 +339,8 @@ class _Preflight:
             conn,
             "SELECT k.TABLE_SCHEMA, k.TABLE_NAME, k.COLUMN_NAME, c.DATA_TYPE "
             "FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.COLUMNS c "
-            "ON c.TABLE_SCHEMA = k.TABLE_SCHEMA AND c.TABLE_NAME = k.TABLE_NAME AND c.COLUMN_NAME = k.COLUMN_NAME "
+            # BINARY: names that differ only by case or accent are other tables (schema.read_tables)
+            "ON BINARY c.TABLE_SCHEMA = BINARY k.TABLE_SCHEMA AND BINARY c.TABLE_NAME = BINARY k.TABLE_NAME AND c.COLUMN_NAME = k.COLUMN_NAME "
             "WHERE k.CONSTRAINT_NAME = 'PRIMARY' AND k.TABLE_SCHEMA IN " + placeholders +
             " ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.ORDINAL_POSITION",
             args,
@@ -507,6 +509,20 @@ class _Preflight:
         self.ok_unless_found("target_not_empty", before, server,
                              "the moved tables are absent on the target%s." % (" or empty (%d empty table(s) will be reused)" % reused if reused else ""))
 
+    def check_definitions(self, source: Any, target: Optional[Any], tables: list[Table]) -> None:
+        """Definitions SHOW CREATE TABLE cannot print (schema.unprintable_columns), of the tables the move would create
+        from it: a table that exists on the target already is the operator's, created by hand (reuse_target)."""
+        base = [t for t in tables if t.kind != "VIEW"]
+        on_target: set[tuple[str, str]] = set()
+        if target is not None:
+            placeholders, args = _in_list(t.schema for t in base)
+            on_target = {(s, n) for s, n in fetch_all(
+                target, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA IN " + placeholders, args)}
+        before = len(self.report.checks)
+        for found in unprintable_columns(source, [(t.schema, t.name) for t in base if (t.schema, t.name) not in on_target]):
+            self.add("definitions", ERROR, found.table, found.message, UNPRINTABLE_FIX)
+        self.ok_unless_found("definitions", before, "tables", "every ENUM/SET member and default of the tables to create prints as it is stored.")
+
     def check_charsets(self, source: Any, target: Any, tables: list[Table], target_label: str) -> None:
         placeholders, args = _in_list(t.schema for t in tables)
         moved = {t.display for t in tables}
@@ -604,6 +620,8 @@ def run_preflight(
         if dst is not None:
             run.target_privileges(dst, [t.schema for t in tables])
             run.check_target(dst, tables, target.describe())
+        if src is not None and tables:
+            run.check_definitions(src, dst, tables)
         if src is not None and src_flavor is not None and dst_flavor is not None:
             if tables:
                 run.check_charsets(src, dst, tables, dst_flavor.label)

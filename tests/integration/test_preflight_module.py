@@ -319,3 +319,30 @@ def test_password_never_in_process_list(ansible, servers, db):
     assert proc.returncode == 0, output
     assert seen > 0
     assert not any(s in output for s in secrets)
+
+
+def test_definitions_the_server_prints_with_question_marks(ansible, servers, db):
+    """SHOW CREATE TABLE prints 4-byte characters of ENUM/SET members and defaults as '?'; a latin1 '?' is a real one."""
+    ddl = "CREATE TABLE `%s`.t (id INT PRIMARY KEY, e ENUM('a','\U0001F600','b'), s SET('x','\U0001F389')) CHARSET utf8mb4"
+    sql(servers.source, ddl % db, "CREATE TABLE `%s`.fine (id INT PRIMARY KEY, q ENUM('yes','?') CHARACTER SET latin1, "
+                                  "v VARCHAR(5) CHARACTER SET utf8mb4 DEFAULT '\u00e9')" % db)
+    run = _preflight(ansible, servers, db)
+    assert run.failed
+    found = [c for c in run.result["checks"] if c["name"] == "definitions" and c["status"] == "error"]
+    assert [c["object"] for c in found] == ["%s.t" % db] * 2, found
+    assert "`e`" in found[0]["message"] and "`s`" in found[1]["message"] and "reuse_target" in found[0]["fix"]
+    # The fix: the table created by hand on the target is the operator's, and is not created from the printed definition.
+    sql(servers.target, "CREATE DATABASE `%s`" % db, ddl % db)
+    run = _preflight(ansible, servers, db)
+    assert not run.failed, run.result.get("msg")
+    _only(run, "definitions", "ok")
+
+
+def test_tables_whose_names_differ_only_by_case_or_accent_are_told_apart(ansible, servers, db):
+    """information_schema compares names case- and accent-insensitively: joined that way, T's key looked composite."""
+    for name in ("T", "t", "cafe", "caf\u00e9"):
+        sql(servers.source, "CREATE TABLE `%s`.`%s` (id INT PRIMARY KEY, v INT)" % (db, name))
+    run = _preflight(ansible, servers, db)
+    assert not run.failed, run.result.get("msg")
+    _only(run, "primary_key_type", "ok")
+    assert sorted(run.result["tables"]) == sorted("%s.%s" % (db, n) for n in ("T", "t", "cafe", "caf\u00e9"))
