@@ -7,7 +7,14 @@ looks at the write transactions that were open at that moment: it waits for
 them to end (``wait_for_writes``), kills those still open after
 ``kill_after`` seconds, and reads the position only then. Sessions that may
 write despite read_only (privileged accounts, replication threads) cannot be
-stopped by it; they are reported so that the operator can decide.
+stopped by it: they are found before read_only is touched, and
+``privileged_sessions`` says what to do with them: ``fail`` (the default:
+nothing is changed, and the message names them), ``kill`` (they are killed
+once read_only is on, before the position is read, so that a pool that
+reconnects at once meets a read-only server) or ``warn``. The move's own
+sessions are not counted: the caller names their users (``ignore_users``,
+the agent's source login), and the switch's own session is never one.
+A look after the position was read catches sessions that came meanwhile.
 
 How MariaDB 10.11 behaves (tests/integration/test_read_only_module.py shows
 each on a real server):
@@ -54,6 +61,10 @@ ER_UNKNOWN_THREAD = 1094
 ER_LOCK_WAIT_TIMEOUT = 1205
 ER_SPECIFIC_ACCESS_DENIED = 1227
 
+#: What to do with sessions that can write despite read_only (the privileged_sessions option).
+FAIL, KILL, WARN = "fail", "kill", "warn"
+PRIVILEGED_ACTIONS = (FAIL, KILL, WARN)
+
 _GRANTEE_RE = re.compile(r"^'((?:[^']|'')*)'@'(?:[^']|'')*'$")
 
 
@@ -74,8 +85,10 @@ def plan(variables: tuple[str, ...], state: dict[str, bool], want: bool) -> list
     return [(name, want) for name in order if state[name] != want]
 
 
-def validate_options(wait_for_writes: float, kill_after: Optional[float], lock_wait_timeout: int) -> None:
+def validate_options(wait_for_writes: float, kill_after: Optional[float], lock_wait_timeout: int, privileged: str = FAIL) -> None:
     """Refuse option values that cannot mean what an operator wants, before connecting."""
+    if privileged not in PRIVILEGED_ACTIONS:
+        raise DbferryError("privileged_sessions is %r." % privileged, obj="privileged_sessions", fix="use one of %s." % ", ".join(PRIVILEGED_ACTIONS))
     if wait_for_writes < 0:
         raise DbferryError("wait_for_writes is %s seconds." % wait_for_writes, obj="wait_for_writes",
                            fix="use 0 (do not wait) or a positive number of seconds.")
@@ -193,6 +206,8 @@ class Outcome:
     privileged_sessions: list[Session] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     check_mode: bool = False
+    #: The privileged_sessions option: with fail or kill, a privileged session still there at the end fails the switch.
+    privileged_action: str = WARN
 
     def result(self) -> dict[str, Any]:
         return {
@@ -207,15 +222,17 @@ class Outcome:
         }
 
     def warnings(self) -> list[str]:
-        """Why the position may still move: sessions read_only does not stop."""
-        if not self.privileged_sessions:
+        """Why the position may still move: sessions read_only does not stop (privileged_sessions: warn)."""
+        if not self.privileged_sessions or self.privileged_action != WARN:
             return []
         return ["%s is read-only, but %d session(s) can still write, so the position may still move: %s. "
                 "End them, or make sure they do not write until the move is over."
                 % (self.server, len(self.privileged_sessions), "; ".join(s.describe() for s in self.privileged_sessions))]
 
     def failure(self) -> Optional[str]:
-        """The message to fail with when writers outlived a wait the operator asked for."""
+        """The message to fail with when privileged sessions remain (fail, kill), or writers outlived a wait the operator asked for."""
+        if self.privileged_sessions and self.privileged_action != WARN and not self.check_mode:
+            return str(privileged_error(self.server, self.privileged_sessions, after=True))
         if self.check_mode or not self.open_writers or self.wait_for_writes == 0:
             return None
         kills = ["KILL CONNECTION %d" % s.id for s in self.open_writers if s.killable]
@@ -229,6 +246,20 @@ class Outcome:
             % (self.server, state_text(self.after), self.waited_seconds,
                "; ".join("%s, open %d s" % (s.describe(), s.seconds) for s in self.open_writers)),
             obj=self.server, fix=fix + "."))
+
+
+def privileged_error(server: str, sessions: list[Session], after: bool = False) -> DbferryError:
+    """The refusal for sessions that can write despite read_only, each named (id, user, host).
+
+    ``after``: they were found once read_only was on (new ones, or ones that privileged_sessions: kill cannot end).
+    """
+    kills = ["KILL CONNECTION %d" % s.id for s in sessions if s.killable]
+    fix = "end them%s (a replication thread with STOP SLAVE), or set privileged_sessions: kill to have them killed once read_only is on, " \
+          "or privileged_sessions: warn if they will not write until the move is over" % (" (%s)" % "; ".join(kills) if kills else "")
+    when = "is read-only now, but" if after else "was left as it is:"
+    return DbferryError("%s %s %d session(s) can write despite read_only, after the final position, and those writes would not reach "
+                        "the target: %s." % (server, when, len(sessions), "; ".join(s.describe() for s in sessions)),
+                        obj=server, fix=fix + ".")
 
 
 # -- on the server -------------------------------------------------------------
@@ -262,13 +293,14 @@ def list_writers(conn: Any, spec: ServerSpec) -> list[Session]:
     return [Session(int(r[0]), r[1], r[2], int(r[3] or 0)) for r in rows]
 
 
-def privileged_sessions(conn: Any, flavor: Flavor) -> list[Session]:
+def privileged_sessions(conn: Any, flavor: Flavor, ignore_users: tuple[str, ...] = ()) -> list[Session]:
     """Other sessions that read_only does not stop: replication threads, and accounts with a bypass privilege.
 
     Accounts are matched by user name (the process list does not say which
     account's host pattern a session logged in through). Only the accounts the
     login can see in information_schema.USER_PRIVILEGES count: all of them
     with SELECT on the mysql schema, else its own. Roles are not followed.
+    Sessions of ``ignore_users`` (the move's own logins) are not counted.
     """
     users: set[str] = set()
     privileges = flavor.read_only_bypass_privileges
@@ -276,9 +308,11 @@ def privileged_sessions(conn: Any, flavor: Flavor) -> list[Session]:
         rows = fetch_all(conn, "SELECT GRANTEE FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE IN (%s)"
                          % ", ".join(["%s"] * len(privileges)), privileges)
         users = {user for user in (grantee_user(r[0]) for r in rows) if user is not None}
+    # A session that is ending (killed, or quitting) cannot write any more.
     rows = fetch_all(conn, "SELECT ID, COALESCE(USER, ''), COALESCE(HOST, ''), TIME FROM information_schema.PROCESSLIST"
-                           " WHERE ID <> CONNECTION_ID() ORDER BY ID")
-    return [Session(int(r[0]), r[1], r[2], int(r[3] or 0)) for r in rows if r[1] == SYSTEM_USER or r[1] in users]
+                           " WHERE ID <> CONNECTION_ID() AND COMMAND NOT IN ('Killed', 'Quit') ORDER BY ID")
+    return [Session(int(r[0]), r[1], r[2], int(r[3] or 0)) for r in rows
+            if r[1] == SYSTEM_USER or (r[1] in users and r[1] not in ignore_users)]
 
 
 def _kill(conn: Any, session: Session) -> bool:
@@ -351,28 +385,36 @@ def switch_read_only(
     kill_after: Optional[float] = None,
     lock_wait_timeout: int = DEFAULT_LOCK_WAIT_TIMEOUT,
     check_mode: bool = False,
+    privileged: str = FAIL,
+    ignore_users: tuple[str, ...] = (),
 ) -> Outcome:
     """Bring the server's read-only variables to ``want``; when on, deal with open writers and read the position.
 
     Everything that can be found out without writing (connection, PROCESS,
     the KILL privilege for kill_after) is checked before read_only is
-    touched. In check mode nothing is set, waited for or killed: the result
-    says what would change and which writers are open now.
+    touched, and so are the sessions that can write despite read_only
+    (``privileged``: see the module docstring). In check mode nothing is set,
+    waited for or killed: the result says what would change and which
+    writers and privileged sessions are there now (with ``fail``, it fails).
     """
-    validate_options(wait_for_writes, kill_after, lock_wait_timeout)
+    validate_options(wait_for_writes, kill_after, lock_wait_timeout, privileged)
     started = time.monotonic()
-    conn = connect(spec)
+    # SET GLOBAL read_only may wait lock_wait_timeout on purpose: the session's own read timeout must not end it first.
+    conn = connect(spec, read_timeout=max(spec.read_timeout, lock_wait_timeout + 10))
     try:
         flavor = detect_flavor(conn)
         timings = {"connect": time.monotonic() - started}
         before = read_state(conn, flavor)
         steps = plan(flavor.read_only_variables, before, want)
         outcome = Outcome(spec.describe(), wait_for_writes, before, dict(before, **dict(steps)), bool(steps),
-                          timings=timings, check_mode=check_mode)
+                          timings=timings, check_mode=check_mode, privileged_action=privileged)
         if want:
             outcome.open_writers = list_writers(conn, spec)
-            if kill_after is not None:
+            if kill_after is not None or privileged == KILL:
                 _require_kill_privilege(conn, flavor, spec)
+            outcome.privileged_sessions = privileged_sessions(conn, flavor, ignore_users)
+            if privileged == FAIL and outcome.privileged_sessions:
+                raise privileged_error(spec.describe(), outcome.privileged_sessions)
         if check_mode:
             timings["total"] = time.monotonic() - started
             return outcome
@@ -387,8 +429,16 @@ def switch_read_only(
             outcome.open_writers, outcome.killed, outcome.waited_seconds = waited.open_writers, waited.killed, waited.seconds
             outcome.changed = outcome.changed or bool(waited.killed)
             timings["wait_for_writes"] = time.monotonic() - since
-            outcome.privileged_sessions = privileged_sessions(conn, flavor)
+            found = privileged_sessions(conn, flavor, ignore_users)
+            if privileged == KILL:
+                ended = [s for s in found if s.killable and _kill(conn, s)]
+                outcome.killed += ended
+                outcome.changed = outcome.changed or bool(ended)
+                found = [s for s in found if not s.killable]
             outcome.position = fetch_value(conn, flavor.gtid_position_sql)
+            # A session that came (or reconnected) meanwhile may write after the position: it fails the switch (or is warned of).
+            seen = {s.id for s in outcome.killed + found}
+            outcome.privileged_sessions = found + [s for s in privileged_sessions(conn, flavor, ignore_users) if s.id not in seen]
         timings["total"] = time.monotonic() - started
         return outcome
     finally:

@@ -26,7 +26,7 @@ from . import state
 from .connection import ServerSpec
 from .cutover import cut_over, recorded_phase, source_must_stay_read_only
 from .module_errors import operator_message
-from .readonly import DEFAULT_LOCK_WAIT_TIMEOUT, switch_read_only
+from .readonly import DEFAULT_LOCK_WAIT_TIMEOUT, FAIL, switch_read_only
 from .verify import DEFAULT_CHUNK_ROWS, DEFAULT_PARALLEL, DEFAULT_TIMEOUT, verify
 
 T = TypeVar("T")
@@ -39,6 +39,7 @@ class ReadOnlyStep:
     wait_for_writes: float = 0.0
     kill_after: Optional[float] = None
     lock_wait_timeout: int = DEFAULT_LOCK_WAIT_TIMEOUT
+    privileged_sessions: str = FAIL
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,13 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
     recorded = recorded_phase(target, name)
     if recorded == state.COMPLETE:  # before the source is touched: a finished move's target has moved on since
         return {"changed": False, "message": "move %s was cut over already." % name}, None
+    # The agent's source sessions are the move's own: a source login that may bypass read_only does not count.
+    own = (source.user,) if source.user else ()
     # What the source is before anything changes (check mode reads only): whether a failure should make it writable again.
+    # With privileged_sessions: fail, sessions that could write after the final position end the switchover here.
     looked = switch_read_only(admin, True, wait_for_writes=read_only.wait_for_writes, kill_after=read_only.kill_after,
-                              lock_wait_timeout=read_only.lock_wait_timeout, check_mode=True)
+                              lock_wait_timeout=read_only.lock_wait_timeout, check_mode=True,
+                              privileged=read_only.privileged_sessions, ignore_users=own)
     result: dict[str, Any] = {"changed": looked.changed, "read_only": looked.result()}
     if check_mode:
         return result, None
@@ -98,8 +103,8 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
         called = time.time()
         outcome = _step(step, lambda: switch_read_only(
             admin, True, wait_for_writes=read_only.wait_for_writes, kill_after=read_only.kill_after,
-            lock_wait_timeout=read_only.lock_wait_timeout))
-        result.update(changed=outcome.changed, read_only=outcome.result())
+            lock_wait_timeout=read_only.lock_wait_timeout, privileged=read_only.privileged_sessions, ignore_users=own))
+        result.update(changed=outcome.changed, read_only=outcome.result(), warnings=outcome.warnings())
         opened = called + outcome.timings.get("connect", 0.0)  # read_only is set just after the connection is made
         refused = outcome.failure()
         if refused:

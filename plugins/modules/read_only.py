@@ -19,8 +19,7 @@ description:
     are running and for their C(LOCK TABLES), for up to O(lock_wait_timeout) seconds; new writes wait behind it,
     and are refused once it is on. It does not wait for open transactions. A transaction with uncommitted writes cannot commit afterwards
     (its C(COMMIT) fails with error 1290 and rolls it back). Sessions of accounts with C(READ_ONLY ADMIN)
-    (or C(ALL PRIVILEGES)), and replication threads, can still write; they are returned in RV(privileged_sessions)
-    with a warning."
+    (or C(ALL PRIVILEGES)), and replication threads, can still write: see O(privileged_sessions)."
   - Idempotent; killing a session counts as a change. Supports check mode and diff mode.
 author:
   - dbferry maintainers (@dbferry)
@@ -49,6 +48,28 @@ options:
       - A prepared XA transaction whose session has gone cannot be killed; it stays in RV(open_writers).
       - Ignored when O(read_only=false).
     type: float
+  privileged_sessions:
+    description:
+      - What to do, when switching on, with other sessions that can write despite C(read_only) (accounts with
+        C(READ_ONLY ADMIN) or C(ALL PRIVILEGES), replication threads): their writes after the final position would never
+        reach the target.
+      - V(fail) (the default) looks before anything is changed and fails naming each session (id, user, host); the
+        server is left as it was. One that appears while the switch runs fails it too (the server is then read-only).
+      - V(kill) kills them (C(KILL CONNECTION)) once C(read_only) is on and before the position is read, and returns them
+        in RV(killed); it needs the privilege O(kill_after) needs, checked first. A replication thread cannot be killed,
+        and one that appears after the position was read is not: either fails the task.
+      - V(warn) only returns them in RV(privileged_sessions), with a warning.
+      - Ignored when O(read_only=false).
+    type: str
+    choices: [fail, kill, warn]
+    default: fail
+  ignore_users:
+    description:
+      - User names whose sessions O(privileged_sessions) does not count, for the move's own logins (the agent reads the
+        source as the move's source user; the cutover role passes it). The module's own session never counts.
+    type: list
+    elements: str
+    default: []
   lock_wait_timeout:
     description:
       - Seconds that switching C(read_only) on may wait for running statements and table locks of other
@@ -106,7 +127,8 @@ waited_seconds:
   type: float
   sample: 0.31
 killed:
-  description: Sessions killed because their write transactions were still open after O(kill_after) seconds.
+  description: Sessions killed because their write transactions were still open after O(kill_after) seconds, and privileged
+    sessions killed with O(privileged_sessions=kill).
   returned: always
   type: list
   elements: dict
@@ -139,8 +161,9 @@ privileged_sessions:
   description:
     - Other sessions that can write although the server is read-only (accounts with a privilege that bypasses it,
       replication threads as C(system user)), with the seconds each has been in its current state.
-      The position is final only if they do not write; each run with some also warns.
-    - Empty when O(read_only=false) and in check mode.
+      The position is final only if they do not write. With O(privileged_sessions=warn) each run with some warns; with
+      V(fail) or V(kill), the task fails when some are left.
+    - Empty when O(read_only=false); in check mode, those there now.
   returned: always
   type: list
   elements: dict
@@ -161,7 +184,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.connection import (
     login_argument_spec,
 )
 from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
-from ansible_collections.dbferry.mysql.plugins.module_utils.readonly import DEFAULT_LOCK_WAIT_TIMEOUT, switch_read_only
+from ansible_collections.dbferry.mysql.plugins.module_utils.readonly import DEFAULT_LOCK_WAIT_TIMEOUT, FAIL, PRIVILEGED_ACTIONS, switch_read_only
 
 
 def main() -> None:
@@ -171,6 +194,8 @@ def main() -> None:
         wait_for_writes={"type": "float", "default": 0},
         kill_after={"type": "float"},
         lock_wait_timeout={"type": "int", "default": DEFAULT_LOCK_WAIT_TIMEOUT},
+        privileged_sessions={"type": "str", "choices": list(PRIVILEGED_ACTIONS), "default": FAIL},
+        ignore_users={"type": "list", "elements": "str", "default": []},
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if PYMYSQL_IMPORT_ERROR:
@@ -184,6 +209,8 @@ def main() -> None:
         kill_after=params["kill_after"],
         lock_wait_timeout=params["lock_wait_timeout"],
         check_mode=module.check_mode,
+        privileged=params["privileged_sessions"],
+        ignore_users=tuple(params["ignore_users"]),
     ))
     result = outcome.result()
     if module._diff:

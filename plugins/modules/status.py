@@ -41,12 +41,17 @@ status:
       minus the ferry host's), C(lag_events), C(applied_position), C(source_position), C(throttled),
       C(throttle_reason) (everything that holds copy and apply now, separated by C(; )), C(paused), C(settings) (the
       run-time settings in force, see dbferry.mysql.control), C(last_error)."
+    - "Once the move is complete: C(writes_after_cutover), what the source's binlog holds after the cutover's final position
+      for the moved tables, read from the source on each call: C(count) (transactions that changed a moved table; they are
+      not on the target), C(first_gtid) (the first one's GTID), C(tables), C(final_position), C(checked_to) (the source's
+      position read up to); C(error) instead when the check could not be made (C(count) is then null)."
   returned: always
   type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.dbferry.mysql.plugins.module_utils.after_cutover import for_status
 from ansible_collections.dbferry.mysql.plugins.module_utils.agent import read_status
 from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
 from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import move_ref_argument_spec, state_dir_of
@@ -55,7 +60,10 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import 
 def main() -> None:
     module = AnsibleModule(argument_spec=move_ref_argument_spec(), supports_check_mode=True)
     state_dir = call_or_fail(module, "status", lambda: state_dir_of(module.params))
-    module.exit_json(changed=False, status=read_status(state_dir))
+    status = read_status(state_dir)
+    if status.get("phase") == "complete":
+        status["writes_after_cutover"] = for_status(state_dir)
+    module.exit_json(changed=False, status=status)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,15 @@ options:
     description: Seconds that switching C(read_only) on may wait for other sessions' running statements and table locks.
     type: int
     default: 10
+  privileged_sessions:
+    description:
+      - What to do with other sessions that can write despite C(read_only) (as in M(dbferry.mysql.read_only)): V(fail) (the
+        default) fails naming them (id, user, host) before anything is changed; V(kill) kills them once the source is
+        read-only, before the final position is read; V(warn) warns. Sessions of the move's source user (O(source)), the
+        agent's, do not count.
+    type: str
+    choices: [fail, kill, warn]
+    default: fail
   verify_method:
     description: V(checksum) compares every row; V(inline) only the rows changed since they were last verified, for moves
       running with C(verify.inline) (see M(dbferry.mysql.verify), option C(method)).
@@ -150,7 +159,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.connection import (
 )
 from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
 from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import cutover_argument_spec, move_ref_argument_spec, state_dir_of
-from ansible_collections.dbferry.mysql.plugins.module_utils.readonly import DEFAULT_LOCK_WAIT_TIMEOUT
+from ansible_collections.dbferry.mysql.plugins.module_utils.readonly import DEFAULT_LOCK_WAIT_TIMEOUT, FAIL, PRIVILEGED_ACTIONS
 from ansible_collections.dbferry.mysql.plugins.module_utils.switchover import CutoverStep, ReadOnlyStep, VerifyStep, switch_over
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify import DEFAULT_CHUNK_ROWS, DEFAULT_PARALLEL, DEFAULT_TIMEOUT, METHODS
 
@@ -165,6 +174,7 @@ def main() -> None:
         "wait_for_writes": {"type": "float", "default": 0},
         "kill_after": {"type": "float"},
         "lock_wait_timeout": {"type": "int", "default": DEFAULT_LOCK_WAIT_TIMEOUT},
+        "privileged_sessions": {"type": "str", "choices": list(PRIVILEGED_ACTIONS), "default": FAIL},
         "verify_method": {"type": "str", "choices": list(METHODS), "default": "checksum"},
         "verify_timeout": {"type": "float", "default": DEFAULT_TIMEOUT},
         "verify_chunk_rows": {"type": "int", "default": DEFAULT_CHUNK_ROWS},
@@ -178,7 +188,7 @@ def main() -> None:
     result, failure = call_or_fail(module, "switchover", lambda: switch_over(
         ServerSpec.from_login_params(params), ServerSpec.from_options(params["source"]), ServerSpec.from_options(params["target"]),
         params["name"], state_dir_of(params),
-        read_only=ReadOnlyStep(params["wait_for_writes"], params["kill_after"], params["lock_wait_timeout"]),
+        read_only=ReadOnlyStep(params["wait_for_writes"], params["kill_after"], params["lock_wait_timeout"], params["privileged_sessions"]),
         verification=VerifyStep(params["verify_method"], params["verify_timeout"], params["verify_chunk_rows"], params["verify_parallel"]),
         cutover=CutoverStep(params["timeout"], params["stop_timeout"], params["postpone_timeout"], params["target_writable"]),
         restore_source_on_failure=params["restore_source_on_failure"], check_mode=module.check_mode))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from integration_support import root_session, sql
+import threading
 
-from ansible_collections.dbferry.mysql.plugins.module_utils.connection import execute, fetch_value
+from ferry_support import assert_same
+from integration_support import root_session, sql, until
+
+from ansible_collections.dbferry.mysql.plugins.module_utils import gtid
+from ansible_collections.dbferry.mysql.plugins.module_utils.connection import ServerSpec, close_quietly, connect, execute, fetch_value
 
 
 def _vars(servers, state_dir, db):
@@ -59,4 +63,82 @@ def test_auto_increment_on_the_target_is_raised_to_the_source_s_at_the_cutover(a
     with root_session(servers.target) as conn:  # the application, writing to the target now, gets a new id
         execute(conn, "INSERT INTO `%s`.t (v) VALUES (5)" % db)
         assert fetch_value(conn, "SELECT LAST_INSERT_ID()") == 5
+    assert _run(ansible, "agent", variables, name, state="absent").result["changed"] is True
+
+
+class PrivilegedWriter:
+    """A session of an account with READ_ONLY ADMIN inserting rows in a loop, until told to stop or its session ends."""
+
+    def __init__(self, login: dict, db: str) -> None:
+        self.conn = connect(ServerSpec(config_file=None, **login))
+        self.session_id = self.conn.thread_id()
+        self.db, self.rows, self.error = db, 0, None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._write, daemon=True)
+        self.thread.start()
+
+    def _write(self) -> None:
+        try:
+            while not self.stop.is_set():
+                execute(self.conn, "INSERT INTO `%s`.t (v) VALUES (%d)" % (self.db, self.rows))
+                self.rows += 1
+        except Exception as exc:  # noqa: BLE001 - the test looks at it  # pylint: disable=broad-exception-caught
+            self.error = exc
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.thread.join(30)
+        close_quietly(self.conn)
+
+
+def _source_position(servers) -> str:
+    with root_session(servers.source) as conn:
+        return fetch_value(conn, "SELECT @@GLOBAL.gtid_binlog_pos")
+
+
+def test_privileged_writer_during_the_switchover_fail_then_kill_then_a_write_after_the_cutover(ansible, servers, db, tmp_path, make_user):
+    """Item 3: a READ_ONLY ADMIN account writes in a loop. privileged_sessions: fail (the default) changes nothing and names the
+    session; kill kills it once the source is read-only and nothing lands after the final position; a write to a moved table
+    after the cutover (read_only switched off, root) shows in the status as writes_after_cutover, with its count and first GTID."""
+    sql(servers.source, "CREATE TABLE `%s`.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=InnoDB" % db,
+        "INSERT INTO `%s`.t (v) VALUES (1), (2), (3)" % db)
+    name, variables = _started(ansible, servers, db, tmp_path, "pw")
+    variables["admin_password"] = servers.source.passwords["root"]
+    args = {"source": "{{ src }}", "target": "{{ dst }}", "login_user": "root", "login_password": "{{ admin_password }}",
+            "login_unix_socket": servers.source.socket}
+    login = make_user(servers.source, "t_pw_app", ["READ_ONLY ADMIN ON *.*", "SELECT, INSERT ON `%s`.*" % db])
+    writer = PrivilegedWriter(login, db)
+    try:
+        until(lambda: writer.rows > 10, "the privileged writer to write")
+        refused = _run(ansible, "switchover", variables, name, **args)
+        assert refused.failed and "session %d (t_pw_app@127.0.0.1:" % writer.session_id in refused.result["msg"], refused.result
+        assert "can write despite read_only" in refused.result["msg"]
+        with root_session(servers.source) as conn:
+            assert fetch_value(conn, "SELECT @@GLOBAL.read_only") == 0
+        status = _run(ansible, "status", variables, name).result["status"]
+        assert status["running"] is True and status["phase"] == "tailing"
+        rows_before = writer.rows
+        until(lambda: writer.rows > rows_before + 10, "the writer to go on writing")
+
+        switched = _run(ansible, "switchover", variables, name, privileged_sessions="kill", **args)
+        assert not switched.failed, switched.result.get("msg")
+        assert writer.session_id in [s["id"] for s in switched.result["read_only"]["killed"]]
+        until(lambda: writer.error is not None, "the writer's session to end")
+        final = switched.result["final_position"]
+        assert _source_position(servers) == final  # nothing landed after the final position
+        assert_same(servers, db)
+        status = _run(ansible, "status", variables, name).result["status"]
+        assert status["phase"] == "complete"
+        assert status["writes_after_cutover"]["count"] == 0 and status["writes_after_cutover"]["first_gtid"] is None
+
+        sql(servers.source, "SET GLOBAL read_only = OFF", "INSERT INTO `%s`.t (v) VALUES (-1)" % db, "INSERT INTO `%s`.t (v) VALUES (-2)" % db)
+        first = gtid.parse(_source_position(servers))
+        status = _run(ansible, "status", variables, name).result["status"]
+    finally:
+        writer.finish()
+        sql(servers.source, "SET GLOBAL read_only = OFF")
+    found = status["writes_after_cutover"]
+    domain, (server, seq) = next(iter(first.items()))
+    assert found["count"] == 2 and found["first_gtid"] == "%d-%d-%d" % (domain, server, seq - 1), found
+    assert found["tables"] == ["%s.t" % db] and found["final_position"] == final
     assert _run(ansible, "agent", variables, name, state="absent").result["changed"] is True

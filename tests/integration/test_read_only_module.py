@@ -293,7 +293,7 @@ def test_privileged_sessions_are_reported_and_can_still_write(ansible, servers, 
     admin = session(ServerSpec(config_file=None, **make_user(servers.source, "t_ro_dba", ["READ_ONLY ADMIN ON *.*", dml])))
     plain = session(ServerSpec(config_file=None, **make_user(servers.source, "t_ro_super2", ["SUPER ON *.*", dml])))
 
-    run = _run(ansible, servers, read_only=True)
+    run = _run(ansible, servers, read_only=True, privileged_sessions="warn")
     assert not run.failed, run.result.get("msg")
     privileged = {s["id"]: s["user"] for s in run.result["privileged_sessions"]}
     assert privileged.get(admin.thread_id()) == "t_ro_dba"
