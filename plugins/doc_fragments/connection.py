@@ -39,13 +39,16 @@ options:
     type: str
   config_file:
     description:
-      - A MySQL client option file (C([client]) section) read for defaults such as user and password,
-        when it exists. Options given to the module win over it.
+      - A MySQL client option file whose C([client]) section gives C(user), C(password), C(ssl-ca), C(ssl-cert) and
+        C(ssl-key) where these options leave them unset (options given here win). Read when it exists.
+      - Never its C(host), C(port) or C(socket) - where to connect comes from these options alone, so a C(socket=) line
+        cannot lead the connection to another server.
     type: path
     default: ~/.my.cnf
   ca_cert:
     description:
-      - CA certificate file; when set, the connection uses TLS and verifies the server's certificate.
+      - CA certificate file to verify the server's certificate with. With it, O(ssl_mode) defaults to
+        C(verify_identity) - the certificate must be signed by this CA and name the host connected to.
     type: path
   client_cert:
     description:
@@ -57,13 +60,38 @@ options:
     type: path
   check_hostname:
     description:
-      - Whether the server's certificate must match the host name. Unset leaves the driver's default.
+      - An older spelling of O(ssl_mode) with a CA - C(true) is C(verify_identity), C(false) is C(verify_ca).
+        When both are set they must agree.
     type: bool
+  ssl_mode:
+    description:
+      - How TLS is used, as the MySQL client's C(--ssl-mode).
+      - C(preferred), the default without O(ca_cert) - TLS when the server offers it, and the certificate is not
+        verified - encrypted against eavesdropping, not against a man in the middle; a server that offers no TLS
+        is reached without it.
+      - C(required) - TLS or no connection; the certificate is not verified.
+      - C(verify_ca) - TLS, and a certificate signed by O(ca_cert) (without it, by a CA the system trusts).
+      - C(verify_identity), the default with O(ca_cert) - as C(verify_ca), and the certificate names the host
+        connected to.
+      - A certificate that is not accepted fails at once, naming the server and the fix; it is never retried
+        as if the network were down.
+    type: str
+    choices: [preferred, required, verify_ca, verify_identity]
   connect_timeout:
     description:
       - Seconds to wait for the server to accept a connection.
     type: int
     default: 30
+  read_timeout:
+    description:
+      - Seconds to wait for the server's answer (or to send to it) before the session counts as lost, which a move
+        retries like any dropped connection - a server that froze or a network that drops packets does not hold
+        the move for ever. TCP keepalive is on as well.
+      - The move's statements are short (row batches, verify chunks); the longest wait is for row locks, which
+        InnoDB ends itself after C(innodb_lock_wait_timeout) (50 s by default); keep this above that. Stopping an
+        agent may wait about this long for a server that does not answer.
+    type: int
+    default: 60
 requirements:
   - PyMySQL on the host that runs the module
 """
@@ -102,13 +130,16 @@ options:
         type: str
       config_file:
         description:
-          - A MySQL client option file (C([client]) section) read for defaults such as user and password,
-            when it exists. Options given here win over it.
+          - A MySQL client option file whose C([client]) section gives C(user), C(password), C(ssl-ca), C(ssl-cert) and
+            C(ssl-key) where these options leave them unset (options given here win). Read when it exists.
+          - Never its C(host), C(port) or C(socket) - where to connect comes from these options alone, so a C(socket=) line
+            cannot lead the connection to another server.
         type: path
         default: ~/.my.cnf
       ca_cert:
         description:
-          - CA certificate file; when set, the connection uses TLS and verifies the server's certificate.
+          - CA certificate file to verify the server's certificate with. With it, O(source.ssl_mode) defaults to
+            C(verify_identity) - the certificate must be signed by this CA and name the host connected to.
         type: path
       client_cert:
         description:
@@ -120,13 +151,38 @@ options:
         type: path
       check_hostname:
         description:
-          - Whether the server's certificate must match the host name. Unset leaves the driver's default.
+          - An older spelling of O(source.ssl_mode) with a CA - C(true) is C(verify_identity), C(false) is C(verify_ca).
+            When both are set they must agree.
         type: bool
+      ssl_mode:
+        description:
+          - How TLS is used, as the MySQL client's C(--ssl-mode).
+          - C(preferred), the default without O(source.ca_cert) - TLS when the server offers it, and the certificate is not
+            verified - encrypted against eavesdropping, not against a man in the middle; a server that offers no TLS
+            is reached without it.
+          - C(required) - TLS or no connection; the certificate is not verified.
+          - C(verify_ca) - TLS, and a certificate signed by O(source.ca_cert) (without it, by a CA the system trusts).
+          - C(verify_identity), the default with O(source.ca_cert) - as C(verify_ca), and the certificate names the host
+            connected to.
+          - A certificate that is not accepted fails at once, naming the server and the fix; it is never retried
+            as if the network were down.
+        type: str
+        choices: [preferred, required, verify_ca, verify_identity]
       connect_timeout:
         description:
           - Seconds to wait for the server to accept a connection.
         type: int
         default: 30
+      read_timeout:
+        description:
+          - Seconds to wait for the server's answer (or to send to it) before the session counts as lost, which a move
+            retries like any dropped connection - a server that froze or a network that drops packets does not hold
+            the move for ever. TCP keepalive is on as well.
+          - The move's statements are short (row batches, verify chunks); the longest wait is for row locks, which
+            InnoDB ends itself after C(innodb_lock_wait_timeout) (50 s by default); keep this above that. Stopping an
+            agent may wait about this long for a server that does not answer.
+        type: int
+        default: 60
   target:
     description:
       - How to reach the target server, the one the databases move to. Same keys as O(source).
@@ -144,7 +200,7 @@ options:
   source_admin:
     description:
       - The login the cutover switches the source read-only with (the role variable C(dbferry_source_admin)),
-        checked by the C(source_admin) check: it connects, reaches the same server as O(source), and may switch
+        checked by the C(source_admin) check - it connects, reaches the same server as O(source), and may switch
         C(read_only) (C(READ_ONLY ADMIN) on MariaDB, C(SYSTEM_VARIABLES_ADMIN) or C(SUPER) on MySQL) and see every
         session (C(PROCESS)).
       - Unset, the check reports that nothing was checked; a move that cuts over should always give it.
@@ -174,13 +230,16 @@ options:
         type: str
       config_file:
         description:
-          - A MySQL client option file (C([client]) section) read for defaults such as user and password,
-            when it exists. Options given here win over it.
+          - A MySQL client option file whose C([client]) section gives C(user), C(password), C(ssl-ca), C(ssl-cert) and
+            C(ssl-key) where these options leave them unset (options given here win). Read when it exists.
+          - Never its C(host), C(port) or C(socket) - where to connect comes from these options alone, so a C(socket=) line
+            cannot lead the connection to another server.
         type: path
         default: ~/.my.cnf
       ca_cert:
         description:
-          - CA certificate file; when set, the connection uses TLS and verifies the server's certificate.
+          - CA certificate file to verify the server's certificate with. With it, O(source_admin.ssl_mode) defaults to
+            C(verify_identity) - the certificate must be signed by this CA and name the host connected to.
         type: path
       client_cert:
         description:
@@ -192,11 +251,36 @@ options:
         type: path
       check_hostname:
         description:
-          - Whether the server's certificate must match the host name. Unset leaves the driver's default.
+          - An older spelling of O(source_admin.ssl_mode) with a CA - C(true) is C(verify_identity), C(false) is C(verify_ca).
+            When both are set they must agree.
         type: bool
+      ssl_mode:
+        description:
+          - How TLS is used, as the MySQL client's C(--ssl-mode).
+          - C(preferred), the default without O(source_admin.ca_cert) - TLS when the server offers it, and the certificate is not
+            verified - encrypted against eavesdropping, not against a man in the middle; a server that offers no TLS
+            is reached without it.
+          - C(required) - TLS or no connection; the certificate is not verified.
+          - C(verify_ca) - TLS, and a certificate signed by O(source_admin.ca_cert) (without it, by a CA the system trusts).
+          - C(verify_identity), the default with O(source_admin.ca_cert) - as C(verify_ca), and the certificate names the host
+            connected to.
+          - A certificate that is not accepted fails at once, naming the server and the fix; it is never retried
+            as if the network were down.
+        type: str
+        choices: [preferred, required, verify_ca, verify_identity]
       connect_timeout:
         description:
           - Seconds to wait for the server to accept a connection.
         type: int
         default: 30
+      read_timeout:
+        description:
+          - Seconds to wait for the server's answer (or to send to it) before the session counts as lost, which a move
+            retries like any dropped connection - a server that froze or a network that drops packets does not hold
+            the move for ever. TCP keepalive is on as well.
+          - The move's statements are short (row batches, verify chunks); the longest wait is for row locks, which
+            InnoDB ends itself after C(innodb_lock_wait_timeout) (50 s by default); keep this above that. Stopping an
+            agent may wait about this long for a server that does not answer.
+        type: int
+        default: 60
 """

@@ -132,7 +132,7 @@ options:
         description: A MySQL client option file (C([client]) section) read for defaults. Default that of O(source).
         type: path
       ca_cert:
-        description: CA certificate file; when set, the connection uses TLS and verifies the server's certificate.
+        description: CA certificate file to verify the replica's certificate with; with it, C(ssl_mode) defaults to C(verify_identity).
         type: path
       client_cert:
         description: Client certificate file for TLS client authentication.
@@ -141,10 +141,17 @@ options:
         description: Private key file of the client certificate.
         type: path
       check_hostname:
-        description: Whether the server's certificate must match the host name.
+        description: An older spelling of C(ssl_mode) with a CA - C(true) is C(verify_identity), C(false) is C(verify_ca).
         type: bool
+      ssl_mode:
+        description: How TLS is used (as in O(source)). Default that of O(source).
+        type: str
+        choices: [preferred, required, verify_ca, verify_identity]
       connect_timeout:
         description: Seconds to wait for the replica to accept a connection (a check waits 5 at most). Default 30.
+        type: int
+      read_timeout:
+        description: Seconds to wait for the replica's answer (a check waits 5 at most). Default 60.
         type: int
   max_lag_millis:
     description:

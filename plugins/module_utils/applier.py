@@ -110,7 +110,7 @@ class Applier:
                 self.throttle.wait(stop)  # between target transactions: a held applier holds none open
                 if stop.is_set():
                     return
-                self._commit(item)
+                self._commit(item, stop)
         finally:
             ended.set()
             preparer.join()
@@ -156,7 +156,14 @@ class Applier:
         dirty = inline.changed_keys(self.tables, rows) if self.config.inline else None
         return _Batch(batch, len(rows), net_statements(self.tables, rows, literal), dirty)
 
-    def _commit(self, batch: _Batch) -> None:
+    def _commit(self, batch: _Batch, stop: threading.Event) -> None:
+        """Write ``batch`` as one target transaction, retrying what a retry can cure; give up on it when ``stop`` is set.
+
+        A batch given up is not lost: the target's position is still the one
+        before it, so a restart reads those transactions again. Without that,
+        a target that stopped answering kept the agent from stopping for as
+        long as it retried.
+        """
         if self.hook is not None:
             self.hook(batch.transactions)
         backoff = Backoff("applying binlog events")
@@ -180,4 +187,6 @@ class Applier:
                     raise
                 close_quietly(self.conn)
                 self.conn = None
+                if stop.is_set():
+                    return
                 backoff.failed(exc)

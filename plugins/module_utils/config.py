@@ -80,7 +80,7 @@ RUNTIME_SETTINGS = {"batch_rows": "copy.batch_rows", "batch_events": "apply.batc
 
 _STATUS_VARIABLE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 #: Connection options a control replica takes from the source when it does not set them.
-_INHERITED_FROM_SOURCE = ("user", "password", "config_file", "ca_cert", "client_cert", "client_key", "check_hostname")
+_INHERITED_FROM_SOURCE = ("user", "password", "config_file", "ca_cert", "client_cert", "client_key", "check_hostname", "ssl_mode")
 
 #: Binlog reader ids are drawn from this range when not configured: far from
 #: the small ids people give servers, stable per move name so a resumed move

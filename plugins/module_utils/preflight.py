@@ -34,6 +34,7 @@ OK, WARNING, ERROR = "ok", "warning", "error"
 CHECKS: dict[str, str] = {
     "source_connection": "the source answers with these credentials",
     "target_connection": "the target answers with these credentials",
+    "distinct_servers": "the source and the target are two servers, not one reached two ways",
     "log_bin": "the source writes a binary log",
     "binlog_format": "row events, not statements, so changes can be applied by key",
     "binlog_row_image": "FULL images, so every column of a changed row is known",
@@ -182,6 +183,21 @@ class _Preflight:
         self.report.servers[role] = flavor.label
         self.add(role + "_connection", OK, spec.describe(), "connected to %s." % flavor.label)
         return conn, flavor
+
+    def check_distinct_servers(self, source: Any, target: Any, source_name: str, target_name: str) -> None:
+        """The source and the target must be two servers: a move onto its own source would overwrite the rows it reads.
+
+        Compared by what the servers answer (preflight_admin.server_identity),
+        since a socket and a TCP address, or two host names, can reach one server.
+        """
+        identity = server_identity(source)
+        if identity == server_identity(target):
+            self.add("distinct_servers", ERROR, target_name,
+                     "the source %s and the target %s are the same server (host name %s, port %s, data directory %s, server id %s)."
+                     % ((source_name, target_name) + identity),
+                     "point the target at the server the databases move to; check unix_socket and config_file of both.")
+        else:
+            self.add("distinct_servers", OK, target_name, "the target is another server than the source.")
 
     # -- source binlog ---------------------------------------------------------
 
@@ -610,6 +626,8 @@ def run_preflight(
     src, src_flavor = run.connect("source", source)
     dst, dst_flavor = run.connect("target", target)
     try:
+        if src is not None and dst is not None:
+            run.check_distinct_servers(src, dst, source.describe(), target.describe())
         tables: list[Table] = []
         if src is not None and src_flavor is not None:
             run.check_binlog(src, src_flavor, source.describe())
