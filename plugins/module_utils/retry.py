@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Callable, Optional
 
-from .connection import close_quietly, error_code, is_database_error
+from .connection import close_quietly, error_code, is_certificate_error, is_database_error
 from .errors import DbferryError
 
 #: Server/driver error numbers that a retry from the last checkpoint can cure.
@@ -28,9 +28,18 @@ TRANSIENT_CODES = frozenset({
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True for errors a reconnect-and-retry can cure."""
+    """True for errors a reconnect-and-retry can cure.
+
+    A session that timed out (read_timeout: 2013, or 2006 on a write) is one
+    of them, like a dropped connection. A TLS handshake that failed is not,
+    though the driver reports it as "cannot connect" (2003): the server will
+    show the same certificate to the next try, and five minutes of retries
+    would only hide what the operator must fix.
+    """
     if isinstance(exc, DbferryError):
         return exc.transient
+    if is_certificate_error(exc):
+        return False
     if is_database_error(exc):
         return error_code(exc) in TRANSIENT_CODES or error_code(exc) == 0
     return isinstance(exc, (ConnectionError, TimeoutError))
