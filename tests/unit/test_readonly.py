@@ -223,3 +223,28 @@ def test_result_and_warnings():
 
 def test_state_text():
     assert ro.state_text({"read_only": True, "super_read_only": False}) == "read_only=ON, super_read_only=OFF"
+
+
+def test_privileged_sessions_fail_the_switch_unless_warned_of():
+    root = ro.Session(17, "root", "localhost", 4)
+    replication = ro.Session(5, ro.SYSTEM_USER, "", 100)
+    failing = _outcome(privileged_sessions=[root, replication], privileged_action=ro.FAIL).failure()
+    assert failing.startswith("root@/run/mysqld.sock is read-only now, but 2 session(s) can write despite read_only")
+    assert "session 17 (root@localhost); session 5 (system user@)" in failing
+    assert "Fix: end them (KILL CONNECTION 17) (a replication thread with STOP SLAVE)" in failing
+    assert _outcome(privileged_sessions=[root], privileged_action=ro.KILL).failure() is not None
+    assert _outcome(privileged_sessions=[root], privileged_action=ro.FAIL, check_mode=True).failure() is None
+    assert _outcome(privileged_sessions=[root], privileged_action=ro.FAIL).warnings() == []
+    assert _outcome(privileged_sessions=[root], privileged_action=ro.WARN).failure() is None
+
+
+def test_privileged_error_before_the_switch_says_nothing_changed():
+    error = ro.privileged_error("db1:3306", [ro.Session(9, "app", "10.0.0.7:4000", 1)])
+    assert error.obj == "db1:3306" and str(error).startswith("db1:3306 was left as it is: 1 session(s) can write despite read_only")
+    assert "privileged_sessions: kill" in error.fix and "privileged_sessions: warn" in error.fix
+
+
+def test_privileged_sessions_option_is_checked():
+    with pytest.raises(DbferryError) as caught:
+        ro.validate_options(0, None, 10, "ignore")
+    assert caught.value.obj == "privileged_sessions" and "fail, kill, warn" in caught.value.fix
