@@ -12,7 +12,8 @@ import pytest
 from ferry_support import FerryThread, assert_same, move_config, wait_caught_up
 from integration_support import root_session, sql
 
-from ansible_collections.dbferry.mysql.plugins.module_utils.connection import execute, fetch_all, fetch_value
+from ansible_collections.dbferry.mysql.plugins.module_utils import verify
+from ansible_collections.dbferry.mysql.plugins.module_utils.connection import ServerSpec, execute, fetch_all, fetch_value
 from ansible_collections.dbferry.mysql.plugins.module_utils.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.identifiers import quote_ident, quote_table
 
@@ -153,6 +154,26 @@ def test_a_table_whose_name_differs_only_by_case_or_accent_moves_alone(servers, 
     with root_session(servers.target) as conn:
         assert [r[0] for r in fetch_all(conn, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (db,))] == [moved]
         assert fetch_all(conn, "SELECT id, mine FROM %s ORDER BY id" % quote_table(db, moved)) == [(1, "one"), (2, "two"), (3, "three")]
+
+
+def test_tables_whose_names_differ_only_by_case_or_accent_move_and_verify_side_by_side(servers, db, tmp_path):
+    """All four at once: each keeps its own columns, rows, cursor in _dbferry and verification."""
+    names = ("T", "t", "cafe", "caf\u00e9")
+    for i, name in enumerate(names):
+        sql(servers.source, "CREATE TABLE %s (id INT PRIMARY KEY, c%d INT)" % (quote_table(db, name), i),
+            "INSERT INTO %s VALUES %s" % (quote_table(db, name), ", ".join("(%d, %d)" % (k, i) for k in range(1, i + 2))))
+    ferry = FerryThread(move_config(servers, db, tmp_path / "state"))
+    try:
+        _caught_up(servers, ferry)
+        sql(servers.source, *("UPDATE %s SET c%d = c%d + 10 WHERE id = 1" % (quote_table(db, name), i, i) for i, name in enumerate(names)))
+        _caught_up(servers, ferry)
+        report = verify.verify(ServerSpec(**servers.source.connection_options("ferry_source")),
+                               ServerSpec(**servers.target.connection_options("ferry_target")), ferry.config.name)
+    finally:
+        ferry.finish()
+    assert not report.mismatched, report.failure_message()
+    assert sorted((t.table.source, t.rows) for t in report.tables) == sorted(("%s.%s" % (db, n), i + 1) for i, n in enumerate(names))
+    assert assert_same(servers, db) == 1 + 2 + 3 + 4
 
 
 def test_a_table_name_outside_latin1_moves_to_a_latin1_target(servers, db, tmp_path):
