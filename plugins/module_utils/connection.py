@@ -80,7 +80,7 @@ KEEPALIVE = (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3))
 #: are left out on purpose so '0000-00-00' round-trips.
 SESSION_SQL_MODE = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
 SESSION_INIT = "SET SESSION time_zone = '+00:00', SESSION sql_mode = '%s'" % SESSION_SQL_MODE
-#: The same without STRICT_ALL_TABLES, for the few statements that must write the ENUM error value (changes.EnumErrorValue).
+#: The same without STRICT_ALL_TABLES, for the few statements that must write the ENUM error value, index 0 (rows.py).
 LENIENT_SQL_MODE = SESSION_SQL_MODE.replace("STRICT_ALL_TABLES,", "")
 
 #: The MySQL client's ``--ssl-mode`` values this driver can honour (DISABLED is left out: nothing is safer without TLS).
