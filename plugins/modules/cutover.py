@@ -114,7 +114,7 @@ def main() -> None:
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params
-    target = ServerSpec.from_options(params["target"])
+    target = call_or_fail(module, "cutover", lambda: ServerSpec.from_options(params["target"]))
     state_dir = call_or_fail(module, "cutover", lambda: state_dir_of(params))
 
     def past_the_point_of_no_return() -> dict:

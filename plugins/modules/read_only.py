@@ -201,7 +201,7 @@ def main() -> None:
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params
-    spec = ServerSpec.from_login_params(params)
+    spec = call_or_fail(module, "read_only", lambda: ServerSpec.from_login_params(params))
     outcome = call_or_fail(module, "read_only on %s" % spec.describe(), lambda: switch_read_only(
         spec,
         params["read_only"],

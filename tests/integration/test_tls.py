@@ -120,3 +120,12 @@ def test_preflight_reports_the_certificate_error_of_a_source(ansible, tls, serve
     check = _only(run, "source_connection")
     assert "TLS (ssl_mode verify_identity) failed" in check["message"] and "connect by that name" in check["fix"]
     assert source["password"] not in run.output
+
+
+def test_contradictory_tls_options_fail_the_task_with_the_fix(ansible, servers):
+    args = {"login_host": "127.0.0.1", "login_port": servers.source.port, "login_user": "ferry_source", "login_password": "{{ pw }}",
+            "config_file": "", "ssl_mode": "required", "ca_cert": "/etc/ssl/certs/ca-certificates.crt", "read_only": True}
+    run = ansible.run("dbferry.mysql.read_only", args, {"pw": servers.source.passwords["ferry_source"]}, check_mode=True)
+    assert run.failed and run.result["msg"] == (
+        "ssl_mode: required of ferry_source@127.0.0.1:%d does not verify the server's certificate, but ca_cert is given. Fix: use "
+        "ssl_mode: verify_identity (or verify_ca) to check the certificate against ca_cert, or leave ssl_mode out." % servers.source.port)
