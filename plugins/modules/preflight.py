@@ -18,7 +18,9 @@ description:
     and a binlog dump that ends at once."
   - "Tables: a primary key on every moved table (a single integer column in this version), InnoDB,
     foreign keys (cascading ones cannot be accepted, their changes are not in the binlog), triggers and views
-    (not moved), tables without rows."
+    (not moved), tables without rows, and ENUM/SET members or column defaults that C(SHOW CREATE TABLE) prints
+    as C(?) (4-byte characters such as emoji): a target table created from that output would differ, so such a table
+    must be created on the target by hand and moved with reuse_target (check C(definitions))."
   - "Target: moved tables absent or empty, writable, every collation known, version not older than the source."
   - "The cutover's login (O(source_admin)): it connects, reaches the source, and may switch read_only and see sessions,
     so that a wrong port or a missing grant is found before the copy, not after it."
