@@ -13,10 +13,11 @@ import signal
 from pathlib import Path
 
 import pytest
-from ferry_support import make_load_tables, move_config
-from integration_support import sql, until
+from ferry_support import FerryThread, make_load_tables, move_config
+from integration_support import root_session, sql, until
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.config import parse_config
+from ansible_collections.dbferry.mysql.plugins.module_utils.connection import fetch_value
 from ansible_collections.dbferry.mysql.plugins.module_utils.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.eventlog import EventLog
 from ansible_collections.dbferry.mysql.plugins.module_utils.hooks import Hooks
@@ -156,3 +157,20 @@ def test_hooks_folder_and_files_must_be_ours_and_not_writable_by_others(servers,
     assert hooks.run("on-start", {}) == ["hook %s: not run: hook %s is owned by uid 65534, not by uid %d (this user) or root" % (
         hook, hook, os.geteuid())]
     assert not marker.exists()
+
+
+def test_a_move_with_an_unsafe_hooks_folder_stops_before_anything_is_written(servers, db, tmp_path):
+    make_load_tables(servers, db, 20)
+    folder, marker = tmp_path / "hooks", tmp_path / "ran.txt"
+    folder.mkdir()
+    _hook(folder, "on-failure-x", '#!/bin/sh\necho ran >> "%s"\n' % marker)
+    folder.chmod(0o775)
+    ferry = FerryThread(move_config(servers, db, tmp_path / "state", hooks_path=str(folder)))
+    ferry.thread.join(60)
+    assert isinstance(ferry.error, DbferryError)
+    assert ferry.error.message == "hooks are not safe to run: hooks_path %s is writable by group or others (mode 775)." % folder
+    assert not marker.exists()  # the on-failure hook of that folder did not run either
+    with root_session(servers.target) as conn:
+        assert fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (db,)) == 0
+        moves = fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '_dbferry' AND TABLE_NAME = 'moves'")
+        assert not moves or fetch_value(conn, "SELECT COUNT(*) FROM _dbferry.moves WHERE name = %s", (ferry.config.name,)) == 0
