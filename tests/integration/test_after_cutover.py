@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 
-from ferry_support import assert_same
+from ferry_support import assert_same, make_load_tables
 from integration_support import root_session, sql, until
+from test_playbooks import _message, _playbook, _variables
 
 from ansible_collections.dbferry.mysql.plugins.module_utils import gtid
 from ansible_collections.dbferry.mysql.plugins.module_utils.connection import ServerSpec, close_quietly, connect, execute, fetch_value
@@ -142,3 +145,39 @@ def test_privileged_writer_during_the_switchover_fail_then_kill_then_a_write_aft
     assert found["count"] == 2 and found["first_gtid"] == "%d-%d-%d" % (domain, server, seq - 1), found
     assert found["tables"] == ["%s.t" % db] and found["final_position"] == final
     assert _run(ansible, "agent", variables, name, state="absent").result["changed"] is True
+
+
+_WRITER = """import json, sys
+import pymysql
+c = json.load(open(sys.argv[1]))
+conn = pymysql.connect(unix_socket=c["socket"], user="root", password=c["password"], autocommit=True)
+conn.cursor().execute("UPDATE `%s`.a SET v = v + 1 WHERE id = 7" % c["db"])
+"""
+
+
+def test_the_move_role_fails_when_the_source_is_written_after_the_cutover(ansible, servers, db, tmp_path):
+    """Item 3: an after-cutover hook writes to a moved table on the source as a READ_ONLY ADMIN session would (root): move.yml
+    fails before it finishes, naming the count, the table, the final position and the first GTID."""
+    make_load_tables(servers, db, 200)
+    name = "late-" + db[:40].replace("_", "-")
+    secrets = tmp_path / "writer.json"
+    fd = os.open(secrets, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"socket": servers.source.socket, "password": servers.source.passwords["root"], "db": db}, handle)
+    (tmp_path / "writer.py").write_text(_WRITER)
+    hook = tmp_path / "after_cutover.yml"
+    hook.write_text("- name: Write to a moved table on the source after the cutover\n"
+                    "  ansible.builtin.command:\n    argv: ['{{ ansible_python_interpreter }}', '%s', '%s']\n  changed_when: true\n"
+                    % (tmp_path / "writer.py", secrets))
+    variables = _variables(servers, db, tmp_path, name, dbferry_hook_before_read_only="", dbferry_hook_after_read_only="",
+                           dbferry_hook_on_failure="", dbferry_hook_after_cutover=str(hook))
+    try:
+        moved = _playbook(ansible, "move.yml", variables, "-l", "staging")
+        written = _source_position(servers)
+    finally:
+        sql(servers.source, "SET GLOBAL read_only = OFF")
+    assert moved.returncode != 0, moved.stdout[-3000:]
+    message = _message(moved.stdout)
+    assert "1 transaction(s) changed moved tables (%s.a) on the source after the cutover's final position" % db in message, message
+    assert "the first one %s; they are NOT on the target" % written in message, message
+    assert _run(ansible, "agent", _vars(servers, tmp_path / "state", db), name, state="absent").result["changed"] is True
