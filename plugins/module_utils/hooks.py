@@ -193,10 +193,10 @@ class Hooks:
         """
         if not self.config.hooks_path:
             return
-        if self._worker is None:
-            self._worker = threading.Thread(target=self._work, name="hooks", daemon=True)
-            self._worker.start()
-        with self._lock:
+        with self._lock:  # events come from several threads (the copiers, the run loop): one worker for them all
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="hooks", daemon=True)
+                self._worker.start()
             if event == "on-status":
                 if self._status_waiting:
                     return
