@@ -48,9 +48,8 @@ def value_literal(column: str, data_type: str) -> str:
     index, bitmask), which stores the same value in a column of the same
     definition, with no round trip through a label's text: the ENUM error
     value (index 0, which reads as '') stays 0 even where '' is a label.
-    Temporal and other
-    values print as quoted text (the session time zone is +00:00 on both
-    sides, so TIMESTAMPs do not shift).
+    Temporal and other values print as quoted text (the session time zone
+    is +00:00 on both sides, so TIMESTAMPs do not shift).
     """
     name = quote_ident(column)
     if data_type in _BARE_TYPES:
@@ -198,7 +197,6 @@ class Unprintable:
                                     "members" if self.printed.startswith(("enum", "set")) else "defaults"))
 
 
-
 #: The fix for an Unprintable column.
 UNPRINTABLE_FIX = ("create the target table yourself with the source's real definition and set reuse_target: true, or leave the table "
                    "out with tables.exclude (if the '?' is a real question mark, create the table yourself all the same).")
@@ -216,7 +214,9 @@ def unprintable_columns(conn: Any, tables: Iterable[tuple[str, str]]) -> list[Un
     latin1 and the like a '?' can only be itself.
     """
     wanted = set(tables)
-    schemas = sorted({schema for schema, _name in wanted}) or [""]
+    if not wanted:
+        return []
+    schemas = sorted({schema for schema, _name in wanted})
     rows = fetch_all(
         conn,
         "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, c.COLUMN_DEFAULT "
