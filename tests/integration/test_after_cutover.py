@@ -155,9 +155,10 @@ conn.cursor().execute("UPDATE `%s`.a SET v = v + 1 WHERE id = 7" % c["db"])
 """
 
 
-def test_the_move_role_fails_when_the_source_is_written_after_the_cutover(ansible, servers, db, tmp_path):
-    """Item 3: an after-cutover hook writes to a moved table on the source as a READ_ONLY ADMIN session would (root): move.yml
-    fails before it finishes, naming the count, the table, the final position and the first GTID."""
+def test_the_move_role_fails_when_the_source_is_written_after_the_cutover(ansible, servers, db, tmp_path, make_user):
+    """Item 3 through move.yml. A session of a READ_ONLY ADMIN account stops the cutover before anything happens (no hook, the
+    source writable), naming it. Without it, an after-cutover hook writes to a moved table on the source as such a session would
+    (root): move.yml fails before it finishes, naming the count, the table, the final position and the first GTID."""
     make_load_tables(servers, db, 200)
     name = "late-" + db[:40].replace("_", "-")
     secrets = tmp_path / "writer.json"
@@ -169,8 +170,19 @@ def test_the_move_role_fails_when_the_source_is_written_after_the_cutover(ansibl
     hook.write_text("- name: Write to a moved table on the source after the cutover\n"
                     "  ansible.builtin.command:\n    argv: ['{{ ansible_python_interpreter }}', '%s', '%s']\n  changed_when: true\n"
                     % (tmp_path / "writer.py", secrets))
-    variables = _variables(servers, db, tmp_path, name, dbferry_hook_before_read_only="", dbferry_hook_after_read_only="",
-                           dbferry_hook_on_failure="", dbferry_hook_after_cutover=str(hook))
+    variables = _variables(servers, db, tmp_path, name, dbferry_hook_after_read_only="", dbferry_hook_after_cutover=str(hook))
+    dba = connect(ServerSpec(config_file=None, **make_user(servers.source, "t_lt_dba", ["READ_ONLY ADMIN ON *.*"])))
+    try:
+        stopped = _playbook(ansible, "move.yml", variables, "-l", "staging")
+    finally:
+        close_quietly(dba)
+    assert stopped.returncode != 0
+    message = _message(stopped.stdout)
+    assert "stopped at 'Look for source sessions that can write despite read_only', before the source was touched" in message, message
+    assert "session %d (t_lt_dba@127.0.0.1:" % dba.thread_id() in message, message
+    assert [line.split()[0] for line in (tmp_path / "hooks.log").read_text().splitlines()] == ["on_failure"]
+    with root_session(servers.source) as conn:
+        assert fetch_value(conn, "SELECT @@GLOBAL.read_only") == 0
     try:
         moved = _playbook(ansible, "move.yml", variables, "-l", "staging")
         written = _source_position(servers)
