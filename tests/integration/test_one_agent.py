@@ -104,6 +104,9 @@ def test_an_agent_writes_nothing_once_the_move_is_complete(servers, db, tmp_path
         if ferry.thread.is_alive():
             ferry.finish()
     assert "move %s is complete (cut over)" % data["name"] in str(error), str(error)
+    # An agent started on the complete move (another state folder: no run lock in its way) refuses before writing.
+    again = _ended_with(FerryThread(dict(data, state_dir=str(tmp_path / "again"))))
+    assert "move %s was cut over already" % data["name"] in str(again), str(again)
     with root_session(servers.target) as conn:
         assert fetch_value(conn, "SELECT v FROM `%s`.a WHERE id = 7" % db) == 4242
     assert _recorded(servers, data["name"]) == [("complete", applied)]
