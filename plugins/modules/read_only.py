@@ -51,13 +51,13 @@ options:
   privileged_sessions:
     description:
       - What to do, when switching on, with other sessions that can write despite C(read_only) (accounts with
-        C(READ_ONLY ADMIN) or C(ALL PRIVILEGES), replication threads): their writes after the final position would never
+        C(READ_ONLY ADMIN) or C(ALL PRIVILEGES), replication threads), whose writes after the final position would never
         reach the target.
       - V(fail) (the default) looks before anything is changed and fails naming each session (id, user, host); the
         server is left as it was. One that appears while the switch runs fails it too (the server is then read-only).
       - V(kill) kills them (C(KILL CONNECTION)) once C(read_only) is on and before the position is read, and returns them
         in RV(killed); it needs the privilege O(kill_after) needs, checked first. A replication thread cannot be killed,
-        and one that appears after the position was read is not: either fails the task.
+        and one that appears after the position was read is not; either fails the task.
       - V(warn) only returns them in RV(privileged_sessions), with a warning.
       - Ignored when O(read_only=false).
     type: str

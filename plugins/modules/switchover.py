@@ -40,7 +40,7 @@ options:
     default: 10
   privileged_sessions:
     description:
-      - What to do with other sessions that can write despite C(read_only) (as in M(dbferry.mysql.read_only)): V(fail) (the
+      - What to do with other sessions that can write despite C(read_only) (as in M(dbferry.mysql.read_only)). V(fail) (the
         default) fails naming them (id, user, host) before anything is changed; V(kill) kills them once the source is
         read-only, before the final position is read; V(warn) warns. Sessions of the move's source user (O(source)), the
         agent's, do not count.
