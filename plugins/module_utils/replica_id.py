@@ -38,7 +38,7 @@ def check_server_id(conn: Any, server_id: int, source: str) -> bool:
                            % (server_id, source), obj="binlog.server_id", fix=fix)
     try:
         replicas = replica_ids(conn)
-    except Exception as exc:  # noqa: BLE001 - a missing privilege only narrows the check
+    except Exception as exc:  # noqa: BLE001 - a missing privilege only narrows the check  # pylint: disable=broad-exception-caught
         if not (is_database_error(exc) and error_code(exc) == ER_SPECIFIC_ACCESS_DENIED):
             raise
         return False

@@ -87,7 +87,7 @@ class TargetLock:
         try:
             if fetch_value(self.conn, "SELECT IS_USED_LOCK(%s) = CONNECTION_ID()", (self.name,)) == 1:
                 return
-        except Exception as exc:  # noqa: BLE001 - a lost session is re-taken below; anything else is raised
+        except Exception as exc:  # noqa: BLE001 - a lost session is re-taken below; anything else is raised  # pylint: disable=broad-exception-caught
             if not is_transient(exc):
                 raise
         close_quietly(self.conn)
