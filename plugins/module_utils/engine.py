@@ -1,6 +1,11 @@
 """A move from start to "caught up": prepare, then copy and apply until stopped.
 
+First of all, the move's lock on the target is taken, and held until the end
+(target_lock.py): one agent per move, whatever its state folder or host.
+
 Prepare (once per move, resumable):
+  check that binlog.server_id is the agent's own, not the source's nor a
+  replica's (replica_id.py), before anything is written; then
   record the move on the target (phase ``preparing``), create the target
   tables from the source definitions, read the source position P0, record
   it as the start and applied position (phase ``copying``). P0 is read
