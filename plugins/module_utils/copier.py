@@ -248,9 +248,8 @@ class TableCopier:
         # as bytes: binary, so that PyMySQL hands them over undecoded. The batch size may change between
         # batches (tunables), so the statements end at LIMIT.
         key = for_arguments(quote_ident(table.key))
-        select = "SELECT %s, CAST(%s AS BINARY)%s FROM %s" % (key, for_arguments(table.row_literal),
-                                                             "" if table.error_value_test is None else ", " + for_arguments(table.error_value_test),
-                                                             for_arguments(table.quoted_source))
+        flag = "" if table.error_value_test is None else ", " + for_arguments(table.error_value_test)
+        select = "SELECT %s, CAST(%s AS BINARY)%s FROM %s" % (key, for_arguments(table.row_literal), flag, for_arguments(table.quoted_source))
         self.first_sql = select + " ORDER BY %s LIMIT " % key
         self.next_sql = select + " WHERE %s > %%s ORDER BY %s LIMIT " % (key, key)
         self.lock_clause = " " + flavor.shared_lock_clause

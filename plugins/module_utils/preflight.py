@@ -532,8 +532,8 @@ class _Preflight:
         on_target: set[tuple[str, str]] = set()
         if target is not None:
             placeholders, args = _in_list(t.schema for t in base)
-            on_target = {(s, n) for s, n in fetch_all(
-                target, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA IN " + placeholders, args)}
+            on_target = set(fetch_all(target, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA IN "
+                                      + placeholders, args))
         before = len(self.report.checks)
         for found in unprintable_columns(source, [(t.schema, t.name) for t in base if (t.schema, t.name) not in on_target]):
             self.add("definitions", ERROR, found.table, found.message, UNPRINTABLE_FIX)

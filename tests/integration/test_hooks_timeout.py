@@ -116,7 +116,7 @@ def test_the_hook_queue_is_bounded_and_stopping_skips_waiting_status_hooks(serve
     hooks = _hooks(servers, db, tmp_path, folder, hooks_timeout_seconds=5)
     hooks.fire("on-status", {})
     until(runs.exists, "the first on-status hook runs", 10)
-    for _ in range(50):
+    for _fired in range(50):
         hooks.fire("on-status", {})
     hooks.fire("on-failure", {}, "boom")
     hooks.close()

@@ -76,8 +76,8 @@ def test_move_with_a_wrong_admin_port_fails_before_copying(ansible, servers, db,
     sql(servers.source, "CREATE TABLE `%s`.t (id INT PRIMARY KEY, v INT)" % db,
         "INSERT INTO `%s`.t SELECT seq, seq FROM `%s`.seq_1_to_1000" % (db, db))
     port = free_port()
-    variables = _variables(servers, db, tmp_path, "admin-port", dbferry_source_admin={"host": "127.0.0.1", "port": port, "user": "root",
-                                                                                     "password": "x"})
+    admin = {"host": "127.0.0.1", "port": port, "user": "root", "password": "x"}
+    variables = _variables(servers, db, tmp_path, "admin-port", dbferry_source_admin=admin)
     proc = _playbook(ansible, "move.yml", variables, "-l", "staging")
     assert proc.returncode != 0
     message = _message(proc.stdout)
