@@ -17,7 +17,7 @@ from ferry_support import DmlLoad, assert_same, make_load_tables
 from integration_support import ROOT, root_session, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.agent import read_status
-from ansible_collections.dbferry.mysql.plugins.module_utils.connection import SERVER_OPTIONS, fetch_value
+from ansible_collections.dbferry.mysql.plugins.module_utils.connection import SERVER_OPTIONS, fetch_value, login_name
 
 ROLES = ("preflight", "copy", "cutover", "move")
 HOOKS = ROOT / "tests" / "integration" / "playbooks" / "hooks"
@@ -113,6 +113,42 @@ def test_roles_document_every_variable_with_its_default():
         assert set(defaults) <= set(options), "%s: defaults without argument spec: %s" % (role, set(defaults) - set(options))
     move_options = yaml.safe_load((ROOT / "roles/move/meta/argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
     assert set(shared) == set(move_options), "the move role takes every variable of the roles it chains"
+
+
+def _tasks(items: Any) -> Any:
+    """Every task of a task list or a play list, those in blocks (block, rescue, always) and plays (pre_tasks, tasks, ...) included."""
+    for item in items or ():
+        nested = [key for key in ("block", "rescue", "always", "pre_tasks", "roles", "tasks", "post_tasks", "handlers") if key in item]
+        for key in nested:
+            yield from _tasks(item[key] if key != "roles" else ())
+        if not nested:
+            yield item
+
+
+def test_tasks_pass_every_connection_option_of_a_connection_dict():
+    """A task that passes a connection dict (dbferry_source_admin, ...) to a module key by key passes every key of SERVER_OPTIONS.
+
+    Why: a key left out is silently not used, so a task that skips ssl_mode would connect
+    without the TLS verification the operator asked for (and preflight checked).
+    """
+    files = sorted((ROOT / "roles").glob("*/tasks/*.yml")) + sorted((ROOT / "playbooks").glob("*.yml"))
+    checked = 0
+    for path in files:
+        for task in _tasks(yaml.safe_load(path.read_text())):
+            for module, args in task.items():
+                if not isinstance(args, dict):
+                    continue
+                mapped: dict[str, dict[str, Any]] = {}
+                for arg, value in args.items():
+                    found = re.fullmatch(r"\{\{ (\w+)\.(\w+) \| default\(omit\) \}\}", str(value))
+                    if found and found.group(2) in SERVER_OPTIONS:
+                        mapped.setdefault(found.group(1), {})[found.group(2)] = arg
+                for variable, keys in mapped.items():
+                    checked += 1
+                    where = "%s: task %r (%s) passes %s" % (path.relative_to(ROOT), task.get("name"), module, variable)
+                    assert set(keys) == set(SERVER_OPTIONS), "%s without %s" % (where, ", ".join(sorted(set(SERVER_OPTIONS) - set(keys))))
+                    assert all(arg == login_name(key) for key, arg in keys.items()), "%s under other option names: %s" % (where, keys)
+    assert checked, "no task passes a connection dict key by key: the pattern this test looks for has changed"
 
 
 def test_staged_rehearsal_through_the_example_inventory(ansible, servers, db, tmp_path):
