@@ -1,7 +1,9 @@
 """Writes to moved tables on the source after the cutover: found and reported, never lost in silence.
 
-The cutover records the source's final position Pf (the move's row on the
-target, phase complete). Anything the source's binlog holds after Pf that
+The cutover records the move complete once the target has applied the
+source's final position Pf; the move's applied position on the target is
+then Pf (or later, when a privileged session wrote on and was only warned
+about). Anything the source's binlog holds after it that
 touches a moved table was written after the target took over (a session
 that bypassed read_only, read_only switched off too early, a forgotten
 cron job) and is not on the target. ``writes_after_cutover`` reads the

@@ -22,8 +22,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from .connection import execute, fetch_all
+from .connection import error_code, execute, fetch_all, is_database_error
+from .errors import DbferryError
 from .identifiers import display_table, quote_table
+
+#: How long raising one counter may wait for its table's metadata lock, with the source read-only.
+LOCK_WAIT_SECONDS = 10
+ER_LOCK_WAIT_TIMEOUT = 1205
 
 
 @dataclass(frozen=True)
@@ -66,10 +71,23 @@ def behind(source: Any, target: Any, tables: list[tuple[str, str, str, str]]) ->
 
 
 def raise_counters(source: Any, target: Any, tables: list[tuple[str, str, str, str]], check_mode: bool = False) -> list[Behind]:
-    """Raise the target's counter of every table that is behind to the source's; return what was (or would be) raised."""
+    """Raise the target's counter of every table that is behind to the source's; return what was (or would be) raised.
+
+    The ALTER waits for the table's metadata lock, which any open transaction that read the table holds, and the
+    source is read-only meanwhile: the wait is bounded by ``LOCK_WAIT_SECONDS`` (the server's default is a year).
+    """
     found = behind(source, target, tables)
-    if not check_mode:
+    if not check_mode and found:
         by_name = {display_table(ts, tt): (ts, tt) for _s, _t, ts, tt in tables}
+        execute(target, "SET SESSION lock_wait_timeout = %d" % LOCK_WAIT_SECONDS)
         for table in found:
-            execute(target, "ALTER TABLE %s AUTO_INCREMENT = %d" % (quote_table(*by_name[table.target_table]), table.source_value))
+            try:
+                execute(target, "ALTER TABLE %s AUTO_INCREMENT = %d" % (quote_table(*by_name[table.target_table]), table.source_value))
+            except Exception as exc:
+                if not (is_database_error(exc) and error_code(exc) == ER_LOCK_WAIT_TIMEOUT):
+                    raise
+                raise DbferryError("raising the AUTO_INCREMENT of %s on the target to %d waited %d s for the table's metadata lock, held by "
+                                   "another session's open transaction or DDL." % (table.target_table, table.source_value, LOCK_WAIT_SECONDS),
+                                   obj=table.target_table,
+                                   fix="end that session (information_schema.METADATA_LOCK_INFO names it), then run the cutover again.") from None
     return found

@@ -34,7 +34,10 @@ skipping duplicate keys makes harmless. A writer never waits for another batch's
 commit while it holds target locks (the cursor is written under one lock
 held only around steps 3-4, which wait for nothing but their own server),
 so every wait between the copy and the applier is one InnoDB can see and
-break.
+break. Each batch's checkpoint also reads the move's row with a shared lock
+(state.refuse_if_complete, so that no batch commits after a cutover): the
+writers share it, and it waits only for the applier's position update,
+which waits for nothing a writer holds.
 
 The source prints each row as a ready VALUES tuple (schema.value_literal),
 so rows pass through Python as opaque bytes.

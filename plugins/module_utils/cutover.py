@@ -109,7 +109,7 @@ def cut_over(source_spec: ServerSpec, target_spec: ServerSpec, name: str, state_
                     "auto_increment_raised": raised}
         agent.stop(state_dir, stop_timeout)
         stopped = time.monotonic()
-        state.set_phase(target, name, state.COMPLETE)
+        state.record_complete(target, name, final)
         target.commit()
         with contextlib.suppress(OSError):  # the target's record is what counts; status.json only reports it
             status.record_complete(state_dir, final)

@@ -90,7 +90,9 @@ class Ferry:
             if not flavor.is_mariadb:
                 raise DbferryError("the source is %s; this version moves from MariaDB only." % flavor.label, obj="source",
                                    fix="MySQL sources (GTID or file/position) are planned for a later version.")
-            check_server_id(source, self.config.server_id, self.config.source.describe())
+            if not check_server_id(source, self.config.server_id, self.config.source.describe()):
+                self.log.event("server_id_replicas_unchecked", server_id=self.config.server_id,
+                               reason="the source user may not list replicas (SHOW SLAVE HOSTS needs REPLICATION MASTER ADMIN)")
             # Every refusal comes before the first write to the target (the state schema included).
             self._check_selection(source)
             tables = read_tables(source, self.config)

@@ -5,12 +5,13 @@ source's own server id, MariaDB refuses the dump only once the agent has
 prepared the target; with a replica's, it drops that replica's older
 connection (or the agent's, error 4052), and the two kick each other out.
 So the id is checked before the agent writes anything (Ferry.prepare,
-before ``_dbferry`` exists), and by preflight.
+before ``_dbferry`` exists).
 
 Replicas are found in ``SHOW SLAVE HOSTS`` (every replica registers when it
 connects), which needs REPLICATION MASTER ADMIN (MariaDB 10.5.2+) or
 REPLICATION SLAVE ADMIN / SUPER on older servers; without it only the
-source's own id is compared, and ``replicas_checked`` says so.
+source's own id is compared, and the agent's log says so
+(``server_id_replicas_unchecked``).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from . import gtid
 from .connection import execute, fetch_all
 from .errors import DbferryError
 from .identifiers import quote_ident
@@ -142,7 +143,7 @@ def refuse_if_complete(conn: Any, name: str) -> None:
     """Roll back the caller's transaction and raise when the move is complete: a cut-over target is the application's now.
 
     A locking read: it sees the latest committed phase, not the transaction's snapshot, and a cutover's
-    ``set_phase`` waits until this transaction ends. So no checkpoint (and none of the rows written in its
+    ``record_complete`` waits until this transaction ends. So no checkpoint (and none of the rows written in its
     transaction) commits after the move was recorded complete, whichever agent writes it.
     """
     rows = fetch_all(conn, "SELECT phase FROM %s.moves WHERE name = %%s LOCK IN SHARE MODE" % _S, (name,))
@@ -153,8 +154,23 @@ def refuse_if_complete(conn: Any, name: str) -> None:
                            fix="stop this agent: the move is over (dbferry.mysql.agent state: absent removes it).")
 
 
-def set_phase(conn: Any, name: str, phase: str) -> None:
-    execute(conn, "UPDATE %s.moves SET phase = %%s WHERE name = %%s" % _S, (phase, name))
+def record_complete(conn: Any, name: str, final: str) -> None:
+    """Record the move complete, in the caller's transaction, if the target holds everything up to ``final``.
+
+    The applied position is read with an exclusive lock and checked again here, not only by the cutover's wait
+    before it: for the half second after an agent loses the move's target lock (target_lock.py) a second, lagging
+    agent of the move may still commit an older position. Under the lock none can commit between this check and
+    the caller's commit, and after it every checkpoint write is refused (refuse_if_complete).
+    """
+    rows = fetch_all(conn, "SELECT applied_position FROM %s.moves WHERE name = %%s FOR UPDATE" % _S, (name,))
+    applied = rows[0][0] if rows else ""
+    if not gtid.reached(applied, final):
+        conn.rollback()
+        raise DbferryError("move %s was not recorded complete: the target's applied position went back to %s, before the final position %s "
+                           "(another agent of the move wrote an older checkpoint)." % (name, applied or "nothing", final), obj=name,
+                           fix="make sure no other agent of the move runs (dbferry status on every ferry host), start the agent again "
+                               "(it applies up to the final position), then run the cutover again.")
+    execute(conn, "UPDATE %s.moves SET phase = %%s WHERE name = %%s" % _S, (COMPLETE, name))
 
 
 def begin_inline(conn: Any, recorded: MoveState) -> None:

@@ -14,6 +14,14 @@ description:
     socket when it runs, else the last status it published. Never changes anything.
 author:
   - dbferry maintainers (@dbferry)
+options:
+  writes_after_cutover:
+    description:
+      - Once the move is complete, read the source's binlog after the cutover's final position for writes to the moved
+        tables (C(writes_after_cutover) in the result; the read may take up to a minute on a busy source).
+      - V(false) skips it, for a look at the phase only, or when the source is gone.
+    type: bool
+    default: true
 extends_documentation_fragment:
   - dbferry.mysql.move
 notes:
@@ -41,7 +49,8 @@ status:
       minus the ferry host's), C(lag_events), C(applied_position), C(source_position), C(throttled),
       C(throttle_reason) (everything that holds copy and apply now, separated by C(; )), C(paused), C(settings) (the
       run-time settings in force, see dbferry.mysql.control), C(last_error)."
-    - "Once the move is complete: C(writes_after_cutover), what the source's binlog holds after the cutover's final position
+    - "Once the move is complete, unless O(writes_after_cutover=false): C(writes_after_cutover), what the source's binlog
+      holds after the cutover's final position
       for the moved tables, read from the source on each call: C(count) (transactions that changed a moved table; they are
       not on the target), C(first_gtid) (the first one's GTID), C(tables), C(final_position), C(checked_to) (the source's
       position read up to); C(error) instead when the check could not be made (C(count) is then null)."
@@ -58,10 +67,11 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import 
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=move_ref_argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=dict(move_ref_argument_spec(), writes_after_cutover={"type": "bool", "default": True}),
+                           supports_check_mode=True)
     state_dir = call_or_fail(module, "status", lambda: state_dir_of(module.params))
     status = read_status(state_dir)
-    if status.get("phase") == "complete":
+    if status.get("phase") == "complete" and module.params["writes_after_cutover"]:
         status["writes_after_cutover"] = for_status(state_dir)
     module.exit_json(changed=False, status=status)
 
