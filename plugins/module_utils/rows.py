@@ -118,24 +118,35 @@ def copy_rows(cursor: Any, table: MovedTable, rows: list[tuple[Any, bytes]], len
     the rows whose key is in ``lenient`` hold the ENUM error value (MovedTable.error_value_test)."""
     head = ("INSERT INTO %s (%s) VALUES " % (table.quoted_target, table.column_list)).encode("utf-8")
     tail = (" ON DUPLICATE KEY UPDATE %s = %s" % (quote_ident(table.key), quote_ident(table.key))).encode("utf-8")
-    strict = [row for row in rows if row[0] not in lenient] if lenient else rows
-    legacy = [row for row in rows if row[0] in lenient]
-    for chunk in _chunks(strict, _printed_size):
-        execute_statement(cursor, Statement(head + b",".join(literal for _key, literal in chunk) + tail, table,
-                                            tuple(key for key, _literal in chunk)), "copying")
-    if legacy:
-        for statement in _leniently([Statement(head + b",".join(literal for _key, literal in legacy) + tail, table,
-                                               tuple(key for key, _literal in legacy))]):
-            execute_statement(cursor, statement, "copying")
+
+    def insert(chunk: list[tuple[Any, bytes]]) -> Statement:
+        return Statement(head + b",".join(literal for _key, literal in chunk) + tail, table, tuple(key for key, _literal in chunk))
+
+    for statement in _written(rows, insert, _printed_size, lambda row: row[0] in lenient):
+        execute_statement(cursor, statement, "copying")
 
 
 def _printed_size(row: tuple[Any, bytes]) -> int:
     return len(row[1])
 
 
-def _leniently(statements: list[Statement]) -> list[Statement]:
-    """``statements`` in the lenient sql_mode, for rows that hold the ENUM error value (module docstring)."""
-    return [Statement("SET SESSION sql_mode = '%s'" % LENIENT_SQL_MODE)] + statements + [Statement("SET SESSION sql_mode = '%s'" % SESSION_SQL_MODE)]
+def _written(rows: list, build: Callable[[list], Statement], size_of: Callable[[Any], int],
+             holds_error_value: Callable[[Any], bool]) -> Iterable[Statement]:
+    """The statements that write ``rows``, each of at most about STATEMENT_BYTES of values (max_allowed_packet).
+
+    Only the rows holding the ENUM error value go in the lenient sql_mode
+    (module docstring), in statements of their own; every other row is
+    written strictly, so that a conversion in it is still an error.
+    """
+    strict = [row for row in rows if not holds_error_value(row)]
+    lenient = [row for row in rows if holds_error_value(row)]
+    for chunk in _chunks(strict, size_of):
+        yield build(chunk)
+    if lenient:
+        yield Statement("SET SESSION sql_mode = '%s'" % LENIENT_SQL_MODE)
+        for chunk in _chunks(lenient, size_of):
+            yield build(chunk)
+        yield Statement("SET SESSION sql_mode = '%s'" % SESSION_SQL_MODE)
 
 
 def _image(table: MovedTable, image: dict[str, Any]) -> tuple:
@@ -170,13 +181,12 @@ def _statements(kind: str, table: MovedTable, items: list, literal: Literal) -> 
         return
     head = "REPLACE INTO %s (%s) VALUES " % (table.quoted_target, table.column_list)
     enums, key_index = table.enum_indexes, table.key_index
-    for chunk in _chunks(items):
-        statement = Statement(head + ", ".join("(" + ", ".join(map(literal, row)) + ")" for row in chunk), table,
-                              tuple(row[key_index] for row in chunk))
-        if enums and any(row[i] == 0 for row in chunk for i in enums):  # the ENUM error value (module docstring)
-            yield from _leniently([statement])
-        else:
-            yield statement
+
+    def replace(chunk: list[tuple]) -> Statement:
+        return Statement(head + ", ".join("(" + ", ".join(map(literal, row)) + ")" for row in chunk), table,
+                         tuple(row[key_index] for row in chunk))
+
+    yield from _written(items, replace, _size, lambda row: any(row[i] == 0 for i in enums))
 
 
 def net_statements(tables: dict[tuple[str, str], MovedTable], changes: Iterable[RowChange], literal: Literal) -> list[Statement]:

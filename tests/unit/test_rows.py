@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from ansible_collections.dbferry.mysql.plugins.module_utils import rows
 from ansible_collections.dbferry.mysql.plugins.module_utils.changes import DELETE, INSERT, UPDATE, RowChange
-from ansible_collections.dbferry.mysql.plugins.module_utils.rows import net_statements
+from ansible_collections.dbferry.mysql.plugins.module_utils.connection import LENIENT_SQL_MODE, SESSION_SQL_MODE
+from ansible_collections.dbferry.mysql.plugins.module_utils.rows import copy_rows, net_statements
 from ansible_collections.dbferry.mysql.plugins.module_utils.schema import MovedTable
 
 T = MovedTable("s", "t", "s2", "t", ("id", "v"), "id")
 U = MovedTable("s", "u", "s2", "u", ("id", "w"), "id")
 E = MovedTable("s", "e", "s2", "e", ("id", "v", "n"), "id", ("int", "enum", "int"))
 TABLES = {("s", "t"): T, ("s", "u"): U, ("s", "e"): E}
+LENIENT = "SET SESSION sql_mode = '%s'" % LENIENT_SQL_MODE
+STRICT = "SET SESSION sql_mode = '%s'" % SESSION_SQL_MODE
+
+
+class Recorder:
+    """A cursor that records what it is asked to run."""
+
+    def __init__(self):
+        self.executed = []
+
+    def execute(self, sql):
+        self.executed.append(sql)
 
 
 def statements(changes):
@@ -46,8 +60,27 @@ def test_only_rows_with_the_enum_error_value_are_written_in_a_lenient_statement(
     plain = statements([RowChange(INSERT, "s", "e", None, {"id": 1, "v": 2, "n": 0})])
     assert plain == ["REPLACE INTO `s2`.`e` (`id`, `v`, `n`) VALUES (1, 2, 0)"]
     lenient = statements([RowChange(INSERT, "s", "e", None, {"id": 1, "v": 0, "n": 0})])
-    assert lenient == ["SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'", "REPLACE INTO `s2`.`e` (`id`, `v`, `n`) VALUES (1, 0, 0)",
-                       "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'"]
+    assert lenient == [LENIENT, "REPLACE INTO `s2`.`e` (`id`, `v`, `n`) VALUES (1, 0, 0)", STRICT]
+
+
+def test_the_other_rows_of_a_batch_with_the_enum_error_value_stay_strict():
+    """One row with index 0 must not take the whole REPLACE out of the strict session: a conversion in another row would pass."""
+    written = statements([RowChange(INSERT, "s", "e", None, {"id": 1, "v": 2, "n": 0}), RowChange(INSERT, "s", "e", None, {"id": 2, "v": 0, "n": 5}),
+                          RowChange(INSERT, "s", "e", None, {"id": 3, "v": 1, "n": 0})])
+    assert written == ["REPLACE INTO `s2`.`e` (`id`, `v`, `n`) VALUES (1, 2, 0), (3, 1, 0)",
+                       LENIENT, "REPLACE INTO `s2`.`e` (`id`, `v`, `n`) VALUES (2, 0, 5)", STRICT]
+
+
+def test_copied_rows_with_the_enum_error_value_are_cut_into_statements_like_the_others(monkeypatch):
+    """One lenient INSERT of a whole batch could exceed max_allowed_packet, an error retried for ever."""
+    monkeypatch.setattr(rows, "STATEMENT_BYTES", 20)
+    batch = [(key, b"(%d,0,%d)" % (key, key)) for key in range(1, 9)]  # 7 bytes each: two rows a statement
+    cursor = Recorder()
+    copy_rows(cursor, E, batch, frozenset({1, 2, 3, 4, 5}))
+    tail = b" ON DUPLICATE KEY UPDATE `id` = `id`"
+    head = b"INSERT INTO `s2`.`e` (`id`, `v`, `n`) VALUES "
+    assert cursor.executed == [head + b"(6,0,6),(7,0,7)" + tail, head + b"(8,0,8)" + tail, LENIENT,
+                               head + b"(1,0,1),(2,0,2)" + tail, head + b"(3,0,3),(4,0,4)" + tail, head + b"(5,0,5)" + tail, STRICT]
 
 
 def test_each_statement_carries_its_table_and_the_keys_it_writes_in_order():
