@@ -345,9 +345,11 @@ def connect(spec: ServerSpec, *, autocommit: bool = True, read_timeout: Optional
     if context is not None:
         kwargs["ssl"] = context
     try:
-        return _Connection(**kwargs)
+        conn = _Connection(**kwargs)
     except pymysql.err.MySQLError as exc:
         code = error_code(exc)
+        if code == 2026 and not is_certificate_error(exc):  # PyMySQL 1.2's own refusal: the server offers no TLS
+            raise _no_tls_error(spec, mode) from None
         if is_certificate_error(exc):
             raise DbferryError(
                 "cannot connect to %s: TLS (ssl_mode %s) failed: %s" % (spec.describe(), mode, exc.original_exception),
@@ -367,6 +369,21 @@ def connect(spec: ServerSpec, *, autocommit: bool = True, read_timeout: Optional
             obj=spec.describe(),
             fix=_CONNECT_FIXES[2026],
         ) from None
+    # Checked here too: PyMySQL before 1.2.0 (a ferry host may have one) connects without TLS, given a TLS context,
+    # when the server offers none. PyMySQL's _secure is true for a unix socket too; a TLS session's socket is an SSLSocket.
+    if mode != "preferred" and not isinstance(conn._sock, ssl.SSLSocket):  # pylint: disable=protected-access
+        close_quietly(conn)
+        raise _no_tls_error(spec, mode)
+    return conn
+
+
+def _no_tls_error(spec: ServerSpec, mode: str) -> DbferryError:
+    """The refusal of a session without TLS where ``mode`` insists on it: the session would carry queries and rows in clear."""
+    return DbferryError(
+        "cannot connect to %s: ssl_mode %s insists on TLS, but the server does not offer it." % (spec.describe(), mode),
+        obj=spec.describe(),
+        fix="enable TLS on the server (its ssl_cert and ssl_key options), or set ssl_mode: preferred for it to connect without TLS.",
+    )
 
 
 def close_quietly(*conns: Any) -> None:

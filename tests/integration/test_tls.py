@@ -105,8 +105,11 @@ def test_verify_identity_by_the_certificate_name_and_verify_ca_by_address_connec
 
 def test_required_encrypts_without_a_ca_and_refuses_a_server_without_tls(tls, servers):
     assert _cipher(_spec(tls.server, ssl_mode="required")) != ""
-    error = _refused(_spec(servers.source, ssl_mode="required"))
-    assert "(2026)" in error.message and "ssl_mode" in error.fix
+    for options in ({"ssl_mode": "required"}, {"ssl_mode": "verify_ca", "ca_cert": tls.ca}):
+        error = _refused(_spec(servers.source, **options))
+        assert error.message == "cannot connect to ferry_source@127.0.0.1:%d: ssl_mode %s insists on TLS, but the server does not offer it." % (
+            servers.source.port, options["ssl_mode"])
+        assert "enable TLS on the server" in error.fix and "ssl_mode: preferred" in error.fix
 
 
 def test_preferred_by_default_encrypts_when_the_server_offers_tls_and_connects_plainly_when_not(tls, servers):
