@@ -203,7 +203,11 @@ class ServerSpec:
         if not self.config_file:
             return self
         found = option_file_values(self.config_file)
-        if self.ssl_mode in ("preferred", "required"):  # the file's TLS files are for verifying modes; these modes chose not to
+        # The file's CA is for verifying modes, which these chose not to be; its client certificate may be shown under
+        # required (a server may insist on one), never under preferred, which may connect without TLS (tls_mode).
+        if self.ssl_mode == "required":
+            found.pop("ca_cert", None)
+        elif self.ssl_mode == "preferred":
             found = {k: v for k, v in found.items() if k in ("user", "password")}
         return dataclasses.replace(self, **{k: v for k, v in found.items() if getattr(self, k) is None})
 

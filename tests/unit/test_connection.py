@@ -88,6 +88,17 @@ def test_option_file_gives_login_and_tls_files_never_where_to_connect(tmp_path):
     assert c.option_file_values(str(tmp_path / "absent.cnf")) == {}
 
 
+def test_option_file_client_certificate_is_kept_for_required_and_dropped_for_preferred(tmp_path):
+    """required may show a client certificate (the server may insist on one); preferred may not (it may connect without TLS)."""
+    cnf = tmp_path / "my.cnf"
+    cnf.write_text("[client]\nssl-ca = /etc/ca.pem\nssl-cert = /etc/client.pem\nssl-key = /etc/client.key\n")
+    required = c.ServerSpec(host="db1", ssl_mode="required", config_file=str(cnf)).with_option_file()
+    assert (required.ca_cert, required.client_cert, required.client_key) == (None, "/etc/client.pem", "/etc/client.key")
+    assert required.tls_mode() == "required"
+    preferred = c.ServerSpec(host="db1", ssl_mode="preferred", config_file=str(cnf)).with_option_file()
+    assert (preferred.ca_cert, preferred.client_cert, preferred.client_key) == (None, None, None)
+
+
 def test_an_unreadable_option_file_names_itself(tmp_path):
     cnf = tmp_path / "my.cnf"
     cnf.write_text("user = no section\n")
