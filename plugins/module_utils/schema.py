@@ -27,6 +27,8 @@ SUPPORTED_KEY_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "big
 _BARE_TYPES = SUPPORTED_KEY_TYPES | {"decimal", "double", "year"}
 #: DATA_TYPEs written by number: BIT's value, ENUM's index, SET's bitmask (DESIGN step 3: never ENUM or SET by label).
 _NUMBERED_TYPES = frozenset({"bit", "enum", "set"})
+#: The numbered DATA_TYPEs whose numbers stand for labels of the column's definition (target_differences).
+_LABELLED_TYPES = frozenset({"enum", "set"})
 #: DATA_TYPEs whose values are bytes in a character set of their own (or none), and
 #: so go as hex literals: bytes exact, whatever the column's or the session's charset.
 _BYTE_TYPES = frozenset({"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "binary", "varbinary", "tinyblob", "blob",
@@ -234,17 +236,49 @@ def unprintable_columns(conn: Any, tables: Iterable[tuple[str, str]]) -> list[Un
     return found
 
 
+def _columns(conn: Any, schema: str, name: str) -> dict[str, tuple[str, str, str]]:
+    """The table's columns by lower-case name (column names are case-insensitive): (name, DATA_TYPE, COLUMN_TYPE)."""
+    rows = fetch_all(conn, "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
+                           "AND TABLE_NAME = %s AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s", (schema, name) * 2)
+    return {column.lower(): (column, data_type.lower(), column_type) for column, data_type, column_type in rows}
+
+
+def target_differences(source: Any, target: Any, table: MovedTable) -> list[str]:
+    """What makes an existing target table unfit for the move's writes: a moved column it lacks, or an ENUM or SET
+    column whose definition is not the source's.
+
+    ENUM and SET values are written by number (index, bitmask), so members
+    in another order or count would change the labels without an error, and
+    inline verification, which hashes the numbers, would not see it either.
+    COLUMN_TYPE is compared byte for byte: both servers print a 4-byte
+    character of a member as the same '?', so count and order still compare.
+    """
+    ours = _columns(source, table.schema, table.name)
+    theirs = _columns(target, table.target_schema, table.target_name)
+    found = []
+    for column in table.columns:
+        mine, their = ours.get(column.lower()), theirs.get(column.lower())
+        if their is None:
+            found.append("it has no column %s" % quote_ident(column))
+        elif mine is not None and _LABELLED_TYPES & {mine[1], their[1]} and mine[2] != their[2]:
+            found.append("its column %s is %s where the source's is %s" % (quote_ident(column), their[2], mine[2]))
+    return found
+
+
 def check_target_tables(source: Any, target: Any, tables: list[MovedTable], reuse_target: bool) -> list[MovedTable]:
     """Refuse target tables the move cannot use or create; return the existing, usable (empty) ones.
 
     A table with rows is refused (the copy could not tell its rows from
-    ours); an empty one is accepted only with ``reuse_target``. A table to
-    be created from a definition the source cannot print faithfully is
-    refused (unprintable_columns): before anything is written, since the
-    engine calls this before it records the move.
+    ours); an empty one is accepted only with ``reuse_target``, and only if
+    it has every moved column and the source's ENUM and SET definitions
+    (target_differences). A table to be created from a definition the
+    source cannot print faithfully is refused (unprintable_columns). All of
+    it before anything is written, since the engine calls this before it
+    records the move.
     """
     existing = []
     to_create = []
+    differences = []
     for table in tables:
         # The plain comparisons let the server look the table up by name; BINARY makes the match exact (read_tables).
         found = fetch_value(target, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
@@ -260,7 +294,16 @@ def check_target_tables(source: Any, target: Any, tables: list[MovedTable], reus
         if not reuse_target:
             raise DbferryError("target table %s already exists (empty)." % target_display, obj=target_display,
                                fix="drop it, or set reuse_target: true to copy into it.")
+        unfit = target_differences(source, target, table)
+        if unfit:
+            differences.append((target_display, "target table %s does not match %s: %s." % (target_display, table.source, "; ".join(unfit))))
         existing.append(table)
+    if differences:
+        raise DbferryError(" ".join(message for _name, message in differences) + " ENUM and SET values are written by number "
+                           "(index, bitmask), so other members would change them without an error.",
+                           obj=", ".join(name for name, _message in differences),
+                           fix="give the target table every column of the source table, each ENUM and SET with the source's real "
+                               "members in the same order (ALTER TABLE ... MODIFY), or drop it and let the move create it.")
     unprintable = unprintable_columns(source, [(t.schema, t.name) for t in to_create])
     if unprintable:
         raise DbferryError(" ".join(u.message for u in unprintable), obj=", ".join(sorted({u.table for u in unprintable})),

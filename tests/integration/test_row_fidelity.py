@@ -99,15 +99,37 @@ def test_a_copied_value_the_target_cannot_hold_stops_the_copy_naming_table_and_k
 
 
 def test_an_applied_value_the_target_cannot_hold_stops_the_apply_naming_table_and_key(servers, db, tmp_path):
-    """The binlog path: today the error is the server's alone ("Data truncated for column 'e' at row 1")."""
-    sql(servers.source, "CREATE TABLE %s (id INT PRIMARY KEY, e ENUM('a','b','c'))" % quote_table(db, "t"),
+    """The binlog path: today the error is the server's alone ("Data too long for column 'v' at row 2")."""
+    sql(servers.source, "CREATE TABLE %s (id INT PRIMARY KEY, v VARCHAR(10))" % quote_table(db, "t"),
         "INSERT INTO %s VALUES (1, 'a')" % quote_table(db, "t"))
-    sql(servers.target, "CREATE DATABASE %s" % quote_ident(db), "CREATE TABLE %s (id INT PRIMARY KEY, e ENUM('a','b'))" % quote_table(db, "t"))
+    sql(servers.target, "CREATE DATABASE %s" % quote_ident(db), "CREATE TABLE %s (id INT PRIMARY KEY, v VARCHAR(3))" % quote_table(db, "t"))
     ferry = FerryThread(move_config(servers, db, tmp_path / "state", reuse_target=True))
     _caught_up(servers, ferry)
-    sql(servers.source, "INSERT INTO %s VALUES (2, 'b'), (7, 'c')" % quote_table(db, "t"))
+    sql(servers.source, "INSERT INTO %s VALUES (2, 'b'), (7, 'too long!')" % quote_table(db, "t"))
     message = str(_failure(ferry))
-    assert "%s.t" % db in message and "`id` = 7" in message and "1265" in message, message
+    assert "%s.t" % db in message and "`id` = 7" in message and "1406" in message, message
+
+
+@pytest.mark.parametrize("target_ddl, named", [
+    ("CREATE TABLE %s (id INT PRIMARY KEY, e ENUM('b','a'), s SET('x','y'), n INT)", ["`e`", "enum('b','a')", "enum('a','b')"]),
+    ("CREATE TABLE %s (id INT PRIMARY KEY, e ENUM('a','b'), s SET('x','y','z'), n INT)", ["`s`", "set('x','y','z')", "set('x','y')"]),
+    ("CREATE TABLE %s (id INT PRIMARY KEY, e ENUM('a','b'), s SET('x','y'))", ["no column `n`"]),
+], ids=["enum-order", "set-count", "missing-column"])
+def test_a_reused_target_table_with_other_members_or_columns_is_refused_before_anything_is_written(servers, db, tmp_path, target_ddl, named):
+    """ENUM and SET go by number: a hand-made target with ENUM('b','a') would get 'b' for every 'a', and inline verify,
+    which hashes the numbers, would not see it. The move refuses it, naming table, column and both definitions."""
+    sql(servers.source, "CREATE TABLE %s (id INT PRIMARY KEY, e ENUM('a','b'), s SET('x','y'), n INT)" % quote_table(db, "t"),
+        "INSERT INTO %s VALUES (1, 'a', 'x', 1)" % quote_table(db, "t"))
+    with root_session(servers.target) as conn:
+        execute(conn, "DROP DATABASE IF EXISTS _dbferry")  # to see that the refusal comes before the state schema is made
+    sql(servers.target, "CREATE DATABASE %s" % quote_ident(db), target_ddl % quote_table(db, "t"))
+    error = _failure(FerryThread(move_config(servers, db, tmp_path / "state", reuse_target=True)))
+    message = str(error)
+    assert "%s.t" % db in message and all(word in message for word in named), message
+    assert "ALTER TABLE" in error.fix, error.fix
+    with root_session(servers.target) as conn:
+        assert not fetch_all(conn, "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '_dbferry'"), "_dbferry was created"
+        assert fetch_value(conn, "SELECT COUNT(*) FROM %s" % quote_table(db, "t")) == 0
 
 
 # ---------------------------------------------------------------------------
