@@ -115,6 +115,21 @@ def test_roles_document_every_variable_with_its_default():
     assert set(shared) == set(move_options), "the move role takes every variable of the roles it chains"
 
 
+def test_roles_declare_every_variable_their_tasks_read():
+    """Every dbferry_* variable a role's tasks and templates read is in its argument specs (so in its defaults and README too).
+
+    Why: a variable read but not declared gets no default and no check when the role runs on its own (an
+    undefined error, or a ``default()`` in the task that can differ from the other roles' default).
+    The names a role defines itself for its hooks (``vars:`` keys such as dbferry_hook) do not count.
+    """
+    for role in ROLES:
+        folder = ROOT / "roles" / role
+        options = yaml.safe_load((folder / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+        text = "".join(path.read_text() for path in sorted(folder.glob("tasks/*.yml")) + sorted(folder.glob("templates/*")))
+        read = set(re.findall(r"\bdbferry_\w+", text)) - set(re.findall(r"^\s+(dbferry_\w+):", text, re.M))
+        assert read <= set(options), "roles/%s reads variables its argument specs do not declare: %s" % (role, ", ".join(sorted(read - set(options))))
+
+
 def _tasks(items: Any) -> Any:
     """Every task of a task list or a play list, those in blocks (block, rescue, always) and plays (pre_tasks, tasks, ...) included."""
     for item in items or ():
