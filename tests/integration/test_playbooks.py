@@ -166,6 +166,20 @@ def test_tasks_pass_every_connection_option_of_a_connection_dict():
     assert checked, "no task passes a connection dict key by key: the pattern this test looks for has changed"
 
 
+def test_the_cutover_role_connects_as_the_admin_login_asks_tls(ansible, servers, db, tmp_path):
+    """The cutover role uses dbferry_source_admin's ssl_mode: required against a source without TLS stops it before the source is touched."""
+    playbook = tmp_path / "cutover.yml"
+    playbook.write_text(yaml.safe_dump([{"name": "cut over", "hosts": "localhost", "gather_facts": False, "roles": ["dbferry.mysql.cutover"]}]))
+    variables = _variables(servers, db, tmp_path, "cutover-tls")
+    variables["dbferry_source_admin"]["ssl_mode"] = "required"
+    run = subprocess.run([str(ansible.bin("ansible-playbook")), str(playbook), "-i", "localhost,", "-e", "@" + str(ansible.write_vars(variables))],
+                         env=ansible.env(), capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode != 0
+    assert "ssl_mode required insists on TLS, but the server does not offer it" in _message(run.stdout)
+    assert _read_only(servers.source) == 0
+    assert variables["dbferry_source_admin"]["password"] not in run.stdout + run.stderr
+
+
 def test_staged_rehearsal_through_the_example_inventory(ansible, servers, db, tmp_path):
     """`move.yml -i examples/inventory -l staging` while the app writes: the whole move with the hooks in
     order, only the staging host, inline verification (the copy role starts the agent with verify.inline,
