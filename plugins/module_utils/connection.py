@@ -8,8 +8,9 @@ so a connection option means the same thing everywhere.
 Every session is set up for fidelity rather than for an application:
 utf8mb4 on the wire, ``time_zone = '+00:00'`` so TIMESTAMP values never shift,
 and an sql_mode that is strict (a value the target cannot hold is an error,
-never a silent truncation) but accepts zero dates and keeps a 0 written into
-an AUTO_INCREMENT key as 0.
+never a silent truncation) but accepts zero dates and invalid ones such as
+'2020-02-30' (a legacy source may hold them) and keeps a 0 written into an
+AUTO_INCREMENT key as 0.
 
 And for a move that runs for hours against servers that may stop answering:
 every session has read and write timeouts (``read_timeout``) and TCP
@@ -76,9 +77,12 @@ if pymysql is not None:
 KEEPALIVE = (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3))
 
 #: Why each mode: STRICT_ALL_TABLES turns lossy writes into errors;
+#: ALLOW_INVALID_DATES writes a DATE or DATETIME such as '2020-02-30' that a
+#: legacy session stored on the source (strict mode refuses it otherwise, and
+#: the copy and the apply would stop; TIMESTAMPs are still checked);
 #: NO_AUTO_VALUE_ON_ZERO keeps primary key 0; NO_ZERO_DATE/NO_ZERO_IN_DATE
 #: are left out on purpose so '0000-00-00' round-trips.
-SESSION_SQL_MODE = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+SESSION_SQL_MODE = "STRICT_ALL_TABLES,ALLOW_INVALID_DATES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
 SESSION_INIT = "SET SESSION time_zone = '+00:00', SESSION sql_mode = '%s'" % SESSION_SQL_MODE
 #: The same without STRICT_ALL_TABLES, for the few statements that must write the ENUM error value, index 0 (rows.py).
 LENIENT_SQL_MODE = SESSION_SQL_MODE.replace("STRICT_ALL_TABLES,", "")

@@ -132,6 +132,31 @@ def test_a_reused_target_table_with_other_members_or_columns_is_refused_before_a
         assert fetch_value(conn, "SELECT COUNT(*) FROM %s" % quote_table(db, "t")) == 0
 
 
+def test_an_invalid_date_a_legacy_session_stored_is_copied_and_applied_as_it_is(servers, db, tmp_path):
+    """A session with ALLOW_INVALID_DATES stores '2020-02-30' in a DATE or DATETIME; a strict session without that mode
+    refuses to write it, and the copy stopped."""
+    table = quote_table(db, "d")
+    sql(servers.source, "CREATE TABLE %s (id INT PRIMARY KEY, d DATE, dt DATETIME(3), n INT)" % table)
+    with root_session(servers.source) as conn:
+        execute(conn, "SET SESSION sql_mode = 'ALLOW_INVALID_DATES'")
+        execute(conn, "INSERT INTO %s VALUES (1, '2020-02-30', '2020-02-30 12:34:56.789', 1), (2, '2021-04-31', '2021-04-31 00:00:00', 1)" % table)
+    ferry = FerryThread(move_config(servers, db, tmp_path / "state"))
+    try:
+        _caught_up(servers, ferry)
+        with root_session(servers.source) as conn:
+            execute(conn, "SET SESSION sql_mode = 'ALLOW_INVALID_DATES'")
+            execute(conn, "UPDATE %s SET n = n + 1" % table)
+            execute(conn, "INSERT INTO %s VALUES (3, '2022-02-31', '2022-02-31 23:59:59.5', 1)" % table)
+        _caught_up(servers, ferry)
+    finally:
+        ferry.finish()
+    assert assert_same(servers, db) == 3
+    with root_session(servers.target) as conn:
+        assert fetch_all(conn, "SELECT id, CAST(d AS CHAR), CAST(dt AS CHAR), n FROM %s ORDER BY id" % table) == [
+            (1, "2020-02-30", "2020-02-30 12:34:56.789", 2), (2, "2021-04-31", "2021-04-31 00:00:00.000", 2),
+            (3, "2022-02-31", "2022-02-31 23:59:59.500", 1)]
+
+
 # ---------------------------------------------------------------------------
 # Item 2: ENUM and SET travel by number
 

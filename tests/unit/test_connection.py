@@ -126,10 +126,11 @@ def test_doc_fragment_matches_the_argument_spec(fragment, prefix):
     assert len(docs) == len(c.SERVER_OPTIONS)
 
 
-def test_session_mode_keeps_zero_dates_and_key_zero():
+def test_session_mode_keeps_zero_dates_invalid_dates_and_key_zero():
     modes = c.SESSION_SQL_MODE.split(",")
-    assert "STRICT_ALL_TABLES" in modes and "NO_AUTO_VALUE_ON_ZERO" in modes
+    assert "STRICT_ALL_TABLES" in modes and "NO_AUTO_VALUE_ON_ZERO" in modes and "ALLOW_INVALID_DATES" in modes
     assert "NO_ZERO_DATE" not in modes and "NO_ZERO_IN_DATE" not in modes
+    assert c.LENIENT_SQL_MODE.split(",") == [mode for mode in modes if mode != "STRICT_ALL_TABLES"]
 
 
 def test_identifiers_are_always_quoted():
