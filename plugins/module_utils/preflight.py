@@ -25,6 +25,7 @@ from .errors import DbferryError
 from .flavor import Flavor, detect_flavor
 from .identifiers import display_table, quote_ident, quote_table
 from .preflight_admin import check_source_admin, server_identity
+from . import readonly
 from .schema import SUPPORTED_KEY_TYPES, UNPRINTABLE_FIX, unprintable_columns
 from .selection import STATE_SCHEMA, SYSTEM_SCHEMAS, Selection, unmatched_error
 
@@ -612,11 +613,14 @@ def run_preflight(
     min_binlog_retention_hours: float = DEFAULT_MIN_BINLOG_RETENTION_HOURS,
     source_admin: Optional[ServerSpec] = None,
     kill_sessions: bool = False,
+    privileged_sessions: str = readonly.FAIL,
 ) -> Report:
     """Run every check; never writes to either server.
 
     ``source_admin`` is the login the cutover switches the source read-only
-    with; ``kill_sessions`` says the cutover may end sessions with it.
+    with; ``kill_sessions`` says the cutover may end sessions with it, and
+    ``privileged_sessions`` what it does with sessions that can write despite
+    read_only (unless warn, the login must see every account's privileges).
     """
     unknown = sorted(set(allow) - set(ALLOWABLE))
     if unknown:
@@ -644,7 +648,8 @@ def run_preflight(
             if tables:
                 run.check_charsets(src, dst, tables, dst_flavor.label)
             run.check_versions(src_flavor, dst_flavor)
-        check_source_admin(run.add, source_admin, server_identity(src) if src is not None else None, kill_sessions)
+        check_source_admin(run.add, source_admin, server_identity(src) if src is not None else None, kill_sessions,
+                           see_accounts=privileged_sessions != readonly.WARN)
     finally:
         for conn in (src, dst):
             if conn is not None:

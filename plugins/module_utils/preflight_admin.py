@@ -16,6 +16,7 @@ from . import grants as grants_mod
 from .connection import ServerSpec, close_quietly, connect, fetch_all
 from .errors import DbferryError
 from .flavor import Flavor, detect_flavor
+from .readonly import SEE_ACCOUNTS, sees_every_account
 
 CHECK = "source_admin"
 
@@ -48,8 +49,13 @@ def needed_privileges(flavor: Flavor, kill_sessions: bool) -> list[tuple[str, ..
     return needed
 
 
-def check_source_admin(add: Add, admin: Optional[ServerSpec], source_identity: Optional[tuple], kill_sessions: bool) -> None:
-    """Connect with ``admin``; check it reaches the source and may switch read_only, see sessions and (if asked) end them."""
+def check_source_admin(add: Add, admin: Optional[ServerSpec], source_identity: Optional[tuple], kill_sessions: bool,
+                       see_accounts: bool = True) -> None:
+    """Connect with ``admin``; check it reaches the source and may switch read_only, see sessions and (if asked) end them.
+
+    ``see_accounts`` (privileged_sessions is not warn): it must also see every account's privileges and roles, or the
+    cutover's look for sessions that can write despite read_only would find only its own, and fail for want of it.
+    """
     if admin is None:
         add(CHECK, "ok", "source_admin", "not given: only a move that cuts over uses it, and its run checks it here.", "")
         return
@@ -67,15 +73,24 @@ def check_source_admin(add: Add, admin: Optional[ServerSpec], source_identity: O
                 "point dbferry_source_admin (source_admin) at the source server.")
             return
         account = grants_mod.parse_account(fetch_all(conn, "SELECT CURRENT_USER()")[0][0])
-        granted = grants_mod.privileges_on([g for g in (grants_mod.parse_grant(r[0]) for r in fetch_all(conn, "SHOW GRANTS")) if g])
-        lacking = [choices for choices in needed_privileges(flavor, kill_sessions)
-                   if grants_mod.ALL not in granted and not granted.intersection(choices)]
+        grants = [g for g in (grants_mod.parse_grant(r[0]) for r in fetch_all(conn, "SHOW GRANTS")) if g]
+        granted = grants_mod.privileges_on(grants)
+        absent = [choices for choices in needed_privileges(flavor, kill_sessions)
+                  if grants_mod.ALL not in granted and not granted.intersection(choices)]
+        lacking = [" or ".join(choices) for choices in absent]
+        fixes = [grants_mod.grant_statement([choices[0] for choices in absent], "*.*", account)] if absent else []
+        # Only products where an account can bypass read_only (MariaDB) make the cutover look at other accounts.
+        see_accounts = see_accounts and bool(flavor.read_only_bypass_privileges)
+        if see_accounts and not sees_every_account(grants):
+            lacking.append("SELECT on the mysql schema")
+            fixes.append(grants_mod.grant_statement([SEE_ACCOUNTS[0]], SEE_ACCOUNTS[1], account)
+                         + " Or set dbferry_privileged_sessions (privileged_sessions) to warn, to go on without looking at other accounts.")
         if lacking:
-            add(CHECK, "error", obj, "the cutover's login lacks %s (to switch read_only, see the sessions%s)."
-                % (", ".join(" or ".join(c) for c in lacking), ", end them" if kill_sessions else ""),
-                grants_mod.grant_statement([c[0] for c in lacking], "*.*", account))
+            add(CHECK, "error", obj, "the cutover's login lacks %s (to switch read_only, see the sessions%s%s)."
+                % (", ".join(lacking), ", end them" if kill_sessions else "",
+                   ", see which accounts can write despite read_only" if see_accounts else ""), " ".join(fixes))
             return
-        add(CHECK, "ok", obj, "connects to the source and may switch read_only and see sessions%s."
-            % (" and end them" if kill_sessions else ""), "")
+        add(CHECK, "ok", obj, "connects to the source and may switch read_only and see sessions%s%s."
+            % (" and end them" if kill_sessions else "", " and every account's privileges" if see_accounts else ""), "")
     finally:
         close_quietly(conn)

@@ -7,7 +7,8 @@ looks at the write transactions that were open at that moment: it waits for
 them to end (``wait_for_writes``), kills those still open after
 ``kill_after`` seconds, and reads the position only then. Sessions that may
 write despite read_only (privileged accounts, replication threads) cannot be
-stopped by it: they are found before read_only is touched, and
+stopped by it: they are found before read_only is touched (accounts that
+hold a bypass privilege directly, through a role, or through PUBLIC), and
 ``privileged_sessions`` says what to do with them: ``fail`` (the default:
 nothing is changed, and the message names them), ``kill`` (they are killed
 once read_only is on, before the position is read, so that a pool that
@@ -31,6 +32,14 @@ each on a real server):
   read_only and write while it is on; since 10.11 ``SUPER`` does neither.
 - ``information_schema.INNODB_TRX`` is a cache refreshed at most every 100 ms,
   and it counts writes to temporary tables too (which read_only allows).
+- ``information_schema.USER_PRIVILEGES`` shows every account only to a login
+  with ``SELECT`` on the ``mysql`` schema (or on ``*.*``): the server checks the
+  schema level, so ``SELECT`` on its single tables does not do; without it
+  the view shows the login's own rows and nothing else. Roles are not in it
+  at all: ``SHOW GRANTS FOR role`` (which needs the same grant) shows a
+  role's privileges, those of the roles granted to it included, and
+  ``mysql.roles_mapping`` says who holds which role. A global privilege
+  granted to ``PUBLIC`` (10.11) is every account's.
 """
 
 from __future__ import annotations
@@ -66,6 +75,13 @@ FAIL, KILL, WARN = "fail", "kill", "warn"
 PRIVILEGED_ACTIONS = (FAIL, KILL, WARN)
 
 _GRANTEE_RE = re.compile(r"^'((?:[^']|'')*)'@'(?:[^']|'')*'$")
+
+#: The grant that lets a login see every account's privileges and roles (see the module docstring): without it,
+#: sessions of other accounts that can write despite read_only would go unseen.
+SEE_ACCOUNTS = ("SELECT", "mysql.*")
+
+#: The role every account holds (MariaDB 10.11): a bypass privilege granted to it is everyone's.
+PUBLIC_ROLE = "PUBLIC"
 
 
 # -- what differs between products (not in flavor.py, which this change does not own) --
@@ -108,6 +124,27 @@ def grantee_user(grantee: str) -> Optional[str]:
     """The user name of an ``information_schema`` GRANTEE (``'user'@'host'``); None for a role (no host part)."""
     match = _GRANTEE_RE.match(grantee)
     return match.group(1).replace("''", "'") if match else None
+
+
+def sees_every_account(grants: list[grants_mod.Grant]) -> bool:
+    """Whether a login with these grants sees every account's privileges and roles (SELECT on the mysql schema)."""
+    granted = grants_mod.privileges_on(grants, "mysql")
+    return grants_mod.ALL in granted or SEE_ACCOUNTS[0] in granted
+
+
+def role_holders(roles: set[str], granted_to: list[tuple[str, str]]) -> set[str]:
+    """Every grantee that holds one of ``roles``, directly or through other roles.
+
+    ``granted_to`` pairs each grantee (account user name or role) with a role it
+    was granted (``mysql.roles_mapping``); a role granted to a role passes on.
+    Whether it is a default role does not matter: a session may SET ROLE.
+    """
+    holders: set[str] = set()
+    found = set(roles)
+    while found:
+        holders |= found
+        found = {grantee for grantee, role in granted_to if role in found} - holders
+    return holders
 
 
 def state_text(state: dict[str, bool]) -> str:
@@ -208,6 +245,8 @@ class Outcome:
     check_mode: bool = False
     #: The privileged_sessions option: with fail or kill, a privileged session still there at the end fails the switch.
     privileged_action: str = WARN
+    #: The GRANT the login lacks to see every account's privileges (privileged_sessions: warn went on without it).
+    accounts_unseen: Optional[str] = None
 
     def result(self) -> dict[str, Any]:
         return {
@@ -223,9 +262,14 @@ class Outcome:
 
     def warnings(self) -> list[str]:
         """Why the position may still move: sessions read_only does not stop (privileged_sessions: warn)."""
-        if not self.privileged_sessions or self.privileged_action != WARN:
+        if self.privileged_action != WARN:
             return []
-        return ["%s is read-only, but %d session(s) can still write, so the position may still move: %s. "
+        unseen = ["%s: could not look for other accounts that can write despite read_only, as the login may not read their "
+                  "privileges; their sessions are not in privileged_sessions. Fix: %s" % (self.server, self.accounts_unseen)
+                  ] if self.accounts_unseen else []
+        if not self.privileged_sessions:
+            return unseen
+        return unseen + ["%s is read-only, but %d session(s) can still write, so the position may still move: %s. "
                 "End them, or make sure they do not write until the move is over."
                 % (self.server, len(self.privileged_sessions), "; ".join(s.describe() for s in self.privileged_sessions))]
 
@@ -293,26 +337,71 @@ def list_writers(conn: Any, spec: ServerSpec) -> list[Session]:
     return [Session(int(r[0]), r[1], r[2], int(r[3] or 0)) for r in rows]
 
 
-def privileged_sessions(conn: Any, flavor: Flavor, ignore_users: tuple[str, ...] = ()) -> list[Session]:
+def _grants(conn: Any, account: str = "") -> list[grants_mod.Grant]:
+    """The parsed SHOW GRANTS of the login, or of ``account`` (a quoted account or role name)."""
+    rows = fetch_all(conn, "SHOW GRANTS FOR " + account if account else "SHOW GRANTS")
+    return [g for g in (grants_mod.parse_grant(r[0]) for r in rows) if g]
+
+
+def _bypass_holders(conn: Any, flavor: Flavor, sees_all: bool) -> tuple[set[str], bool]:
+    """User names of the accounts that hold a read_only bypass privilege, and whether every account does (PUBLIC holds one).
+
+    Without ``sees_all`` (SELECT on the mysql schema) only the login's own privileges can be read, and no roles.
+    """
+    privileges = flavor.read_only_bypass_privileges
+    if not privileges:
+        return set(), False
+    rows = fetch_all(conn, "SELECT GRANTEE FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE IN (%s)"
+                     % ", ".join(["%s"] * len(privileges)), privileges)
+    users = {user for user in (grantee_user(r[0]) for r in rows) if user is not None}
+    if not sees_all:
+        return users, False
+    granted_to = [(r[0], r[1]) for r in fetch_all(conn, "SELECT User, Role FROM mysql.roles_mapping")]
+    roles = {role for grantee, role in granted_to}
+    if flavor.is_mariadb and flavor.version >= (10, 11, 0):
+        roles.add(PUBLIC_ROLE)
+    bypassing = set()
+    for role in sorted(roles):
+        granted = grants_mod.privileges_on(_grants(conn, quote_ident(role)))
+        if grants_mod.ALL in granted or granted.intersection(privileges):
+            bypassing.add(role)
+    return users | role_holders(bypassing, granted_to), PUBLIC_ROLE in bypassing
+
+
+def privileged_sessions(conn: Any, flavor: Flavor, ignore_users: tuple[str, ...] = (), sees_all: bool = True) -> list[Session]:
     """Other sessions that read_only does not stop: replication threads, and accounts with a bypass privilege.
 
     Accounts are matched by user name (the process list does not say which
-    account's host pattern a session logged in through). Only the accounts the
-    login can see in information_schema.USER_PRIVILEGES count: all of them
-    with SELECT on the mysql schema, else its own. Roles are not followed.
+    account's host pattern a session logged in through). A bypass privilege
+    held through a role counts, default role or not (a session may SET ROLE).
+    ``sees_all`` says the login may read every account's privileges
+    (``sees_every_account``); without it only its own are known.
     Sessions of ``ignore_users`` (the move's own logins) are not counted.
     """
-    users: set[str] = set()
-    privileges = flavor.read_only_bypass_privileges
-    if privileges:
-        rows = fetch_all(conn, "SELECT GRANTEE FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE IN (%s)"
-                         % ", ".join(["%s"] * len(privileges)), privileges)
-        users = {user for user in (grantee_user(r[0]) for r in rows) if user is not None}
+    users, everyone = _bypass_holders(conn, flavor, sees_all)
     # A session that is ending (killed, or quitting) cannot write any more.
     rows = fetch_all(conn, "SELECT ID, COALESCE(USER, ''), COALESCE(HOST, ''), TIME FROM information_schema.PROCESSLIST"
                            " WHERE ID <> CONNECTION_ID() AND COMMAND NOT IN ('Killed', 'Quit') ORDER BY ID")
     return [Session(int(r[0]), r[1], r[2], int(r[3] or 0)) for r in rows
-            if r[1] == SYSTEM_USER or (r[1] in users and r[1] not in ignore_users)]
+            if r[1] == SYSTEM_USER or ((everyone or r[1] in users) and r[1] not in ignore_users)]
+
+
+def _look_at_accounts(conn: Any, flavor: Flavor, spec: ServerSpec, grants: list[grants_mod.Grant], privileged: str) -> Optional[str]:
+    """Whether the login can find every account that bypasses read_only: None if so, else the GRANT it lacks.
+
+    With fail or kill, not seeing them would let their sessions through silently, so that fails here, before
+    read_only is touched; with warn the caller warns that it could not look.
+    """
+    if not flavor.read_only_bypass_privileges or sees_every_account(grants):
+        return None
+    grant = grants_mod.grant_statement([SEE_ACCOUNTS[0]], SEE_ACCOUNTS[1], _account(conn))
+    if privileged == WARN:
+        return grant
+    raise DbferryError("%s cannot see which other accounts can write despite read_only (%s, directly or through a role): "
+                       "without SELECT on the mysql schema the server shows a login only its own privileges, so "
+                       "privileged_sessions: %s would miss their sessions." % (spec.describe(), " or ".join(flavor.read_only_bypass_privileges),
+                                                                               privileged),
+                       obj=spec.describe(), fix=grant + " Or set privileged_sessions: warn to go on without looking.")
 
 
 def _kill(conn: Any, session: Session) -> bool:
@@ -326,9 +415,8 @@ def _kill(conn: Any, session: Session) -> bool:
     return True
 
 
-def _require_kill_privilege(conn: Any, flavor: Flavor, spec: ServerSpec) -> None:
+def _require_kill_privilege(conn: Any, flavor: Flavor, spec: ServerSpec, grants: list[grants_mod.Grant]) -> None:
     """kill_after needs KILL on other users' sessions; find out before read_only is touched."""
-    grants = [g for g in (grants_mod.parse_grant(r[0]) for r in fetch_all(conn, "SHOW GRANTS")) if g]
     granted = grants_mod.privileges_on(grants)
     accepted = flavor.kill_privileges
     if grants_mod.ALL in granted or granted.intersection(accepted):
@@ -410,9 +498,12 @@ def switch_read_only(
                           timings=timings, check_mode=check_mode, privileged_action=privileged)
         if want:
             outcome.open_writers = list_writers(conn, spec)
+            own_grants = _grants(conn)
             if kill_after is not None or privileged == KILL:
-                _require_kill_privilege(conn, flavor, spec)
-            outcome.privileged_sessions = privileged_sessions(conn, flavor, ignore_users)
+                _require_kill_privilege(conn, flavor, spec, own_grants)
+            outcome.accounts_unseen = _look_at_accounts(conn, flavor, spec, own_grants, privileged)
+            sees_all = outcome.accounts_unseen is None
+            outcome.privileged_sessions = privileged_sessions(conn, flavor, ignore_users, sees_all)
             if privileged == FAIL and outcome.privileged_sessions:
                 raise privileged_error(spec.describe(), outcome.privileged_sessions)
         if check_mode:
@@ -429,7 +520,7 @@ def switch_read_only(
             outcome.open_writers, outcome.killed, outcome.waited_seconds = waited.open_writers, waited.killed, waited.seconds
             outcome.changed = outcome.changed or bool(waited.killed)
             timings["wait_for_writes"] = time.monotonic() - since
-            found = privileged_sessions(conn, flavor, ignore_users)
+            found = privileged_sessions(conn, flavor, ignore_users, sees_all)
             if privileged == KILL:
                 ended = [s for s in found if s.killable and _kill(conn, s)]
                 outcome.killed += ended
@@ -438,7 +529,7 @@ def switch_read_only(
             outcome.position = fetch_value(conn, flavor.gtid_position_sql)
             # A session that came (or reconnected) meanwhile may write after the position: it fails the switch (or is warned of).
             seen = {s.id for s in outcome.killed + found}
-            outcome.privileged_sessions = found + [s for s in privileged_sessions(conn, flavor, ignore_users) if s.id not in seen]
+            outcome.privileged_sessions = found + [s for s in privileged_sessions(conn, flavor, ignore_users, sees_all) if s.id not in seen]
         timings["total"] = time.monotonic() - started
         return outcome
     finally:

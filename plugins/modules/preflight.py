@@ -55,6 +55,14 @@ options:
         C(CONNECTION_ADMIN) (MySQL) or C(SUPER).
     type: bool
     default: false
+  privileged_sessions:
+    description:
+      - What the cutover does with source sessions that can write despite C(read_only) (the role's C(dbferry_privileged_sessions),
+        see M(dbferry.mysql.read_only)). Unless V(warn), the C(source_admin) check also wants C(SELECT) on the C(mysql) schema
+        (C(GRANT SELECT ON mysql.*)), without which the cutover cannot see other accounts' privileges (MariaDB).
+    type: str
+    choices: [fail, kill, warn]
+    default: fail
 extends_documentation_fragment:
   - dbferry.mysql.move.selection
   - dbferry.mysql.connection.servers
@@ -162,6 +170,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.connection import (
 )
 from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
 from ansible_collections.dbferry.mysql.plugins.module_utils.preflight import ALLOWABLE, DEFAULT_MIN_BINLOG_RETENTION_HOURS, run_preflight
+from ansible_collections.dbferry.mysql.plugins.module_utils.readonly import FAIL, PRIVILEGED_ACTIONS
 from ansible_collections.dbferry.mysql.plugins.module_utils.selection import Selection, selection_argument_spec
 
 
@@ -177,6 +186,7 @@ def main() -> None:
             "min_binlog_retention_hours": {"type": "float", "default": DEFAULT_MIN_BINLOG_RETENTION_HOURS},
             "source_admin": dict(server_argument_spec(), required=False),
             "kill_sessions": {"type": "bool", "default": False},
+            "privileged_sessions": {"type": "str", "choices": list(PRIVILEGED_ACTIONS), "default": FAIL},
         },
         supports_check_mode=True,
     )
@@ -191,6 +201,7 @@ def main() -> None:
         min_binlog_retention_hours=params["min_binlog_retention_hours"],
         source_admin=ServerSpec.from_options(params["source_admin"]) if params["source_admin"] else None,
         kill_sessions=params["kill_sessions"],
+        privileged_sessions=params["privileged_sessions"],
     ))
     result = {
         "changed": False,

@@ -53,6 +53,9 @@ options:
       - What to do, when switching on, with other sessions that can write despite C(read_only) (accounts with
         C(READ_ONLY ADMIN) or C(ALL PRIVILEGES), replication threads), whose writes after the final position would never
         reach the target.
+      - Accounts count whether they hold the privilege directly or through a role (default role or not), or through
+        C(PUBLIC). Finding other accounts' privileges needs C(SELECT) on the C(mysql) schema (C(GRANT SELECT ON mysql.*));
+        without it V(fail) and V(kill) fail before anything is changed, naming that grant, and V(warn) warns that it could not look.
       - V(fail) (the default) looks before anything is changed and fails naming each session (id, user, host); the
         server is left as it was. One that appears while the switch runs fails it too (the server is then read-only).
       - V(kill) kills them (C(KILL CONNECTION)) once C(read_only) is on and before the position is read, and returns them
@@ -67,6 +70,9 @@ options:
     description:
       - User names whose sessions O(privileged_sessions) does not count, for the move's own logins (the agent reads the
         source as the move's source user; the cutover role passes it). The module's own session never counts.
+      - Every session of such a user is left out, the application's too if it logs in with the same user. So the move's
+        source user should be a login of its own without C(READ_ONLY ADMIN); preflight's C(source_bypasses_read_only) check
+        warns when it is not.
     type: list
     elements: str
     default: []
@@ -82,8 +88,9 @@ extends_documentation_fragment:
 notes:
   - The login user needs C(READ_ONLY ADMIN) (MariaDB 10.5.2 and later), C(SYSTEM_VARIABLES_ADMIN) (MySQL 8) or C(SUPER),
     and C(PROCESS) to see other sessions' transactions.
-  - "RV(privileged_sessions) lists only accounts the login can see in C(information_schema.USER_PRIVILEGES):
-    all of them with C(SELECT) on the C(mysql) schema, else only its own. Privileges held through roles are not followed."
+  - "With C(READ_ONLY ADMIN) (MariaDB), the login needs C(SELECT) on the C(mysql) schema too (C(SELECT) on its single tables
+    does not do), to read every account's privileges (C(information_schema.USER_PRIVILEGES)) and roles (C(mysql.roles_mapping),
+    C(SHOW GRANTS FOR)); the server shows a login without it only its own. O(privileged_sessions=warn) goes on without it."
 """
 
 EXAMPLES = r"""

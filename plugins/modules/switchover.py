@@ -42,8 +42,12 @@ options:
     description:
       - What to do with other sessions that can write despite C(read_only) (as in M(dbferry.mysql.read_only)). V(fail) (the
         default) fails naming them (id, user, host) before anything is changed; V(kill) kills them once the source is
-        read-only, before the final position is read; V(warn) warns. Sessions of the move's source user (O(source)), the
-        agent's, do not count.
+        read-only, before the final position is read; V(warn) warns. Accounts holding the privilege through a role count.
+      - With V(fail) or V(kill), the login needs C(SELECT) on the C(mysql) schema (C(GRANT SELECT ON mysql.*)) to see other accounts'
+        privileges; without it the task fails before anything is changed, naming that grant. V(warn) warns that it could not look.
+      - Sessions of the move's source user (O(source)), the agent's, do not count; all of them, so the application's sessions too
+        if it logs in as that user. Give the move a login of its own without C(READ_ONLY ADMIN); preflight's
+        C(source_bypasses_read_only) check warns when it has one.
     type: str
     choices: [fail, kill, warn]
     default: fail

@@ -59,16 +59,32 @@ def test_a_login_to_another_server_is_an_error(ansible, servers, db):
 
 
 def test_missing_privileges_name_the_grant(ansible, servers, db, make_user):
-    admin = make_user(servers.source, "weak_admin", ["PROCESS ON *.*"])
+    admin = make_user(servers.source, "weak_admin", ["PROCESS ON *.*", "SELECT ON mysql.*"])
     check = _admin_check(ansible, servers, db, admin, kill_sessions=True)
     assert check["failed"] and check["status"] == "error"
     assert check["message"] == ("the cutover's login lacks READ_ONLY ADMIN, CONNECTION ADMIN or SUPER (to switch read_only, "
-                                "see the sessions, end them).")
+                                "see the sessions, end them, see which accounts can write despite read_only).")
     assert check["fix"] == "GRANT READ_ONLY ADMIN, CONNECTION ADMIN ON *.* TO 'weak_admin'@'127.0.0.1';"
     # Without kill_sessions, ending sessions is not asked for.
     sql(servers.source, "DROP TABLE `%s`.t" % db)
     check = _admin_check(ansible, servers, db, admin)
     assert check["fix"] == "GRANT READ_ONLY ADMIN ON *.* TO 'weak_admin'@'127.0.0.1';"
+
+
+def test_a_least_privilege_admin_must_see_every_account_unless_privileged_sessions_is_warn(ansible, servers, db, make_user):
+    """Without SELECT on mysql the cutover's privileged_sessions: fail could not see other accounts' READ_ONLY ADMIN."""
+    admin = make_user(servers.source, "least_admin", ["READ_ONLY ADMIN, PROCESS, CONNECTION ADMIN ON *.*"])
+    check = _admin_check(ansible, servers, db, admin)
+    assert check["failed"] and check["status"] == "error"
+    assert check["message"] == ("the cutover's login lacks SELECT on the mysql schema (to switch read_only, see the sessions, "
+                                "see which accounts can write despite read_only).")
+    assert check["fix"].startswith("GRANT SELECT ON mysql.* TO 'least_admin'@'127.0.0.1'; Or set dbferry_privileged_sessions")
+    sql(servers.source, "DROP TABLE `%s`.t" % db)
+    check = _admin_check(ansible, servers, db, admin, privileged_sessions="warn")
+    assert check["status"] == "ok" and not check["failed"], check
+    sql(servers.source, "DROP TABLE `%s`.t" % db, "GRANT SELECT ON mysql.* TO least_admin@'127.0.0.1'")
+    check = _admin_check(ansible, servers, db, admin)
+    assert check["status"] == "ok" and "and every account's privileges" in check["message"], check
 
 
 def test_move_with_a_wrong_admin_port_fails_before_copying(ansible, servers, db, tmp_path: Path):

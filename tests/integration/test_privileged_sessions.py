@@ -73,3 +73,46 @@ def test_warn_reports_and_ignore_users_leaves_the_move_s_own_out(ansible, server
     ignored = _run(ansible, servers, ignore_users=["t_pv_dba"])
     assert not ignored.failed, ignored.result.get("msg")
     assert ignored.result["privileged_sessions"] == [] and ignored.result["killed"] == []
+
+
+def _run_as(ansible: Any, login: dict[str, Any], **options: Any) -> Any:
+    args = {"login_host": login["host"], "login_port": login["port"], "login_user": login["user"], "login_password": "{{ pw }}",
+            "read_only": True}
+    args.update(options)
+    return ansible.run("dbferry.mysql.read_only", args, {"pw": login["password"]})
+
+
+#: README's least-privilege source admin, without the grant that shows it other accounts.
+LEAST_ADMIN = ["READ_ONLY ADMIN, PROCESS, CONNECTION ADMIN ON *.*"]
+
+
+def test_a_least_privilege_admin_that_cannot_see_other_accounts_fails_naming_the_grant(ansible, servers, dba, make_user):
+    admin = make_user(servers.source, "t_pv_admin", LEAST_ADMIN)
+    run = _run_as(ansible, admin)
+    assert run.failed and _read_only(servers) == 0
+    assert "GRANT SELECT ON mysql.* TO 't_pv_admin'@'127.0.0.1';" in run.result["msg"], run.result["msg"]
+    warned = _run_as(ansible, admin, privileged_sessions="warn")
+    assert not warned.failed and _read_only(servers) == 1
+    assert any("could not look for other accounts" in w and "GRANT SELECT ON mysql.*" in w for w in warned.result.get("warnings", []))
+    sql(servers.source, "SET GLOBAL read_only = OFF", "GRANT SELECT ON mysql.* TO t_pv_admin@'127.0.0.1'")
+    granted = _run_as(ansible, admin)
+    assert granted.failed and _read_only(servers) == 0
+    assert "session %d (t_pv_dba@" % dba.thread_id() in granted.result["msg"], granted.result["msg"]
+
+
+def test_an_account_privileged_only_through_a_role_is_found(ansible, servers, db, make_user):
+    """READ_ONLY ADMIN through a role granted to a role, not the default role: the session may SET ROLE and write."""
+    sql(servers.source, "CREATE ROLE t_pv_inner", "GRANT READ_ONLY ADMIN ON *.* TO t_pv_inner",
+        "CREATE ROLE t_pv_outer", "GRANT t_pv_inner TO t_pv_outer")
+    try:
+        login = make_user(servers.source, "t_pv_roled", ["t_pv_outer", "SELECT ON %s.*" % quote_ident(db)])
+        admin = make_user(servers.source, "t_pv_admin", LEAST_ADMIN + ["SELECT ON mysql.*"])
+        conn = connect(ServerSpec(config_file=None, **login))
+        try:
+            run = _run_as(ansible, admin)
+            assert run.failed and _read_only(servers) == 0
+            assert "session %d (t_pv_roled@" % conn.thread_id() in run.result["msg"], run.result["msg"]
+        finally:
+            close_quietly(conn)
+    finally:
+        sql(servers.source, "DROP ROLE IF EXISTS t_pv_outer", "DROP ROLE IF EXISTS t_pv_inner")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.dbferry.mysql.plugins.module_utils import grants
 from ansible_collections.dbferry.mysql.plugins.module_utils import readonly as ro
 from ansible_collections.dbferry.mysql.plugins.module_utils.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.flavor import Flavor
@@ -77,6 +78,26 @@ def test_good_options():
 )
 def test_grantee_user(grantee, user):
     assert ro.grantee_user(grantee) == user
+
+
+def test_role_holders_follow_roles_granted_to_roles():
+    granted_to = [("app", "outer"), ("outer", "inner"), ("other", "unrelated"), ("root", "inner")]
+    assert ro.role_holders({"inner"}, granted_to) == {"inner", "outer", "app", "root"}
+    assert ro.role_holders(set(), granted_to) == set()
+
+
+@pytest.mark.parametrize(
+    "lines,sees",
+    [
+        (["GRANT SELECT ON `mysql`.* TO `a`@`%`"], True),
+        (["GRANT SELECT ON *.* TO `a`@`%`"], True),
+        (["GRANT ALL PRIVILEGES ON `mysql`.* TO `a`@`%`"], True),
+        (["GRANT SELECT ON `mysql`.`global_priv` TO `a`@`%`", "GRANT SELECT ON `mysql`.`roles_mapping` TO `a`@`%`"], False),
+        (["GRANT READ_ONLY ADMIN, PROCESS, CONNECTION ADMIN ON *.* TO `a`@`%`"], False),
+    ],
+)
+def test_sees_every_account_needs_select_on_the_mysql_schema(lines, sees):
+    assert ro.sees_every_account([g for g in (grants.parse_grant(line) for line in lines) if g]) is sees
 
 
 class FakeClock:
