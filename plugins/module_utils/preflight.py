@@ -46,6 +46,7 @@ CHECKS: dict[str, str] = {
     "gtid_position": "the start position can be read",
     "selection": "every include entry, name or pattern, matches something on the source, and something is selected",
     "source_privileges": "the source user can read rows, binlog status and the binlog stream",
+    "source_bypasses_read_only": "the source user cannot write despite read_only, so the cutover can tell the app's sessions from the agent's",
     "target_privileges": "the target user can create and write the moved tables and _dbferry",
     "primary_key": "every moved table has a primary key",
     "primary_key_type": "the primary key is of a kind this version copies",
@@ -460,6 +461,25 @@ class _Preflight:
                              ", ".join(SOURCE_GLOBAL_PRIVILEGES + (flavor.binlog_monitor_privilege,)))
         return grants
 
+    def source_bypasses_read_only(self, conn: Any, flavor: Flavor, grants: list[grants_mod.Grant]) -> None:
+        """Warn when the move's source user may write despite read_only.
+
+        The cutover leaves every session of that user out of privileged_sessions (they are the agent's, which reads
+        the source as it), so a session of the application under the same user would go on writing unseen.
+        """
+        obj = "%s@%s on source" % grants_mod.parse_account(fetch_value(conn, "SELECT CURRENT_USER()"))
+        granted = grants_mod.privileges_on(grants)
+        held = [p for p in flavor.read_only_bypass_privileges if grants_mod.ALL in granted or p in granted]
+        if not held:
+            self.add("source_bypasses_read_only", OK, obj, "the source user cannot write despite read_only.")
+            return
+        through = " (through ALL PRIVILEGES)" if grants_mod.ALL in granted else ""
+        self.add("source_bypasses_read_only", WARNING, obj,
+                 "the source user holds %s%s, so it can write despite read_only; the cutover's privileged_sessions leaves every "
+                 "session of it out as the agent's, so an application session under the same user cannot be told apart "
+                 "from the agent's and would go on writing after the final position." % (" and ".join(held), through),
+                 "give the move a login of its own without %s (README: what your servers need)." % " or ".join(held))
+
     def _try_source(self, conn: Any, flavor: Flavor, spec: ServerSpec, obj: str, tables: list[Table], probe_stream: bool) -> None:
         """Try the reads a move makes: a row of each table and, when the grants
         look complete (else they are reported already), a binlog dump."""
@@ -637,6 +657,7 @@ def run_preflight(
             run.check_binlog(src, src_flavor, source.describe())
             tables = run.discover(src)
             grants = run.source_privileges(src, src_flavor, source, tables)
+            run.source_bypasses_read_only(src, src_flavor, grants)
             if tables:
                 run.check_tables(src, tables, grants)
         if dst is not None:

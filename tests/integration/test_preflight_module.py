@@ -158,6 +158,22 @@ def test_user_without_replication_grants(ansible, servers, db, make_user):
     assert _only(run, "gtid_position", "ok")  # the position itself is readable by anyone
 
 
+def test_a_source_user_that_bypasses_read_only_is_warned_of(ansible, servers, db, make_user):
+    """The cutover leaves the move's source user's sessions out of privileged_sessions: with READ_ONLY ADMIN, an app
+    session under that user would write after the final position unseen."""
+    _shop(servers, db)
+    grants = ["REPLICATION SLAVE, BINLOG MONITOR ON *.*", "SELECT ON `%s`.*" % db]
+    bypassing = make_user(servers.source, "t_bypass", grants + ["READ_ONLY ADMIN ON *.*"])
+    run = _preflight(ansible, servers, db, source=bypassing)
+    assert not run.failed, run.result.get("msg")
+    check = _only(run, "source_bypasses_read_only", "warning")
+    assert check["object"] == "t_bypass@127.0.0.1 on source"
+    assert "holds READ_ONLY ADMIN" in check["message"] and "cannot be told apart from the agent's" in check["message"]
+    assert check["fix"] == "give the move a login of its own without READ_ONLY ADMIN (README: what your servers need)."
+    plain = make_user(servers.source, "t_plain", grants)
+    assert _only(_preflight(ansible, servers, db, source=plain), "source_bypasses_read_only", "ok")
+
+
 def test_table_level_select_cannot_hide_tables(ansible, servers, db, make_user):
     """A user with SELECT on some tables does not even see the others: that
     must be an error, not a smaller move."""
