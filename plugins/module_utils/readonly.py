@@ -264,14 +264,15 @@ class Outcome:
         """Why the position may still move: sessions read_only does not stop (privileged_sessions: warn)."""
         if self.privileged_action != WARN:
             return []
-        unseen = ["%s: could not look for other accounts that can write despite read_only, as the login may not read their "
-                  "privileges; their sessions are not in privileged_sessions. Fix: %s" % (self.server, self.accounts_unseen)
-                  ] if self.accounts_unseen else []
-        if not self.privileged_sessions:
-            return unseen
-        return unseen + ["%s is read-only, but %d session(s) can still write, so the position may still move: %s. "
-                "End them, or make sure they do not write until the move is over."
-                % (self.server, len(self.privileged_sessions), "; ".join(s.describe() for s in self.privileged_sessions))]
+        found = []
+        if self.accounts_unseen:
+            found.append("%s: could not look for other accounts that can write despite read_only, as the login may not read their "
+                         "privileges; their sessions are not in privileged_sessions. Fix: %s" % (self.server, self.accounts_unseen))
+        if self.privileged_sessions:
+            found.append("%s is read-only, but %d session(s) can still write, so the position may still move: %s. "
+                         "End them, or make sure they do not write until the move is over."
+                         % (self.server, len(self.privileged_sessions), "; ".join(s.describe() for s in self.privileged_sessions)))
+        return found
 
     def failure(self) -> Optional[str]:
         """The message to fail with when privileged sessions remain (fail, kill), or writers outlived a wait the operator asked for."""
