@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
+
+from .connection import fetch_all
 
 ALL = "ALL PRIVILEGES"
 
@@ -118,6 +120,17 @@ def privileges_on(grants: Iterable[Grant], schema: Optional[str] = None, table: 
         if _covers(grant, schema, table):
             found |= grant.privileges
     return frozenset(found)
+
+
+def read_grants(conn: Any, account: str = "") -> list[Grant]:
+    """The parsed ``SHOW GRANTS`` of the session's login, or of ``account`` (a quoted account or role name)."""
+    rows = fetch_all(conn, "SHOW GRANTS FOR " + account if account else "SHOW GRANTS")
+    return [g for g in (parse_grant(r[0]) for r in rows) if g]
+
+
+def holds_any(granted: frozenset[str], choices: Iterable[str]) -> bool:
+    """Whether ``granted`` includes one of ``choices`` (ALL PRIVILEGES includes them all)."""
+    return ALL in granted or not granted.isdisjoint(choices)
 
 
 def missing(needed: Iterable[str], granted: frozenset[str]) -> list[str]:

@@ -432,7 +432,7 @@ class _Preflight:
 
     def source_privileges(self, conn: Any, flavor: Flavor, spec: ServerSpec, tables: list[Table]) -> list[grants_mod.Grant]:
         account = grants_mod.parse_account(fetch_value(conn, "SELECT CURRENT_USER()"))
-        grants = [g for g in (grants_mod.parse_grant(r[0]) for r in fetch_all(conn, "SHOW GRANTS")) if g]
+        grants = grants_mod.read_grants(conn)
         obj = "%s@%s on source" % account
         before = len(self.report.checks)
         lacking = grants_mod.missing(SOURCE_GLOBAL_PRIVILEGES + (flavor.binlog_monitor_privilege,), grants_mod.privileges_on(grants))
@@ -511,7 +511,7 @@ class _Preflight:
 
     def target_privileges(self, conn: Any, schemas: list[str]) -> None:
         account = grants_mod.parse_account(fetch_value(conn, "SELECT CURRENT_USER()"))
-        grants = [g for g in (grants_mod.parse_grant(r[0]) for r in fetch_all(conn, "SHOW GRANTS")) if g]
+        grants = grants_mod.read_grants(conn)
         obj = "%s@%s on target" % account
         before = len(self.report.checks)
         for schema in sorted(set(schemas)) + [STATE_SCHEMA]:

@@ -73,10 +73,9 @@ def check_source_admin(add: Add, admin: Optional[ServerSpec], source_identity: O
                 "point dbferry_source_admin (source_admin) at the source server.")
             return
         account = grants_mod.parse_account(fetch_all(conn, "SELECT CURRENT_USER()")[0][0])
-        grants = [g for g in (grants_mod.parse_grant(r[0]) for r in fetch_all(conn, "SHOW GRANTS")) if g]
+        grants = grants_mod.read_grants(conn)
         granted = grants_mod.privileges_on(grants)
-        absent = [choices for choices in needed_privileges(flavor, kill_sessions)
-                  if grants_mod.ALL not in granted and not granted.intersection(choices)]
+        absent = [choices for choices in needed_privileges(flavor, kill_sessions) if not grants_mod.holds_any(granted, choices)]
         lacking = [" or ".join(choices) for choices in absent]
         fixes = [grants_mod.grant_statement([choices[0] for choices in absent], "*.*", account)] if absent else []
         # Only products where an account can bypass read_only (MariaDB) make the cutover look at other accounts.

@@ -128,8 +128,7 @@ def grantee_user(grantee: str) -> Optional[str]:
 
 def sees_every_account(grants: list[grants_mod.Grant]) -> bool:
     """Whether a login with these grants sees every account's privileges and roles (SELECT on the mysql schema)."""
-    granted = grants_mod.privileges_on(grants, "mysql")
-    return grants_mod.ALL in granted or SEE_ACCOUNTS[0] in granted
+    return grants_mod.holds_any(grants_mod.privileges_on(grants, "mysql"), SEE_ACCOUNTS[:1])
 
 
 def role_holders(roles: set[str], granted_to: list[tuple[str, str]]) -> set[str]:
@@ -338,12 +337,6 @@ def list_writers(conn: Any, spec: ServerSpec) -> list[Session]:
     return [Session(int(r[0]), r[1], r[2], int(r[3] or 0)) for r in rows]
 
 
-def _grants(conn: Any, account: str = "") -> list[grants_mod.Grant]:
-    """The parsed SHOW GRANTS of the login, or of ``account`` (a quoted account or role name)."""
-    rows = fetch_all(conn, "SHOW GRANTS FOR " + account if account else "SHOW GRANTS")
-    return [g for g in (grants_mod.parse_grant(r[0]) for r in rows) if g]
-
-
 def _bypass_holders(conn: Any, flavor: Flavor, sees_all: bool) -> tuple[set[str], bool]:
     """User names of the accounts that hold a read_only bypass privilege, and whether every account does (PUBLIC holds one).
 
@@ -363,8 +356,7 @@ def _bypass_holders(conn: Any, flavor: Flavor, sees_all: bool) -> tuple[set[str]
         roles.add(PUBLIC_ROLE)
     bypassing = set()
     for role in sorted(roles):
-        granted = grants_mod.privileges_on(_grants(conn, quote_ident(role)))
-        if grants_mod.ALL in granted or granted.intersection(privileges):
+        if grants_mod.holds_any(grants_mod.privileges_on(grants_mod.read_grants(conn, quote_ident(role))), privileges):
             bypassing.add(role)
     return users | role_holders(bypassing, granted_to), PUBLIC_ROLE in bypassing
 
@@ -418,9 +410,8 @@ def _kill(conn: Any, session: Session) -> bool:
 
 def _require_kill_privilege(conn: Any, flavor: Flavor, spec: ServerSpec, grants: list[grants_mod.Grant]) -> None:
     """kill_after needs KILL on other users' sessions; find out before read_only is touched."""
-    granted = grants_mod.privileges_on(grants)
     accepted = flavor.kill_privileges
-    if grants_mod.ALL in granted or granted.intersection(accepted):
+    if grants_mod.holds_any(grants_mod.privileges_on(grants), accepted):
         return
     raise DbferryError("%s cannot end other users' sessions, which kill_after needs (it has none of %s)."
                        % (spec.describe(), ", ".join(accepted)), obj=spec.describe(),
@@ -499,7 +490,7 @@ def switch_read_only(
                           timings=timings, check_mode=check_mode, privileged_action=privileged)
         if want:
             outcome.open_writers = list_writers(conn, spec)
-            own_grants = _grants(conn)
+            own_grants = grants_mod.read_grants(conn)
             if kill_after is not None or privileged == KILL:
                 _require_kill_privilege(conn, flavor, spec, own_grants)
             outcome.accounts_unseen = _look_at_accounts(conn, flavor, spec, own_grants, privileged)
