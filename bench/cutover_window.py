@@ -18,10 +18,11 @@ import threading
 import time
 from typing import Any
 
-from ansible_collections.dbferry.mysql.plugins.module_utils import agent, sandbox
-from ansible_collections.dbferry.mysql.plugins.module_utils.connection import connect, execute
-from ansible_collections.dbferry.mysql.plugins.module_utils.readonly import WARN, switch_read_only
-from ansible_collections.dbferry.mysql.plugins.module_utils.switchover import CutoverStep, ReadOnlyStep, VerifyStep, switch_over
+from ansible_collections.dbferry.mysql.plugins.module_utils.agent import process as agent
+from ansible_collections.dbferry.mysql.plugins.module_utils.dev import sandbox
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import connect, execute
+from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.read_only import WARN, switch_read_only
+from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.switchover import CutoverStep, ReadOnlyStep, VerifyStep, switch_over
 from harness import WINDOW_SECONDS, Agent, Bench, BenchError, Figure, Options, log, narrow_table
 
 WRITES_PER_SECOND = 500.0

@@ -24,10 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ansible_collections.dbferry.mysql.plugins.module_utils import agent, gtid, sandbox
-from ansible_collections.dbferry.mysql.plugins.module_utils.config import MoveConfig
-from ansible_collections.dbferry.mysql.plugins.module_utils.connection import close_quietly, connect, execute, fetch_all, fetch_value
-from ansible_collections.dbferry.mysql.plugins.module_utils.private import write_private
+from ansible_collections.dbferry.mysql.plugins.module_utils.agent import process as agent
+from ansible_collections.dbferry.mysql.plugins.module_utils.binlog import gtid
+from ansible_collections.dbferry.mysql.plugins.module_utils.dev import sandbox
+from ansible_collections.dbferry.mysql.plugins.module_utils.config.move_config import MoveConfig
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import close_quietly, connect, execute, fetch_all, fetch_value
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.private import write_private
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

@@ -32,8 +32,8 @@ import time
 
 import yaml
 
-from ansible_collections.dbferry.mysql.plugins.module_utils import sandbox
-from ansible_collections.dbferry.mysql.plugins.module_utils.connection import connect, execute, fetch_all, fetch_value
+from ansible_collections.dbferry.mysql.plugins.module_utils.dev import sandbox
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import connect, execute, fetch_all, fetch_value
 
 TABLE_ROWS = {"customers": 100000, "products": 5000, "orders": 500000, "order_items": 400000, "returns": 10000}
 

@@ -131,10 +131,10 @@ from typing import Optional
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.dbferry.mysql.plugins.module_utils import agent
-from ansible_collections.dbferry.mysql.plugins.module_utils.connection import PYMYSQL_IMPORT_ERROR
-from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
-from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import move_argument_spec, move_config, state_dir_of
+from ansible_collections.dbferry.mysql.plugins.module_utils.agent import process as agent
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import PYMYSQL_IMPORT_ERROR
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
+from ansible_collections.dbferry.mysql.plugins.module_utils.config.module_options import move_argument_spec, move_config, state_dir_of
 
 
 def main() -> None:

@@ -106,9 +106,9 @@ settings:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dbferry.mysql.plugins.module_utils.agent import command
-from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
-from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import move_ref_argument_spec, state_dir_of
+from ansible_collections.dbferry.mysql.plugins.module_utils.agent.process import command
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
+from ansible_collections.dbferry.mysql.plugins.module_utils.config.module_options import move_ref_argument_spec, state_dir_of
 
 
 def main() -> None:

@@ -97,10 +97,10 @@ source_kept_read_only:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.dbferry.mysql.plugins.module_utils.connection import PYMYSQL_IMPORT_ERROR, ServerSpec, server_argument_spec
-from ansible_collections.dbferry.mysql.plugins.module_utils.cutover import cut_over, source_must_stay_read_only
-from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
-from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import cutover_argument_spec, move_ref_argument_spec, state_dir_of
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import PYMYSQL_IMPORT_ERROR, ServerSpec, server_argument_spec
+from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.cutover import cut_over, source_must_stay_read_only
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
+from ansible_collections.dbferry.mysql.plugins.module_utils.config.module_options import cutover_argument_spec, move_ref_argument_spec, state_dir_of
 
 
 def main() -> None:

@@ -163,15 +163,15 @@ report:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.dbferry.mysql.plugins.module_utils.connection import (
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import (
     PYMYSQL_IMPORT_ERROR,
     ServerSpec,
     server_argument_spec,
 )
-from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
-from ansible_collections.dbferry.mysql.plugins.module_utils.preflight import ALLOWABLE, DEFAULT_MIN_BINLOG_RETENTION_HOURS, run_preflight
-from ansible_collections.dbferry.mysql.plugins.module_utils.readonly import FAIL, PRIVILEGED_ACTIONS
-from ansible_collections.dbferry.mysql.plugins.module_utils.selection import Selection, selection_argument_spec
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
+from ansible_collections.dbferry.mysql.plugins.module_utils.preflight.checks import ALLOWABLE, DEFAULT_MIN_BINLOG_RETENTION_HOURS, run_preflight
+from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.read_only import FAIL, PRIVILEGED_ACTIONS
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine.selection import Selection, selection_argument_spec
 
 
 def main() -> None:

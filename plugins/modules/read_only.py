@@ -185,13 +185,13 @@ timings:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.dbferry.mysql.plugins.module_utils.connection import (
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import (
     PYMYSQL_IMPORT_ERROR,
     ServerSpec,
     login_argument_spec,
 )
-from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
-from ansible_collections.dbferry.mysql.plugins.module_utils.readonly import DEFAULT_LOCK_WAIT_TIMEOUT, FAIL, PRIVILEGED_ACTIONS, switch_read_only
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
+from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.read_only import DEFAULT_LOCK_WAIT_TIMEOUT, FAIL, PRIVILEGED_ACTIONS, switch_read_only
 
 
 def main() -> None:

@@ -155,17 +155,17 @@ source_kept_read_only:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.dbferry.mysql.plugins.module_utils.connection import (
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import (
     PYMYSQL_IMPORT_ERROR,
     ServerSpec,
     login_argument_spec,
     server_argument_spec,
 )
-from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
-from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import cutover_argument_spec, move_ref_argument_spec, state_dir_of
-from ansible_collections.dbferry.mysql.plugins.module_utils.readonly import DEFAULT_LOCK_WAIT_TIMEOUT, FAIL, PRIVILEGED_ACTIONS
-from ansible_collections.dbferry.mysql.plugins.module_utils.switchover import CutoverStep, ReadOnlyStep, VerifyStep, switch_over
-from ansible_collections.dbferry.mysql.plugins.module_utils.verify import DEFAULT_CHUNK_ROWS, DEFAULT_PARALLEL, DEFAULT_TIMEOUT, METHODS
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
+from ansible_collections.dbferry.mysql.plugins.module_utils.config.module_options import cutover_argument_spec, move_ref_argument_spec, state_dir_of
+from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.read_only import DEFAULT_LOCK_WAIT_TIMEOUT, FAIL, PRIVILEGED_ACTIONS
+from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.switchover import CutoverStep, ReadOnlyStep, VerifyStep, switch_over
+from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum import DEFAULT_CHUNK_ROWS, DEFAULT_PARALLEL, DEFAULT_TIMEOUT, METHODS
 
 
 def main() -> None:

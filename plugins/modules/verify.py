@@ -202,13 +202,13 @@ auto_increment_behind:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.dbferry.mysql.plugins.module_utils.connection import (
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import (
     PYMYSQL_IMPORT_ERROR,
     ServerSpec,
     server_argument_spec,
 )
-from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
-from ansible_collections.dbferry.mysql.plugins.module_utils.verify import (
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
+from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum import (
     DEFAULT_CHUNK_ROWS,
     DEFAULT_PARALLEL,
     DEFAULT_TIMEOUT,

@@ -67,10 +67,10 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dbferry.mysql.plugins.module_utils.agent import read_status, stored_config
-from ansible_collections.dbferry.mysql.plugins.module_utils.cutover import postpone_flag
-from ansible_collections.dbferry.mysql.plugins.module_utils.module_errors import call_or_fail
-from ansible_collections.dbferry.mysql.plugins.module_utils.move_options import move_ref_argument_spec, state_dir_of
+from ansible_collections.dbferry.mysql.plugins.module_utils.agent.process import read_status, stored_config
+from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.cutover import postpone_flag
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
+from ansible_collections.dbferry.mysql.plugins.module_utils.config.module_options import move_ref_argument_spec, state_dir_of
 
 _SAMPLE_KEYS = ("phase", "rows_copied", "rows_per_second", "lag_seconds", "lag_events", "throttled")
 

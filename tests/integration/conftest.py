@@ -15,8 +15,8 @@ from typing import Any, Iterator
 import pytest
 from integration_support import Ansible, Servers, sql
 
-from ansible_collections.dbferry.mysql.plugins.module_utils import sandbox
-from ansible_collections.dbferry.mysql.plugins.module_utils.identifiers import quote_ident
+from ansible_collections.dbferry.mysql.plugins.module_utils.dev import sandbox
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_ident
 
 
 @pytest.fixture(scope="session")

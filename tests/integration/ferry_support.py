@@ -14,12 +14,12 @@ from typing import Any, Callable, Optional
 
 from integration_support import ROOT, Servers, root_session
 
-from ansible_collections.dbferry.mysql.plugins.module_utils import gtid
-from ansible_collections.dbferry.mysql.plugins.module_utils.config import parse_config
-from ansible_collections.dbferry.mysql.plugins.module_utils.connection import connect, execute, fetch_all, fetch_value
-from ansible_collections.dbferry.mysql.plugins.module_utils.engine import Ferry
-from ansible_collections.dbferry.mysql.plugins.module_utils.eventlog import EventLog
-from ansible_collections.dbferry.mysql.plugins.module_utils.identifiers import quote_ident, quote_table
+from ansible_collections.dbferry.mysql.plugins.module_utils.binlog import gtid
+from ansible_collections.dbferry.mysql.plugins.module_utils.config.move_config import parse_config
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import connect, execute, fetch_all, fetch_value
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine.ferry import Ferry
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_ident, quote_table
 
 
 def move_config(servers: Servers, db: str, state_dir: Path, **overrides: Any) -> dict[str, Any]:

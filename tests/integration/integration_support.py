@@ -18,8 +18,8 @@ from typing import Any, Callable, Iterator
 
 import yaml
 
-from ansible_collections.dbferry.mysql.plugins.module_utils import sandbox
-from ansible_collections.dbferry.mysql.plugins.module_utils.connection import connect, execute
+from ansible_collections.dbferry.mysql.plugins.module_utils.dev import sandbox
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import connect, execute
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

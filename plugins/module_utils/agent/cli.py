@@ -1,0 +1,219 @@
+"""The ``dbferry`` command line.
+
+bin/dbferry calls ``run``. Output is for two readers: a person at a terminal gets aligned text, a
+program (stdout not a terminal) gets one JSON object per line. Errors are one
+line on stderr naming the object and the fix, with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from typing import Any, Iterator, Optional
+
+from . import process as agent
+from ..controls import control_socket as control
+from ..dev import sandbox
+from ..engine import status
+from ..config.move_config import RUNTIME_SETTINGS, check_name, default_state_dir, load_config
+from ..engine.ferry import Ferry
+from ..common.errors import DbferryError
+from ..common.eventlog import EventLog
+from ..common.private import write_private
+from .runlock import RunLock
+from .statedir import ensure_private_dir
+
+DEFAULT_SANDBOX_DIR = os.environ.get("DBFERRY_SANDBOX_DIR", ".sandbox")
+
+
+def _emit(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    if not sys.stdout.isatty():
+        for row in rows:
+            sys.stdout.write(json.dumps(row, sort_keys=True) + "\n")
+        return
+    widths = [max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns]
+    sys.stdout.write("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)) + "\n")
+    for row in rows:
+        sys.stdout.write("  ".join(str(row.get(c, "")).ljust(w) for c, w in zip(columns, widths)) + "\n")
+
+
+def _sandbox_up(args: argparse.Namespace) -> None:
+    names = args.name or ["s%d" % (i + 1) for i in range(args.count)]
+    sandbox.up(args.dir, names, options=args.option)
+    _emit([row for row in sandbox.status(args.dir) if row["name"] in names], ["name", "port", "socket", "pid", "running"])
+
+
+def _sandbox_down(args: argparse.Namespace) -> None:
+    for name in sandbox.down(args.dir, args.name or None):
+        _emit([{"name": name, "stopped": True}], ["name", "stopped"])
+
+
+def _sandbox_status(args: argparse.Namespace) -> None:
+    _emit(sandbox.status(args.dir), ["name", "port", "socket", "pid", "running", "folder"])
+
+
+def _sandbox_vars(args: argparse.Namespace) -> None:
+    """Write Ansible variables for a source/target pair of sandboxes (mode 0600: passwords)."""
+    source = sandbox.get(args.dir, args.source)
+    target = sandbox.get(args.dir, args.target)
+    variables = {
+        "dbferry_source": source.connection_options("ferry_source"),
+        "dbferry_target": target.connection_options("ferry_target"),
+    }
+    write_private(args.output, json.dumps(variables, indent=2))
+    _emit([{"written": args.output, "source": source.name, "target": target.name}], ["written", "source", "target"])
+
+
+def _render(snapshot: dict[str, Any]) -> Iterator[str]:
+    """A status as terminal lines."""
+    yield "move %s: %s   rows/s %s   ETA %s s   lag %s s (%s events)" % (
+        snapshot.get("move"), snapshot["phase"], snapshot.get("rows_per_second"), snapshot.get("eta_seconds"),
+        snapshot.get("lag_seconds"), snapshot.get("lag_events"))
+    for name, table in snapshot["tables"].items():
+        estimate = max(table["estimate"], table["copied"], 1)
+        done = "  done" if table["done"] else ""
+        yield "  %-40s %12d / %-12d %5.1f%%%s" % (name, table["copied"], estimate, 100.0 * table["copied"] / estimate, done)
+    if not snapshot.get("running", True):
+        yield "  the agent is not running; this status is %s s old" % snapshot.get("stale_seconds")
+    if snapshot.get("throttled"):
+        yield "  throttled: %s" % snapshot["throttle_reason"]
+    if snapshot.get("last_error"):
+        yield "  last error: %s" % snapshot["last_error"]
+
+
+def _terminal_display(snapshot: dict[str, Any]) -> None:
+    lines = list(_render(snapshot))
+    # Redraw in place: cursor to the top-left, clear to the end of the screen.
+    sys.stdout.write("\x1b[H\x1b[J" + "\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
+def _run(args: argparse.Namespace) -> None:
+    config = load_config(args.config)
+    ensure_private_dir(config.state_dir, config.name)
+    status.refuse_complete(config.state_dir, config.name)
+    tty = sys.stdout.isatty()
+    with RunLock(config.state_dir, config.name):
+        log = EventLog(config.name, os.path.join(config.state_dir, "ferry.log"), echo=None if tty else sys.stdout)
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_args: stop.set())
+        ferry = Ferry(config, log, on_status=_terminal_display if tty else None)
+        # The same socket as the agent's: dbferry pause/resume/throttle/unthrottle/set work on a foreground run too.
+        server = control.ControlServer(config.state_dir, agent.handlers(ferry, stop))
+        try:
+            ferry.run(stop)
+        finally:
+            server.close()
+            log.close()
+
+
+def _state_dir(args: argparse.Namespace) -> str:
+    """The move's state folder: --state-dir, or the default of its name; the name is checked either way."""
+    name = check_name(args.name)
+    return args.state_dir or default_state_dir(name)
+
+
+def _status(args: argparse.Namespace) -> None:
+    state_dir = _state_dir(args)
+    snapshot = agent.read_status(state_dir)  # running or not is asked of the run lock, not read from the last status
+    if snapshot["phase"] == "not started" and not snapshot["running"]:
+        raise DbferryError("no status for move %s in %s." % (args.name, state_dir), obj=args.name,
+                           fix="check the name, or pass --state-dir as configured in state_dir.")
+    if sys.stdout.isatty():
+        sys.stdout.write("\n".join(_render(snapshot)) + "\n")
+    else:
+        sys.stdout.write(json.dumps(snapshot, sort_keys=True) + "\n")
+
+
+def _assignments(items: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` words as a dict; the value may hold ``=`` itself (max_load=Threads_running=25)."""
+    settings = {}
+    for item in items:
+        key, equals, value = item.partition("=")
+        if not equals:
+            raise DbferryError("%r is not KEY=VALUE." % item, obj=item, fix="write e.g. batch_rows=500; settable: %s." % ", ".join(RUNTIME_SETTINGS))
+        settings[key.strip()] = value.strip()
+    return settings
+
+
+def _control(args: argparse.Namespace) -> None:
+    """Send pause, resume, throttle, unthrottle or set to a running move and show what changed."""
+    state_dir = _state_dir(args)
+    if args.command == "set":
+        answer = agent.command(state_dir, "set", settings=_assignments(args.assignments))
+        rows = [{"setting": name, "old": old, "new": new} for name, (old, new) in answer["changes"].items()]
+        _emit(rows or [{"setting": "(nothing changed)"}], ["setting", "old", "new"])
+        return
+    answer = agent.command(state_dir, args.command)
+    _emit([dict(answer, move=args.name)], ["move", "changed", "paused", "throttled_by_operator", "throttle_reason"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dbferry", description="Move MySQL/MariaDB databases online.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a move: copy and apply until stopped (Ctrl-C stops at a checkpoint)")
+    run.add_argument("config", help="move configuration, YAML or JSON")
+    run.set_defaults(func=_run)
+
+    st_move = commands.add_parser("status", help="print the status of a move")
+    st_move.add_argument("name", help="move name")
+    st_move.add_argument("--state-dir", help="the move's state folder (default ~/.dbferry/moves/NAME)")
+    st_move.set_defaults(func=_status)
+
+    for name, text in (("pause", "hold copy, apply and re-verification of a running move"), ("resume", "end a pause"),
+                       ("throttle", "hold copy and apply of a running move (gh-ost's manual throttle)"), ("unthrottle", "end a manual throttle"),
+                       ("set", "change batch sizes and throttle limits of a running move: KEY=VALUE ...")):
+        control_command = commands.add_parser(name, help=text)
+        control_command.add_argument("name", help="move name")
+        control_command.add_argument("--state-dir", help="the move's state folder (default ~/.dbferry/moves/NAME)")
+        if name == "set":
+            control_command.add_argument("assignments", nargs="+", metavar="KEY=VALUE", help="settable: %s" % ", ".join(RUNTIME_SETTINGS))
+        control_command.set_defaults(func=_control)
+
+    sb = commands.add_parser("sandbox", help="private MariaDB servers for tests and rehearsals")
+    sb_commands = sb.add_subparsers(dest="action", required=True)
+    dir_help = "folder that holds the sandboxes (default: $DBFERRY_SANDBOX_DIR or ./.sandbox)"
+
+    up = sb_commands.add_parser("up", help="start sandboxes (already running ones are kept)")
+    up.add_argument("--dir", default=DEFAULT_SANDBOX_DIR, help=dir_help)
+    up.add_argument("--count", type=int, default=2, help="how many, named s1, s2, ... (default 2)")
+    up.add_argument("--name", action="append", help="start a sandbox with this name (repeatable; overrides --count)")
+    up.add_argument(
+        "--option", action="append", default=[], metavar="KEY=VALUE",
+        help="extra mariadbd option, e.g. binlog-format=STATEMENT (repeatable)",
+    )
+    up.set_defaults(func=_sandbox_up)
+
+    down = sb_commands.add_parser("down", help="stop sandboxes started here and remove their folders")
+    down.add_argument("--dir", default=DEFAULT_SANDBOX_DIR, help=dir_help)
+    down.add_argument("--name", action="append", help="only this sandbox (repeatable; default all)")
+    down.set_defaults(func=_sandbox_down)
+
+    st = sb_commands.add_parser("status", help="list sandboxes and whether they run")
+    st.add_argument("--dir", default=DEFAULT_SANDBOX_DIR, help=dir_help)
+    st.set_defaults(func=_sandbox_status)
+
+    va = sb_commands.add_parser("vars", help="write dbferry_source/dbferry_target Ansible variables (0600)")
+    va.add_argument("--dir", default=DEFAULT_SANDBOX_DIR, help=dir_help)
+    va.add_argument("--source", default="s1", help="sandbox used as source (default s1)")
+    va.add_argument("--target", default="s2", help="sandbox used as target (default s2)")
+    va.add_argument("--output", required=True, help="file to write (JSON, mode 0600)")
+    va.set_defaults(func=_sandbox_vars)
+    return parser
+
+
+def run(argv: Optional[list[str]] = None) -> int:
+    """Run one command; return the process exit status (bin/dbferry exits with it)."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except DbferryError as exc:
+        sys.stderr.write("dbferry: error: %s\n" % exc)
+        return 2
+    return 0

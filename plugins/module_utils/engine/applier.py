@@ -1,0 +1,193 @@
+"""The binlog applier: source transactions, in order, onto the target.
+
+Whole source transactions are grouped into target transactions of at most
+about ``apply.batch_events`` row changes (what arrived while the target
+wrote the one before, see MAX_BATCH_SECONDS); each target transaction also records the
+position after its last source transaction (state.save_position), so the
+target never holds half a source transaction nor a position that disagrees
+with its rows. When a target transaction fails with something a retry can
+cure (deadlock against the copier, a dropped connection), the same source
+transactions are written again from a fresh session: the rolled-back
+attempt left nothing behind.
+
+With ``verify.inline``, each target transaction also marks the keys its
+changes touch dirty and records its position as tracked (inline.py), so the
+dirty set never misses an applied change, even across a crash.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from ..verify import inline
+from . import state
+from ..binlog.changes import Transaction
+from ..config.move_config import MoveConfig
+from ..server.connection import close_quietly, literal
+from .copier import open_target_writer
+from ..common.retry import Backoff, is_transient
+from .rows import Statement, execute_statement, net_statements
+from .tables import MovedTable
+from ..controls.throttle import Throttle
+from ..config.tunables import Tunables
+
+#: Called with the last applied transaction after each commit.
+Applied = Callable[[Transaction, int], None]
+#: Called with a batch before it is written. Race tests hold the applier here.
+ApplyHook = Callable[[list], None]
+
+#: A batch is handed to the target session when the session is free (the
+#: batch holds what arrived while the session wrote the one before: one
+#: transaction when the stream is slow, many when it is fast, like a group
+#: commit), when it has ``apply.batch_events`` row changes, when the stream
+#: is idle (nothing for IDLE_SECONDS), or when it is this old. At cutover the
+#: source stops writing, so the last batch commits at most IDLE_SECONDS
+#: after its last transaction arrived: that wait is part of the read-only
+#: window.
+MAX_BATCH_SECONDS = 0.25
+IDLE_SECONDS = 0.02
+
+
+@dataclass
+class _Batch:
+    """Whole source transactions rendered as one target transaction's statements."""
+
+    transactions: list[Transaction]
+    changes: int
+    statements: list[Statement]
+    #: Keys to mark dirty (verify.inline only).
+    dirty: Optional[set[inline.DirtyKey]]
+
+
+class Applier:
+    """Applies a stream's transactions to the target until stopped.
+
+    Two threads: the one that calls run() writes batches to the target, one
+    target transaction each, in order; a preparer thread reads the stream,
+    groups transactions into batches and renders their statements. The
+    preparer's work (taking the transactions from the reader process,
+    computing the net effect, writing values as SQL) thus overlaps with the
+    target's work on the batch before, instead of waiting for it; and the
+    batch is handed over as soon as the session is free (MAX_BATCH_SECONDS).
+    The order of writes and what each target transaction holds are as with
+    one thread: the preparer renders, never writes.
+    """
+
+    def __init__(self, config: MoveConfig, tables: list[MovedTable], applied: Applied, throttle: Throttle, tunables: Tunables,
+                 hook: Optional[ApplyHook] = None) -> None:
+        self.config = config
+        self.tables = {(t.schema, t.name): t for t in tables}
+        self.applied = applied
+        self.throttle = throttle
+        self.tunables = tunables
+        self.hook = hook
+        self.conn: Optional[Any] = None
+
+    def run(self, stream: Any, stop: threading.Event) -> None:
+        """Read from ``stream`` (a binlog_stream.BinlogStream) and apply until ``stop`` is set.
+
+        It stops at a checkpoint: what was prepared and not written is read
+        again after a restart. An error of the stream is raised once the
+        batches before it are written.
+        """
+        prepared: queue.Queue = queue.Queue(maxsize=1)
+        ended = threading.Event()  # this thread is leaving: the preparer must not wait for room any longer
+        free = threading.Event()  # this thread waits for a batch: the preparer hands over what it has
+        preparer = threading.Thread(target=self._prepare, args=(stream, stop, ended, free, prepared), name="apply-preparer", daemon=True)
+        preparer.start()
+        try:
+            while True:
+                free.set()
+                item = prepared.get()
+                free.clear()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                self.throttle.wait(stop)  # between target transactions: a held applier holds none open
+                if stop.is_set():
+                    return
+                self._commit(item, stop)
+        finally:
+            ended.set()
+            preparer.join()
+            close_quietly(self.conn)
+
+    def _prepare(self, stream: Any, stop: threading.Event, ended: threading.Event, free: threading.Event, prepared: queue.Queue) -> None:
+        """The preparer thread: batches of whole transactions, rendered; then None at ``stop``, or the error that ended it."""
+        batch: list[Transaction] = []
+        changes = 0
+        started = time.monotonic()
+        try:
+            while not (stop.is_set() or ended.is_set()):
+                try:
+                    txn = stream.next_transaction(timeout=IDLE_SECONDS)
+                except BaseException:
+                    if batch:  # the transactions before the stream's error are written first
+                        self._hand_over(prepared, ended, self._render(batch))
+                    raise
+                if txn is not None:
+                    if not batch:
+                        started = time.monotonic()
+                    batch.append(txn)
+                    changes += len(txn.changes)
+                due = free.is_set() or changes >= self.tunables.batch_events or time.monotonic() - started > MAX_BATCH_SECONDS
+                if batch and (txn is None or due):
+                    self._hand_over(prepared, ended, self._render(batch))
+                    batch, changes = [], 0
+            self._hand_over(prepared, ended, None)
+        except BaseException as exc:  # noqa: BLE001 - raised by run() after the batches before it  # pylint: disable=broad-exception-caught
+            self._hand_over(prepared, ended, exc)
+
+    @staticmethod
+    def _hand_over(prepared: queue.Queue, ended: threading.Event, item: Any) -> None:
+        while not ended.is_set():
+            try:
+                prepared.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _render(self, batch: list[Transaction]) -> _Batch:
+        rows = [change for txn in batch for change in txn.changes]
+        dirty = inline.changed_keys(self.tables, rows) if self.config.inline else None
+        return _Batch(batch, len(rows), net_statements(self.tables, rows, literal), dirty)
+
+    def _commit(self, batch: _Batch, stop: threading.Event) -> None:
+        """Write ``batch`` as one target transaction, retrying what a retry can cure; give up on it when ``stop`` is set.
+
+        A batch given up is not lost: the target's position is still the one
+        before it, so a restart reads those transactions again. Without that,
+        a target that stopped answering kept the agent from stopping for as
+        long as it retried.
+        """
+        if self.hook is not None:
+            self.hook(batch.transactions)
+        backoff = Backoff("applying binlog events")
+        last = batch.transactions[-1]
+        while True:
+            try:
+                if self.conn is None:
+                    self.conn = open_target_writer(self.config)
+                with self.conn.cursor() as cursor:
+                    for statement in batch.statements:
+                        execute_statement(cursor, statement, "applying binlog events to")
+                if batch.dirty is not None:
+                    inline.mark(self.conn, self.config.name, batch.dirty)
+                    state.save_inline_position(self.conn, self.config.name, last.position)
+                state.save_position(self.conn, self.config.name, last.position)
+                self.conn.commit()
+                self.applied(last, batch.changes)
+                return
+            except Exception as exc:  # noqa: BLE001 - transient ones are retried, the rest re-raised
+                if not is_transient(exc):
+                    raise
+                close_quietly(self.conn)
+                self.conn = None
+                if stop.is_set():
+                    return
+                backoff.failed(exc)

@@ -1,0 +1,288 @@
+"""A move from start to "caught up": prepare, then copy and apply until stopped.
+
+First of all, the move's lock on the target is taken, and held until the end
+(target_lock.py): one agent per move, whatever its state folder or host.
+
+Prepare (once per move, resumable):
+  check that binlog.server_id is the agent's own, not the source's nor a
+  replica's (replica_id.py), before anything is written; then
+  record the move on the target (phase ``preparing``), create the target
+  tables from the source definitions, read the source position P0, record
+  it as the start and applied position (phase ``copying``). P0 is read
+  after the tables exist and before any row is read (DESIGN step 1).
+Run:
+  the applier streams every transaction after the applied position; copier
+  workers copy the tables not done from their cursors. ``stop`` ends both at
+  a checkpoint. A restart (after Ctrl-C, kill -9, a lost server) resumes
+  from what the target's ``_dbferry`` schema holds. With ``verify.inline`` a
+  re-verifier thread runs too (inline.py). A thread of throttle checks holds
+  copy and apply, or stops the move, by load, lag and flag files
+  (throttle_checks.py); hooks run at the move's events (hooks.py).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from ..binlog import gtid
+from . import state
+from .applier import Applier, ApplyHook
+from ..binlog.reader import BinlogStream
+from ..binlog.changes import Transaction
+from ..config.move_config import MoveConfig
+from ..server.connection import close_quietly, connect, fetch_all, fetch_value
+from .copier import CopyHook, TableCopier
+from ..common.errors import DbferryError
+from ..common.eventlog import EventLog
+from ..server.flavor import Flavor, detect_flavor
+from ..controls.hooks import Hooks
+from ..verify.inline import Reverifier
+from ..common.retry import is_transient
+from .tables import MovedTable, check_target_tables, create_target_tables, read_tables
+from .selection import unmatched_error
+from ..binlog.replica_id import check_server_id
+from .status import Status
+from .target_lock import TargetLock
+from ..controls.throttle import PAUSE, Throttle
+from ..controls.throttle_checks import ThrottleChecks
+from ..config.tunables import Tunables
+
+
+#: How often a "progress" line goes to the log (the status file is updated twice a second).
+PROGRESS_LOG_SECONDS = 10.0
+
+
+class Ferry:
+    """One move's engine."""
+
+    def __init__(self, config: MoveConfig, log: EventLog, copy_hook: Optional[CopyHook] = None,
+                 on_status: Optional[Callable[[dict], None]] = None, apply_hook: Optional[ApplyHook] = None,
+                 reverify_hook: Optional[Callable[[], None]] = None) -> None:
+        self.config = config
+        self.log = log
+        self.copy_hook = copy_hook
+        self.apply_hook = apply_hook
+        #: Called before each re-verifier pass (inline only). Tests hold the re-verifier here.
+        self.reverify_hook = reverify_hook
+        self.on_status = on_status
+        self._last_progress_log = 0.0
+        #: What holds copy and apply (operator, load checks, flag files), and the batch sizes and limits in force.
+        self.throttle = Throttle()
+        self.tunables = Tunables.of(config)
+        self.status = Status(config.name, config.inline, self.throttle, self.tunables)
+        self.hooks = Hooks(config, log)
+        self._last_status_hook = 0.0
+        self.errors: list[BaseException] = []
+        self._halt = threading.Event()
+        #: The move's lock on the target, held from the start of run() to its end: one agent per move (target_lock.py).
+        self.target_lock = TargetLock(config.target, config.name)
+
+    # -- prepare -------------------------------------------------------------
+
+    def prepare(self) -> tuple[Flavor, list[MovedTable], state.MoveState]:
+        """Create or resume the move's state; return the source flavor, the tables and the state."""
+        source = connect(self.config.source)
+        target = connect(self.config.target, autocommit=False)
+        try:
+            flavor = detect_flavor(source)
+            if not flavor.is_mariadb:
+                raise DbferryError("the source is %s; this version moves from MariaDB only." % flavor.label, obj="source",
+                                   fix="MySQL sources (GTID or file/position) are planned for a later version.")
+            if not check_server_id(source, self.config.server_id, self.config.source.describe()):
+                self.log.event("server_id_replicas_unchecked", server_id=self.config.server_id,
+                               reason="the source user may not list replicas (SHOW SLAVE HOSTS needs REPLICATION MASTER ADMIN)")
+            # Every refusal comes before the first write to the target (the state schema included).
+            self._check_selection(source)
+            tables = read_tables(source, self.config)
+            recorded = state.load(target, self.config.name)
+            if recorded is not None and recorded.config_digest != self.config.digest:
+                raise DbferryError(
+                    "move %s was started with another configuration (servers, selection or renames differ)." % self.config.name,
+                    obj=self.config.name, fix="run it with the configuration it was started with, or remove the move and start over.")
+            if recorded is not None and recorded.phase == state.COMPLETE:
+                raise DbferryError("move %s was cut over already." % self.config.name, obj=self.config.name,
+                                   fix="remove it (dbferry.mysql.agent state: absent) before moving the same data again.")
+            if recorded is None:
+                # Refuse unusable target tables before anything is recorded or created (the state schema too).
+                existing = check_target_tables(source, target, tables, self.config.reuse_target)
+                state.ensure_schema(target)
+                state.create(target, self.config.name, self.config.digest, tables)
+                target.commit()
+                self.log.event("prepare", tables=len(tables), reused=[t.source for t in existing])
+            else:
+                self._check_recorded_tables(tables, recorded)
+            if recorded is None or recorded.phase == "preparing":
+                # Tables made by an interrupted prepare are ours and still empty: reuse them.
+                existing = check_target_tables(source, target, tables, reuse_target=True)
+                created = create_target_tables(source, target, tables, existing)
+                start = fetch_value(source, flavor.gtid_position_sql) or ""
+                state.start(target, self.config.name, start)
+                target.commit()
+                self.log.event("start_position", position=start, created_tables=created)
+            recorded = state.load(target, self.config.name)
+            if self.config.inline:
+                state.begin_inline(target, recorded)
+                target.commit()
+            return flavor, tables, recorded
+        finally:
+            close_quietly(source, target)
+
+    def _check_selection(self, source: Any) -> None:
+        """Refuse an include entry that matches nothing on the source: the move would move less than it was told, silently."""
+        schemas = [row[0] for row in fetch_all(source, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")]
+        tables = fetch_all(source, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES")
+        unmatched = self.config.selection.unmatched_includes(schemas, tables)
+        if unmatched:
+            raise unmatched_error(*unmatched[0])
+
+    def _check_recorded_tables(self, tables: list[MovedTable], recorded: state.MoveState) -> None:
+        """Refuse tables the selection matches now that the move did not record when it started."""
+        missing = sorted({t.source for t in tables} - {"%s.%s" % k for k in recorded.cursors})
+        if missing:
+            raise DbferryError("table(s) %s match the selection but were not part of move %s when it started." % (
+                ", ".join(missing), self.config.name), obj=", ".join(missing),
+                fix="exclude them with tables.exclude, or start a new move for them.")
+
+    # -- run -----------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Copy and apply until ``stop`` is set or something fails (then log, publish and raise it)."""
+        try:
+            self.target_lock.take()  # before anything is written: a second agent of the move stops here
+            self._run(stop)
+        except BaseException as exc:
+            self.status.failed(exc)
+            snapshot = self.status.publish(self.config.state_dir)
+            self.log.event("failed", error=str(exc))
+            self.hooks.fire("on-failure", snapshot, str(exc))
+            self.hooks.close()
+            raise
+        finally:
+            self.target_lock.release()
+        self.hooks.close()
+        self.status.stopped()
+        self.status.publish(self.config.state_dir)
+        self.log.event("stopped", applied_position=self.status.applied_position)
+
+    def _run(self, stop: threading.Event) -> None:
+        self.hooks.check()
+        flavor, tables, recorded = self.prepare()
+        self._estimate(tables, recorded)
+        self.status.applied(recorded.applied_position, None, 0)
+        self.log.event("run", applied_position=recorded.applied_position,
+                       tables_left=sum(1 for c in recorded.cursors.values() if not c.done))
+        self.hooks.fire("on-start", self.status.snapshot())
+        self._last_status_hook = time.monotonic()
+        # One check before any thread starts: a cause present at start holds (or stops) the move before its first batch.
+        checks = ThrottleChecks(self.config, self.throttle, self.tunables, self.log)
+        checks.check()
+        threads = [self._thread("throttle-checks", checks.run, self._halt),
+                   self._thread("applier", self._apply, flavor, tables, recorded.applied_position)]
+        pending: queue.Queue = queue.Queue()
+        for table in tables:
+            cursor = recorded.cursors[(table.schema, table.name)]
+            if not cursor.done:
+                pending.put((table, cursor.last_key))
+        threads += [self._thread("copier-%d" % i, self._copy_worker, flavor, pending) for i in range(self.config.concurrency)]
+        if self.config.inline:
+            threads.append(self._thread("reverifier", Reverifier(self.config, flavor, tables, self.status, self._before_reverify).run, self._halt))
+        source = None
+        try:
+            while not (stop.is_set() or self._halt.is_set()):
+                self.target_lock.check()  # a lost lock session is taken again, or every writer stops
+                try:
+                    source = source or connect(self.config.source)
+                    self._observe(source, flavor)
+                except Exception as exc:  # noqa: BLE001 - status only: reconnect on the next tick
+                    if not is_transient(exc):
+                        raise
+                    close_quietly(source)
+                    source = None
+                stop.wait(0.5)
+        finally:
+            self._halt.set()
+            for thread in threads:
+                thread.join()
+            close_quietly(source)
+        if self.errors:
+            raise self.errors[0]
+
+    def _thread(self, name: str, target: Any, *args: Any) -> threading.Thread:
+        def guarded() -> None:
+            try:
+                target(*args)
+            except BaseException as exc:  # noqa: BLE001 - handed to run(), which stops the move  # pylint: disable=broad-exception-caught
+                self.errors.append(exc)
+                self._halt.set()
+
+        thread = threading.Thread(target=guarded, name=name, daemon=True)
+        thread.start()
+        return thread
+
+    def _before_reverify(self) -> None:
+        """The re-verifier waits while the operator pauses the move; throttling lets it run (its reads are light)."""
+        while self.throttle.holds(PAUSE) and not self._halt.wait(0.2):
+            pass
+        if self.reverify_hook is not None:
+            self.reverify_hook()
+
+    def _apply(self, flavor: Flavor, tables: list[MovedTable], position: str) -> None:
+        stream = BinlogStream(self.config.source, flavor, position, [(t.schema, t.name) for t in tables], server_id=self.config.server_id,
+                              heartbeat_seconds=self.config.heartbeat_seconds, stall_seconds=self.config.stall_seconds,
+                              keys={(t.schema, t.name): t.key for t in tables}, on_event=self.log.event)
+        try:
+            Applier(self.config, tables, self._applied, self.throttle, self.tunables, self.apply_hook).run(stream, self._halt)
+        finally:
+            stream.close()
+
+    def _applied(self, txn: Transaction, changes: int) -> None:
+        self.status.applied(txn.position, txn.timestamp, changes)
+
+    def _copy_worker(self, flavor: Flavor, pending: queue.Queue) -> None:
+        while not self._halt.is_set():
+            try:
+                table, last_key = pending.get_nowait()
+            except queue.Empty:
+                return
+            self.log.event("copy_table", table=table.source, resume_after=last_key)
+            TableCopier(self.config, flavor, table, last_key, self._copied, self.throttle, self.tunables, self.copy_hook).run(self._halt)
+
+    def _copied(self, table: MovedTable, rows: int, done: bool) -> None:
+        completed = self.status.copied(table.source, rows, done)
+        if done:
+            self.log.event("table_copied", table=table.source, rows=self.status.tables[table.source]["copied"])
+        if completed:
+            self.log.event("copy_complete")
+            self.hooks.fire("on-copy-complete", self.status.snapshot())
+
+    def _estimate(self, tables: list[MovedTable], recorded: state.MoveState) -> None:
+        source = connect(self.config.source)
+        try:
+            estimates = {("%s.%s" % (s, t)): int(n or 0) for s, t, n in fetch_all(
+                source, "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'")}
+        finally:
+            close_quietly(source)
+        for table in tables:
+            cursor = recorded.cursors[(table.schema, table.name)]
+            self.status.add_table(table.source, estimates.get(table.source, 0), cursor.rows_copied, cursor.done)
+
+    def _observe(self, source: Any, flavor: Flavor) -> None:
+        """Read the source's position and clock for the lag figures, and publish the status."""
+        current = fetch_value(source, flavor.gtid_position_sql) or ""
+        asked = time.time()
+        source_clock = float(fetch_value(source, "SELECT UNIX_TIMESTAMP(NOW(6))"))
+        clock_offset = source_clock - (asked + time.time()) / 2  # the source read its clock about halfway through the round trip
+        self.status.source_position(current, gtid.behind(self.status.applied_position, current), clock_offset)
+        snapshot = self.status.publish(self.config.state_dir)
+        if self.on_status is not None:
+            self.on_status(snapshot)
+        if time.monotonic() - self._last_status_hook >= self.config.hooks_status_seconds:
+            self._last_status_hook = time.monotonic()
+            self.hooks.fire("on-status", snapshot)
+        if time.monotonic() - self._last_progress_log >= PROGRESS_LOG_SECONDS:
+            self._last_progress_log = time.monotonic()
+            self.log.event("progress", **{k: snapshot[k] for k in (
+                "phase", "rows_copied", "rows_estimated", "rows_per_second", "eta_seconds", "lag_seconds", "lag_events", "applied_position")})

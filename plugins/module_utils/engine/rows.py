@@ -1,0 +1,224 @@
+"""How rows are written to the target: the one place that builds the writes.
+
+Copy: ``INSERT ... ON DUPLICATE KEY UPDATE <key> = <key>`` (DESIGN step
+2): a row the target has already got from the binlog is newer than or as
+new as the copied one, so it is kept; a copied row that collides with
+another on a secondary UNIQUE key is skipped the same way (the no-op
+assignment changes nothing). That is what ``INSERT IGNORE`` did, without
+its other effect: IGNORE turns every error of the strict session into a
+warning and stores a converted value, so a value the target cannot hold
+was changed without a word. Here it is an error, which names the table
+and the row's key (execute_statement). The copied rows arrive as the source
+printed them, ready-made VALUES tuples (schema.value_literal), and go out
+as they are.
+
+Both paths write ENUM and SET values by number (index, bitmask), never by
+label. The ENUM error value, index 0, is refused by a strict session, so
+rows holding it are written in a statement of their own in a lenient
+sql_mode: every other value of such a row is one the source stored in a
+column of the same definition, which the lenient mode writes as the strict
+one does.
+
+Apply: every image is written whole, by primary key, with ``REPLACE``, so
+that replaying any suffix of events converges (DESIGN step 3). It is
+REPLACE and not "UPDATE the row if present" because the target is a mix of
+rows copied at different times: a copied row can collide on a secondary
+UNIQUE key with a stale row whose change is still on its way, and then the
+copy skips it. Its later events must bring it in, not find nothing to
+update. Applying in binlog order, a REPLACE can only evict rows that were
+copied "ahead" of the event being applied, and each of those has a later
+event of its own that restores it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Optional, Union
+
+from ..binlog.changes import DELETE, INSERT, UPDATE, RowChange
+from ..server.connection import LENIENT_SQL_MODE, SESSION_SQL_MODE, error_text, is_database_error
+from ..common.errors import DbferryError
+from ..common.identifiers import quote_ident
+from ..common.retry import is_transient
+from .tables import MovedTable
+
+#: Writes a value as an SQL literal (connection.literal).
+Literal = Callable[[Any], str]
+
+#: Multi-row statements are cut at about this many bytes of values, well
+#: under the 16 MiB default max_allowed_packet.
+STATEMENT_BYTES = 4 * 1024 * 1024
+
+
+def _size(row: Iterable[Any]) -> int:
+    return sum(len(v) if isinstance(v, (bytes, str)) else 8 for v in row) + 8
+
+
+def _chunks(rows: list, size_of: Callable[[Any], int] = _size) -> Iterable[list]:
+    chunk: list = []
+    size = 0
+    for row in rows:
+        row_size = size_of(row)
+        if chunk and size + row_size > STATEMENT_BYTES:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(row)
+        size += row_size
+    if chunk:
+        yield chunk
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement of a write, with the rows it writes: what an error of the server is about (RowWriteError)."""
+
+    sql: Union[str, bytes]
+    #: None for a session setting.
+    table: Optional[MovedTable] = None
+    #: The primary keys of the rows the statement writes, in the order of its VALUES (or IN) list.
+    keys: tuple = ()
+
+
+_AT_ROW = re.compile(r"at row (\d+)")
+
+
+def execute_statement(cursor: Any, statement: Statement, doing: str) -> None:
+    """Run ``statement``; a refusal that a retry cannot cure becomes a DbferryError naming the table and the row's key.
+
+    The server names the column and the row's number in the statement
+    ("Data truncated for column 'e' at row 3"); the key is the statement's
+    ``keys`` at that number. Without a number, the message lists the keys.
+    """
+    try:
+        cursor.execute(statement.sql)
+    except Exception as exc:  # noqa: BLE001 - server errors are named below, anything else goes on as it is
+        if statement.table is None or not is_database_error(exc) or is_transient(exc):
+            raise
+        table, keys = statement.table, statement.keys
+        key = quote_ident(table.key)
+        found = _AT_ROW.search(error_text(exc))
+        if found and 0 < int(found.group(1)) <= len(keys):
+            where = "the row with key %s = %s" % (key, keys[int(found.group(1)) - 1])
+        elif len(keys) == 1:
+            where = "the row with key %s = %s" % (key, keys[0])
+        elif len(keys) > 5:
+            where = "one of %d rows with keys %s from %s to %s" % (len(keys), key, min(keys), max(keys))
+        else:
+            where = "one of the rows with keys %s in (%s)" % (key, ", ".join(map(str, keys)))
+        raise DbferryError(
+            "%s %s failed at %s: %s" % (doing, table.source, where, error_text(exc)),
+            obj=table.source,
+            fix="make the target table %s match the source's (compare SHOW CREATE TABLE on both servers: it must exist and hold every "
+                "source value), then start the move again; it resumes." % table.quoted_target) from exc
+
+
+def copy_rows(cursor: Any, table: MovedTable, rows: list[tuple[Any, bytes]], lenient: frozenset = frozenset()) -> None:
+    """Write a copied batch: ``rows`` are (key, ``(v1,v2,...)``) in ``table.columns`` order, from MovedTable.row_literal;
+    the rows whose key is in ``lenient`` hold the ENUM error value (MovedTable.error_value_test)."""
+    head = ("INSERT INTO %s (%s) VALUES " % (table.quoted_target, table.column_list)).encode("utf-8")
+    tail = (" ON DUPLICATE KEY UPDATE %s = %s" % (quote_ident(table.key), quote_ident(table.key))).encode("utf-8")
+
+    def insert(chunk: list[tuple[Any, bytes]]) -> Statement:
+        return Statement(head + b",".join(literal for _key, literal in chunk) + tail, table, tuple(key for key, _literal in chunk))
+
+    for statement in _written(rows, insert, _printed_size, lambda row: row[0] in lenient):
+        execute_statement(cursor, statement, "copying")
+
+
+def _printed_size(row: tuple[Any, bytes]) -> int:
+    return len(row[1])
+
+
+def _written(rows: list, build: Callable[[list], Statement], size_of: Callable[[Any], int],
+             holds_error_value: Callable[[Any], bool]) -> Iterable[Statement]:
+    """The statements that write ``rows``, each of at most about STATEMENT_BYTES of values (max_allowed_packet).
+
+    Only the rows holding the ENUM error value go in the lenient sql_mode
+    (module docstring), in statements of their own; every other row is
+    written strictly, so that a conversion in it is still an error.
+    """
+    strict = [row for row in rows if not holds_error_value(row)]
+    lenient = [row for row in rows if holds_error_value(row)]
+    for chunk in _chunks(strict, size_of):
+        yield build(chunk)
+    if lenient:
+        yield Statement("SET SESSION sql_mode = '%s'" % LENIENT_SQL_MODE)
+        for chunk in _chunks(lenient, size_of):
+            yield build(chunk)
+        yield Statement("SET SESSION sql_mode = '%s'" % SESSION_SQL_MODE)
+
+
+def _image(table: MovedTable, image: dict[str, Any]) -> tuple:
+    try:
+        return tuple(image[c] for c in table.columns)
+    except KeyError as exc:
+        raise DbferryError("a binlog row image of %s has no column %s." % (table.source, exc), obj=table.source,
+                           fix="the table changed under the move (DDL): restart the move.") from None
+
+
+def _operations(table: MovedTable, change: RowChange) -> list[tuple[str, Any]]:
+    """A change as writes: ("delete", key) and ("replace", row) in order.
+
+    An update that changes the key moves the row: delete the old key, write the new row.
+    """
+    if change.kind == DELETE:
+        return [(DELETE, change.before[table.key])]
+    if change.kind not in (INSERT, UPDATE):
+        raise DbferryError("unknown row change kind %r." % change.kind, obj=table.source, fix="report this.")
+    row = _image(table, change.after)
+    if change.kind == UPDATE and change.before[table.key] != change.after[table.key]:
+        return [(DELETE, change.before[table.key]), ("replace", row)]
+    return [("replace", row)]
+
+
+def _statements(kind: str, table: MovedTable, items: list, literal: Literal) -> Iterable[Statement]:
+    if kind == DELETE:
+        head = "DELETE FROM %s WHERE %s IN (" % (table.quoted_target, quote_ident(table.key))
+        for start in range(0, len(items), 1000):
+            keys = items[start:start + 1000]
+            yield Statement(head + ", ".join(map(literal, keys)) + ")", table, tuple(keys))
+        return
+    head = "REPLACE INTO %s (%s) VALUES " % (table.quoted_target, table.column_list)
+    enums, key_index = table.enum_indexes, table.key_index
+
+    def replace(chunk: list[tuple]) -> Statement:
+        return Statement(head + ", ".join("(" + ", ".join(map(literal, row)) + ")" for row in chunk), table,
+                         tuple(row[key_index] for row in chunk))
+
+    yield from _written(items, replace, _size, lambda row: any(row[i] == 0 for i in enums))
+
+
+def net_statements(tables: dict[tuple[str, str], MovedTable], changes: Iterable[RowChange], literal: Literal) -> list[Statement]:
+    """The statements that apply row changes as their net effect, so that replaying them again is harmless.
+
+    ``changes`` are whole source transactions in binlog order, written in
+    one target transaction. What they leave behind is, for each key they
+    touch, its last image (or its absence), which is the source's row at the
+    end of the last of them: a consistent state, in which no two rows share
+    a UNIQUE value. So each table gets one DELETE ... IN for the keys that
+    end deleted and one multi-row REPLACE of the last images, however the
+    changes interleave (mixed writes would otherwise need a statement per
+    switch between deleting and replacing). The argument of the module
+    docstring holds for the net effect as for the changes one by one: a
+    last image can only evict a row copied "ahead", which a later event
+    restores; and fewer intermediate images means fewer evictions.
+
+    The statements are complete SQL text, values written by ``literal``
+    (connection.literal): the applier renders them while the target runs
+    the batch before, and the session only sends them (execute_statement).
+    """
+    net: dict[MovedTable, dict[Any, Optional[tuple]]] = {}
+    for change in changes:
+        table = tables[(change.schema, change.table)]
+        last = net.setdefault(table, {})
+        for kind, item in _operations(table, change):
+            if kind == DELETE:
+                last[item] = None
+            else:
+                last[item[table.key_index]] = item
+    statements: list[Statement] = []
+    for table, last in net.items():
+        statements += _statements(DELETE, table, [key for key, row in last.items() if row is None], literal)
+        statements += _statements("replace", table, [row for row in last.values() if row is not None], literal)
+    return statements

@@ -1,0 +1,229 @@
+"""Checkpoints in the target, in the same transaction as the data they describe.
+
+The ``_dbferry`` schema on the target holds, per move, the position the
+binlog applier has applied up to and, per table, where it goes (target
+name, key column: what verification reads) and the copy cursor (the last
+primary key copied). The applier writes the position in the transaction
+that applies the events; the copier writes a cursor in the transaction that
+writes the batch. So after a crash, what the target holds and what the
+checkpoints say agree, and a restart resumes from exactly there.
+
+With ``verify.inline`` three more tables (made only then) hold what inline
+verification relies on, written in the same transactions as the rows they
+describe: ``dirty`` (keys changed since they were last found equal),
+``inline_tables`` (how far each table's copy was hashed, and whether from
+its first batch on) and ``inline_moves`` (the applied position up to which
+every applied change was recorded in ``dirty``). See inline.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ..binlog import gtid
+from ..server.connection import execute, fetch_all
+from ..common.errors import DbferryError
+from ..common.identifiers import quote_ident
+from .tables import MovedTable
+from .selection import STATE_SCHEMA
+
+_S = quote_ident(STATE_SCHEMA)
+
+#: The phase a move is in once cutover has completed it.
+COMPLETE = "complete"
+
+#: DECIMAL(20,0) holds every signed and unsigned 64-bit key. The schema is utf8mb4 with a binary collation, whatever
+#: the target's default: every table name fits, and names that differ only by case or accent (``T`` and ``t``,
+#: ``cafe`` and ``café``) are different keys.
+_DDL = (
+    "CREATE DATABASE IF NOT EXISTS %s CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" % _S,
+    "CREATE TABLE IF NOT EXISTS %s.moves (name VARCHAR(64) NOT NULL PRIMARY KEY, config_digest CHAR(64) NOT NULL, "
+    "start_position TEXT NOT NULL, applied_position TEXT NOT NULL, phase VARCHAR(32) NOT NULL, "
+    "created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), "
+    "updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6)) ENGINE=InnoDB" % _S,
+    "CREATE TABLE IF NOT EXISTS %s.cursors (move VARCHAR(64) NOT NULL, source_schema VARCHAR(64) NOT NULL, "
+    "source_table VARCHAR(64) NOT NULL, target_schema VARCHAR(64) NOT NULL, target_table VARCHAR(64) NOT NULL, "
+    "key_column VARCHAR(64) NOT NULL, last_key DECIMAL(20,0) NULL, done BOOLEAN NOT NULL DEFAULT FALSE, "
+    "rows_copied BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (move, source_schema, source_table)) ENGINE=InnoDB" % _S,
+)
+
+
+#: ``seq`` counts the times a key was marked: the re-verifier removes a key only if it was not marked again meanwhile.
+_INLINE_DDL = (
+    "CREATE TABLE IF NOT EXISTS %s.inline_moves (move VARCHAR(64) NOT NULL PRIMARY KEY, applied_position TEXT NOT NULL, "
+    "tracked BOOLEAN NOT NULL) ENGINE=InnoDB" % _S,
+    "CREATE TABLE IF NOT EXISTS %s.inline_tables (move VARCHAR(64) NOT NULL, source_schema VARCHAR(64) NOT NULL, "
+    "source_table VARCHAR(64) NOT NULL, hashed_to DECIMAL(20,0) NULL, hashed_done BOOLEAN NOT NULL DEFAULT FALSE, "
+    "covered BOOLEAN NOT NULL, PRIMARY KEY (move, source_schema, source_table)) ENGINE=InnoDB" % _S,
+    "CREATE TABLE IF NOT EXISTS %s.dirty (move VARCHAR(64) NOT NULL, source_schema VARCHAR(64) NOT NULL, "
+    "source_table VARCHAR(64) NOT NULL, key_value DECIMAL(20,0) NOT NULL, seq BIGINT UNSIGNED NOT NULL DEFAULT 0, "
+    "PRIMARY KEY (move, source_schema, source_table, key_value)) ENGINE=InnoDB" % _S,
+)
+_INLINE_TABLES = ("dirty", "inline_tables", "inline_moves")
+
+
+@dataclass
+class Cursor:
+    """How far the copy of one table got."""
+
+    last_key: Optional[int]
+    done: bool
+    rows_copied: int
+
+
+@dataclass
+class MoveState:
+    """A move as the target records it."""
+
+    name: str
+    config_digest: str
+    start_position: str
+    applied_position: str
+    phase: str
+    cursors: dict[tuple[str, str], Cursor]
+
+
+def ensure_schema(conn: Any) -> None:
+    for statement in _DDL:
+        execute(conn, statement)
+
+
+def load(conn: Any, name: str) -> Optional[MoveState]:
+    """The recorded state of move ``name``, or None for a new move (also when the target has no state schema yet:
+    looking must not create it, so that a move refused at start has written nothing to the target)."""
+    if not fetch_all(conn, "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'moves'", (STATE_SCHEMA,)):
+        return None
+    rows = fetch_all(conn, "SELECT config_digest, start_position, applied_position, phase FROM %s.moves WHERE name = %%s" % _S, (name,))
+    if not rows:
+        return None
+    cursors = {
+        (schema, table): Cursor(None if last is None else int(last), bool(done), int(copied))
+        for schema, table, last, done, copied in fetch_all(
+            conn, "SELECT source_schema, source_table, last_key, done, rows_copied FROM %s.cursors WHERE move = %%s" % _S, (name,))
+    }
+    digest, start, applied, phase = rows[0]
+    return MoveState(name, digest, start, applied, phase, cursors)
+
+
+def create(conn: Any, name: str, digest: str, tables: list[MovedTable]) -> None:
+    """Record a new move (phase ``preparing``) and an empty cursor per table (caller commits)."""
+    execute(conn, "INSERT INTO %s.moves (name, config_digest, start_position, applied_position, phase) VALUES (%%s, %%s, '', '', 'preparing')" % _S,
+            (name, digest))
+    for table in tables:
+        execute(conn, "INSERT INTO %s.cursors (move, source_schema, source_table, target_schema, target_table, key_column) "
+                      "VALUES (%%s, %%s, %%s, %%s, %%s, %%s)" % _S, (name, table.schema, table.name, table.target_schema, table.target_name, table.key))
+
+
+def start(conn: Any, name: str, position: str) -> None:
+    """Record the start position P0, read after the target tables exist (caller commits)."""
+    execute(conn, "UPDATE %s.moves SET start_position = %%s, applied_position = %%s, phase = 'copying' WHERE name = %%s" % _S,
+            (position, position, name))
+
+
+def save_cursor(conn: Any, name: str, table: MovedTable, last_key: Optional[int], done: bool, rows: int) -> None:
+    """Advance a table's cursor, inside the transaction that wrote the batch; refused once the move is complete.
+
+    The move's row is read with a shared lock, so a cutover recording the move complete waits for this
+    transaction, and this one sees a completion committed before it (see refuse_if_complete).
+    """
+    refuse_if_complete(conn, name)
+    execute(conn, "UPDATE %s.cursors SET last_key = %%s, done = %%s, rows_copied = rows_copied + %%s "
+                  "WHERE move = %%s AND source_schema = %%s AND source_table = %%s" % _S,
+            (last_key, done, rows, name, table.schema, table.name))
+
+
+def save_position(conn: Any, name: str, position: str) -> None:
+    """Record the applied binlog position, inside the transaction that applied the events; refused once the move is complete."""
+    if execute(conn, "UPDATE %s.moves SET applied_position = %%s WHERE name = %%s AND phase <> %%s" % _S, (position, name, COMPLETE)) == 0:
+        refuse_if_complete(conn, name)  # 0 rows: complete, or the same position again (an unchanged row is not counted)
+
+
+def refuse_if_complete(conn: Any, name: str) -> None:
+    """Roll back the caller's transaction and raise when the move is complete: a cut-over target is the application's now.
+
+    A locking read: it sees the latest committed phase, not the transaction's snapshot, and a cutover's
+    ``record_complete`` waits until this transaction ends. So no checkpoint (and none of the rows written in its
+    transaction) commits after the move was recorded complete, whichever agent writes it.
+    """
+    rows = fetch_all(conn, "SELECT phase FROM %s.moves WHERE name = %%s LOCK IN SHARE MODE" % _S, (name,))
+    if rows and rows[0][0] == COMPLETE:
+        conn.rollback()
+        raise DbferryError("move %s is complete (cut over): its target is not written by the move any more; nothing of this "
+                           "transaction was written." % name, obj=name,
+                           fix="stop this agent: the move is over (dbferry.mysql.agent state: absent removes it).")
+
+
+def record_complete(conn: Any, name: str, final: str) -> None:
+    """Record the move complete, in the caller's transaction, if the target holds everything up to ``final``.
+
+    The applied position is read with an exclusive lock and checked again here, not only by the cutover's wait
+    before it: for the half second after an agent loses the move's target lock (target_lock.py) a second, lagging
+    agent of the move may still commit an older position. Under the lock none can commit between this check and
+    the caller's commit, and after it every checkpoint write is refused (refuse_if_complete).
+    """
+    rows = fetch_all(conn, "SELECT applied_position FROM %s.moves WHERE name = %%s FOR UPDATE" % _S, (name,))
+    applied = rows[0][0] if rows else ""
+    if not gtid.reached(applied, final):
+        conn.rollback()
+        raise DbferryError("move %s was not recorded complete: the target's applied position went back to %s, before the final position %s "
+                           "(another agent of the move wrote an older checkpoint)." % (name, applied or "nothing", final), obj=name,
+                           fix="make sure no other agent of the move runs (dbferry status on every ferry host), start the agent again "
+                               "(it applies up to the final position), then run the cutover again.")
+    execute(conn, "UPDATE %s.moves SET phase = %%s WHERE name = %%s" % _S, (COMPLETE, name))
+
+
+def begin_inline(conn: Any, recorded: MoveState) -> None:
+    """Start inline bookkeeping for a run with ``verify.inline`` (caller commits).
+
+    Coverage only ever gets lost: a move whose applier ran without inline
+    (the applied position moved past the one inline recorded) is no longer
+    tracked, and a table whose copy went on without hashing (its cursor moved
+    past the hashed key) or began before inline was on is no longer covered.
+    Verification falls back to checksum for what is not covered.
+    """
+    for statement in _INLINE_DDL:
+        execute(conn, statement)
+    name = recorded.name
+    rows = fetch_all(conn, "SELECT applied_position, tracked FROM %s.inline_moves WHERE move = %%s FOR UPDATE" % _S, (name,))
+    if rows:
+        tracked = bool(rows[0][1]) and rows[0][0] == recorded.applied_position
+        execute(conn, "UPDATE %s.inline_moves SET applied_position = %%s, tracked = %%s WHERE move = %%s" % _S,
+                (recorded.applied_position, tracked, name))
+    else:
+        execute(conn, "INSERT INTO %s.inline_moves (move, applied_position, tracked) VALUES (%%s, %%s, %%s)" % _S,
+                (name, recorded.applied_position, recorded.applied_position == recorded.start_position))
+    hashed = {(s, t): (None if to is None else int(to), bool(done), bool(covered)) for s, t, to, done, covered in fetch_all(
+        conn, "SELECT source_schema, source_table, hashed_to, hashed_done, covered FROM %s.inline_tables WHERE move = %%s FOR UPDATE" % _S,
+        (name,))}
+    for (schema, table), cursor in sorted(recorded.cursors.items()):
+        if (schema, table) in hashed:
+            to, done, covered = hashed[(schema, table)]
+            execute(conn, "UPDATE %s.inline_tables SET covered = %%s WHERE move = %%s AND source_schema = %%s AND source_table = %%s" % _S,
+                    (covered and (to, done) == (cursor.last_key, cursor.done), name, schema, table))
+        else:
+            execute(conn, "INSERT INTO %s.inline_tables (move, source_schema, source_table, hashed_to, hashed_done, covered) "
+                          "VALUES (%%s, %%s, %%s, %%s, %%s, %%s)" % _S,
+                    (name, schema, table, cursor.last_key, cursor.done, cursor.last_key is None and not cursor.done))
+
+
+def save_hashed(conn: Any, name: str, table: MovedTable, last_key: Optional[int], done: bool) -> None:
+    """Record that a table's copy is hashed up to ``last_key``, inside the transaction that wrote and hashed the batch."""
+    execute(conn, "UPDATE %s.inline_tables SET hashed_to = %%s, hashed_done = %%s WHERE move = %%s AND source_schema = %%s AND source_table = %%s" % _S,
+            (last_key, done, name, table.schema, table.name))
+
+
+def save_inline_position(conn: Any, name: str, position: str) -> None:
+    """Record that every change up to ``position`` was marked dirty, inside the transaction that applied (and marked) them."""
+    execute(conn, "UPDATE %s.inline_moves SET applied_position = %%s WHERE move = %%s" % _S, (position, name))
+
+
+def drop(conn: Any, name: str) -> None:
+    """Forget a move; drops the schema when no other move is recorded."""
+    for table in _INLINE_TABLES:
+        if fetch_all(conn, "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (STATE_SCHEMA, table)):
+            execute(conn, "DELETE FROM %s.%s WHERE move = %%s" % (_S, quote_ident(table)), (name,))
+    execute(conn, "DELETE FROM %s.cursors WHERE move = %%s" % _S, (name,))
+    execute(conn, "DELETE FROM %s.moves WHERE name = %%s" % _S, (name,))
+    if not fetch_all(conn, "SELECT 1 FROM %s.moves LIMIT 1" % _S):
+        execute(conn, "DROP DATABASE %s" % _S)

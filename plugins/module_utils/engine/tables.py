@@ -1,0 +1,331 @@
+"""The moved tables: their columns and keys on the source, and their creation
+on the target from the source's own definitions.
+
+A ``MovedTable`` is what copy and apply need to know about one table: the
+source and target names, the columns that are written (generated columns
+never are: the target computes them; invisible ones are, by name, since
+``SELECT *`` would leave them out) and the primary key column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional
+
+from ..config.move_config import MoveConfig
+from ..server.connection import execute, fetch_all, fetch_value
+from ..common.errors import DbferryError
+from ..common.identifiers import display_table, quote_ident, quote_table
+from .selection import SYSTEM_SCHEMAS
+
+
+#: Key types the copier pages through today; others are planned (preflight says so).
+SUPPORTED_KEY_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "bigint"})
+
+#: information_schema DATA_TYPEs whose text form is an exact SQL literal as it is (numbers).
+_BARE_TYPES = SUPPORTED_KEY_TYPES | {"decimal", "double", "year"}
+#: DATA_TYPEs written by number: BIT's value, ENUM's index, SET's bitmask (DESIGN step 3: never ENUM or SET by label).
+_NUMBERED_TYPES = frozenset({"bit", "enum", "set"})
+#: The numbered DATA_TYPEs whose numbers stand for labels of the column's definition (target_differences).
+_LABELLED_TYPES = frozenset({"enum", "set"})
+#: DATA_TYPEs whose values are bytes in a character set of their own (or none), and
+#: so go as hex literals: bytes exact, whatever the column's or the session's charset.
+_BYTE_TYPES = frozenset({"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "binary", "varbinary", "tinyblob", "blob",
+                         "mediumblob", "longblob", "json", "geometry", "point", "linestring", "polygon", "multipoint",
+                         "multilinestring", "multipolygon", "geometrycollection"})
+
+
+def value_literal(column: str, data_type: str) -> str:
+    """An SQL expression that makes the server print the column's value as an SQL literal that writes it back exactly.
+
+    The copier has the source server print each row as ``(v1,v2,...)`` and
+    sends those bytes to the target as they are: no value is decoded and
+    re-encoded in Python, which is most of what a copy costs otherwise.
+    NULL prints as NULL. Strings and bytes print as ``X'..'``: hex keeps
+    every byte, and the target reads a hex literal as the column's own
+    character set. FLOAT prints through DOUBLE, whose text round-trips
+    (FLOAT's own text has 6 significant digits), and the target rounds it
+    back to the same FLOAT. BIT, ENUM and SET print as their number (value,
+    index, bitmask), which stores the same value in a column of the same
+    definition, with no round trip through a label's text: the ENUM error
+    value (index 0, which reads as '') stays 0 even where '' is a label.
+    Temporal and other values print as quoted text (the session time zone
+    is +00:00 on both sides, so TIMESTAMPs do not shift).
+    """
+    name = quote_ident(column)
+    if data_type in _BARE_TYPES:
+        value = name
+    elif data_type == "float":
+        value = "CAST(%s AS DOUBLE)" % name
+    elif data_type in _NUMBERED_TYPES:
+        value = "%s + 0" % name
+    elif data_type in _BYTE_TYPES:
+        value = "CONCAT('X''', HEX(%s), '''')" % name
+    else:
+        return "QUOTE(%s)" % name  # QUOTE prints NULL as NULL itself
+    return "IFNULL(%s, 'NULL')" % value
+
+
+#: Character set and collation names are catalog words, not user text; they
+#: cannot be quoted as identifiers, so they are checked instead.
+_CHARSET_RE = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+@dataclass(frozen=True)
+class MovedTable:
+    """One table of a move."""
+
+    schema: str
+    name: str
+    target_schema: str
+    target_name: str
+    columns: tuple[str, ...]
+    key: str
+    #: information_schema DATA_TYPE of each column, in ``columns`` order ("" when not known: printed as quoted text).
+    types: tuple[str, ...] = ()
+
+    @property
+    def source(self) -> str:
+        return display_table(self.schema, self.name)
+
+    @property
+    def quoted_source(self) -> str:
+        return quote_table(self.schema, self.name)
+
+    @property
+    def quoted_target(self) -> str:
+        return quote_table(self.target_schema, self.target_name)
+
+    @property
+    def key_index(self) -> int:
+        return self.columns.index(self.key)
+
+    @property
+    def column_list(self) -> str:
+        return ", ".join(quote_ident(c) for c in self.columns)
+
+    @property
+    def enum_indexes(self) -> tuple[int, ...]:
+        """Positions of the ENUM columns in ``columns``: where the ENUM error value (index 0) may be."""
+        return tuple(i for i, data_type in enumerate(self.types) if data_type == "enum")
+
+    @property
+    def error_value_test(self) -> Optional[str]:
+        """An expression true for a row holding the ENUM error value, which only a lenient statement writes (rows.py);
+        None for a table without ENUM columns."""
+        tests = ["%s + 0 = 0" % quote_ident(self.columns[i]) for i in self.enum_indexes]
+        return "(%s) IS TRUE" % " OR ".join(tests) if tests else None
+
+    @property
+    def row_literal(self) -> str:
+        """An expression that the source prints as the row's ``(v1,v2,...)`` for a VALUES list (see value_literal)."""
+        types = self.types or ("",) * len(self.columns)
+        return "CONCAT('(', %s, ')')" % ", ',', ".join(value_literal(c, t) for c, t in zip(self.columns, types))
+
+
+def read_tables(conn: Any, config: MoveConfig) -> list[MovedTable]:
+    """The selected base tables on the source, in name order.
+
+    Names are compared byte for byte (BINARY): information_schema compares
+    them in a case- and accent-insensitive collation, which would join the
+    columns of ``T`` to ``t`` and of ``cafe`` to ``café``.
+
+    Refuses what the copier cannot move consistently (preflight reports the
+    same, with more detail): no single-column integer primary key.
+    """
+    placeholders = ", ".join(["%s"] * len(SYSTEM_SCHEMAS))
+    rows = fetch_all(
+        conn,
+        "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.EXTRA, c.COLUMN_KEY, c.DATA_TYPE "
+        "FROM information_schema.COLUMNS c JOIN information_schema.TABLES t "
+        "ON BINARY t.TABLE_SCHEMA = BINARY c.TABLE_SCHEMA AND BINARY t.TABLE_NAME = BINARY c.TABLE_NAME "
+        "WHERE t.TABLE_TYPE = 'BASE TABLE' AND c.TABLE_SCHEMA NOT IN (" + placeholders + ") "
+        "ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION",
+        sorted(SYSTEM_SCHEMAS),
+    )
+    columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    keys: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for schema, table, column, extra, column_key, data_type in rows:
+        if not config.selection.selects_table(schema, table):
+            continue
+        columns.setdefault((schema, table), [])
+        if "GENERATED" not in (extra or "").upper():
+            columns[(schema, table)].append((column, data_type.lower()))
+        if column_key == "PRI":
+            keys.setdefault((schema, table), []).append((column, data_type.lower()))
+    tables = []
+    for (schema, table), typed in columns.items():
+        key = keys.get((schema, table), [])
+        if len(key) != 1 or key[0][1] not in SUPPORTED_KEY_TYPES:
+            raise DbferryError(
+                "table %s has no single-column integer primary key, which this version needs." % display_table(schema, table),
+                obj=display_table(schema, table),
+                fix="run dbferry.mysql.preflight for the details, or exclude the table with tables.exclude.",
+            )
+        target_schema, target_name = config.target_name(schema, table)
+        tables.append(MovedTable(schema, table, target_schema, target_name, tuple(c for c, _t in typed), key[0][0],
+                                 tuple(t for _c, t in typed)))
+    if not tables:
+        raise DbferryError("the selection matches no table on the source.", obj="databases/tables",
+                           fix="check databases.include/exclude and tables.include/exclude.")
+    return tables
+
+
+def _create_statement(source: Any, table: MovedTable) -> str:
+    """SHOW CREATE TABLE of the source table, renamed to its target name."""
+    ddl = fetch_all(source, "SHOW CREATE TABLE %s" % table.quoted_source)[0][1]
+    prefix = "CREATE TABLE %s" % quote_ident(table.name)
+    if not ddl.startswith(prefix):
+        raise DbferryError("unexpected SHOW CREATE TABLE output for %s." % table.source, obj=table.source,
+                           fix="report this with the server version.")
+    return "CREATE TABLE %s%s" % (table.quoted_target, ddl[len(prefix):])
+
+
+@dataclass(frozen=True)
+class Unprintable:
+    """A column whose definition SHOW CREATE TABLE may not print as it is (see unprintable_columns)."""
+
+    table: str
+    column: str
+    #: What is printed: ``enum('a','?')`` or ``DEFAULT 'x?'``.
+    printed: str
+
+    @property
+    def message(self) -> str:
+        return ("column %s of %s is printed as %s: SHOW CREATE TABLE writes every character outside the server's metadata "
+                "character set (utf8mb3: emoji and other 4-byte characters) as '?', so a target table created from it would "
+                "have other %s." % (quote_ident(self.column), self.table, self.printed,
+                                    "members" if self.printed.startswith(("enum", "set")) else "defaults"))
+
+
+#: The fix for an Unprintable column.
+UNPRINTABLE_FIX = ("create the target table yourself with the source's real definition and set reuse_target: true, or leave the table "
+                   "out with tables.exclude (if the '?' is a real question mark, create the table yourself all the same).")
+
+
+def unprintable_columns(conn: Any, tables: Iterable[tuple[str, str]]) -> list[Unprintable]:
+    """Columns of ``tables`` (schema, name) whose ENUM/SET members or default may hold a character SHOW CREATE TABLE
+    prints as '?'.
+
+    MariaDB prints definitions in utf8mb3, in SHOW CREATE TABLE as in
+    information_schema, so a 4-byte character in a member or a default
+    comes out as '?' and nothing reads the real one back. A '?' in a column
+    whose character set has 4-byte characters (or in a default of a column
+    without a character set) is therefore taken for a lost character; in
+    latin1 and the like a '?' can only be itself.
+    """
+    wanted = set(tables)
+    if not wanted:
+        return []
+    schemas = sorted({schema for schema, _name in wanted})
+    rows = fetch_all(
+        conn,
+        "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, c.COLUMN_DEFAULT "
+        "FROM information_schema.COLUMNS c LEFT JOIN information_schema.CHARACTER_SETS s ON s.CHARACTER_SET_NAME = c.CHARACTER_SET_NAME "
+        "WHERE c.TABLE_SCHEMA IN (%s) AND (s.MAXLEN IS NULL OR s.MAXLEN >= 4) "
+        "AND ((c.DATA_TYPE IN ('enum', 'set') AND c.COLUMN_TYPE LIKE %%s) OR c.COLUMN_DEFAULT LIKE %%s) "
+        "ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION" % ", ".join(["%s"] * len(schemas)),
+        schemas + ["%?%", "%?%"])
+    found = []
+    for schema, table, column, data_type, column_type, default in rows:
+        if (schema, table) not in wanted:  # compared in Python: exact, where information_schema ignores case and accents
+            continue
+        lost_member = data_type.lower() in ("enum", "set") and "?" in column_type
+        found.append(Unprintable(display_table(schema, table), column, column_type if lost_member else "DEFAULT %s" % default))
+    return found
+
+
+def _columns(conn: Any, schema: str, name: str) -> dict[str, tuple[str, str, str]]:
+    """The table's columns by lower-case name (column names are case-insensitive): (name, DATA_TYPE, COLUMN_TYPE)."""
+    rows = fetch_all(conn, "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
+                           "AND TABLE_NAME = %s AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s", (schema, name) * 2)
+    return {column.lower(): (column, data_type.lower(), column_type) for column, data_type, column_type in rows}
+
+
+def target_differences(source: Any, target: Any, table: MovedTable) -> list[str]:
+    """What makes an existing target table unfit for the move's writes: a moved column it lacks, or an ENUM or SET
+    column whose definition is not the source's.
+
+    ENUM and SET values are written by number (index, bitmask), so members
+    in another order or count would change the labels without an error, and
+    inline verification, which hashes the numbers, would not see it either.
+    COLUMN_TYPE is compared byte for byte: both servers print a 4-byte
+    character of a member as the same '?', so count and order still compare.
+    """
+    ours = _columns(source, table.schema, table.name)
+    theirs = _columns(target, table.target_schema, table.target_name)
+    found = []
+    for column in table.columns:
+        mine, their = ours.get(column.lower()), theirs.get(column.lower())
+        if their is None:
+            found.append("it has no column %s" % quote_ident(column))
+        elif mine is not None and _LABELLED_TYPES & {mine[1], their[1]} and mine[2] != their[2]:
+            found.append("its column %s is %s where the source's is %s" % (quote_ident(column), their[2], mine[2]))
+    return found
+
+
+def check_target_tables(source: Any, target: Any, tables: list[MovedTable], reuse_target: bool) -> list[MovedTable]:
+    """Refuse target tables the move cannot use or create; return the existing, usable (empty) ones.
+
+    A table with rows is refused (the copy could not tell its rows from
+    ours); an empty one is accepted only with ``reuse_target``, and only if
+    it has every moved column and the source's ENUM and SET definitions
+    (target_differences). A table to be created from a definition the
+    source cannot print faithfully is refused (unprintable_columns). All of
+    it before anything is written, since the engine calls this before it
+    records the move.
+    """
+    existing = []
+    to_create = []
+    differences = []
+    for table in tables:
+        # The plain comparisons let the server look the table up by name; BINARY makes the match exact (read_tables).
+        found = fetch_value(target, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+                                    "AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s",
+                            (table.target_schema, table.target_name) * 2)
+        if not found:
+            to_create.append(table)
+            continue
+        target_display = display_table(table.target_schema, table.target_name)
+        if fetch_all(target, "SELECT 1 FROM %s LIMIT 1" % table.quoted_target):
+            raise DbferryError("target table %s exists and has rows." % target_display, obj=target_display,
+                               fix="drop or empty it, or rename the move's target with rename.databases.")
+        if not reuse_target:
+            raise DbferryError("target table %s already exists (empty)." % target_display, obj=target_display,
+                               fix="drop it, or set reuse_target: true to copy into it.")
+        unfit = target_differences(source, target, table)
+        if unfit:
+            differences.append((target_display, "target table %s does not match %s: %s." % (target_display, table.source, "; ".join(unfit))))
+        existing.append(table)
+    if differences:
+        raise DbferryError(" ".join(message for _name, message in differences) + " ENUM and SET values are written by number "
+                           "(index, bitmask), so other members would change them without an error.",
+                           obj=", ".join(name for name, _message in differences),
+                           fix="give the target table every column of the source table, each ENUM and SET with the source's real "
+                               "members in the same order (ALTER TABLE ... MODIFY), or drop it and let the move create it.")
+    unprintable = unprintable_columns(source, [(t.schema, t.name) for t in to_create])
+    if unprintable:
+        raise DbferryError(" ".join(u.message for u in unprintable), obj=", ".join(sorted({u.table for u in unprintable})),
+                           fix=UNPRINTABLE_FIX)
+    return existing
+
+
+def create_target_tables(source: Any, target: Any, tables: list[MovedTable], existing: list[MovedTable]) -> list[str]:
+    """Create the target databases and the tables not in ``existing``; return the ones created."""
+    created = []
+    for schema in sorted({t.target_schema for t in tables}):
+        source_schema = next(t.schema for t in tables if t.target_schema == schema)
+        charset, collation = fetch_all(
+            source, "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
+            (source_schema,))[0]
+        if not (_CHARSET_RE.match(charset) and _CHARSET_RE.match(collation)):
+            raise DbferryError("unexpected character set %r / collation %r on %s." % (charset, collation, source_schema),
+                               obj=source_schema, fix="report this with the server version.")
+        execute(target, "CREATE DATABASE IF NOT EXISTS %s CHARACTER SET %s COLLATE %s" % (quote_ident(schema), charset, collation))
+    execute(target, "SET SESSION foreign_key_checks = 0")
+    for table in tables:
+        if table not in existing:
+            execute(target, _create_statement(source, table))
+            created.append(table.source)
+    return created

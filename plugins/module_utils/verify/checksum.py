@@ -1,0 +1,602 @@
+"""Verification: does every target table of a move hold exactly the source's rows?
+
+Method ``checksum`` (DESIGN "Verification"):
+
+1. Wait until the move has copied every table and its applier has applied
+   the wanted source position (default: the source's position when
+   verification starts). Only the target's ``_dbferry`` schema is read for
+   this, and for the move's tables, their target names and key columns.
+2. Per table (``parallel`` tables at once, each worker with sessions of its
+   own), split the key space into ranges at every ``chunk_rows``-th source
+   key: ``(-inf, k1], (k1, k2], ..., (kn, +inf)``. The ranges cover every
+   possible key, so rows only on the target are found too, before the
+   source's first key and beyond its last.
+3. Per range, both servers compute ``COUNT(*)`` and the BIT_XOR of a 64-bit
+   row digest, server-side: no row leaves either server for a range that
+   matches. XOR is order-independent, so neither side sorts.
+4. A range that differs is computed again, the target side only after the
+   applier has applied the source's position as of the new source read: a
+   difference left by writes still arriving goes away here. One that stays
+   is narrowed to rows (key and digest from both sides) and, for rows on
+   both sides, to the columns whose digests differ.
+
+The row digest is exact, i.e. two rows get the same digest (barring an MD5
+collision) only when they hold the same stored values:
+
+- every column is taken as its bytes (``CAST(... AS BINARY)``), so no
+  collation makes ``'a'`` equal ``'A'`` or ``'a '``, and no character set
+  conversion happens; TIMESTAMP is read in the sessions' ``+00:00``;
+- each column's bytes are length-prefixed and NULL is a marker no value
+  can produce, so NULL, ``''``, ``'NULL'`` and values that only concatenate
+  alike all differ;
+- FLOAT is read as a DOUBLE (``+ 0e0``): MariaDB prints a FLOAT with 6
+  significant digits, so ``1.1`` and ``1.1000003``, different floats, would
+  print alike; a DOUBLE prints as the shortest text that reads back as the
+  same double, which is exact;
+- ENUM and SET add their stored number (``+ 0``): the ENUM error value and
+  a ``''`` member print alike;
+- TEXT, BLOB, JSON and geometry columns are digested (MD5) before the
+  concatenation, so a row's concatenation stays within max_allowed_packet
+  (a longer one would be NULL, and go unnoticed).
+
+Method ``inline`` (the move runs with ``verify.inline``; inline.py keeps the
+dirty set): after the same wait, a table whose whole copy was hashed, in a
+move whose applier marked every change, is compared only at the keys of its
+dirty set, by key, with the same row digest (re-read once after the applier
+caught up, then narrowed to columns). Any other table is compared with
+``checksum``, and its result says why. A write to the target behind the
+move's back to a row that is not dirty is not found by ``inline``: only
+``checksum`` reads every row.
+
+Equal on purpose, because they are the same stored value: CHAR values
+that differ only in trailing spaces (CHAR is padded: the server never
+returns them); ``-0.0`` and ``0.0`` in FLOAT and DOUBLE columns (MariaDB
+stores a negative zero as 0, whichever way it is written).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Optional
+
+from ..cutover import auto_increment
+from ..binlog import gtid
+from ..cutover.auto_increment import Behind
+from ..server.connection import ServerSpec, close_quietly, connect, fetch_all, fetch_value
+from ..common.errors import DbferryError
+from ..server.flavor import detect_flavor
+from ..common.identifiers import display_table, for_arguments, quote_ident
+from ..engine.selection import STATE_SCHEMA
+
+METHODS = ("checksum", "inline")
+DEFAULT_TIMEOUT = 300.0
+DEFAULT_CHUNK_ROWS = 1000
+DEFAULT_PARALLEL = 2
+#: Differing rows reported per table; a table with more is marked truncated.
+MAX_REPORTED_ROWS = 100
+#: How often the move's applied position is read while waiting for it.
+POLL_SECONDS = 0.2
+
+MISSING = "missing"
+EXTRA = "extra"
+DIFFERS = "differs"
+
+#: Columns whose values can exceed a row's 64 KiB: digested before concatenation.
+LONG_TYPES = frozenset({
+    "tinytext", "text", "mediumtext", "longtext", "tinyblob", "blob", "mediumblob", "longblob", "json",
+    "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection",
+})
+FLOAT_TYPES = frozenset({"float", "double", "real"})
+NUMBERED_TYPES = frozenset({"enum", "set"})
+
+_S = quote_ident(STATE_SCHEMA)
+
+#: A key range ``(low, high]``; None is unbounded on that side.
+KeyRange = tuple[Optional[Any], Optional[Any]]
+
+
+@dataclass(frozen=True)
+class VerifiedTable:
+    """One table of a move, as the target's ``_dbferry.cursors`` records it."""
+
+    schema: str
+    name: str
+    target_schema: str
+    target_name: str
+    key: str
+
+    @property
+    def source(self) -> str:
+        return display_table(self.schema, self.name)
+
+    @property
+    def target(self) -> str:
+        return display_table(self.target_schema, self.target_name)
+
+    @property
+    def source_sql(self) -> str:
+        return for_arguments(quote_ident(self.schema)) + "." + for_arguments(quote_ident(self.name))
+
+    @property
+    def target_sql(self) -> str:
+        return for_arguments(quote_ident(self.target_schema)) + "." + for_arguments(quote_ident(self.target_name))
+
+    @property
+    def key_sql(self) -> str:
+        return for_arguments(quote_ident(self.key))
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One row that is not the same on both sides."""
+
+    key: Any
+    kind: str
+    columns: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "kind": self.kind, "columns": list(self.columns)}
+
+    def describe(self, table: VerifiedTable) -> str:
+        where = "%s %s=%s" % (table.source, table.key, self.key)
+        if self.kind == DIFFERS:
+            return "%s differs in %s" % (where, ", ".join(self.columns))
+        return "%s is %s on the target" % (where, "missing" if self.kind == MISSING else "extra")
+
+
+@dataclass
+class TableResult:
+    """What verification found in one table."""
+
+    table: VerifiedTable
+    rows: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    mismatches: list[Mismatch] = field(default_factory=list)
+    #: More rows differ than are listed (MAX_REPORTED_ROWS).
+    truncated: bool = False
+    #: Set by method inline only: how this table was compared (inline or checksum) and, for checksum, why.
+    method: Optional[str] = None
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        found = {"table": self.table.source, "target_table": self.table.target, "rows": self.rows, "chunks": self.chunks,
+                 "seconds": round(self.seconds, 3), "mismatches": [m.as_dict() for m in self.mismatches], "truncated": self.truncated}
+        if self.method is not None:
+            found.update(method=self.method, note=self.note)
+        return found
+
+
+@dataclass
+class VerifyReport:
+    """The outcome of one verification."""
+
+    position: str
+    applied_position: str
+    seconds: float
+    tables: list[TableResult]
+    method: str = "checksum"
+    #: Tables whose next AUTO_INCREMENT value is lower on the target (auto_increment.py): not a differing row, the
+    #: cutover raises them, but a target that took over as it is would hand out ids the source gave out already.
+    auto_increment_behind: list[Behind] = field(default_factory=list)
+
+    @property
+    def mismatched(self) -> list[TableResult]:
+        return [t for t in self.tables if t.mismatches or t.truncated]
+
+    def as_dict(self) -> dict[str, Any]:
+        found = {"position": self.position, "applied_position": self.applied_position, "seconds": round(self.seconds, 3),
+                 "tables": [t.as_dict() for t in self.tables], "auto_increment_behind": [b.as_dict() for b in self.auto_increment_behind]}
+        if self.method == "inline":
+            found.update(method=self.method, rows_compared=sum(t.rows for t in self.tables))
+        return found
+
+    def failure_message(self, shown: int = 5) -> str:
+        """One line naming the first few differing rows: table, key and columns."""
+        found = [m.describe(t.table) for t in self.mismatched for m in t.mismatches]
+        more = " and more" if any(t.truncated for t in self.tables) else ""
+        text = "verify found %d differing row(s)%s in %d table(s) (%s): %s%s." % (
+            len(found), more, len(self.mismatched), ", ".join(t.table.source for t in self.mismatched),
+            "; ".join(found[:shown]), "; ..." if len(found) > shown else "")
+        return text + (" The target is not a copy of the source: do not cut over. Find what wrote to the target (or to the source"
+                       " outside the binlog), then move the affected tables again.")
+
+
+# -- pure logic ---------------------------------------------------------------
+
+
+def chunk_ranges(next_boundary: Callable[[Optional[Any]], Optional[Any]]) -> Iterator[KeyRange]:
+    """Cut the whole key space into ``(low, high]`` ranges.
+
+    ``next_boundary(low)`` returns the ``chunk_rows``-th source key above
+    ``low`` (None: below the first key), or None when fewer are left. The
+    first range is open below and the last open above, so together they
+    cover every key either server may hold, whatever the source holds.
+    """
+    low = None
+    while True:
+        high = next_boundary(low)
+        yield low, high
+        if high is None:
+            return
+        low = high
+
+
+def range_condition(key: str, key_range: KeyRange) -> tuple[str, list[Any]]:
+    """WHERE condition and arguments for a key range (``key`` is the unquoted column name)."""
+    low, high = key_range
+    column = for_arguments(quote_ident(key))
+    parts, args = [], []
+    if low is not None:
+        parts.append("%s > %%s" % column)
+        args.append(low)
+    if high is not None:
+        parts.append("%s <= %%s" % column)
+        args.append(high)
+    return (" AND ".join(parts) or "TRUE"), args
+
+
+def column_digest(column: str, data_type: str) -> str:
+    """An expression whose value tells apart every two stored values of the column (module docstring)."""
+    data_type = data_type.lower()
+    quoted = for_arguments(quote_ident(column))
+    if data_type in FLOAT_TYPES:
+        value = "CAST(%s + 0e0 AS BINARY)" % quoted
+    elif data_type in NUMBERED_TYPES:
+        value = "CONCAT(%s + 0, '=', CAST(%s AS BINARY))" % (quoted, quoted)
+    else:
+        value = "CAST(%s AS BINARY)" % quoted
+    if data_type in LONG_TYPES:
+        return "IFNULL(CONCAT('H', MD5(%s)), 'N')" % value
+    return "IFNULL(CONCAT(LENGTH(%s), ':', %s), 'N')" % (value, value)
+
+
+def row_digest(columns: list[tuple[str, str]]) -> str:
+    """MD5 of a row: its columns' digests, concatenated (each is self-delimiting)."""
+    return "MD5(CONCAT(%s))" % ", ".join(column_digest(name, data_type) for name, data_type in columns)
+
+
+def row_differences(source: list[tuple[Any, str]], target: list[tuple[Any, str]], horizon: Optional[Any] = None) -> list[tuple[Any, str]]:
+    """Compare (key, digest) rows of one range; return (key, kind) in key order.
+
+    Keys above ``horizon`` are left out: a side whose fetch was cut at its
+    limit is only known up to there.
+    """
+    theirs = dict(target)
+    ours = dict(source)
+    found = []
+    for key in sorted(set(ours) | set(theirs)):
+        if horizon is not None and key > horizon:
+            break
+        if key not in theirs:
+            found.append((key, MISSING))
+        elif key not in ours:
+            found.append((key, EXTRA))
+        elif ours[key] != theirs[key]:
+            found.append((key, DIFFERS))
+    return found
+
+
+def pick_tables(tables: list[VerifiedTable], wanted: Optional[list[str]], move: str) -> list[VerifiedTable]:
+    """The move's tables, restricted to ``wanted`` source ``db.table`` names; an unknown name is an error."""
+    if not wanted:
+        return tables
+    known = {t.source: t for t in tables}
+    unknown = sorted(set(wanted) - set(known))
+    if unknown:
+        raise DbferryError("table(s) %s are not part of move %s." % (", ".join(unknown), move), obj=", ".join(unknown),
+                           fix="name source tables as db.table, out of: %s." % ", ".join(sorted(known)))
+    return [t for t in tables if t.source in set(wanted)]
+
+
+def _check_options(method: str, timeout: float, chunk_rows: int, parallel: int) -> None:
+    if method not in METHODS:
+        raise DbferryError("unknown verification method %r." % method, obj="method", fix="use method: checksum or inline.")
+    for option, value, least in (("timeout", timeout, 0), ("chunk_rows", chunk_rows, 1), ("parallel", parallel, 1)):
+        if value < least:
+            raise DbferryError("%s must be at least %s, got %s." % (option, least, value), obj=option, fix="set %s to %s or more." % (option, least))
+
+
+# -- statements shared with the inline hashing of the copier and the re-verifier (inline.py) ----
+
+
+def table_columns(conn: Any, schema: str, table: str) -> list[tuple[str, str]]:
+    """(name, data type) of every column, generated and invisible ones too, in table order."""
+    return fetch_all(conn, "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+                           "ORDER BY ORDINAL_POSITION", (schema, table))
+
+
+def range_aggregate(conn: Any, table_sql: str, digest: str, condition: str, args: list[Any], lock: str = "") -> tuple[int, int]:
+    """(rows, BIT_XOR of the first 64 bits of each row's digest) of one key range; ``lock``: a locking clause or nothing."""
+    count, xor = fetch_all(conn, "SELECT COUNT(*), BIT_XOR(CAST(CONV(LEFT(%s, 16), 16, 10) AS UNSIGNED)) FROM %s WHERE %s%s" % (
+        digest, table_sql, condition, " " + lock if lock else ""), args)[0]
+    return int(count), int(xor)
+
+
+def key_digests(conn: Any, table_sql: str, key_sql: str, digest: str, condition: str, args: list[Any], lock: str = "") -> list[tuple[Any, str]]:
+    """(key, row digest) of the rows that meet ``condition``, in key order."""
+    return fetch_all(conn, "SELECT %s, %s FROM %s WHERE %s ORDER BY %s%s" % (key_sql, digest, table_sql, condition, key_sql, " " + lock if lock else ""), args)
+
+
+def keys_condition(key_sql: str, keys: list[Any]) -> tuple[str, list[Any]]:
+    """WHERE condition and arguments for a list of keys (at least one)."""
+    return "%s IN (%s)" % (key_sql, ", ".join(["%s"] * len(keys))), list(keys)
+
+
+# -- the move as the target records it -------------------------------------------
+
+
+def read_move_tables(target: Any, move: str) -> list[VerifiedTable]:
+    """The move's tables from ``_dbferry.cursors``, in source name order; no move is an error."""
+    recorded = fetch_value(target, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'moves'",
+                           (STATE_SCHEMA,))
+    if recorded and fetch_all(target, "SELECT 1 FROM %s.moves WHERE name = %%s" % _S, (move,)):
+        return [VerifiedTable(*row) for row in fetch_all(
+            target, "SELECT source_schema, source_table, target_schema, target_table, key_column FROM %s.cursors WHERE move = %%s "
+                    "ORDER BY source_schema, source_table" % _S, (move,))]
+    raise DbferryError("no move named %s is recorded on the target." % move, obj=move,
+                       fix="check the name and the target server, and that the move was started (its agent records it in _dbferry).")
+
+
+def inline_coverage(target: Any, move: str, tables: list[VerifiedTable]) -> dict[str, Optional[str]]:
+    """Per table (source name), why method inline cannot vouch for it, or None when it can (module docstring)."""
+    recorded = fetch_value(target, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'inline_moves'",
+                           (STATE_SCHEMA,))
+    tracked = fetch_all(target, "SELECT i.tracked AND i.applied_position = m.applied_position FROM %s.inline_moves i JOIN %s.moves m "
+                                "ON m.name = i.move WHERE i.move = %%s" % (_S, _S), (move,)) if recorded else []
+    if not tracked:
+        return {t.source: "the move does not run with verify.inline" for t in tables}
+    if not tracked[0][0]:
+        return {t.source: "binlog events were applied while verify.inline was off" for t in tables}
+    covered = {display_table(s, t) for s, t in fetch_all(
+        target, "SELECT i.source_schema, i.source_table FROM %s.inline_tables i JOIN %s.cursors c ON c.move = i.move "
+                "AND c.source_schema = i.source_schema AND c.source_table = i.source_table WHERE i.move = %%s AND i.covered "
+                "AND i.hashed_done AND c.done AND i.hashed_to <=> c.last_key" % (_S, _S), (move,))}
+    return {t.source: None if t.source in covered else "part of its copy was not hashed (copied while verify.inline was off)" for t in tables}
+
+
+def _progress(target: Any, move: str, tables: list[VerifiedTable]) -> tuple[str, list[str]]:
+    """(applied position, tables of ``tables`` still being copied)."""
+    applied = fetch_value(target, "SELECT applied_position FROM %s.moves WHERE name = %%s" % _S, (move,))
+    if applied is None:
+        raise DbferryError("move %s is no longer recorded on the target." % move, obj=move, fix="it was removed while verifying; nothing to verify.")
+    copying = {display_table(s, t) for s, t in fetch_all(
+        target, "SELECT source_schema, source_table FROM %s.cursors WHERE move = %%s AND NOT done" % _S, (move,))}
+    return applied, [t.source for t in tables if t.source in copying]
+
+
+def wait_applied(target: Any, move: str, tables: list[VerifiedTable], wanted: str, timeout: float) -> str:
+    """Wait until ``tables`` are copied and the move has applied ``wanted``; return the applied position."""
+    deadline = time.monotonic() + timeout
+    while True:
+        applied, copying = _progress(target, move, tables)
+        if not copying and gtid.reached(applied, wanted):
+            return applied
+        if time.monotonic() >= deadline:
+            still = "; still copying %s" % ", ".join(copying) if copying else ""
+            raise DbferryError(
+                "move %s has not reached position %s within %g s: it has applied %s%s. The move keeps running." % (
+                    move, wanted, timeout, applied or "nothing yet", still),
+                obj=move, fix="verify again later or with a longer timeout; if its applied position does not advance, check the move's status.")
+        time.sleep(POLL_SECONDS)
+
+
+# -- comparison ----------------------------------------------------------------------
+
+
+class _Worker:
+    """Verifies tables one after the other, with a source and a target session of its own."""
+
+    def __init__(self, source: ServerSpec, target: ServerSpec, move: str, position_sql: str, chunk_rows: int, timeout: float) -> None:
+        self.move = move
+        self.position_sql = position_sql
+        self.chunk_rows = chunk_rows
+        self.timeout = timeout
+        self.source = connect(source)
+        try:
+            self.target = connect(target)
+        except BaseException:
+            close_quietly(self.source)
+            raise
+
+    def close(self) -> None:
+        close_quietly(self.source, self.target)
+
+    def verify(self, table: VerifiedTable) -> TableResult:
+        started = time.monotonic()
+        result = TableResult(table)
+        columns = self._columns(table)
+        digest = row_digest(columns)
+
+        def next_boundary(low: Optional[Any]) -> Optional[Any]:
+            condition, args = range_condition(table.key, (low, None))
+            return fetch_value(self.source, "SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d" % (
+                table.key_sql, table.source_sql, condition, table.key_sql, self.chunk_rows - 1), args)
+
+        for key_range in chunk_ranges(next_boundary):
+            condition, args = range_condition(table.key, key_range)
+            ours = self._aggregate(self.source, table.source_sql, digest, condition, args)
+            theirs = self._aggregate(self.target, table.target_sql, digest, condition, args)
+            result.rows += ours[0]
+            result.chunks += 1
+            if ours == theirs:
+                continue
+            # Again, the target only once it has what the source had: writes still arriving pass.
+            ours = self._aggregate(self.source, table.source_sql, digest, condition, args)
+            self._catch_up(table)
+            if ours != self._aggregate(self.target, table.target_sql, digest, condition, args):
+                self._narrow(table, columns, digest, condition, args, result)
+        result.seconds = time.monotonic() - started
+        return result
+
+    @staticmethod
+    def _aggregate(conn: Any, table_sql: str, digest: str, condition: str, args: list[Any]) -> tuple[int, int]:
+        return range_aggregate(conn, table_sql, digest, condition, args)
+
+    def _catch_up(self, table: VerifiedTable) -> None:
+        wait_applied(self.target, self.move, [table], fetch_value(self.source, self.position_sql) or "", self.timeout)
+
+    def _columns(self, table: VerifiedTable) -> list[tuple[str, str]]:
+        """(name, data type) of every column, generated and invisible ones too, in source order; both sides must have the same."""
+        ours = table_columns(self.source, table.schema, table.name)
+        theirs = {name for name, _type in table_columns(self.target, table.target_schema, table.target_name)}
+        if not ours or not theirs:
+            side, name = ("source", table.source) if not ours else ("target", table.target)
+            raise DbferryError("table %s of move %s is missing on the %s." % (name, self.move, side), obj=name,
+                               fix="check that the move is still running against these servers.")
+        names = {name for name, _type in ours}
+        if names != theirs:
+            raise DbferryError(
+                "%s and %s have different columns (only on the source: %s; only on the target: %s), so rows cannot be compared." % (
+                    table.source, table.target, ", ".join(sorted(names - theirs)) or "-", ", ".join(sorted(theirs - names)) or "-"),
+                obj=table.source, fix="the table was altered on one side: move it again.")
+        return ours
+
+    def _narrow(self, table: VerifiedTable, columns: list[tuple[str, str]], digest: str, condition: str, args: list[Any],
+                result: TableResult) -> None:
+        """Find the differing rows of a range (in key order) and, for rows on both sides, their differing columns."""
+        room = MAX_REPORTED_ROWS - len(result.mismatches)
+        if room <= 0:
+            result.truncated = True
+            return
+        limit = self.chunk_rows + room + 1
+        rows_sql = "SELECT %s, %s FROM %s WHERE %s ORDER BY %s LIMIT %d"
+        ours = fetch_all(self.source, rows_sql % (table.key_sql, digest, table.source_sql, condition, table.key_sql, limit), args)
+        self._catch_up(table)
+        theirs = fetch_all(self.target, rows_sql % (table.key_sql, digest, table.target_sql, condition, table.key_sql, limit), args)
+        cut = [rows[-1][0] for rows in (ours, theirs) if len(rows) == limit]
+        found = row_differences(ours, theirs, min(cut) if cut else None)
+        result.truncated = result.truncated or len(found) > room
+        found = found[:room]
+        differing = self._differing_columns(table, columns, [k for k, kind in found if kind == DIFFERS])
+        for row_key, kind in found:
+            if kind != DIFFERS:
+                result.mismatches.append(Mismatch(row_key, kind))
+            elif differing.get(row_key):  # a row that changed back in between is not reported
+                result.mismatches.append(Mismatch(row_key, kind, differing[row_key]))
+
+    def verify_dirty(self, table: VerifiedTable) -> TableResult:
+        """Method inline for a covered table: compare the rows at the keys of its dirty set, ``chunk_rows`` keys at a time."""
+        started = time.monotonic()
+        result = TableResult(table, method="inline")
+        columns = self._columns(table)
+        digest = row_digest(columns)
+        after: Optional[int] = None
+        while True:
+            keys = [int(k) for (k,) in fetch_all(
+                self.target, "SELECT key_value FROM %s.dirty WHERE move = %%s AND source_schema = %%s AND source_table = %%s%s "
+                             "ORDER BY key_value LIMIT %d" % (_S, "" if after is None else " AND key_value > %s", self.chunk_rows),
+                (self.move, table.schema, table.name) + (() if after is None else (after,)))]
+            if not keys:
+                break
+            after = keys[-1]
+            result.rows += len(keys)
+            result.chunks += 1
+            condition, args = keys_condition(table.key_sql, keys)
+            ours = key_digests(self.source, table.source_sql, table.key_sql, digest, condition, args)
+            if ours == key_digests(self.target, table.target_sql, table.key_sql, digest, condition, args):
+                continue
+            # Again, the target only once it has what the source had: writes still arriving pass.
+            ours = key_digests(self.source, table.source_sql, table.key_sql, digest, condition, args)
+            self._catch_up(table)
+            found = row_differences(ours, key_digests(self.target, table.target_sql, table.key_sql, digest, condition, args))
+            room = MAX_REPORTED_ROWS - len(result.mismatches)
+            result.truncated = result.truncated or len(found) > room
+            found = found[:max(room, 0)]
+            differing = self._differing_columns(table, columns, [k for k, kind in found if kind == DIFFERS])
+            for row_key, kind in found:
+                if kind != DIFFERS:
+                    result.mismatches.append(Mismatch(row_key, kind))
+                elif differing.get(row_key):
+                    result.mismatches.append(Mismatch(row_key, kind, differing[row_key]))
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _differing_columns(self, table: VerifiedTable, columns: list[tuple[str, str]], keys: list[Any]) -> dict[Any, tuple[str, ...]]:
+        if not keys:
+            return {}
+        digests = ", ".join("MD5(%s)" % column_digest(name, data_type) for name, data_type in columns)
+        select = "SELECT %s, %s FROM %s WHERE %s IN (%s)"
+        placeholders = ", ".join(["%s"] * len(keys))
+        ours = {row[0]: row[1:] for row in fetch_all(self.source, select % (table.key_sql, digests, table.source_sql, table.key_sql, placeholders), keys)}
+        theirs = {row[0]: row[1:] for row in fetch_all(self.target, select % (table.key_sql, digests, table.target_sql, table.key_sql, placeholders), keys)}
+        return {k: tuple(name for (name, _type), a, b in zip(columns, ours[k], theirs[k]) if a != b) for k in keys if k in ours and k in theirs}
+
+
+def verify(source: ServerSpec, target: ServerSpec, move: str, *, method: str = "checksum", position: Optional[str] = None,
+           timeout: float = DEFAULT_TIMEOUT, chunk_rows: int = DEFAULT_CHUNK_ROWS, parallel: int = DEFAULT_PARALLEL,
+           tables: Optional[list[str]] = None) -> VerifyReport:
+    """Verify move ``move`` (see the module docstring); mismatches are in the report, not raised."""
+    _check_options(method, timeout, chunk_rows, parallel)
+    started = time.monotonic()
+    source_conn = connect(source)
+    target_conn = None
+    try:
+        target_conn = connect(target)
+        flavor = detect_flavor(source_conn)
+        if not flavor.is_mariadb:
+            raise DbferryError("the source is %s; this version verifies moves from MariaDB only." % flavor.label, obj="source",
+                               fix="MySQL sources are planned for a later version.")
+        if position is None:
+            position = fetch_value(source_conn, flavor.gtid_position_sql) or ""
+        gtid.parse(position)  # a bad position fails here, not after the wait
+        chosen = pick_tables(read_move_tables(target_conn, move), tables, move)
+        applied = wait_applied(target_conn, move, chosen, position, timeout)
+        counters = auto_increment.behind(source_conn, target_conn, [(t.schema, t.name, t.target_schema, t.target_name) for t in chosen])
+        coverage = inline_coverage(target_conn, move, chosen) if method == "inline" else None
+    finally:
+        close_quietly(source_conn, target_conn)
+    results = _verify_tables(source, target, move, flavor.gtid_position_sql, chosen, chunk_rows, parallel, timeout, coverage)
+    return VerifyReport(position, applied, time.monotonic() - started, results, method, counters)
+
+
+def _verify_tables(source: ServerSpec, target: ServerSpec, move: str, position_sql: str, tables: list[VerifiedTable],
+                   chunk_rows: int, parallel: int, timeout: float, coverage: Optional[dict[str, Optional[str]]] = None) -> list[TableResult]:
+    """Verify ``tables`` in ``parallel`` threads; the first error stops the others and is raised.
+
+    ``coverage`` (method inline, see inline_coverage): covered tables are compared at their dirty keys, the others by checksum.
+    """
+
+    def one(worker: _Worker, table: VerifiedTable) -> TableResult:
+        if coverage is None:
+            return worker.verify(table)
+        if coverage[table.source] is None:
+            return worker.verify_dirty(table)
+        found = worker.verify(table)
+        found.method, found.note = "checksum", "compared by checksum: %s" % coverage[table.source]
+        return found
+
+    pending: queue.Queue = queue.Queue()
+    for table in tables:
+        pending.put(table)
+    results: dict[str, TableResult] = {}
+    errors: list[BaseException] = []
+    failed = threading.Event()
+
+    def work() -> None:
+        try:
+            worker = _Worker(source, target, move, position_sql, chunk_rows, timeout)
+            try:
+                while not failed.is_set():
+                    try:
+                        table = pending.get_nowait()
+                    except queue.Empty:
+                        return
+                    results[table.source] = one(worker, table)
+            finally:
+                worker.close()
+        except BaseException as exc:  # noqa: BLE001 - raised by the caller  # pylint: disable=broad-exception-caught
+            errors.append(exc)
+            failed.set()
+
+    threads = [threading.Thread(target=work, name="verify-%d" % i, daemon=True) for i in range(min(parallel, len(tables)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return [results[t.source] for t in tables]
