@@ -22,8 +22,11 @@ if [ "$("$venv/bin/python" -m pip freeze 2>/dev/null | grep -E '^ansible-core=='
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check "$core" 2> >(grep -v "is ignored: it is neither" >&2)
 fi
-dest=.build/sanity/ansible_collections/dbferry/mysql
-rm -rf "$dest"
+# A folder per run, so that two runs at once (two checkouts' worth of work in one tree) do not delete each other's copy.
+run_dir="$root/.build/sanity/run-$$"
+trap 'rm -rf "$run_dir"' EXIT
+dest="$run_dir/ansible_collections/dbferry/mysql"
+rm -rf "$root/.build/sanity/ansible_collections"  # the single copy of earlier versions of this script
 mkdir -p "$dest"
 git ls-files -z --cached --others --exclude-standard | rsync -a --ignore-missing-args --from0 --files-from=- ./ "$dest/"  # a tracked file deleted in the work tree is left out
 cd "$dest"
@@ -34,4 +37,4 @@ pip_version="$(grep -A2 'default_packages = dict(' "$venv"/lib/python3*/site-pac
 mkdir -p "$HOME/.ansible/test/cache"
 cp "$root/scripts/ansible-test-get-pip.py" "$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
 export PATH="$venv/bin:$PATH"
-exec "$venv/bin/ansible-test" sanity --requirements --python 3.11 --color no "$@" 2> >(grep -v "is ignored: it is neither" >&2)
+"$venv/bin/ansible-test" sanity --requirements --python 3.11 --color no "$@" 2> >(grep -v "is ignored: it is neither" >&2)
