@@ -37,7 +37,7 @@ from ..server.connection import close_quietly, connect, fetch_all, fetch_value
 from .copier import CopyHook, TableCopier
 from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
-from ..server.flavor import Flavor, detect_flavor
+from ..server.flavor import Flavor, detect_flavor, refuse_unsupported_source
 from ..controls.hooks import Hooks
 from ..verify.inline import Reverifier
 from ..common.retry import is_transient
@@ -88,9 +88,7 @@ class Ferry:
         target = connect(self.config.target, autocommit=False)
         try:
             flavor = detect_flavor(source)
-            if not flavor.is_mariadb:
-                raise DbferryError("the source is %s; this version moves from MariaDB only." % flavor.label, obj="source",
-                                   fix="MySQL sources (GTID or file/position) are planned for a later version.")
+            refuse_unsupported_source(flavor, "moves")
             if not check_server_id(source, self.config.server_id, self.config.source.describe()):
                 self.log.event("server_id_replicas_unchecked", server_id=self.config.server_id,
                                reason="the source user may not list replicas (SHOW SLAVE HOSTS needs REPLICATION MASTER ADMIN)")

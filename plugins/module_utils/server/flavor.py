@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..common.errors import DbferryError
 from .connection import fetch_all
 
 MARIADB = "mariadb"
@@ -151,3 +152,15 @@ def detect_flavor(conn: Any) -> Flavor:
     """Ask a connected server what it is."""
     version, comment = fetch_all(conn, "SELECT VERSION(), @@version_comment")[0]
     return Flavor.parse(version, comment or "")
+
+
+def refuse_unsupported_source(flavor: Flavor, what: str) -> None:
+    """Raise unless this version can serve a source of ``flavor``: MariaDB only, for now.
+
+    The one place that says so, for every step that reads the source (the
+    engine, verification): when MySQL sources come, this is where they are
+    let in. ``what`` says what the caller does, for the message ("moves").
+    """
+    if not flavor.is_mariadb:
+        raise DbferryError("the source is %s; this version %s from MariaDB only." % (flavor.label, what), obj="source",
+                           fix="MySQL sources (GTID or file/position) are planned for a later version.")

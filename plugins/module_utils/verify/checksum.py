@@ -67,7 +67,7 @@ from ..binlog import gtid
 from ..cutover.auto_increment import Behind
 from ..server.connection import ServerSpec, close_quietly, connect, fetch_all, fetch_value
 from ..common.errors import DbferryError
-from ..server.flavor import detect_flavor
+from ..server.flavor import detect_flavor, refuse_unsupported_source
 from ..common.identifiers import display_table, for_arguments, quote_ident
 from ..engine.selection import STATE_SCHEMA
 
@@ -537,9 +537,7 @@ def verify(source: ServerSpec, target: ServerSpec, move: str, *, method: str = "
     try:
         target_conn = connect(target)
         flavor = detect_flavor(source_conn)
-        if not flavor.is_mariadb:
-            raise DbferryError("the source is %s; this version verifies moves from MariaDB only." % flavor.label, obj="source",
-                               fix="MySQL sources are planned for a later version.")
+        refuse_unsupported_source(flavor, "verifies moves")
         if position is None:
             position = fetch_value(source_conn, flavor.gtid_position_sql) or ""
         gtid.parse(position)  # a bad position fails here, not after the wait

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.dbferry.mysql.plugins.module_utils.server.flavor import MARIADB, MYSQL, Flavor
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.flavor import MARIADB, MYSQL, Flavor, refuse_unsupported_source
 
 
 @pytest.mark.parametrize(
@@ -105,3 +106,10 @@ def test_binlog_compression_exists_only_on_mariadb():
     assert _f("10.11.19-MariaDB").has_binlog_compression
     assert not _f("10.2.2-MariaDB").has_binlog_compression
     assert not _f("8.0.36").has_binlog_compression
+
+
+def test_refuse_unsupported_source():
+    """MariaDB sources pass; a MySQL source is refused, by name and version, with what the caller does."""
+    refuse_unsupported_source(Flavor.parse("10.11.19-MariaDB"), "moves")
+    with pytest.raises(DbferryError, match=r"the source is MySQL 8\.0\.36; this version verifies moves from MariaDB only\."):
+        refuse_unsupported_source(Flavor.parse("8.0.36"), "verifies moves")
