@@ -20,12 +20,11 @@ from typing import Any
 
 from ..server.connection import error_code, fetch_all, fetch_value, is_database_error
 from ..common.errors import DbferryError
-
-ER_SPECIFIC_ACCESS_DENIED = 1227
+from ..server.error_codes import ER_SPECIFIC_ACCESS_DENIED_ERROR
 
 
 def replica_ids(conn: Any) -> dict[int, str]:
-    """Server id -> "host:port" of each replica registered with the source; raises on a missing privilege (1227)."""
+    """Server id -> "host:port" of each replica registered with the source; raises on a missing privilege."""
     rows = fetch_all(conn, "SHOW SLAVE HOSTS")
     return {int(row[0]): "%s:%s" % (row[1] or "?", row[2]) for row in rows}
 
@@ -40,7 +39,7 @@ def check_server_id(conn: Any, server_id: int, source: str) -> bool:
     try:
         replicas = replica_ids(conn)
     except Exception as exc:  # noqa: BLE001 - a missing privilege only narrows the check  # pylint: disable=broad-exception-caught
-        if not (is_database_error(exc) and error_code(exc) == ER_SPECIFIC_ACCESS_DENIED):
+        if not (is_database_error(exc) and error_code(exc) == ER_SPECIFIC_ACCESS_DENIED_ERROR):
             raise
         return False
     if server_id in replicas:

@@ -12,29 +12,34 @@ import time
 from typing import Callable, Optional
 
 from ..server.connection import close_quietly, error_code, is_certificate_error, is_database_error
+from ..server.error_codes import (
+    CR_CONN_HOST_ERROR, CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ER_CLIENT_INTERACTION_TIMEOUT, ER_CONNECTION_KILLED, ER_LOCK_DEADLOCK,
+    ER_LOCK_WAIT_TIMEOUT, ER_SERVER_SHUTDOWN,
+)
 from .errors import DbferryError
 
-#: Server/driver error numbers that a retry from the last checkpoint can cure.
+#: Server/driver errors that a retry from the last checkpoint can cure.
 TRANSIENT_CODES = frozenset({
-    1053,  # server shutdown in progress
-    1205,  # lock wait timeout
-    1213,  # deadlock
-    1927,  # connection killed (MariaDB)
-    2003,  # cannot connect
-    2006,  # server has gone away
-    2013,  # lost connection during query
-    4031,  # disconnected by the server for inactivity
+    ER_SERVER_SHUTDOWN,
+    ER_LOCK_WAIT_TIMEOUT,
+    ER_LOCK_DEADLOCK,
+    ER_CONNECTION_KILLED,
+    CR_CONN_HOST_ERROR,
+    CR_SERVER_GONE_ERROR,
+    CR_SERVER_LOST,
+    ER_CLIENT_INTERACTION_TIMEOUT,
 })
 
 
 def is_transient(exc: BaseException) -> bool:
     """True for errors a reconnect-and-retry can cure.
 
-    A session that timed out (read_timeout: 2013, or 2006 on a write) is one
-    of them, like a dropped connection. A TLS handshake that failed is not,
-    though the driver reports it as "cannot connect" (2003): the server will
-    show the same certificate to the next try, and five minutes of retries
-    would only hide what the operator must fix.
+    A session that timed out (read_timeout: CR_SERVER_LOST, or
+    CR_SERVER_GONE_ERROR on a write) is one of them, like a dropped
+    connection. A TLS handshake that failed is not, though the driver reports
+    it as "cannot connect" (CR_CONN_HOST_ERROR): the server will show the same
+    certificate to the next try, and five minutes of retries would only hide
+    what the operator must fix.
     """
     if isinstance(exc, DbferryError):
         return exc.transient

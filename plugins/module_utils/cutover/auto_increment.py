@@ -25,10 +25,10 @@ from typing import Any, Optional
 from ..server.connection import error_code, execute, fetch_all, is_database_error
 from ..common.errors import DbferryError
 from ..common.identifiers import display_table, quote_table
+from ..server.error_codes import ER_LOCK_WAIT_TIMEOUT
 
 #: How long raising one counter may wait for its table's metadata lock, with the source read-only.
 LOCK_WAIT_SECONDS = 10
-ER_LOCK_WAIT_TIMEOUT = 1205
 
 
 @dataclass(frozen=True)

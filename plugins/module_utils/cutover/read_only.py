@@ -17,7 +17,7 @@ sessions are not counted: the caller names their users (``ignore_users``,
 the agent's source login), and the switch's own session is never one.
 A look after the position was read catches sessions that came meanwhile.
 
-How MariaDB 10.11 behaves (tests/integration/test_read_only_module.py shows
+How MariaDB 10.11 behaves (tests/integration/cutover/test_read_only_module.py shows
 each on a real server):
 
 - ``SET GLOBAL read_only = ON`` waits for the statements other sessions are
@@ -25,9 +25,10 @@ each on a real server):
   ``lock_wait_timeout`` seconds, and while it waits, new writes of every other
   session wait behind it. It does not wait for open transactions.
 - A transaction with uncommitted writes cannot commit once read_only is on:
-  its ``COMMIT`` fails with error 1290 and the transaction is rolled back. A
-  prepared XA transaction cannot be committed by its owner either, but it
-  survives its session, and a privileged session can still commit it.
+  its ``COMMIT`` fails with ER_OPTION_PREVENTS_STATEMENT and the transaction
+  is rolled back. A prepared XA transaction cannot be committed by its owner
+  either, but it survives its session, and a privileged session can still
+  commit it.
 - ``READ_ONLY ADMIN`` (part of ``ALL PRIVILEGES``) lets a session both switch
   read_only and write while it is on; since 10.11 ``SUPER`` does neither.
 - ``information_schema.INNODB_TRX`` is a cache refreshed at most every 100 ms,
@@ -52,6 +53,7 @@ from typing import Any, Callable, Optional
 from ..server import grants as grants_mod
 from ..server.connection import ServerSpec, close_quietly, connect, error_code, error_text, execute, fetch_all, fetch_value, is_database_error
 from ..common.errors import DbferryError
+from ..server.error_codes import ER_LOCK_WAIT_TIMEOUT, ER_NO_SUCH_THREAD, ER_SPECIFIC_ACCESS_DENIED_ERROR
 from ..server.flavor import Flavor, detect_flavor
 from ..common.identifiers import quote_ident
 
@@ -65,10 +67,6 @@ POLL_SECONDS = 0.2
 
 #: The process list user of replication threads, which ignore read_only.
 SYSTEM_USER = "system user"
-
-ER_UNKNOWN_THREAD = 1094
-ER_LOCK_WAIT_TIMEOUT = 1205
-ER_SPECIFIC_ACCESS_DENIED = 1227
 
 #: What to do with sessions that can write despite read_only (the privileged_sessions option).
 FAIL, KILL, WARN = "fail", "kill", "warn"
@@ -330,7 +328,7 @@ def list_writers(conn: Any, spec: ServerSpec) -> list[Session]:
             " WHERE t.trx_rows_modified > 0 AND t.trx_mysql_thread_id <> CONNECTION_ID() ORDER BY t.trx_mysql_thread_id",
         )
     except Exception as exc:
-        if not (is_database_error(exc) and error_code(exc) == ER_SPECIFIC_ACCESS_DENIED):
+        if not (is_database_error(exc) and error_code(exc) == ER_SPECIFIC_ACCESS_DENIED_ERROR):
             raise
         raise DbferryError("%s cannot see other sessions' transactions: %s" % (spec.describe(), error_text(exc)),
                            obj=spec.describe(), fix=grants_mod.grant_statement(["PROCESS"], "*.*", _account(conn))) from None
@@ -402,7 +400,7 @@ def _kill(conn: Any, session: Session) -> bool:
     try:
         execute(conn, "KILL CONNECTION %s", (session.id,))
     except Exception as exc:
-        if is_database_error(exc) and error_code(exc) == ER_UNKNOWN_THREAD:
+        if is_database_error(exc) and error_code(exc) == ER_NO_SUCH_THREAD:
             return False
         raise
     return True
@@ -426,9 +424,9 @@ def _running_statements(conn: Any) -> list[str]:
 
 
 def _set_error(conn: Any, flavor: Flavor, spec: ServerSpec, name: str, exc: BaseException, lock_wait_timeout: int) -> DbferryError:
-    """The operator's message for a SET GLOBAL refused for want of a privilege (1227) or that timed out (1205)."""
+    """The operator's message for a SET GLOBAL refused for want of a privilege or that timed out."""
     code = error_code(exc)
-    if code == ER_SPECIFIC_ACCESS_DENIED:
+    if code == ER_SPECIFIC_ACCESS_DENIED_ERROR:
         return DbferryError("%s may not set %s: %s" % (spec.describe(), name, error_text(exc)), obj=spec.describe(),
                             fix=grants_mod.grant_statement([flavor.read_only_privilege], "*.*", _account(conn)))
     running = _running_statements(conn)
@@ -452,7 +450,7 @@ def _apply(conn: Any, flavor: Flavor, spec: ServerSpec, steps: list[tuple[str, b
         try:
             execute(conn, "SET GLOBAL %s = %s" % (quote_ident(name), "ON" if value else "OFF"))
         except Exception as exc:
-            if not (is_database_error(exc) and error_code(exc) in (ER_SPECIFIC_ACCESS_DENIED, ER_LOCK_WAIT_TIMEOUT)):
+            if not (is_database_error(exc) and error_code(exc) in (ER_SPECIFIC_ACCESS_DENIED_ERROR, ER_LOCK_WAIT_TIMEOUT)):
                 raise
             raise _set_error(conn, flavor, spec, name, exc, lock_wait_timeout) from None
 

@@ -15,11 +15,12 @@ AUTO_INCREMENT key as 0.
 And for a move that runs for hours against servers that may stop answering:
 every session has read and write timeouts (``read_timeout``) and TCP
 keepalive, so a frozen or vanished server ends in a "lost connection" error
-(2013, retried like any dropped connection) instead of a read that waits for
-ever; TLS follows the MySQL client's ``ssl_mode`` (``tls_mode``), and a
-certificate that is not accepted is an error of its own, never retried
-(``is_certificate_error``); an option file (``config_file``) gives the login
-and TLS files only, never where to connect (``option_file_values``).
+(``CR_SERVER_LOST``, retried like any dropped connection) instead of a read
+that waits for ever; TLS follows the MySQL client's ``ssl_mode``
+(``tls_mode``), and a certificate that is not accepted is an error of its
+own, never retried (``is_certificate_error``); an option file
+(``config_file``) gives the login and TLS files only, never where to connect
+(``option_file_values``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
 from ..common.errors import DbferryError
+from .error_codes import (
+    CR_CONN_HOST_ERROR, CR_CONNECTION_ERROR, CR_SERVER_GONE_ERROR, CR_SERVER_LOST, CR_SSL_CONNECTION_ERROR, CR_UNKNOWN_HOST,
+    ER_ACCESS_DENIED_ERROR, ER_DBACCESS_DENIED_ERROR, ER_HOST_IS_BLOCKED, ER_HOST_NOT_PRIVILEGED, ER_SERVER_SHUTDOWN,
+)
 
 try:
     import pymysql
@@ -223,16 +228,20 @@ class ServerSpec:
 
 #: Server error codes whose cause is on the operator's side, with the fix to print.
 _CONNECT_FIXES = {
-    1045: "check the user name and password (or the config_file) for this server.",
-    1044: "grant the user access to the database, or connect without one.",
-    1129: "the server blocked this host after connection errors: run FLUSH HOSTS on it.",
-    1130: "create the user for the host it connects from (see SELECT CURRENT_USER() on a working login).",
-    2002: "check that the server runs and that unix_socket names its socket file.",
-    2003: "check that the server runs and listens on this host and port, and that no firewall is in the way.",
-    2005: "check the host name: it does not resolve.",
-    2013: "the server closed the connection: check its error log, and connect_timeout.",
-    2026: "check ssl_mode, ca_cert, client_cert and client_key against the server's TLS set-up.",
+    ER_ACCESS_DENIED_ERROR: "check the user name and password (or the config_file) for this server.",
+    ER_DBACCESS_DENIED_ERROR: "grant the user access to the database, or connect without one.",
+    ER_HOST_IS_BLOCKED: "the server blocked this host after connection errors: run FLUSH HOSTS on it.",
+    ER_HOST_NOT_PRIVILEGED: "create the user for the host it connects from (see SELECT CURRENT_USER() on a working login).",
+    CR_CONNECTION_ERROR: "check that the server runs and that unix_socket names its socket file.",
+    CR_CONN_HOST_ERROR: "check that the server runs and listens on this host and port, and that no firewall is in the way.",
+    CR_UNKNOWN_HOST: "check the host name: it does not resolve.",
+    CR_SERVER_LOST: "the server closed the connection: check its error log, and connect_timeout.",
+    CR_SSL_CONNECTION_ERROR: "check ssl_mode, ca_cert, client_cert and client_key against the server's TLS set-up.",
 }
+
+#: Errors of a connection attempt that a later attempt can get past: the server was stopping, not up yet,
+#: or dropped the new session.
+_TRANSIENT_CONNECT_CODES = frozenset({ER_SERVER_SHUTDOWN, CR_CONN_HOST_ERROR, CR_SERVER_GONE_ERROR, CR_SERVER_LOST})
 
 #: Keys of an option file's [client] section that a connection takes, and the option each one sets.
 #: Never host, port or socket: the connection's own (host defaults to localhost) say where to connect,
@@ -336,7 +345,8 @@ def connect(spec: ServerSpec, *, autocommit: bool = True, read_timeout: Optional
     try:
         context = _tls_context(spec, mode)
     except (OSError, ValueError) as exc:  # a CA or client certificate file that cannot be read or used
-        raise DbferryError("cannot use the TLS files of %s: %s" % (spec.describe(), exc), obj=spec.describe(), fix=_CONNECT_FIXES[2026]) from None
+        raise DbferryError("cannot use the TLS files of %s: %s" % (spec.describe(), exc), obj=spec.describe(),
+                           fix=_CONNECT_FIXES[CR_SSL_CONNECTION_ERROR]) from None
     kwargs: dict[str, Any] = {
         "host": spec.host,
         "port": spec.port,
@@ -356,7 +366,7 @@ def connect(spec: ServerSpec, *, autocommit: bool = True, read_timeout: Optional
         conn = _Connection(**kwargs)
     except pymysql.err.MySQLError as exc:
         code = error_code(exc)
-        if code == 2026 and not is_certificate_error(exc):  # PyMySQL 1.2's own refusal: the server offers no TLS
+        if code == CR_SSL_CONNECTION_ERROR and not is_certificate_error(exc):  # PyMySQL 1.2's own refusal: the server offers no TLS
             raise _no_tls_error(spec, mode) from None
         if is_certificate_error(exc):
             raise DbferryError(
@@ -369,13 +379,13 @@ def connect(spec: ServerSpec, *, autocommit: bool = True, read_timeout: Optional
             "cannot connect to %s: %s" % (spec.describe(), error_text(exc)),
             obj=spec.describe(),
             fix=_CONNECT_FIXES.get(code, "check the connection options for this server."),
-            transient=code in (1053, 2003, 2006, 2013),
+            transient=code in _TRANSIENT_CONNECT_CODES,
         ) from None
     except OSError as exc:  # e.g. a CA file that cannot be read
         raise DbferryError(
             "cannot connect to %s: %s" % (spec.describe(), exc),
             obj=spec.describe(),
-            fix=_CONNECT_FIXES[2026],
+            fix=_CONNECT_FIXES[CR_SSL_CONNECTION_ERROR],
         ) from None
     # Checked here too: PyMySQL before 1.2.0 (a ferry host may have one) connects without TLS, given a TLS context,
     # when the server offers none. PyMySQL's _secure is true for a unix socket too; a TLS session's socket is an SSLSocket.
