@@ -108,16 +108,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.agent.process import command
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
-from ansible_collections.dbferry.mysql.plugins.module_utils.config.module_options import move_ref_argument_spec, state_dir_of
+from ansible_collections.dbferry.mysql.plugins.module_utils.config.module_options import move_ref_argument_spec, runtime_argument_spec, state_dir_of
 
 
 def main() -> None:
     spec = move_ref_argument_spec()
     spec.update({
         "command": {"type": "str", "required": True, "choices": ["pause", "resume", "throttle", "unthrottle", "set"]},
-        "settings": {"type": "dict", "options": {
-            "batch_rows": {"type": "int"}, "batch_events": {"type": "int"}, "max_load": {"type": "raw"}, "critical_load": {"type": "raw"},
-            "max_lag_millis": {"type": "int"}, "throttle_query": {"type": "str"}}},
+        "settings": {"type": "dict", "options": runtime_argument_spec()},
     })
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True, required_if=[("command", "set", ("settings",))])
     params = module.params

@@ -1,7 +1,8 @@
 """Module options that name a move, declared once for every module that takes them.
 
-The keys are those of the move configuration (config.py), so a playbook's
-variables and a `dbferry run` file say the same thing the same way.
+The keys are those of the move configuration (options.py), so a playbook's
+variables and a `dbferry run` file say the same thing the same way; the types
+of the throttling and run-time options come from there too.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 from typing import Any
 
 from .move_config import check_name, default_state_dir
+from .options import OPTIONS, THROTTLING
 from ..server.connection import SERVER_OPTIONS, server_argument_spec
 from ..engine.selection import selection_argument_spec
 
@@ -45,24 +47,17 @@ def move_argument_spec(servers_required: bool = True) -> dict[str, Any]:
 
 
 def throttle_argument_spec() -> dict[str, Any]:
-    """Throttling, flag files and hooks (config.OPTIONS has their defaults: none here, so that one place decides them)."""
-    # A replica's connection options without defaults: what it leaves out is the source's (config._replicas).
+    """Throttling, flag files and hooks, typed as options.THROTTLING declares them; no defaults, so that options.py decides them."""
+    spec: dict[str, Any] = {option.key: {"type": option.type} for option in THROTTLING}
+    # A replica's connection options without defaults: what it leaves out is the source's (move_config._replicas).
     replica = {k: {key: value for key, value in v.items() if key != "default"} for k, v in SERVER_OPTIONS.items()}
-    return {
-        "max_load": {"type": "raw"},
-        "critical_load": {"type": "raw"},
-        "critical_load_interval_millis": {"type": "int"},
-        "throttle_control_replicas": {"type": "list", "elements": "dict", "options": replica},
-        "max_lag_millis": {"type": "int"},
-        "throttle_query": {"type": "str"},
-        "throttle_flag_file": {"type": "path"},
-        "panic_flag_file": {"type": "path"},
-        "postpone_cutover_flag_file": {"type": "path"},
-        "throttle_check_seconds": {"type": "float"},
-        "hooks_path": {"type": "path"},
-        "hooks_status_seconds": {"type": "float"},
-        "hooks_timeout_seconds": {"type": "float"},
-    }
+    spec["throttle_control_replicas"].update(elements="dict", options=replica)
+    return spec
+
+
+def runtime_argument_spec() -> dict[str, Any]:
+    """The control module's ``settings``: every option an operator may change while a move runs, by its run-time name."""
+    return {option.name: {"type": option.type} for option in OPTIONS if option.runtime}
 
 
 def state_dir_of(params: dict[str, Any]) -> str:

@@ -1,10 +1,10 @@
 """The move configuration: one documented schema for the CLI and the agent.
 
-Every option is declared once in ``OPTIONS`` with its default and meaning;
-``parse_config`` validates a dict (from YAML or JSON) against it and stops at
-the first problem with an error that names the key and the fix. Unknown keys
-are errors: a misspelt ``batch_row`` silently ignored would be a move run
-with settings nobody chose.
+Every option is declared once in options.py with its default, limits and
+meaning; ``parse_config`` validates a dict (from YAML or JSON) against it and
+stops at the first problem with an error that names the key and the fix.
+Unknown keys are errors: a misspelt ``batch_row`` silently ignored would be a
+move run with settings nobody chose.
 """
 
 from __future__ import annotations
@@ -15,69 +15,15 @@ import json
 import os
 import re
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..server.connection import ServerSpec
 from ..common.errors import DbferryError
 from ..engine.selection import Selection
-
-#: key -> (default, meaning). Nested keys are dotted. ``...`` marks required.
-OPTIONS: dict[str, tuple[Any, str]] = {
-    "name": (..., "move name: state, logs and locks are per name (letters, digits, - and _)"),
-    "source": (..., "connection to the source server: host, port, user, password, unix_socket, ca_cert, ..."),
-    "target": (..., "connection to the target server, same keys as source"),
-    "databases.include": ([], "database name patterns to move; empty means every non-system database"),
-    "databases.exclude": ([], "database name patterns to leave out"),
-    "tables.include": ([], "db.table patterns to move; empty means every table of the selected databases"),
-    "tables.exclude": ([], "db.table patterns to leave out"),
-    "rename.databases": ({}, "source database -> target database name"),
-    "rename.tables": ({}, "source db.table -> target table name (in the renamed database) or db.table"),
-    "copy.batch_rows": (2000, "rows per copy batch; one batch holds shared locks on the source while it is written"),
-    "copy.concurrency": (2, "tables copied at the same time"),
-    "copy.read_ahead": (1, "batches a table's copy reads ahead while it writes the one before, each holding its shared locks until it is "
-                           "written; 0 reads a batch only after the one before is written (fewer locks held, a slower copy)"),
-    "copy.writers": (2, "target sessions that write a table's batches at the same time, each batch in a transaction of its own; the "
-                        "table's cursor moves only over batches with every batch before them committed. 1 writes one batch at a time"),
-    "apply.batch_events": (2000, "row changes applied per target transaction at most (whole source transactions only; "
-                                 "a batch goes sooner when the target session is free)"),
-    "binlog.server_id": (None, "server id the binlog reader uses; default derived from the move name"),
-    "binlog.heartbeat_seconds": (1.0, "the source sends a heartbeat this often when it has no events"),
-    "binlog.stall_seconds": (30.0, "a binlog connection silent this long (no event, no heartbeat) is reopened"),
-    "state_dir": (None, "folder for the move's status and log; default ~/.dbferry/moves/<name>"),
-    "reuse_target": (False, "accept existing empty target tables instead of refusing them"),
-    "verify.inline": (False, "hash each copied batch on both sides and keep a dirty set of rows changed since, re-verified in the background, "
-                             "so that verify method inline compares only those rows"),
-    # Throttling, flag files and hooks (docs/throttling.md).
-    "max_load": ({}, "throttle copy and apply while a source status variable exceeds its limit: "
-                     "'Threads_running=25,Threads_connected=500' or a mapping"),
-    "critical_load": ({}, "stop the move at a checkpoint when a source status variable exceeds its limit (same form as max_load)"),
-    "critical_load_interval_millis": (0, "when critical_load is exceeded, look again after this long and stop only if it still is; "
-                                         "0 stops at once"),
-    "throttle_control_replicas": ([], "replicas whose lag throttles the move: a list of connections (same keys as source; user, password "
-                                      "and TLS files left out are the source's)"),
-    "max_lag_millis": (1500, "throttle while a control replica is further behind than this (Seconds_Behind_Master, whole seconds)"),
-    "throttle_query": (None, "a read-only query run on the source; throttle while it returns a number above 0"),
-    "throttle_flag_file": (None, "throttle while this file exists on the ferry host"),
-    "panic_flag_file": (None, "stop the move at a checkpoint as soon as this file exists on the ferry host"),
-    "postpone_cutover_flag_file": (None, "the cutover (and the wait module) wait while this file exists on the ferry host"),
-    "throttle_check_seconds": (0.5, "how often the throttle conditions, critical_load and the flag files are checked"),
-    "hooks_path": (None, "folder of executables run at events: on-start*, on-copy-complete*, on-before-cutover*, on-after-cutover*, "
-                         "on-success*, on-failure*, on-status*"),
-    "hooks_status_seconds": (60.0, "on-status hooks run this often"),
-    "hooks_timeout_seconds": (60.0, "a hook still running after this long is killed (and logged as failed)"),
-}
+from .options import BY_KEY, OPTIONS, REQUIRED, RUNTIME_SETTINGS
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_LIMITS = {"copy.batch_rows": (1, 100000), "copy.concurrency": (1, 64), "copy.read_ahead": (0, 8), "copy.writers": (1, 8), "apply.batch_events": (1, 100000),
-           "binlog.server_id": (1, 2**32 - 1), "binlog.heartbeat_seconds": (0.1, 60), "binlog.stall_seconds": (1, 3600),
-           "critical_load_interval_millis": (0, 3600000), "max_lag_millis": (100, 86400000), "throttle_check_seconds": (0.05, 60),
-           "hooks_status_seconds": (1, 86400), "hooks_timeout_seconds": (1, 86400)}
-
-#: What an operator may change while a move runs (``dbferry set``, the control module): name -> config key.
-RUNTIME_SETTINGS = {"batch_rows": "copy.batch_rows", "batch_events": "apply.batch_events", "max_load": "max_load",
-                    "critical_load": "critical_load", "max_lag_millis": "max_lag_millis", "throttle_query": "throttle_query"}
-
 _STATUS_VARIABLE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 #: Connection options a control replica takes from the source when it does not set them.
 _INHERITED_FROM_SOURCE = ("user", "password", "config_file", "ca_cert", "client_cert", "client_key", "check_hostname", "ssl_mode")
@@ -90,39 +36,43 @@ _SERVER_ID_BASE, _SERVER_ID_SPAN = 0x60000000, 0x0FFFFFFF
 
 @dataclass(frozen=True)
 class MoveConfig:
-    """A validated move configuration (see OPTIONS for each field's meaning)."""
+    """A validated move configuration (options.py has each field's meaning and default).
+
+    No field has a default here: parse_config fills every one from the options' defaults,
+    so that a default is written once, in options.py.
+    """
 
     name: str
     source: ServerSpec
     target: ServerSpec
     selection: Selection
-    rename_databases: dict[str, str] = field(default_factory=dict)
-    rename_tables: dict[str, str] = field(default_factory=dict)
-    batch_rows: int = 2000
-    concurrency: int = 2
-    read_ahead: int = 1
-    writers: int = 2
-    batch_events: int = 2000
-    server_id: int = 0
-    heartbeat_seconds: float = 1.0
-    stall_seconds: float = 30.0
-    state_dir: str = ""
-    reuse_target: bool = False
-    inline: bool = False
-    max_load: dict[str, int] = field(default_factory=dict)
-    critical_load: dict[str, int] = field(default_factory=dict)
-    critical_load_interval_millis: int = 0
-    throttle_control_replicas: tuple[ServerSpec, ...] = ()
-    max_lag_millis: int = 1500
-    throttle_query: Optional[str] = None
-    throttle_flag_file: Optional[str] = None
-    panic_flag_file: Optional[str] = None
-    postpone_cutover_flag_file: Optional[str] = None
-    throttle_check_seconds: float = 0.5
-    hooks_path: Optional[str] = None
-    hooks_status_seconds: float = 60.0
-    hooks_timeout_seconds: float = 60.0
-    digest: str = ""
+    rename_databases: dict[str, str]
+    rename_tables: dict[str, str]
+    batch_rows: int
+    concurrency: int
+    read_ahead: int
+    writers: int
+    batch_events: int
+    server_id: int
+    heartbeat_seconds: float
+    stall_seconds: float
+    state_dir: str
+    reuse_target: bool
+    inline: bool
+    max_load: dict[str, int]
+    critical_load: dict[str, int]
+    critical_load_interval_millis: int
+    throttle_control_replicas: tuple[ServerSpec, ...]
+    max_lag_millis: int
+    throttle_query: Optional[str]
+    throttle_flag_file: Optional[str]
+    panic_flag_file: Optional[str]
+    postpone_cutover_flag_file: Optional[str]
+    throttle_check_seconds: float
+    hooks_path: Optional[str]
+    hooks_status_seconds: float
+    hooks_timeout_seconds: float
+    digest: str
 
     def target_name(self, schema: str, table: str) -> tuple[str, str]:
         """Where source ``schema.table`` goes on the target."""
@@ -140,7 +90,7 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in data.items():
         dotted = prefix + str(key)
-        nested = any(k.startswith(dotted + ".") for k in OPTIONS)
+        nested = any(k.startswith(dotted + ".") for k in BY_KEY)
         if nested and isinstance(value, dict):
             flat.update(_flatten(value, dotted + "."))
         else:
@@ -152,16 +102,18 @@ def _bad(key: str, message: str, fix: str) -> DbferryError:
     return DbferryError("config key %s %s" % (key, message), obj=key, fix=fix)
 
 
-def _number(flat: dict[str, Any], key: str, kind: type = int) -> Any:
-    """A number within _LIMITS[key]; ``kind`` float also accepts whole numbers."""
-    value = flat.get(key, OPTIONS[key][0])
+def _number(flat: dict[str, Any], key: str) -> Any:
+    """A number within the option's limits; a float option also accepts whole numbers."""
+    option = BY_KEY[key]
+    value = flat.get(key, option.default)
     if value is None:
         return None
-    low, high = _LIMITS[key]
+    low, high = option.limits
+    kind = float if option.type == "float" else int
     accepted = (int, float) if kind is float else (int,)
     if isinstance(value, bool) or not isinstance(value, accepted) or not low <= value <= high:
         what = "a number" if kind is float else "a whole number"
-        raise _bad(key, "must be %s from %s to %s, got %r." % (what, low, high, value), "set %s: %s (%s)." % (key, OPTIONS[key][0], OPTIONS[key][1]))
+        raise _bad(key, "must be %s from %s to %s, got %r." % (what, low, high, value), "set %s: %s (%s)." % (key, option.default, option.doc))
     return kind(value)
 
 
@@ -220,7 +172,7 @@ def format_thresholds(limits: dict[str, int]) -> str:
 
 
 def _optional_text(flat: dict[str, Any], key: str, what: str) -> Optional[str]:
-    value = flat.get(key, OPTIONS[key][0])
+    value = flat.get(key, BY_KEY[key].default)
     if value is None or value == "":
         return None
     if not isinstance(value, str):
@@ -305,30 +257,30 @@ def _identity_digest(source: ServerSpec, target: ServerSpec, selection: Selectio
 def parse_config(data: Any) -> MoveConfig:
     """Validate a configuration dict; the first problem raises DbferryError naming the key."""
     if not isinstance(data, dict):
-        raise DbferryError("the move configuration must be a mapping.", obj="config", fix="see OPTIONS in config.py or README.md.")
+        raise DbferryError("the move configuration must be a mapping.", obj="config", fix="see config/options.py or README.md.")
     flat = _flatten(data)
     for key in flat:
-        if key not in OPTIONS:
-            close = difflib.get_close_matches(key, list(OPTIONS), n=1)
-            raise _bad(key, "is not a known option.", "did you mean %s?" % close[0] if close else "known keys: %s." % ", ".join(OPTIONS))
-    missing = [k for k, (default, _doc) in OPTIONS.items() if default is ... and k not in flat]
+        if key not in BY_KEY:
+            close = difflib.get_close_matches(key, list(BY_KEY), n=1)
+            raise _bad(key, "is not a known option.", "did you mean %s?" % close[0] if close else "known keys: %s." % ", ".join(BY_KEY))
+    missing = [option for option in OPTIONS if option.default is REQUIRED and option.key not in flat]
     if missing:
-        raise _bad(missing[0], "is required.", "add %s: %s." % (missing[0], OPTIONS[missing[0]][1]))
+        raise _bad(missing[0].key, "is required.", "add %s: %s." % (missing[0].key, missing[0].doc))
     name = check_name(flat["name"])
     selection = Selection.from_options(
         {k: flat[f"databases.{k}"] for k in ("include", "exclude") if f"databases.{k}" in flat},
         {k: flat[f"tables.{k}"] for k in ("include", "exclude") if f"tables.{k}" in flat},
     )
-    reuse = flat.get("reuse_target", False)
+    reuse = flat.get("reuse_target", BY_KEY["reuse_target"].default)
     if not isinstance(reuse, bool):
         raise _bad("reuse_target", "must be true or false, got %r." % (reuse,), "write reuse_target: true or false.")
-    inline = flat.get("verify.inline", False)
+    inline = flat.get("verify.inline", BY_KEY["verify.inline"].default)
     if not isinstance(inline, bool):
         raise _bad("verify.inline", "must be true or false, got %r." % (inline,), "write verify: {inline: true} or leave it out.")
     state_dir = flat.get("state_dir") or default_state_dir(name)
     if not isinstance(state_dir, str):
         raise _bad("state_dir", "must be a path.", "write state_dir: /path/to/folder.")
-    heartbeat, stall = _number(flat, "binlog.heartbeat_seconds", float), _number(flat, "binlog.stall_seconds", float)
+    heartbeat, stall = _number(flat, "binlog.heartbeat_seconds"), _number(flat, "binlog.stall_seconds")
     if heartbeat > stall / 2:
         raise _bad("binlog.heartbeat_seconds", "(%s) must be at most half of binlog.stall_seconds (%s)." % (heartbeat, stall),
                    "lower the heartbeat or raise stall_seconds: a healthy idle connection must never look stalled.")
@@ -361,9 +313,9 @@ def parse_config(data: Any) -> MoveConfig:
         throttle_control_replicas=_replicas(flat, source),
         throttle_query=_optional_text(flat, "throttle_query", "a query"),
         max_lag_millis=_number(flat, "max_lag_millis"),
-        throttle_check_seconds=_number(flat, "throttle_check_seconds", float),
-        hooks_status_seconds=_number(flat, "hooks_status_seconds", float),
-        hooks_timeout_seconds=_number(flat, "hooks_timeout_seconds", float),
+        throttle_check_seconds=_number(flat, "throttle_check_seconds"),
+        hooks_status_seconds=_number(flat, "hooks_status_seconds"),
+        hooks_timeout_seconds=_number(flat, "hooks_timeout_seconds"),
         digest=digest,
         **paths,
     )

@@ -9,26 +9,31 @@ threads never see half of a change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
-from .move_config import RUNTIME_SETTINGS, MoveConfig, format_thresholds, runtime_setting
+from .move_config import MoveConfig, format_thresholds, runtime_setting
+from .options import RUNTIME_SETTINGS
 from ..common.errors import DbferryError
 
 
 @dataclass
 class Tunables:
-    """The values in force now; see config.RUNTIME_SETTINGS for their configuration keys."""
+    """The values in force now: one field per option options.py marks ``runtime``, of the same name.
+
+    No defaults: they start from the move's configuration (``of``), whose defaults options.py holds.
+    """
 
     batch_rows: int
     batch_events: int
-    max_load: dict[str, int] = field(default_factory=dict)
-    critical_load: dict[str, int] = field(default_factory=dict)
-    max_lag_millis: int = 1500
-    throttle_query: Optional[str] = None
+    max_load: dict[str, int]
+    critical_load: dict[str, int]
+    max_lag_millis: int
+    throttle_query: Optional[str]
 
     @classmethod
     def of(cls, config: MoveConfig) -> "Tunables":
+        """The settings a move starts with: its configuration's."""
         return cls(**{name: getattr(config, name) for name in RUNTIME_SETTINGS})
 
     def settings(self) -> dict[str, Any]:

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from ansible_collections.dbferry.mysql.plugins.doc_fragments.move import ModuleDocFragment
-from ansible_collections.dbferry.mysql.plugins.module_utils.config.move_config import OPTIONS, format_thresholds, parse_config, thresholds
+from ansible_collections.dbferry.mysql.plugins.module_utils.config.move_config import format_thresholds, parse_config, thresholds
+from ansible_collections.dbferry.mysql.plugins.module_utils.config.options import BY_KEY
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.controls.hooks import environment
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.module_options import move_config, throttle_argument_spec
@@ -137,12 +138,12 @@ def test_hook_environment_describes_the_move_without_secrets():
 def test_every_throttle_option_is_declared_documented_and_passed_on():
     spec = throttle_argument_spec()
     docs = yaml.safe_load(ModuleDocFragment.THROTTLING)["options"]
-    assert set(spec) == set(docs) and all(key in OPTIONS for key in spec)
+    assert set(spec) == set(docs) and all(key in BY_KEY for key in spec)
     assert set(spec["throttle_control_replicas"]["options"]) == set(docs["throttle_control_replicas"]["suboptions"])
     assert spec["throttle_control_replicas"]["options"]["password"]["no_log"] is True
     for key, entry in docs.items():
         assert entry["type"] == spec[key]["type"]
-        default = OPTIONS[key][0]
+        default = BY_KEY[key].default
         if default not in (None, [], {}):
             assert "Default %g" % default in " ".join(entry["description"] if isinstance(entry["description"], list) else [entry["description"]])
     params = dict({key: None for key in spec}, name="m", source={"host": "a"}, target={"host": "b"}, max_load="Threads_running=9",
