@@ -4,7 +4,8 @@ What a replica does to receive the binlog, and no more: announce that it
 understands checksums and GTIDs, ask for a dump (COM_BINLOG_DUMP) from a
 GTID position, then read one event per packet, each with its 19-byte header,
 checking its CRC32 when the source writes them. What the events mean is
-binlog.py's concern.
+assembler.py's concern. ``probe_dump`` proves, for preflight, that a user
+may stream the binlog.
 
 Why not a library: mysql-replication builds an object per event and parses
 every table map again, so reading single-row transactions cost about 250 µs
@@ -15,13 +16,15 @@ as have arrived, which costs a few microseconds an event.
 
 from __future__ import annotations
 
+import random
 import struct
 import zlib
 from typing import Any, NamedTuple
 
 from ..server import connection
-from ..server.connection import ServerSpec, close_quietly, connect, execute, fetch_value
+from ..server.connection import ServerSpec, close_quietly, connect, execute, fetch_all, fetch_value
 from ..common.errors import DbferryError
+from ..server.flavor import Flavor
 
 COM_BINLOG_DUMP = 0x12
 #: Dump flag: end the dump (EOF packet) at the end of the binlog instead of waiting for more.
@@ -37,6 +40,14 @@ _CHECKSUM_SIZE = 4
 _MAX_PACKET = 0xFFFFFF
 #: Bytes taken from the socket at a time: a few hundred small events.
 _READ_SIZE = 256 * 1024
+#: The first byte of a packet that carries the server's error instead of an event.
+_ERROR_PACKET = 0xFF
+#: The first byte of the EOF packet that ends the dump (an EOF packet is shorter than 9 bytes).
+_EOF_PACKET = 0xFE
+#: Probe server ids are drawn from this range. A dump request with the
+#: server id of a real replica would make the source drop that replica's
+#: connection, so the id is random and far from the small ids people use.
+_PROBE_SERVER_ID_RANGE = (0x70000000, 0x7FFFFFFF)
 
 
 class DumpEvent(NamedTuple):
@@ -69,6 +80,22 @@ def request_dump(conn: Any, server_id: int, flags: int, log_file: str = "", log_
     # are the ones its own command calls use.
     conn._execute_command(COM_BINLOG_DUMP, payload)  # pylint: disable=protected-access
     return checksum != "NONE"
+
+
+def probe_dump(conn: Any, flavor: Flavor) -> None:
+    """Request a non-blocking binlog dump from the current position and read it to its end.
+
+    The server checks REPLICATION SLAVE when it receives the request, so a
+    missing grant raises the server's error here. The connection is left
+    in dump mode: the caller must close it afterwards.
+    """
+    status = fetch_all(conn, flavor.binlog_status_sql)
+    if not status:
+        return  # binary log disabled: reported by its own check
+    log_file, log_pos = status[0][0], int(status[0][1])
+    request_dump(conn, random.randint(*_PROBE_SERVER_ID_RANGE), BINLOG_DUMP_NON_BLOCK, log_file, log_pos)
+    while not conn._read_packet().is_eof_packet():  # pylint: disable=protected-access
+        pass
 
 
 class DumpReader:
@@ -146,10 +173,10 @@ class DumpReader:
     def _event(self, data: bytes, start: int, end: int) -> DumpEvent:
         """Parse the packet ``data[start:end]``: the OK byte, the header and the body; check the size and the CRC32."""
         first = data[start]
-        if first == 0xFF:
+        if first == _ERROR_PACKET:
             # The server's error, raised as PyMySQL raises it for a query (PyMySQL is there: it made the connection).
             connection.pymysql.err.raise_mysql_exception(data[start:end])
-        if first == 0xFE and end - start < 9:  # EOF: the source ended the dump (shutdown, or a killed dump thread)
+        if first == _EOF_PACKET and end - start < 9:  # EOF: the source ended the dump (shutdown, or a killed dump thread)
             raise ConnectionLost("the source ended the binlog stream")
         timestamp, event_type, server_id, size, _next_position, flags = _HEADER.unpack_from(data, start + 1)
         if size != end - start - 1:

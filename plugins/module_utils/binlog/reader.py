@@ -33,7 +33,7 @@ import traceback
 from typing import Any, Callable, Collection, Mapping, NamedTuple, Optional
 
 from . import gtid
-from .decoder import Assembler
+from .assembler import Assembler
 from .dump import ConnectionLost, DumpReader
 from .changes import Transaction
 from ..server.connection import ServerSpec, connect, error_code, error_text, fetch_all, is_database_error
@@ -79,7 +79,7 @@ class BinlogStream:
     source drops an older connection that uses the same id.
 
     Row changes are those of ``tables``, (schema, table) pairs on the source;
-    they are decoded from the raw events (binlog.py). Moved tables must be
+    they are decoded from the raw events (assembler.py). Moved tables must be
     transactional (as preflight requires): a savepoint rollback logged with a
     transaction drops the changes after the savepoint. DDL on a moved table,
     statement-based changes to one, and XA transactions on one stop the
