@@ -37,16 +37,17 @@ from .assembler import Assembler
 from .dump import ConnectionLost, DumpReader
 from .changes import Transaction
 from ..server.connection import ServerSpec, connect, error_code, error_text, fetch_all, is_database_error
+from ..server.error_codes import ER_ACCESS_DENIED_ERROR, ER_MASTER_FATAL_ERROR_READING_BINLOG, ER_SPECIFIC_ACCESS_DENIED_ERROR
 from ..common.errors import DbferryError
 from ..server.flavor import Flavor
 from ..common.retry import Backoff, is_transient
 
 #: Fixes for server errors that end a stream.
 _STREAM_FIXES = {
-    1236: "the source no longer has the binlog of this position (or never had it): start the move over, "
-          "and keep binlogs longer than a move may pause (binlog_expire_logs_seconds).",
-    1227: "grant the user REPLICATION SLAVE (see README.md), then restart the move.",
-    1045: "check the user name and password for the source.",
+    ER_MASTER_FATAL_ERROR_READING_BINLOG: "the source no longer has the binlog of this position (or never had it): start the move over, "
+                                          "and keep binlogs longer than a move may pause (binlog_expire_logs_seconds).",
+    ER_SPECIFIC_ACCESS_DENIED_ERROR: "grant the user REPLICATION SLAVE (see README.md), then restart the move.",
+    ER_ACCESS_DENIED_ERROR: "check the user name and password for the source.",
 }
 
 #: The reader sends the transactions that arrived together in lists of at most this many.
