@@ -90,7 +90,7 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in data.items():
         dotted = prefix + str(key)
-        nested = any(k.startswith(dotted + ".") for k in BY_KEY)
+        nested = any(option.section == dotted for option in OPTIONS)
         if nested and isinstance(value, dict):
             flat.update(_flatten(value, dotted + "."))
         else:

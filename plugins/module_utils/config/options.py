@@ -41,6 +41,11 @@ class Option:
         return self.key.rsplit(".", 1)[-1]
 
     @property
+    def section(self) -> str:
+        """The mapping a nested key is written in (``copy`` for ``copy.batch_rows``); empty for a top-level key."""
+        return self.key.rpartition(".")[0]
+
+    @property
     def role_variable(self) -> Optional[str]:
         """The roles' variable for it: ``dbferry_`` and the key with ``_`` for its dot (``dbferry_copy_batch_rows``)."""
         return "dbferry_" + self.key.replace(".", "_") if self.in_roles else None
@@ -93,7 +98,7 @@ THROTTLING: tuple[Option, ...] = (
     Option("throttle_control_replicas", "list", [], "replicas whose lag throttles the move: a list of connections (same keys as source; "
            "user, password and TLS files left out are the source's)", in_roles=True),
     Option("max_lag_millis", "int", 1500, "throttle while a replica of throttle_control_replicas is further behind than this many "
-           "milliseconds (Seconds_Behind_Master, whole seconds)", limits=(100, 86400000), runtime=True, in_roles=True),
+           "milliseconds (replicas report whole seconds: under 1000 throttles on any lag)", limits=(100, 86400000), runtime=True, in_roles=True),
     Option("throttle_query", "str", None, "a read-only query run on the source at each check; copy and apply are throttled while it "
            "returns a number above 0", runtime=True, in_roles=True),
     Option("throttle_flag_file", "path", None, "throttle copy and apply while this file exists on the ferry host",
