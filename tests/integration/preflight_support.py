@@ -15,7 +15,7 @@ def module_connections(servers: Any, source: dict | None = None, target: dict | 
 
 
 def run_preflight(ansible: Any, servers: Any, db: str, *, source: dict | None = None, target: dict | None = None,
-               check_mode: bool = False, verbosity: int = 0, **options: Any):
+                  check_mode: bool = False, verbosity: int = 0, **options: Any):
     args = {"source": "{{ dbferry_source }}", "target": "{{ dbferry_target }}", "databases": {"include": [db]}}
     args.update(options)
     return ansible.run("dbferry.mysql.preflight", args, module_connections(servers, source, target),

@@ -22,7 +22,6 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection im
 ROLES = ("preflight", "copy", "cutover", "move")
 
 
-
 def _secrets(variables: dict[str, Any]) -> list[str]:
     return [variables[key]["password"] for key in ("dbferry_source", "dbferry_target", "dbferry_source_admin")]
 
@@ -35,7 +34,6 @@ def _hook_lines(tmp_path: Path) -> list[str]:
 def _read_only(server: Any) -> int:
     with root_session(server) as conn:
         return int(fetch_value(conn, "SELECT @@GLOBAL.read_only"))
-
 
 
 def _until(condition: Any, what: str, timeout: float = 10) -> None:
@@ -146,7 +144,7 @@ def test_staged_rehearsal_through_the_example_inventory(ansible, servers, db, tm
     make_load_tables(servers, db, 3000)
     name = "stg-" + db[:40].replace("_", "-")
     variables = move_variables(servers, db, tmp_path, name, dbferry_cleanup=True, dbferry_verify_method="inline",
-                           dbferry_postpone_cutover_flag_file=str(tmp_path / "no-postpone.flag"))
+                               dbferry_postpone_cutover_flag_file=str(tmp_path / "no-postpone.flag"))
     load = DmlLoad(servers, db, connections=2, seed=5, per_second=50)
     try:
         proc = run_playbook(ansible, "move.yml", variables, "-l", "staging")
@@ -188,7 +186,7 @@ def test_rehearsal_then_a_failed_cutover_makes_the_source_writable_again(ansible
     name = "fail-" + db[:40].replace("_", "-")
     throttle_flag = tmp_path / "throttle.flag"
     variables = move_variables(servers, db, tmp_path, name, dbferry_rehearsal_verify=True, dbferry_copy_read_ahead=2,
-                           dbferry_throttle_flag_file=str(throttle_flag), dbferry_throttle_check_seconds=0.2)
+                               dbferry_throttle_flag_file=str(throttle_flag), dbferry_throttle_check_seconds=0.2)
     rehearsal = run_playbook(ansible, "rehearse.yml", variables, "-l", "staging")
     assert rehearsal.returncode == 0, rehearsal.stdout[-5000:] + rehearsal.stderr[-2000:]
     # the role variables reached the agent's configuration; the ones left null are left out (config.py's defaults)
