@@ -37,7 +37,7 @@ class Option:
 
     @property
     def name(self) -> str:
-        """The key without its section: the MoveConfig field, and the name ``dbferry set`` takes."""
+        """The key without its section: the name ``dbferry set`` and Tunables use, and MoveConfig's field but for rename's two."""
         return self.key.rsplit(".", 1)[-1]
 
     @property
@@ -66,9 +66,11 @@ _DATA_PATH: tuple[Option, ...] = (
            "to the target", limits=(1, 100000), runtime=True, in_roles=True),
     Option("copy.concurrency", "int", 2, "tables copied at the same time", limits=(1, 64), in_roles=True),
     Option("copy.read_ahead", "int", 1, "batches of a table the copy reads ahead while it writes the one before (0 to 8), each holding its "
-           "shared locks on the source until it is written", limits=(0, 8), in_roles=True),
+           "shared locks on the source until it is written; 0 reads a batch only after the one before is written (fewer locks held, a slower "
+           "copy)", limits=(0, 8), in_roles=True),
     Option("copy.writers", "int", 2, "target sessions that write a table's batches at the same time (1 to 8), each batch in a "
-           "transaction of its own", limits=(1, 8), in_roles=True),
+           "transaction of its own; the table's cursor moves only over batches with every batch before them committed, and 1 writes one "
+           "batch at a time", limits=(1, 8), in_roles=True),
     Option("apply.batch_events", "int", 2000, "row changes applied per target transaction at most (whole source transactions only; "
            "a batch goes sooner when the target session is free)", limits=(1, 100000), runtime=True, in_roles=True),
     Option("binlog.server_id", "int", None, "server id the agent's binlog reader uses; default derived from the move name",
@@ -127,7 +129,3 @@ BY_KEY: dict[str, Option] = {option.key: option for option in OPTIONS}
 #: What an operator may change while a move runs (``dbferry set``, the control module): name -> config key.
 RUNTIME_SETTINGS: dict[str, str] = {option.name: option.key for option in OPTIONS if option.runtime}
 
-
-def default(key: str) -> Any:
-    """The default of ``key``."""
-    return BY_KEY[key].default
