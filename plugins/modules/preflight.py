@@ -169,7 +169,9 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection im
     server_argument_spec,
 )
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
-from ansible_collections.dbferry.mysql.plugins.module_utils.preflight.checks import ALLOWABLE, DEFAULT_MIN_BINLOG_RETENTION_HOURS, run_preflight
+from ansible_collections.dbferry.mysql.plugins.module_utils.preflight.binlog import DEFAULT_MIN_BINLOG_RETENTION_HOURS
+from ansible_collections.dbferry.mysql.plugins.module_utils.preflight.registry import ALLOWABLE
+from ansible_collections.dbferry.mysql.plugins.module_utils.preflight.run import run_preflight
 from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.read_only import FAIL, PRIVILEGED_ACTIONS
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.selection import Selection, selection_argument_spec
 

@@ -10,18 +10,17 @@ write, and preflight never writes.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any
 
-from ..server import grants as grants_mod
-from ..server.connection import ServerSpec, close_quietly, connect, fetch_all
+from ..cutover.read_only import SEE_ACCOUNTS, WARN, sees_every_account
 from ..common.errors import DbferryError
+from ..server import grants as grants_mod
+from ..server.connection import close_quietly, connect, fetch_all
 from ..server.flavor import Flavor, detect_flavor
-from ..cutover.read_only import SEE_ACCOUNTS, sees_every_account
+from .context import Context
+from .report import ERROR, OK
 
 CHECK = "source_admin"
-
-#: What a finding is added with: (check, status, object, message, fix), as preflight's ``_Preflight.add``.
-Add = Callable[[str, str, str, str, str], None]
 
 #: Privilege to see every session: the writers read_only waits for, and the sessions that can bypass it.
 SEE_SESSIONS = "PROCESS"
@@ -49,28 +48,29 @@ def needed_privileges(flavor: Flavor, kill_sessions: bool) -> list[tuple[str, ..
     return needed
 
 
-def check_source_admin(add: Add, admin: Optional[ServerSpec], source_identity: Optional[tuple], kill_sessions: bool,
-                       see_accounts: bool = True) -> None:
-    """Connect with ``admin``; check it reaches the source and may switch read_only, see sessions and (if asked) end them.
+def source_admin(ctx: Context) -> None:
+    """The cutover's login reaches the source and may switch read_only, see sessions and (if asked) end them.
 
-    ``see_accounts`` (privileged_sessions is not warn): it must also see every account's privileges and roles, or the
-    cutover's look for sessions that can write despite read_only would find only its own, and fail for want of it.
+    Unless privileged_sessions is warn, it must also see every account's privileges and roles, or the cutover's
+    look for sessions that can write despite read_only would find only its own, and fail for want of it.
     """
+    admin = ctx.request.source_admin
     if admin is None:
-        add(CHECK, "ok", "source_admin", "not given: only a move that cuts over uses it, and its run checks it here.", "")
+        ctx.add(CHECK, OK, "source_admin", "not given: only a move that cuts over uses it, and its run checks it here.")
         return
+    kill_sessions = ctx.request.kill_sessions
     obj = admin.describe()
     try:
         conn = connect(admin)
     except DbferryError as exc:
-        add(CHECK, "error", exc.obj, "the cutover's login cannot connect: " + exc.message, exc.fix)
+        ctx.add(CHECK, ERROR, exc.obj, "the cutover's login cannot connect: " + exc.message, exc.fix)
         return
     try:
         flavor = detect_flavor(conn)
-        if source_identity is not None and server_identity(conn) != source_identity:
-            add(CHECK, "error", obj, "the cutover's login reaches another server than the source (host, port, data directory "
-                "or server id differ): read_only would be switched on the wrong server.",
-                "point dbferry_source_admin (source_admin) at the source server.")
+        if ctx.source is not None and server_identity(conn) != server_identity(ctx.source):
+            ctx.add(CHECK, ERROR, obj, "the cutover's login reaches another server than the source (host, port, data directory "
+                    "or server id differ): read_only would be switched on the wrong server.",
+                    "point dbferry_source_admin (source_admin) at the source server.")
             return
         account = grants_mod.parse_account(fetch_all(conn, "SELECT CURRENT_USER()")[0][0])
         grants = grants_mod.read_grants(conn)
@@ -79,17 +79,17 @@ def check_source_admin(add: Add, admin: Optional[ServerSpec], source_identity: O
         lacking = [" or ".join(choices) for choices in absent]
         fixes = [grants_mod.grant_statement([choices[0] for choices in absent], "*.*", account)] if absent else []
         # Only products where an account can bypass read_only (MariaDB) make the cutover look at other accounts.
-        see_accounts = see_accounts and bool(flavor.read_only_bypass_privileges)
+        see_accounts = ctx.request.privileged_sessions != WARN and bool(flavor.read_only_bypass_privileges)
         if see_accounts and not sees_every_account(grants):
             lacking.append("SELECT on the mysql schema")
             fixes.append(grants_mod.grant_statement([SEE_ACCOUNTS[0]], SEE_ACCOUNTS[1], account)
                          + " Or set dbferry_privileged_sessions (privileged_sessions) to warn, to go on without looking at other accounts.")
         if lacking:
-            add(CHECK, "error", obj, "the cutover's login lacks %s (to switch read_only, see the sessions%s%s)."
-                % (", ".join(lacking), ", end them" if kill_sessions else "",
-                   ", see which accounts can write despite read_only" if see_accounts else ""), " ".join(fixes))
+            ctx.add(CHECK, ERROR, obj, "the cutover's login lacks %s (to switch read_only, see the sessions%s%s)."
+                    % (", ".join(lacking), ", end them" if kill_sessions else "",
+                       ", see which accounts can write despite read_only" if see_accounts else ""), " ".join(fixes))
             return
-        add(CHECK, "ok", obj, "connects to the source and may switch read_only and see sessions%s%s."
-            % (" and end them" if kill_sessions else "", " and every account's privileges" if see_accounts else ""), "")
+        ctx.add(CHECK, OK, obj, "connects to the source and may switch read_only and see sessions%s%s."
+                % (" and end them" if kill_sessions else "", " and every account's privileges" if see_accounts else ""))
     finally:
         close_quietly(conn)

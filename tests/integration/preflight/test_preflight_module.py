@@ -14,7 +14,7 @@ from preflight_support import make_shop, module_connections, only_check, run_pre
 from integration_support import ROOT, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev import sandbox
-from ansible_collections.dbferry.mysql.plugins.module_utils.preflight.checks import CHECKS
+from ansible_collections.dbferry.mysql.plugins.module_utils.preflight.registry import CHECKS
 
 
 

@@ -1,0 +1,210 @@
+"""Checks of the selected tables: what the copy and the binlog stream can move consistently, and what they leave behind.
+
+Refused: tables the copy cannot page through or lock (no integer primary key,
+a non-transactional engine, old temporal formats), cascading foreign keys
+(their changes are not in the binlog) and definitions that SHOW CREATE TABLE
+prints wrongly. Reported for the operator to accept: foreign keys, triggers
+and views, which are not moved; and, for the record, tables without rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Iterable
+
+from ..common.identifiers import display_table, quote_ident, quote_table
+from ..engine.tables import SUPPORTED_KEY_TYPES, UNPRINTABLE_FIX, unprintable_columns
+from ..server import grants as grants_mod
+from ..server.connection import fetch_all
+from .context import Context
+from .report import ERROR, OK, WARNING
+from .selected_table import in_list
+from .target import tables_on_target
+
+#: Shared row locks (the consistency argument, step 2) need a transactional engine.
+TRANSACTIONAL_ENGINES = frozenset({"InnoDB"})
+
+#: Referential actions that change rows of another table inside the server, unseen by the binlog.
+CASCADING_ACTIONS = frozenset({"CASCADE", "SET NULL", "SET DEFAULT"})
+
+_RULE_RE = re.compile(r" ON (DELETE|UPDATE) (CASCADE|SET NULL|SET DEFAULT|RESTRICT|NO ACTION)")
+
+
+def table_support(ctx: Context) -> None:
+    """Tables are transactional base tables (shared row locks hold), in a format the binlog stream decodes."""
+    before = ctx.mark()
+    for table in ctx.base_tables:
+        if table.kind != "BASE TABLE":
+            ctx.add("table_support", ERROR, table.display, "%s is a %s, which is not supported." % (table.display, table.kind.lower()),
+                    "exclude it with tables.exclude: ['%s']." % table.display)
+        elif table.engine not in TRANSACTIONAL_ENGINES:
+            ctx.add("table_support", ERROR, table.display,
+                    "%s uses the %s engine; copying it consistently needs shared row locks (InnoDB)." % (table.display, table.engine),
+                    "ALTER TABLE %s ENGINE=InnoDB, or exclude it with tables.exclude: ['%s']." % (table.quoted, table.display))
+    _old_temporal_columns(ctx)
+    ctx.ok_unless_found("table_support", before, "tables", "every selected table is an InnoDB base table.")
+
+
+def _old_temporal_columns(ctx: Context) -> None:
+    """MariaDB 5.3 format TIME/DATETIME/TIMESTAMP columns: their binlog values cannot be decoded."""
+    placeholders, args = in_list(t.schema for t in ctx.base_tables)
+    moved = {t.display for t in ctx.base_tables}
+    for schema, table, column, column_type in fetch_all(
+            ctx.source, "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
+                        "WHERE COLUMN_TYPE LIKE '%%mariadb-5.3%%' AND TABLE_SCHEMA IN " + placeholders, args):
+        if display_table(schema, table) in moved:
+            ctx.add("table_support", ERROR, display_table(schema, table),
+                    "column %s of %s is %s, the MariaDB 5.3 format, whose binlog values cannot be decoded." % (
+                        quote_ident(column), display_table(schema, table), column_type),
+                    "rebuild the table in the current format: ALTER TABLE %s FORCE (with mysql56_temporal_format=ON)." %
+                    quote_table(schema, table))
+
+
+def is_supported_key(key: list[tuple[str, str]]) -> bool:
+    """Whether a primary key, as (column, lower-case DATA_TYPE) pairs, is one the copier pages through: one integer column."""
+    return len(key) == 1 and key[0][1] in SUPPORTED_KEY_TYPES
+
+
+def _primary_keys(ctx: Context) -> dict[str, list[tuple[str, str]]]:
+    """Each selected schema's primary keys by ``db.table``, as (column, lower-case DATA_TYPE) in key order."""
+    placeholders, args = in_list(t.schema for t in ctx.base_tables)
+    keys: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for schema, table, column, data_type in fetch_all(
+        ctx.source,
+        "SELECT k.TABLE_SCHEMA, k.TABLE_NAME, k.COLUMN_NAME, c.DATA_TYPE "
+        "FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.COLUMNS c "
+        # BINARY: names that differ only by case or accent are other tables (schema.read_tables)
+        "ON BINARY c.TABLE_SCHEMA = BINARY k.TABLE_SCHEMA AND BINARY c.TABLE_NAME = BINARY k.TABLE_NAME AND c.COLUMN_NAME = k.COLUMN_NAME "
+        "WHERE k.CONSTRAINT_NAME = 'PRIMARY' AND k.TABLE_SCHEMA IN " + placeholders +
+        " ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.ORDINAL_POSITION",
+        args,
+    ):
+        keys[display_table(schema, table)].append((column, data_type.lower()))
+    return keys
+
+
+def primary_keys(ctx: Context) -> None:
+    """Every moved table has a primary key (primary_key), of a kind this version copies (primary_key_type).
+
+    One check reports both, table by table, so a report lists a table's key problem once and in table order.
+    """
+    keys = _primary_keys(ctx)
+    before = ctx.mark()
+    for table in ctx.base_tables:
+        key = keys.get(table.display)
+        if not key:
+            ctx.add("primary_key", ERROR, table.display, "%s has no primary key; rows cannot be copied in key order or found by key." % table.display,
+                    "add one (ALTER TABLE %s ADD PRIMARY KEY (...)), or exclude it with tables.exclude: ['%s']." % (table.quoted, table.display))
+        elif not is_supported_key(key):
+            described = ", ".join("%s %s" % (quote_ident(c), t) for c, t in key)
+            ctx.add("primary_key_type", ERROR, table.display,
+                    "%s has primary key (%s); this version copies tables with a single integer key column only. "
+                    "Composite and non-integer keys are planned for a later version." % (table.display, described),
+                    "exclude it with tables.exclude: ['%s'] and move it another way, or wait for a later version." % table.display)
+    ctx.ok_unless_found("primary_key", before, "tables", "every selected table has a primary key.")
+    ctx.ok_unless_found("primary_key_type", before, "tables", "every primary key is a single integer column.")
+
+
+def foreign_key_rules(ddl: str, name: str) -> tuple[str, str]:
+    """(ON UPDATE, ON DELETE) of constraint ``name`` in a SHOW CREATE TABLE text."""
+    prefix = "CONSTRAINT %s FOREIGN KEY" % quote_ident(name)
+    line = next((ln.strip() for ln in ddl.splitlines() if ln.strip().startswith(prefix)), "")
+    rules = dict(_RULE_RE.findall(line))
+    # The server omits a rule that is the default.
+    return rules.get("UPDATE", "RESTRICT"), rules.get("DELETE", "RESTRICT")
+
+
+def foreign_keys(ctx: Context) -> None:
+    """Foreign keys on or into moved tables (foreign_keys), and cascading actions, which the binlog does not record
+    (foreign_key_cascades); one check, as one scan of the constraints finds both."""
+    moved = {t.display for t in ctx.base_tables}
+    before = ctx.mark()
+    # REFERENTIAL_CONSTRAINTS is hidden from a user with only SELECT on
+    # MariaDB; KEY_COLUMN_USAGE is not, and SHOW CREATE TABLE has the rules.
+    for schema, table, name, ref_schema, ref_table in fetch_all(
+        ctx.source,
+        "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME "
+        "FROM information_schema.KEY_COLUMN_USAGE WHERE REFERENCED_TABLE_NAME IS NOT NULL "
+        "ORDER BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME",
+    ):
+        child, parent = display_table(schema, table), display_table(ref_schema, ref_table)
+        if child not in moved and parent not in moved:
+            continue
+        ddl = fetch_all(ctx.source, "SHOW CREATE TABLE %s" % quote_table(schema, table))[0][1]
+        update_rule, delete_rule = foreign_key_rules(ddl, name)
+        obj = "%s (%s)" % (child, name)
+        described = "foreign key %s on %s references %s (ON UPDATE %s, ON DELETE %s)" % (
+            quote_ident(name), child, parent, update_rule, delete_rule)
+        if {update_rule, delete_rule} & CASCADING_ACTIONS:
+            ctx.add("foreign_key_cascades", ERROR, obj,
+                    "%s; the rows a cascade changes are not written to the binlog, so the target would miss them." % described,
+                    "drop the foreign key on the source for the move and recreate it after cutover "
+                    "(ALTER TABLE %s DROP FOREIGN KEY %s), or exclude both tables." % (quote_table(schema, table), quote_ident(name)))
+        else:
+            ctx.add("foreign_keys", ERROR, obj,
+                    "%s; the target is written in key order with foreign_key_checks=0, so it holds only once the move is complete." % described,
+                    "drop it for the move and recreate it after cutover, or allow foreign_keys.")
+    ctx.ok_unless_found("foreign_keys", before, "tables", "no foreign keys on or into the selected tables.")
+    ctx.ok_unless_found("foreign_key_cascades", before, "tables", "no cascading foreign keys.")
+
+
+def schemas_hiding_triggers(schemas: Iterable[str], grants: list[grants_mod.Grant]) -> list[str]:
+    """The schemas where the user lacks TRIGGER: information_schema.TRIGGERS lists only triggers on tables it has it on."""
+    hidden = set()
+    for schema in schemas:
+        granted = grants_mod.privileges_on(grants, schema)
+        if "TRIGGER" not in granted and grants_mod.ALL not in granted:
+            hidden.add(schema)
+    return sorted(hidden)
+
+
+def triggers(ctx: Context) -> None:
+    """Triggers, which are not moved."""
+    moved = {t.display for t in ctx.base_tables}
+    before = ctx.mark()
+    for name, schema, table, timing, event in fetch_all(
+        ctx.source,
+        "SELECT TRIGGER_NAME, EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION "
+        "FROM information_schema.TRIGGERS ORDER BY EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE, TRIGGER_NAME",
+    ):
+        key = display_table(schema, table)
+        if key in moved:
+            ctx.add("triggers", WARNING, key,
+                    "trigger %s (%s %s) on %s is not moved." % (quote_ident(name), timing, event, key),
+                    "create it on the target after cutover, not before: it would fire on the rows the ferry writes. Or allow triggers.")
+    unseen = schemas_hiding_triggers((t.schema for t in ctx.base_tables), ctx.source_grants)
+    note = " (without the TRIGGER privilege on %s, triggers there are not visible to the source user)" % ", ".join(unseen) if unseen else ""
+    ctx.ok_unless_found("triggers", before, "tables", "no triggers on the selected tables%s." % note)
+
+
+def views(ctx: Context) -> None:
+    """Views, which are not moved."""
+    selected = [t for t in ctx.tables if t.is_view]
+    for view in selected:
+        ctx.add("views", WARNING, view.display, "view %s is not moved." % view.display,
+                "recreate it on the target after the move (SHOW CREATE VIEW %s), or allow views." % view.quoted)
+    if not selected:
+        ctx.add("views", OK, "databases", "no views in the selected databases.")
+
+
+def empty_tables(ctx: Context) -> None:
+    """Tables without rows, as the source user's reads found them (source_privileges)."""
+    empty = [t.display for t in ctx.base_tables if t.has_rows is False]
+    ctx.add("empty_tables", OK, "%d table(s)" % len(empty),
+            ("no rows in: %s (created on the target, filled by later writes)." % ", ".join(empty))
+            if empty else "every selected table has rows.")
+
+
+def definitions(ctx: Context) -> None:
+    """The tables the move creates get the source's ENUM/SET members and defaults (SHOW CREATE TABLE prints them as they are).
+
+    Only tables the move would create from SHOW CREATE TABLE: one that exists on the target already is the
+    operator's, created by hand (reuse_target). Without a target session, every table counts as to be created.
+    """
+    base = ctx.base_tables
+    existing: set[tuple[str, str]] = tables_on_target(ctx.target, base) if ctx.target is not None else set()
+    before = ctx.mark()
+    for found in unprintable_columns(ctx.source, [(t.schema, t.name) for t in base if (t.schema, t.name) not in existing]):
+        ctx.add("definitions", ERROR, found.table, found.message, UNPRINTABLE_FIX)
+    ctx.ok_unless_found("definitions", before, "tables", "every ENUM/SET member and default of the tables to create prints as it is stored.")
