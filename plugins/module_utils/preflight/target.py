@@ -116,9 +116,9 @@ def charsets(ctx: Context) -> None:
     known = _known_collations(ctx.target)
     for collation in sorted(users):
         if collation not in known:
-            ctx.add("charsets", ERROR, collation,
-                    "collation %s, used by %s, is unknown to the target (%s)." % (collation, named_users(users[collation]),
-                                                                                   ctx.target_flavor.label),
+            message = "collation %s, used by %s, is unknown to the target (%s)." % (
+                collation, named_users(users[collation]), ctx.target_flavor.label)
+            ctx.add("charsets", ERROR, collation, message,
                     "convert those columns to a collation both servers know, or move to a target that has it.")
     if all(c in known for c in users):
         ctx.add("charsets", OK, "collations", "the target knows all %d collation(s) in use: %s." % (len(users), ", ".join(sorted(users))))

@@ -17,7 +17,6 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.dev import sandbox
 from ansible_collections.dbferry.mysql.plugins.module_utils.preflight.registry import CHECKS
 
 
-
 def test_a_clean_move_passes_and_reports_every_check(ansible, servers, db):
     make_shop(servers, db)
     run = run_preflight(ansible, servers, db)
