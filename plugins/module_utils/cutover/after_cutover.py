@@ -30,7 +30,6 @@ from ..server.connection import close_quietly, connect, fetch_value
 from ..common.errors import DbferryError
 from ..server.flavor import detect_flavor
 from ..common.module_errors import operator_message
-from ..verify.checksum import read_move_tables
 
 #: Reading the binlog from Pf to now may take this long before the check gives up (and says so).
 DEFAULT_TIMEOUT = 60.0
@@ -56,7 +55,7 @@ def writes_after_cutover(config: MoveConfig, timeout: float = DEFAULT_TIMEOUT) -
         recorded = state.load(target, config.name)
         if recorded is None or recorded.phase != state.COMPLETE:
             return None
-        tables = [(t.schema, t.name) for t in read_move_tables(target, config.name)]
+        tables = [(t.schema, t.name) for t in state.read_move_tables(target, config.name)]
     finally:
         close_quietly(target)
     final = recorded.applied_position

@@ -32,7 +32,6 @@ from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
 from ..server.flavor import detect_flavor
 from ..controls.hooks import Hooks
-from ..verify.checksum import read_move_tables
 
 
 def _applied(target: Any, name: str) -> str:
@@ -106,7 +105,7 @@ def cut_over(source_spec: ServerSpec, target_spec: ServerSpec, name: str, state_
         caught_up = time.monotonic()
         # Before the agent stops: a failure here leaves the move tailing, and the source may be made writable again.
         raised = [b.as_dict() for b in auto_increment.raise_counters(source, target, [
-            (t.schema, t.name, t.target_schema, t.target_name) for t in read_move_tables(target, name)], check_mode)]
+            (t.schema, t.name, t.target_schema, t.target_name) for t in state.read_move_tables(target, name)], check_mode)]
         counted = time.monotonic()
         if check_mode:
             return {"changed": True, "final_position": final, "applied_position": _applied(target, name), "timings": {},

@@ -60,7 +60,7 @@ class _Batch:
     changes: int
     statements: list[Statement]
     #: Keys to mark dirty (verify.inline only).
-    dirty: Optional[set[inline.DirtyKey]]
+    dirty: Optional[set[state.DirtyKey]]
 
 
 class Applier:
@@ -177,7 +177,7 @@ class Applier:
                     for statement in batch.statements:
                         execute_statement(cursor, statement, "applying binlog events to")
                 if batch.dirty is not None:
-                    inline.mark(self.conn, self.config.name, batch.dirty)
+                    state.mark_dirty(self.conn, self.config.name, batch.dirty)
                     state.save_inline_position(self.conn, self.config.name, last.position)
                 state.save_position(self.conn, self.config.name, last.position)
                 self.conn.commit()

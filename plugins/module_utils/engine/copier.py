@@ -61,7 +61,7 @@ from ..config.move_config import MoveConfig
 from ..server.connection import close_quietly, connect, execute, fetch_all, rollback_quietly
 from ..common.errors import DbferryError
 from ..server.flavor import Flavor
-from ..common.identifiers import for_arguments, quote_ident
+from ..common.identifiers import for_arguments
 from ..verify.inline import GROUP_CONCAT_BYTES, BatchHasher, BatchPrint
 from ..common.retry import run_reconnecting
 from .rows import copy_rows
@@ -182,6 +182,12 @@ class _Writers:
 
     A session whose batch failed is not handed out again: its transaction
     may hold part of a batch that must not be committed by the next one.
+
+    Not a common.workers.WorkerPool, on purpose: the batches arrive while
+    the writers run (from the reader, in key order, each with the source
+    session that holds its locks), any free writer takes the next one, and
+    a failure goes to the dispatcher, which copies again from the cursor
+    with new sessions (run_reconnecting) instead of stopping the copy.
     """
 
     def __init__(self, table: MovedTable, sessions: list, write: Callable[[Any, _Batch], None]) -> None:
@@ -250,9 +256,9 @@ class TableCopier:
         # Statements run with arguments (``()`` for the first), so names are escaped for that. The rows come
         # as bytes: binary, so that PyMySQL hands them over undecoded. The batch size may change between
         # batches (tunables), so the statements end at LIMIT.
-        key = for_arguments(quote_ident(table.key))
+        key = table.key_sql
         flag = "" if table.error_value_test is None else ", " + for_arguments(table.error_value_test)
-        select = "SELECT %s, CAST(%s AS BINARY)%s FROM %s" % (key, for_arguments(table.row_literal), flag, for_arguments(table.quoted_source))
+        select = "SELECT %s, CAST(%s AS BINARY)%s FROM %s" % (key, for_arguments(table.row_literal), flag, table.source_sql)
         self.first_sql = select + " ORDER BY %s LIMIT " % key
         self.next_sql = select + " WHERE %s > %%s ORDER BY %s LIMIT " % (key, key)
         self.lock_clause = " " + flavor.shared_lock_clause

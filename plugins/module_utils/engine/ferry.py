@@ -22,10 +22,9 @@ Run:
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from ..binlog import gtid
 from . import state
@@ -37,6 +36,7 @@ from ..server.connection import close_quietly, connect, fetch_all, fetch_value
 from .copier import CopyHook, TableCopier
 from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
+from ..common.workers import WorkerPool
 from ..server.flavor import Flavor, detect_flavor, refuse_unsupported_source
 from ..controls.hooks import Hooks
 from ..verify.inline import Reverifier
@@ -179,12 +179,10 @@ class Ferry:
         checks.check()
         threads = [self._thread("throttle-checks", checks.run, self._halt),
                    self._thread("applier", self._apply, flavor, tables, recorded.applied_position)]
-        pending: queue.Queue = queue.Queue()
-        for table in tables:
-            cursor = recorded.cursors[(table.schema, table.name)]
-            if not cursor.done:
-                pending.put((table, cursor.last_key))
-        threads += [self._thread("copier-%d" % i, self._copy_worker, flavor, pending) for i in range(self.config.concurrency)]
+        cursors = [(table, recorded.cursors[(table.schema, table.name)]) for table in tables]
+        to_copy = [(table, cursor.last_key) for table, cursor in cursors if not cursor.done]
+        copiers = WorkerPool("copier", self.config.concurrency, to_copy, lambda pending: self._copy_tables(flavor, pending),
+                             stop=self._halt, failed=self.errors.append).start()
         if self.config.inline:
             threads.append(self._thread("reverifier", Reverifier(self.config, flavor, tables, self.status, self._before_reverify).run, self._halt))
         source = None
@@ -204,6 +202,7 @@ class Ferry:
             self._halt.set()
             for thread in threads:
                 thread.join()
+            copiers.join()  # raises nothing: its errors are in self.errors
             close_quietly(source)
         if self.errors:
             raise self.errors[0]
@@ -239,12 +238,9 @@ class Ferry:
     def _applied(self, txn: Transaction, changes: int) -> None:
         self.status.applied(txn.position, txn.timestamp, changes)
 
-    def _copy_worker(self, flavor: Flavor, pending: queue.Queue) -> None:
-        while not self._halt.is_set():
-            try:
-                table, last_key = pending.get_nowait()
-            except queue.Empty:
-                return
+    def _copy_tables(self, flavor: Flavor, pending: Iterator[tuple[MovedTable, Optional[int]]]) -> None:
+        """One copier thread: copies the tables it takes, one at a time, from their cursors."""
+        for table, last_key in pending:
             self.log.event("copy_table", table=table.source, resume_after=last_key)
             TableCopier(self.config, flavor, table, last_key, self._copied, self.throttle, self.tunables, self.copy_hook).run(self._halt)
 

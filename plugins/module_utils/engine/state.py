@@ -14,15 +14,20 @@ describe: ``dirty`` (keys changed since they were last found equal),
 ``inline_tables`` (how far each table's copy was hashed, and whether from
 its first batch on) and ``inline_moves`` (the applied position up to which
 every applied change was recorded in ``dirty``). See inline.py.
+
+This module owns the schema: its tables, and every statement that reads or
+writes them (the engine's, verification's, the cutover's). The others call
+these functions, so that the tables, their names and the locking of their
+rows are declared once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 from ..binlog import gtid
-from ..server.connection import execute, fetch_all
+from ..server.connection import execute, fetch_all, fetch_value
 from ..common.errors import DbferryError
 from ..common.identifiers import quote_ident
 from .tables import MovedTable
@@ -62,6 +67,12 @@ _INLINE_DDL = (
 )
 _INLINE_TABLES = ("dirty", "inline_tables", "inline_moves")
 
+#: Keys marked dirty per statement.
+MARK_ROWS = 1000
+
+#: A key marked dirty: (source schema, source table, key).
+DirtyKey = tuple[str, str, int]
+
 
 @dataclass
 class Cursor:
@@ -89,10 +100,15 @@ def ensure_schema(conn: Any) -> None:
         execute(conn, statement)
 
 
+def _has_table(conn: Any, table: str) -> bool:
+    """Whether the state schema has ``table``: readers look before they read, since looking must not create it."""
+    return bool(fetch_all(conn, "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (STATE_SCHEMA, table)))
+
+
 def load(conn: Any, name: str) -> Optional[MoveState]:
     """The recorded state of move ``name``, or None for a new move (also when the target has no state schema yet:
     looking must not create it, so that a move refused at start has written nothing to the target)."""
-    if not fetch_all(conn, "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'moves'", (STATE_SCHEMA,)):
+    if not _has_table(conn, "moves"):
         return None
     rows = fetch_all(conn, "SELECT config_digest, start_position, applied_position, phase FROM %s.moves WHERE name = %%s" % _S, (name,))
     if not rows:
@@ -104,6 +120,16 @@ def load(conn: Any, name: str) -> Optional[MoveState]:
     }
     digest, start, applied, phase = rows[0]
     return MoveState(name, digest, start, applied, phase, cursors)
+
+
+def read_move_tables(conn: Any, name: str) -> list[MovedTable]:
+    """The move's tables as its cursors record them (names and key, no columns), in source name order; no move is an error."""
+    if _has_table(conn, "moves") and fetch_all(conn, "SELECT 1 FROM %s.moves WHERE name = %%s" % _S, (name,)):
+        return [MovedTable(schema, table, target_schema, target_table, (), key) for schema, table, target_schema, target_table, key in fetch_all(
+            conn, "SELECT source_schema, source_table, target_schema, target_table, key_column FROM %s.cursors WHERE move = %%s "
+                  "ORDER BY source_schema, source_table" % _S, (name,))]
+    raise DbferryError("no move named %s is recorded on the target." % name, obj=name,
+                       fix="check the name and the target server, and that the move was started (its agent records it in _dbferry).")
 
 
 def create(conn: Any, name: str, digest: str, tables: list[MovedTable]) -> None:
@@ -218,10 +244,72 @@ def save_inline_position(conn: Any, name: str, position: str) -> None:
     execute(conn, "UPDATE %s.inline_moves SET applied_position = %%s WHERE move = %%s" % _S, (position, name))
 
 
+def mark_dirty(conn: Any, name: str, keys: Iterable[DirtyKey]) -> None:
+    """Mark keys dirty (or again: ``seq`` goes up), in the caller's transaction (the one that wrote the rows).
+
+    Sorted, so two writers marking overlapping keys take their locks in one order.
+    """
+    ordered = sorted(set(keys))
+    for start in range(0, len(ordered), MARK_ROWS):
+        chunk = ordered[start:start + MARK_ROWS]
+        execute(conn, "INSERT INTO %s.dirty (move, source_schema, source_table, key_value) VALUES %s ON DUPLICATE KEY UPDATE seq = seq + 1" % (
+            _S, ", ".join(["(%s, %s, %s, %s)"] * len(chunk))), [v for schema, table, key in chunk for v in (name, schema, table, key)])
+
+
+def dirty_after(conn: Any, name: str, after: Optional[DirtyKey], limit: int) -> list[tuple[str, str, int, int]]:
+    """Up to ``limit`` dirty keys of the move after ``after`` (None: from the first), in key order, with their ``seq``."""
+    select = "SELECT source_schema, source_table, key_value, seq FROM %s.dirty WHERE move = %%s%s " \
+             "ORDER BY source_schema, source_table, key_value LIMIT %d"
+    if after is None:
+        rows = fetch_all(conn, select % (_S, "", limit), (name,))
+    else:
+        rows = fetch_all(conn, select % (_S, " AND (source_schema, source_table, key_value) > (%s, %s, %s)", limit), (name,) + after)
+    return [(schema, table, int(key), int(seq)) for schema, table, key, seq in rows]
+
+
+def dirty_table_keys(conn: Any, name: str, schema: str, table: str, after: Optional[int], limit: int) -> list[int]:
+    """Up to ``limit`` dirty keys of one table after key ``after`` (None: from the first), in key order."""
+    return [int(key) for (key,) in fetch_all(
+        conn, "SELECT key_value FROM %s.dirty WHERE move = %%s AND source_schema = %%s AND source_table = %%s%s "
+              "ORDER BY key_value LIMIT %d" % (_S, "" if after is None else " AND key_value > %s", limit),
+        (name, schema, table) + (() if after is None else (after,)))]
+
+
+def clear_dirty(conn: Any, name: str, schema: str, table: str, found_equal: list[tuple[int, int]]) -> int:
+    """Remove the (key, seq) pairs found equal on both sides, unless marked again since (their ``seq`` went up); return
+    how many were removed."""
+    return execute(conn, "DELETE FROM %s.dirty WHERE move = %%s AND source_schema = %%s AND source_table = %%s "
+                         "AND (key_value, seq) IN (%s)" % (_S, ", ".join(["(%s, %s)"] * len(found_equal))),
+                   [name, schema, table] + [v for pair in found_equal for v in pair])
+
+
+def dirty_count(conn: Any, name: str) -> int:
+    """How many keys of the move are dirty."""
+    return int(fetch_value(conn, "SELECT COUNT(*) FROM %s.dirty WHERE move = %%s" % _S, (name,)) or 0)
+
+
+def inline_tracked(conn: Any, name: str) -> Optional[bool]:
+    """Whether every change the move applied was marked dirty (inline_moves.tracked, up to its applied position);
+    None when the move never ran with ``verify.inline``."""
+    if not _has_table(conn, "inline_moves"):
+        return None
+    rows = fetch_all(conn, "SELECT i.tracked AND i.applied_position = m.applied_position FROM %s.inline_moves i JOIN %s.moves m "
+                           "ON m.name = i.move WHERE i.move = %%s" % (_S, _S), (name,))
+    return bool(rows[0][0]) if rows else None
+
+
+def covered_tables(conn: Any, name: str) -> set[tuple[str, str]]:
+    """(source schema, source table) of the tables whose whole copy was hashed: copy done, hashed to its end, from its first batch on."""
+    return {(schema, table) for schema, table in fetch_all(
+        conn, "SELECT i.source_schema, i.source_table FROM %s.inline_tables i JOIN %s.cursors c ON c.move = i.move "
+              "AND c.source_schema = i.source_schema AND c.source_table = i.source_table WHERE i.move = %%s AND i.covered "
+              "AND i.hashed_done AND c.done AND i.hashed_to <=> c.last_key" % (_S, _S), (name,))}
+
+
 def drop(conn: Any, name: str) -> None:
     """Forget a move; drops the schema when no other move is recorded."""
     for table in _INLINE_TABLES:
-        if fetch_all(conn, "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (STATE_SCHEMA, table)):
+        if _has_table(conn, table):
             execute(conn, "DELETE FROM %s.%s WHERE move = %%s" % (_S, quote_ident(table)), (name,))
     execute(conn, "DELETE FROM %s.cursors WHERE move = %%s" % _S, (name,))
     execute(conn, "DELETE FROM %s.moves WHERE name = %%s" % _S, (name,))

@@ -1,10 +1,10 @@
 """The moved tables: their columns and keys on the source, and their creation
 on the target from the source's own definitions.
 
-A ``MovedTable`` is what copy and apply need to know about one table: the
-source and target names, the columns that are written (generated columns
-never are: the target computes them; invisible ones are, by name, since
-``SELECT *`` would leave them out) and the primary key column.
+A ``MovedTable`` is what copy, apply and verification need to know about
+one table: the source and target names, the columns that are written
+(generated columns never are: the target computes them; invisible ones are,
+by name, since ``SELECT *`` would leave them out) and the primary key column.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Iterable, Optional
 from ..config.move_config import MoveConfig
 from ..server.connection import execute, fetch_all, fetch_value
 from ..common.errors import DbferryError
-from ..common.identifiers import display_table, quote_ident, quote_table
+from ..common.identifiers import display_table, for_arguments, quote_ident, quote_table
 from .selection import SYSTEM_SCHEMAS
 
 
@@ -74,7 +74,14 @@ _CHARSET_RE = re.compile(r"^[A-Za-z0-9_]+$")
 
 @dataclass(frozen=True)
 class MovedTable:
-    """One table of a move."""
+    """One table of a move: read from the source's catalog (read_tables) or from the move's record on the target
+    (state.read_move_tables, for verification and cutover, which need names and key only: ``columns`` is empty).
+
+    Names come quoted two ways on purpose: ``quoted_*`` for statements sent
+    as they are (no arguments, or the copier's batches, sent as bytes), and
+    ``*_sql`` for statements executed with arguments, where PyMySQL reads a
+    ``%`` in a name as a placeholder unless it is doubled (for_arguments).
+    """
 
     schema: str
     name: str
@@ -90,12 +97,28 @@ class MovedTable:
         return display_table(self.schema, self.name)
 
     @property
+    def target(self) -> str:
+        return display_table(self.target_schema, self.target_name)
+
+    @property
     def quoted_source(self) -> str:
         return quote_table(self.schema, self.name)
 
     @property
     def quoted_target(self) -> str:
         return quote_table(self.target_schema, self.target_name)
+
+    @property
+    def source_sql(self) -> str:
+        return for_arguments(self.quoted_source)
+
+    @property
+    def target_sql(self) -> str:
+        return for_arguments(self.quoted_target)
+
+    @property
+    def key_sql(self) -> str:
+        return for_arguments(quote_ident(self.key))
 
     @property
     def key_index(self) -> int:

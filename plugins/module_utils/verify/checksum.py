@@ -56,8 +56,6 @@ stores a negative zero as 0, whichever way it is written).
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
@@ -68,8 +66,10 @@ from ..cutover.auto_increment import Behind
 from ..server.connection import ServerSpec, close_quietly, connect, fetch_all, fetch_value
 from ..common.errors import DbferryError
 from ..server.flavor import detect_flavor, refuse_unsupported_source
-from ..common.identifiers import display_table, for_arguments, quote_ident
-from ..engine.selection import STATE_SCHEMA
+from ..common.identifiers import for_arguments, quote_ident
+from ..common.workers import WorkerPool
+from ..engine import state
+from ..engine.tables import MovedTable
 
 METHODS = ("checksum", "inline")
 DEFAULT_TIMEOUT = 300.0
@@ -92,41 +92,8 @@ LONG_TYPES = frozenset({
 FLOAT_TYPES = frozenset({"float", "double", "real"})
 NUMBERED_TYPES = frozenset({"enum", "set"})
 
-_S = quote_ident(STATE_SCHEMA)
-
 #: A key range ``(low, high]``; None is unbounded on that side.
 KeyRange = tuple[Optional[Any], Optional[Any]]
-
-
-@dataclass(frozen=True)
-class VerifiedTable:
-    """One table of a move, as the target's ``_dbferry.cursors`` records it."""
-
-    schema: str
-    name: str
-    target_schema: str
-    target_name: str
-    key: str
-
-    @property
-    def source(self) -> str:
-        return display_table(self.schema, self.name)
-
-    @property
-    def target(self) -> str:
-        return display_table(self.target_schema, self.target_name)
-
-    @property
-    def source_sql(self) -> str:
-        return for_arguments(quote_ident(self.schema)) + "." + for_arguments(quote_ident(self.name))
-
-    @property
-    def target_sql(self) -> str:
-        return for_arguments(quote_ident(self.target_schema)) + "." + for_arguments(quote_ident(self.target_name))
-
-    @property
-    def key_sql(self) -> str:
-        return for_arguments(quote_ident(self.key))
 
 
 @dataclass(frozen=True)
@@ -140,7 +107,7 @@ class Mismatch:
     def as_dict(self) -> dict[str, Any]:
         return {"key": self.key, "kind": self.kind, "columns": list(self.columns)}
 
-    def describe(self, table: VerifiedTable) -> str:
+    def describe(self, table: MovedTable) -> str:
         where = "%s %s=%s" % (table.source, table.key, self.key)
         if self.kind == DIFFERS:
             return "%s differs in %s" % (where, ", ".join(self.columns))
@@ -151,7 +118,7 @@ class Mismatch:
 class TableResult:
     """What verification found in one table."""
 
-    table: VerifiedTable
+    table: MovedTable
     rows: int = 0
     chunks: int = 0
     seconds: float = 0.0
@@ -280,7 +247,7 @@ def row_differences(source: list[tuple[Any, str]], target: list[tuple[Any, str]]
     return found
 
 
-def pick_tables(tables: list[VerifiedTable], wanted: Optional[list[str]], move: str) -> list[VerifiedTable]:
+def pick_tables(tables: list[MovedTable], wanted: Optional[list[str]], move: str) -> list[MovedTable]:
     """The move's tables, restricted to ``wanted`` source ``db.table`` names; an unknown name is an error."""
     if not wanted:
         return tables
@@ -329,46 +296,28 @@ def keys_condition(key_sql: str, keys: list[Any]) -> tuple[str, list[Any]]:
 # -- the move as the target records it -------------------------------------------
 
 
-def read_move_tables(target: Any, move: str) -> list[VerifiedTable]:
-    """The move's tables from ``_dbferry.cursors``, in source name order; no move is an error."""
-    recorded = fetch_value(target, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'moves'",
-                           (STATE_SCHEMA,))
-    if recorded and fetch_all(target, "SELECT 1 FROM %s.moves WHERE name = %%s" % _S, (move,)):
-        return [VerifiedTable(*row) for row in fetch_all(
-            target, "SELECT source_schema, source_table, target_schema, target_table, key_column FROM %s.cursors WHERE move = %%s "
-                    "ORDER BY source_schema, source_table" % _S, (move,))]
-    raise DbferryError("no move named %s is recorded on the target." % move, obj=move,
-                       fix="check the name and the target server, and that the move was started (its agent records it in _dbferry).")
-
-
-def inline_coverage(target: Any, move: str, tables: list[VerifiedTable]) -> dict[str, Optional[str]]:
+def inline_coverage(target: Any, move: str, tables: list[MovedTable]) -> dict[str, Optional[str]]:
     """Per table (source name), why method inline cannot vouch for it, or None when it can (module docstring)."""
-    recorded = fetch_value(target, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'inline_moves'",
-                           (STATE_SCHEMA,))
-    tracked = fetch_all(target, "SELECT i.tracked AND i.applied_position = m.applied_position FROM %s.inline_moves i JOIN %s.moves m "
-                                "ON m.name = i.move WHERE i.move = %%s" % (_S, _S), (move,)) if recorded else []
-    if not tracked:
+    tracked = state.inline_tracked(target, move)
+    if tracked is None:
         return {t.source: "the move does not run with verify.inline" for t in tables}
-    if not tracked[0][0]:
+    if not tracked:
         return {t.source: "binlog events were applied while verify.inline was off" for t in tables}
-    covered = {display_table(s, t) for s, t in fetch_all(
-        target, "SELECT i.source_schema, i.source_table FROM %s.inline_tables i JOIN %s.cursors c ON c.move = i.move "
-                "AND c.source_schema = i.source_schema AND c.source_table = i.source_table WHERE i.move = %%s AND i.covered "
-                "AND i.hashed_done AND c.done AND i.hashed_to <=> c.last_key" % (_S, _S), (move,))}
-    return {t.source: None if t.source in covered else "part of its copy was not hashed (copied while verify.inline was off)" for t in tables}
+    covered = state.covered_tables(target, move)
+    return {t.source: None if (t.schema, t.name) in covered else "part of its copy was not hashed (copied while verify.inline was off)"
+            for t in tables}
 
 
-def _progress(target: Any, move: str, tables: list[VerifiedTable]) -> tuple[str, list[str]]:
+def _progress(target: Any, move: str, tables: list[MovedTable]) -> tuple[str, list[str]]:
     """(applied position, tables of ``tables`` still being copied)."""
-    applied = fetch_value(target, "SELECT applied_position FROM %s.moves WHERE name = %%s" % _S, (move,))
-    if applied is None:
+    recorded = state.load(target, move)
+    if recorded is None:
         raise DbferryError("move %s is no longer recorded on the target." % move, obj=move, fix="it was removed while verifying; nothing to verify.")
-    copying = {display_table(s, t) for s, t in fetch_all(
-        target, "SELECT source_schema, source_table FROM %s.cursors WHERE move = %%s AND NOT done" % _S, (move,))}
-    return applied, [t.source for t in tables if t.source in copying]
+    copying = {name for name, cursor in recorded.cursors.items() if not cursor.done}
+    return recorded.applied_position, [t.source for t in tables if (t.schema, t.name) in copying]
 
 
-def wait_applied(target: Any, move: str, tables: list[VerifiedTable], wanted: str, timeout: float) -> str:
+def wait_applied(target: Any, move: str, tables: list[MovedTable], wanted: str, timeout: float) -> str:
     """Wait until ``tables`` are copied and the move has applied ``wanted``; return the applied position."""
     deadline = time.monotonic() + timeout
     while True:
@@ -405,7 +354,7 @@ class _Worker:
     def close(self) -> None:
         close_quietly(self.source, self.target)
 
-    def verify(self, table: VerifiedTable) -> TableResult:
+    def verify(self, table: MovedTable) -> TableResult:
         started = time.monotonic()
         result = TableResult(table)
         columns = self._columns(table)
@@ -436,10 +385,10 @@ class _Worker:
     def _aggregate(conn: Any, table_sql: str, digest: str, condition: str, args: list[Any]) -> tuple[int, int]:
         return range_aggregate(conn, table_sql, digest, condition, args)
 
-    def _catch_up(self, table: VerifiedTable) -> None:
+    def _catch_up(self, table: MovedTable) -> None:
         wait_applied(self.target, self.move, [table], fetch_value(self.source, self.position_sql) or "", self.timeout)
 
-    def _columns(self, table: VerifiedTable) -> list[tuple[str, str]]:
+    def _columns(self, table: MovedTable) -> list[tuple[str, str]]:
         """(name, data type) of every column, generated and invisible ones too, in source order; both sides must have the same."""
         ours = table_columns(self.source, table.schema, table.name)
         theirs = {name for name, _type in table_columns(self.target, table.target_schema, table.target_name)}
@@ -455,7 +404,7 @@ class _Worker:
                 obj=table.source, fix="the table was altered on one side: move it again.")
         return ours
 
-    def _narrow(self, table: VerifiedTable, columns: list[tuple[str, str]], digest: str, condition: str, args: list[Any],
+    def _narrow(self, table: MovedTable, columns: list[tuple[str, str]], digest: str, condition: str, args: list[Any],
                 result: TableResult) -> None:
         """Find the differing rows of a range (in key order) and, for rows on both sides, their differing columns."""
         room = MAX_REPORTED_ROWS - len(result.mismatches)
@@ -478,7 +427,7 @@ class _Worker:
             elif differing.get(row_key):  # a row that changed back in between is not reported
                 result.mismatches.append(Mismatch(row_key, kind, differing[row_key]))
 
-    def verify_dirty(self, table: VerifiedTable) -> TableResult:
+    def verify_dirty(self, table: MovedTable) -> TableResult:
         """Method inline for a covered table: compare the rows at the keys of its dirty set, ``chunk_rows`` keys at a time."""
         started = time.monotonic()
         result = TableResult(table, method="inline")
@@ -486,10 +435,7 @@ class _Worker:
         digest = row_digest(columns)
         after: Optional[int] = None
         while True:
-            keys = [int(k) for (k,) in fetch_all(
-                self.target, "SELECT key_value FROM %s.dirty WHERE move = %%s AND source_schema = %%s AND source_table = %%s%s "
-                             "ORDER BY key_value LIMIT %d" % (_S, "" if after is None else " AND key_value > %s", self.chunk_rows),
-                (self.move, table.schema, table.name) + (() if after is None else (after,)))]
+            keys = state.dirty_table_keys(self.target, self.move, table.schema, table.name, after, self.chunk_rows)
             if not keys:
                 break
             after = keys[-1]
@@ -515,7 +461,7 @@ class _Worker:
         result.seconds = time.monotonic() - started
         return result
 
-    def _differing_columns(self, table: VerifiedTable, columns: list[tuple[str, str]], keys: list[Any]) -> dict[Any, tuple[str, ...]]:
+    def _differing_columns(self, table: MovedTable, columns: list[tuple[str, str]], keys: list[Any]) -> dict[Any, tuple[str, ...]]:
         if not keys:
             return {}
         digests = ", ".join("MD5(%s)" % column_digest(name, data_type) for name, data_type in columns)
@@ -541,7 +487,7 @@ def verify(source: ServerSpec, target: ServerSpec, move: str, *, method: str = "
         if position is None:
             position = fetch_value(source_conn, flavor.gtid_position_sql) or ""
         gtid.parse(position)  # a bad position fails here, not after the wait
-        chosen = pick_tables(read_move_tables(target_conn, move), tables, move)
+        chosen = pick_tables(state.read_move_tables(target_conn, move), tables, move)
         applied = wait_applied(target_conn, move, chosen, position, timeout)
         counters = auto_increment.behind(source_conn, target_conn, [(t.schema, t.name, t.target_schema, t.target_name) for t in chosen])
         coverage = inline_coverage(target_conn, move, chosen) if method == "inline" else None
@@ -551,14 +497,14 @@ def verify(source: ServerSpec, target: ServerSpec, move: str, *, method: str = "
     return VerifyReport(position, applied, time.monotonic() - started, results, method, counters)
 
 
-def _verify_tables(source: ServerSpec, target: ServerSpec, move: str, position_sql: str, tables: list[VerifiedTable],
+def _verify_tables(source: ServerSpec, target: ServerSpec, move: str, position_sql: str, tables: list[MovedTable],
                    chunk_rows: int, parallel: int, timeout: float, coverage: Optional[dict[str, Optional[str]]] = None) -> list[TableResult]:
     """Verify ``tables`` in ``parallel`` threads; the first error stops the others and is raised.
 
     ``coverage`` (method inline, see inline_coverage): covered tables are compared at their dirty keys, the others by checksum.
     """
 
-    def one(worker: _Worker, table: VerifiedTable) -> TableResult:
+    def one(worker: _Worker, table: MovedTable) -> TableResult:
         if coverage is None:
             return worker.verify(table)
         if coverage[table.source] is None:
@@ -567,34 +513,15 @@ def _verify_tables(source: ServerSpec, target: ServerSpec, move: str, position_s
         found.method, found.note = "checksum", "compared by checksum: %s" % coverage[table.source]
         return found
 
-    pending: queue.Queue = queue.Queue()
-    for table in tables:
-        pending.put(table)
     results: dict[str, TableResult] = {}
-    errors: list[BaseException] = []
-    failed = threading.Event()
 
-    def work() -> None:
+    def work(pending: Iterator[MovedTable]) -> None:
+        worker = _Worker(source, target, move, position_sql, chunk_rows, timeout)
         try:
-            worker = _Worker(source, target, move, position_sql, chunk_rows, timeout)
-            try:
-                while not failed.is_set():
-                    try:
-                        table = pending.get_nowait()
-                    except queue.Empty:
-                        return
-                    results[table.source] = one(worker, table)
-            finally:
-                worker.close()
-        except BaseException as exc:  # noqa: BLE001 - raised by the caller  # pylint: disable=broad-exception-caught
-            errors.append(exc)
-            failed.set()
+            for table in pending:
+                results[table.source] = one(worker, table)
+        finally:
+            worker.close()
 
-    threads = [threading.Thread(target=work, name="verify-%d" % i, daemon=True) for i in range(min(parallel, len(tables)))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
+    WorkerPool("verify", min(parallel, len(tables)), tables, work).start().join()
     return [results[t.source] for t in tables]

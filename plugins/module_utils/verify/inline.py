@@ -46,41 +46,22 @@ from typing import Any, Callable, Iterable, Optional
 from ..binlog import gtid
 from ..binlog.changes import RowChange
 from ..config.move_config import MoveConfig
-from ..server.connection import connect, execute, fetch_all, fetch_value
+from ..server.connection import connect, fetch_all, fetch_value
 from ..server.flavor import Flavor
-from ..common.identifiers import for_arguments, quote_ident
+from ..common.identifiers import for_arguments
 from ..common.retry import run_reconnecting
+from ..engine import state
 from ..engine.tables import MovedTable
-from ..engine.selection import STATE_SCHEMA
 from ..engine.status import Status
 from .checksum import key_digests, keys_condition, range_condition, row_differences, row_digest, table_columns
 
-_S = quote_ident(STATE_SCHEMA)
-
-#: Keys marked per statement.
-MARK_ROWS = 1000
 #: Dirty keys the re-verifier takes per pass.
 REVERIFY_ROWS = 500
 #: The re-verifier's pause when nothing is dirty.
 IDLE_SECONDS = 0.5
 
-#: (source schema, source table, key).
-DirtyKey = tuple[str, str, int]
 
-
-def mark(conn: Any, move: str, keys: Iterable[DirtyKey]) -> None:
-    """Mark keys dirty (or again: ``seq`` goes up), in the caller's transaction.
-
-    Sorted, so two writers marking overlapping keys take their locks in one order.
-    """
-    ordered = sorted(set(keys))
-    for start in range(0, len(ordered), MARK_ROWS):
-        chunk = ordered[start:start + MARK_ROWS]
-        execute(conn, "INSERT INTO %s.dirty (move, source_schema, source_table, key_value) VALUES %s ON DUPLICATE KEY UPDATE seq = seq + 1" % (
-            _S, ", ".join(["(%s, %s, %s, %s)"] * len(chunk))), [v for schema, table, key in chunk for v in (move, schema, table, key)])
-
-
-def changed_keys(tables: dict[tuple[str, str], MovedTable], changes: Iterable[RowChange]) -> set[DirtyKey]:
+def changed_keys(tables: dict[tuple[str, str], MovedTable], changes: Iterable[RowChange]) -> set[state.DirtyKey]:
     """Every key a change touches: the before key and the after key (they differ when the key changes)."""
     keys = set()
     for change in changes:
@@ -89,17 +70,6 @@ def changed_keys(tables: dict[tuple[str, str], MovedTable], changes: Iterable[Ro
             if image is not None:
                 keys.add((change.schema, change.table, int(image[key])))
     return keys
-
-
-class _Sql:
-    """A table's statement parts for hashing: quoted names (for statements with arguments) and the row digest."""
-
-    def __init__(self, table: MovedTable, columns: list[tuple[str, str]]) -> None:
-        self.table = table
-        self.source = for_arguments(table.quoted_source)
-        self.target = for_arguments(table.quoted_target)
-        self.key = for_arguments(quote_ident(table.key))
-        self.digest = row_digest(columns)
 
 
 #: GROUP_CONCAT's limit on the target's session for the batch digest: a batch's printed rows, with room to spare
@@ -133,9 +103,7 @@ class BatchHasher:
     def __init__(self, config: MoveConfig, table: MovedTable) -> None:
         self.config = config
         self.table = table
-        self.key = for_arguments(quote_ident(table.key))
         self.printed = for_arguments(table.row_literal)
-        self.target = for_arguments(table.quoted_target)
 
     def compare(self, target: Any, low: Optional[int], high: Optional[int], ours: BatchPrint) -> None:
         """Compare key range ``(low, high]`` (None: open) on the target with the batch copied into it, in the batch's
@@ -143,11 +111,12 @@ class BatchHasher:
         its cursor.)"""
         condition, args = range_condition(self.table.key, (low, high))
         theirs = fetch_all(target, "SELECT COUNT(*), MD5(GROUP_CONCAT(%s ORDER BY %s SEPARATOR '')) FROM %s WHERE %s" % (
-            self.printed, self.key, self.target, condition), args)[0]
+            self.printed, self.table.key_sql, self.table.target_sql, condition), args)[0]
         if (int(theirs[0]), theirs[1]) != (len(ours.rows), ours.digest):
             rows = [(key, hashlib.md5(printed).hexdigest()) for key, printed in ours.rows]
-            differences = row_differences(rows, key_digests(target, self.target, self.key, "MD5(%s)" % self.printed, condition, args))
-            mark(target, self.config.name, ((self.table.schema, self.table.name, int(k)) for k, _kind in differences))
+            differences = row_differences(rows, key_digests(target, self.table.target_sql, self.table.key_sql, "MD5(%s)" % self.printed,
+                                                            condition, args))
+            state.mark_dirty(target, self.config.name, ((self.table.schema, self.table.name, int(k)) for k, _kind in differences))
 
 
 class Reverifier:
@@ -160,9 +129,10 @@ class Reverifier:
         self.tables = {(t.schema, t.name): t for t in tables}
         self.status = status
         self.hook = hook
-        self.sql: dict[tuple[str, str], _Sql] = {}
+        #: Each table's row digest expression, made on first use.
+        self.digests: dict[tuple[str, str], str] = {}
         #: Where the next pass starts: passes go round the dirty set, so rows that keep differing do not starve the others.
-        self.after: Optional[DirtyKey] = None
+        self.after: Optional[state.DirtyKey] = None
 
     def run(self, halt: threading.Event) -> None:
         """Re-verify until ``halt`` is set."""
@@ -179,16 +149,13 @@ class Reverifier:
 
     def _take(self, target: Any) -> list[tuple[str, str, int, int]]:
         """The next dirty keys after ``self.after`` (from the start once the end is reached), with their seq."""
-        select = "SELECT source_schema, source_table, key_value, seq FROM %s.dirty WHERE move = %%s%s " \
-                 "ORDER BY source_schema, source_table, key_value LIMIT %d"
         rows: list = []
         if self.after is not None:
-            rows = fetch_all(target, select % (_S, " AND (source_schema, source_table, key_value) > (%s, %s, %s)", REVERIFY_ROWS),
-                             (self.config.name,) + self.after)
+            rows = state.dirty_after(target, self.config.name, self.after, REVERIFY_ROWS)
         if not rows:
-            rows = fetch_all(target, select % (_S, "", REVERIFY_ROWS), (self.config.name,))
-        taken = [(s, t, int(k), int(seq)) for s, t, k, seq in rows if (s, t) in self.tables]
-        self.after = (rows[-1][0], rows[-1][1], int(rows[-1][2])) if len(rows) == REVERIFY_ROWS else None
+            rows = state.dirty_after(target, self.config.name, None, REVERIFY_ROWS)
+        taken = [(s, t, k, seq) for s, t, k, seq in rows if (s, t) in self.tables]
+        self.after = (rows[-1][0], rows[-1][1], rows[-1][2]) if len(rows) == REVERIFY_ROWS else None
         return taken
 
     def _pass(self, source: Any, target: Any, halt: threading.Event) -> bool:
@@ -210,17 +177,15 @@ class Reverifier:
             theirs = self._digests(target, name, keys, False)
             equal = [(key, seq) for key, seq in keys if ours[name].get(key) == theirs.get(key)]
             if equal:
-                verified += execute(target, "DELETE FROM %s.dirty WHERE move = %%s AND source_schema = %%s AND source_table = %%s "
-                                            "AND (key_value, seq) IN (%s)" % (_S, ", ".join(["(%s, %s)"] * len(equal))),
-                                    [self.config.name, name[0], name[1]] + [v for pair in equal for v in pair])
-        left = fetch_value(target, "SELECT COUNT(*) FROM %s.dirty WHERE move = %%s" % _S, (self.config.name,))
-        self.status.inline_pass(verified, int(left or 0))
+                verified += state.clear_dirty(target, self.config.name, name[0], name[1], equal)
+        self.status.inline_pass(verified, state.dirty_count(target, self.config.name))
         return True
 
     def _digests(self, conn: Any, name: tuple[str, str], keys: list[tuple[int, int]], on_source: bool) -> dict[int, str]:
         """key -> row digest of the rows of ``keys`` that exist on that side (the source is always asked first)."""
-        if name not in self.sql:
-            self.sql[name] = _Sql(self.tables[name], table_columns(conn, *name))
-        sql = self.sql[name]
-        condition, args = keys_condition(sql.key, [key for key, _seq in keys])
-        return {int(k): d for k, d in key_digests(conn, sql.source if on_source else sql.target, sql.key, sql.digest, condition, args)}
+        if name not in self.digests:
+            self.digests[name] = row_digest(table_columns(conn, *name))
+        table = self.tables[name]
+        condition, args = keys_condition(table.key_sql, [key for key, _seq in keys])
+        return {int(k): d for k, d in key_digests(conn, table.source_sql if on_source else table.target_sql, table.key_sql,
+                                                  self.digests[name], condition, args)}

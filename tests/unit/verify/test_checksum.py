@@ -7,13 +7,13 @@ import bisect
 import pytest
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine.tables import MovedTable
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum import (
     DIFFERS,
     EXTRA,
     MISSING,
     Mismatch,
     TableResult,
-    VerifiedTable,
     VerifyReport,
     chunk_ranges,
     column_digest,
@@ -99,7 +99,7 @@ def test_names_with_a_percent_sign_survive_the_drivers_formatting():
 
 
 def _table(name="t", target_schema="shop"):
-    return VerifiedTable("shop", name, target_schema, name, "id")
+    return MovedTable("shop", name, target_schema, name, (), "id")
 
 
 def test_pick_tables_refuses_tables_outside_the_move():
