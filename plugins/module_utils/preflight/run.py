@@ -41,12 +41,12 @@ def run_preflight(
     ``privileged_sessions`` what it does with sessions that can write despite
     read_only (unless warn, the login must see every account's privileges).
     """
-    allow = frozenset(allow)
-    unknown = sorted(allow - set(ALLOWABLE))
+    allowed = frozenset(allow)
+    unknown = sorted(allowed - set(ALLOWABLE))
     if unknown:
         raise DbferryError("allow names check(s) that cannot be accepted: %s." % ", ".join(unknown), obj="allow",
                            fix="allow takes only: %s." % ", ".join(ALLOWABLE))
-    ctx = Context(Request(source, target, selection, allow, min_binlog_retention_hours, source_admin, kill_sessions,
+    ctx = Context(Request(source, target, selection, allowed, min_binlog_retention_hours, source_admin, kill_sessions,
                           privileged_sessions))
     try:
         run_checks(ctx)
