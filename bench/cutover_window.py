@@ -14,13 +14,12 @@ source refuses them; the move tails under that load for SETTLE_SECONDS before th
 from __future__ import annotations
 
 import random
-import threading
 import time
 from typing import Any
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.agent import process as agent
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev import sandbox
-from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import connect, execute
+from ansible_collections.dbferry.mysql.plugins.module_utils.dev.load import Load, ServerSession, Transaction
 from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.read_only import WARN, switch_read_only
 from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.switchover import CutoverStep, ReadOnlyStep, VerifyStep, switch_over
 from harness import WINDOW_SECONDS, Agent, Bench, BenchError, Figure, Options, log, narrow_table
@@ -30,46 +29,29 @@ SETTLE_SECONDS = 20.0
 COPY_TIMEOUT = 600.0
 
 
-class PacedWriter:
-    """Single-row updates at a steady total rate from several ``app`` connections, until the source refuses them."""
+class OneRowUpdates:
+    """What each writer connection of this part runs: single-row updates of random rows of ``bench.t``, seeded."""
 
-    def __init__(self, box: sandbox.Sandbox, rows: int, per_second: float, connections: int = 4) -> None:
-        self.stop = threading.Event()
-        self.written = 0
-        self.refused = 0
-        self.threads = [threading.Thread(target=self._run, args=(box, rows, per_second / connections, i), daemon=True)
-                        for i in range(connections)]
-        for thread in self.threads:
-            thread.start()
+    def __init__(self, rows: int, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.rows = rows
 
-    def _run(self, box: sandbox.Sandbox, rows: int, per_second: float, seed: int) -> None:
-        rng = random.Random(seed)
-        conn = connect(box.spec("app"))
-        next_at = time.monotonic()
-        try:
-            while not self.stop.is_set():
-                key = rng.randint(1, rows)
-                try:
-                    execute(conn, "UPDATE bench.t SET a = a + 1, f = f * 1.0001 WHERE id = %s", (key,))
-                    self.written += 1
-                except Exception:  # noqa: BLE001 - read-only refusals, from the window on  # pylint: disable=broad-exception-caught
-                    self.refused += 1
-                next_at += 1.0 / per_second
-                time.sleep(max(0.0, next_at - time.monotonic()))
-        finally:
-            conn.close()
+    def next_transaction(self) -> Transaction:
+        return Transaction(("UPDATE bench.t SET a = a + 1, f = f * 1.0001 WHERE id = %d" % self.rng.randint(1, self.rows),))
 
-    def finish(self) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join()
+
+def paced_writer(box: sandbox.Sandbox, rows: int, per_second: float, connections: int = 4) -> Load:
+    """OneRowUpdates at a steady total rate from several ``app`` connections; those refused once the source is
+    read-only are counted, and the writers go on until finish()."""
+    spec = box.spec("app")
+    return Load(lambda _index: ServerSession(spec), [OneRowUpdates(rows, i) for i in range(connections)], per_second=per_second)
 
 
 def measure(bench: Bench, options: Options) -> tuple[list[Figure], dict[str, Any]]:
     table = narrow_table(options.rows)
     bench.ensure(table)
     admin = bench.source.spec("root")
-    writer = PacedWriter(bench.source, table.rows, WRITES_PER_SECOND)
+    writer = paced_writer(bench.source, table.rows, WRITES_PER_SECOND)
     try:
         move = Agent(bench, "cutover", [table], inline=True)
         started = move.start()
@@ -87,7 +69,7 @@ def measure(bench: Bench, options: Options) -> tuple[list[Figure], dict[str, Any
         finally:
             switch_read_only(admin, False)
     finally:
-        writer.finish()
+        written = writer.finish()
     move.remove()
     if failure:
         raise BenchError("the switchover failed: %s" % failure)
@@ -101,7 +83,7 @@ def measure(bench: Bench, options: Options) -> tuple[list[Figure], dict[str, Any
     data = {
         "rows": table.rows,
         "writes_per_second_target": WRITES_PER_SECOND,
-        "writes_done": writer.written,
+        "writes_done": written.written,
         "copy_seconds_under_load": round(copy_seconds, 1),
         "lag_before_cutover_seconds": status.get("lag_seconds"),
         "inline_dirty_rows_before_cutover": status.get("inline_dirty_rows"),

@@ -27,6 +27,7 @@ from typing import Any, Callable, Optional
 from ansible_collections.dbferry.mysql.plugins.module_utils.agent import process as agent
 from ansible_collections.dbferry.mysql.plugins.module_utils.binlog import gtid
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev import sandbox
+from ansible_collections.dbferry.mysql.plugins.module_utils.dev.load import ClientPipe, Load, LoadError, Transaction
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.move_config import MoveConfig
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import close_quietly, connect, execute, fetch_all, fetch_value
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.private import write_private
@@ -337,21 +338,31 @@ class RowMix:
         pick = self.rng.random()
         if pick < 0.6:
             key = self.rng.choice(self.originals)
-            return "UPDATE t SET a = a + 1, f = f * 1.0001, d = NOW(6) WHERE id = %d;" % key
+            return "UPDATE t SET a = a + 1, f = f * 1.0001, d = NOW(6) WHERE id = %d" % key
         if pick < 0.8 or not self.inserted:
             key, self.next_key = self.next_key, self.next_key + self.step
             self.inserted.append(key)
-            return "INSERT INTO t VALUES (%d, %d, 'new-%d', %d.25, NOW(6), MD5(%d), %d.5, %d);" % (key, key % 100000, key, key % 9999, key, key, key % 256)
+            return "INSERT INTO t VALUES (%d, %d, 'new-%d', %d.25, NOW(6), MD5(%d), %d.5, %d)" % (key, key % 100000, key, key % 9999, key, key, key % 256)
         index = self.rng.randrange(len(self.inserted))
         self.inserted[index], key = self.inserted[-1], self.inserted[index]
         self.inserted.pop()
-        return "DELETE FROM t WHERE id = %d;" % key
+        return "DELETE FROM t WHERE id = %d" % key
 
-    def transaction(self, size: int) -> str:
+    def transaction(self, size: int) -> Transaction:
         """One transaction of ``size`` changes: a lone autocommit statement for 1."""
-        if size == 1:
-            return self.change() + "\n"
-        return "BEGIN;\n" + "".join(self.change() + "\n" for _row in range(size)) + "COMMIT;\n"
+        return Transaction(tuple(self.change() for _row in range(size)), rows=size)
+
+
+class SizedMix:
+    """A RowMix's transactions for one writer run, of ``sizes`` rows each (drawn uniformly, seeded by connection)."""
+
+    def __init__(self, mix: RowMix, sizes: tuple[int, int], index: int) -> None:
+        self.mix = mix
+        self.sizes = sizes
+        self.rng = random.Random(1000 + index)
+
+    def next_transaction(self) -> Transaction:
+        return self.mix.transaction(self.rng.randint(*self.sizes))
 
 
 @dataclass
@@ -370,63 +381,36 @@ class Written:
 class FlatOutWriter:
     """Connections writing to the source as fast as it takes them, one ``mariadb`` client each, as the ``app`` user over TCP.
 
-    Each client runs its statements one by one, a round trip each, as an application does; Python only generates
-    them into the client's stdin, which blocks while the client is behind, so Python's speed is not what is measured.
-    ``sizes`` bounds the rows per transaction (drawn uniformly); ``limit`` ends the writing after that many
-    transactions in all, else finish() does. Stopping closes stdin: each client runs what is already in its pipe
-    (whole transactions, a fraction of a second of work) and exits.
+    A Load (dev/load.py) of ClientPipe sessions: each client runs its statements one by one, a round trip each, as an
+    application does, and Python only has to stay ahead of it. ``sizes`` bounds the rows per transaction (drawn
+    uniformly); ``limit`` ends the writing after that many transactions in all, else finish() does.
     """
 
     def __init__(self, bench: Bench, mixes: list[RowMix], sizes: tuple[int, int], limit: Optional[int] = None) -> None:
         self.bench = bench
-        self.limit = limit
-        self.stopping = threading.Event()
-        self.rows = [0] * len(mixes)
-        self.transactions = [0] * len(mixes)
         self.first = bench.source_sequence()
         self.started = time.perf_counter()
         self.clients = [bench.client(bench.source, "app", ["mariadb", "--batch", DATABASE], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
                         for _mix in mixes]
-        each = None if limit is None else -(-limit // len(mixes))
-        self.threads = [threading.Thread(target=self._feed, args=(i, mix, sizes, each), daemon=True) for i, mix in enumerate(mixes)]
-        for thread in self.threads:
-            thread.start()
-
-    def _feed(self, index: int, mix: RowMix, sizes: tuple[int, int], limit: Optional[int]) -> None:
-        client = self.clients[index]
-        rng = random.Random(1000 + index)
-        try:
-            while not self.stopping.is_set():
-                count = 100 if limit is None else min(100, limit - self.transactions[index])
-                if count <= 0:
-                    break
-                chunk = []
-                for _transaction in range(count):
-                    size = rng.randint(*sizes)
-                    chunk.append(mix.transaction(size))
-                    self.rows[index] += size
-                self.transactions[index] += count
-                client.stdin.write("".join(chunk).encode())
-        except BrokenPipeError:
-            pass  # the client died: finish() reports its exit status
-        finally:
-            with contextlib.suppress(BrokenPipeError):
-                client.stdin.close()
+        self.load = Load(lambda index: ClientPipe(self.clients[index].stdin), [SizedMix(mix, sizes, i) for i, mix in enumerate(mixes)],
+                         transactions=limit)
 
     def finish(self) -> Written:
         """Stop writing (a limited writer: once its transactions are written), wait for the clients, count the commits."""
-        if self.limit is None:
-            self.stopping.set()
-        for thread in self.threads:
-            thread.join()
+        try:
+            sent = self.load.finish()
+        except LoadError as exc:  # a client stopped reading: its exit status below says why
+            sent, failure = None, exc
         for client in self.clients:
             if client.wait() != 0:
                 raise BenchError("a writer's mariadb client failed (exit %d)" % client.returncode)
+        if sent is None:
+            raise BenchError("the writers failed: %s" % failure)
         seconds = time.perf_counter() - self.started
         committed = self.bench.source_sequence() - self.first
-        if committed != sum(self.transactions):
-            raise BenchError("the writers sent %d transactions but the source logged %d" % (sum(self.transactions), committed))
-        return Written(seconds, committed, sum(self.rows))
+        if committed != sent.written:
+            raise BenchError("the writers sent %d transactions but the source logged %d" % (sent.written, committed))
+        return Written(seconds, committed, sent.rows)
 
 
 @dataclass

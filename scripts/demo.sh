@@ -56,7 +56,7 @@ echo "loaded in $((SECONDS - load_started)) s"
 $python scripts/demo_data.py --dir "$work/sandboxes" inventory --work "$work" --output "$work/inventory.yml"
 
 step "Starting the app: about 100 write transactions/s on the source until the end"
-$python scripts/demo_data.py --dir "$work/sandboxes" app --per-second 150 --stats "$out/app.json" &
+$python scripts/demo_data.py --dir "$work/sandboxes" app --per-second 100 --stats "$out/app.json" &
 app_pid=$!
 
 step "Rehearsal into the rehearsal sandbox: ansible-playbook playbooks/rehearse.yml -l shop-rehearsal -e dbferry_cleanup=true"

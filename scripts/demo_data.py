@@ -33,6 +33,7 @@ import time
 import yaml
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev import sandbox
+from ansible_collections.dbferry.mysql.plugins.module_utils.dev.load import Load, ServerSession, Transaction
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import connect, execute, fetch_all, fetch_value
 
 TABLE_ROWS = {"customers": 100000, "products": 5000, "orders": 500000, "order_items": 400000, "returns": 10000}
@@ -111,48 +112,56 @@ def inventory(base: str, work: str, output: str) -> None:
     _private(output, yaml.safe_dump({"all": {"vars": common, "children": {"demo": {"hosts": hosts}}}}, sort_keys=False))
 
 
+class ShopMix:
+    """What a small shop app writes, one transaction at a time: a new order with its items, an order that moves on, a
+    customer who pays, an item removed. Seeded; order and item ids go on from the largest there are."""
+
+    def __init__(self, seed: int, next_order: int, next_item: int) -> None:
+        self.rng = random.Random(seed)
+        self.next_order = next_order
+        self.next_item = next_item
+
+    def next_transaction(self) -> Transaction:
+        rng = self.rng
+        op = rng.random()
+        if op < 0.4:  # a new order with its items
+            statements = ["INSERT INTO shop.orders VALUES (%d, %d, 'new', %.2f, NOW(3), NULL)"
+                          % (self.next_order, rng.randint(1, 100000), rng.randint(100, 90000) / 100)]
+            for _line in range(rng.randint(1, 3)):
+                statements.append("INSERT INTO shop.order_items VALUES (%d, %d, %d, %d, %.2f, NULL)"
+                                  % (self.next_item, self.next_order, rng.randint(1, 5000), rng.randint(1, 4), rng.randint(100, 9000) / 100))
+                self.next_item += 1
+            self.next_order += 1
+            return Transaction(tuple(statements), rows=len(statements))
+        if op < 0.7:  # an order moves on
+            return Transaction(("UPDATE shop.orders SET status = '%s' WHERE id = %d"
+                                % (rng.choice(["paid", "shipped", "void"]), rng.randint(1, self.next_order - 1)),))
+        if op < 0.9:  # a customer pays
+            return Transaction(("UPDATE shop.customers SET balance = balance + %.2f, vip = balance > 9000 WHERE id = %d"
+                                % (rng.randint(-5000, 5000) / 100, rng.randint(1, 100000)),))
+        # an item is removed
+        return Transaction(("DELETE FROM shop.order_items WHERE id = %d" % rng.randint(1, self.next_item - 1),))
+
+
 def app(base: str, per_second: float, stats_path: str) -> None:
-    """One app connection writing small transactions at a steady pace until SIGTERM."""
+    """One app connection writing small transactions at a steady pace until SIGTERM (a Load, dev/load.py): writes
+    refused while the source is read-only are counted and the app goes on."""
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     signal.signal(signal.SIGINT, lambda *_: stop.append(True))
-    rng = random.Random(7)
-    conn = connect(sandbox.get(base, "source").spec("app"), autocommit=False)
-    stats = {"transactions": 0, "refused_read_only": 0, "seconds": 0.0}
-    next_order = int(fetch_value(conn, "SELECT MAX(id) FROM shop.orders")) + 1
-    next_item = int(fetch_value(conn, "SELECT MAX(id) FROM shop.order_items")) + 1
-    conn.commit()
+    spec = sandbox.get(base, "source").spec("app")
+    conn = connect(spec)
+    try:
+        mix = ShopMix(7, int(fetch_value(conn, "SELECT MAX(id) FROM shop.orders")) + 1,
+                      int(fetch_value(conn, "SELECT MAX(id) FROM shop.order_items")) + 1)
+    finally:
+        conn.close()
     started = time.monotonic()
-    pause = 1.0 / per_second
+    writer = Load(lambda _index: ServerSession(spec), [mix], per_second=per_second)
     while not stop:
-        op = rng.random()
-        try:
-            if op < 0.4:  # a new order with its items
-                execute(conn, "INSERT INTO shop.orders VALUES (%s, %s, 'new', %s, NOW(3), NULL)",
-                        (next_order, rng.randint(1, 100000), rng.randint(100, 90000) / 100))
-                for _line in range(rng.randint(1, 3)):
-                    execute(conn, "INSERT INTO shop.order_items VALUES (%s, %s, %s, %s, %s, NULL)",
-                            (next_item, next_order, rng.randint(1, 5000), rng.randint(1, 4), rng.randint(100, 9000) / 100))
-                    next_item += 1
-                next_order += 1
-            elif op < 0.7:  # an order moves on
-                execute(conn, "UPDATE shop.orders SET status = %s WHERE id = %s",
-                        (rng.choice(["paid", "shipped", "void"]), rng.randint(1, next_order - 1)))
-            elif op < 0.9:  # a customer pays
-                execute(conn, "UPDATE shop.customers SET balance = balance + %s, vip = balance > 9000 WHERE id = %s",
-                        (rng.randint(-5000, 5000) / 100, rng.randint(1, 100000)))
-            else:  # an item is removed
-                execute(conn, "DELETE FROM shop.order_items WHERE id = %s", (rng.randint(1, next_item - 1),))
-            conn.commit()
-            stats["transactions"] += 1
-        except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
-            conn.rollback()
-            if "read-only" not in str(exc) and "read_only" not in str(exc) and "1290" not in str(exc):
-                raise
-            stats["refused_read_only"] += 1
-        time.sleep(pause)
-    stats["seconds"] = round(time.monotonic() - started, 1)
-    conn.close()
+        time.sleep(0.1)
+    done = writer.finish()
+    stats = {"transactions": done.written, "refused_read_only": done.refused, "seconds": round(time.monotonic() - started, 1)}
     _private(stats_path, json.dumps(stats))
 
 
@@ -181,7 +190,7 @@ def main() -> None:
     inv.add_argument("--work", required=True, help="the demo's folder (state, reports)")
     inv.add_argument("--output", required=True)
     load_app = commands.add_parser("app")
-    load_app.add_argument("--per-second", type=float, default=150)
+    load_app.add_argument("--per-second", type=float, default=100, help="transactions per second (default %(default)s)")
     load_app.add_argument("--stats", required=True, help="JSON file written at the end")
     commands.add_parser("counts")
     args = parser.parse_args()

@@ -16,7 +16,8 @@ from integration_support import ROOT, Servers, root_session
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.binlog import gtid
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.move_config import parse_config
-from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import connect, execute, fetch_all, fetch_value
+from ansible_collections.dbferry.mysql.plugins.module_utils.dev.load import Load, ServerSession, Transaction
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import execute, fetch_all, fetch_value
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.ferry import Ferry
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_ident, quote_table
@@ -134,71 +135,63 @@ def assert_same(servers: Servers, db: str, target_db: Optional[str] = None) -> i
     return compared
 
 
-class DmlLoad:
-    """Random writes from several app connections until stopped.
+def make_load_tables(servers: Servers, db: str, rows: int) -> None:
+    """Tables a and b, each with ``rows`` rows (keys from -10), for DmlLoad's ChurnMix."""
+    with root_session(servers.source) as conn:
+        for table in ("a", "b"):
+            execute(conn, "CREATE TABLE %s (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40)) ENGINE=InnoDB" % quote_table(db, table))
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO %s VALUES (%%s, %%s, %%s)" % quote_table(db, table),
+                                [(i, i * 3, "row%d" % i) for i in range(-10, rows - 10)])
 
-    Inserts, updates, key changes, deletes, re-inserts of deleted keys,
-    multi-table transactions and rollbacks, on tables ``a`` and ``b`` of
-    ``db`` (id INT key, v INT, s VARCHAR). Seeded, so a failure can be replayed.
-    """
+
+class ChurnMix:
+    """Random writes to tables ``a`` and ``b`` of ``db`` (id INT key, v INT, s VARCHAR; make_load_tables): inserts,
+    updates, key changes, deletes, re-inserts of deleted keys, multi-table transactions and rollbacks."""
+
+    def __init__(self, db: str, seed: int, key_space: int) -> None:
+        self.rng = random.Random(seed)
+        self.tables = (quote_table(db, "a"), quote_table(db, "b"))
+        self.key_space = key_space
+
+    def next_transaction(self) -> Transaction:
+        rng, (a, b) = self.rng, self.tables
+        table = rng.choice(self.tables)
+        key = rng.randint(-50, self.key_space)
+        op = rng.random()
+        if op < 0.3:
+            return Transaction(("INSERT IGNORE INTO %s (id, v, s) VALUES (%d, %d, 'ins%d')" % (table, key, rng.randint(0, 9999), key),))
+        if op < 0.55:
+            return Transaction(("UPDATE %s SET v = v + 1, s = 'upd%d' WHERE id = %d" % (table, rng.randint(0, 99), key),))
+        if op < 0.65:
+            return Transaction(("UPDATE IGNORE %s SET id = %d WHERE id = %d" % (table, rng.randint(-50, self.key_space), key),))
+        if op < 0.8:
+            return Transaction(("DELETE FROM %s WHERE id = %d" % (table, key),))
+        if op < 0.9:  # multi-table transaction
+            return Transaction(("UPDATE %s SET v = v - 1 WHERE id = %d" % (a, key),
+                                "INSERT IGNORE INTO %s (id, v, s) VALUES (%d, 1, 'multi')" % (b, key)), rows=2)
+        # a transaction that rolls back never reaches the binlog
+        return Transaction(("DELETE FROM %s WHERE id BETWEEN %d AND %d" % (table, key, key + 20),), rollback=True)
+
+
+class DmlLoad:
+    """ChurnMix writes from several app connections until stopped (dev/load.py), seeded so a failure can be replayed;
+    writes the source refuses while it is read-only, deadlocks and lock wait timeouts are passed over."""
 
     def __init__(self, servers: Servers, db: str, connections: int = 3, seed: int = 7, key_space: int = 4000,
                  per_second: Optional[float] = None) -> None:
         """``per_second``: each connection's pace; None writes as fast as the source takes it."""
-        self.servers, self.db, self.key_space = servers, db, key_space
-        self.pause = 1.0 / per_second if per_second else 0.0
-        self.stop = threading.Event()
-        self.errors: list[BaseException] = []
-        self.statements = 0
-        self.threads = [threading.Thread(target=self._work, args=(seed + i,), daemon=True) for i in range(connections)]
-        for thread in self.threads:
-            thread.start()
+        spec = servers.source.spec("app")
+        self.load = Load(lambda _index: ServerSession(spec), [ChurnMix(db, seed + i, key_space) for i in range(connections)],
+                         per_second=per_second * connections if per_second else None)
 
-    def _work(self, seed: int) -> None:
-        rng = random.Random(seed)
-        conn = connect(self.servers.source.spec("app"), autocommit=False)
-        a, b = quote_table(self.db, "a"), quote_table(self.db, "b")
-        try:
-            while not self.stop.is_set():
-                table = rng.choice((a, b))
-                key = rng.randint(-50, self.key_space)
-                op = rng.random()
-                try:
-                    if op < 0.3:
-                        execute(conn, "INSERT IGNORE INTO %s (id, v, s) VALUES (%%s, %%s, %%s)" % table, (key, rng.randint(0, 9999), "ins%d" % key))
-                    elif op < 0.55:
-                        execute(conn, "UPDATE %s SET v = v + 1, s = %%s WHERE id = %%s" % table, ("upd%d" % rng.randint(0, 99), key))
-                    elif op < 0.65:
-                        execute(conn, "UPDATE IGNORE %s SET id = %%s WHERE id = %%s" % table, (rng.randint(-50, self.key_space), key))
-                    elif op < 0.8:
-                        execute(conn, "DELETE FROM %s WHERE id = %%s" % table, (key,))
-                    elif op < 0.9:  # multi-table transaction
-                        execute(conn, "UPDATE %s SET v = v - 1 WHERE id = %%s" % a, (key,))
-                        execute(conn, "INSERT IGNORE INTO %s (id, v, s) VALUES (%%s, 1, 'multi')" % b, (key,))
-                    else:  # a transaction that rolls back never reaches the binlog
-                        execute(conn, "DELETE FROM %s WHERE id BETWEEN %%s AND %%s" % table, (key, key + 20))
-                        conn.rollback()
-                        continue
-                    conn.commit()
-                    self.statements += 1
-                    if self.pause:
-                        time.sleep(self.pause)
-                except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
-                    conn.rollback()
-                    if "read-only" in str(exc) or "read_only" in str(exc) or "Deadlock" in str(exc) or "Lock wait" in str(exc):
-                        time.sleep(0.01)
-                        continue
-                    self.errors.append(exc)
-                    return
-        finally:
-            conn.close()
+    @property
+    def statements(self) -> int:
+        """Transactions committed so far."""
+        return self.load.counts.written
 
     def finish(self) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(30)
-        assert not self.errors, self.errors
-        assert self.statements > 0, "the load wrote nothing"
+        assert self.load.finish().written > 0, "the load wrote nothing"
 
 
 def settle(servers: Servers, load: DmlLoad, move: str, alive: Optional[Callable[[], None]] = None) -> None:
@@ -253,12 +246,3 @@ def kill_and_restart(start: Callable[[], Any], delays: list[float], log_path: Pa
         proc.wait()
     return start()
 
-
-def make_load_tables(servers: Servers, db: str, rows: int) -> None:
-    """Tables a and b, each with ``rows`` rows (keys from -10), for DmlLoad."""
-    with root_session(servers.source) as conn:
-        for table in ("a", "b"):
-            execute(conn, "CREATE TABLE %s (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40)) ENGINE=InnoDB" % quote_table(db, table))
-            with conn.cursor() as cur:
-                cur.executemany("INSERT INTO %s VALUES (%%s, %%s, %%s)" % quote_table(db, table),
-                                [(i, i * 3, "row%d" % i) for i in range(-10, rows - 10)])
