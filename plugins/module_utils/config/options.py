@@ -128,4 +128,3 @@ BY_KEY: dict[str, Option] = {option.key: option for option in OPTIONS}
 
 #: What an operator may change while a move runs (``dbferry set``, the control module): name -> config key.
 RUNTIME_SETTINGS: dict[str, str] = {option.name: option.key for option in OPTIONS if option.runtime}
-
