@@ -399,18 +399,21 @@ class FlatOutWriter:
         """Stop writing (a limited writer: once its transactions are written), wait for the clients, count the commits."""
         try:
             sent = self.load.finish()
-        except LoadError as exc:  # a client stopped reading: its exit status below says why
-            sent, failure = None, exc
-        for client in self.clients:
-            if client.wait() != 0:
-                raise BenchError("a writer's mariadb client failed (exit %d)" % client.returncode)
-        if sent is None:
-            raise BenchError("the writers failed: %s" % failure)
+        except LoadError as exc:  # a client stopped reading: its exit status says why
+            self._wait_clients()
+            raise BenchError("the writers failed: %s" % exc) from None
+        self._wait_clients()
         seconds = time.perf_counter() - self.started
         committed = self.bench.source_sequence() - self.first
         if committed != sent.written:
             raise BenchError("the writers sent %d transactions but the source logged %d" % (sent.written, committed))
         return Written(seconds, committed, sent.rows)
+
+    def _wait_clients(self) -> None:
+        """Wait for each client to run what its pipe holds and exit; raise when one failed."""
+        for client in self.clients:
+            if client.wait() != 0:
+                raise BenchError("a writer's mariadb client failed (exit %d)" % client.returncode)
 
 
 @dataclass

@@ -245,4 +245,3 @@ def kill_and_restart(start: Callable[[], Any], delays: list[float], log_path: Pa
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     return start()
-
