@@ -300,10 +300,10 @@ def inline_tracked(conn: Any, name: str) -> Optional[bool]:
 
 def covered_tables(conn: Any, name: str) -> set[tuple[str, str]]:
     """(source schema, source table) of the tables whose whole copy was hashed: copy done, hashed to its end, from its first batch on."""
-    return {(schema, table) for schema, table in fetch_all(
+    return set(fetch_all(
         conn, "SELECT i.source_schema, i.source_table FROM %s.inline_tables i JOIN %s.cursors c ON c.move = i.move "
               "AND c.source_schema = i.source_schema AND c.source_table = i.source_table WHERE i.move = %%s AND i.covered "
-              "AND i.hashed_done AND c.done AND i.hashed_to <=> c.last_key" % (_S, _S), (name,))}
+              "AND i.hashed_done AND c.done AND i.hashed_to <=> c.last_key" % (_S, _S), (name,)))
 
 
 def drop(conn: Any, name: str) -> None:
