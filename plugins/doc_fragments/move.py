@@ -2,11 +2,11 @@
 
 DOCUMENTATION (``dbferry.mysql.move``): ``name`` and ``state_dir``, which find a
 move on the ferry host. CUTOVER (``dbferry.mysql.move.cutover``): the cutover's
-waits and ``target_writable`` (move_options.cutover_argument_spec). SELECTION (``dbferry.mysql.move.selection``):
-``databases`` and ``tables``. THROTTLING (``dbferry.mysql.move.throttling``):
-load and lag limits, flag files and hooks (move_options.throttle_argument_spec,
-defaults from config.OPTIONS). They mirror move_options.py, selection.py and
-config.py; literal text because ansible-test reads fragments without running them.
+waits and ``target_writable`` (config/module_options.py cutover_argument_spec). SELECTION
+(``dbferry.mysql.move.selection``): ``databases`` and ``tables``. THROTTLING (``dbferry.mysql.move.throttling``):
+load and lag limits, flag files and hooks (config/module_options.py throttle_argument_spec, defaults from
+config/options.py). They mirror module_options.py, engine/selection.py and config/options.py; literal text because
+ansible-test reads fragments without running them.
 """
 
 from __future__ import annotations

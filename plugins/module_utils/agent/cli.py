@@ -19,7 +19,8 @@ from . import process as agent
 from ..controls import control_socket as control
 from ..dev import sandbox
 from ..engine import status
-from ..config.move_config import RUNTIME_SETTINGS, check_name, default_state_dir, load_config
+from ..config.move_config import check_name, default_state_dir, load_config
+from ..config.options import RUNTIME_SETTINGS
 from ..engine.ferry import Ferry
 from ..common.errors import DbferryError
 from ..common.eventlog import EventLog

@@ -312,7 +312,7 @@ def command(state_dir: str, cmd: str, **fields: Any) -> dict[str, Any]:
 
 #: How long a thread holds the GIL before another may take it (Python's default: 5 ms). While the applier waits for
 #: the target, other threads of this process work (copier threads; until the binlog reader became a process of its
-#: own, binlog_stream.py, the decoder too), and each of the applier's round trips ended with a wait for the GIL of
+#: own, binlog/reader.py, the decoding too), and each of the applier's round trips ended with a wait for the GIL of
 #: up to the whole interval. At 1 ms a backlog drained about 25% faster then (make bench: 26,400 against 20,700 txn/s).
 GIL_SWITCH_SECONDS = 0.001
 

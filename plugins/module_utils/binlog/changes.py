@@ -8,7 +8,7 @@ that property (ints, Decimal, str, bytes, datetime, timedelta, zero dates as
 strings) the stream returns the same Python type; text in a character set
 other than utf8/latin1/ascii comes as its raw bytes, which store the same.
 ENUM and SET values are their numbers (index, bitmask), as ints, not their
-labels (DESIGN step 3): a number stores the same value in a column of the
+labels (docs/design.md step 3): a number stores the same value in a column of the
 same definition with no text round trip, and the ENUM error value (index 0,
 which PyMySQL reads as '') stays 0 even where '' is a label (index 1). A
 strict session refuses index 0, so the applier writes rows holding it in a

@@ -39,7 +39,7 @@ from .changes import Transaction
 from ..server.connection import ServerSpec, connect, error_code, error_text, fetch_all, is_database_error
 from ..server.error_codes import ER_ACCESS_DENIED_ERROR, ER_MASTER_FATAL_ERROR_READING_BINLOG, ER_SPECIFIC_ACCESS_DENIED_ERROR
 from ..common.errors import DbferryError
-from ..server.flavor import Flavor
+from ..server.flavor import Flavor, refuse_unsupported_source
 from ..common.retry import Backoff, is_transient
 
 #: Fixes for server errors that end a stream.
@@ -94,9 +94,7 @@ class BinlogStream:
     def __init__(self, spec: ServerSpec, flavor: Flavor, start: str, tables: Collection[tuple[str, str]], *,
                  server_id: int, heartbeat_seconds: float = 1.0, stall_seconds: float = 30.0,
                  keys: Optional[Mapping[tuple[str, str], str]] = None, on_event: Optional[Callable[..., None]] = None) -> None:
-        if not flavor.is_mariadb:
-            raise DbferryError("following the binlog of %s is not supported yet; dbferry reads MariaDB binlogs." % flavor.label,
-                               obj=spec.describe(), fix="move from a MariaDB source.")
+        refuse_unsupported_source(flavor, "follows binlogs")
         if not 0 < heartbeat_seconds <= stall_seconds / 2:
             raise DbferryError("heartbeat_seconds (%s) must be positive and at most half of stall_seconds (%s)." % (heartbeat_seconds, stall_seconds),
                                obj="heartbeat_seconds", fix="raise stall_seconds or lower heartbeat_seconds.")

@@ -66,7 +66,7 @@ def parse_table(schema: str, name: str, buf: EventBuffer, collations: dict[int, 
     table = TableLayout(schema, name)
     table.columns = _parse_columns(table.display, buf, collations)
     # Integers, the most frequent, are read inline, and so are ENUM and SET values, which are their
-    # number (index, bitmask), as the applier writes them (DESIGN step 3).
+    # number (index, bitmask), as the applier writes them (docs/design.md step 3).
     table.plan = [(c.name, INT_SIZES.get(c.type) or (c.length if c.type in (ENUM, SET) else 0),
                    not c.unsigned and c.type not in (ENUM, SET), DECODERS.get(c.type), c) for c in table.columns]
     table.skips = [value_size(c) for c in table.columns]
@@ -176,7 +176,7 @@ def read_image(table: TableLayout, buf: EventBuffer) -> dict[str, Any]:
 def read_key(table: TableLayout, buf: EventBuffer) -> dict[str, Any]:
     """A before image reduced to its key column (table.key_index): the other values are stepped over, not decoded.
 
-    Applying a change needs only the key of its before image (the row is found by it, DESIGN step 3);
+    Applying a change needs only the key of its before image (the row is found by it, docs/design.md step 3);
     decoding the rest was a third of the stream's work for updates.
     """
     plan = table.plan

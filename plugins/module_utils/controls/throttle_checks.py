@@ -35,7 +35,7 @@ import time
 from typing import Any, Callable, Optional, TypeVar
 
 from ..config.move_config import MoveConfig
-from ..server.connection import ServerSpec, close_quietly, connect, error_text, is_database_error
+from ..server.connection import ServerSpec, close_quietly, connect, error_text, is_database_error, placeholders
 from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
 from .throttle import Throttle
@@ -187,7 +187,7 @@ class ThrottleChecks:
 
     def _load(self, max_load: dict[str, int], critical_load: dict[str, int]) -> None:
         names = sorted(set(max_load) | set(critical_load))
-        rows, failure = _attempt(lambda: self.source.rows("SHOW GLOBAL STATUS WHERE Variable_name IN (%s)" % ", ".join(["%s"] * len(names)), names))
+        rows, failure = _attempt(lambda: self.source.rows("SHOW GLOBAL STATUS WHERE Variable_name IN (%s)" % placeholders(len(names)), names))
         if rows is None:
             reason = "cannot read the source's status: %s" % failure
             self._set("max_load", "max_load: " + reason if max_load else None)

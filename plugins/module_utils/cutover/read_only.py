@@ -1,6 +1,6 @@
 """Switching a server's read_only on or off, so that "on" means what a cutover needs.
 
-Step 4 of the consistency argument (DESIGN.md) reads the source's final
+Step 4 of the consistency argument (docs/design.md) reads the source's final
 position after the source went read-only. That position is final only if no
 session can commit a write after it, so switching read_only on here also
 looks at the write transactions that were open at that moment: it waits for
@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ..server import grants as grants_mod
-from ..server.connection import ServerSpec, close_quietly, connect, error_code, error_text, execute, fetch_all, fetch_value, is_database_error
+from ..server.connection import ServerSpec, close_quietly, connect, error_code, error_text, execute, fetch_all, fetch_value, is_database_error, placeholders
 from ..common.errors import DbferryError
 from ..server.error_codes import ER_LOCK_WAIT_TIMEOUT, ER_NO_SUCH_THREAD, ER_SPECIFIC_ACCESS_DENIED_ERROR
 from ..server.flavor import Flavor, detect_flavor
@@ -344,7 +344,7 @@ def _bypass_holders(conn: Any, flavor: Flavor, sees_all: bool) -> tuple[set[str]
     if not privileges:
         return set(), False
     rows = fetch_all(conn, "SELECT GRANTEE FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE IN (%s)"
-                     % ", ".join(["%s"] * len(privileges)), privileges)
+                     % placeholders(len(privileges)), privileges)
     users = {user for user in (grantee_user(r[0]) for r in rows) if user is not None}
     if not sees_all:
         return users, False

@@ -88,7 +88,7 @@ class Applier:
         self.conn: Optional[Any] = None
 
     def run(self, stream: Any, stop: threading.Event) -> None:
-        """Read from ``stream`` (a binlog_stream.BinlogStream) and apply until ``stop`` is set.
+        """Read from ``stream`` (a binlog.reader.BinlogStream) and apply until ``stop`` is set.
 
         It stops at a checkpoint: what was prepared and not written is read
         again after a restart. An error of the stream is raised once the

@@ -1,6 +1,6 @@
 """The row copy: each table in primary-key order, batch by batch.
 
-The lock discipline of one batch (DESIGN step 2):
+The lock discipline of one batch (docs/design.md step 2):
 
 1. In a source transaction, read the next batch with a locking read
    (``... WHERE key > last ORDER BY key LIMIT n LOCK IN SHARE MODE``). Its

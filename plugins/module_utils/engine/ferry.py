@@ -9,7 +9,7 @@ Prepare (once per move, resumable):
   record the move on the target (phase ``preparing``), create the target
   tables from the source definitions, read the source position P0, record
   it as the start and applied position (phase ``copying``). P0 is read
-  after the tables exist and before any row is read (DESIGN step 1).
+  after the tables exist and before any row is read (docs/design.md step 1).
 Run:
   the applier streams every transaction after the applied position; copier
   workers copy the tables not done from their cursors. ``stop`` ends both at

@@ -1,6 +1,6 @@
 """How rows are written to the target: the one place that builds the writes.
 
-Copy: ``INSERT ... ON DUPLICATE KEY UPDATE <key> = <key>`` (DESIGN step
+Copy: ``INSERT ... ON DUPLICATE KEY UPDATE <key> = <key>`` (docs/design.md step
 2): a row the target has already got from the binlog is newer than or as
 new as the copied one, so it is kept; a copied row that collides with
 another on a secondary UNIQUE key is skipped the same way (the no-op
@@ -20,7 +20,7 @@ column of the same definition, which the lenient mode writes as the strict
 one does.
 
 Apply: every image is written whole, by primary key, with ``REPLACE``, so
-that replaying any suffix of events converges (DESIGN step 3). It is
+that replaying any suffix of events converges (docs/design.md step 3). It is
 REPLACE and not "UPDATE the row if present" because the target is a mix of
 rows copied at different times: a copied row can collide on a secondary
 UNIQUE key with a stale row whose change is still on its way, and then the

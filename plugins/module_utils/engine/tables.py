@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
 from ..config.move_config import MoveConfig
-from ..server.connection import execute, fetch_all, fetch_value
+from ..server.connection import execute, fetch_all, fetch_value, placeholders
 from ..common.errors import DbferryError
 from ..common.identifiers import display_table, for_arguments, quote_ident, quote_table
 from .selection import SYSTEM_SCHEMAS
@@ -25,7 +25,7 @@ SUPPORTED_KEY_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "big
 
 #: information_schema DATA_TYPEs whose text form is an exact SQL literal as it is (numbers).
 _BARE_TYPES = SUPPORTED_KEY_TYPES | {"decimal", "double", "year"}
-#: DATA_TYPEs written by number: BIT's value, ENUM's index, SET's bitmask (DESIGN step 3: never ENUM or SET by label).
+#: DATA_TYPEs written by number: BIT's value, ENUM's index, SET's bitmask (docs/design.md step 3: never ENUM or SET by label).
 _NUMBERED_TYPES = frozenset({"bit", "enum", "set"})
 #: The numbered DATA_TYPEs whose numbers stand for labels of the column's definition (target_differences).
 _LABELLED_TYPES = frozenset({"enum", "set"})
@@ -157,13 +157,13 @@ def read_tables(conn: Any, config: MoveConfig) -> list[MovedTable]:
     Refuses what the copier cannot move consistently (preflight reports the
     same, with more detail): no single-column integer primary key.
     """
-    placeholders = ", ".join(["%s"] * len(SYSTEM_SCHEMAS))
+    system = placeholders(len(SYSTEM_SCHEMAS))
     rows = fetch_all(
         conn,
         "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.EXTRA, c.COLUMN_KEY, c.DATA_TYPE "
         "FROM information_schema.COLUMNS c JOIN information_schema.TABLES t "
         "ON BINARY t.TABLE_SCHEMA = BINARY c.TABLE_SCHEMA AND BINARY t.TABLE_NAME = BINARY c.TABLE_NAME "
-        "WHERE t.TABLE_TYPE = 'BASE TABLE' AND c.TABLE_SCHEMA NOT IN (" + placeholders + ") "
+        "WHERE t.TABLE_TYPE = 'BASE TABLE' AND c.TABLE_SCHEMA NOT IN (" + system + ") "
         "ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION",
         sorted(SYSTEM_SCHEMAS),
     )
@@ -248,7 +248,7 @@ def unprintable_columns(conn: Any, tables: Iterable[tuple[str, str]]) -> list[Un
         "FROM information_schema.COLUMNS c LEFT JOIN information_schema.CHARACTER_SETS s ON s.CHARACTER_SET_NAME = c.CHARACTER_SET_NAME "
         "WHERE c.TABLE_SCHEMA IN (%s) AND (s.MAXLEN IS NULL OR s.MAXLEN >= 4) "
         "AND ((c.DATA_TYPE IN ('enum', 'set') AND c.COLUMN_TYPE LIKE %%s) OR c.COLUMN_DEFAULT LIKE %%s) "
-        "ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION" % ", ".join(["%s"] * len(schemas)),
+        "ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION" % placeholders(len(schemas)),
         schemas + ["%?%", "%?%"])
     found = []
     for schema, table, column, data_type, column_type, default in rows:

@@ -15,7 +15,7 @@ when another agent holds it by then, or the target cannot be reached, it
 raises and the engine stops all of its writers. Between the loss and the
 next tick (half a second) both agents may write; that is harmless, because
 what they write is idempotent (a copied batch ignores existing keys, events
-are applied as full after-images in binlog order, DESIGN step 3) and no
+are applied as full after-images in binlog order, docs/design.md step 3) and no
 checkpoint write of either commits once the move is complete
 (state.refuse_if_complete), which is what the lock exists to protect: a
 cut-over target that an application writes to.

@@ -7,7 +7,7 @@ found fine. Preflight only reads: the one "try" that talks to the binlog asks
 for a dump that ends at once. The checks and their order are in registry.py.
 
 Some findings may be accepted by the operator (``allow``); the others would
-break the consistency argument of DESIGN.md, so they cannot be waived.
+break the consistency argument (docs/design.md), so they cannot be waived.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from ..common.identifiers import display_table, quote_table
+from ..server.connection import placeholders
 
 VIEW = "VIEW"
 
@@ -48,4 +49,4 @@ def base_tables(tables: Iterable[SelectedTable]) -> list[SelectedTable]:
 def in_list(values: Iterable[str]) -> tuple[str, list[str]]:
     """An ``IN (%s, ...)`` placeholder list and its arguments, sorted and never empty (``IN ()`` is a syntax error)."""
     values = sorted(set(values)) or [""]
-    return "(" + ", ".join(["%s"] * len(values)) + ")", values
+    return "(" + placeholders(len(values)) + ")", values

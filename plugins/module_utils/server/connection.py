@@ -448,6 +448,11 @@ def fetch_all(conn: Any, sql: str, args: Any = None) -> list[tuple]:
         return list(cur.fetchall())
 
 
+def placeholders(count: int) -> str:
+    """``%s, %s, ...`` for ``count`` arguments (an ``IN (...)`` list); the driver quotes each value."""
+    return ", ".join(["%s"] * count)
+
+
 def fetch_value(conn: Any, sql: str, args: Any = None) -> Any:
     """Run one statement and return the first column of the first row (or None)."""
     rows = fetch_all(conn, sql, args)

@@ -1,6 +1,6 @@
 """Verification: does every target table of a move hold exactly the source's rows?
 
-Method ``checksum`` (DESIGN "Verification"):
+Method ``checksum`` (docs/design.md, "Verification"):
 
 1. Wait until the move has copied every table and its applier has applied
    the wanted source position (default: the source's position when
@@ -63,7 +63,7 @@ from typing import Any, Callable, Iterator, Optional
 from ..cutover import auto_increment
 from ..binlog import gtid
 from ..cutover.auto_increment import Behind
-from ..server.connection import ServerSpec, close_quietly, connect, fetch_all, fetch_value
+from ..server.connection import ServerSpec, close_quietly, connect, fetch_all, fetch_value, placeholders
 from ..common.errors import DbferryError
 from ..server.flavor import detect_flavor, refuse_unsupported_source
 from ..common.identifiers import for_arguments, quote_ident
@@ -290,7 +290,7 @@ def key_digests(conn: Any, table_sql: str, key_sql: str, digest: str, condition:
 
 def keys_condition(key_sql: str, keys: list[Any]) -> tuple[str, list[Any]]:
     """WHERE condition and arguments for a list of keys (at least one)."""
-    return "%s IN (%s)" % (key_sql, ", ".join(["%s"] * len(keys))), list(keys)
+    return "%s IN (%s)" % (key_sql, placeholders(len(keys))), list(keys)
 
 
 # -- the move as the target records it -------------------------------------------
@@ -466,9 +466,9 @@ class _Worker:
             return {}
         digests = ", ".join("MD5(%s)" % column_digest(name, data_type) for name, data_type in columns)
         select = "SELECT %s, %s FROM %s WHERE %s IN (%s)"
-        placeholders = ", ".join(["%s"] * len(keys))
-        ours = {row[0]: row[1:] for row in fetch_all(self.source, select % (table.key_sql, digests, table.source_sql, table.key_sql, placeholders), keys)}
-        theirs = {row[0]: row[1:] for row in fetch_all(self.target, select % (table.key_sql, digests, table.target_sql, table.key_sql, placeholders), keys)}
+        listed = placeholders(len(keys))
+        ours = {row[0]: row[1:] for row in fetch_all(self.source, select % (table.key_sql, digests, table.source_sql, table.key_sql, listed), keys)}
+        theirs = {row[0]: row[1:] for row in fetch_all(self.target, select % (table.key_sql, digests, table.target_sql, table.key_sql, listed), keys)}
         return {k: tuple(name for (name, _type), a, b in zip(columns, ours[k], theirs[k]) if a != b) for k in keys if k in ours and k in theirs}
 
 
