@@ -91,6 +91,8 @@ LONG_TYPES = frozenset({
 })
 FLOAT_TYPES = frozenset({"float", "double", "real"})
 NUMBERED_TYPES = frozenset({"enum", "set"})
+#: Columns that read as text in a character set (ENUM and SET by label).
+TEXT_TYPES = frozenset({"char", "varchar", "tinytext", "text", "mediumtext", "longtext"}) | NUMBERED_TYPES
 
 #: A key range ``(low, high]``; None is unbounded on that side.
 KeyRange = tuple[Optional[Any], Optional[Any]]
@@ -103,15 +105,21 @@ class Mismatch:
     key: Any
     kind: str
     columns: tuple[str, ...] = ()
+    #: What else is known of it, e.g. the unique key a row missing from a ghost table collides on (osc/verify.py).
+    detail: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "kind": self.kind, "columns": list(self.columns)}
+        found = {"key": self.key, "kind": self.kind, "columns": list(self.columns)}
+        if self.detail:
+            found["detail"] = self.detail
+        return found
 
     def describe(self, table: MovedTable) -> str:
         where = "%s %s=%s" % (table.source, table.key, self.key)
         if self.kind == DIFFERS:
             return "%s differs in %s" % (where, ", ".join(self.columns))
-        return "%s is %s on the target" % (where, "missing" if self.kind == MISSING else "extra")
+        found = "%s is %s on the target" % (where, "missing" if self.kind == MISSING else "extra")
+        return "%s: %s" % (found, self.detail) if self.detail else found
 
 
 @dataclass
@@ -206,24 +214,31 @@ def range_condition(key: str, key_range: KeyRange) -> tuple[str, list[Any]]:
     return (" AND ".join(parts) or "TRUE"), args
 
 
-def column_digest(column: str, data_type: str) -> str:
-    """An expression whose value tells apart every two stored values of the column (module docstring)."""
+def column_digest(column: str, data_type: str, as_text: bool = False) -> str:
+    """An expression whose value tells apart every two stored values of the column (module docstring).
+
+    ``as_text``: tell apart values as they read, not as they are stored, so that a value kept through a change of the
+    column's type digests alike on both sides (an online schema change, osc/verify.py): character columns in utf8mb4,
+    ENUM and SET by label, every column hashed (the form may not depend on a type that changed).
+    """
     data_type = data_type.lower()
     quoted = for_arguments(quote_ident(column))
     if data_type in FLOAT_TYPES:
         value = "CAST(%s + 0e0 AS BINARY)" % quoted
+    elif as_text and data_type in TEXT_TYPES:
+        value = "CAST(CONVERT(%s USING utf8mb4) AS BINARY)" % quoted
     elif data_type in NUMBERED_TYPES:
         value = "CONCAT(%s + 0, '=', CAST(%s AS BINARY))" % (quoted, quoted)
     else:
         value = "CAST(%s AS BINARY)" % quoted
-    if data_type in LONG_TYPES:
+    if as_text or data_type in LONG_TYPES:
         return "IFNULL(CONCAT('H', MD5(%s)), 'N')" % value
     return "IFNULL(CONCAT(LENGTH(%s), ':', %s), 'N')" % (value, value)
 
 
-def row_digest(columns: list[tuple[str, str]]) -> str:
-    """MD5 of a row: its columns' digests, concatenated (each is self-delimiting)."""
-    return "MD5(CONCAT(%s))" % ", ".join(column_digest(name, data_type) for name, data_type in columns)
+def row_digest(columns: list[tuple[str, str]], as_text: bool = False) -> str:
+    """MD5 of a row: its columns' digests, concatenated (each is self-delimiting); ``as_text`` as for column_digest."""
+    return "MD5(CONCAT(%s))" % ", ".join(column_digest(name, data_type, as_text) for name, data_type in columns)
 
 
 def row_differences(source: list[tuple[Any, str]], target: list[tuple[Any, str]], horizon: Optional[Any] = None) -> list[tuple[Any, str]]:

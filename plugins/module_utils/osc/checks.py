@@ -1,0 +1,408 @@
+"""The preflight of an online schema change: everything that would make the change fail or lose rows, checked before
+anything is written.
+
+Each finding is a preflight Finding (name, status, object, message, fix),
+so a change's report reads like a move's. Nothing here writes to the
+table: the one thing created is an empty copy of it, ``_<t>_chk``, which
+the ALTER is tried on (does it parse, does it apply, what keys does the new
+schema have, can the server do it natively) and which is always dropped.
+
+The user's ALTER text is refused before anything is created when it could
+do more than change the one table (alter_input_problem): it is pasted after
+``ALTER TABLE <copy>`` as it is, on the empty copy and later on the ghost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from typing import TYPE_CHECKING, Any, Iterator, Optional
+
+from ..common.errors import DbferryError
+from ..common.identifiers import display_table, quote_ident, quote_table
+from ..cutover import read_only as readonly
+from ..engine.selection import STATE_SCHEMA, Selection
+from ..engine.tables import SUPPORTED_KEY_TYPES
+from ..preflight import binlog
+from ..preflight.context import Context, Request
+from ..preflight.privileges import TARGET_PRIVILEGES, source_global_privileges
+from ..preflight.report import ERROR, OK, WARNING, Finding
+from ..preflight.tables import TRANSACTIONAL_ENGINES, schemas_hiding_triggers
+from ..server import grants as grants_mod
+from ..server.connection import error_text, execute, fetch_all, fetch_value, is_database_error
+from ..server.flavor import detect_flavor
+
+if TYPE_CHECKING:
+    from ..config.alter_config import AlterConfig
+
+#: MariaDB and MySQL refuse longer table names.
+MAX_NAME = 64
+
+#: Suffixes of the tables a change creates next to ``t``: the ghost, the old table (the cut-over's sentry, then the
+#: original), and preflight's empty copy.
+GHOST_SUFFIX, OLD_SUFFIX, CHECK_SUFFIX = "_gho", "_del", "_chk"
+
+#: Native algorithms tried on the empty copy, cheapest first, each as the clause appended to the ALTER.
+NATIVE_ALGORITHMS = (("INSTANT", "ALGORITHM=INSTANT"), ("INPLACE", "ALGORITHM=INPLACE, LOCK=NONE"))
+
+#: What the change's login needs on the table's database: copy and apply into the ghost (INSERT, DELETE for REPLACE,
+#: UPDATE), create, alter, rename and drop the ghost and the old table, and lock the table for the cut-over.
+DATABASE_PRIVILEGES = TARGET_PRIVILEGES + ("LOCK TABLES",)
+
+#: The binlog checks of a move's preflight that hold for a change too: it tails the same binlog the same way.
+BINLOG_CHECKS = (binlog.log_bin, binlog.binlog_format, binlog.binlog_row_image, binlog.binlog_row_metadata,
+                 binlog.log_bin_compress, binlog.binlog_retention, binlog.server_id, binlog.gtid_position)
+
+_QUOTED_RE = re.compile(r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.|\"\")*\"|`(?:[^`]|``)*`", re.S)
+_ALTER_PREFIX_RE = re.compile(r"^\s*ALTER\s+(?:ONLINE\s+)?(?:IGNORE\s+)?TABLE\b", re.I)
+# RENAME COLUMN / INDEX / KEY change the table itself; any other RENAME renames the table.
+_TABLE_RENAME_RE = re.compile(r"\bRENAME\b(?!\s+(?:COLUMN|INDEX|KEY)\b)", re.I)
+# EXCHANGE PARTITION ... WITH TABLE x, CONVERT PARTITION ... TO TABLE x, CONVERT TABLE x TO PARTITION.
+_OTHER_TABLE_RE = re.compile(r"\b(?:WITH|TO|CONVERT)\s+TABLE\b", re.I)
+
+
+def side_table(table: str, suffix: str) -> str:
+    """``_<t><suffix>``: the name of a table the change keeps next to ``t``."""
+    return "_%s%s" % (table, suffix)
+
+
+def _code_only(alter: str) -> str:
+    """The ALTER text with every quoted string and identifier emptied, so a name or a default cannot look like SQL."""
+    return _QUOTED_RE.sub(lambda found: found.group(0)[0] * 2, alter)
+
+
+def alter_input_problem(alter: str) -> Optional[tuple[str, str]]:
+    """(message, fix) when the ALTER text is not one change of this one table; None when it is.
+
+    Comments are kept as code on purpose: MariaDB runs ``/*! ... */``.
+    """
+    code = _code_only(alter or "")
+    if not code.strip():
+        return "alter is empty.", "give the ALTER TABLE specification, e.g. alter: 'ADD COLUMN note TEXT'."
+    if ";" in code:
+        return ("alter contains ';': it must be one ALTER TABLE specification, not statements.",
+                "remove the ';' and anything after it; run other statements yourself.")
+    if _ALTER_PREFIX_RE.match(code):
+        return ("alter starts with ALTER TABLE; it is only the specification, applied to the change's own copy of the table.",
+                "leave out 'ALTER TABLE <name>', e.g. alter: 'ADD COLUMN note TEXT'.")
+    if _TABLE_RENAME_RE.search(code):
+        return ("alter renames the table; an online change keeps its name (its cut-over swaps names itself).",
+                "rename the table on its own with RENAME TABLE, before or after the change.")
+    if _OTHER_TABLE_RE.search(code):
+        return ("alter names another table (a partition exchange or conversion); an online change rewrites one table only.",
+                "run that ALTER TABLE natively.")
+    return None
+
+
+def refuse_on_errors(findings: list[Finding]) -> None:
+    """Raise one DbferryError for the first error finding, with its object and fix; nothing when there is none."""
+    for finding in findings:
+        if finding.status == ERROR:
+            others = sum(1 for f in findings if f.status == ERROR) - 1
+            more = " (and %d more problem(s): see the preflight report)" % others if others else ""
+            raise DbferryError("%s%s" % (finding.message, more), obj=finding.object, fix=finding.fix)
+
+
+@contextlib.contextmanager
+def _empty_copy(conn: Any, database: str, table: str) -> Iterator[str]:
+    """Create ``_<t>_chk`` as an empty copy of ``t`` and yield its quoted name; it is dropped whatever happens.
+
+    An existing table of that name is refused, never dropped: it may be someone's.
+    """
+    name = side_table(table, CHECK_SUFFIX)
+    if _table_exists(conn, database, name):
+        raise DbferryError("table %s exists; preflight needs that name for an empty copy of %s." % (
+            display_table(database, name), display_table(database, table)), obj=display_table(database, name),
+            fix="drop it if it is left over from an interrupted preflight (DROP TABLE %s), or rename it." % quote_table(database, name))
+    quoted = quote_table(database, name)
+    execute(conn, "CREATE TABLE %s LIKE %s" % (quoted, quote_table(database, table)))
+    try:
+        yield quoted
+    finally:
+        execute(conn, "DROP TABLE IF EXISTS %s" % quoted)
+
+
+def _try_native(conn: Any, quoted_copy: str, alter: str) -> Optional[str]:
+    """Apply ``alter`` to the empty copy natively if the server can; return the algorithm, or None (copy unchanged).
+
+    A server refuses an ALGORITHM it cannot honour before it changes anything.
+    A refused ALTER is not logged; one that succeeds reaches replicas, which
+    run the same or a newer version and so can do at least what this server did.
+    """
+    for algorithm, clause in NATIVE_ALGORITHMS:
+        try:
+            execute(conn, "ALTER TABLE %s %s, %s" % (quoted_copy, alter, clause))
+        except Exception as exc:  # noqa: BLE001 - a refusal is the answer
+            if not is_database_error(exc):
+                raise
+            continue
+        return algorithm
+    return None
+
+
+def native_algorithm(conn: Any, database: str, table: str, alter: str) -> Optional[str]:
+    """"INSTANT" or "INPLACE" (with LOCK=NONE) when the server can run ``alter`` natively, tried on an empty copy; else None.
+
+    Refuses (DbferryError) an ALTER text that is not one change of this table (alter_input_problem).
+    """
+    problem = alter_input_problem(alter)
+    if problem:
+        raise DbferryError(problem[0], obj=display_table(database, table), fix=problem[1])
+    with _empty_copy(conn, database, table) as copy:
+        return _try_native(conn, copy, alter)
+
+
+def _table_exists(conn: Any, database: str, table: str) -> bool:
+    return bool(fetch_all(conn, "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+                                "AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s", (database, table) * 2))
+
+
+def primary_key(conn: Any, database: str, table: str) -> list[tuple[str, str]]:
+    """The table's primary key as (column, lower-case DATA_TYPE) in key order; empty when it has none."""
+    rows = fetch_all(
+        conn,
+        "SELECT s.COLUMN_NAME, c.DATA_TYPE FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c "
+        "ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME "
+        "WHERE s.INDEX_NAME = 'PRIMARY' AND s.TABLE_SCHEMA = %s AND s.TABLE_NAME = %s "
+        "AND BINARY s.TABLE_SCHEMA = %s AND BINARY s.TABLE_NAME = %s ORDER BY s.SEQ_IN_INDEX", (database, table) * 2)
+    return [(column, data_type.lower()) for column, data_type in rows]
+
+
+def _described_key(key: list[tuple[str, str]]) -> str:
+    return "(%s)" % ", ".join("%s %s" % (quote_ident(c), t) for c, t in key)
+
+
+def _foreign_keys(conn: Any, database: str, table: str) -> list[tuple[str, str, str, str, str]]:
+    """(constraint, child schema, child table, parent schema, parent table) of every foreign key from or to the table."""
+    rows = fetch_all(
+        conn,
+        "SELECT DISTINCT CONSTRAINT_NAME, TABLE_SCHEMA, TABLE_NAME, REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME "
+        "FROM information_schema.KEY_COLUMN_USAGE WHERE REFERENCED_TABLE_NAME IS NOT NULL "
+        "AND ((TABLE_SCHEMA = %s AND TABLE_NAME = %s) OR (REFERENCED_TABLE_SCHEMA = %s AND REFERENCED_TABLE_NAME = %s)) "
+        "ORDER BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME", (database, table) * 2)
+    # compared again in Python: information_schema ignores case and accents in names
+    return [row for row in rows if tuple(row[1:3]) == (database, table) or tuple(row[3:5]) == (database, table)]
+
+
+class _Checks:
+    """One preflight of a change: the session, the config, and the findings in check order."""
+
+    def __init__(self, conn: Any, config: AlterConfig) -> None:
+        self.conn = conn
+        self.config = config
+        self.findings: list[Finding] = []
+        self.obj = display_table(config.database, config.table)
+
+    def add(self, name: str, status: str, message: str, fix: str = "", obj: Optional[str] = None) -> None:
+        self.findings.append(Finding(name, status, self.obj if obj is None else obj, message, fix))
+
+    def run(self) -> list[Finding]:
+        problem = alter_input_problem(self.config.alter)
+        if problem:
+            self.add("alter_input", ERROR, *problem)
+        else:
+            self.add("alter_input", OK, "alter is one change of %s." % self.obj)
+        self.binlog()
+        self.privileges()
+        if not self.table():
+            return self.findings
+        key = self.primary_key()
+        self.foreign_keys()
+        self.triggers()
+        self.free_space()
+        names_free = self.side_tables()
+        if problem is None and names_free:
+            self.on_empty_copy(key)
+        return self.findings
+
+    def binlog(self) -> None:
+        """The move preflight's binlog checks, run as they are on a context that holds only this server."""
+        spec = self.config.server
+        ctx = Context(Request(spec, spec, Selection(tables_include=(self.obj,)), frozenset(),
+                              binlog.DEFAULT_MIN_BINLOG_RETENTION_HOURS, None, False, readonly.FAIL),
+                      source=self.conn, source_flavor=detect_flavor(self.conn))
+        for check in BINLOG_CHECKS:
+            check(ctx)
+        self.findings.extend(ctx.report.checks)
+
+    def privileges(self) -> None:
+        """The login can run every statement of the change (its grants, as SHOW GRANTS lists them)."""
+        account = grants_mod.parse_account(fetch_value(self.conn, "SELECT CURRENT_USER()"))
+        obj = "%s@%s" % account
+        grants = grants_mod.read_grants(self.conn)
+        needed = ((source_global_privileges(detect_flavor(self.conn)), None, "*.*"),
+                  (DATABASE_PRIVILEGES, self.config.database, "%s.*" % quote_ident(self.config.database)),
+                  (TARGET_PRIVILEGES, STATE_SCHEMA, "%s.*" % quote_ident(STATE_SCHEMA)))
+        found = False
+        for privileges, schema, scope in needed:
+            lacking = grants_mod.missing(privileges, grants_mod.privileges_on(grants, schema))
+            if lacking:
+                found = True
+                self.add("privileges", ERROR, "the login lacks %s on %s." % (", ".join(lacking), scope),
+                         grants_mod.grant_statement(lacking, scope, account), obj)
+        if not found:
+            self.add("privileges", OK, "has %s globally, %s on %s and %s." % (
+                ", ".join(needed[0][0]), ", ".join(DATABASE_PRIVILEGES), self.config.database, STATE_SCHEMA), obj=obj)
+
+    def table(self) -> bool:
+        """The table exists and is an InnoDB base table; the checks of its definition need it."""
+        rows = fetch_all(self.conn, "SELECT TABLE_TYPE, ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+                                    "AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s",
+                         (self.config.database, self.config.table) * 2)
+        if not rows:
+            self.add("table", ERROR, "table %s does not exist." % self.obj, "check database and table (names are case-sensitive).")
+            return False
+        kind, engine = rows[0]
+        if kind != "BASE TABLE":
+            self.add("table", ERROR, "%s is a %s; only base tables can be changed online." % (self.obj, kind.lower()),
+                     "change the tables it reads, or recreate it (CREATE OR REPLACE VIEW).")
+            return False
+        if engine not in TRANSACTIONAL_ENGINES:
+            self.add("table", ERROR, "%s uses the %s engine; the copy needs shared row locks (InnoDB)." % (self.obj, engine),
+                     "convert it first: ALTER TABLE %s ENGINE=InnoDB." % quote_table(self.config.database, self.config.table))
+            return False
+        self.add("table", OK, "%s is an InnoDB base table." % self.obj)
+        return True
+
+    def primary_key(self) -> Optional[str]:
+        """A single-column integer primary key, which the copy pages through and the applier finds rows by; its column."""
+        key = primary_key(self.conn, self.config.database, self.config.table)
+        if not key:
+            self.add("primary_key", ERROR, "%s has no primary key; rows cannot be copied in key order or found by key." % self.obj,
+                     "add one first (a native ALTER TABLE ... ADD PRIMARY KEY), or change this table natively.")
+            return None
+        if len(key) != 1 or key[0][1] not in SUPPORTED_KEY_TYPES:
+            self.add("primary_key", ERROR, "%s has primary key %s; this version changes tables with a single integer key column only."
+                     % (self.obj, _described_key(key)), "change this table natively, or wait for a later version.")
+            return None
+        self.add("primary_key", OK, "primary key %s." % _described_key(key))
+        return key[0][0]
+
+    def foreign_keys(self) -> None:
+        """No foreign key from or to the table: the swap would leave them pointing at the old table (a later version handles them)."""
+        found = _foreign_keys(self.conn, self.config.database, self.config.table)
+        for name, schema, table, ref_schema, ref_table in found:
+            child = display_table(schema, table)
+            self.add("foreign_keys", ERROR, "foreign key %s on %s references %s; an online change of a parent or child table "
+                     "is not supported yet." % (quote_ident(name), child, display_table(ref_schema, ref_table)),
+                     "drop it for the change and add it again after (ALTER TABLE %s DROP FOREIGN KEY %s), or change the table "
+                     "natively." % (quote_table(schema, table), quote_ident(name)), "%s (%s)" % (child, name))
+        if not found:
+            self.add("foreign_keys", OK, "no foreign key from or to %s." % self.obj)
+
+    def triggers(self) -> None:
+        """No triggers on the table: they would not be on the ghost, and would be lost at the swap."""
+        rows = fetch_all(self.conn, "SELECT TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE "
+                                    "FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = %s AND EVENT_OBJECT_TABLE = %s "
+                                    "ORDER BY TRIGGER_NAME", (self.config.database, self.config.table))
+        found = [r for r in rows if (r[3], r[4]) == (self.config.database, self.config.table)]
+        for name, timing, event, _schema, _table in found:
+            self.add("triggers", ERROR, "trigger %s (%s %s) is on %s; an online change would lose it at the swap." % (
+                quote_ident(name), timing, event, self.obj),
+                "drop it for the change and create it again after (SHOW CREATE TRIGGER %s), or change the table natively."
+                % quote_table(self.config.database, name))
+        if not found:
+            unseen = schemas_hiding_triggers([self.config.database], grants_mod.read_grants(self.conn))
+            note = " (without the TRIGGER privilege on %s, its triggers are not visible to this login)" % unseen[0] if unseen else ""
+            self.add("triggers", OK, "no triggers on %s%s." % (self.obj, note))
+
+    def free_space(self) -> None:
+        """Room for the ghost (the table's size again) and the copy's row events in the binlog (its data again): an estimate.
+
+        The free space is read where the server's data directory is visible
+        from here (a server on this host); otherwise the need is reported alone.
+        """
+        data, index = fetch_all(self.conn, "SELECT DATA_LENGTH, INDEX_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                                           "AND TABLE_NAME = %s", (self.config.database, self.config.table))[0]
+        needed = 2 * int(data or 0) + int(index or 0)
+        free = _free_bytes(str(fetch_value(self.conn, "SELECT @@datadir") or ""), self.config.server)
+        mib = 1024 * 1024
+        if free is None:
+            self.add("free_space", OK, "the change needs about %.0f MiB (ghost table and binlog); the server's free space is not "
+                     "readable from here." % (needed / mib))
+        elif free < needed:
+            self.add("free_space", WARNING, "the change needs about %.0f MiB (ghost table and binlog); the data directory has %.0f MiB free."
+                     % (needed / mib, free / mib), "free space on the server, or purge old binlogs, before the change.")
+        else:
+            self.add("free_space", OK, "the change needs about %.0f MiB; %.0f MiB free." % (needed / mib, free / mib))
+
+    def side_tables(self) -> bool:
+        """The ghost and old names fit and are free, or their leftovers are to be dropped; whether the copy's name fits too."""
+        fits = True
+        for name, suffix, option in (("ghost_table", GHOST_SUFFIX, "initially_drop_ghost_table"),
+                                     ("old_table", OLD_SUFFIX, "initially_drop_old_table")):
+            side = side_table(self.config.table, suffix)
+            obj = display_table(self.config.database, side)
+            if len(side) > MAX_NAME:
+                fits = False
+                self.add(name, ERROR, "the change needs a table %s, longer than %d characters." % (side, MAX_NAME),
+                         "rename %s to at most %d characters first, or change it natively." % (self.obj, MAX_NAME - 1 - len(suffix)), obj)
+            elif not _table_exists(self.conn, self.config.database, side):
+                self.add(name, OK, "%s is free." % obj, obj=obj)
+            elif getattr(self.config, option):
+                self.add(name, OK, "%s exists and will be dropped (%s)." % (obj, option), obj=obj)
+            else:
+                self.add(name, ERROR, "%s exists, left over from an earlier change?" % obj,
+                         "drop it (DROP TABLE %s) if it is, or set %s: true." % (quote_table(self.config.database, side), option), obj)
+        return fits
+
+    def on_empty_copy(self, key: Optional[str]) -> None:
+        """The ALTER applies to an empty copy; then the new schema keeps the key, adds no foreign key, and the native warning."""
+        try:
+            with _empty_copy(self.conn, self.config.database, self.config.table) as copy:
+                algorithm = _try_native(self.conn, copy, self.config.alter)
+                if algorithm is None:
+                    execute(self.conn, "ALTER TABLE %s %s" % (copy, self.config.alter))
+                self.add("alter_applies", OK, "the ALTER applies to an empty copy of %s." % self.obj)
+                self.new_schema(key)
+                self.native(algorithm)
+        except DbferryError as exc:
+            self.add("alter_applies", ERROR, exc.message, exc.fix, exc.obj)
+        except Exception as exc:  # noqa: BLE001 - the server's refusal of the ALTER is the finding
+            if not is_database_error(exc):
+                raise
+            self.add("alter_applies", ERROR, "the ALTER fails on an empty copy of %s: %s" % (self.obj, error_text(exc)),
+                     "correct the alter text (it is what follows ALTER TABLE %s)." % quote_ident(self.config.table))
+
+    def new_schema(self, key: Optional[str]) -> None:
+        """The new schema keeps the primary key (renamed by rename_columns at most), and has no foreign key of its own."""
+        copy = side_table(self.config.table, CHECK_SUFFIX)
+        if key is not None:
+            wanted = self.config.rename_columns.get(key, key)
+            new_key = primary_key(self.conn, self.config.database, copy)
+            if [c for c, _t in new_key] != [wanted] or new_key[0][1] not in SUPPORTED_KEY_TYPES:
+                self.add("new_primary_key", ERROR, "the new schema's primary key is %s, not %s; the change pages through and "
+                         "applies by the same key on both sides." % (_described_key(new_key) if new_key else "none",
+                                                                     quote_ident(wanted)),
+                         "keep the primary key (its type may widen), and change the key natively.")
+            else:
+                self.add("new_primary_key", OK, "the new schema keeps primary key %s." % _described_key(new_key))
+        added = _foreign_keys(self.conn, self.config.database, copy)
+        if added:
+            self.add("foreign_keys", ERROR, "the ALTER adds foreign key %s; an online change of a child table is not supported yet."
+                     % ", ".join(quote_ident(row[0]) for row in added),
+                     "add the foreign key natively after the change.")
+
+    def native(self, algorithm: Optional[str]) -> None:
+        if algorithm is None:
+            self.add("native_algorithm", OK, "the server would copy the table (ALGORITHM=COPY) and block writes: the online change is the way.")
+        elif self.config.attempt_instant_ddl:
+            self.add("native_algorithm", OK, "the server can do this natively (%s); attempt_instant_ddl: true runs it so." % algorithm)
+        else:
+            self.add("native_algorithm", WARNING, "the server can do this natively (%s): attempt_instant_ddl: true runs it so." % algorithm,
+                     "set attempt_instant_ddl: true, or run ALTER TABLE %s natively." % quote_table(self.config.database, self.config.table))
+
+
+def _free_bytes(datadir: str, spec: Any) -> Optional[int]:
+    """Free bytes of the file system of ``datadir`` when the server runs on this host and the folder is readable; else None."""
+    local = spec.unix_socket or spec.host in ("localhost", "127.0.0.1", "::1")
+    if not local or not datadir or not os.path.isdir(datadir):
+        return None
+    stat = os.statvfs(datadir)
+    return stat.f_bavail * stat.f_frsize
+
+
+def check_alter(conn: Any, config: AlterConfig) -> list[Finding]:
+    """Every check of the change, in order; raises nothing for what it finds (refuse_on_errors does)."""
+    return _Checks(conn, config).run()

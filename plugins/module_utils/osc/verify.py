@@ -1,0 +1,254 @@
+"""Verification of an online schema change: does the ghost table hold the original's rows, through the column mapping?
+
+The move's checksum (verify/checksum.py) compares a table with its copy on
+another server; here both tables are on one server and their schemas differ,
+so the same ranges, aggregates and row digests are used with two changes:
+
+- each side digests its own columns (the mapped ones, in the original's
+  order, under each side's name), so a renamed column is compared with its
+  new name and dropped or added columns are left out;
+- values are compared as they read, not as they are stored
+  (``column_digest(..., as_text=True)``): a value kept through a type change
+  (INT to BIGINT, a wider DECIMAL or VARCHAR, utf8mb3 or latin1 text to
+  utf8mb4, an ENUM with members appended) digests alike, because text is
+  compared in utf8mb4 and ENUM and SET by label; a value the change altered
+  differs.
+
+A row in the original but not in the ghost is looked up in the ghost by
+each unique key of the new schema: the copy keeps a ghost row that a copied
+row collides with (osc/runner.py's INSERT ... ON DUPLICATE KEY UPDATE), so
+a row that violates a new UNIQUE key is missing here, and the mismatch
+names the key, its values and the ghost row in the way.
+
+compare_ranges reads while the table is written. A differing range is read
+again after ``catch_up`` (the caller's: the applier has applied the
+server's position), yet a row written all the time may still differ: the
+caller compares the keys found with compare_keys under the cut-over lock,
+where nothing moves, and only that result is final.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
+
+from ..common.errors import DbferryError
+from ..common.identifiers import display_table, for_arguments, quote_ident, quote_table
+from ..server.connection import fetch_all, fetch_value, placeholders
+from ..verify.checksum import (
+    DEFAULT_CHUNK_ROWS,
+    DIFFERS,
+    EXTRA,
+    MAX_REPORTED_ROWS,
+    MISSING,
+    KeyRange,
+    Mismatch,
+    chunk_ranges,
+    column_digest,
+    key_digests,
+    keys_condition,
+    range_aggregate,
+    range_condition,
+    row_differences,
+    row_digest,
+    table_columns,
+)
+
+if TYPE_CHECKING:
+    from .plan import AlterPlan
+
+
+class _Side:
+    """One of the two tables: its quoted name, key and mapped columns (name, DATA_TYPE), in the original's column order."""
+
+    def __init__(self, database: str, table: str, key: str, columns: list[tuple[str, str]]) -> None:
+        self.name = display_table(database, table)
+        self.table_sql = for_arguments(quote_table(database, table))
+        self.key = key
+        self.key_sql = for_arguments(quote_ident(key))
+        self.columns = columns
+        self.digest = row_digest(columns, as_text=True)
+
+    def range_condition(self, key_range: KeyRange) -> tuple[str, list[Any]]:
+        return range_condition(self.key, key_range)
+
+    def keys_condition(self, keys: list[Any]) -> tuple[str, list[Any]]:
+        return keys_condition(self.key_sql, keys)
+
+    def column_digests(self, conn: Any, keys: list[Any]) -> dict[Any, tuple[str, ...]]:
+        """Per key, each mapped column's digest."""
+        digests = ", ".join("MD5(%s)" % column_digest(name, data_type, as_text=True) for name, data_type in self.columns)
+        rows = fetch_all(conn, "SELECT %s, %s FROM %s WHERE %s IN (%s)" % (
+            self.key_sql, digests, self.table_sql, self.key_sql, placeholders(len(keys))), keys)
+        return {row[0]: tuple(row[1:]) for row in rows}
+
+
+class _Comparison:
+    """The original and the ghost of one change, compared on one session."""
+
+    def __init__(self, conn: Any, plan: AlterPlan) -> None:
+        self.conn = conn
+        self.plan = plan
+        old_types = {name: data_type for name, data_type in table_columns(conn, plan.database, plan.table)}
+        ghost_types = {name: data_type for name, data_type in table_columns(conn, plan.database, plan.ghost)}
+        if not old_types or not ghost_types:
+            missing = display_table(plan.database, plan.table if not old_types else plan.ghost)
+            raise DbferryError("table %s is missing, so the change cannot be verified." % missing, obj=missing,
+                               fix="it was dropped behind the change's back: remove the change (state: absent) and start it again.")
+        mapped = [name for name in plan.old_columns if name in plan.mapping]
+        lost = [name for name in mapped if name not in old_types or plan.mapping[name] not in ghost_types]
+        if lost:
+            raise DbferryError("column(s) %s of %s are no longer in both tables of the change, so it cannot be verified." % (
+                ", ".join(lost), display_table(plan.database, plan.table)), obj=display_table(plan.database, plan.table),
+                fix="the table or its ghost was altered behind the change's back: remove the change (state: absent) and start it again.")
+        self.old = _Side(plan.database, plan.table, plan.key, [(name, old_types[name]) for name in mapped])
+        self.ghost = _Side(plan.database, plan.ghost, plan.mapping[plan.key],
+                           [(plan.mapping[name], ghost_types[plan.mapping[name]]) for name in mapped])
+        self.found: list[Mismatch] = []
+
+    @property
+    def full(self) -> bool:
+        return len(self.found) >= MAX_REPORTED_ROWS
+
+    def range_equal(self, key_range: KeyRange) -> bool:
+        old_condition, args = self.old.range_condition(key_range)
+        ghost_condition, _args = self.ghost.range_condition(key_range)
+        return (range_aggregate(self.conn, self.old.table_sql, self.old.digest, old_condition, args)
+                == range_aggregate(self.conn, self.ghost.table_sql, self.ghost.digest, ghost_condition, args))
+
+    def next_boundary(self, chunk_rows: int) -> Callable[[Optional[Any]], Optional[Any]]:
+        """The original's ``chunk_rows``-th key above ``low`` (chunk_ranges' argument)."""
+
+        def boundary(low: Optional[Any]) -> Optional[Any]:
+            condition, args = self.old.range_condition((low, None))
+            return fetch_value(self.conn, "SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d" % (
+                self.old.key_sql, self.old.table_sql, condition, self.old.key_sql, chunk_rows - 1), args)
+
+        return boundary
+
+    def narrow_range(self, key_range: KeyRange) -> None:
+        old_condition, args = self.old.range_condition(key_range)
+        ghost_condition, _args = self.ghost.range_condition(key_range)
+        self._narrow(old_condition, ghost_condition, args)
+
+    def narrow_keys(self, keys: list[Any]) -> None:
+        old_condition, args = self.old.keys_condition(keys)
+        ghost_condition, _args = self.ghost.keys_condition(keys)
+        self._narrow(old_condition, ghost_condition, args)
+
+    def _narrow(self, old_condition: str, ghost_condition: str, args: list[Any]) -> None:
+        """The differing rows of the rows that meet the conditions, in key order, each with its columns or its collision."""
+        ours = key_digests(self.conn, self.old.table_sql, self.old.key_sql, self.old.digest, old_condition, args)
+        theirs = key_digests(self.conn, self.ghost.table_sql, self.ghost.key_sql, self.ghost.digest, ghost_condition, args)
+        found = row_differences(ours, theirs)[:MAX_REPORTED_ROWS - len(self.found)]
+        differing = [key for key, kind in found if kind == DIFFERS]
+        old_digests = self.old.column_digests(self.conn, differing) if differing else {}
+        ghost_digests = self.ghost.column_digests(self.conn, differing) if differing else {}
+        for key, kind in found:
+            if kind == DIFFERS:
+                if key not in old_digests or key not in ghost_digests:
+                    continue  # written in between: deleted on one side since (under the cut-over lock this cannot happen)
+                columns = tuple(name for (name, _type), a, b in zip(self.old.columns, old_digests[key], ghost_digests[key]) if a != b)
+                if columns:  # else a row that changed back in between
+                    self.found.append(Mismatch(key, kind, columns))
+            elif kind == MISSING:
+                self.found.append(self._collision(key) or Mismatch(key, kind))
+            else:
+                self.found.append(Mismatch(key, kind))
+
+    def _unique_keys(self) -> dict[str, list[tuple[str, Optional[int]]]]:
+        """The ghost's unique keys other than the primary key: name -> (ghost column, prefix length or None) in key order."""
+        keys: dict[str, list[tuple[str, Optional[int]]]] = {}
+        for index, column, sub_part in fetch_all(
+                self.conn, "SELECT INDEX_NAME, COLUMN_NAME, SUB_PART FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s "
+                           "AND TABLE_NAME = %s AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY' ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+                (self.plan.database, self.plan.ghost)):
+            keys.setdefault(index, []).append((column, sub_part))
+        return keys
+
+    def _collision(self, key: Any) -> Optional[Mismatch]:
+        """A row missing from the ghost, with the unique key of the new schema and the ghost row it collides on; None if none."""
+        by_ghost_name = {ghost: old for old, ghost in self.plan.mapping.items()}
+        for index, columns in self._unique_keys().items():
+            if any(column not in by_ghost_name for column, _prefix in columns):
+                continue  # a key on an added column: the ghost's value is its default, not the original's
+            olds = [by_ghost_name[column] for column, _prefix in columns]
+            rows = fetch_all(self.conn, "SELECT %s FROM %s WHERE %s = %%s" % (
+                ", ".join(for_arguments(quote_ident(c)) for c in olds), self.old.table_sql, self.old.key_sql), (key,))
+            if not rows or any(value is None for value in rows[0]):
+                continue  # gone since, or a NULL, which a unique key lets repeat
+            values = list(rows[0])
+            tests = []
+            for column, prefix in columns:
+                quoted = for_arguments(quote_ident(column))
+                tests.append("LEFT(%s, %d) = LEFT(%%s, %d)" % (quoted, prefix, prefix) if prefix else "%s = %%s" % quoted)
+            other = fetch_value(self.conn, "SELECT %s FROM %s WHERE %s LIMIT 1" % (
+                self.ghost.key_sql, self.ghost.table_sql, " AND ".join(tests)), values)
+            if other is not None:
+                shown = ", ".join("%s=%r" % (column, value) for (column, _prefix), value in zip(columns, values))
+                detail = "it collides on unique key %s (%s) of the new schema with the ghost's row %s=%s" % (
+                    quote_ident(index), shown, self.ghost.key, other)
+                return Mismatch(key, MISSING, tuple(column for column, _prefix in columns), detail)
+        return None
+
+
+def compare_ranges(conn: Any, plan: AlterPlan, chunk_rows: int = DEFAULT_CHUNK_ROWS, stop: Optional[threading.Event] = None,
+                   catch_up: Optional[Callable[[], None]] = None) -> list[Mismatch]:
+    """Compare the whole table with its ghost by key range (module docstring); at most MAX_REPORTED_ROWS mismatches.
+
+    ``catch_up()``, when given, returns once the ghost has what the original
+    had when it was called: a range that differs is compared again after it.
+    ``stop`` set ends the pass with a DbferryError, never with a partial
+    result that would read as "no difference".
+    """
+    if chunk_rows < 1:
+        raise DbferryError("chunk_rows must be at least 1, got %s." % chunk_rows, obj="chunk_rows", fix="set it to 1 or more.")
+    comparison = _Comparison(conn, plan)
+    for key_range in chunk_ranges(comparison.next_boundary(chunk_rows)):
+        if stop is not None and stop.is_set():
+            raise DbferryError("the verification of %s was stopped." % comparison.old.name, obj=comparison.old.name,
+                               fix="nothing to do: it runs again when the change is resumed.")
+        if comparison.range_equal(key_range):
+            continue
+        if catch_up is not None:
+            catch_up()
+            if comparison.range_equal(key_range):
+                continue
+        comparison.narrow_range(key_range)
+        if comparison.full:
+            break
+    return comparison.found
+
+
+def compare_keys(conn: Any, plan: AlterPlan, keys: Iterable[int]) -> list[Mismatch]:
+    """Compare the rows at ``keys`` (each at most once, in key order) with the ghost's; at most MAX_REPORTED_ROWS mismatches."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return []
+    comparison = _Comparison(conn, plan)
+    for start in range(0, len(wanted), DEFAULT_CHUNK_ROWS):
+        comparison.narrow_keys(wanted[start:start + DEFAULT_CHUNK_ROWS])
+        if comparison.full:
+            break
+    return comparison.found
+
+
+def describe_mismatch(plan: AlterPlan, mismatch: Mismatch) -> str:
+    """One mismatch in words: the table, the key, and the columns or the unique key in the way."""
+    table, ghost = display_table(plan.database, plan.table), display_table(plan.database, plan.ghost)
+    where = "%s %s=%s" % (table, plan.key, mismatch.key)
+    if mismatch.kind == DIFFERS:
+        renamed = ["%s (%s in the ghost)" % (c, plan.mapping[c]) if plan.mapping.get(c, c) != c else c for c in mismatch.columns]
+        return "%s differs from %s in %s" % (where, ghost, ", ".join(renamed))
+    if mismatch.kind == EXTRA:
+        return "%s has a row %s=%s that %s has not" % (ghost, plan.mapping.get(plan.key, plan.key), mismatch.key, table)
+    return "%s is missing from %s%s" % (where, ghost, ": " + mismatch.detail if mismatch.detail else "")
+
+
+def failure_message(plan: AlterPlan, mismatches: list[Mismatch], shown: int = 5) -> str:
+    """Why the cut-over does not happen: the first few mismatches; the original table is untouched."""
+    text = "; ".join(describe_mismatch(plan, m) for m in mismatches[:shown])
+    more = "; ..." if len(mismatches) > shown else ""
+    return ("verify found %d differing row(s)%s: %s%s. The original %s is untouched and no names were swapped." % (
+        len(mismatches), " or more" if len(mismatches) >= MAX_REPORTED_ROWS else "", text, more,
+        display_table(plan.database, plan.table)))

@@ -1,0 +1,189 @@
+"""The change's preflight on a real server: each check that the server decides, its error and its ok case."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterator, Optional
+
+import pytest
+from integration_support import root_session, sql
+
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.checks import check_alter, native_algorithm, refuse_on_errors
+from ansible_collections.dbferry.mysql.plugins.module_utils.preflight.report import ERROR, OK, WARNING
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import ServerSpec, connect, fetch_all
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Stand-in for config.alter_config.AlterConfig (O1's) with the fields preflight reads, until it lands."""
+
+    server: ServerSpec
+    database: str
+    table: str
+    alter: str
+    rename_columns: dict = dataclasses.field(default_factory=dict)
+    initially_drop_ghost_table: bool = False
+    initially_drop_old_table: bool = False
+    attempt_instant_ddl: bool = False
+
+
+@pytest.fixture
+def orders(servers: Any, db: str) -> str:
+    sql(servers.source, "CREATE TABLE `%s`.orders (id INT PRIMARY KEY, amount DECIMAL(10,2), note VARCHAR(20)) ENGINE=InnoDB" % db,
+        "INSERT INTO `%s`.orders VALUES (1, 1.50, 'a'), (2, 2.50, 'b')" % db)
+    return "orders"
+
+
+@pytest.fixture
+def conn(servers: Any) -> Iterator[Any]:
+    with root_session(servers.source) as session:
+        yield session
+
+
+def run(conn: Any, servers: Any, db: str, alter: str = "ADD COLUMN extra INT", table: str = "orders",
+        spec: Optional[ServerSpec] = None, **options: Any) -> dict[str, list]:
+    """check_alter's findings by name."""
+    config = Config(spec or servers.source.spec("root"), db, table, alter, **options)
+    found: dict[str, list] = {}
+    for finding in check_alter(conn, config):
+        found.setdefault(finding.name, []).append(finding)
+    return found
+
+
+def statuses(found: dict[str, list], name: str) -> list[str]:
+    return [f.status for f in found[name]]
+
+
+def tables(conn: Any, db: str) -> list[str]:
+    return [r[0] for r in fetch_all(conn, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s ORDER BY 1", (db,))]
+
+
+def test_a_clean_change_passes_and_leaves_only_the_table(conn: Any, servers: Any, db: str, orders: str) -> None:
+    found = run(conn, servers, db, "MODIFY amount DECIMAL(14,2)")
+    assert {f.status for fs in found.values() for f in fs} == {OK}, found
+    for name in ("alter_input", "log_bin", "binlog_format", "binlog_row_image", "privileges", "table", "primary_key", "foreign_keys",
+                 "triggers", "free_space", "ghost_table", "old_table", "alter_applies", "new_primary_key", "native_algorithm"):
+        assert name in found
+    assert "MiB free" in found["free_space"][0].message  # the sandbox's data directory is on this host
+    assert tables(conn, db) == ["orders"]
+    refuse_on_errors([f for fs in found.values() for f in fs])
+
+
+def test_binlog_row_image_minimal_is_an_error(conn: Any, servers: Any, db: str, orders: str) -> None:
+    sql(servers.source, "SET GLOBAL binlog_row_image = 'MINIMAL'")
+    try:
+        found = run(conn, servers, db)
+    finally:
+        sql(servers.source, "SET GLOBAL binlog_row_image = 'FULL'")
+    assert statuses(found, "binlog_row_image") == [ERROR]
+    assert "MINIMAL" in found["binlog_row_image"][0].message
+
+
+def test_missing_privileges_are_named_with_the_grant(conn: Any, servers: Any, db: str, orders: str, make_user: Any) -> None:
+    options = make_user(servers.source, "osc_reader", ["SELECT ON `%s`.*" % db])
+    spec = ServerSpec(config_file=None, **options)
+    reader = connect(spec)
+    try:
+        found = run(reader, servers, db, spec=spec)
+    finally:
+        reader.close()
+    lacking = {f.message for f in found["privileges"] if f.status == ERROR}
+    assert any("REPLICATION SLAVE" in m for m in lacking), lacking
+    on_db = next(f for f in found["privileges"] if "`%s`.*" % db in f.message)
+    assert "ALTER" in on_db.message and "LOCK TABLES" in on_db.message and "INSERT" in on_db.message
+    assert on_db.fix.startswith("GRANT ")
+    with pytest.raises(DbferryError) as raised:
+        refuse_on_errors([f for fs in found.values() for f in fs])
+    assert raised.value.fix
+
+
+def test_missing_table_view_and_myisam_are_errors(conn: Any, servers: Any, db: str, orders: str) -> None:
+    sql(servers.source, "CREATE TABLE `%s`.flat (id INT PRIMARY KEY) ENGINE=MyISAM" % db,
+        "CREATE VIEW `%s`.recent AS SELECT id FROM `%s`.orders" % (db, db))
+    for table, words in (("nothing", "does not exist"), ("flat", "MyISAM"), ("recent", "view")):
+        found = run(conn, servers, db, table=table)
+        assert statuses(found, "table") == [ERROR] and words in found["table"][0].message
+        assert "alter_applies" not in found
+    assert statuses(run(conn, servers, db), "table") == [OK]
+
+
+@pytest.mark.parametrize("definition", ["id INT, v INT", "id INT, v INT, PRIMARY KEY (id, v)", "id VARCHAR(10) PRIMARY KEY, v INT"])
+def test_keys_other_than_one_integer_column_are_errors(conn: Any, servers: Any, db: str, definition: str) -> None:
+    sql(servers.source, "CREATE TABLE `%s`.k (%s) ENGINE=InnoDB" % (db, definition))
+    found = run(conn, servers, db, table="k")
+    assert statuses(found, "primary_key") == [ERROR]
+
+
+def test_the_new_schema_must_keep_the_key(conn: Any, servers: Any, db: str, orders: str) -> None:
+    found = run(conn, servers, db, "DROP PRIMARY KEY, ADD PRIMARY KEY (id, note)")
+    assert statuses(found, "new_primary_key") == [ERROR]
+    assert "`id`" in found["new_primary_key"][0].message
+    assert statuses(run(conn, servers, db, "MODIFY id BIGINT"), "new_primary_key") == [OK]
+    renamed = run(conn, servers, db, "RENAME COLUMN id TO order_id", rename_columns={"id": "order_id"})
+    assert statuses(renamed, "new_primary_key") == [OK]
+
+
+def test_foreign_keys_from_and_to_the_table_are_errors(conn: Any, servers: Any, db: str, orders: str) -> None:
+    sql(servers.source, "CREATE TABLE `%s`.lines (id INT PRIMARY KEY, order_id INT, "
+                        "CONSTRAINT line_order FOREIGN KEY (order_id) REFERENCES `%s`.orders (id)) ENGINE=InnoDB" % (db, db))
+    as_parent = run(conn, servers, db)
+    assert statuses(as_parent, "foreign_keys") == [ERROR]
+    assert "`line_order`" in as_parent["foreign_keys"][0].message and "DROP FOREIGN KEY" in as_parent["foreign_keys"][0].fix
+    as_child = run(conn, servers, db, table="lines")
+    assert statuses(as_child, "foreign_keys") == [ERROR]
+    sql(servers.source, "DROP TABLE `%s`.lines" % db)
+    assert statuses(run(conn, servers, db), "foreign_keys") == [OK]
+    sql(servers.source, "CREATE TABLE `%s`.customers (id INT PRIMARY KEY) ENGINE=InnoDB" % db)
+    adding = run(conn, servers, db, "ADD COLUMN customer_id INT, ADD FOREIGN KEY (customer_id) REFERENCES customers (id)")
+    assert statuses(adding, "foreign_keys") == [OK, ERROR]
+    assert tables(conn, db) == ["customers", "orders"]
+
+
+def test_a_trigger_on_the_table_is_an_error(conn: Any, servers: Any, db: str, orders: str) -> None:
+    sql(servers.source, "CREATE TRIGGER `%s`.stamp BEFORE INSERT ON `%s`.orders FOR EACH ROW SET NEW.note = 'x'" % (db, db))
+    found = run(conn, servers, db)
+    assert statuses(found, "triggers") == [ERROR] and "`stamp`" in found["triggers"][0].message
+
+
+def test_an_alter_the_server_refuses_is_an_error_with_its_message(conn: Any, servers: Any, db: str, orders: str) -> None:
+    found = run(conn, servers, db, "ADD COLUMN note INT")
+    assert statuses(found, "alter_applies") == [ERROR]
+    assert "Duplicate column name 'note'" in found["alter_applies"][0].message
+    assert tables(conn, db) == ["orders"]
+    assert statuses(run(conn, servers, db, "MODIFY note VARCHAR(10) NOT NULL"), "alter_applies") == [OK]
+
+
+def test_bad_input_is_refused_before_anything_is_created(conn: Any, servers: Any, db: str, orders: str) -> None:
+    sql(servers.source, "CREATE TABLE `%s`.other (id INT PRIMARY KEY)" % db)
+    for alter in ("ADD COLUMN x INT; DROP TABLE other", "RENAME TO renamed", "ALTER TABLE other ADD x INT", "  "):
+        found = run(conn, servers, db, alter)
+        assert statuses(found, "alter_input") == [ERROR], alter
+        assert "alter_applies" not in found and "native_algorithm" not in found
+    assert tables(conn, db) == ["orders", "other"]
+    with pytest.raises(DbferryError):
+        native_algorithm(conn, db, "orders", "RENAME AS renamed")
+
+
+def test_native_algorithms_are_detected_on_an_empty_copy(conn: Any, servers: Any, db: str, orders: str) -> None:
+    assert native_algorithm(conn, db, "orders", "ADD COLUMN extra INT") == "INSTANT"
+    assert native_algorithm(conn, db, "orders", "FORCE") == "INPLACE"
+    assert native_algorithm(conn, db, "orders", "MODIFY amount DECIMAL(14,2)") is None
+    assert tables(conn, db) == ["orders"]
+    found = run(conn, servers, db, "ADD COLUMN extra INT")
+    assert statuses(found, "native_algorithm") == [WARNING]
+    assert "attempt_instant_ddl: true runs it so" in found["native_algorithm"][0].message
+    assert statuses(run(conn, servers, db, "ADD COLUMN extra INT", attempt_instant_ddl=True), "native_algorithm") == [OK]
+
+
+def test_leftover_ghost_old_and_check_tables(conn: Any, servers: Any, db: str, orders: str) -> None:
+    sql(servers.source, "CREATE TABLE `%s`._orders_gho (id INT PRIMARY KEY)" % db, "CREATE TABLE `%s`._orders_del (id INT PRIMARY KEY)" % db)
+    found = run(conn, servers, db)
+    assert statuses(found, "ghost_table") == [ERROR] and "initially_drop_ghost_table" in found["ghost_table"][0].fix
+    assert statuses(found, "old_table") == [ERROR] and "initially_drop_old_table" in found["old_table"][0].fix
+    allowed = run(conn, servers, db, initially_drop_ghost_table=True, initially_drop_old_table=True)
+    assert statuses(allowed, "ghost_table") == [OK] and statuses(allowed, "old_table") == [OK]
+    sql(servers.source, "CREATE TABLE `%s`._orders_chk (id INT PRIMARY KEY)" % db)
+    blocked = run(conn, servers, db, initially_drop_ghost_table=True, initially_drop_old_table=True)
+    assert statuses(blocked, "alter_applies") == [ERROR] and "_orders_chk" in blocked["alter_applies"][0].message
+    assert "_orders_chk" in tables(conn, db)  # someone's table is never dropped

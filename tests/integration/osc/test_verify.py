@@ -1,0 +1,102 @@
+"""Comparing a table with its ghost on a real server: equal through type changes, different where a value changed,
+and a row missing from the ghost named with the unique key it collides on."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterator
+
+import pytest
+from integration_support import root_session, sql
+
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.verify import compare_keys, compare_ranges, failure_message
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import fetch_all
+from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum import DIFFERS, EXTRA, MISSING, Mismatch
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Stand-in for osc.plan.AlterPlan (O1's) with the fields verification reads, until it lands."""
+
+    database: str
+    table: str
+    ghost: str
+    key: str
+    old_columns: tuple
+    ghost_columns: tuple
+    mapping: dict
+
+
+def columns(conn: Any, db: str, table: str) -> tuple:
+    return tuple(r[0] for r in fetch_all(conn, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
+                                               "AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION", (db, table)))
+
+
+def ghost_of(conn: Any, servers: Any, db: str, alter: str, renames: dict = None) -> Plan:
+    """Build t's ghost as the change does (CREATE LIKE, ALTER, copy keeping a ghost row a copied one collides with)."""
+    renames = renames or {}
+    sql(servers.source, "CREATE TABLE `%s`._t_gho LIKE `%s`.t" % (db, db), "ALTER TABLE `%s`._t_gho %s" % (db, alter))
+    old, ghost = columns(conn, db, "t"), columns(conn, db, "_t_gho")
+    mapping = {c: renames.get(c, c) for c in old if renames.get(c, c) in ghost}
+    sql(servers.source, "INSERT INTO `%s`._t_gho (%s) SELECT %s FROM `%s`.t ORDER BY id ON DUPLICATE KEY UPDATE _t_gho.id = _t_gho.id" % (
+        db, ", ".join("`%s`" % mapping[c] for c in mapping), ", ".join("`%s`" % c for c in mapping), db))
+    return Plan(db, "t", "_t_gho", "id", old, ghost, mapping)
+
+
+@pytest.fixture
+def conn(servers: Any) -> Iterator[Any]:
+    with root_session(servers.source) as session:
+        yield session
+
+
+CHANGES = {
+    "int to bigint": ("v INT", "(1, -5), (2, 2147483647), (3, NULL)", "MODIFY v BIGINT"),
+    "decimal wider": ("v DECIMAL(10,2)", "(1, 12.50), (2, -99999999.99), (3, 0)", "MODIFY v DECIMAL(14,2)"),
+    "varchar longer": ("v VARCHAR(50)", "(1, 'abc'), (2, ''), (3, 'trailing ')", "MODIFY v VARCHAR(100)"),
+    "utf8mb3 to utf8mb4": ("v VARCHAR(20) CHARACTER SET utf8mb3", "(1, 'é'), (2, 'Straße'), (3, '日本')",
+                           "MODIFY v VARCHAR(20) CHARACTER SET utf8mb4"),
+    "latin1 text to utf8mb4": ("v TEXT CHARACTER SET latin1", "(1, 'café'), (2, 'Ünïcode'), (3, NULL)",
+                               "MODIFY v TEXT CHARACTER SET utf8mb4"),
+    "enum grows": ("v ENUM('new','paid')", "(1, 'new'), (2, 'paid'), (3, NULL)", "MODIFY v ENUM('new','paid','shipped')"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_a_value_kept_through_a_type_change_compares_equal(conn: Any, servers: Any, db: str, change: str) -> None:
+    column, rows, alter = CHANGES[change]
+    sql(servers.source, "CREATE TABLE `%s`.t (id INT PRIMARY KEY, %s, gone INT) CHARACTER SET utf8mb4" % (db, column),
+        "INSERT INTO `%s`.t (id, v) VALUES %s" % (db, rows))
+    plan = ghost_of(conn, servers, db, alter + ", DROP COLUMN gone, ADD COLUMN added INT DEFAULT 7")
+    assert compare_ranges(conn, plan, chunk_rows=2) == []
+    assert compare_keys(conn, plan, [1, 2, 3, 4]) == []
+    sql(servers.source, "UPDATE `%s`._t_gho SET v = NULL WHERE id = 2" % db)
+    assert compare_ranges(conn, plan, chunk_rows=2) == [Mismatch(2, DIFFERS, ("v",))]
+    assert compare_keys(conn, plan, [2, 1]) == [Mismatch(2, DIFFERS, ("v",))]
+
+
+def test_renamed_columns_compare_by_their_new_name(conn: Any, servers: Any, db: str) -> None:
+    sql(servers.source, "CREATE TABLE `%s`.t (id INT PRIMARY KEY, amount INT, note VARCHAR(10))" % db,
+        "INSERT INTO `%s`.t VALUES (1, 10, 'a'), (2, 20, 'b'), (3, 30, 'c')" % db)
+    plan = ghost_of(conn, servers, db, "RENAME COLUMN amount TO total", {"amount": "total"})
+    assert compare_ranges(conn, plan) == []
+    sql(servers.source, "UPDATE `%s`._t_gho SET total = 21 WHERE id = 2" % db, "DELETE FROM `%s`._t_gho WHERE id = 3" % db,
+        "INSERT INTO `%s`._t_gho VALUES (9, 90, 'z')" % db)
+    found = compare_ranges(conn, plan, chunk_rows=1)
+    assert found == [Mismatch(2, DIFFERS, ("amount",)), Mismatch(3, MISSING), Mismatch(9, EXTRA)]
+    assert compare_keys(conn, plan, [3, 9, 2]) == found
+    message = failure_message(plan, found)
+    assert "%s.t id=2 differs from %s._t_gho in amount (total in the ghost)" % (db, db) in message
+    assert "%s.t id=3 is missing from %s._t_gho" % (db, db) in message
+
+
+def test_a_row_dropped_by_a_new_unique_key_names_the_collision(conn: Any, servers: Any, db: str) -> None:
+    sql(servers.source, "CREATE TABLE `%s`.t (id INT PRIMARY KEY, email VARCHAR(50), name VARCHAR(10)) "
+                        "CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci" % db,
+        "INSERT INTO `%s`.t VALUES (1, 'ann@example.com', 'a'), (2, 'bob@example.com', 'b'), (3, 'ANN@example.com', 'c')" % db)
+    plan = ghost_of(conn, servers, db, "ADD UNIQUE KEY uniq_email (email)")
+    found = compare_ranges(conn, plan)
+    assert [(m.key, m.kind, m.columns) for m in found] == [(3, MISSING, ("email",))]
+    assert found[0].detail == ("it collides on unique key `uniq_email` (email='ANN@example.com') of the new schema with the "
+                               "ghost's row id=1")
+    assert compare_keys(conn, plan, [3]) == found
+    assert "uniq_email" in failure_message(plan, found)

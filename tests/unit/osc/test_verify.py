@@ -1,0 +1,49 @@
+"""Comparing a table with its ghost without a server: the digest that ignores how a value is stored, and the words."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.verify import describe_mismatch, failure_message
+from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum import DIFFERS, EXTRA, MISSING, Mismatch, column_digest
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Stand-in for osc.plan.AlterPlan (O1's) with the fields the messages read, until it lands."""
+
+    database: str = "shop"
+    table: str = "orders"
+    ghost: str = "_orders_gho"
+    key: str = "id"
+    mapping: dict = dataclasses.field(default_factory=lambda: {"id": "id", "amount": "total", "note": "note"})
+
+
+def test_as_text_reads_text_in_utf8mb4_enum_by_label_and_always_hashes() -> None:
+    assert column_digest("v", "varchar", as_text=True) == "IFNULL(CONCAT('H', MD5(CAST(CONVERT(`v` USING utf8mb4) AS BINARY))), 'N')"
+    assert column_digest("v", "ENUM", as_text=True) == "IFNULL(CONCAT('H', MD5(CAST(CONVERT(`v` USING utf8mb4) AS BINARY))), 'N')"
+    # a type change may move a column between the short and the long form: with as_text both sides hash
+    assert column_digest("v", "text", as_text=True) == column_digest("v", "varchar", as_text=True)
+    assert column_digest("v", "int", as_text=True) == "IFNULL(CONCAT('H', MD5(CAST(`v` AS BINARY))), 'N')"
+    # a move's digest is unchanged: stored bytes, ENUM by number too
+    assert column_digest("v", "enum") == "IFNULL(CONCAT(LENGTH(CONCAT(`v` + 0, '=', CAST(`v` AS BINARY))), ':', " \
+                                         "CONCAT(`v` + 0, '=', CAST(`v` AS BINARY))), 'N')"
+
+
+def test_mismatch_detail_is_shown_only_when_there_is_one() -> None:
+    assert Mismatch(3, MISSING).as_dict() == {"key": 3, "kind": MISSING, "columns": []}
+    assert Mismatch(3, MISSING, ("email",), "it collides").as_dict()["detail"] == "it collides"
+
+
+def test_mismatches_name_table_key_and_columns() -> None:
+    plan = Plan()
+    assert describe_mismatch(plan, Mismatch(2, DIFFERS, ("amount", "note"))) == \
+        "shop.orders id=2 differs from shop._orders_gho in amount (total in the ghost), note"
+    assert describe_mismatch(plan, Mismatch(9, EXTRA)) == "shop._orders_gho has a row id=9 that shop.orders has not"
+    collision = Mismatch(3, MISSING, ("email",), "it collides on unique key `u` (email='a') of the new schema with the ghost's row id=1")
+    assert describe_mismatch(plan, collision) == ("shop.orders id=3 is missing from shop._orders_gho: it collides on unique key `u` "
+                                                  "(email='a') of the new schema with the ghost's row id=1")
+    assert describe_mismatch(plan, Mismatch(4, MISSING)) == "shop.orders id=4 is missing from shop._orders_gho"
+    message = failure_message(plan, [Mismatch(k, MISSING) for k in range(7)])
+    assert message.startswith("verify found 7 differing row(s): shop.orders id=0 is missing")
+    assert "id=5" not in message and "; ..." in message and "The original shop.orders is untouched" in message
