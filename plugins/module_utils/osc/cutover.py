@@ -1,0 +1,492 @@
+"""The cut-over of an online schema change: the ghost table takes the table's name in one atomic RENAME.
+
+MariaDB refuses RENAME TABLE in a session that holds LOCK TABLES (error
+1192), so two sessions share the work, and a third table, the sentry, keeps
+the RENAME from running until everything is in order:
+
+1. the sentry ``_<t>_del`` is created (a tiny marked table, not a copy of t);
+2. the locker: ``LOCK TABLES t WRITE, _<t>_del WRITE``: from here no write to
+   t can commit, so the binlog position read next is final for t;
+3. the renamer: ``RENAME TABLE t TO _<t>_del, ghost TO t``: it waits on the
+   metadata locks the locker holds, and a waiting RENAME is served before
+   the writes that wait on t once t is released (measured on MariaDB 10.11);
+4. the locker reads the position and the caller's ``wait_applied`` brings the
+   ghost up to it (and verifies the keys changed since the last pass);
+5. the locker drops the sentry, waits until the renamer holds every lock it
+   needs but t's, and releases t: the RENAME runs before any waiting write.
+
+The renamer takes its metadata locks in the order of the names' bytes. For
+a table whose name sorts after ``_`` (most names: ``_t_del`` < ``_t_gho`` <
+``t``) it takes the sentry's and the ghost's before t's, so a session that
+still reads the ghost when the sentry is dropped would leave the renamer
+waiting on the ghost while writes to t go ahead; the RENAME would then move
+them into ``_<t>_del``, lost (gh-ost issue 887). Step 5 therefore releases t
+only once a probe that ignores waiting requests (``SHOW CREATE TABLE`` takes
+a high-priority shared lock) finds the ghost held by the renamer.
+
+Before the release, anything that goes wrong (the lock not granted within
+``lock_timeout``, the caller's wait too long, a session killed, a flag file)
+ends the attempt the same way: the renamer's session is killed and seen gone,
+t released, the sentry dropped. Writes to t waited, none failed, and the
+original is in place; the next attempt comes after a pause. If the process
+dies instead, its sessions end with it: before the sentry is dropped the
+RENAME fails on it (``_<t>_del`` exists), after that it completes the swap,
+which is then whole (step 4 is done). Either the original or the new table
+always has the name, and a sentry left behind is recognised by its comment,
+dropped and reported by the next swap.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Optional
+
+from ..common.errors import DbferryError
+from ..common.eventlog import EventLog
+from ..common.identifiers import display_table, quote_table
+from ..server.connection import (
+    ServerSpec, close_quietly, connect, error_code, error_text, execute, fetch_all, fetch_value, is_database_error,
+)
+from ..server.error_codes import ER_LOCK_WAIT_TIMEOUT, ER_NO_SUCH_THREAD
+
+#: The sentry's table comment: how a later run tells a sentry left by a killed cut-over (safe to drop: it holds
+#: no rows and only blocks a RENAME) from an old table of an earlier change (rows someone may still need).
+SENTRY_COMMENT = "dbferry cut-over sentry"
+#: The processlist state of a session waiting on a metadata lock (the renamer, and writes to a locked table).
+METADATA_LOCK_WAIT = "Waiting for table metadata lock"
+#: Pause before the second attempt; it doubles up to LONGEST_PAUSE, so a burst of long transactions can end
+#: while sixty attempts still span minutes rather than hours.
+FIRST_PAUSE = 0.5
+LONGEST_PAUSE = 10.0
+#: How often the processlist and the probe are read while the table is locked (each read takes ~1 ms).
+POLL_SECONDS = 0.01
+#: How long a killed renamer may take to disappear from the processlist before the release is refused.
+KILL_CONFIRM_SECONDS = 10.0
+#: The most sessions a message names (the oldest transactions first).
+MAX_BLOCKERS = 10
+#: How much of a statement a message shows.
+MAX_STATEMENT_CHARS = 200
+
+
+@dataclass
+class CutOverResult:
+    """What a successful swap did; ``old_table`` is None when ok_to_drop_table dropped it."""
+
+    attempts: int
+    lock_seconds: float
+    old_table: Optional[str]
+    #: Things a later reader must know, e.g. a sentry left by an interrupted cut-over that this one dropped.
+    warnings: list[str] = field(default_factory=list)
+
+
+class _AttemptFailed(Exception):
+    """An attempt ended before the swap, everything released and the original in place: another may succeed."""
+
+
+def pause_before(attempt: int) -> float:
+    """Seconds to wait before attempt number ``attempt`` (2, 3, ...): FIRST_PAUSE doubling up to LONGEST_PAUSE."""
+    return min(LONGEST_PAUSE, FIRST_PAUSE * 2 ** max(0, attempt - 2))
+
+
+def renamer_takes_before_table(table: str, names: Iterable[str]) -> list[str]:
+    """Of ``names``, those whose metadata lock the RENAME takes before ``table``'s.
+
+    The server sorts a statement's lock requests by their keys (schema and
+    name as bytes, each ended by a zero byte) and takes them in that order.
+    """
+    def key(name: str) -> bytes:
+        return name.encode("utf-8") + b"\0"
+    return [name for name in names if key(name) < key(table)]
+
+
+def lock_wait_seconds(seconds: float) -> int:
+    """A session's lock_wait_timeout for a bound of ``seconds``: the server takes whole seconds, at least 1."""
+    return max(1, int(math.ceil(seconds)))
+
+
+def describe_session(row: dict[str, Any]) -> str:
+    """One line naming a session that may hold the table: id, account, how long, what it runs."""
+    statement = " ".join((row.get("statement") or "").split())
+    if len(statement) > MAX_STATEMENT_CHARS:
+        statement = statement[:MAX_STATEMENT_CHARS] + "..."
+    if row.get("trx_seconds") is not None:
+        age = "transaction open %s s" % row["trx_seconds"]
+    else:
+        age = "statement running %s s" % row.get("seconds", 0)
+    doing = "running: %s" % statement if statement else "idle in its transaction"
+    return "connection %s (%s@%s): %s, %s" % (row["id"], row.get("user"), row.get("host"), age, doing)
+
+
+def mentions_table(statement: Optional[str], table: str) -> bool:
+    """True when ``statement`` names ``table`` as a word (bare or backquoted)."""
+    if not statement:
+        return False
+    return re.search(r"(?<![\w$])`?%s`?(?![\w$])" % re.escape(table), statement) is not None
+
+
+def blockers(conn: Any, database: str, table: str, *, exclude: Iterable[int] = ()) -> list[str]:
+    """The sessions that may keep ``database.table`` from being locked, oldest first, as lines for messages.
+
+    The server does not say who holds a table's metadata lock (that needs the
+    metadata_lock_info plugin or performance_schema, both off by default), so
+    this names every open InnoDB transaction (one that read or wrote t keeps
+    its lock until it ends) and every statement running on t. Sessions that
+    only wait for t are left out: they are the victims, not the cause.
+    """
+    try:
+        rows = fetch_all(conn, (
+            "SELECT p.ID, p.USER, p.HOST, p.DB, p.COMMAND, p.TIME, p.STATE, COALESCE(p.INFO, x.trx_query),"
+            " TIMESTAMPDIFF(SECOND, x.trx_started, NOW())"
+            " FROM information_schema.PROCESSLIST p LEFT JOIN information_schema.INNODB_TRX x ON x.trx_mysql_thread_id = p.ID"
+            " WHERE p.ID <> CONNECTION_ID()"))
+    except Exception as exc:  # noqa: BLE001 - a message without the list beats no message  # pylint: disable=broad-exception-caught
+        return ["(the sessions could not be listed: %s)" % (error_text(exc) if is_database_error(exc) else exc)]
+    skip = set(exclude)
+    found = []
+    for ident, user, host, db, command, seconds, state, statement, trx_seconds in rows:
+        if ident in skip or command in ("Daemon", "Binlog Dump", "Killed"):
+            continue
+        on_table = command == "Query" and mentions_table(statement, table) and (db == database or mentions_table(statement, database))
+        if trx_seconds is None and (not on_table or state == METADATA_LOCK_WAIT):
+            continue
+        found.append({"id": ident, "user": user, "host": host, "seconds": seconds, "trx_seconds": trx_seconds,
+                      "statement": statement})
+    found.sort(key=lambda row: -(row["trx_seconds"] if row["trx_seconds"] is not None else row["seconds"] or 0))
+    return [describe_session(row) for row in found[:MAX_BLOCKERS]]
+
+
+@dataclass(frozen=True)
+class _Names:
+    database: str
+    table: str
+    ghost: str
+    old: str
+
+    def sql(self, name: str) -> str:
+        return quote_table(self.database, name)
+
+    def shown(self, name: str) -> str:
+        return display_table(self.database, name)
+
+
+def _existing(conn: Any, names: _Names) -> dict[str, str]:
+    """Which of t, the ghost and the old name exist now: name -> table comment."""
+    rows = fetch_all(conn, "SELECT TABLE_NAME, TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s"
+                           " AND TABLE_NAME IN (%s, %s, %s)", (names.database, names.table, names.ghost, names.old))
+    return {name: comment or "" for name, comment in rows}
+
+
+def _renames_waiting(conn: Any, names: _Names) -> list[int]:
+    """Sessions whose RENAME TABLE of t waits now: another cut-over of the same table, whose sentry must stay."""
+    rows = fetch_all(conn, "SELECT ID, INFO FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()"
+                           " AND COMMAND = 'Query' AND INFO LIKE 'RENAME TABLE%%'")
+    return [ident for ident, info in rows if mentions_table(info, names.table) and mentions_table(info, names.old)]
+
+
+def _clear_old_name(conn: Any, names: _Names, initially_drop_old_table: bool, log: EventLog) -> list[str]:
+    """Make sure the old name is free for the sentry; return the warnings for what was found there.
+
+    Also refuses a pair that is not ready to swap: t or the ghost missing.
+    """
+    present = _existing(conn, names)
+    if names.table not in present:
+        raise DbferryError("%s does not exist; the cut-over has no table to replace (present: %s)." % (
+            names.shown(names.table), ", ".join(sorted(present)) or "none of the ghost and old tables"),
+            obj=names.shown(names.table), fix="check the database and table names.")
+    if names.ghost not in present:
+        raise DbferryError("the ghost table %s does not exist, so there is nothing to swap with %s%s." % (
+            names.shown(names.ghost), names.shown(names.table),
+            " (%s exists: an earlier cut-over may have completed)" % names.shown(names.old) if names.old in present else ""),
+            obj=names.shown(names.ghost), fix="run the change again from the start; it builds the ghost table.")
+    if names.old not in present:
+        return []
+    if present[names.old] == SENTRY_COMMENT and not fetch_value(conn, "SELECT 1 FROM %s LIMIT 1" % names.sql(names.old)):
+        waiting = _renames_waiting(conn, names)
+        if waiting:
+            raise DbferryError("another cut-over of %s is running: connection %s waits to rename it." % (
+                names.shown(names.table), ", ".join(map(str, waiting))), obj=names.shown(names.table),
+                fix="let that change finish, or stop it, before running this one.")
+        execute(conn, "DROP TABLE %s" % names.sql(names.old))
+        warning = ("%s was the sentry of a cut-over that was interrupted (the process or its session ended while %s was "
+                   "locked); the original table had stayed in place. The sentry was dropped." % (
+                       names.shown(names.old), names.shown(names.table)))
+        log.event("cut_over_leftover_sentry", table=names.shown(names.table), sentry=names.shown(names.old), dropped=True)
+        return [warning]
+    if not initially_drop_old_table:
+        raise DbferryError("%s exists: the old table of an earlier change of %s, or another table by that name; the cut-over "
+                           "needs the name." % (names.shown(names.old), names.shown(names.table)), obj=names.shown(names.old),
+                           fix="rename or drop it once you no longer need it, or set initially_drop_old_table.")
+    execute(conn, "DROP TABLE %s" % names.sql(names.old))
+    log.event("cut_over_old_table_dropped", table=names.shown(names.old), reason="initially_drop_old_table")
+    return ["%s existed and was dropped (initially_drop_old_table)." % names.shown(names.old)]
+
+
+def _abort_reason(names: _Names, panic_flag: Optional[str], stop: Optional[threading.Event]) -> Optional[DbferryError]:
+    """The error that must end the cut-over now (panic flag file, stop asked), or None."""
+    if panic_flag and os.path.exists(panic_flag):
+        return DbferryError("the panic flag file %s exists: the cut-over of %s stopped; the original table is in place." % (
+            panic_flag, names.shown(names.table)), obj=panic_flag,
+            fix="remove the file, then run the change again; it resumes.")
+    if stop is not None and stop.is_set():
+        return DbferryError("the cut-over of %s was stopped before the swap; the original table is in place." % names.shown(names.table),
+                            obj=names.shown(names.table), fix="run the change again; it resumes.")
+    return None
+
+
+def _wait_outside_lock(seconds: float, postpone_flag: Optional[str], names: _Names, panic_flag: Optional[str],
+                       stop: Optional[threading.Event], log: EventLog) -> None:
+    """Sleep ``seconds``, then on while the postpone flag file exists; nothing is locked. Panic and stop end it."""
+    until = time.monotonic() + seconds
+    postponed = False
+    while True:
+        reason = _abort_reason(names, panic_flag, stop)
+        if reason is not None:
+            raise reason
+        flagged = bool(postpone_flag) and os.path.exists(postpone_flag or "")
+        if flagged and not postponed:
+            log.event("cut_over_postponed", table=names.shown(names.table), flag_file=postpone_flag)
+        elif postponed and not flagged:
+            log.event("cut_over_postpone_lifted", table=names.shown(names.table), flag_file=postpone_flag)
+        postponed = flagged
+        if not flagged and time.monotonic() >= until:
+            return
+        time.sleep(0.05 if not flagged else 0.2)
+
+
+class _Renamer(threading.Thread):
+    """The session that sends the RENAME and waits in it; its outcome is read after it ends."""
+
+    def __init__(self, conn: Any, statement: str) -> None:
+        super().__init__(name="cut-over renamer", daemon=True)
+        self.conn = conn
+        self.statement = statement
+        self.error: Optional[BaseException] = None
+
+    def run(self) -> None:
+        try:
+            execute(self.conn, self.statement)
+        except BaseException as exc:  # pylint: disable=broad-exception-caught  # read by the attempt
+            self.error = exc
+
+
+class _Attempt:
+    """One try: sentry, lock, RENAME sent, caller's wait, release; or, on any failure before the release, undone."""
+
+    def __init__(self, spec: ServerSpec, control: Any, names: _Names, lock_timeout: float, log: EventLog, number: int) -> None:
+        self.spec = spec
+        self.control = control
+        self.names = names
+        self.lock_timeout = lock_timeout
+        self.log = log
+        self.number = number
+        self.locker: Any = None
+        self.renamer: Optional[_Renamer] = None
+        self.renamer_id: Optional[int] = None
+        self.locked_at: Optional[float] = None
+        self.sentry_dropped = False
+
+    def run(self, wait_applied: Callable[[str, float], None], abort: Callable[[], Optional[DbferryError]]) -> float:
+        """Swap, and return the seconds t was locked; raise _AttemptFailed (undone) or an error that must stop the change."""
+        names = self.names
+        try:
+            execute(self.control, "CREATE TABLE %s (id INT NOT NULL PRIMARY KEY) ENGINE=InnoDB COMMENT='%s'" % (
+                names.sql(names.old), SENTRY_COMMENT))
+            # Own sessions with read timeouts beyond their lock waits, so a lock wait ends in the server's error.
+            self.locker = connect(self.spec, read_timeout=lock_wait_seconds(self.lock_timeout) + 30)
+            execute(self.locker, "SET SESSION lock_wait_timeout = %d" % lock_wait_seconds(self.lock_timeout))
+            # Writes to t wait from the moment the LOCK TABLES request is queued, not only once it is granted.
+            self.locked_at = time.monotonic()
+            deadline = self.locked_at + self.lock_timeout
+            execute(self.locker, "LOCK TABLES %s WRITE, %s WRITE" % (names.sql(names.table), names.sql(names.old)))
+            self._send_rename(deadline, abort)
+            position = fetch_value(self.locker, "SELECT @@GLOBAL.gtid_binlog_pos") or ""
+            self.log.event("cut_over_locked", attempt=self.number, table=names.shown(names.table), position=position,
+                           locker_connection=self.locker.thread_id(), renamer_connection=self.renamer_id,
+                           seconds=round(time.monotonic() - self.locked_at, 3))
+            wait_applied(position, max(0.0, deadline - time.monotonic()))
+            self._check(deadline, abort, "bringing the ghost table up to the lock's position")
+            execute(self.locker, "DROP TABLE %s" % names.sql(names.old))
+            self.sentry_dropped = True
+            self._wait_renamer_ready(deadline, abort)
+            execute(self.locker, "UNLOCK TABLES")
+        except BaseException as exc:
+            self._undo()
+            if self.sentry_dropped and self._swapped():
+                # The locker's session ended between its DROP and its UNLOCK: the RENAME ran, and the swap is whole.
+                return time.monotonic() - self.locked_at
+            if isinstance(exc, _AttemptFailed) or (isinstance(exc, DbferryError) and exc.transient) \
+                    or isinstance(exc, TimeoutError) or is_database_error(exc):
+                raise _AttemptFailed(self._reason(exc)) from exc
+            raise
+        finally:
+            close_quietly(self.locker)
+        lock_seconds = time.monotonic() - self.locked_at
+        return self._rename_outcome(lock_seconds)
+
+    def _send_rename(self, deadline: float, abort: Callable[[], Optional[DbferryError]]) -> None:
+        """Send the RENAME from a session of its own and wait until it waits on the metadata locks."""
+        names = self.names
+        conn = connect(self.spec, read_timeout=lock_wait_seconds(2 * self.lock_timeout) + 30)
+        self.renamer_id = conn.thread_id()
+        # Twice the locker's bound, as gh-ost: the RENAME must outlast the locker's work, and it is killed on a failure.
+        execute(conn, "SET SESSION lock_wait_timeout = %d" % lock_wait_seconds(2 * self.lock_timeout))
+        self.renamer = _Renamer(conn, "RENAME TABLE %s TO %s, %s TO %s" % (
+            names.sql(names.table), names.sql(names.old), names.sql(names.ghost), names.sql(names.table)))
+        self.renamer.start()
+        while fetch_value(self.control, "SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = %s",
+                          (self.renamer_id,)) != METADATA_LOCK_WAIT:
+            if not self.renamer.is_alive():
+                raise _AttemptFailed("the RENAME ended before the swap was ready: %s" % self._renamer_error())
+            self._check(deadline, abort, "waiting for the RENAME to queue")
+            time.sleep(POLL_SECONDS)
+
+    def _wait_renamer_ready(self, deadline: float, abort: Callable[[], Optional[DbferryError]]) -> None:
+        """Wait until the renamer holds every lock it takes before t's, so that t's release lets only the RENAME in.
+
+        The probe takes a high-priority shared lock on the name with no wait:
+        it is granted while the renamer only waits for the name (queued
+        requests do not block it) and refused (1205) once the renamer holds it.
+        """
+        names = self.names
+        for name in renamer_takes_before_table(names.table, (names.ghost,)):
+            while True:
+                try:
+                    fetch_all(self.control, "SET STATEMENT lock_wait_timeout = 0 FOR SHOW CREATE TABLE %s" % names.sql(name))
+                except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
+                    if error_code(exc) == ER_LOCK_WAIT_TIMEOUT:
+                        break
+                    raise
+                if self.renamer is not None and not self.renamer.is_alive():
+                    raise _AttemptFailed("the RENAME ended before the swap was ready: %s" % self._renamer_error())
+                self._check(deadline, abort, "waiting for the RENAME to hold %s (another session uses it)" % names.shown(name))
+                time.sleep(POLL_SECONDS)
+
+    def _check(self, deadline: float, abort: Callable[[], Optional[DbferryError]], doing: str) -> None:
+        reason = abort()
+        if reason is not None:
+            raise reason
+        if time.monotonic() > deadline:
+            raise _AttemptFailed("the lock timeout (%s s) passed while %s" % (self.lock_timeout, doing))
+
+    def _undo(self) -> None:
+        """Before t is released: end the RENAME for good, release t, drop the sentry if it is still ours."""
+        self._kill_renamer()
+        if self.renamer is not None:
+            close_quietly(self.renamer.conn)
+        if self.locker is not None:
+            try:
+                execute(self.locker, "UNLOCK TABLES")
+            except Exception:  # noqa: BLE001 - a dead locker session has released its locks  # pylint: disable=broad-exception-caught
+                pass
+            close_quietly(self.locker)
+        present = _existing(self.control, self.names)
+        # Only a table with the sentry's mark: if the locker died just after its DROP, the RENAME may have run,
+        # and the old name then holds the original table.
+        if present.get(self.names.old) == SENTRY_COMMENT:
+            execute(self.control, "DROP TABLE IF EXISTS %s" % self.names.sql(self.names.old))
+
+    def _swapped(self) -> bool:
+        """True when the names show a completed swap: no ghost, and the old name holds a table that is not the sentry."""
+        present = _existing(self.control, self.names)
+        return self.names.ghost not in present and self.names.table in present \
+            and present.get(self.names.old, SENTRY_COMMENT) != SENTRY_COMMENT
+
+    def _kill_renamer(self) -> None:
+        """Kill the renamer's session if it still waits, and see it gone; refuse to go on otherwise."""
+        if self.renamer is None or not self.renamer.is_alive():
+            return
+        for session in (self.control, self.locker):
+            try:
+                execute(session, "KILL CONNECTION %d" % self.renamer_id)
+                break
+            except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
+                if error_code(exc) == ER_NO_SUCH_THREAD:
+                    break
+        self.renamer.join(KILL_CONFIRM_SECONDS)
+        until = time.monotonic() + KILL_CONFIRM_SECONDS
+        while fetch_value(self.control, "SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = %s", (self.renamer_id,)):
+            if time.monotonic() > until:
+                # Releasing t now could let writes in before a RENAME that still waits: keep the lock (the locker's
+                # session ends with the process) and tell the operator.
+                raise DbferryError("the cut-over's RENAME (connection %s) could not be ended, so %s stays locked." % (
+                    self.renamer_id, self.names.shown(self.names.table)), obj=self.names.shown(self.names.table),
+                    fix="KILL %s on the server; the original table is in place." % self.renamer_id)
+            time.sleep(POLL_SECONDS)
+
+    def _rename_outcome(self, lock_seconds: float) -> float:
+        """After the release: the RENAME either ran (the swap) or failed with t untouched (another attempt)."""
+        assert self.renamer is not None
+        self.renamer.join()
+        close_quietly(self.renamer.conn)
+        if self.renamer.error is not None:
+            raise _AttemptFailed("the RENAME failed after the release, the original table in place: %s" % self._renamer_error())
+        return lock_seconds
+
+    def _renamer_error(self) -> str:
+        error = self.renamer.error if self.renamer is not None else None
+        if error is None:
+            return "no error"
+        return error_text(error) if is_database_error(error) else str(error)
+
+    def _reason(self, exc: BaseException) -> str:
+        if isinstance(exc, _AttemptFailed):
+            return str(exc)
+        if error_code(exc) == ER_LOCK_WAIT_TIMEOUT:
+            return "%s was not locked within the lock timeout (%s s)" % (self.names.shown(self.names.table), self.lock_timeout)
+        return error_text(exc) if is_database_error(exc) else str(exc) or type(exc).__name__
+
+
+def swap(spec: ServerSpec, database: str, table: str, ghost: str, old: str, *,
+         lock_timeout: float, retries: int,
+         wait_applied: Callable[[str, float], None],
+         log: EventLog, ok_to_drop_table: bool, initially_drop_old_table: bool,
+         postpone_flag: Optional[str] = None, panic_flag: Optional[str] = None,
+         stop: Optional[threading.Event] = None) -> CutOverResult:
+    """Give ``ghost`` the name ``table``, the original becoming ``old``; at most ``retries`` attempts.
+
+    Each attempt blocks writes to the table for at most about
+    ``lock_timeout`` seconds. ``wait_applied(position, seconds_left)`` runs
+    under the lock and raises TimeoutError (or a transient DbferryError) to
+    end the attempt, or another DbferryError to stop the change (e.g. a
+    verification difference); the original is in place either way.
+    """
+    names = _Names(database, table, ghost, old)
+    control = connect(spec)
+    try:
+        warnings = _clear_old_name(control, names, initially_drop_old_table, log)
+        attempt = 0
+        while True:
+            attempt += 1
+            _wait_outside_lock(pause_before(attempt) if attempt > 1 else 0.0, postpone_flag, names, panic_flag, stop, log)
+            log.event("cut_over_attempt", attempt=attempt, retries=retries, table=names.shown(table))
+            current = _Attempt(spec, control, names, lock_timeout, log, attempt)
+            try:
+                lock_seconds = current.run(wait_applied, lambda: _abort_reason(names, panic_flag, stop))
+                break
+            except _AttemptFailed as failed:
+                named = blockers(control, database, table, exclude=(control.thread_id(),))
+                log.event("cut_over_attempt_failed", attempt=attempt, table=names.shown(table), reason=str(failed),
+                          blockers=named)
+                if attempt >= retries:
+                    raise DbferryError("the cut-over of %s failed %d time(s), the original table in place; last: %s.%s" % (
+                        names.shown(table), attempt, failed,
+                        " Sessions that may hold the table: %s." % "; ".join(named) if named else ""),
+                        obj=names.shown(table),
+                        fix="end or shorten those transactions, or raise cut_over_lock_timeout_seconds or default_retries; "
+                            "then run the change again: it resumes.") from failed
+        log.event("cut_over_swapped", attempt=attempt, table=names.shown(table), lock_seconds=round(lock_seconds, 3),
+                  old_table=names.shown(old))
+        kept: Optional[str] = old
+        if ok_to_drop_table:
+            execute(control, "DROP TABLE %s" % names.sql(old))
+            log.event("cut_over_old_table_dropped", table=names.shown(old), reason="ok_to_drop_table")
+            kept = None
+        return CutOverResult(attempts=attempt, lock_seconds=lock_seconds, old_table=kept, warnings=warnings)
+    finally:
+        close_quietly(control)
+
