@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.agent import process as agent
 from ansible_collections.dbferry.mysql.plugins.module_utils.binlog import gtid
@@ -254,7 +254,7 @@ class Agent:
 
         A sum of peaks: an upper bound of what the move held at any one time.
         """
-        return _peak_rss_mb(self.pid) + sum(_peak_rss_mb(pid, missing_ok=True) for pid in _descendants(self.pid))
+        return tree_peak_rss_mb(self.pid)
 
     def copied(self) -> bool:
         """Every table's copy cursor says done (committed on the target)."""
@@ -441,12 +441,23 @@ def lags(samples: list[Sample]) -> list[Optional[float]]:
     return result
 
 
-class LagSampler:
-    """The source's and the applied position every ``interval`` seconds, in a thread, on connections of its own."""
+class Follower(Protocol):
+    """What applies the source's transactions somewhere else: a move's agent (Agent), or a replica (alter.py)."""
 
-    def __init__(self, bench: Bench, move: Agent, interval: float = 0.1) -> None:
+    def applied(self, conn: Any) -> int:
+        """The applied position, as a sequence number (see sequence()), read on ``conn``, a session on ``LagSampler.on``."""
+
+
+class LagSampler:
+    """The source's and the applied position every ``interval`` seconds, in a thread, on connections of its own.
+
+    ``on``: the server ``move`` applies to and reports its position on; the target unless given (a replica).
+    """
+
+    def __init__(self, bench: Bench, move: Follower, interval: float = 0.1, on: Optional[sandbox.Sandbox] = None) -> None:
         self.bench = bench
         self.move = move
+        self.on = on or bench.target
         self.interval = interval
         self.samples: list[Sample] = []
         self.stopping = threading.Event()
@@ -461,7 +472,7 @@ class LagSampler:
     def _run(self) -> None:
         source = target = None
         try:
-            source, target = connect(self.bench.source.spec("root")), connect(self.bench.target.spec("root"))
+            source, target = connect(self.bench.source.spec("root")), connect(self.on.spec("root"))
             while not self.stopping.is_set():
                 at = time.perf_counter()
                 position = sequence(fetch_value(source, "SELECT @@GLOBAL.gtid_binlog_pos") or "")
@@ -529,6 +540,14 @@ class Figure:
     ratio: Optional[float] = None
     target: str = ""
     met: Optional[bool] = None
+
+
+def tree_peak_rss_mb(pid: int) -> float:
+    """The peak resident set so far (VmHWM) of ``pid`` plus that of each live process below it, in MB of 10^6 bytes.
+
+    A sum of peaks: an upper bound of what the process and its helpers held at any one time.
+    """
+    return _peak_rss_mb(pid) + sum(_peak_rss_mb(child, missing_ok=True) for child in _descendants(pid))
 
 
 def _peak_rss_mb(pid: int, missing_ok: bool = False) -> float:

@@ -8,6 +8,8 @@ started however the run ends, writes bench/results/bench-<UTC time>.json and pri
   apply    binlog_apply.py: (a) a backlog's drain rate, (b) and (c) the lag under 4 connections writing flat out
            with single-row and with multi-row transactions; the agent's peak RSS
   cutover  cutover_window.py: the read-only window of a move under 500 writes/s with inline verification
+  alter    alter.py: an online schema change (issue 14) by dbferry next to the server's ALTER and pt-online-schema-change,
+           idle and under 400 writes/s, with a GTID replica's lag; dbferry's peak RSS
 
 A part that fails (the agent died, a wait timed out) is reported as ERROR and the next part runs; the exit
 status is then 1. A figure that misses its target is a result, not a failure. bench/README.md says more.
@@ -28,13 +30,14 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any, Callable, NoReturn, Optional
 
+import alter
 import binlog_apply
 import copy_phase
 import cutover_window
 from harness import RESULTS, Bench, Figure, Options, log
 
 PARTS: dict[str, Callable[[Bench, Options], tuple[list[Figure], dict[str, Any]]]] = {
-    "copy": copy_phase.measure, "apply": binlog_apply.measure, "cutover": cutover_window.measure}
+    "copy": copy_phase.measure, "apply": binlog_apply.measure, "cutover": cutover_window.measure, "alter": alter.measure}
 
 
 def _table(figures: list[Figure]) -> str:
@@ -58,6 +61,8 @@ def _measure(bench: Bench, parts: list[str], options: Options, results: dict[str
         log("part %s" % name)
         try:
             part_figures, results[name] = PARTS[name](bench, options)
+            # alter goes on past a failed run (one ERROR line among its others): the run still failed
+            failed = failed or any(f.figure == "ERROR" for f in part_figures)
         except Exception as exc:  # noqa: BLE001 - reported, then the next part runs  # pylint: disable=broad-exception-caught
             failed = True
             results[name] = {"error": str(exc), "traceback": traceback.format_exc()}
@@ -84,7 +89,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--only", action="append", choices=sorted(PARTS), help="run only this part (repeatable); default: all")
     parser.add_argument("--rows", type=int, default=Options.rows,
-                        help="rows of the narrow table (default %(default)s); the wide table gets a tenth, the backlog 0.3 per row")
+                        help="rows of the narrow table and of alter's (default %(default)s); the wide table gets a tenth, the backlog 0.3 per row")
     parser.add_argument("--write-seconds", type=float, default=Options.write_seconds,
                         help="how long the writers of apply (b) and (c) run (default %(default)s)")
     parser.add_argument("--repeat", type=int, default=Options.repeat,

@@ -7,6 +7,9 @@
 #      reinstalled only when requirements.txt changes;
 #   3. the checkout made visible to Ansible as dbferry.mysql through a link
 #      tree in .build/collections (ANSIBLE_COLLECTIONS_PATH points there).
+# With --bench, also what `make bench`'s alter part compares dbferry with:
+# pt-online-schema-change (Debian's percona-toolkit); without it the bench
+# marks those lines skipped. `make test` never installs it.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -23,6 +26,12 @@ declare -A wanted=(
   [rsync]=rsync                      # scripts/sanity.sh copies the collection with it
   [git]=git
 )
+if [ "${1:-}" = "--bench" ]; then
+  wanted[pt-online-schema-change]=percona-toolkit
+elif [ "$#" -gt 0 ]; then
+  echo "usage: $0 [--bench]" >&2
+  exit 2
+fi
 missing=()
 for cmd in "${!wanted[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${wanted[$cmd]}")
