@@ -67,6 +67,9 @@ LONGEST_PAUSE = 10.0
 POLL_SECONDS = 0.01
 #: How long a killed renamer may take to disappear from the processlist before the release is refused.
 KILL_CONFIRM_SECONDS = 10.0
+#: The control session's lock wait bound (seconds) for its own DDL: creating and dropping the sentry, dropping the
+#: old table. Longer than a cut-over attempt's, since none of these blocks the application's writes to t.
+CONTROL_LOCK_WAIT = 30
 #: The most sessions a message names (the oldest transactions first).
 MAX_BLOCKERS = 10
 #: How much of a statement a message shows.
@@ -205,12 +208,13 @@ def _clear_old_name(conn: Any, names: _Names, initially_drop_old_table: bool, lo
             obj=names.shown(names.ghost), fix="run the change again from the start; it builds the ghost table.")
     if names.old not in present:
         return []
+    waiting = _renames_waiting(conn, names)
+    if waiting:
+        # Checked first: that cut-over's locker holds the old name, so even reading it would wait.
+        raise DbferryError("another cut-over of %s is running: connection %s waits to rename it." % (
+            names.shown(names.table), ", ".join(map(str, waiting))), obj=names.shown(names.table),
+            fix="let that change finish, or stop it, before running this one.")
     if present[names.old] == SENTRY_COMMENT and not fetch_value(conn, "SELECT 1 FROM %s LIMIT 1" % names.sql(names.old)):
-        waiting = _renames_waiting(conn, names)
-        if waiting:
-            raise DbferryError("another cut-over of %s is running: connection %s waits to rename it." % (
-                names.shown(names.table), ", ".join(map(str, waiting))), obj=names.shown(names.table),
-                fix="let that change finish, or stop it, before running this one.")
         execute(conn, "DROP TABLE %s" % names.sql(names.old))
         warning = ("%s was the sentry of a cut-over that was interrupted (the process or its session ended while %s was "
                    "locked); the original table had stayed in place. The sentry was dropped." % (
@@ -441,6 +445,26 @@ class _Attempt:
         return error_text(exc) if is_database_error(exc) else str(exc) or type(exc).__name__
 
 
+def _drop_old_table(conn: Any, names: _Names, log: EventLog, warnings: list[str]) -> Optional[str]:
+    """Drop the old table after the swap (ok_to_drop_table); return its name if it is still there.
+
+    The swap is done and whole by now, so a DROP that cannot get its lock (a
+    transaction that read the original before the swap still holds it) is a
+    warning, not a failure of the change.
+    """
+    try:
+        execute(conn, "DROP TABLE %s" % names.sql(names.old))
+    except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
+        if not is_database_error(exc):
+            raise
+        warnings.append("the old table %s could not be dropped (%s); drop it when no session uses it." % (
+            names.shown(names.old), error_text(exc)))
+        log.event("cut_over_old_table_kept", table=names.shown(names.old), error=error_text(exc))
+        return names.old
+    log.event("cut_over_old_table_dropped", table=names.shown(names.old), reason="ok_to_drop_table")
+    return None
+
+
 def swap(spec: ServerSpec, database: str, table: str, ghost: str, old: str, *,
          lock_timeout: float, retries: int,
          wait_applied: Callable[[str, float], None],
@@ -458,6 +482,9 @@ def swap(spec: ServerSpec, database: str, table: str, ghost: str, old: str, *,
     names = _Names(database, table, ghost, old)
     control = connect(spec)
     try:
+        # The control session creates and drops tables and reads the catalog: none of that may wait for ever
+        # (the server's default is a day) behind a session that holds one of the names.
+        execute(control, "SET SESSION lock_wait_timeout = %d" % max(CONTROL_LOCK_WAIT, lock_wait_seconds(lock_timeout)))
         warnings = _clear_old_name(control, names, initially_drop_old_table, log)
         attempt = 0
         while True:
@@ -483,9 +510,7 @@ def swap(spec: ServerSpec, database: str, table: str, ghost: str, old: str, *,
                   old_table=names.shown(old))
         kept: Optional[str] = old
         if ok_to_drop_table:
-            execute(control, "DROP TABLE %s" % names.sql(old))
-            log.event("cut_over_old_table_dropped", table=names.shown(old), reason="ok_to_drop_table")
-            kept = None
+            kept = _drop_old_table(control, names, log, warnings)
         return CutOverResult(attempts=attempt, lock_seconds=lock_seconds, old_table=kept, warnings=warnings)
     finally:
         close_quietly(control)

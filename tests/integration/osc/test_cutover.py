@@ -1,15 +1,30 @@
-"""The cut-over's swap on a real server: names, rows, bounds, failures before the release, flags."""
+"""The cut-over's swap on a real server: names and rows, the lock's bound under writes, failures before the
+release (a transaction holding the table, a session reading the ghost, the locker killed, the process killed),
+and the postpone and panic flags. wait_applied is a stub: these tests are about the swap, not the applier."""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
 
 import pytest
-from integration_support import Servers, root_session
+from integration_support import ROOT, Servers, root_session, until
 
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
-from ansible_collections.dbferry.mysql.plugins.module_utils.osc.cutover import swap
-from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import execute, fetch_all
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.cutover import SENTRY_COMMENT, swap
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import (
+    ServerSpec, close_quietly, connect, execute, fetch_all, fetch_value,
+)
+
+ORIGINAL = ["id", "v"]
+SWAPPED = ["id", "v", "extra"]
 
 
 class RecordingLog(EventLog):
@@ -24,6 +39,41 @@ class RecordingLog(EventLog):
 
     def named(self, name: str) -> list[dict[str, Any]]:
         return [event for event in self.events if event["event"] == name]
+
+
+class Writer(threading.Thread):
+    """An application session inserting into t one row at a time (v = 1000, 1001, ...), timing each insert."""
+
+    def __init__(self, spec: ServerSpec, db: str) -> None:
+        super().__init__(daemon=True)
+        self.conn = connect(spec)
+        self.db = db
+        self.stop = threading.Event()
+        self.done: list[tuple[int, float, float]] = []   # (v, started, ended)
+        self.errors: list[BaseException] = []
+
+    def run(self) -> None:
+        value = 1000
+        while not self.stop.is_set():
+            started = time.monotonic()
+            try:
+                execute(self.conn, "INSERT INTO `%s`.t (v) VALUES (%d)" % (self.db, value))
+            except Exception as exc:  # noqa: BLE001 - the test asserts there are none  # pylint: disable=broad-exception-caught
+                self.errors.append(exc)
+                return
+            self.done.append((value, started, time.monotonic()))
+            value += 1
+            time.sleep(0.005)
+
+    def finish(self) -> list[int]:
+        self.stop.set()
+        self.join(30)
+        close_quietly(self.conn)
+        assert not self.errors, self.errors
+        return [value for value, _, _ in self.done]
+
+    def longest_wait(self) -> float:
+        return max(ended - started for _, started, ended in self.done)
 
 
 def make_pair(conn: Any, db: str, rows: int = 5) -> None:
@@ -44,13 +94,25 @@ def columns(conn: Any, db: str, table: str) -> list[str]:
                                               " AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION", (db, table))]
 
 
+def values(conn: Any, db: str, table: str) -> list[int]:
+    return [row[0] for row in fetch_all(conn, "SELECT v FROM `%s`.`%s` ORDER BY v" % (db, table))]
+
+
+def assert_original_in_place(conn: Any, db: str, rows: int = 5) -> None:
+    """t is the original (its columns, its rows), the ghost is untouched, no sentry is left, and t takes writes."""
+    assert tables(conn, db) == ["_t_gho", "t"]
+    assert columns(conn, db, "t") == ORIGINAL and columns(conn, db, "_t_gho") == SWAPPED
+    assert values(conn, db, "t")[:rows] == list(range(rows))
+    execute(conn, "INSERT INTO `%s`.t (v) VALUES (-1)" % db)
+
+
 def applied_at_once(position: str, seconds_left: float) -> None:
     assert position and seconds_left > 0
 
 
 def run_swap(servers: Servers, db: str, log: RecordingLog, **options: Any) -> Any:
-    settings = dict(lock_timeout=2, retries=3, wait_applied=applied_at_once, log=log, ok_to_drop_table=False,
-                    initially_drop_old_table=False)
+    settings: dict[str, Any] = dict(lock_timeout=2, retries=3, wait_applied=applied_at_once, log=log, ok_to_drop_table=False,
+                                    initially_drop_old_table=False)
     settings.update(options)
     return swap(servers.source.spec("root"), db, "t", "_t_gho", "_t_del", **settings)
 
@@ -61,13 +123,251 @@ def test_clean_swap_keeps_or_drops_the_old_table(servers: Servers, db: str, drop
     with root_session(servers.source) as conn:
         make_pair(conn, db)
         result = run_swap(servers, db, log, ok_to_drop_table=drop)
-        assert result.attempts == 1 and 0 < result.lock_seconds < 2
-        assert columns(conn, db, "t") == ["id", "v", "extra"]
+        assert result.attempts == 1 and 0 < result.lock_seconds < 2 and result.warnings == []
+        assert columns(conn, db, "t") == SWAPPED
         assert fetch_all(conn, "SELECT id, v, extra FROM `%s`.t ORDER BY id" % db) == [(i + 1, i, 7) for i in range(5)]
         if drop:
             assert result.old_table is None and tables(conn, db) == ["t"]
         else:
             assert result.old_table == "_t_del" and tables(conn, db) == ["_t_del", "t"]
-            assert columns(conn, db, "_t_del") == ["id", "v"]
-            assert fetch_all(conn, "SELECT id, v FROM `%s`._t_del ORDER BY id" % db) == [(i + 1, i) for i in range(5)]
+            assert columns(conn, db, "_t_del") == ORIGINAL
+            assert values(conn, db, "_t_del") == list(range(5))
     assert [event["attempt"] for event in log.named("cut_over_swapped")] == [1]
+
+
+def test_writes_land_on_one_side_of_the_swap_and_wait_at_most_the_lock(servers: Servers, db: str) -> None:
+    """A write waiting on the lock lands in the new table (the RENAME goes first); each write is in exactly one table."""
+    log = RecordingLog()
+
+    def slow_apply(position: str, seconds_left: float) -> None:
+        time.sleep(0.4)
+
+    with root_session(servers.source) as conn:
+        make_pair(conn, db)
+        writer = Writer(servers.source.spec("app"), db)
+        writer.start()
+        until(lambda: len(writer.done) >= 20, "the writer's first inserts")
+        result = run_swap(servers, db, log, wait_applied=slow_apply, lock_timeout=2)
+        until(lambda: len(writer.done) >= 20 + 40, "inserts after the swap")
+        written = writer.finish()
+        old, new = values(conn, db, "_t_del")[5:], values(conn, db, "t")[5:]
+    assert sorted(old + new) == written, "a write was lost or doubled"
+    assert old and new and max(old) < min(new), "writes before the swap are in the old table, after it in the new one"
+    slowest = max(writer.done, key=lambda done: done[2] - done[1])
+    assert slowest[0] in new and 0.4 <= writer.longest_wait() <= result.lock_seconds + 0.2
+    assert result.attempts == 1 and result.lock_seconds < 1.0
+
+
+def test_a_transaction_holding_the_table_times_out_every_attempt(servers: Servers, db: str) -> None:
+    """Each attempt gives up after the timeout, writes wait at most that long and then succeed, the blocker is named."""
+    log = RecordingLog()
+    with root_session(servers.source) as conn:
+        make_pair(conn, db)
+        holder = connect(servers.source.spec("app"))
+        try:
+            execute(holder, "BEGIN")
+            fetch_all(holder, "SELECT v FROM `%s`.t WHERE id = 1" % db)
+            writer = Writer(servers.source.spec("app"), db)
+            writer.start()
+            started = time.monotonic()
+            with pytest.raises(DbferryError) as failed:
+                run_swap(servers, db, log, lock_timeout=1, retries=2)
+            spent = time.monotonic() - started
+            until(lambda: writer.done and writer.done[-1][2] > time.monotonic() - 0.1, "a write after the attempts")
+            written = writer.finish()
+            assert_original_in_place(conn, db)
+            assert values(conn, db, "t") == sorted([-1] + list(range(5)) + written)
+        finally:
+            close_quietly(holder)
+    message = str(failed.value)
+    assert "failed 2 time(s)" in message and "connection %d (app@" % holder.thread_id() in message
+    assert "transaction open" in message and "original table in place" in message
+    failures = log.named("cut_over_attempt_failed")
+    assert [event["attempt"] for event in failures] == [1, 2]
+    assert all("not locked within the lock timeout" in event["reason"] for event in failures)
+    assert all(any("connection %d" % holder.thread_id() in line for line in event["blockers"]) for event in failures)
+    assert writer.longest_wait() < 1.5, "writes waited longer than the lock timeout"
+    assert spent < 2 * 1.5 + 1.0, "two attempts and one pause"
+
+
+def test_a_session_reading_the_ghost_never_lets_writes_in_before_the_rename(servers: Servers, db: str) -> None:
+    """gh-ost issue 887: t is released only once the RENAME holds the ghost; until then the attempt is undone."""
+    log = RecordingLog()
+    with root_session(servers.source) as conn:
+        make_pair(conn, db)
+        reader = connect(servers.source.spec("root"))
+        writer = Writer(servers.source.spec("app"), db)
+        try:
+            execute(reader, "BEGIN")
+            fetch_all(reader, "SELECT COUNT(*) FROM `%s`._t_gho" % db)
+            writer.start()
+            with pytest.raises(DbferryError):
+                run_swap(servers, db, log, lock_timeout=1, retries=1)
+            assert "waiting for the RENAME to hold" in log.named("cut_over_attempt_failed")[0]["reason"]
+            until(lambda: len(writer.done) >= 10, "writes after the attempt")
+            execute(reader, "COMMIT")
+            assert columns(conn, db, "t") == ORIGINAL and tables(conn, db) == ["_t_gho", "t"]
+            assert sorted(values(conn, db, "t")[5:]) == [value for value, _, _ in writer.done], "every write is in the original"
+            result = run_swap(servers, db, RecordingLog(), lock_timeout=1, retries=1)
+            written = writer.finish()
+        finally:
+            close_quietly(reader)
+        assert result.attempts == 1 and columns(conn, db, "t") == SWAPPED
+        assert sorted(values(conn, db, "_t_del")[5:] + values(conn, db, "t")[5:]) == written
+
+
+def test_the_locker_killed_in_the_middle_leaves_the_original(servers: Servers, db: str) -> None:
+    log = RecordingLog()
+
+    def kill_locker(position: str, seconds_left: float) -> None:
+        with root_session(servers.source) as killer:
+            execute(killer, "KILL CONNECTION %d" % log.named("cut_over_locked")[-1]["locker_connection"])
+
+    with root_session(servers.source) as conn:
+        make_pair(conn, db)
+        with pytest.raises(DbferryError):
+            run_swap(servers, db, log, wait_applied=kill_locker, retries=1)
+        assert_original_in_place(conn, db)
+        assert not fetch_value(conn, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'RENAME TABLE%%'")
+        # The next attempt, with the same tables, swaps.
+        assert run_swap(servers, db, RecordingLog()).attempts == 1 and columns(conn, db, "t") == SWAPPED
+
+
+KILLED_SWAP = """
+import sys, time
+from pathlib import Path
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
+from ansible_collections.dbferry.mysql.plugins.module_utils.dev import sandbox
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.cutover import swap
+
+base, db, signal_file = sys.argv[1:]
+
+def hold(position, seconds_left):
+    Path(signal_file).write_text(position)
+    time.sleep(60)
+
+swap(sandbox.get(base, "source").spec("root"), db, "t", "_t_gho", "_t_del", lock_timeout=60, retries=1, wait_applied=hold,
+     log=EventLog("alter-test"), ok_to_drop_table=False, initially_drop_old_table=False)
+"""
+
+
+def test_kill_9_while_the_table_is_locked_leaves_the_original_and_the_next_swap_reports_the_sentry(
+        servers: Servers, db: str, tmp_path: Path) -> None:
+    script, locked = tmp_path / "swap.py", tmp_path / "locked"
+    script.write_text(KILLED_SWAP)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / ".build" / "collections"))
+    with root_session(servers.source) as conn:
+        make_pair(conn, db)
+        process = subprocess.Popen([sys.executable, str(script), servers.base, db, str(locked)], env=env)
+        try:
+            until(locked.exists, "the swap to hold the lock", timeout=30)
+            assert fetch_value(conn, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'RENAME TABLE%%'") == 1
+            os.kill(process.pid, signal.SIGKILL)
+        finally:
+            process.wait(30)
+        until(lambda: not fetch_value(conn, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'RENAME TABLE%%'"),
+              "the RENAME to fail on the sentry")
+        assert columns(conn, db, "t") == ORIGINAL and values(conn, db, "t") == list(range(5))
+        execute(conn, "INSERT INTO `%s`.t (v) VALUES (-1)" % db)
+        assert fetch_value(conn, "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = '_t_del'",
+                           (db,)) == SENTRY_COMMENT
+        log = RecordingLog()
+        result = run_swap(servers, db, log)
+        assert result.attempts == 1 and columns(conn, db, "t") == SWAPPED and columns(conn, db, "_t_del") == ORIGINAL
+    assert len(result.warnings) == 1 and "sentry of a cut-over that was interrupted" in result.warnings[0]
+    assert log.named("cut_over_leftover_sentry")
+
+
+def test_an_old_table_of_an_earlier_change_is_kept_unless_initially_dropped(servers: Servers, db: str) -> None:
+    with root_session(servers.source) as conn:
+        make_pair(conn, db)
+        execute(conn, "CREATE TABLE `%s`._t_del (id INT PRIMARY KEY)" % db)
+        with pytest.raises(DbferryError, match="initially_drop_old_table"):
+            run_swap(servers, db, RecordingLog())
+        assert tables(conn, db) == ["_t_del", "_t_gho", "t"]
+        result = run_swap(servers, db, RecordingLog(), initially_drop_old_table=True)
+        assert result.warnings and columns(conn, db, "t") == SWAPPED and columns(conn, db, "_t_del") == ORIGINAL
+
+
+def in_thread(call: Callable[[], Any]) -> Callable[[], Any]:
+    """Start ``call`` in a thread; the returned function joins it and returns its result or raises its error."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = call()
+        except BaseException as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def join() -> Any:
+        thread.join(30)
+        assert not thread.is_alive()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["result"]
+    return join
+
+
+def test_postpone_waits_with_nothing_locked_then_swaps(servers: Servers, db: str, tmp_path: Path) -> None:
+    postpone, log = tmp_path / "postpone", RecordingLog()
+    postpone.touch()
+    with root_session(servers.source) as conn:
+        make_pair(conn, db)
+        join = in_thread(lambda: run_swap(servers, db, log, postpone_flag=str(postpone)))
+        until(lambda: log.named("cut_over_postponed"), "the postponement")
+        time.sleep(0.3)
+        execute(conn, "INSERT INTO `%s`.t (v) VALUES (-1)" % db)
+        assert tables(conn, db) == ["_t_gho", "t"] and not log.named("cut_over_attempt")
+        postpone.unlink()
+        assert join().attempts == 1 and columns(conn, db, "t") == SWAPPED
+    assert log.named("cut_over_postpone_lifted")
+
+
+@pytest.mark.parametrize("when", ["postponed", "locked"])
+def test_panic_stops_at_once_with_the_original_in_place(servers: Servers, db: str, tmp_path: Path, when: str) -> None:
+    postpone, panic, log = tmp_path / "postpone", tmp_path / "panic", RecordingLog()
+    if when == "postponed":
+        postpone.touch()
+
+    def panic_under_lock(position: str, seconds_left: float) -> None:
+        panic.touch()
+
+    with root_session(servers.source) as conn:
+        make_pair(conn, db)
+        join = in_thread(lambda: run_swap(servers, db, log, postpone_flag=str(postpone), panic_flag=str(panic),
+                                          wait_applied=panic_under_lock, lock_timeout=30))
+        if when == "postponed":
+            until(lambda: log.named("cut_over_postponed"), "the postponement")
+            panic.touch()
+        started = time.monotonic()
+        with pytest.raises(DbferryError, match="panic flag file"):
+            join()
+        assert time.monotonic() - started < 2
+        assert_original_in_place(conn, db)
+    assert len(log.named("cut_over_attempt")) == (1 if when == "locked" else 0)
+
+
+def test_stop_ends_a_postponed_cut_over(servers: Servers, db: str, tmp_path: Path) -> None:
+    postpone, log, stop = tmp_path / "postpone", RecordingLog(), threading.Event()
+    postpone.touch()
+    with root_session(servers.source) as conn:
+        make_pair(conn, db)
+        join = in_thread(lambda: run_swap(servers, db, log, postpone_flag=str(postpone), stop=stop))
+        until(lambda: log.named("cut_over_postponed"), "the postponement")
+        stop.set()
+        with pytest.raises(DbferryError, match="stopped before the swap"):
+            join()
+        assert_original_in_place(conn, db)
+
+
+def test_a_missing_ghost_is_refused_naming_it(servers: Servers, db: str) -> None:
+    with root_session(servers.source) as conn:
+        make_pair(conn, db)
+        execute(conn, "DROP TABLE `%s`._t_gho" % db)
+        with pytest.raises(DbferryError, match="_t_gho does not exist"):
+            run_swap(servers, db, RecordingLog())
+
+
