@@ -26,7 +26,9 @@ from typing import Any, Callable, Optional
 from ..verify import inline
 from . import state
 from ..binlog.changes import Transaction
+from ..binlog.reader import BinlogStream
 from ..config.move_config import MoveConfig
+from ..server.flavor import Flavor
 from ..server.connection import close_quietly, literal
 from .copier import open_target_writer
 from ..common.retry import Backoff, is_transient
@@ -78,13 +80,18 @@ class Applier:
     """
 
     def __init__(self, config: MoveConfig, tables: list[MovedTable], applied: Applied, throttle: Throttle, tunables: Tunables,
-                 hook: Optional[ApplyHook] = None) -> None:
+                 hook: Optional[ApplyHook] = None, record_empty: bool = True) -> None:
         self.config = config
         self.tables = {(t.schema, t.name): t for t in tables}
         self.applied = applied
         self.throttle = throttle
         self.tunables = tunables
         self.hook = hook
+        #: Whether a batch without a row change of the moved tables still records its position on the target. A move
+        #: records it (its cutover waits for the target's position); an online schema change must not: its target is
+        #: its source, so each such record is a new transaction in the binlog it reads, which would come back as the
+        #: next batch without a change, for ever. It is told of the position all the same (``applied``).
+        self.record_empty = record_empty
         self.conn: Optional[Any] = None
 
     def run(self, stream: Any, stop: threading.Event) -> None:
@@ -167,8 +174,11 @@ class Applier:
         """
         if self.hook is not None:
             self.hook(batch.transactions)
-        backoff = Backoff("applying binlog events")
         last = batch.transactions[-1]
+        if batch.changes == 0 and not self.record_empty:
+            self.applied(last, 0)  # every batch before it is committed: this thread commits them in order
+            return
+        backoff = Backoff("applying binlog events")
         while True:
             try:
                 if self.conn is None:
@@ -191,3 +201,20 @@ class Applier:
                 if stop.is_set():
                     return
                 backoff.failed(exc)
+
+
+def apply_binlog(config: MoveConfig, flavor: Flavor, tables: list[MovedTable], position: str, applied: Applied, throttle: Throttle,
+                 tunables: Tunables, stop: threading.Event, hook: Optional[ApplyHook] = None, on_event: Optional[Callable[..., None]] = None,
+                 record_empty: bool = True) -> None:
+    """Stream the binlog of ``config.source`` from ``position`` and apply the changes of ``tables`` until ``stop`` is set.
+
+    The one wiring of a BinlogStream to an Applier, for a move (engine/ferry.py) and an online schema change
+    (osc/runner.py): the stream's key columns are the tables', so before images carry only the key (all the applier reads).
+    """
+    stream = BinlogStream(config.source, flavor, position, [(t.schema, t.name) for t in tables], server_id=config.server_id,
+                          heartbeat_seconds=config.heartbeat_seconds, stall_seconds=config.stall_seconds,
+                          keys={(t.schema, t.name): t.key for t in tables}, on_event=on_event)
+    try:
+        Applier(config, tables, applied, throttle, tunables, hook, record_empty).run(stream, stop)
+    finally:
+        stream.close()

@@ -28,8 +28,7 @@ from typing import Any, Callable, Iterator, Optional
 
 from ..binlog import gtid
 from . import state
-from .applier import Applier, ApplyHook
-from ..binlog.reader import BinlogStream
+from .applier import ApplyHook, apply_binlog
 from ..binlog.changes import Transaction
 from ..config.move_config import MoveConfig
 from ..server.connection import close_quietly, connect, fetch_all, fetch_value
@@ -227,13 +226,8 @@ class Ferry:
             self.reverify_hook()
 
     def _apply(self, flavor: Flavor, tables: list[MovedTable], position: str) -> None:
-        stream = BinlogStream(self.config.source, flavor, position, [(t.schema, t.name) for t in tables], server_id=self.config.server_id,
-                              heartbeat_seconds=self.config.heartbeat_seconds, stall_seconds=self.config.stall_seconds,
-                              keys={(t.schema, t.name): t.key for t in tables}, on_event=self.log.event)
-        try:
-            Applier(self.config, tables, self._applied, self.throttle, self.tunables, self.apply_hook).run(stream, self._halt)
-        finally:
-            stream.close()
+        apply_binlog(self.config, flavor, tables, position, self._applied, self.throttle, self.tunables, self._halt,
+                     self.apply_hook, self.log.event)
 
     def _applied(self, txn: Transaction, changes: int) -> None:
         self.status.applied(txn.position, txn.timestamp, changes)

@@ -19,6 +19,9 @@ sql_mode: every other value of such a row is one the source stored in a
 column of the same definition, which the lenient mode writes as the strict
 one does.
 
+Both write the target's names of the columns (MovedTable.target_columns):
+an online schema change writes a renamed column under its new name.
+
 Apply: every image is written whole, by primary key, with ``REPLACE``, so
 that replaying any suffix of events converges (docs/design.md step 3). It is
 REPLACE and not "UPDATE the row if present" because the target is a mix of
@@ -116,8 +119,8 @@ def execute_statement(cursor: Any, statement: Statement, doing: str) -> None:
 def copy_rows(cursor: Any, table: MovedTable, rows: list[tuple[Any, bytes]], lenient: frozenset = frozenset()) -> None:
     """Write a copied batch: ``rows`` are (key, ``(v1,v2,...)``) in ``table.columns`` order, from MovedTable.row_literal;
     the rows whose key is in ``lenient`` hold the ENUM error value (MovedTable.error_value_test)."""
-    head = ("INSERT INTO %s (%s) VALUES " % (table.quoted_target, table.column_list)).encode("utf-8")
-    tail = (" ON DUPLICATE KEY UPDATE %s = %s" % (quote_ident(table.key), quote_ident(table.key))).encode("utf-8")
+    head = ("INSERT INTO %s (%s) VALUES " % (table.quoted_target, table.target_column_list)).encode("utf-8")
+    tail = (" ON DUPLICATE KEY UPDATE %s = %s" % (quote_ident(table.target_key), quote_ident(table.target_key))).encode("utf-8")
 
     def insert(chunk: list[tuple[Any, bytes]]) -> Statement:
         return Statement(head + b",".join(literal for _key, literal in chunk) + tail, table, tuple(key for key, _literal in chunk))
@@ -174,12 +177,12 @@ def _operations(table: MovedTable, change: RowChange) -> list[tuple[str, Any]]:
 
 def _statements(kind: str, table: MovedTable, items: list, literal: Literal) -> Iterable[Statement]:
     if kind == DELETE:
-        head = "DELETE FROM %s WHERE %s IN (" % (table.quoted_target, quote_ident(table.key))
+        head = "DELETE FROM %s WHERE %s IN (" % (table.quoted_target, quote_ident(table.target_key))
         for start in range(0, len(items), 1000):
             keys = items[start:start + 1000]
             yield Statement(head + ", ".join(map(literal, keys)) + ")", table, tuple(keys))
         return
-    head = "REPLACE INTO %s (%s) VALUES " % (table.quoted_target, table.column_list)
+    head = "REPLACE INTO %s (%s) VALUES " % (table.quoted_target, table.target_column_list)
     enums, key_index = table.enum_indexes, table.key_index
 
     def replace(chunk: list[tuple]) -> Statement:

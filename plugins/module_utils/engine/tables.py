@@ -5,6 +5,8 @@ A ``MovedTable`` is what copy, apply and verification need to know about
 one table: the source and target names, the columns that are written
 (generated columns never are: the target computes them; invisible ones are,
 by name, since ``SELECT *`` would leave them out) and the primary key column.
+An online schema change writes them into the ghost table under their new
+names (``target_columns``).
 """
 
 from __future__ import annotations
@@ -91,6 +93,15 @@ class MovedTable:
     key: str
     #: information_schema DATA_TYPE of each column, in ``columns`` order ("" when not known: printed as quoted text).
     types: tuple[str, ...] = ()
+    #: The name each of ``columns`` is written under in the target table, in the same order; empty means the same names.
+    #: An online schema change (osc/plan.py) writes a renamed column under its new name.
+    target_columns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.target_columns:
+            object.__setattr__(self, "target_columns", self.columns)
+        elif len(self.target_columns) != len(self.columns):
+            raise ValueError("target_columns must name every one of columns")
 
     @property
     def source(self) -> str:
@@ -127,6 +138,16 @@ class MovedTable:
     @property
     def column_list(self) -> str:
         return ", ".join(quote_ident(c) for c in self.columns)
+
+    @property
+    def target_column_list(self) -> str:
+        """The written columns as the target table names them (``target_columns``), for INSERT and REPLACE."""
+        return ", ".join(quote_ident(c) for c in self.target_columns)
+
+    @property
+    def target_key(self) -> str:
+        """The key column's name in the target table."""
+        return self.target_columns[self.key_index]
 
     @property
     def enum_indexes(self) -> tuple[int, ...]:

@@ -1,0 +1,177 @@
+"""The row copy of an online schema change: server-side, chunk by chunk in key order, each chunk with its checkpoint.
+
+One chunk is one transaction on the server:
+
+    INSERT INTO ghost (new names) SELECT old names FROM t
+        WHERE key > low AND key <= high ORDER BY key LOCK IN SHARE MODE
+        ON DUPLICATE KEY UPDATE ghost.key = ghost.key
+    UPDATE _dbferry.cursors ... (state.save_cursor: the cursor moves to ``high``)
+    COMMIT
+
+Why server-side: the rows never leave the server, so a chunk costs one
+statement rather than a read, a transfer and a write; the server converts
+each value to its new type as its own INSERT ... SELECT does, in the strict
+session of connection.py, so a value the new type cannot hold fails the
+chunk (and the change, naming the table, the key range and the column)
+instead of being truncated.
+
+Why it is consistent with the applier (docs/design.md step 2, with source and
+target one server): the shared locks hold the chunk's rows, and the gaps
+between them, from the read until the commit, so no write to them commits in
+between and every later write is in the binlog after the chunk, which the
+applier then applies over it. A primary key already in the ghost is a row
+the applier wrote, at least as new as the copied one: it is kept (the no-op
+ON DUPLICATE KEY UPDATE; never IGNORE, which would also turn a conversion
+error into a silent truncation). A row that collides with another on a NEW
+unique key is kept out the same way; the verification before the cut-over
+(verify.py) is the arbiter of whether it was a stale collision that a later
+event repaired or a real violation, which stops the change.
+
+The cursor is saved in the chunk's transaction: after a crash the copy
+resumes exactly after the last committed chunk. The copy ends at the
+table's largest key as read when it starts, which is after the change's
+start position P0: a row inserted beyond it later is in the binlog.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any, Callable, Optional
+
+from ..common.errors import DbferryError
+from ..common.identifiers import for_arguments, quote_ident, quote_table
+from ..common.retry import is_transient, run_reconnecting
+from ..controls.throttle import Throttle
+from ..config.tunables import Tunables
+from ..engine import state
+from ..server.connection import ServerSpec, close_quietly, connect, error_text, execute, fetch_all, fetch_value, is_database_error
+from .plan import AlterPlan
+
+#: Told of each committed chunk: (rows written, copy done).
+Progress = Callable[[int, bool], None]
+#: Called with (low, high) before a chunk's statement: tests hold or interrupt the copy there.
+ChunkHook = Callable[[Optional[int], int], None]
+
+_AT_ROW = re.compile(r"at row (\d+)")
+_COLUMN = re.compile(r"column '([^']*)'")
+
+
+class ChunkCopy:
+    """Copies the original table into the ghost from the recorded cursor to the end, or until stopped."""
+
+    def __init__(self, spec: ServerSpec, plan: AlterPlan, throttle: Throttle, tunables: Tunables, progress: Progress,
+                 hook: Optional[ChunkHook] = None) -> None:
+        self.spec = spec
+        self.plan = plan
+        self.table = plan.moved_table()
+        self.throttle = throttle
+        self.tunables = tunables
+        self.progress = progress
+        self.hook = hook
+        self.end: Optional[int] = None
+        original, ghost = quote_table(plan.database, plan.table), quote_table(plan.database, plan.ghost)
+        key, ghost_key = quote_ident(plan.key), "%s.%s" % (ghost, quote_ident(plan.ghost_key))
+        # Executed with arguments: names go through for_arguments (a % in a name).
+        self.insert_head = for_arguments("INSERT INTO %s (%s) SELECT %s FROM %s WHERE " % (
+            ghost, self.table.target_column_list, self.table.column_list, original))
+        self.insert_tail = for_arguments(" ORDER BY %s LOCK IN SHARE MODE ON DUPLICATE KEY UPDATE %s = %s" % (key, ghost_key, ghost_key))
+        self.key_sql = for_arguments(key)
+        self.original_sql = for_arguments(original)
+
+    def run(self, stop: threading.Event) -> bool:
+        """Copy until done (True) or ``stop`` is set (False); a dropped connection resumes from the recorded cursor."""
+        done = threading.Event()
+
+        def step(conn: Any) -> bool:
+            if self._chunk(conn, stop):
+                done.set()
+                return True
+            return False
+
+        run_reconnecting("copying %s" % self.plan.display, stop, lambda: (self._open(),), step)
+        return done.is_set()
+
+    def _open(self) -> Any:
+        conn = connect(self.spec, autocommit=False)
+        try:
+            # Locking reads take next-key (gap) locks only under REPEATABLE READ.
+            execute(conn, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            if self.end is None:
+                end = fetch_value(conn, "SELECT MAX(%s) FROM %s" % (self.key_sql, self.original_sql), ())
+                conn.commit()
+                self.end = None if end is None else int(end)
+        except BaseException:
+            close_quietly(conn)
+            raise
+        return conn
+
+    def _cursor(self, conn: Any) -> state.Cursor:
+        recorded = state.load(conn, self.plan.state_name)
+        if recorded is None:
+            raise DbferryError("the change of %s has no recorded state (its _dbferry rows were removed while it ran)." % self.plan.display,
+                               obj=self.plan.display, fix="start the change again; it starts over.")
+        return recorded.cursors[(self.plan.database, self.plan.table)]
+
+    def _chunk(self, conn: Any, stop: threading.Event) -> bool:
+        """Copy the chunk after the recorded cursor; True when the copy is done."""
+        self.throttle.wait(stop)  # before the chunk: a held copy holds no locks
+        if stop.is_set():
+            return False
+        cursor = self._cursor(conn)
+        low = cursor.last_key
+        if cursor.done:
+            conn.rollback()
+            return True
+        if self.end is None or (low is not None and low >= self.end):
+            state.save_cursor(conn, self.plan.state_name, self.table, low, True, 0)
+            conn.commit()
+            self.progress(0, True)
+            return True
+        high = self._high(conn, low)
+        if self.hook is not None:
+            self.hook(low, high)
+        condition, args = ("%s <= %%s" % self.key_sql, [high]) if low is None else (
+            "%s > %%s AND %s <= %%s" % (self.key_sql, self.key_sql), [low, high])
+        try:
+            with conn.cursor() as cur:
+                cur.execute(self.insert_head + condition + self.insert_tail, args)
+                rows = max(0, cur.rowcount)
+            done = high >= self.end
+            state.save_cursor(conn, self.plan.state_name, self.table, high, done, rows)
+            conn.commit()
+        except Exception as exc:
+            conn.rollback()
+            if not is_database_error(exc) or is_transient(exc):
+                raise
+            raise self._chunk_error(conn, low, high, exc) from None
+        self.progress(rows, done)
+        return done
+
+    def _high(self, conn: Any, low: Optional[int]) -> int:
+        """The chunk's last key: the ``chunk_size``-th key after ``low`` (the end when fewer are left)."""
+        after = "" if low is None else "%s > %%s AND " % self.key_sql
+        high = fetch_value(conn, "SELECT %s FROM %s WHERE %s%s <= %%s ORDER BY %s LIMIT 1 OFFSET %d" % (
+            self.key_sql, self.original_sql, after, self.key_sql, self.key_sql, self.tunables.batch_rows - 1),
+            ([] if low is None else [low]) + [self.end])
+        return self.end if high is None else int(high)
+
+    def _chunk_error(self, conn: Any, low: Optional[int], high: int, exc: BaseException) -> DbferryError:
+        """The server refused a chunk: name the table, the key range, the column and (when the server says which row) the key."""
+        message = error_text(exc)
+        key = quote_ident(self.plan.key)
+        where = "%s %s <= %s" % ("" if low is None else "%s < " % low, key, high)
+        row = _AT_ROW.search(message)
+        if row:
+            found = fetch_all(conn, "SELECT %s FROM %s WHERE %s%s <= %%s ORDER BY %s LIMIT 1 OFFSET %d" % (
+                self.key_sql, self.original_sql, "" if low is None else "%s > %%s AND " % self.key_sql, self.key_sql,
+                self.key_sql, int(row.group(1)) - 1), ([] if low is None else [low]) + [high])
+            conn.rollback()
+            if found:
+                where += ", at the row with %s = %s" % (key, found[0][0])
+        column = _COLUMN.search(message)
+        what = " column %s" % quote_ident(column.group(1)) if column else ""
+        return DbferryError("copying %s into its new schema failed for the rows%s with %s: %s. The original table is untouched." % (
+            self.plan.display, what, where, message), obj=self.plan.display,
+            fix="the new schema cannot hold a value the table has: widen the type in the ALTER, or correct the rows first; "
+                "then remove the change (state: absent) and run it again.")

@@ -1,0 +1,567 @@
+"""An online schema change from start to swap, in the calling process (the module and ``dbferry alter`` call run_alter).
+
+1. The change's named lock (engine/target_lock.py, under its state name):
+   one run per table, a second fails at once naming the holder.
+2. Idempotence: a table that already has the change is left alone
+   (already_applied); preflight (checks.py) refuses before anything is written.
+3. Prepare, once, resumable: the state is recorded (phase ``preparing``),
+   the ghost created (ghost.py), the column mapping read (plan.py), the start
+   position P0 read and recorded (phase ``copying``). A run that finds its
+   own recorded state resumes from it.
+4. Copy (copy.py) and apply (engine/applier.py through apply_binlog, from the
+   recorded position) side by side, with the throttle checks (load, lag,
+   throttle query, throttle and panic flag files) and the status.
+5. Once copied and caught up: the postpone flag file is waited for; the
+   verification (verify.py) compares the whole table by key range, then the
+   rows changed during that pass once more, and the swap (cutover.py) blocks
+   the table's writes, waits until every event before its lock is applied
+   (wait_applied) and swaps the names. The checkpoints are then removed.
+
+What the engine's pieces read of a move's configuration (the applier, the
+throttle checks, the hooks, the run-time settings) comes from a real
+MoveConfig built for the change (``engine_config``), whose source and
+target are the one server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Optional
+
+from ..binlog import gtid
+from ..binlog.changes import Transaction
+from ..common.errors import DbferryError
+from ..common.eventlog import EventLog
+from ..common.identifiers import display_table, quote_table
+from ..common.private import write_private
+from ..common.workers import WorkerPool
+from ..config.alter_config import AlterConfig
+from ..config.move_config import MoveConfig, default_server_id
+from ..config.options import BY_KEY
+from ..config.tunables import Tunables
+from ..controls.hooks import Hooks
+from ..controls.throttle import Throttle
+from ..controls.throttle_checks import ThrottleChecks
+from ..engine import state
+from ..engine.applier import apply_binlog
+from ..engine.selection import Selection
+from ..engine.status import STATUS_FILE, Status
+from ..engine.tables import MovedTable
+from ..engine.target_lock import TargetLock
+from ..preflight.report import WARNING
+from ..server.connection import close_quietly, connect, execute, fetch_value
+from ..server.flavor import Flavor, detect_flavor, refuse_unsupported_source
+from . import ghost as ghosts
+from .checks import NATIVE_CLAUSES, check_alter, native_algorithm, refuse_on_errors
+from .copy import ChunkCopy, ChunkHook
+from .cutover import SENTRY_COMMENT, swap
+from .plan import AlterPlan, alter_name, build_plan, primary_key, table_names
+from .verify import compare_keys, compare_ranges, failure_message
+
+#: How often the status is published and a "progress" line logged at most.
+STATUS_SECONDS = 0.5
+PROGRESS_LOG_SECONDS = 10.0
+#: Rounds of "catch up, compare the differing keys again" before the cut-over: a row that differs after them and was
+#: not written meanwhile is a real difference.
+RECHECK_ROUNDS = 3
+#: The fix of a verification difference.
+DIFFERENCE_FIX = ("see the rows named: the new schema does not hold them as the original does (a new UNIQUE key they violate, a "
+                  "conversion); correct the ALTER or the rows, then remove the change (state: absent) and run it again.")
+
+
+@dataclass
+class AlterResult:
+    """What a change did (the module returns it as is)."""
+
+    changed: bool
+    old_create: str
+    new_create: str
+    mapping: dict[str, str]
+    dropped: list[str]
+    added: list[str]
+    rows_copied: int = 0
+    events_applied: int = 0
+    seconds: float = 0.0
+    cut_over_lock_seconds: Optional[float] = None
+    cut_over_attempts: int = 0
+    retries: int = 0
+    old_table: Optional[str] = None
+    instant: Optional[str] = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def config_digest(config: AlterConfig) -> str:
+    """What makes a change this change: the server, the table, the ALTER and the renames (a resume must match it)."""
+    server = config.server
+    identity = {"server": [server.host, server.port, server.unix_socket], "table": [config.database, config.table],
+                "alter": config.alter, "rename_columns": sorted(config.rename_columns.items())}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def engine_config(config: AlterConfig, name: str) -> MoveConfig:
+    """The MoveConfig the engine's pieces read (module docstring): source and target are the server; a move's settings
+    that an alter has no option for keep their declared defaults (options.py)."""
+    def default(key: str) -> Any:
+        return BY_KEY[key].default
+
+    return MoveConfig(
+        name=name, source=config.server, target=config.server,
+        selection=Selection.from_options({"include": [config.database]}, {"include": ["%s.%s" % (config.database, config.table)]}),
+        rename_databases={}, rename_tables={},
+        batch_rows=config.chunk_size, concurrency=1, read_ahead=0, writers=1, batch_events=config.dml_batch_size,
+        server_id=config.server_id or default_server_id(name),
+        heartbeat_seconds=default("binlog.heartbeat_seconds"), stall_seconds=default("binlog.stall_seconds"),
+        state_dir=config.state_dir, reuse_target=False, inline=False,
+        max_load=config.max_load, critical_load=config.critical_load,
+        critical_load_interval_millis=default("critical_load_interval_millis"),
+        throttle_control_replicas=config.throttle_control_replicas, max_lag_millis=config.max_lag_millis,
+        throttle_query=config.throttle_query, throttle_flag_file=config.throttle_flag_file, panic_flag_file=config.panic_flag_file,
+        postpone_cutover_flag_file=config.postpone_cut_over_flag_file, throttle_check_seconds=default("throttle_check_seconds"),
+        hooks_path=config.hooks_path, hooks_status_seconds=default("hooks_status_seconds"),
+        hooks_timeout_seconds=float(config.hooks_timeout_seconds), digest=config_digest(config))
+
+
+def _lock(config: AlterConfig, name: str) -> TargetLock:
+    """The change's named lock, taken; a second run for the same table fails here, naming the session that holds it."""
+    try:
+        return TargetLock(config.server, name).take()
+    except DbferryError as exc:
+        raise DbferryError("another run of the change of %s holds its lock: %s" % (display_table(config.database, config.table), exc.message),
+                           obj=display_table(config.database, config.table),
+                           fix="wait for that run to end (or stop it); a new run resumes the change from its checkpoints.") from None
+
+
+def _same_as_altered(conn: Any, config: AlterConfig) -> bool:
+    """Whether the ALTER applied to an empty copy of the table (``_<t>_chk``, dropped after) gives the table's own definition;
+    False when it does not apply (preflight names why)."""
+    scratch = "_%s_chk" % config.table
+    current = ghosts.normalized(ghosts.show_create(conn, config.database, config.table), config.table)
+    ghosts.drop(conn, config.database, scratch)
+    try:
+        ghosts.create(conn, config.database, config.table, scratch, config.alter)
+    except DbferryError:
+        return False
+    try:
+        return ghosts.normalized(ghosts.show_create(conn, config.database, scratch), scratch) == current
+    finally:
+        ghosts.drop(conn, config.database, scratch)
+
+
+def _already_applied(conn: Any, config: AlterConfig, recorded: Optional[state.MoveState]) -> bool:
+    """already_applied, with the change's recorded state at hand."""
+    if recorded is not None and recorded.phase == state.COMPLETE and recorded.config_digest == config_digest(config):
+        return True
+    return _same_as_altered(conn, config)
+
+
+def already_applied(config: AlterConfig) -> bool:
+    """Idempotence: this change was run to its end here (its record says so), or the ALTER applied to an empty copy of the
+    table gives the table's own definition (AUTO_INCREMENT aside).
+
+    The record answers for ALTERs that cannot apply twice (ADD or DROP of a column, a rename); the definition for a table
+    changed by other means. A change that only rebuilds (``FORCE``, ``ENGINE=InnoDB``) therefore counts as applied: it
+    changes no definition; remove its record (state: absent) to run it again.
+    """
+    conn = connect(config.server)
+    try:
+        return _already_applied(conn, config, state.load(conn, alter_name(config.database, config.table)))
+    finally:
+        close_quietly(conn)
+
+
+def noop_alter(config: AlterConfig, log: EventLog) -> AlterResult:
+    """Check mode, gh-ost's no-op run: preflight, the ghost created with the ALTER, the new definition and the mapping
+    reported, the ghost dropped; nothing else is written."""
+    conn = connect(config.server)
+    try:
+        refuse_unsupported_source(detect_flavor(conn), "online schema changes")
+        findings = check_alter(conn, config)
+        refuse_on_errors(findings)
+        display = display_table(config.database, config.table)
+        ghost, old = table_names(config.database, config.table)
+        scratch = "_%s_chk" % config.table
+        old_create = ghosts.show_create(conn, config.database, config.table)
+        ghosts.create(conn, config.database, config.table, scratch, config.alter)
+        try:
+            plan = build_plan(conn, config.database, config.table, scratch, old, config.alter, config.rename_columns)
+            new_create = ghosts.as_named(ghosts.show_create(conn, config.database, scratch), scratch, config.table)
+        finally:
+            ghosts.drop(conn, config.database, scratch)
+        changed = ghosts.normalized(new_create, config.table) != ghosts.normalized(old_create, config.table)
+        log.event("alter_noop", table=display, ghost=ghost, mapping=plan.mapping, changed=changed)
+        return AlterResult(changed=changed, old_create=old_create, new_create=new_create, mapping=dict(plan.mapping),
+                           dropped=list(plan.dropped), added=list(plan.added), instant=native_algorithm(conn, config.database, config.table, config.alter),
+                           warnings=[f.message for f in findings if f.status == WARNING])
+    finally:
+        close_quietly(conn)
+
+
+def remove_alter(config: AlterConfig, log: EventLog) -> bool:
+    """``state: absent``: drop the change's ghost, a sentry a cut-over left, and its checkpoints; True when anything was there.
+
+    The change's lock is taken first, so a running change is not pulled from under it (that run is named instead).
+    The old table ``_<t>_del`` of a finished change holds the original rows: it is left alone unless it is an empty sentry.
+    """
+    name = alter_name(config.database, config.table)
+    ghost, old = table_names(config.database, config.table)
+    lock = _lock(config, name)
+    conn = connect(config.server, autocommit=False)
+    try:
+        removed = False
+        if state.load(conn, name) is not None:
+            state.drop(conn, name)
+            conn.commit()
+            removed = True
+        if ghosts.exists(conn, config.database, ghost):
+            ghosts.drop(conn, config.database, ghost)
+            removed = True
+        if ghosts.exists(conn, config.database, old) and ghosts.comment(conn, config.database, old) == SENTRY_COMMENT:
+            ghosts.drop(conn, config.database, old)
+            removed = True
+        log.event("alter_removed", table=display_table(config.database, config.table), removed=removed)
+        return removed
+    finally:
+        close_quietly(conn)
+        lock.release()
+
+
+class _AppliedKeys:
+    """The applier's progress as the change needs it: the position applied (committed, in order) and the keys of the
+    original table changed since a mark, for the verification of what changed after a pass."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.changed = threading.Condition()
+        self.position = ""
+        self.events = 0
+        self.keys: set[int] = set()
+
+    def applied(self, txn: Transaction, changes: int) -> None:
+        """The applier's callback: ``txn`` and every transaction before it are committed into the ghost."""
+        with self.changed:
+            for change in txn.changes:
+                for image in (change.before, change.after):
+                    if image is not None and image.get(self.key) is not None:
+                        self.keys.add(int(image[self.key]))
+            self.position = txn.position
+            self.events += changes
+            self.changed.notify_all()
+
+    def take_keys(self) -> set[int]:
+        """The keys changed since the last call, and a new mark."""
+        with self.changed:
+            keys, self.keys = self.keys, set()
+            return keys
+
+    def wait(self, position: str, seconds: float, halt: threading.Event) -> None:
+        """Return once ``position`` is applied; TimeoutError after ``seconds``, DbferryError when the change halts."""
+        deadline = time.monotonic() + seconds
+        with self.changed:
+            while not gtid.reached(self.position, position):
+                left = deadline - time.monotonic()
+                if halt.is_set():
+                    raise DbferryError("the change stopped while waiting for its applier.", obj="applier",
+                                       fix="see the change's log for the error that stopped it; run it again, it resumes.")
+                if left <= 0:
+                    raise TimeoutError("the applier had not applied position %s after %.1f s (applied: %s)" % (
+                        position, seconds, self.position or "nothing yet"))
+                self.changed.wait(min(left, 0.1))
+
+
+class _Run:
+    """One run of a change: prepare or resume, copy and apply, verify, swap."""
+
+    def __init__(self, config: AlterConfig, log: EventLog, stop: threading.Event, chunk_hook: Optional[ChunkHook] = None) -> None:
+        self.config = config
+        self.log = log
+        self.stop = stop
+        self.chunk_hook = chunk_hook
+        self.display = display_table(config.database, config.table)
+        self.name = alter_name(config.database, config.table)
+        self.ghost, self.old = table_names(config.database, config.table)
+        #: Ends every thread of the run: set by stop, by the first error of a thread, and at the end.
+        self.halt = threading.Event()
+        self.throttle = Throttle()
+        self.engine = engine_config(config, self.name)
+        self.tunables = Tunables.of(self.engine)
+        self.status = Status(self.name, False, self.throttle, self.tunables)
+        self.hooks = Hooks(self.engine, log)
+        self.phase = "preparing"
+        self.started = time.monotonic()
+
+    # -- prepare -------------------------------------------------------------
+
+    def prepare(self, conn: Any, writer: Any, flavor: Flavor, resuming: bool) -> AlterPlan:
+        """Create the ghost and record the change (P0 read after the ghost exists), or resume the recorded one."""
+        config = self.config
+        if not resuming:
+            recorded = state.load(writer, self.name)
+            if recorded is not None:  # ours, from a prepare that did not finish: its ghost is unfinished too
+                ghosts.drop(conn, config.database, self.ghost)
+                state.drop(writer, self.name)
+                writer.commit()
+            elif ghosts.exists(conn, config.database, self.ghost):
+                if not config.initially_drop_ghost_table:
+                    raise DbferryError("table %s exists, and no change of %s recorded it: a ghost left over from another run or tool?" % (
+                        display_table(config.database, self.ghost), self.display), obj=display_table(config.database, self.ghost),
+                        fix="drop it (DROP TABLE %s) if it is a leftover, or set initially_drop_ghost_table: true." % quote_table(
+                            config.database, self.ghost))
+                ghosts.drop(conn, config.database, self.ghost)
+                self.log.event("ghost_dropped", table=display_table(config.database, self.ghost), reason="initially_drop_ghost_table")
+            key = primary_key(conn, config.database, config.table)
+            state.ensure_schema(writer)
+            # Recorded before the ghost exists: a ghost found with a record in phase "preparing" is ours to drop.
+            state.create(writer, self.name, self.engine.digest, [
+                MovedTable(config.database, config.table, config.database, self.ghost, (), key[0] if key else "")])
+            writer.commit()
+            ghosts.create(conn, config.database, config.table, self.ghost, config.alter)
+        plan = build_plan(conn, config.database, config.table, self.ghost, self.old, config.alter, config.rename_columns)
+        if not resuming:
+            start = fetch_value(conn, flavor.gtid_position_sql) or ""
+            state.start(writer, self.name, start)
+            writer.commit()
+            self.log.event("alter_prepared", table=self.display, ghost=plan.ghost, start_position=start, mapping=plan.mapping,
+                           dropped=list(plan.dropped), added=list(plan.added), generated=list(plan.generated))
+        return plan
+
+    # -- run -----------------------------------------------------------------
+
+    def run(self) -> AlterResult:
+        conn = connect(self.config.server)
+        writer = connect(self.config.server, autocommit=False)
+        lock = _lock(self.config, self.name)
+        try:
+            return self._run(conn, writer)
+        except BaseException as exc:
+            self.status.failed(exc)
+            self.log.event("alter_failed", table=self.display, phase=self.phase, error=str(exc))
+            self.hooks.fire("on-failure", self._snapshot(), str(exc))
+            raise
+        finally:
+            self.halt.set()
+            self.hooks.close()
+            lock.release()
+            close_quietly(conn, writer)
+
+    def _run(self, conn: Any, writer: Any) -> AlterResult:
+        config = self.config
+        flavor = detect_flavor(conn)
+        refuse_unsupported_source(flavor, "online schema changes")
+        old_create = ghosts.show_create(conn, config.database, config.table)
+        recorded = state.load(writer, self.name)
+        writer.rollback()
+        if _already_applied(conn, config, recorded):
+            self.log.event("alter_already_applied", table=self.display)
+            return AlterResult(changed=False, old_create=old_create, new_create=old_create, mapping={}, dropped=[], added=[])
+        if recorded is not None and recorded.phase == state.COMPLETE:  # the record of an earlier, other change of the table
+            state.drop(writer, self.name)
+            writer.commit()
+            recorded = None
+        if recorded is not None and recorded.config_digest != self.engine.digest:
+            raise DbferryError("another change of %s is recorded (another ALTER or other renames), not finished." % self.display,
+                               obj=self.display, fix="run that change to its end with its own options, or remove it (state: absent) first.")
+        resuming = recorded is not None and recorded.phase == "copying" and ghosts.exists(conn, config.database, self.ghost)
+        findings = [f for f in check_alter(conn, config) if not (resuming and f.name == "ghost_table")]
+        refuse_on_errors(findings)
+        warnings = [f.message for f in findings if f.status == WARNING]
+        instant = native_algorithm(conn, config.database, config.table, config.alter)
+        if instant and config.attempt_instant_ddl and not resuming:
+            return self._native(conn, old_create, instant, warnings)
+        self.hooks.check()
+        os.makedirs(config.state_dir, mode=0o700, exist_ok=True)  # the status goes there, and hooks run in it
+        plan = self.prepare(conn, writer, flavor, resuming)
+        recorded = state.load(writer, self.name)
+        writer.rollback()
+        cursor = recorded.cursors[(config.database, config.table)]
+        self.status.add_table(self.display, self._estimate(conn), cursor.rows_copied, cursor.done)
+        applied = _AppliedKeys(plan.key)
+        applied.position = recorded.applied_position
+        self.log.event("alter_run", table=self.display, resumed=resuming, applied_position=recorded.applied_position,
+                       copy_after=cursor.last_key, copy_done=cursor.done)
+        self.hooks.fire("on-start", self._snapshot())
+        checks = ThrottleChecks(self.engine, self.throttle, self.tunables, self.log)
+        checks.check()  # a cause present at start holds (or stops) the change before its first chunk
+        pool = WorkerPool("alter", 3, [
+            lambda: apply_binlog(self.engine, flavor, [plan.moved_table()], recorded.applied_position, self._applied(applied),
+                                 self.throttle, self.tunables, self.halt, on_event=self.log.event, record_empty=False),
+            lambda: checks.run(self.halt),
+            self._publish_loop,
+        ], _run_each, stop=self.halt).start()
+        try:
+            result = self._copy_verify_swap(conn, flavor, plan, applied, old_create)
+        except BaseException:
+            self.halt.set()
+            pool.join()  # the error that halted the run (a panic flag, a failed applier) is the one to tell, if any
+            raise
+        self.halt.set()
+        for thread in pool.threads:
+            thread.join()
+        for error in pool.errors:  # the swap is done: the applier that met the RENAME in the binlog, and the like
+            self.log.event("after_swap", table=self.display, error=str(error))
+        result.warnings[:0] = warnings
+        result.instant = instant
+        return result
+
+    def _copy_verify_swap(self, conn: Any, flavor: Flavor, plan: AlterPlan, applied: _AppliedKeys, old_create: str) -> AlterResult:
+        config = self.config
+        self.phase = "copying"
+        copied = ChunkCopy(config.server, plan, self.throttle, self.tunables, self._copied, self.chunk_hook).run(self.halt)
+        if not copied:
+            raise self._stopped()
+        self.log.event("copy_complete", table=self.display, rows=self.status.tables[self.display]["copied"])
+        self.hooks.fire("on-copy-complete", self._snapshot())
+        self.phase = "tailing"
+        self._catch_up(conn, flavor, applied)
+        self._postpone()
+        pending: set[int] = set()
+        if config.verify:
+            self.phase = "verifying"
+            pending = self._verify(conn, flavor, plan, applied)
+        self.phase = "cutting over"
+        self.log.event("cut_over_start", table=self.display)
+
+        def wait_applied(position: str, seconds: float, locker: Any = None) -> None:
+            """Under the cut-over's lock: the applier brings the ghost up to ``position``; with the session that holds the
+            lock (the only one that may read the table now), the rows changed since the verification are compared."""
+            applied.wait(position, seconds, self.halt)
+            if config.verify and locker is not None:
+                pending.update(applied.take_keys())  # kept for the next attempt if this one fails
+                found = compare_keys(locker, plan, pending)
+                if found:
+                    raise DbferryError(failure_message(plan, found), obj=self.display, fix=DIFFERENCE_FIX)
+
+        swapped = swap(config.server, config.database, config.table, plan.ghost, plan.old,
+                       lock_timeout=config.cut_over_lock_timeout_seconds, retries=config.default_retries, wait_applied=wait_applied,
+                       log=self.log, ok_to_drop_table=config.ok_to_drop_table, initially_drop_old_table=config.initially_drop_old_table,
+                       postpone_flag=config.postpone_cut_over_flag_file, panic_flag=config.panic_flag_file, stop=self.stop)
+        self.phase = "complete"
+        writer = connect(config.server, autocommit=False)
+        try:
+            # The record stays, complete (already_applied reads it): no checkpoint of this change commits after it
+            # (state.refuse_if_complete), and no final position is asked for, since the swap itself was the last word.
+            state.record_complete(writer, self.name, "")
+            writer.commit()
+        finally:
+            close_quietly(writer)
+        new_create = ghosts.show_create(conn, config.database, config.table)
+        seconds = time.monotonic() - self.started
+        self.log.event("alter_complete", table=self.display, seconds=round(seconds, 3), attempts=swapped.attempts,
+                       lock_seconds=round(swapped.lock_seconds, 3), old_table=swapped.old_table)
+        self.hooks.fire("on-success", self._snapshot())
+        return AlterResult(changed=True, old_create=old_create, new_create=new_create, mapping=dict(plan.mapping), dropped=list(plan.dropped),
+                           added=list(plan.added), rows_copied=self.status.tables[self.display]["copied"], events_applied=applied.events,
+                           seconds=seconds, cut_over_lock_seconds=swapped.lock_seconds, cut_over_attempts=swapped.attempts,
+                           retries=swapped.attempts - 1,
+                           old_table=None if swapped.old_table is None else display_table(config.database, swapped.old_table),
+                           warnings=list(swapped.warnings))
+
+    def _native(self, conn: Any, old_create: str, algorithm: str, warnings: list[str]) -> AlterResult:
+        """attempt_instant_ddl: the server runs the ALTER itself, without a copy (gh-ost's --attempt-instant-ddl)."""
+        config = self.config
+        execute(conn, "ALTER TABLE %s %s, %s" % (quote_table(config.database, config.table), config.alter, NATIVE_CLAUSES[algorithm]))
+        seconds = time.monotonic() - self.started
+        self.log.event("alter_native", table=self.display, algorithm=algorithm, seconds=round(seconds, 3))
+        return AlterResult(changed=True, old_create=old_create, new_create=ghosts.show_create(conn, config.database, config.table),
+                           mapping={}, dropped=[], added=[], seconds=seconds, instant=algorithm, warnings=warnings)
+
+    def _catch_up(self, conn: Any, flavor: Flavor, applied: _AppliedKeys) -> None:
+        """Wait until the applier has applied the server's position as of now."""
+        position = fetch_value(conn, flavor.gtid_position_sql) or ""
+        applied.wait(position, float(self.engine.stall_seconds) * 4, self.halt)
+
+    def _postpone(self) -> None:
+        """Copy and apply go on while the postpone flag file exists; the verification and the swap wait for its removal."""
+        flag = self.config.postpone_cut_over_flag_file
+        if flag and os.path.exists(flag):
+            self.log.event("cut_over_postponed", table=self.display, flag_file=flag)
+            while os.path.exists(flag):
+                if self.halt.wait(0.2):
+                    raise self._stopped()
+            self.log.event("cut_over_postpone_lifted", table=self.display, flag_file=flag)
+
+    def _verify(self, conn: Any, flavor: Flavor, plan: AlterPlan, applied: _AppliedKeys) -> set[int]:
+        """The whole table by key range; then, in rounds, the rows that differed or were written meanwhile, once the applier
+        has caught up. A row that differs and was not written since the round before is a real difference: the change
+        stops. Return the keys still to compare (a row written all the time), which the cut-over compares under its lock."""
+        started = time.monotonic()
+        applied.take_keys()  # the mark: rows written from here are compared again
+        found = compare_ranges(conn, plan, chunk_rows=self.config.chunk_size, stop=self.halt,
+                               catch_up=lambda: self._catch_up(conn, flavor, applied))
+        pending = {m.key for m in found} | applied.take_keys()
+        for _round in range(RECHECK_ROUNDS):
+            if not pending:
+                break
+            self._catch_up(conn, flavor, applied)
+            found = compare_keys(conn, plan, pending)
+            written = applied.take_keys()
+            settled = [m for m in found if m.key not in written]
+            if settled:
+                raise DbferryError(failure_message(plan, settled), obj=self.display, fix=DIFFERENCE_FIX)
+            pending = {m.key for m in found} | written
+        self.log.event("verified", table=self.display, seconds=round(time.monotonic() - started, 3), rows_to_check_again=len(pending))
+        return pending
+
+    # -- helpers -------------------------------------------------------------
+
+    def _applied(self, applied: _AppliedKeys) -> Callable[[Transaction, int], None]:
+        def note(txn: Transaction, changes: int) -> None:
+            applied.applied(txn, changes)
+            self.status.applied(txn.position, txn.timestamp, changes)
+        return note
+
+    def _copied(self, rows: int, done: bool) -> None:
+        self.status.copied(self.display, rows, done)
+
+    def _estimate(self, conn: Any) -> int:
+        config = self.config
+        table = quote_table(config.database, config.table)
+        if config.exact_rowcount:
+            return int(fetch_value(conn, "SELECT COUNT(*) FROM %s" % table) or 0)
+        return int(fetch_value(conn, "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+                               (config.database, config.table)) or 0)
+
+    def _snapshot(self) -> dict[str, Any]:
+        snapshot = self.status.snapshot()
+        snapshot.update(phase=self.phase, table=self.display)
+        return snapshot
+
+    def _publish_loop(self) -> None:
+        """Publish the status (status.json in state_dir) and log progress, until the run ends; a stop asked ends the run."""
+        last_log = 0.0
+        while not self.halt.wait(STATUS_SECONDS):
+            if self.stop.is_set():
+                self.halt.set()
+            snapshot = self._snapshot()
+            status_file(self.config.state_dir, snapshot)
+            if time.monotonic() - last_log >= PROGRESS_LOG_SECONDS:
+                last_log = time.monotonic()
+                self.log.event("progress", **{k: snapshot.get(k) for k in (
+                    "phase", "rows_copied", "rows_estimated", "rows_per_second", "eta_seconds", "lag_seconds", "throttle_reason")})
+
+    def _stopped(self) -> DbferryError:
+        return DbferryError("the change of %s stopped at a checkpoint; the original table is in place." % self.display, obj=self.display,
+                            fix="run it again: it resumes from its checkpoints (or remove it with state: absent).")
+
+
+def _run_each(items: Iterator[Callable[[], None]]) -> None:
+    for item in items:
+        item()
+
+
+def status_file(state_dir: str, snapshot: dict[str, Any]) -> None:
+    """Publish ``snapshot`` where `dbferry status` reads a status (engine/status.py's file)."""
+    write_private(os.path.join(state_dir, STATUS_FILE), json.dumps(snapshot, indent=1))
+
+
+def run_alter(config: AlterConfig, log: EventLog, *, stop: Optional[threading.Event] = None,
+              chunk_hook: Optional[ChunkHook] = None) -> AlterResult:
+    """Run the change of ``config`` to its end (the module docstring's steps); resumes a recorded one.
+
+    ``stop`` ends it at a checkpoint (DbferryError), the original in place; ``chunk_hook`` is the tests' hold on the copy.
+    """
+    return _Run(config, log, stop or threading.Event(), chunk_hook).run()

@@ -1,0 +1,179 @@
+"""run_alter on a real MariaDB sandbox, under an application's writes to the changed table.
+
+Each change ends in an exact comparison: the cut-over is postponed
+(postpone_cut_over_flag_file) until the load has stopped, the original's rows
+are then read through the expected column mapping, and after the swap the new
+table must hold exactly those rows in the mapped columns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ferry_support import DmlLoad, make_load_tables
+from integration_support import ROOT, root_session, until
+from osc_support import AlterThread, alter_options, assert_projection, projected_rows
+
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_table
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import alter_name
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import AlterResult, already_applied
+from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import parse_alter_config
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import fetch_all, fetch_value
+
+#: Rows of the changed table (make_load_tables: ``a`` and ``b``, keys from -10); the load writes keys up to this too.
+ROWS = 3000
+ALL = {"id": "id", "v": "v", "s": "s"}
+
+
+def _logged(log_path: Path, event: str) -> bool:
+    return log_path.exists() and any(json.loads(line).get("event") == event for line in log_path.read_text().splitlines() if line)
+
+
+def _change_under_load(servers: Any, db: str, tmp_path: Path, alter: str, mapping: dict[str, str], **options: Any) -> AlterResult:
+    """Change table ``a`` under a load; compare the new table with the original's rows at the swap, through ``mapping``."""
+    make_load_tables(servers, db, ROWS)
+    flag = tmp_path / "postpone"
+    flag.touch()
+    log_path = tmp_path / "alter.log"
+    load = DmlLoad(servers, db, connections=2, key_space=ROWS, per_second=100)
+    run = AlterThread(alter_options(servers, db, "a", alter, tmp_path / "state", postpone_cut_over_flag_file=str(flag), **options),
+                      log_path)
+    until(lambda: _logged(log_path, "cut_over_postponed") or not run.thread.is_alive(), "the copy to end", timeout=120)
+    load.finish()
+    assert run.thread.is_alive(), run.error
+    expected = projected_rows(servers.source, db, "a", list(mapping), "id")
+    flag.unlink()
+    result = run.finish()
+    assert result.changed and result.mapping == mapping
+    assert assert_projection(servers.source, db, expected, "a", mapping, "id") == len(expected) > ROWS // 2
+    assert result.old_table == "%s._a_del" % db and result.cut_over_attempts >= 1 and result.events_applied > 0
+    assert already_applied(parse_alter_config(alter_options(servers, db, "a", alter, tmp_path / "state", **options)))
+    with root_session(servers.source) as conn:
+        assert fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = '_a_gho'", (db,)) == 0
+        assert fetch_all(conn, "SELECT phase FROM _dbferry.moves WHERE name = %s", (alter_name(db, "a"),)) == [("complete",)]
+    return result
+
+
+def _create_statement(servers: Any, db: str, table: str) -> str:
+    with root_session(servers.source) as conn:
+        return fetch_all(conn, "SHOW CREATE TABLE %s" % quote_table(db, table))[0][1]
+
+
+def test_add_column_with_default(servers: Any, db: str, tmp_path: Path) -> None:
+    result = _change_under_load(servers, db, tmp_path, "ADD COLUMN note VARCHAR(20) NOT NULL DEFAULT 'none'", ALL)
+    assert result.added == ["note"] and result.dropped == []
+    with root_session(servers.source) as conn:
+        assert fetch_all(conn, "SELECT DISTINCT note FROM %s" % quote_table(db, "a")) == [("none",)]
+    assert "`note` varchar(20) NOT NULL DEFAULT 'none'" in result.new_create
+
+
+def test_drop_column(servers: Any, db: str, tmp_path: Path) -> None:
+    result = _change_under_load(servers, db, tmp_path, "DROP COLUMN s", {"id": "id", "v": "v"})
+    assert result.dropped == ["s"] and result.added == []
+    assert "`s`" not in _create_statement(servers, db, "a")
+
+
+def test_modify_type_widening(servers: Any, db: str, tmp_path: Path) -> None:
+    result = _change_under_load(servers, db, tmp_path, "MODIFY v BIGINT NOT NULL, MODIFY s VARCHAR(80)", ALL)
+    assert "`v` bigint(20) NOT NULL" in result.new_create and "`s` varchar(80)" in result.new_create
+
+
+def test_rename_column(servers: Any, db: str, tmp_path: Path) -> None:
+    result = _change_under_load(servers, db, tmp_path, "RENAME COLUMN s TO label", {"id": "id", "v": "v", "s": "label"},
+                                rename_columns={"s": "label"})
+    assert result.dropped == [] and result.added == []
+
+
+def test_add_index(servers: Any, db: str, tmp_path: Path) -> None:
+    _change_under_load(servers, db, tmp_path, "ADD INDEX v_index (v)", ALL)
+    assert "KEY `v_index` (`v`)" in _create_statement(servers, db, "a")
+
+
+def test_rename_without_rename_columns_is_refused(servers: Any, db: str, tmp_path: Path) -> None:
+    """A rename the ALTER makes, left out of rename_columns, would lose the column's values: refused before any write."""
+    make_load_tables(servers, db, 10)
+    before = _create_statement(servers, db, "a")
+    with pytest.raises(DbferryError, match=r"renames column `s` to `label`.*rename_columns: \{s: label\}"):
+        AlterThread(alter_options(servers, db, "a", "RENAME COLUMN s TO label", tmp_path / "state"), tmp_path / "alter.log").finish()
+    assert _create_statement(servers, db, "a") == before
+
+
+def test_narrowing_fails_naming_table_key_and_column(servers: Any, db: str, tmp_path: Path) -> None:
+    """v holds up to 3 * ROWS: TINYINT cannot. The copy stops naming the table, the column and the row; the original is intact."""
+    make_load_tables(servers, db, ROWS)
+    before = projected_rows(servers.source, db, "a", list(ALL), "id")
+    create = _create_statement(servers, db, "a")
+    run = AlterThread(alter_options(servers, db, "a", "MODIFY v TINYINT NOT NULL", tmp_path / "state"), tmp_path / "alter.log")
+    with pytest.raises(DbferryError) as failed:
+        run.finish()
+    message = str(failed.value)
+    assert "%s.a" % db in message and "column `v`" in message and "`id` = 43" in message and "Out of range" in message, message
+    assert _create_statement(servers, db, "a") == create
+    assert projected_rows(servers.source, db, "a", list(ALL), "id") == before
+
+
+def _alter_process(options: dict[str, Any], tmp_path: Path) -> subprocess.Popen:
+    """run_alter in a process of its own, to be killed with -9."""
+    config_path = tmp_path / "alter.json"
+    fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(options, handle)
+    script = ("import json, sys\n"
+              "from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog\n"
+              "from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import parse_alter_config\n"
+              "from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import run_alter\n"
+              "run_alter(parse_alter_config(json.load(open(sys.argv[1]))), EventLog('alter', sys.argv[2]))\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / ".build" / "collections"), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.Popen([sys.executable, "-c", script, str(config_path), str(tmp_path / "killed.log")], env=env,  # pylint: disable=consider-using-with
+                            stdout=open(tmp_path / "killed.out", "ab"), stderr=subprocess.STDOUT)
+
+
+def _copy_cursor(servers: Any, db: str) -> tuple[Any, bool]:
+    with root_session(servers.source) as conn:
+        if not fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '_dbferry' AND TABLE_NAME = 'cursors'"):
+            return None, False
+        rows = fetch_all(conn, "SELECT last_key, done FROM _dbferry.cursors WHERE move = %s", (alter_name(db, "a"),))
+    return (rows[0][0], bool(rows[0][1])) if rows else (None, False)
+
+
+def test_kill_during_copy_then_resume(servers: Any, db: str, tmp_path: Path) -> None:
+    """kill -9 of a process running the change in the middle of its copy; a new run resumes from the checkpoints (the
+    copy's cursor and the applied position) and ends exact, under the load all along."""
+    make_load_tables(servers, db, ROWS)
+    load = DmlLoad(servers, db, connections=2, key_space=ROWS, per_second=100)
+    alter = "MODIFY v BIGINT NOT NULL, ADD COLUMN note VARCHAR(20) NOT NULL DEFAULT 'none'"
+    proc = _alter_process(alter_options(servers, db, "a", alter, tmp_path / "state", chunk_size=10), tmp_path)
+    try:
+        until(lambda: (_copy_cursor(servers, db)[0] or -100) > ROWS // 4 or proc.poll() is not None, "the copy to be under way")
+        assert proc.poll() is None, (tmp_path / "killed.out").read_text()[-3000:]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    last_key, done = _copy_cursor(servers, db)
+    assert last_key is not None and last_key < ROWS and not done
+    time.sleep(0.5)  # the load writes on while no change runs: the resumed applier has those events to apply
+    flag = tmp_path / "postpone"
+    flag.touch()
+    log_path = tmp_path / "alter.log"
+    run = AlterThread(alter_options(servers, db, "a", alter, tmp_path / "state", postpone_cut_over_flag_file=str(flag)), log_path)
+    until(lambda: _logged(log_path, "cut_over_postponed") or not run.thread.is_alive(), "the resumed copy to end", timeout=120)
+    load.finish()
+    assert run.thread.is_alive(), run.error
+    resumed = [json.loads(line) for line in log_path.read_text().splitlines() if '"alter_run"' in line]
+    assert resumed and resumed[0]["resumed"] and resumed[0]["copy_after"] >= last_key
+    expected = projected_rows(servers.source, db, "a", list(ALL), "id")
+    flag.unlink()
+    result = run.finish()
+    assert result.added == ["note"]
+    assert assert_projection(servers.source, db, expected, "a", ALL, "id") == len(expected)
