@@ -43,8 +43,9 @@ MAX_NAME = 64
 #: original), and preflight's empty copy.
 GHOST_SUFFIX, OLD_SUFFIX, CHECK_SUFFIX = "_gho", "_del", "_chk"
 
-#: Native algorithms tried on the empty copy, cheapest first, each as the clause appended to the ALTER.
-NATIVE_ALGORITHMS = (("INSTANT", "ALGORITHM=INSTANT"), ("INPLACE", "ALGORITHM=INPLACE, LOCK=NONE"))
+#: Native algorithms tried on the empty copy, cheapest first, with the clause appended to the ALTER to run it so
+#: (attempt_instant_ddl runs the change with the same clause).
+NATIVE_CLAUSES = {"INSTANT": "ALGORITHM=INSTANT", "INPLACE": "ALGORITHM=INPLACE, LOCK=NONE"}
 
 #: What the change's login needs on the table's database: copy and apply into the ghost (INSERT, DELETE for REPLACE,
 #: UPDATE), create, alter, rename and drop the ghost and the old table, and lock the table for the cut-over.
@@ -130,7 +131,7 @@ def _try_native(conn: Any, quoted_copy: str, alter: str) -> Optional[str]:
     A refused ALTER is not logged; one that succeeds reaches replicas, which
     run the same or a newer version and so can do at least what this server did.
     """
-    for algorithm, clause in NATIVE_ALGORITHMS:
+    for algorithm, clause in NATIVE_CLAUSES.items():
         try:
             execute(conn, "ALTER TABLE %s %s, %s" % (quoted_copy, alter, clause))
         except Exception as exc:  # noqa: BLE001 - a refusal is the answer
@@ -193,6 +194,8 @@ class _Checks:
         self.config = config
         self.findings: list[Finding] = []
         self.obj = display_table(config.database, config.table)
+        self.flavor = detect_flavor(conn)
+        self.grants = grants_mod.read_grants(conn)
 
     def add(self, name: str, status: str, message: str, fix: str = "", obj: Optional[str] = None) -> None:
         self.findings.append(Finding(name, status, self.obj if obj is None else obj, message, fix))
@@ -221,7 +224,7 @@ class _Checks:
         spec = self.config.server
         ctx = Context(Request(spec, spec, Selection(tables_include=(self.obj,)), frozenset(),
                               binlog.DEFAULT_MIN_BINLOG_RETENTION_HOURS, None, False, readonly.FAIL),
-                      source=self.conn, source_flavor=detect_flavor(self.conn))
+                      source=self.conn, source_flavor=self.flavor)
         for check in BINLOG_CHECKS:
             check(ctx)
         self.findings.extend(ctx.report.checks)
@@ -230,13 +233,12 @@ class _Checks:
         """The login can run every statement of the change (its grants, as SHOW GRANTS lists them)."""
         account = grants_mod.parse_account(fetch_value(self.conn, "SELECT CURRENT_USER()"))
         obj = "%s@%s" % account
-        grants = grants_mod.read_grants(self.conn)
-        needed = ((source_global_privileges(detect_flavor(self.conn)), None, "*.*"),
+        needed = ((source_global_privileges(self.flavor), None, "*.*"),
                   (DATABASE_PRIVILEGES, self.config.database, "%s.*" % quote_ident(self.config.database)),
                   (TARGET_PRIVILEGES, STATE_SCHEMA, "%s.*" % quote_ident(STATE_SCHEMA)))
         found = False
         for privileges, schema, scope in needed:
-            lacking = grants_mod.missing(privileges, grants_mod.privileges_on(grants, schema))
+            lacking = grants_mod.missing(privileges, grants_mod.privileges_on(self.grants, schema))
             if lacking:
                 found = True
                 self.add("privileges", ERROR, "the login lacks %s on %s." % (", ".join(lacking), scope),
@@ -303,7 +305,7 @@ class _Checks:
                 "drop it for the change and create it again after (SHOW CREATE TRIGGER %s), or change the table natively."
                 % quote_table(self.config.database, name))
         if not found:
-            unseen = schemas_hiding_triggers([self.config.database], grants_mod.read_grants(self.conn))
+            unseen = schemas_hiding_triggers([self.config.database], self.grants)
             note = " (without the TRIGGER privilege on %s, its triggers are not visible to this login)" % unseen[0] if unseen else ""
             self.add("triggers", OK, "no triggers on %s%s." % (self.obj, note))
 
@@ -314,7 +316,8 @@ class _Checks:
         from here (a server on this host); otherwise the need is reported alone.
         """
         data, index = fetch_all(self.conn, "SELECT DATA_LENGTH, INDEX_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
-                                           "AND TABLE_NAME = %s", (self.config.database, self.config.table))[0]
+                                           "AND TABLE_NAME = %s AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s",
+                                (self.config.database, self.config.table) * 2)[0]
         needed = 2 * int(data or 0) + int(index or 0)
         free = _free_bytes(str(fetch_value(self.conn, "SELECT @@datadir") or ""), self.config.server)
         mib = 1024 * 1024
@@ -366,7 +369,7 @@ class _Checks:
                      "correct the alter text (it is what follows ALTER TABLE %s)." % quote_ident(self.config.table))
 
     def new_schema(self, key: Optional[str]) -> None:
-        """The new schema keeps the primary key (renamed by rename_columns at most), and has no foreign key of its own."""
+        """The new schema keeps the primary key (renamed by rename_columns at most), stays InnoDB, and adds no foreign key."""
         copy = side_table(self.config.table, CHECK_SUFFIX)
         if key is not None:
             wanted = self.config.rename_columns.get(key, key)
@@ -378,6 +381,14 @@ class _Checks:
                          "keep the primary key (its type may widen), and change the key natively.")
             else:
                 self.add("new_primary_key", OK, "the new schema keeps primary key %s." % _described_key(new_key))
+        engine = fetch_value(self.conn, "SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+                                        "AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s", (self.config.database, copy) * 2)
+        if engine not in TRANSACTIONAL_ENGINES:
+            # the copy saves its cursor in the same transaction as the rows, and reads under shared row locks
+            self.add("new_engine", ERROR, "the ALTER makes %s a %s table; an online change writes the new table transactionally (InnoDB)."
+                     % (self.obj, engine), "change the engine natively, or leave ENGINE= out of the alter.")
+        else:
+            self.add("new_engine", OK, "the new table is InnoDB.")
         added = _foreign_keys(self.conn, self.config.database, copy)
         if added:
             self.add("foreign_keys", ERROR, "the ALTER adds foreign key %s; an online change of a child table is not supported yet."

@@ -89,8 +89,8 @@ class _Comparison:
     def __init__(self, conn: Any, plan: AlterPlan) -> None:
         self.conn = conn
         self.plan = plan
-        old_types = {name: data_type for name, data_type in table_columns(conn, plan.database, plan.table)}
-        ghost_types = {name: data_type for name, data_type in table_columns(conn, plan.database, plan.ghost)}
+        old_types = dict(table_columns(conn, plan.database, plan.table))
+        ghost_types = dict(table_columns(conn, plan.database, plan.ghost))
         if not old_types or not ghost_types:
             missing = display_table(plan.database, plan.table if not old_types else plan.ghost)
             raise DbferryError("table %s is missing, so the change cannot be verified." % missing, obj=missing,

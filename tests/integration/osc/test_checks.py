@@ -63,7 +63,8 @@ def test_a_clean_change_passes_and_leaves_only_the_table(conn: Any, servers: Any
     found = run(conn, servers, db, "MODIFY amount DECIMAL(14,2)")
     assert {f.status for fs in found.values() for f in fs} == {OK}, found
     for name in ("alter_input", "log_bin", "binlog_format", "binlog_row_image", "privileges", "table", "primary_key", "foreign_keys",
-                 "triggers", "free_space", "ghost_table", "old_table", "alter_applies", "new_primary_key", "native_algorithm"):
+                 "triggers", "free_space", "ghost_table", "old_table", "alter_applies", "new_primary_key", "new_engine",
+                 "native_algorithm"):
         assert name in found
     assert "MiB free" in found["free_space"][0].message  # the sandbox's data directory is on this host
     assert tables(conn, db) == ["orders"]
@@ -122,6 +123,12 @@ def test_the_new_schema_must_keep_the_key(conn: Any, servers: Any, db: str, orde
     assert statuses(run(conn, servers, db, "MODIFY id BIGINT"), "new_primary_key") == [OK]
     renamed = run(conn, servers, db, "RENAME COLUMN id TO order_id", rename_columns={"id": "order_id"})
     assert statuses(renamed, "new_primary_key") == [OK]
+
+
+def test_a_new_engine_without_transactions_is_an_error(conn: Any, servers: Any, db: str, orders: str) -> None:
+    found = run(conn, servers, db, "ENGINE=MyISAM")
+    assert statuses(found, "new_engine") == [ERROR] and "MyISAM" in found["new_engine"][0].message
+    assert statuses(run(conn, servers, db, "ENGINE=InnoDB"), "new_engine") == [OK]
 
 
 def test_foreign_keys_from_and_to_the_table_are_errors(conn: Any, servers: Any, db: str, orders: str) -> None:
