@@ -58,6 +58,15 @@ if TYPE_CHECKING:
     from .plan import AlterPlan
 
 
+def _shown(value: Any) -> str:
+    """A key value as a message shows it: text quoted, bytes in hex, numbers as they print."""
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, str):
+        return "'%s'" % value.replace("'", "''")
+    return str(value)
+
+
 class _Side:
     """One of the two tables: its quoted name, key and mapped columns (name, DATA_TYPE), in the original's column order."""
 
@@ -185,7 +194,7 @@ class _Comparison:
             other = fetch_value(self.conn, "SELECT %s FROM %s WHERE %s LIMIT 1" % (
                 self.ghost.key_sql, self.ghost.table_sql, " AND ".join(tests)), values)
             if other is not None:
-                shown = ", ".join("%s=%r" % (column, value) for (column, _prefix), value in zip(columns, values))
+                shown = ", ".join("%s=%s" % (column, _shown(value)) for (column, _prefix), value in zip(columns, values))
                 detail = "it collides on unique key %s (%s) of the new schema with the ghost's row %s=%s" % (
                     quote_ident(index), shown, self.ghost.key, other)
                 return Mismatch(key, MISSING, tuple(column for column, _prefix in columns), detail)

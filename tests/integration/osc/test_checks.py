@@ -9,6 +9,7 @@ import pytest
 from integration_support import root_session, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc import checks
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.checks import check_alter, native_algorithm, refuse_on_errors
 from ansible_collections.dbferry.mysql.plugins.module_utils.preflight.report import ERROR, OK, WARNING
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import ServerSpec, connect, fetch_all
@@ -69,6 +70,15 @@ def test_a_clean_change_passes_and_leaves_only_the_table(conn: Any, servers: Any
     assert "MiB free" in found["free_space"][0].message  # the sandbox's data directory is on this host
     assert tables(conn, db) == ["orders"]
     refuse_on_errors([f for fs in found.values() for f in fs])
+
+
+def test_too_little_free_space_is_a_warning(conn: Any, servers: Any, db: str, orders: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(checks, "_free_bytes", lambda datadir, spec: 1024)
+    found = run(conn, servers, db)
+    assert statuses(found, "free_space") == [WARNING] and "MiB free" in found["free_space"][0].message
+    monkeypatch.setattr(checks, "_free_bytes", lambda datadir, spec: None)
+    found = run(conn, servers, db)
+    assert statuses(found, "free_space") == [OK] and "not readable from here" in found["free_space"][0].message
 
 
 def test_binlog_row_image_minimal_is_an_error(conn: Any, servers: Any, db: str, orders: str) -> None:
