@@ -44,7 +44,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, TypeVar
 
 from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
@@ -52,7 +52,7 @@ from ..common.identifiers import display_table, quote_table
 from ..server.connection import (
     ServerSpec, close_quietly, connect, error_code, error_text, execute, fetch_all, fetch_value, is_database_error,
 )
-from ..server.error_codes import ER_LOCK_WAIT_TIMEOUT, ER_NO_SUCH_THREAD
+from ..server.error_codes import CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ER_CONNECTION_KILLED, ER_LOCK_WAIT_TIMEOUT, ER_NO_SUCH_THREAD
 
 #: The sentry's table comment: how a later run tells a sentry left by a killed cut-over (safe to drop: it holds
 #: no rows and only blocks a RENAME) from an old table of an earlier change (rows someone may still need).
@@ -65,8 +65,8 @@ FIRST_PAUSE = 0.5
 LONGEST_PAUSE = 10.0
 #: How often the processlist and the probe are read while the table is locked (each read takes ~1 ms).
 POLL_SECONDS = 0.01
-#: How long a killed renamer may take to disappear from the processlist before the release is refused.
-KILL_CONFIRM_SECONDS = 10.0
+#: Errors that say a session is gone (a DBA's KILL, a dropped connection): the control session is then opened again.
+SESSION_GONE = frozenset({ER_CONNECTION_KILLED, CR_SERVER_GONE_ERROR, CR_SERVER_LOST})
 #: The control session's lock wait bound (seconds) for its own DDL: creating and dropping the sentry, dropping the
 #: old table. Longer than a cut-over attempt's, since none of these blocks the application's writes to t.
 CONTROL_LOCK_WAIT = 30
@@ -163,6 +163,52 @@ def blockers(conn: Any, database: str, table: str, *, exclude: Iterable[int] = (
     return [describe_session(row) for row in found[:MAX_BLOCKERS]]
 
 
+Result = TypeVar("Result")
+
+
+class _Control:
+    """The session that creates and drops the sentry, reads the catalog and kills the renamer.
+
+    It is opened again when it is gone: undoing an attempt (killing the
+    renamer, dropping the sentry) must not fail for want of a session.
+    """
+
+    def __init__(self, spec: ServerSpec, lock_wait: int) -> None:
+        self.spec = spec
+        self.lock_wait = lock_wait
+        self.conn: Any = None
+
+    def session(self) -> Any:
+        if self.conn is None:
+            self.conn = connect(self.spec)
+            # Its DDL must not wait for ever (the server's default is a day) behind a session that holds a name.
+            execute(self.conn, "SET SESSION lock_wait_timeout = %d" % self.lock_wait)
+        return self.conn
+
+    def call(self, work: Callable[[Any], Result]) -> Result:
+        """``work(session)``, once more on a new session if the first one turned out to be gone."""
+        try:
+            return work(self.session())
+        except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
+            if error_code(exc) not in SESSION_GONE:
+                raise
+        self.close()
+        return work(self.session())
+
+    def execute(self, sql: str, args: Any = None) -> int:
+        return self.call(lambda conn: execute(conn, sql, args))
+
+    def fetch_all(self, sql: str, args: Any = None) -> list[tuple]:
+        return self.call(lambda conn: fetch_all(conn, sql, args))
+
+    def fetch_value(self, sql: str, args: Any = None) -> Any:
+        return self.call(lambda conn: fetch_value(conn, sql, args))
+
+    def close(self) -> None:
+        close_quietly(self.conn)
+        self.conn = None
+
+
 @dataclass(frozen=True)
 class _Names:
     database: str
@@ -177,26 +223,26 @@ class _Names:
         return display_table(self.database, name)
 
 
-def _existing(conn: Any, names: _Names) -> dict[str, str]:
+def _existing(control: _Control, names: _Names) -> dict[str, str]:
     """Which of t, the ghost and the old name exist now: name -> table comment."""
-    rows = fetch_all(conn, "SELECT TABLE_NAME, TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s"
+    rows = control.fetch_all("SELECT TABLE_NAME, TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s"
                            " AND TABLE_NAME IN (%s, %s, %s)", (names.database, names.table, names.ghost, names.old))
     return {name: comment or "" for name, comment in rows}
 
 
-def _renames_waiting(conn: Any, names: _Names) -> list[int]:
+def _renames_waiting(control: _Control, names: _Names) -> list[int]:
     """Sessions whose RENAME TABLE of t waits now: another cut-over of the same table, whose sentry must stay."""
-    rows = fetch_all(conn, "SELECT ID, INFO FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()"
+    rows = control.fetch_all("SELECT ID, INFO FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()"
                            " AND COMMAND = 'Query' AND INFO LIKE 'RENAME TABLE%%'")
     return [ident for ident, info in rows if mentions_table(info, names.table) and mentions_table(info, names.old)]
 
 
-def _clear_old_name(conn: Any, names: _Names, initially_drop_old_table: bool, log: EventLog) -> list[str]:
+def _clear_old_name(control: _Control, names: _Names, initially_drop_old_table: bool, log: EventLog) -> list[str]:
     """Make sure the old name is free for the sentry; return the warnings for what was found there.
 
     Also refuses a pair that is not ready to swap: t or the ghost missing.
     """
-    present = _existing(conn, names)
+    present = _existing(control, names)
     if names.table not in present:
         raise DbferryError("%s does not exist; the cut-over has no table to replace (present: %s)." % (
             names.shown(names.table), ", ".join(sorted(present)) or "none of the ghost and old tables"),
@@ -208,14 +254,14 @@ def _clear_old_name(conn: Any, names: _Names, initially_drop_old_table: bool, lo
             obj=names.shown(names.ghost), fix="run the change again from the start; it builds the ghost table.")
     if names.old not in present:
         return []
-    waiting = _renames_waiting(conn, names)
+    waiting = _renames_waiting(control, names)
     if waiting:
         # Checked first: that cut-over's locker holds the old name, so even reading it would wait.
         raise DbferryError("another cut-over of %s is running: connection %s waits to rename it." % (
             names.shown(names.table), ", ".join(map(str, waiting))), obj=names.shown(names.table),
             fix="let that change finish, or stop it, before running this one.")
-    if present[names.old] == SENTRY_COMMENT and not fetch_value(conn, "SELECT 1 FROM %s LIMIT 1" % names.sql(names.old)):
-        execute(conn, "DROP TABLE %s" % names.sql(names.old))
+    if present[names.old] == SENTRY_COMMENT and not control.fetch_value("SELECT 1 FROM %s LIMIT 1" % names.sql(names.old)):
+        control.execute("DROP TABLE %s" % names.sql(names.old))
         warning = ("%s was the sentry of a cut-over that was interrupted (the process or its session ended while %s was "
                    "locked); the original table had stayed in place. The sentry was dropped." % (
                        names.shown(names.old), names.shown(names.table)))
@@ -225,7 +271,7 @@ def _clear_old_name(conn: Any, names: _Names, initially_drop_old_table: bool, lo
         raise DbferryError("%s exists: the old table of an earlier change of %s, or another table by that name; the cut-over "
                            "needs the name." % (names.shown(names.old), names.shown(names.table)), obj=names.shown(names.old),
                            fix="rename or drop it once you no longer need it, or set initially_drop_old_table.")
-    execute(conn, "DROP TABLE %s" % names.sql(names.old))
+    control.execute("DROP TABLE %s" % names.sql(names.old))
     log.event("cut_over_old_table_dropped", table=names.shown(names.old), reason="initially_drop_old_table")
     return ["%s existed and was dropped (initially_drop_old_table)." % names.shown(names.old)]
 
@@ -281,7 +327,7 @@ class _Renamer(threading.Thread):
 class _Attempt:
     """One try: sentry, lock, RENAME sent, caller's wait, release; or, on any failure before the release, undone."""
 
-    def __init__(self, spec: ServerSpec, control: Any, names: _Names, lock_timeout: float, log: EventLog, number: int) -> None:
+    def __init__(self, spec: ServerSpec, control: _Control, names: _Names, lock_timeout: float, log: EventLog, number: int) -> None:
         self.spec = spec
         self.control = control
         self.names = names
@@ -298,7 +344,7 @@ class _Attempt:
         """Swap, and return the seconds t was locked; raise _AttemptFailed (undone) or an error that must stop the change."""
         names = self.names
         try:
-            execute(self.control, "CREATE TABLE %s (id INT NOT NULL PRIMARY KEY) ENGINE=InnoDB COMMENT='%s'" % (
+            self.control.execute("CREATE TABLE %s (id INT NOT NULL PRIMARY KEY) ENGINE=InnoDB COMMENT='%s'" % (
                 names.sql(names.old), SENTRY_COMMENT))
             # Own sessions with read timeouts beyond their lock waits, so a lock wait ends in the server's error.
             self.locker = connect(self.spec, read_timeout=lock_wait_seconds(self.lock_timeout) + 30)
@@ -335,14 +381,12 @@ class _Attempt:
     def _send_rename(self, deadline: float, abort: Callable[[], Optional[DbferryError]]) -> None:
         """Send the RENAME from a session of its own and wait until it waits on the metadata locks."""
         names = self.names
-        conn = connect(self.spec, read_timeout=lock_wait_seconds(2 * self.lock_timeout) + 30)
-        self.renamer_id = conn.thread_id()
-        # Twice the locker's bound, as gh-ost: the RENAME must outlast the locker's work, and it is killed on a failure.
-        execute(conn, "SET SESSION lock_wait_timeout = %d" % lock_wait_seconds(2 * self.lock_timeout))
-        self.renamer = _Renamer(conn, "RENAME TABLE %s TO %s, %s TO %s" % (
+        self.renamer = _Renamer(connect(self.spec, read_timeout=self._renamer_lock_wait() + 30), "RENAME TABLE %s TO %s, %s TO %s" % (
             names.sql(names.table), names.sql(names.old), names.sql(names.ghost), names.sql(names.table)))
+        self.renamer_id = self.renamer.conn.thread_id()
+        execute(self.renamer.conn, "SET SESSION lock_wait_timeout = %d" % self._renamer_lock_wait())
         self.renamer.start()
-        while fetch_value(self.control, "SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = %s",
+        while self.control.fetch_value("SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = %s",
                           (self.renamer_id,)) != METADATA_LOCK_WAIT:
             if not self.renamer.is_alive():
                 raise _AttemptFailed("the RENAME ended before the swap was ready: %s" % self._renamer_error())
@@ -360,7 +404,7 @@ class _Attempt:
         for name in renamer_takes_before_table(names.table, (names.ghost,)):
             while True:
                 try:
-                    fetch_all(self.control, "SET STATEMENT lock_wait_timeout = 0 FOR SHOW CREATE TABLE %s" % names.sql(name))
+                    self.control.fetch_all("SET STATEMENT lock_wait_timeout = 0 FOR SHOW CREATE TABLE %s" % names.sql(name))
                 except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
                     if error_code(exc) == ER_LOCK_WAIT_TIMEOUT:
                         break
@@ -392,7 +436,7 @@ class _Attempt:
         # Only a table with the sentry's mark: if the locker died just after its DROP, the RENAME may have run,
         # and the old name then holds the original table.
         if present.get(self.names.old) == SENTRY_COMMENT:
-            execute(self.control, "DROP TABLE IF EXISTS %s" % self.names.sql(self.names.old))
+            self.control.execute("DROP TABLE IF EXISTS %s" % self.names.sql(self.names.old))
 
     def _swapped(self) -> bool:
         """True when the names show a completed swap: no ghost, and the old name holds a table that is not the sentry."""
@@ -400,26 +444,31 @@ class _Attempt:
         return self.names.ghost not in present and self.names.table in present \
             and present.get(self.names.old, SENTRY_COMMENT) != SENTRY_COMMENT
 
+    def _renamer_lock_wait(self) -> int:
+        """The renamer's lock_wait_timeout: twice the locker's, as gh-ost, so that the RENAME outlasts the locker's
+        work; it is killed on a failure anyway."""
+        return lock_wait_seconds(2 * self.lock_timeout)
+
     def _kill_renamer(self) -> None:
         """Kill the renamer's session if it still waits, and see it gone; refuse to go on otherwise."""
         if self.renamer is None or not self.renamer.is_alive():
             return
-        for session in (self.control, self.locker):
-            try:
-                execute(session, "KILL CONNECTION %d" % self.renamer_id)
-                break
-            except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
-                if error_code(exc) == ER_NO_SUCH_THREAD:
-                    break
-        self.renamer.join(KILL_CONFIRM_SECONDS)
-        until = time.monotonic() + KILL_CONFIRM_SECONDS
-        while fetch_value(self.control, "SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = %s", (self.renamer_id,)):
+        try:
+            self.control.execute("KILL CONNECTION %d" % self.renamer_id)
+        except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
+            if error_code(exc) != ER_NO_SUCH_THREAD:
+                raise
+        # The server ends a killed metadata lock wait at once (measured: the session is gone when KILL returns); in
+        # any case the RENAME gives up by itself after its own lock wait bound, so t is released no sooner than that.
+        until = time.monotonic() + self._renamer_lock_wait() + 5
+        self.renamer.join(self._renamer_lock_wait() + 5)
+        while self.control.fetch_value("SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = %s", (self.renamer_id,)):
             if time.monotonic() > until:
-                # Releasing t now could let writes in before a RENAME that still waits: keep the lock (the locker's
-                # session ends with the process) and tell the operator.
-                raise DbferryError("the cut-over's RENAME (connection %s) could not be ended, so %s stays locked." % (
-                    self.renamer_id, self.names.shown(self.names.table)), obj=self.names.shown(self.names.table),
-                    fix="KILL %s on the server; the original table is in place." % self.renamer_id)
+                raise DbferryError("the cut-over's RENAME (connection %s) did not end when killed nor at its lock wait timeout; "
+                                   "%s is released now." % (self.renamer_id, self.names.shown(self.names.table)),
+                                   obj=self.names.shown(self.names.table),
+                                   fix="check that %s is the original table and %s the ghost before running the change again."
+                                       % (self.names.shown(self.names.table), self.names.shown(self.names.ghost)))
             time.sleep(POLL_SECONDS)
 
     def _rename_outcome(self, lock_seconds: float) -> float:
@@ -445,7 +494,7 @@ class _Attempt:
         return error_text(exc) if is_database_error(exc) else str(exc) or type(exc).__name__
 
 
-def _drop_old_table(conn: Any, names: _Names, log: EventLog, warnings: list[str]) -> Optional[str]:
+def _drop_old_table(control: _Control, names: _Names, log: EventLog, warnings: list[str]) -> Optional[str]:
     """Drop the old table after the swap (ok_to_drop_table); return its name if it is still there.
 
     The swap is done and whole by now, so a DROP that cannot get its lock (a
@@ -453,7 +502,7 @@ def _drop_old_table(conn: Any, names: _Names, log: EventLog, warnings: list[str]
     warning, not a failure of the change.
     """
     try:
-        execute(conn, "DROP TABLE %s" % names.sql(names.old))
+        control.execute("DROP TABLE %s" % names.sql(names.old))
     except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
         if not is_database_error(exc):
             raise
@@ -480,11 +529,8 @@ def swap(spec: ServerSpec, database: str, table: str, ghost: str, old: str, *,
     verification difference); the original is in place either way.
     """
     names = _Names(database, table, ghost, old)
-    control = connect(spec)
+    control = _Control(spec, max(CONTROL_LOCK_WAIT, lock_wait_seconds(lock_timeout)))
     try:
-        # The control session creates and drops tables and reads the catalog: none of that may wait for ever
-        # (the server's default is a day) behind a session that holds one of the names.
-        execute(control, "SET SESSION lock_wait_timeout = %d" % max(CONTROL_LOCK_WAIT, lock_wait_seconds(lock_timeout)))
         warnings = _clear_old_name(control, names, initially_drop_old_table, log)
         attempt = 0
         while True:
@@ -496,7 +542,7 @@ def swap(spec: ServerSpec, database: str, table: str, ghost: str, old: str, *,
                 lock_seconds = current.run(wait_applied, lambda: _abort_reason(names, panic_flag, stop))
                 break
             except _AttemptFailed as failed:
-                named = blockers(control, database, table, exclude=(control.thread_id(),))
+                named = control.call(lambda conn: blockers(conn, database, table, exclude=(conn.thread_id(),)))
                 log.event("cut_over_attempt_failed", attempt=attempt, table=names.shown(table), reason=str(failed),
                           blockers=named)
                 if attempt >= retries:
@@ -513,5 +559,5 @@ def swap(spec: ServerSpec, database: str, table: str, ghost: str, old: str, *,
             kept = _drop_old_table(control, names, log, warnings)
         return CutOverResult(attempts=attempt, lock_seconds=lock_seconds, old_table=kept, warnings=warnings)
     finally:
-        close_quietly(control)
+        control.close()
 
