@@ -1,0 +1,105 @@
+"""The plan's pure parts: names, the renames an ALTER makes, and the column mapping from catalog rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc import plan as plan_module
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import Column, alter_name, build_plan, renames_in, table_names
+
+
+def test_alter_name_is_a_state_name_of_the_table() -> None:
+    name = alter_name("shop", "orders")
+    assert name.startswith("alter-") and len(name) == 26 and name == alter_name("shop", "orders")
+    assert name != alter_name("shop", "orders2") and name != alter_name("shop2", "orders")
+
+
+def test_table_names_and_their_limit() -> None:
+    assert table_names("shop", "orders") == ("_orders_gho", "_orders_del")
+    assert table_names("shop", "x" * 59) == ("_%s_gho" % ("x" * 59), "_%s_del" % ("x" * 59))
+    with pytest.raises(DbferryError, match=r"shop\.x{60} needs tables named .* longer than the server's 64 characters"):
+        table_names("shop", "x" * 60)
+
+
+@pytest.mark.parametrize("alter, renames", [
+    ("RENAME COLUMN s TO label", {"s": "label"}),
+    ("rename column `my col` to `new``col`, ADD INDEX (v)", {"my col": "new`col"}),
+    ("CHANGE COLUMN a b INT NOT NULL", {"a": "b"}),
+    ("CHANGE IF EXISTS a b INT, CHANGE c c BIGINT", {"a": "b"}),
+    ("CHANGE COLUMN a A INT", {}),
+    ("ADD COLUMN note TEXT, RENAME INDEX i TO j", {}),
+])
+def test_renames_in(alter: str, renames: dict[str, str]) -> None:
+    assert renames_in(alter) == renames
+
+
+class _Catalog:
+    """build_plan's catalog reads, from lists (read_columns, primary_key)."""
+
+    def __init__(self, monkeypatch: Any, old: list[Column], ghost: list[Column], key: str = "id", ghost_key: str = "id") -> None:
+        monkeypatch.setattr(plan_module, "read_columns", lambda _conn, _db, table: ghost if table == "_t_gho" else old)
+        monkeypatch.setattr(plan_module, "primary_key", lambda _conn, _db, table: [ghost_key if table == "_t_gho" else key])
+
+
+def _col(name: str, data_type: str = "int", column_type: str = "", generated: bool = False) -> Column:
+    return Column(name, data_type, column_type or data_type, generated)
+
+
+def _plan(alter: str = "", renames: Any = None) -> Any:
+    return build_plan(None, "d", "t", "_t_gho", "_t_del", alter, renames or {})
+
+
+def test_mapping_added_dropped_generated(monkeypatch: Any) -> None:
+    _Catalog(monkeypatch, [_col("id"), _col("a"), _col("gone"), _col("g", generated=True), _col("Mixed")],
+             [_col("id"), _col("a", "bigint"), _col("new"), _col("g2", generated=True), _col("mixed"), _col("g", generated=True)])
+    plan = _plan()
+    assert plan.mapping == {"id": "id", "a": "a", "Mixed": "mixed"}
+    assert plan.dropped == ("gone",) and plan.added == ("new",) and plan.generated == ("g2", "g")
+    table = plan.moved_table()
+    assert table.columns == ("id", "a", "Mixed") and table.target_columns == ("id", "a", "mixed")
+    assert (table.target_schema, table.target_name, table.key, table.types) == ("d", "_t_gho", "id", ("int", "int", "int"))
+    assert plan.state_name == alter_name("d", "t")
+
+
+def test_renamed_column_is_written_under_its_new_name(monkeypatch: Any) -> None:
+    _Catalog(monkeypatch, [_col("id"), _col("s", "varchar")], [_col("id"), _col("label", "varchar")])
+    plan = _plan("RENAME COLUMN s TO label", {"s": "label"})
+    assert plan.mapping == {"id": "id", "s": "label"} and plan.dropped == () and plan.added == ()
+
+
+def test_rename_of_a_column_that_does_not_exist(monkeypatch: Any) -> None:
+    _Catalog(monkeypatch, [_col("id"), _col("s")], [_col("id"), _col("label")])
+    with pytest.raises(DbferryError, match=r"rename_columns renames column `nope`, which d\.t does not have"):
+        _plan("", {"nope": "label"})
+    with pytest.raises(DbferryError, match=r"renames `s` to `other`, but the new schema of d\.t has no column `other`"):
+        _plan("", {"s": "other"})
+
+
+def test_rename_the_alter_makes_must_be_listed(monkeypatch: Any) -> None:
+    _Catalog(monkeypatch, [_col("id"), _col("s")], [_col("id"), _col("label")])
+    with pytest.raises(DbferryError, match=r"the ALTER renames column `s` to `label`, and rename_columns does not say so") as refused:
+        _plan("RENAME COLUMN s TO label")
+    assert refused.value.fix == "add rename_columns: {s: label} so that the values are copied under the new name."
+
+
+def test_enum_members_may_only_grow_at_the_end(monkeypatch: Any) -> None:
+    _Catalog(monkeypatch, [_col("id"), _col("e", "enum", "enum('a','b')")], [_col("id"), _col("e", "enum", "enum('a','b','c')")])
+    assert _plan().mapping == {"id": "id", "e": "e"}
+    _Catalog(monkeypatch, [_col("id"), _col("e", "enum", "enum('a','b')")], [_col("id"), _col("e", "enum", "enum('b','a')")])
+    with pytest.raises(DbferryError, match=r"column `e` of d\.t changes from enum\('a','b'\) to enum\('b','a'\)"):
+        _plan()
+    _Catalog(monkeypatch, [_col("id"), _col("e", "enum", "enum('a','b')")], [_col("id"), _col("e", "varchar", "varchar(5)")])
+    with pytest.raises(DbferryError, match="by number"):
+        _plan()
+
+
+def test_key_must_stay_the_primary_key(monkeypatch: Any) -> None:
+    _Catalog(monkeypatch, [_col("id"), _col("a")], [_col("id"), _col("a")], ghost_key="a")
+    with pytest.raises(DbferryError, match=r"does not keep the primary key `id`"):
+        _plan()
+    _Catalog(monkeypatch, [_col("id", "varchar"), _col("a")], [_col("id", "varchar"), _col("a")])
+    with pytest.raises(DbferryError, match="no single-column integer primary key"):
+        _plan()
