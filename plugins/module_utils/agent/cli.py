@@ -8,6 +8,7 @@ line on stderr naming the object and the fix, with exit status 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -20,11 +21,16 @@ from ..controls import control_socket as control
 from ..dev import sandbox
 from ..engine import status
 from ..config.move_config import check_name, default_state_dir, load_config
-from ..config.options import RUNTIME_SETTINGS
+from ..config.alter_config import ALTER_OPTIONS, parse_alter_config
+from ..config.options import REQUIRED, RUNTIME_SETTINGS, Option
 from ..engine.ferry import Ferry
 from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
+from ..common.module_errors import operator_message
 from ..common.private import write_private
+from ..osc.plan import alter_name
+from ..osc.runner import noop_alter, run_alter
+from ..server.connection import SERVER_OPTIONS, SSL_MODES, login_name, option_file_values
 from .runlock import RunLock
 from .statedir import ensure_private_dir
 
@@ -154,6 +160,121 @@ def _control(args: argparse.Namespace) -> None:
     _emit([dict(answer, move=args.name)], ["move", "changed", "paused", "throttled_by_operator", "throttle_reason"])
 
 
+#: Connection options of `dbferry alter`: ``--login-`` and the key; the password never, as a command line is visible to
+#: every user of the host (ps): it comes from the option file or the environment (MYSQL_PWD).
+ALTER_LOGIN_KEYS = tuple(key for key in SERVER_OPTIONS if key not in ("password", "check_hostname"))
+#: Where the password comes from when the option file (--login-config-file) has none, as for the mysql client.
+PASSWORD_VARIABLE = "MYSQL_PWD"
+_ARGUMENT_TYPES = {"int": int, "float": float}
+
+
+def _login_flag(key: str) -> str:
+    return "--login-" + key.replace("_", "-")
+
+
+def _option_flag(option: Option) -> str:
+    """gh-ost's spelling of an alter option: ``chunk_size`` is ``--chunk-size``."""
+    return "--" + option.key.replace("_", "-")
+
+
+def _pairs(text: str) -> dict[str, str]:
+    """``OLD=NEW[,OLD=NEW...]`` as a dict (--rename-columns)."""
+    pairs = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        old, equals, new = item.partition("=")
+        if not equals or not old.strip() or not new.strip():
+            raise argparse.ArgumentTypeError("%r is not OLD=NEW" % item)
+        pairs[old.strip()] = new.strip()
+    return pairs
+
+
+def _replicas(text: str) -> list[dict[str, Any]]:
+    """``HOST[:PORT][,HOST[:PORT]...]`` as connections (--throttle-control-replicas); the rest of each is the alter's login."""
+    replicas = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        host, colon, port = item.rpartition(":") if ":" in item else (item, "", "")
+        if colon and not port.isdigit():
+            raise argparse.ArgumentTypeError("%r is not HOST[:PORT]" % item)
+        replicas.append(dict({"host": host}, **({"port": int(port)} if colon else {})))
+    return replicas
+
+
+def _add_alter_option(parser: argparse.ArgumentParser, option: Option) -> None:
+    """One ALTER_OPTIONS key as a flag. No flag has a default of its own: what is not given is left to parse_alter_config."""
+    text = option.doc + ("" if option.default is None or option.default is REQUIRED else " (default %s)" % json.dumps(option.default))
+    kwargs: dict[str, Any] = {"dest": option.key, "help": text.replace("%", "%%")}
+    if option.default is REQUIRED:
+        kwargs["required"] = True
+    if option.type == "bool":
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif option.type == "dict":
+        kwargs.update(type=_pairs, action="append", metavar="OLD=NEW")
+    elif option.type == "list":
+        kwargs.update(type=_replicas, action="append", metavar="HOST[:PORT]")
+    else:
+        kwargs["type"] = _ARGUMENT_TYPES.get(option.type, str)
+    parser.add_argument(_option_flag(option), **kwargs)
+
+
+def _alter_raw(args: argparse.Namespace) -> dict[str, Any]:
+    """parse_alter_config's input from the command line: the options given, and the server's as a module's login_* options."""
+    raw: dict[str, Any] = {}
+    for option in ALTER_OPTIONS:
+        value = getattr(args, option.key, None)
+        if value is None:
+            continue
+        if option.type == "dict":  # repeated --rename-columns merge
+            value = {old: new for pairs in value for old, new in pairs.items()}
+        elif option.type == "list":
+            value = [replica for replicas in value for replica in replicas]
+        raw[option.key] = value
+    for key in ALTER_LOGIN_KEYS:
+        if getattr(args, "login_" + key) is not None:
+            raw[login_name(key)] = getattr(args, "login_" + key)
+    option_file = raw.get("config_file", SERVER_OPTIONS["config_file"]["default"])
+    if os.environ.get(PASSWORD_VARIABLE) and not (option_file and "password" in option_file_values(option_file)):
+        raw[login_name("password")] = os.environ[PASSWORD_VARIABLE]
+    return raw
+
+
+class _TerminalEcho:
+    """The change's events as short text lines for a person at a terminal; a program gets the JSON lines as they are."""
+
+    @staticmethod
+    def write(line: str) -> None:
+        record = json.loads(line)
+        fields = " ".join("%s=%s" % (key, value) for key, value in record.items() if key not in ("ts", "move", "event"))
+        sys.stdout.write("%s %-20s %s\n" % (record["ts"][11:19], record["event"], fields))
+
+    @staticmethod
+    def flush() -> None:
+        sys.stdout.flush()
+
+
+def _alter(args: argparse.Namespace) -> None:
+    """Run an online schema change in the foreground (gh-ost's shape); --noop only tries it on the ghost table."""
+    config = parse_alter_config(_alter_raw(args))
+    what = "alter of %s.%s" % (config.database, config.table)
+    tty = sys.stdout.isatty()
+    log = EventLog(alter_name(config.database, config.table), echo=_TerminalEcho() if tty else sys.stdout)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_args: stop.set())
+    try:
+        # run_alter leaves a table that already has the change alone (changed false); noop_alter compares the same way.
+        outcome = noop_alter(config, log) if args.noop else run_alter(config, log, stop=stop)
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        message = operator_message(what, exc)
+        if message is None:
+            raise  # a bug: its traceback
+        raise DbferryError(message) from None
+    fields = dataclasses.asdict(outcome)
+    if tty:
+        sys.stdout.write("".join("%s: %s\n" % item for item in fields.items()))
+    else:
+        log.event("result", **fields)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dbferry", description="Move MySQL/MariaDB databases online.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -176,6 +297,23 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "set":
             control_command.add_argument("assignments", nargs="+", metavar="KEY=VALUE", help="settable: %s" % ", ".join(RUNTIME_SETTINGS))
         control_command.set_defaults(func=_control)
+
+    alter = commands.add_parser("alter", help="change a table's schema online, in the foreground (gh-ost's options, same names)",
+                                description="Change a table's schema online without triggers. The connection's password comes from "
+                                "the --login-config-file option file ([client] password) or the %s environment variable, never "
+                                "from the command line." % PASSWORD_VARIABLE)
+    for key in ALTER_LOGIN_KEYS:
+        entry = SERVER_OPTIONS[key]
+        alter.add_argument(_login_flag(key), dest="login_" + key, type=_ARGUMENT_TYPES.get(entry["type"], str),
+                           choices=SSL_MODES if key == "ssl_mode" else None,
+                           help="connection: %s%s" % (key, " (default %s)" % entry["default"] if "default" in entry else ""))
+    for option in ALTER_OPTIONS:
+        if option.key != "server":
+            _add_alter_option(alter, option)
+    alter.add_argument("--noop", action="store_true",
+                       help="check, create and alter an empty copy of the table, print the new CREATE TABLE and the column mapping, drop the copy; "
+                            "change nothing (gh-ost without --execute, the module's check mode)")
+    alter.set_defaults(func=_alter)
 
     sb = commands.add_parser("sandbox", help="private MariaDB servers for tests and rehearsals")
     sb_commands = sb.add_subparsers(dest="action", required=True)

@@ -1,0 +1,454 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, dbferry maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module dbferry.mysql.alter: change a table's schema online, without triggers (gh-ost's way)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: alter
+short_description: Change a MySQL/MariaDB table's schema online, without triggers
+version_added: 0.1.0
+description:
+  - Runs an C(ALTER TABLE) on a big table while the application keeps reading and writing it, the way gh-ost does, on the
+    engine that moves databases - a ghost table C(_<table>_gho) is created with the new schema, the rows are copied into
+    it in primary-key chunks on the server (C(INSERT ... SELECT ... LOCK IN SHARE MODE), no row goes through the module),
+    the table's row changes are read from the binlog and applied to it, and a short cut-over swaps the two names atomically.
+  - No triggers - the application's writes never wait on the change's own writes, as they do with pt-online-schema-change.
+  - Before the cut-over the ghost's rows are compared with the original's (O(verify), on by default), and during the
+    cut-over's lock the rows changed since; any difference stops the change, names the table, key and columns and leaves
+    the original in place.
+  - A new C(UNIQUE) key that existing or incoming rows violate fails the change, naming the key and the values; the
+    original is untouched. gh-ost drops such rows silently.
+  - A value the new column type cannot hold fails the change with the table, the key range and the column (a strict
+    session, never C(IGNORE)); added columns take their defaults, dropped columns are left out, generated columns are
+    computed by the server, not copied.
+  - Progress is checkpointed in the server's C(_dbferry) schema with each chunk; a change that stopped (a failure, a
+    killed Ansible run) resumes from there the next time the task runs. One change per table at a time - a second run
+    for the same table fails at once, naming the one that holds it.
+  - Idempotent - a table that already has the change (its C(CREATE TABLE) is what the change would make of it) returns
+    C(changed=false) and is left alone.
+  - Check mode is gh-ost's run without C(--execute) - after the same checks, an empty copy of the table (C(_<table>_chk)) is
+    created and altered, the new C(CREATE TABLE) is returned as the diff with the column mapping, and the copy is dropped;
+    nothing else is written.
+author:
+  - dbferry maintainers (@dbferry)
+options:
+  state:
+    description:
+      - V(present) runs the change to completion in the task (copy, binlog tail, verification, cut-over) and returns when
+        the table has its new schema.
+      - V(absent) removes what a change of this table left behind - its ghost table, the cut-over's sentry table and its
+        checkpoints. The original table is never touched; an old table kept after a cut-over (C(_<table>_del)) is not
+        removed either, drop it when you no longer need it.
+    type: str
+    choices: [present, absent]
+    default: present
+  database:
+    description: The database (schema) of the table.
+    type: str
+    required: true
+  table:
+    description: The table to change. Its ghost C(_<table>_gho) and old C(_<table>_del) names must fit in 64 characters.
+    type: str
+    required: true
+  alter:
+    description:
+      - The C(ALTER TABLE) specification, without C(ALTER TABLE <table>), e.g.
+        C(ADD COLUMN description TEXT, ADD INDEX (created_at)). Several changes separated by commas are one change.
+      - It must keep the primary key (a single integer column in this version). It is tried on an empty copy of the table
+        before anything else is written, so an ALTER that does not parse or apply fails first, with the server's message.
+      - Required with O(state=present).
+    type: str
+  rename_columns:
+    description:
+      - "Columns that O(alter) renames (C(RENAME COLUMN), C(CHANGE COLUMN)), as C({old name: new name}); their values are
+        copied under the new name. A rename that O(alter) makes and this leaves out is refused (its values would be lost),
+        and so is an entry that names a column the table or the new schema does not have."
+    type: dict
+    default: {}
+  chunk_size:
+    description:
+      - Rows copied per chunk (10 to 100000). Each chunk is one C(INSERT ... SELECT) that holds shared locks on its rows of
+        the table until it commits, together with its checkpoint.
+    type: int
+    default: 1000
+  dml_batch_size:
+    description:
+      - Row changes from the binlog applied to the ghost table per transaction at most (1 to 100); whole transactions of
+        the application only.
+    type: int
+    default: 10
+  max_load:
+    description:
+      - Throttle the copy and the binlog apply while a status variable of the server (C(SHOW GLOBAL STATUS)) is above its
+        limit, as C(Threads_running=25,Threads_connected=500) or a mapping of variable name to limit.
+    type: raw
+    default: {}
+  critical_load:
+    description:
+      - Stop the change at a checkpoint, with an error naming the variable, when a status variable of the server is above
+        its limit (same form as O(max_load)). Running the task again resumes it.
+    type: raw
+    default: {}
+  throttle_control_replicas:
+    description:
+      - Replicas whose lag throttles the change (MariaDB C(SHOW ALL SLAVES STATUS), C(Seconds_Behind_Master), whole
+        seconds). A replica that does not replicate or cannot be reached counts as lagging beyond any limit.
+      - Each entry takes the connection options of the module (without their C(login_) prefix); C(user), C(password),
+        C(config_file) and the TLS options it leaves out are the module's. The user needs C(SLAVE MONITOR) on the replica.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      host:
+        description: Host name or IP address of the replica. Default C(localhost).
+        type: str
+      port:
+        description: TCP port of the replica. Default 3306.
+        type: int
+      user:
+        description: User to log in as. Default O(login_user).
+        type: str
+      password:
+        description: Password of the user. Default O(login_password). Never logged or returned.
+        type: str
+      unix_socket:
+        description: Path of the replica's Unix socket; used instead of host and port when set.
+        type: str
+      config_file:
+        description: A MySQL client option file (C([client]) section) read for defaults. Default O(config_file).
+        type: path
+      ca_cert:
+        description: CA certificate file to verify the replica's certificate with; with it, C(ssl_mode) defaults to C(verify_identity).
+        type: path
+      client_cert:
+        description: Client certificate file for TLS client authentication.
+        type: path
+      client_key:
+        description: Private key file of the client certificate.
+        type: path
+      check_hostname:
+        description: An older spelling of C(ssl_mode) with a CA - C(true) is C(verify_identity), C(false) is C(verify_ca).
+        type: bool
+      ssl_mode:
+        description: How TLS is used (as O(ssl_mode)). Default that of the module.
+        type: str
+        choices: [preferred, required, verify_ca, verify_identity]
+      connect_timeout:
+        description: Seconds to wait for the replica to accept a connection (a check waits 5 at most). Default 30.
+        type: int
+      read_timeout:
+        description: Seconds to wait for the replica's answer (a check waits 5 at most). Default 60.
+        type: int
+  max_lag_millis:
+    description:
+      - Throttle while a replica of O(throttle_control_replicas) is further behind than this many milliseconds. Replicas
+        report whole seconds, so a value under 1000 throttles on any lag of a second or more.
+    type: int
+    default: 1500
+  throttle_query:
+    description:
+      - A read-only query run on the server at each check; the copy and the apply are throttled while it returns a number
+        above 0. A query that fails throttles too, with its error as the reason.
+    type: str
+  throttle_flag_file:
+    description: Throttle the copy and the apply while this file exists on the host the task runs on.
+    type: path
+  panic_flag_file:
+    description:
+      - Stop the change at once, with an error that names the file, as soon as this file exists on the host the task runs
+        on. The original table is untouched; the ghost table and the checkpoints are kept, so running the task again
+        after removing the file resumes the change.
+    type: path
+  postpone_cut_over_flag_file:
+    description:
+      - While this file exists on the host the task runs on, the cut-over waits - the ghost table is kept in step with the
+        original (binlog applied), and the cut-over starts as soon as the file is removed.
+    type: path
+  cut_over_lock_timeout_seconds:
+    description:
+      - Seconds the cut-over may block writes to the table at most (1 to 60). When the swap cannot finish within them
+        (a long transaction holds the table, the ghost cannot catch up), the lock is released at once, the original is
+        kept, and the cut-over is tried again after a pause, up to O(default_retries) times.
+    type: int
+    default: 3
+  default_retries:
+    description:
+      - Cut-over attempts at most (1 to 10000), with a growing pause between them, before the change fails with the original
+        table intact. The sessions that held the table are named in the failure message.
+    type: int
+    default: 60
+  exact_rowcount:
+    description:
+      - Count the table's rows (C(SELECT COUNT(*))) for the progress and ETA, instead of the server's estimate.
+    type: bool
+    default: false
+  concurrent_rowcount:
+    description:
+      - With O(exact_rowcount), count the rows while the copy runs instead of before it starts.
+    type: bool
+    default: true
+  initially_drop_ghost_table:
+    description:
+      - Drop a ghost table C(_<table>_gho) that exists when the change starts and that no recorded change of this table owns
+        (left by another tool or by hand). Without it such a table fails the change before anything is written.
+    type: bool
+    default: false
+  initially_drop_old_table:
+    description:
+      - Drop a table C(_<table>_del) that exists when the change starts (an old table kept by an earlier change) before the
+        cut-over. Without it such a table fails the change before anything is written.
+    type: bool
+    default: false
+  ok_to_drop_table:
+    description:
+      - Drop the old table after the cut-over. Without it the old table is kept as C(_<table>_del) and returned in
+        RV(old_table), to drop when you no longer need it (dropping a big table can stall the server, so drop it off-peak).
+    type: bool
+    default: false
+  hooks_path:
+    description:
+      - A folder on the host the task runs on of executables run at the change's events, as the hooks of a move (every
+        executable whose name starts with the event's name, in name order; C(DBFERRY_*) environment variables, never a
+        password; see docs/throttling.md).
+      - The folder and every hook in it must belong to the user the task runs as (or root) and be writable by no one else.
+    type: path
+  hooks_timeout_seconds:
+    description: A hook of O(hooks_path) still running after this many seconds (1 to 86400) is killed, with its process group, and
+      logged as failed.
+    type: int
+    default: 60
+  verify:
+    description:
+      - Compare the ghost table's rows with the original's before the cut-over (by key range, every mapped column) and, under
+        the cut-over's lock, the rows changed since. A difference stops the change before the swap, naming the table, the
+        key and the columns. gh-ost has no such check.
+      - V(false) saves the comparison's time (about one more read of the table); only for a table you can rebuild.
+    type: bool
+    default: true
+  attempt_instant_ddl:
+    description:
+      - When the server can make the change natively without a copy (C(ALGORITHM=INSTANT), e.g. C(ADD COLUMN) on MariaDB
+        10.3 and later), run the C(ALTER TABLE) itself instead, which takes milliseconds. Without it the change is only
+        reported as possible in RV(instant) and a warning, and made online by the copy.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - dbferry.mysql.connection
+notes:
+  - This version runs the change in the foreground of the task, as gh-ost does in a terminal; the task may take hours on a
+    big table (use C(async) and C(poll) in the play for that). The issue's V(started) and V(cut_over) states, which run
+    the change in a detached agent and cut over in a later task, are not in this version.
+  - The table needs a primary key of a single integer column, kept by the change. Tables that are the parent or the child
+    of a foreign key are refused, with the fix, and so are tables with triggers.
+  - The server needs C(log_bin) on, C(binlog_format=ROW) and C(binlog_row_image=FULL). The login user needs C(ALTER),
+    C(CREATE), C(DROP), C(INSERT), C(SELECT) and C(LOCK TABLES) on the database, the same on C(_dbferry) (its checkpoints),
+    and C(REPLICATION SLAVE) and C(BINLOG MONITOR) globally. All of it is checked before anything is written.
+  - Supports check mode and diff mode; the diff (the C(CREATE TABLE) before and after) is in the result either way.
+"""
+
+EXAMPLES = r"""
+# gh-ost --host=db1.example.com --user=dba --database=shop --table=orders \
+#   --alter="ADD COLUMN description TEXT, ADD INDEX (created_at)" \
+#   --chunk-size=2000 --max-load=Threads_running=25 --critical-load=Threads_running=200 \
+#   --throttle-control-replicas=db2.example.com:3306 --max-lag-millis=1500 \
+#   --cut-over-lock-timeout-seconds=3 --default-retries=60 \
+#   --postpone-cut-over-flag-file=/tmp/orders.postpone --panic-flag-file=/tmp/orders.panic \
+#   --initially-drop-ghost-table --ok-to-drop-table --execute
+- name: Add a column and an index to shop.orders online, as the gh-ost command above does
+  dbferry.mysql.alter:
+    login_host: db1.example.com
+    login_user: dba
+    login_password: "{{ vault_dba_password }}"
+    database: shop
+    table: orders
+    alter: ADD COLUMN description TEXT, ADD INDEX (created_at)
+    chunk_size: 2000
+    max_load: Threads_running=25
+    critical_load: Threads_running=200
+    throttle_control_replicas:
+      - host: db2.example.com
+        port: 3306
+    max_lag_millis: 1500
+    cut_over_lock_timeout_seconds: 3
+    default_retries: 60
+    postpone_cut_over_flag_file: /tmp/orders.postpone
+    panic_flag_file: /tmp/orders.panic
+    initially_drop_ghost_table: true
+    ok_to_drop_table: true
+  register: orders_change
+
+- name: Show the new schema and what the cut-over cost
+  ansible.builtin.debug:
+    msg: "{{ orders_change.new_create }} ({{ orders_change.rows_copied }} rows, writes held {{ orders_change.cut_over_lock_seconds }} s)"
+
+- name: Rename a column and widen it; the renamed column's values move with it
+  dbferry.mysql.alter:
+    login_unix_socket: /run/mysqld/mysqld.sock
+    database: shop
+    table: customers
+    alter: CHANGE COLUMN mail email VARCHAR(320) NOT NULL
+    rename_columns:
+      mail: email
+
+- name: Remove the ghost table and checkpoints a stopped change left behind
+  dbferry.mysql.alter:
+    login_unix_socket: /run/mysqld/mysqld.sock
+    database: shop
+    table: orders
+    state: absent
+"""
+
+RETURN = r"""
+old_create:
+  description: The table's C(SHOW CREATE TABLE) before the change (now, in check mode, and when nothing changed).
+  returned: when O(state=present)
+  type: str
+  sample: "CREATE TABLE `orders` (\n  `id` int(11) NOT NULL,\n  `amount` decimal(10,2) DEFAULT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB"
+new_create:
+  description: The table's C(SHOW CREATE TABLE) after the change (in check mode, that of the altered ghost table).
+  returned: when O(state=present)
+  type: str
+  sample: "CREATE TABLE `orders` (\n  `id` int(11) NOT NULL,\n  `description` text DEFAULT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB"
+mapping:
+  description: The copied columns, old name to new name (the same but for O(rename_columns)).
+  returned: when O(state=present)
+  type: dict
+  sample: {id: id, amount: amount}
+added:
+  description: Columns of the new schema that are not copied (they take their defaults, or are generated).
+  returned: when O(state=present)
+  type: list
+  elements: str
+  sample: [description]
+dropped:
+  description: Columns of the old table whose values are not copied.
+  returned: when O(state=present)
+  type: list
+  elements: str
+  sample: []
+rows_copied:
+  description: Rows the copy wrote into the ghost table (0 in check mode and when nothing changed).
+  returned: when O(state=present)
+  type: int
+  sample: 1000000
+events_applied:
+  description: Row changes from the binlog applied to the ghost table while the change ran.
+  returned: when O(state=present)
+  type: int
+  sample: 4242
+seconds:
+  description: Seconds the change took in all.
+  returned: when O(state=present)
+  type: float
+  sample: 12.5
+cut_over_lock_seconds:
+  description: Seconds the successful cut-over blocked writes to the table; null when there was no cut-over.
+  returned: when O(state=present)
+  type: float
+  sample: 0.08
+cut_over_attempts:
+  description: Cut-overs tried, the successful one included.
+  returned: when O(state=present)
+  type: int
+  sample: 1
+retries:
+  description: Cut-overs tried again after one timed out or failed (O(default_retries) bounds them).
+  returned: when O(state=present)
+  type: int
+  sample: 0
+old_table:
+  description: The old table, kept as C(<database>._<table>_del); null when it was dropped (O(ok_to_drop_table)) or nothing changed.
+  returned: when O(state=present)
+  type: str
+  sample: shop._orders_del
+instant:
+  description:
+    - C(INSTANT) or C(INPLACE) when the server could make this change natively without blocking writes (see
+      O(attempt_instant_ddl)), else null.
+  returned: when O(state=present)
+  type: str
+  sample: INSTANT
+diff:
+  description: The C(CREATE TABLE) before and after the change, when it changes the table.
+  returned: when O(state=present) and the table changes (or would, in check mode)
+  type: dict
+  sample: {before: "CREATE TABLE `orders` (...)", after: "CREATE TABLE `orders` (...)"}
+"""
+
+
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import PYMYSQL_IMPORT_ERROR, login_argument_spec
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
+from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import ALTER_OPTIONS, LOGIN_KEYS, parse_alter_config
+from ansible_collections.dbferry.mysql.plugins.module_utils.config.module_options import throttle_argument_spec
+from ansible_collections.dbferry.mysql.plugins.module_utils.config.options import REQUIRED
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import alter_name
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import noop_alter, remove_alter, run_alter
+
+#: Keys of ALTER_OPTIONS that are not options of the module: the server is the login_* options, the binlog reader's
+#: server id is derived from the table's name, and the status folder is the default one of the table.
+NOT_MODULE_OPTIONS = ("server", "server_id", "state_dir")
+#: The ALTER given to the configuration for state=absent, which removes by table and never reads it: a no-op rebuild.
+ABSENT_ALTER = "FORCE"
+
+
+def alter_argument_spec() -> dict[str, Any]:
+    """login_*, every option of ALTER_OPTIONS with its type and default, and state."""
+    spec = login_argument_spec()
+    for option in ALTER_OPTIONS:
+        if option.key in NOT_MODULE_OPTIONS:
+            continue
+        entry: dict[str, Any] = {"type": option.type}
+        if option.default is REQUIRED:
+            entry["required"] = True
+        elif option.default is not None:
+            entry["default"] = option.default
+        spec[option.key] = entry
+    # Only state=present needs the ALTER: state=absent removes what any change of the table left.
+    spec["alter"].pop("required", None)
+    spec["throttle_control_replicas"].update(
+        {k: v for k, v in throttle_argument_spec()["throttle_control_replicas"].items() if k != "type"})
+    spec["state"] = {"type": "str", "choices": ["present", "absent"], "default": "present"}
+    return spec
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=alter_argument_spec(), supports_check_mode=True, required_if=[("state", "present", ("alter",))])
+    if PYMYSQL_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
+    params = module.params
+    table = "%s.%s" % (params["database"], params["table"])
+    what = "alter of " + table
+    raw = {key: params[key] for key in [option.key for option in ALTER_OPTIONS if option.key not in NOT_MODULE_OPTIONS] + sorted(LOGIN_KEYS)}
+    if params["state"] == "absent":
+        # Removal is by table (whatever change of it is recorded), so no ALTER is read; the configuration still wants one.
+        raw["alter"] = ABSENT_ALTER
+    config = call_or_fail(module, what, lambda: parse_alter_config(raw))
+    # The module's events are not kept: its result says what happened, and a stopped change's checkpoints are in _dbferry.
+    log = EventLog(alter_name(config.database, config.table))
+    if params["state"] == "absent":
+        if module.check_mode:
+            module.warn("check mode does not look for what a change of %s left behind; run without it to remove that." % table)
+            module.exit_json(changed=False)
+        module.exit_json(changed=call_or_fail(module, what, lambda: remove_alter(config, log)))
+    # run_alter leaves a table that already has the change alone (changed false); noop_alter compares the same way.
+    outcome = call_or_fail(module, what, lambda: noop_alter(config, log) if module.check_mode else run_alter(config, log))
+    for warning in outcome.warnings:
+        module.warn(warning)
+    result = {key: getattr(outcome, key) for key in (
+        "changed", "old_create", "new_create", "mapping", "added", "dropped", "rows_copied", "events_applied", "seconds",
+        "cut_over_lock_seconds", "cut_over_attempts", "retries", "old_table", "instant")}
+    if outcome.changed:
+        result["diff"] = {"before": outcome.old_create, "after": outcome.new_create,
+                          "before_header": "%s (now)" % table, "after_header": "%s (changed)" % table}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
