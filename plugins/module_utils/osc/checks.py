@@ -17,10 +17,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from typing import TYPE_CHECKING, Any, Iterator, Optional
+from typing import Any, Iterator, Optional
 
 from ..common.errors import DbferryError
 from ..common.identifiers import display_table, quote_ident, quote_table
+from ..config.alter_config import AlterConfig
 from ..cutover import read_only as readonly
 from ..engine.selection import STATE_SCHEMA, Selection
 from ..engine.tables import SUPPORTED_KEY_TYPES
@@ -32,16 +33,11 @@ from ..preflight.tables import TRANSACTIONAL_ENGINES, schemas_hiding_triggers
 from ..server import grants as grants_mod
 from ..server.connection import error_text, execute, fetch_all, fetch_value, is_database_error
 from ..server.flavor import detect_flavor
+from . import ghost as ghosts
+from .plan import GHOST_FORMAT, OLD_FORMAT, build_plan, table_names
 
-if TYPE_CHECKING:
-    from ..config.alter_config import AlterConfig
-
-#: MariaDB and MySQL refuse longer table names.
-MAX_NAME = 64
-
-#: Suffixes of the tables a change creates next to ``t``: the ghost, the old table (the cut-over's sentry, then the
-#: original), and preflight's empty copy.
-GHOST_SUFFIX, OLD_SUFFIX, CHECK_SUFFIX = "_gho", "_del", "_chk"
+#: The empty copy of ``t`` that preflight tries the ALTER on: as long as the ghost's name, which table_names checks.
+CHECK_FORMAT = "_%s_chk"
 
 #: Native algorithms tried on the empty copy, cheapest first, with the clause appended to the ALTER to run it so
 #: (attempt_instant_ddl runs the change with the same clause).
@@ -61,11 +57,6 @@ _ALTER_PREFIX_RE = re.compile(r"^\s*ALTER\s+(?:ONLINE\s+)?(?:IGNORE\s+)?TABLE\b"
 _TABLE_RENAME_RE = re.compile(r"\bRENAME\b(?!\s+(?:COLUMN|INDEX|KEY)\b)", re.I)
 # EXCHANGE PARTITION ... WITH TABLE x, CONVERT PARTITION ... TO TABLE x, CONVERT TABLE x TO PARTITION.
 _OTHER_TABLE_RE = re.compile(r"\b(?:WITH|TO|CONVERT)\s+TABLE\b", re.I)
-
-
-def side_table(table: str, suffix: str) -> str:
-    """``_<t><suffix>``: the name of a table the change keeps next to ``t``."""
-    return "_%s%s" % (table, suffix)
 
 
 def _code_only(alter: str) -> str:
@@ -111,8 +102,8 @@ def _empty_copy(conn: Any, database: str, table: str) -> Iterator[str]:
 
     An existing table of that name is refused, never dropped: it may be someone's.
     """
-    name = side_table(table, CHECK_SUFFIX)
-    if _table_exists(conn, database, name):
+    name = CHECK_FORMAT % table
+    if ghosts.exists(conn, database, name):
         raise DbferryError("table %s exists; preflight needs that name for an empty copy of %s." % (
             display_table(database, name), display_table(database, table)), obj=display_table(database, name),
             fix="drop it if it is left over from an interrupted preflight (DROP TABLE %s), or rename it." % quote_table(database, name))
@@ -152,11 +143,6 @@ def native_algorithm(conn: Any, database: str, table: str, alter: str) -> Option
         raise DbferryError(problem[0], obj=display_table(database, table), fix=problem[1])
     with _empty_copy(conn, database, table) as copy:
         return _try_native(conn, copy, alter)
-
-
-def _table_exists(conn: Any, database: str, table: str) -> bool:
-    return bool(fetch_all(conn, "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
-                                "AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s", (database, table) * 2))
 
 
 def primary_key(conn: Any, database: str, table: str) -> list[tuple[str, str]]:
@@ -331,24 +317,24 @@ class _Checks:
             self.add("free_space", OK, "the change needs about %.0f MiB; %.0f MiB free." % (needed / mib, free / mib))
 
     def side_tables(self) -> bool:
-        """The ghost and old names fit and are free, or their leftovers are to be dropped; whether the copy's name fits too."""
-        fits = True
-        for name, suffix, option in (("ghost_table", GHOST_SUFFIX, "initially_drop_ghost_table"),
-                                     ("old_table", OLD_SUFFIX, "initially_drop_old_table")):
-            side = side_table(self.config.table, suffix)
+        """The ghost and old names fit and are free, or their leftovers are to be dropped; whether the names fit."""
+        try:
+            table_names(self.config.database, self.config.table)
+        except DbferryError as exc:
+            self.add("ghost_table", ERROR, exc.message, exc.fix)
+            return False
+        for name, name_format, option in (("ghost_table", GHOST_FORMAT, "initially_drop_ghost_table"),
+                                          ("old_table", OLD_FORMAT, "initially_drop_old_table")):
+            side = name_format % self.config.table
             obj = display_table(self.config.database, side)
-            if len(side) > MAX_NAME:
-                fits = False
-                self.add(name, ERROR, "the change needs a table %s, longer than %d characters." % (side, MAX_NAME),
-                         "rename %s to at most %d characters first, or change it natively." % (self.obj, MAX_NAME - 1 - len(suffix)), obj)
-            elif not _table_exists(self.conn, self.config.database, side):
+            if not ghosts.exists(self.conn, self.config.database, side):
                 self.add(name, OK, "%s is free." % obj, obj=obj)
             elif getattr(self.config, option):
                 self.add(name, OK, "%s exists and will be dropped (%s)." % (obj, option), obj=obj)
             else:
                 self.add(name, ERROR, "%s exists, left over from an earlier change?" % obj,
                          "drop it (DROP TABLE %s) if it is, or set %s: true." % (quote_table(self.config.database, side), option), obj)
-        return fits
+        return True
 
     def on_empty_copy(self, key: Optional[str]) -> None:
         """The ALTER applies to an empty copy; then the new schema keeps the key, adds no foreign key, and the native warning."""
@@ -369,18 +355,11 @@ class _Checks:
                      "correct the alter text (it is what follows ALTER TABLE %s)." % quote_ident(self.config.table))
 
     def new_schema(self, key: Optional[str]) -> None:
-        """The new schema keeps the primary key (renamed by rename_columns at most), stays InnoDB, and adds no foreign key."""
-        copy = side_table(self.config.table, CHECK_SUFFIX)
+        """The column mapping the change would use (plan.py: the key kept, renames declared, ENUM members kept), an integer
+        key still, an InnoDB table, and no foreign key added."""
+        copy = CHECK_FORMAT % self.config.table
         if key is not None:
-            wanted = self.config.rename_columns.get(key, key)
-            new_key = primary_key(self.conn, self.config.database, copy)
-            if [c for c, _t in new_key] != [wanted] or new_key[0][1] not in SUPPORTED_KEY_TYPES:
-                self.add("new_primary_key", ERROR, "the new schema's primary key is %s, not %s; the change pages through and "
-                         "applies by the same key on both sides." % (_described_key(new_key) if new_key else "none",
-                                                                     quote_ident(wanted)),
-                         "keep the primary key (its type may widen), and change the key natively.")
-            else:
-                self.add("new_primary_key", OK, "the new schema keeps primary key %s." % _described_key(new_key))
+            self.column_mapping(copy)
         engine = fetch_value(self.conn, "SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
                                         "AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s", (self.config.database, copy) * 2)
         if engine not in TRANSACTIONAL_ENGINES:
@@ -394,6 +373,24 @@ class _Checks:
             self.add("foreign_keys", ERROR, "the ALTER adds foreign key %s; an online change of a child table is not supported yet."
                      % ", ".join(quote_ident(row[0]) for row in added),
                      "add the foreign key natively after the change.")
+
+    def column_mapping(self, copy: str) -> None:
+        _ghost, old = table_names(self.config.database, self.config.table)
+        try:
+            plan = build_plan(self.conn, self.config.database, self.config.table, copy, old, self.config.alter, self.config.rename_columns)
+        except DbferryError as exc:
+            self.add("column_mapping", ERROR, exc.message, exc.fix)
+            return
+        new_key = primary_key(self.conn, self.config.database, copy)
+        if new_key[0][1] not in SUPPORTED_KEY_TYPES:
+            self.add("column_mapping", ERROR, "the new schema makes primary key %s; the change pages through both tables by one "
+                     "integer key." % _described_key(new_key), "keep the key an integer (it may widen), or change the table natively.")
+            return
+        renamed = ["%s -> %s" % (a, b) for a, b in plan.mapping.items() if a != b]
+        self.add("column_mapping", OK, "copies %d column(s)%s%s%s; the new schema keeps primary key %s." % (
+            len(plan.mapping), "; renames " + ", ".join(renamed) if renamed else "",
+            "; drops " + ", ".join(plan.dropped) if plan.dropped else "", "; adds " + ", ".join(plan.added) if plan.added else "",
+            _described_key(new_key)))
 
     def native(self, algorithm: Optional[str]) -> None:
         if algorithm is None:

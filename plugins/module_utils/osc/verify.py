@@ -30,7 +30,7 @@ where nothing moves, and only that result is final.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from ..common.errors import DbferryError
 from ..common.identifiers import display_table, for_arguments, quote_ident, quote_table
@@ -53,9 +53,7 @@ from ..verify.checksum import (
     row_digest,
     table_columns,
 )
-
-if TYPE_CHECKING:
-    from .plan import AlterPlan
+from .plan import AlterPlan
 
 
 def _shown(value: Any) -> str:
@@ -111,7 +109,7 @@ class _Comparison:
                 ", ".join(lost), display_table(plan.database, plan.table)), obj=display_table(plan.database, plan.table),
                 fix="the table or its ghost was altered behind the change's back: remove the change (state: absent) and start it again.")
         self.old = _Side(plan.database, plan.table, plan.key, [(name, old_types[name]) for name in mapped])
-        self.ghost = _Side(plan.database, plan.ghost, plan.mapping[plan.key],
+        self.ghost = _Side(plan.database, plan.ghost, plan.ghost_key,
                            [(plan.mapping[name], ghost_types[plan.mapping[name]]) for name in mapped])
         self.found: list[Mismatch] = []
 
@@ -250,7 +248,7 @@ def describe_mismatch(plan: AlterPlan, mismatch: Mismatch) -> str:
         renamed = ["%s (%s in the ghost)" % (c, plan.mapping[c]) if plan.mapping.get(c, c) != c else c for c in mismatch.columns]
         return "%s differs from %s in %s" % (where, ghost, ", ".join(renamed))
     if mismatch.kind == EXTRA:
-        return "%s has a row %s=%s that %s has not" % (ghost, plan.mapping.get(plan.key, plan.key), mismatch.key, table)
+        return "%s has a row %s=%s that %s has not" % (ghost, plan.ghost_key, mismatch.key, table)
     return "%s is missing from %s%s" % (where, ghost, ": " + mismatch.detail if mismatch.detail else "")
 
 

@@ -9,24 +9,11 @@ import pytest
 from integration_support import root_session, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import parse_alter_config
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc import checks
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.checks import check_alter, native_algorithm, refuse_on_errors
 from ansible_collections.dbferry.mysql.plugins.module_utils.preflight.report import ERROR, OK, WARNING
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import ServerSpec, connect, fetch_all
-
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """Stand-in for config.alter_config.AlterConfig (O1's) with the fields preflight reads, until it lands."""
-
-    server: ServerSpec
-    database: str
-    table: str
-    alter: str
-    rename_columns: dict = dataclasses.field(default_factory=dict)
-    initially_drop_ghost_table: bool = False
-    initially_drop_old_table: bool = False
-    attempt_instant_ddl: bool = False
 
 
 @pytest.fixture
@@ -43,11 +30,13 @@ def conn(servers: Any) -> Iterator[Any]:
 
 
 def run(conn: Any, servers: Any, db: str, alter: str = "ADD COLUMN extra INT", table: str = "orders",
-        spec: Optional[ServerSpec] = None, **options: Any) -> dict[str, list]:
-    """check_alter's findings by name."""
-    config = Config(spec or servers.source.spec("root"), db, table, alter, **options)
+        server: Optional[dict] = None, **options: Any) -> dict[str, list]:
+    """check_alter's findings by name; ``alter`` goes in as it is (the option parser would strip or refuse some of it)."""
+    spec = servers.source.spec("root")
+    login = server or {"user": spec.user, "password": spec.password, "unix_socket": spec.unix_socket}
+    config = parse_alter_config(dict({"server": login, "database": db, "table": table, "alter": "FORCE"}, **options))
     found: dict[str, list] = {}
-    for finding in check_alter(conn, config):
+    for finding in check_alter(conn, dataclasses.replace(config, alter=alter)):
         found.setdefault(finding.name, []).append(finding)
     return found
 
@@ -64,7 +53,7 @@ def test_a_clean_change_passes_and_leaves_only_the_table(conn: Any, servers: Any
     found = run(conn, servers, db, "MODIFY amount DECIMAL(14,2)")
     assert {f.status for fs in found.values() for f in fs} == {OK}, found
     for name in ("alter_input", "log_bin", "binlog_format", "binlog_row_image", "privileges", "table", "primary_key", "foreign_keys",
-                 "triggers", "free_space", "ghost_table", "old_table", "alter_applies", "new_primary_key", "new_engine",
+                 "triggers", "free_space", "ghost_table", "old_table", "alter_applies", "column_mapping", "new_engine",
                  "native_algorithm"):
         assert name in found
     assert "MiB free" in found["free_space"][0].message  # the sandbox's data directory is on this host
@@ -93,10 +82,9 @@ def test_binlog_row_image_minimal_is_an_error(conn: Any, servers: Any, db: str, 
 
 def test_missing_privileges_are_named_with_the_grant(conn: Any, servers: Any, db: str, orders: str, make_user: Any) -> None:
     options = make_user(servers.source, "osc_reader", ["SELECT ON `%s`.*" % db])
-    spec = ServerSpec(config_file=None, **options)
-    reader = connect(spec)
+    reader = connect(ServerSpec(config_file=None, **options))
     try:
-        found = run(reader, servers, db, spec=spec)
+        found = run(reader, servers, db, server=dict(options, config_file=None))
     finally:
         reader.close()
     lacking = {f.message for f in found["privileges"] if f.status == ERROR}
@@ -126,13 +114,16 @@ def test_keys_other_than_one_integer_column_are_errors(conn: Any, servers: Any, 
     assert statuses(found, "primary_key") == [ERROR]
 
 
-def test_the_new_schema_must_keep_the_key(conn: Any, servers: Any, db: str, orders: str) -> None:
+def test_the_column_mapping_must_keep_the_key_and_name_renames(conn: Any, servers: Any, db: str, orders: str) -> None:
     found = run(conn, servers, db, "DROP PRIMARY KEY, ADD PRIMARY KEY (id, note)")
-    assert statuses(found, "new_primary_key") == [ERROR]
-    assert "`id`" in found["new_primary_key"][0].message
-    assert statuses(run(conn, servers, db, "MODIFY id BIGINT"), "new_primary_key") == [OK]
+    assert statuses(found, "column_mapping") == [ERROR] and "primary key `id`" in found["column_mapping"][0].message
+    found = run(conn, servers, db, "MODIFY id VARCHAR(10)")
+    assert statuses(found, "column_mapping") == [ERROR] and "varchar" in found["column_mapping"][0].message
+    assert statuses(run(conn, servers, db, "MODIFY id BIGINT"), "column_mapping") == [OK]
     renamed = run(conn, servers, db, "RENAME COLUMN id TO order_id", rename_columns={"id": "order_id"})
-    assert statuses(renamed, "new_primary_key") == [OK]
+    assert statuses(renamed, "column_mapping") == [OK] and "renames id -> order_id" in renamed["column_mapping"][0].message
+    undeclared = run(conn, servers, db, "RENAME COLUMN note TO remark")
+    assert statuses(undeclared, "column_mapping") == [ERROR] and "rename_columns" in undeclared["column_mapping"][0].fix
 
 
 def test_a_new_engine_without_transactions_is_an_error(conn: Any, servers: Any, db: str, orders: str) -> None:

@@ -3,44 +3,23 @@ and a row missing from the ghost named with the unique key it collides on."""
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 import pytest
 from integration_support import root_session, sql
 
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import AlterPlan, build_plan
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.verify import compare_keys, compare_ranges, failure_message
-from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import fetch_all
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum import DIFFERS, EXTRA, MISSING, Mismatch
 
 
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    """Stand-in for osc.plan.AlterPlan (O1's) with the fields verification reads, until it lands."""
-
-    database: str
-    table: str
-    ghost: str
-    key: str
-    old_columns: tuple
-    ghost_columns: tuple
-    mapping: dict
-
-
-def columns(conn: Any, db: str, table: str) -> tuple:
-    return tuple(r[0] for r in fetch_all(conn, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
-                                               "AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION", (db, table)))
-
-
-def ghost_of(conn: Any, servers: Any, db: str, alter: str, renames: dict = None) -> Plan:
+def ghost_of(conn: Any, servers: Any, db: str, alter: str, renames: Optional[dict] = None) -> AlterPlan:
     """Build t's ghost as the change does (CREATE LIKE, ALTER, copy keeping a ghost row a copied one collides with)."""
-    renames = renames or {}
     sql(servers.source, "CREATE TABLE `%s`._t_gho LIKE `%s`.t" % (db, db), "ALTER TABLE `%s`._t_gho %s" % (db, alter))
-    old, ghost = columns(conn, db, "t"), columns(conn, db, "_t_gho")
-    mapping = {c: renames.get(c, c) for c in old if renames.get(c, c) in ghost}
+    plan = build_plan(conn, db, "t", "_t_gho", "_t_del", alter, renames or {})
     sql(servers.source, "INSERT INTO `%s`._t_gho (%s) SELECT %s FROM `%s`.t ORDER BY id ON DUPLICATE KEY UPDATE _t_gho.id = _t_gho.id" % (
-        db, ", ".join("`%s`" % mapping[c] for c in mapping), ", ".join("`%s`" % c for c in mapping), db))
-    return Plan(db, "t", "_t_gho", "id", old, ghost, mapping)
+        db, ", ".join("`%s`" % plan.mapping[c] for c in plan.mapping), ", ".join("`%s`" % c for c in plan.mapping), db))
+    return plan
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
-from ansible_collections.dbferry.mysql.plugins.module_utils.osc.checks import alter_input_problem, refuse_on_errors, side_table
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.checks import alter_input_problem, refuse_on_errors
 from ansible_collections.dbferry.mysql.plugins.module_utils.preflight.report import ERROR, OK, WARNING, Finding
 
 
@@ -39,10 +39,6 @@ def test_one_change_of_the_table_passes(alter: str) -> None:
 def test_bad_input_is_refused_with_a_fix(alter: str, words: str) -> None:
     problem = alter_input_problem(alter)
     assert problem is not None and words in problem[0] and problem[1]
-
-
-def test_side_table_names() -> None:
-    assert side_table("orders", "_gho") == "_orders_gho"
 
 
 def test_refuse_on_errors_raises_the_first_error_with_its_fix() -> None:

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
-
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import AlterPlan
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.verify import describe_mismatch, failure_message
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum import DIFFERS, EXTRA, MISSING, Mismatch, column_digest
 
 
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    """Stand-in for osc.plan.AlterPlan (O1's) with the fields the messages read, until it lands."""
-
-    database: str = "shop"
-    table: str = "orders"
-    ghost: str = "_orders_gho"
-    key: str = "id"
-    mapping: dict = dataclasses.field(default_factory=lambda: {"id": "id", "amount": "total", "note": "note"})
+def plan_of_orders() -> AlterPlan:
+    """shop.orders with amount renamed to total and note dropped."""
+    return AlterPlan(database="shop", table="orders", ghost="_orders_gho", old="_orders_del", key="id",
+                     old_columns=("id", "amount", "note"), ghost_columns=("id", "total"), mapping={"id": "id", "amount": "total"},
+                     dropped=("note",), added=(), generated=(), state_name="alter-0123")
 
 
 def test_as_text_reads_text_in_utf8mb4_enum_by_label_and_always_hashes() -> None:
@@ -36,9 +31,9 @@ def test_mismatch_detail_is_shown_only_when_there_is_one() -> None:
 
 
 def test_mismatches_name_table_key_and_columns() -> None:
-    plan = Plan()
-    assert describe_mismatch(plan, Mismatch(2, DIFFERS, ("amount", "note"))) == \
-        "shop.orders id=2 differs from shop._orders_gho in amount (total in the ghost), note"
+    plan = plan_of_orders()
+    assert describe_mismatch(plan, Mismatch(2, DIFFERS, ("amount", "id"))) == \
+        "shop.orders id=2 differs from shop._orders_gho in amount (total in the ghost), id"
     assert describe_mismatch(plan, Mismatch(9, EXTRA)) == "shop._orders_gho has a row id=9 that shop.orders has not"
     collision = Mismatch(3, MISSING, ("email",), "it collides on unique key `u` (email='a') of the new schema with the ghost's row id=1")
     assert describe_mismatch(plan, collision) == ("shop.orders id=3 is missing from shop._orders_gho: it collides on unique key `u` "
