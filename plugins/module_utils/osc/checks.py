@@ -34,7 +34,7 @@ from ..server import grants as grants_mod
 from ..server.connection import error_text, execute, fetch_all, fetch_value, is_database_error
 from ..server.flavor import detect_flavor
 from . import ghost as ghosts
-from .plan import GHOST_FORMAT, OLD_FORMAT, build_plan, table_names
+from .plan import GHOST_FORMAT, OLD_FORMAT, build_plan, primary_key, read_columns, table_names
 
 #: The empty copy of ``t`` that preflight tries the ALTER on: as long as the ghost's name, which table_names checks.
 CHECK_FORMAT = "_%s_chk"
@@ -145,15 +145,10 @@ def native_algorithm(conn: Any, database: str, table: str, alter: str) -> Option
         return _try_native(conn, copy, alter)
 
 
-def primary_key(conn: Any, database: str, table: str) -> list[tuple[str, str]]:
+def typed_primary_key(conn: Any, database: str, table: str) -> list[tuple[str, str]]:
     """The table's primary key as (column, lower-case DATA_TYPE) in key order; empty when it has none."""
-    rows = fetch_all(
-        conn,
-        "SELECT s.COLUMN_NAME, c.DATA_TYPE FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c "
-        "ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME "
-        "WHERE s.INDEX_NAME = 'PRIMARY' AND s.TABLE_SCHEMA = %s AND s.TABLE_NAME = %s "
-        "AND BINARY s.TABLE_SCHEMA = %s AND BINARY s.TABLE_NAME = %s ORDER BY s.SEQ_IN_INDEX", (database, table) * 2)
-    return [(column, data_type.lower()) for column, data_type in rows]
+    types = {column.name: column.data_type for column in read_columns(conn, database, table)}
+    return [(name, types[name]) for name in primary_key(conn, database, table)]
 
 
 def _described_key(key: list[tuple[str, str]]) -> str:
@@ -208,9 +203,10 @@ class _Checks:
     def binlog(self) -> None:
         """The move preflight's binlog checks, run as they are on a context that holds only this server."""
         spec = self.config.server
-        ctx = Context(Request(spec, spec, Selection(tables_include=(self.obj,)), frozenset(),
-                              binlog.DEFAULT_MIN_BINLOG_RETENTION_HOURS, None, False, readonly.FAIL),
-                      source=self.conn, source_flavor=self.flavor)
+        request = Request(source=spec, target=spec, selection=Selection(tables_include=(self.obj,)), allow=frozenset(),
+                          min_binlog_retention_hours=binlog.DEFAULT_MIN_BINLOG_RETENTION_HOURS, source_admin=None,
+                          kill_sessions=False, privileged_sessions=readonly.FAIL)
+        ctx = Context(request, source=self.conn, source_flavor=self.flavor)
         for check in BINLOG_CHECKS:
             check(ctx)
         self.findings.extend(ctx.report.checks)
@@ -255,7 +251,7 @@ class _Checks:
 
     def primary_key(self) -> Optional[str]:
         """A single-column integer primary key, which the copy pages through and the applier finds rows by; its column."""
-        key = primary_key(self.conn, self.config.database, self.config.table)
+        key = typed_primary_key(self.conn, self.config.database, self.config.table)
         if not key:
             self.add("primary_key", ERROR, "%s has no primary key; rows cannot be copied in key order or found by key." % self.obj,
                      "add one first (a native ALTER TABLE ... ADD PRIMARY KEY), or change this table natively.")
@@ -337,22 +333,29 @@ class _Checks:
         return True
 
     def on_empty_copy(self, key: Optional[str]) -> None:
-        """The ALTER applies to an empty copy; then the new schema keeps the key, adds no foreign key, and the native warning."""
+        """The ALTER applies to an empty copy; then what the new schema is (new_schema) and whether it is native."""
         try:
             with _empty_copy(self.conn, self.config.database, self.config.table) as copy:
-                algorithm = _try_native(self.conn, copy, self.config.alter)
-                if algorithm is None:
-                    execute(self.conn, "ALTER TABLE %s %s" % (copy, self.config.alter))
+                try:
+                    algorithm = _try_native(self.conn, copy, self.config.alter)
+                    if algorithm is None:
+                        execute(self.conn, "ALTER TABLE %s %s" % (copy, self.config.alter))
+                except Exception as exc:  # noqa: BLE001 - the server's refusal of the ALTER is the finding
+                    if not is_database_error(exc):
+                        raise
+                    self.add("alter_applies", ERROR, "the ALTER fails on an empty copy of %s: %s" % (self.obj, error_text(exc)),
+                             "correct the alter text (it is what follows ALTER TABLE %s)." % quote_ident(self.config.table))
+                    return
                 self.add("alter_applies", OK, "the ALTER applies to an empty copy of %s." % self.obj)
                 self.new_schema(key)
                 self.native(algorithm)
-        except DbferryError as exc:
+        except DbferryError as exc:  # the copy's name is taken (_empty_copy)
             self.add("alter_applies", ERROR, exc.message, exc.fix, exc.obj)
-        except Exception as exc:  # noqa: BLE001 - the server's refusal of the ALTER is the finding
+        except Exception as exc:  # noqa: BLE001 - creating (or dropping) the copy was refused: a finding too
             if not is_database_error(exc):
                 raise
-            self.add("alter_applies", ERROR, "the ALTER fails on an empty copy of %s: %s" % (self.obj, error_text(exc)),
-                     "correct the alter text (it is what follows ALTER TABLE %s)." % quote_ident(self.config.table))
+            self.add("alter_applies", ERROR, "the ALTER could not be tried on an empty copy of %s: %s" % (self.obj, error_text(exc)),
+                     "give the login what the privileges check names, then check again.")
 
     def new_schema(self, key: Optional[str]) -> None:
         """The column mapping the change would use (plan.py: the key kept, renames declared, ENUM members kept), an integer
@@ -381,7 +384,7 @@ class _Checks:
         except DbferryError as exc:
             self.add("column_mapping", ERROR, exc.message, exc.fix)
             return
-        new_key = primary_key(self.conn, self.config.database, copy)
+        new_key = typed_primary_key(self.conn, self.config.database, copy)
         if new_key[0][1] not in SUPPORTED_KEY_TYPES:
             self.add("column_mapping", ERROR, "the new schema makes primary key %s; the change pages through both tables by one "
                      "integer key." % _described_key(new_key), "keep the key an integer (it may widen), or change the table natively.")

@@ -92,6 +92,7 @@ def test_missing_privileges_are_named_with_the_grant(conn: Any, servers: Any, db
     on_db = next(f for f in found["privileges"] if "`%s`.*" % db in f.message)
     assert "ALTER" in on_db.message and "LOCK TABLES" in on_db.message and "INSERT" in on_db.message
     assert on_db.fix.startswith("GRANT ")
+    assert statuses(found, "alter_applies") == [ERROR] and "CREATE command denied" in found["alter_applies"][0].message
     with pytest.raises(DbferryError) as raised:
         refuse_on_errors([f for fs in found.values() for f in fs])
     assert raised.value.fix
