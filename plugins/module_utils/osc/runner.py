@@ -273,6 +273,19 @@ class _AppliedKeys:
                 self.changed.wait(min(left, 0.1))
 
 
+class _AttemptCounter:
+    """The change's log as the swap writes to it, counting its attempts for the status as they start."""
+
+    def __init__(self, log: EventLog, run: "_Run") -> None:
+        self.log = log
+        self.run = run
+
+    def event(self, name: str, **fields: Any) -> None:
+        if name == "cut_over_attempt":
+            self.run.cut_over_attempts = fields.get("attempt", self.run.cut_over_attempts + 1)
+        self.log.event(name, **fields)
+
+
 class _Run:
     """One run of a change: prepare or resume, copy and apply, verify, swap."""
 
@@ -293,6 +306,10 @@ class _Run:
         self.hooks = Hooks(self.engine, log)
         self.phase = "preparing"
         self.started = time.monotonic()
+        #: exact_rowcount's count of the table's rows, once made.
+        self.exact_rows: Optional[int] = None
+        #: The swap's attempts so far (the status shows them; cutover.py logs each).
+        self.cut_over_attempts = 0
 
     # -- prepare -------------------------------------------------------------
 
@@ -379,6 +396,8 @@ class _Run:
         writer.rollback()
         cursor = recorded.cursors[(config.database, config.table)]
         self.status.add_table(self.display, self._estimate(conn), cursor.rows_copied, cursor.done)
+        if config.exact_rowcount and not config.concurrent_rowcount:
+            self.exact_rows = self._count()
         applied = _AppliedKeys(plan.key)
         applied.position = recorded.applied_position
         self.log.event("alter_run", table=self.display, resumed=resuming, applied_position=recorded.applied_position,
@@ -423,6 +442,11 @@ class _Run:
             self.phase = "verifying"
             pending = self._verify(conn, flavor, plan, applied)
         self.phase = "cutting over"
+        vetoes = self.hooks.run("on-before-cutover", self._snapshot())
+        if vetoes:
+            raise DbferryError("the cut-over of %s did not start: %s" % (self.display, "; ".join(vetoes)), obj=self.display,
+                               fix="correct what the on-before-cutover hook reports (or remove the hook), then run the change again; "
+                                   "it resumes.")
         self.log.event("cut_over_start", table=self.display)
 
         def wait_applied(position: str, seconds: float, locker: Any = None) -> None:
@@ -437,7 +461,7 @@ class _Run:
 
         swapped = swap(config.server, config.database, config.table, plan.ghost, plan.old,
                        lock_timeout=config.cut_over_lock_timeout_seconds, retries=config.default_retries, wait_applied=wait_applied,
-                       log=self.log, ok_to_drop_table=config.ok_to_drop_table, initially_drop_old_table=config.initially_drop_old_table,
+                       log=_AttemptCounter(self.log, self), ok_to_drop_table=config.ok_to_drop_table, initially_drop_old_table=config.initially_drop_old_table,
                        postpone_flag=config.postpone_cut_over_flag_file, panic_flag=config.panic_flag_file, stop=self.stop)
         self.phase = "complete"
         writer = connect(config.server, autocommit=False)
@@ -452,6 +476,7 @@ class _Run:
         seconds = time.monotonic() - self.started
         self.log.event("alter_complete", table=self.display, seconds=round(seconds, 3), attempts=swapped.attempts,
                        lock_seconds=round(swapped.lock_seconds, 3), old_table=swapped.old_table)
+        self.hooks.fire("on-after-cutover", self._snapshot())
         self.hooks.fire("on-success", self._snapshot())
         return AlterResult(changed=True, old_create=old_create, new_create=new_create, mapping=dict(plan.mapping), dropped=list(plan.dropped),
                            added=list(plan.added), rows_copied=self.status.tables[self.display]["copied"], events_applied=applied.events,
@@ -518,20 +543,32 @@ class _Run:
         self.status.copied(self.display, rows, done)
 
     def _estimate(self, conn: Any) -> int:
-        config = self.config
-        table = quote_table(config.database, config.table)
-        if config.exact_rowcount:
-            return int(fetch_value(conn, "SELECT COUNT(*) FROM %s" % table) or 0)
+        """The statistics' row estimate (exact_rowcount counts them, _count)."""
         return int(fetch_value(conn, "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
-                               (config.database, config.table)) or 0)
+                               (self.config.database, self.config.table)) or 0)
+
+    def _count(self) -> int:
+        """exact_rowcount: the table's rows, counted on a session of its own (concurrent_rowcount: while the copy runs)."""
+        conn = connect(self.config.server)
+        try:
+            return int(fetch_value(conn, "SELECT COUNT(*) FROM %s" % quote_table(self.config.database, self.config.table)) or 0)
+        finally:
+            close_quietly(conn)
 
     def _snapshot(self) -> dict[str, Any]:
+        """The engine's status, with the change's phase and, once counted, the exact row count as the estimate."""
         snapshot = self.status.snapshot()
-        snapshot.update(phase=self.phase, table=self.display)
+        snapshot.update(phase=self.phase, table=self.display, cut_over_attempts=self.cut_over_attempts)
+        if self.exact_rows is not None:
+            estimated = max(self.exact_rows, snapshot["rows_copied"])
+            rate = snapshot["rows_per_second"]
+            snapshot.update(rows_estimated=estimated, eta_seconds=round((estimated - snapshot["rows_copied"]) / rate) if rate > 0 else None)
         return snapshot
 
     def _publish_loop(self) -> None:
         """Publish the status (status.json in state_dir) and log progress, until the run ends; a stop asked ends the run."""
+        if self.config.exact_rowcount and self.exact_rows is None:
+            self.exact_rows = self._count()
         last_log = 0.0
         while not self.halt.wait(STATUS_SECONDS):
             if self.stop.is_set():

@@ -25,7 +25,8 @@ from osc_support import AlterThread, alter_options, assert_projection, projected
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_table
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import alter_name
-from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import AlterResult, already_applied
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import AlterResult, already_applied, noop_alter, remove_alter
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import parse_alter_config
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import fetch_all, fetch_value
 
@@ -45,9 +46,12 @@ def _change_under_load(servers: Any, db: str, tmp_path: Path, alter: str, mappin
     flag.touch()
     log_path = tmp_path / "alter.log"
     load = DmlLoad(servers, db, connections=2, key_space=ROWS, per_second=100)
+    written = load.statements
+    # A short pause per chunk: the copy takes about a second, long enough for the load to write across it.
     run = AlterThread(alter_options(servers, db, "a", alter, tmp_path / "state", postpone_cut_over_flag_file=str(flag), **options),
-                      log_path)
+                      log_path, chunk_hook=lambda _low, _high: time.sleep(0.03))
     until(lambda: _logged(log_path, "cut_over_postponed") or not run.thread.is_alive(), "the copy to end", timeout=120)
+    assert load.statements > written + 50
     load.finish()
     assert run.thread.is_alive(), run.error
     expected = projected_rows(servers.source, db, "a", list(mapping), "id")
@@ -56,7 +60,10 @@ def _change_under_load(servers: Any, db: str, tmp_path: Path, alter: str, mappin
     assert result.changed and result.mapping == mapping
     assert assert_projection(servers.source, db, expected, "a", mapping, "id") == len(expected) > ROWS // 2
     assert result.old_table == "%s._a_del" % db and result.cut_over_attempts >= 1 and result.events_applied > 0
-    assert already_applied(parse_alter_config(alter_options(servers, db, "a", alter, tmp_path / "state", **options)))
+    again = parse_alter_config(alter_options(servers, db, "a", alter, tmp_path / "state", **options))
+    assert already_applied(again)
+    unchanged = AlterThread(alter_options(servers, db, "a", alter, tmp_path / "state", **options), tmp_path / "again.log").finish()
+    assert not unchanged.changed and unchanged.old_create == unchanged.new_create == result.new_create
     with root_session(servers.source) as conn:
         assert fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = '_a_gho'", (db,)) == 0
         assert fetch_all(conn, "SELECT phase FROM _dbferry.moves WHERE name = %s", (alter_name(db, "a"),)) == [("complete",)]
@@ -119,6 +126,44 @@ def test_narrowing_fails_naming_table_key_and_column(servers: Any, db: str, tmp_
     assert "%s.a" % db in message and "column `v`" in message and "`id` = 43" in message and "Out of range" in message, message
     assert _create_statement(servers, db, "a") == create
     assert projected_rows(servers.source, db, "a", list(ALL), "id") == before
+    # The failed change stays recorded, with its ghost, until it is removed (state: absent).
+    config = parse_alter_config(alter_options(servers, db, "a", "MODIFY v TINYINT NOT NULL", tmp_path / "state"))
+    assert _tables(servers, db) == ["_a_gho", "a", "b"]
+    assert remove_alter(config, EventLog("alter")) and not remove_alter(config, EventLog("alter"))
+    assert _tables(servers, db) == ["a", "b"] and _copy_cursor(servers, db) == (None, False)
+
+
+def test_check_mode_changes_nothing(servers: Any, db: str, tmp_path: Path) -> None:
+    """noop_alter (check mode) reports the new definition and the mapping from a ghost it drops again."""
+    make_load_tables(servers, db, 100)
+    create = _create_statement(servers, db, "a")
+    config = parse_alter_config(alter_options(servers, db, "a", "DROP COLUMN s, ADD COLUMN note TEXT", tmp_path / "state"))
+    result = noop_alter(config, EventLog("alter"))
+    assert result.changed and result.mapping == {"id": "id", "v": "v"} and result.dropped == ["s"] and result.added == ["note"]
+    assert result.old_create == create and result.new_create.startswith("CREATE TABLE `a`") and "`note` text" in result.new_create
+    assert "`s`" not in result.new_create and result.rows_copied == 0
+    assert _create_statement(servers, db, "a") == create and _tables(servers, db) == ["a", "b"]
+    assert not remove_alter(config, EventLog("alter"))
+
+
+def test_panic_flag_during_copy_stops_at_once(servers: Any, db: str, tmp_path: Path) -> None:
+    """The panic flag file appears during the copy: the change stops, the original in place and unchanged."""
+    make_load_tables(servers, db, ROWS)
+    before = projected_rows(servers.source, db, "a", list(ALL), "id")
+    panic = tmp_path / "panic"
+
+    def hook(low: Any, _high: int) -> None:
+        if low is not None and low > ROWS // 3 and not panic.exists():
+            panic.touch()
+            time.sleep(1.0)  # twice the throttle checks' interval: the next chunk does not start
+
+    run = AlterThread(alter_options(servers, db, "a", "ADD COLUMN note TEXT", tmp_path / "state", panic_flag_file=str(panic)),
+                      tmp_path / "alter.log", chunk_hook=hook)
+    with pytest.raises(DbferryError, match="panic flag file"):
+        run.finish()
+    assert projected_rows(servers.source, db, "a", list(ALL), "id") == before
+    last_key, done = _copy_cursor(servers, db)
+    assert ROWS // 3 < last_key < ROWS and not done
 
 
 def _alter_process(options: dict[str, Any], tmp_path: Path) -> subprocess.Popen:
@@ -137,6 +182,12 @@ def _alter_process(options: dict[str, Any], tmp_path: Path) -> subprocess.Popen:
                             stdout=open(tmp_path / "killed.out", "ab"), stderr=subprocess.STDOUT)
 
 
+def _tables(servers: Any, db: str) -> list[str]:
+    with root_session(servers.source) as conn:
+        return sorted(name for (name,) in fetch_all(conn, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s",
+                                                    (db,)))
+
+
 def _copy_cursor(servers: Any, db: str) -> tuple[Any, bool]:
     with root_session(servers.source) as conn:
         if not fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '_dbferry' AND TABLE_NAME = 'cursors'"):
@@ -145,35 +196,49 @@ def _copy_cursor(servers: Any, db: str) -> tuple[Any, bool]:
     return (rows[0][0], bool(rows[0][1])) if rows else (None, False)
 
 
-def test_kill_during_copy_then_resume(servers: Any, db: str, tmp_path: Path) -> None:
-    """kill -9 of a process running the change in the middle of its copy; a new run resumes from the checkpoints (the
-    copy's cursor and the applied position) and ends exact, under the load all along."""
+def test_kill_during_copy_and_tail_then_resume(servers: Any, db: str, tmp_path: Path) -> None:
+    """kill -9 of a process running the change in the middle of its copy, then of the next one while it tails the binlog
+    (copied, cut-over postponed); a third run resumes from the checkpoints (the copy's cursor, the applied position) and
+    ends exact, under the load all along."""
     make_load_tables(servers, db, ROWS)
     load = DmlLoad(servers, db, connections=2, key_space=ROWS, per_second=100)
     alter = "MODIFY v BIGINT NOT NULL, ADD COLUMN note VARCHAR(20) NOT NULL DEFAULT 'none'"
-    proc = _alter_process(alter_options(servers, db, "a", alter, tmp_path / "state", chunk_size=10), tmp_path)
+    flag = tmp_path / "postpone"
+    flag.touch()
+    options = alter_options(servers, db, "a", alter, tmp_path / "state", postpone_cut_over_flag_file=str(flag))
+    killed_log = tmp_path / "killed.log"
+    proc = _alter_process(dict(options, chunk_size=10), tmp_path)
     try:
         until(lambda: (_copy_cursor(servers, db)[0] or -100) > ROWS // 4 or proc.poll() is not None, "the copy to be under way")
-        assert proc.poll() is None, (tmp_path / "killed.out").read_text()[-3000:]
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        _kill(proc, tmp_path)
+        last_key, done = _copy_cursor(servers, db)
+        assert last_key is not None and last_key < ROWS and not done
+        proc = _alter_process(options, tmp_path)
+        until(lambda: _logged(killed_log, "cut_over_postponed") or proc.poll() is not None, "the second run to tail the binlog")
+        time.sleep(0.5)  # tailing under the load
+        _kill(proc, tmp_path)
     finally:
         if proc.poll() is None:
             proc.kill()
-    last_key, done = _copy_cursor(servers, db)
-    assert last_key is not None and last_key < ROWS and not done
+    runs = [json.loads(line) for line in killed_log.read_text().splitlines() if '"alter_run"' in line]
+    assert [(r["resumed"], r["copy_done"]) for r in runs] == [(False, False), (True, False)] and runs[1]["copy_after"] >= last_key
+    assert _copy_cursor(servers, db)[1]
     time.sleep(0.5)  # the load writes on while no change runs: the resumed applier has those events to apply
-    flag = tmp_path / "postpone"
-    flag.touch()
     log_path = tmp_path / "alter.log"
-    run = AlterThread(alter_options(servers, db, "a", alter, tmp_path / "state", postpone_cut_over_flag_file=str(flag)), log_path)
-    until(lambda: _logged(log_path, "cut_over_postponed") or not run.thread.is_alive(), "the resumed copy to end", timeout=120)
+    run = AlterThread(options, log_path)
+    until(lambda: _logged(log_path, "cut_over_postponed") or not run.thread.is_alive(), "the third run to tail the binlog", timeout=120)
     load.finish()
     assert run.thread.is_alive(), run.error
     resumed = [json.loads(line) for line in log_path.read_text().splitlines() if '"alter_run"' in line]
-    assert resumed and resumed[0]["resumed"] and resumed[0]["copy_after"] >= last_key
+    assert resumed[0]["resumed"] and resumed[0]["copy_done"] and resumed[0]["applied_position"] != runs[1]["applied_position"]
     expected = projected_rows(servers.source, db, "a", list(ALL), "id")
     flag.unlink()
     result = run.finish()
     assert result.added == ["note"]
     assert assert_projection(servers.source, db, expected, "a", ALL, "id") == len(expected)
+
+
+def _kill(proc: subprocess.Popen, tmp_path: Path) -> None:
+    assert proc.poll() is None, (tmp_path / "killed.out").read_text()[-3000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
