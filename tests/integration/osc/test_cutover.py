@@ -20,7 +20,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.cutover import SENTRY_COMMENT, swap
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import (
-    ServerSpec, close_quietly, connect, execute, fetch_all, fetch_value,
+    ServerSpec, close_quietly, connect, error_code, execute, fetch_all, fetch_value,
 )
 
 ORIGINAL = ["id", "v"]
@@ -70,10 +70,10 @@ class Writer(threading.Thread):
         self.join(30)
         close_quietly(self.conn)
         assert not self.errors, self.errors
-        return [value for value, _, _ in self.done]
+        return [done[0] for done in self.done]
 
     def longest_wait(self) -> float:
-        return max(ended - started for _, started, ended in self.done)
+        return max(done[2] - done[1] for done in self.done)
 
 
 def make_pair(conn: Any, db: str, rows: int = 5) -> None:
@@ -118,6 +118,73 @@ def run_swap(servers: Servers, db: str, log: RecordingLog, **options: Any) -> An
 
 
 @pytest.mark.parametrize("drop", [False, True])
+class Pending(threading.Thread):
+    """A statement sent from a session of its own that is expected to wait; its error (if any) is kept."""
+
+    def __init__(self, spec: ServerSpec, statement: str) -> None:
+        super().__init__(daemon=True)
+        self.conn = connect(spec)
+        self.statement = statement
+        self.error: Any = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            execute(self.conn, self.statement)
+        except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
+            self.error = exc
+
+    def waiting(self, server_conn: Any) -> bool:
+        return fetch_value(server_conn, "SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = %s",
+                           (self.conn.thread_id(),)) == "Waiting for table metadata lock"
+
+    def outcome(self) -> Any:
+        self.join(30)
+        close_quietly(self.conn)
+        return self.error
+
+
+def refusal(conn: Any, statement: str) -> int:
+    """The server's error number for ``statement``, 0 when it ran."""
+    try:
+        fetch_all(conn, statement)
+    except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
+        return error_code(exc)
+    return 0
+
+
+def test_mariadb_the_server_behaviour_the_swap_relies_on(servers: Servers, db: str) -> None:
+    """Measured, not assumed: RENAME is refused under LOCK TABLES; a waiting RENAME goes before waiting writes; a
+    locker gone after the sentry's DROP lets the RENAME complete; the probe tells a RENAME that waits for the ghost
+    from one that holds it."""
+    spec = servers.source.spec("root")
+    rename = "RENAME TABLE `%s`.t TO `%s`._t_del, `%s`._t_gho TO `%s`.t" % (db, db, db, db)
+    probe = "SET STATEMENT lock_wait_timeout = 0 FOR SHOW CREATE TABLE `%s`._t_gho" % db
+    with root_session(servers.source) as conn:
+        make_pair(conn, db)
+        locker, reader = connect(spec), connect(spec)
+        try:
+            execute(locker, "CREATE TABLE `%s`._t_del (id INT PRIMARY KEY)" % db)
+            execute(locker, "LOCK TABLES `%s`.t WRITE, `%s`._t_del WRITE" % (db, db))
+            assert refusal(locker, "RENAME TABLE `%s`._t_del TO `%s`._t_x" % (db, db)) == 1192
+            renamer = Pending(spec, rename)
+            until(lambda: renamer.waiting(conn), "the RENAME to wait")
+            write = Pending(spec, "INSERT INTO `%s`.t (v) VALUES (555)" % db)
+            until(lambda: write.waiting(conn), "the write to wait")
+            execute(reader, "BEGIN")
+            fetch_all(reader, "SELECT COUNT(*) FROM `%s`._t_gho" % db)
+            execute(locker, "DROP TABLE `%s`._t_del" % db)
+            assert refusal(conn, probe) == 0   # granted: the RENAME only waits for the ghost, which the reader holds
+            execute(reader, "COMMIT")
+            until(lambda: refusal(conn, probe) == 1205, "the RENAME to hold the ghost")
+            execute(conn, "KILL CONNECTION %d" % locker.thread_id())   # the locker gone before its UNLOCK
+            assert renamer.outcome() is None and write.outcome() is None
+        finally:
+            close_quietly(locker, reader)
+        assert columns(conn, db, "t") == SWAPPED and values(conn, db, "t") == list(range(5)) + [555]
+        assert values(conn, db, "_t_del") == list(range(5))
+
+
 def test_clean_swap_keeps_or_drops_the_old_table(servers: Servers, db: str, drop: bool) -> None:
     log = RecordingLog()
     with root_session(servers.source) as conn:
@@ -133,6 +200,19 @@ def test_clean_swap_keeps_or_drops_the_old_table(servers: Servers, db: str, drop
             assert columns(conn, db, "_t_del") == ORIGINAL
             assert values(conn, db, "_t_del") == list(range(5))
     assert [event["attempt"] for event in log.named("cut_over_swapped")] == [1]
+
+
+def test_a_name_that_sorts_before_the_sentry_swaps_too(servers: Servers, db: str) -> None:
+    """For `Orders` the RENAME waits on the table's own lock first (upper case sorts before '_'): no ghost probe."""
+    with root_session(servers.source) as conn:
+        execute(conn, "CREATE TABLE `%s`.Orders (id INT PRIMARY KEY)" % db)
+        execute(conn, "CREATE TABLE `%s`._Orders_gho (id INT PRIMARY KEY, extra INT NOT NULL DEFAULT 7)" % db)
+        execute(conn, "INSERT INTO `%s`.Orders VALUES (1), (2)" % db)
+        execute(conn, "INSERT INTO `%s`._Orders_gho (id) VALUES (1), (2)" % db)
+        result = swap(servers.source.spec("root"), db, "Orders", "_Orders_gho", "_Orders_del", lock_timeout=2, retries=1,
+                      wait_applied=applied_at_once, log=RecordingLog(), ok_to_drop_table=False, initially_drop_old_table=False)
+        assert result.attempts == 1 and tables(conn, db) == ["Orders", "_Orders_del"]
+        assert fetch_all(conn, "SELECT id, extra FROM `%s`.Orders ORDER BY id" % db) == [(1, 7), (2, 7)]
 
 
 def test_writes_land_on_one_side_of_the_swap_and_wait_at_most_the_lock(servers: Servers, db: str) -> None:
@@ -203,11 +283,11 @@ def test_a_session_reading_the_ghost_never_lets_writes_in_before_the_rename(serv
             writer.start()
             with pytest.raises(DbferryError):
                 run_swap(servers, db, log, lock_timeout=1, retries=1)
-            assert "waiting for the RENAME to hold" in log.named("cut_over_attempt_failed")[0]["reason"]
+            assert "another session uses %s._t_gho" % db in log.named("cut_over_attempt_failed")[0]["reason"]
             until(lambda: len(writer.done) >= 10, "writes after the attempt")
             execute(reader, "COMMIT")
             assert columns(conn, db, "t") == ORIGINAL and tables(conn, db) == ["_t_gho", "t"]
-            written_so_far = [value for value, _, _ in writer.done]
+            written_so_far = [done[0] for done in writer.done]
             assert set(written_so_far) <= set(values(conn, db, "t")), "every write is in the original"
             result = run_swap(servers, db, RecordingLog(), lock_timeout=1, retries=1)
             written = writer.finish()
@@ -255,7 +335,7 @@ def test_the_locker_killed_in_the_middle_leaves_the_original(servers: Servers, d
         with pytest.raises(DbferryError):
             run_swap(servers, db, log, wait_applied=kill_locker, retries=1)
         assert_original_in_place(conn, db)
-        assert not fetch_value(conn, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'RENAME TABLE%%'")
+        assert not fetch_value(conn, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'RENAME TABLE%'")
         # The next attempt, with the same tables, swaps.
         assert run_swap(servers, db, RecordingLog()).attempts == 1 and columns(conn, db, "t") == SWAPPED
 
@@ -288,11 +368,11 @@ def test_kill_9_while_the_table_is_locked_leaves_the_original_and_the_next_swap_
         process = subprocess.Popen([sys.executable, str(script), servers.base, db, str(locked)], env=env)
         try:
             until(locked.exists, "the swap to hold the lock", timeout=30)
-            assert fetch_value(conn, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'RENAME TABLE%%'") == 1
+            assert fetch_value(conn, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'RENAME TABLE%'") == 1
             os.kill(process.pid, signal.SIGKILL)
         finally:
             process.wait(30)
-        until(lambda: not fetch_value(conn, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'RENAME TABLE%%'"),
+        until(lambda: not fetch_value(conn, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'RENAME TABLE%'"),
               "the RENAME to fail on the sentry")
         assert columns(conn, db, "t") == ORIGINAL and values(conn, db, "t") == list(range(5))
         execute(conn, "INSERT INTO `%s`.t (v) VALUES (-1)" % db)
@@ -396,5 +476,3 @@ def test_a_missing_ghost_is_refused_naming_it(servers: Servers, db: str) -> None
         execute(conn, "DROP TABLE `%s`._t_gho" % db)
         with pytest.raises(DbferryError, match="_t_gho does not exist"):
             run_swap(servers, db, RecordingLog())
-
-
