@@ -45,6 +45,7 @@ from ..config.move_config import MoveConfig, default_server_id
 from ..config.options import BY_KEY
 from ..config.tunables import Tunables
 from ..controls.hooks import Hooks
+from ..cutover.auto_increment import raise_counters
 from ..controls.throttle import Throttle
 from ..controls.throttle_checks import ThrottleChecks
 from ..engine import state
@@ -447,7 +448,9 @@ class _Run:
             raise DbferryError("the cut-over of %s did not start: %s" % (self.display, "; ".join(vetoes)), obj=self.display,
                                fix="correct what the on-before-cutover hook reports (or remove the hook), then run the change again; "
                                    "it resumes.")
-        self.log.event("cut_over_start", table=self.display)
+        # The binlog carries rows, not counters: ids the table gave out to rows that are gone again must not come back.
+        raised = raise_counters(conn, conn, [(config.database, config.table, config.database, plan.ghost)])
+        self.log.event("cut_over_start", table=self.display, auto_increment_raised=[b.as_dict() for b in raised])
 
         def wait_applied(position: str, seconds: float, locker: Any = None) -> None:
             """Under the cut-over's lock: the applier brings the ghost up to ``position``; with the session that holds the
