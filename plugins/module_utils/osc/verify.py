@@ -51,9 +51,8 @@ from ..verify.checksum import (
     range_condition,
     row_differences,
     row_digest,
-    table_columns,
 )
-from .plan import AlterPlan
+from .plan import AlterPlan, read_columns
 
 
 def _shown(value: Any) -> str:
@@ -66,9 +65,11 @@ def _shown(value: Any) -> str:
 
 
 class _Side:
-    """One of the two tables: its quoted name, key and mapped columns (name, DATA_TYPE), in the original's column order."""
+    """One of the two tables: the session that reads it, its quoted name, key and mapped columns (name, DATA_TYPE), in the
+    original's column order."""
 
-    def __init__(self, database: str, table: str, key: str, columns: list[tuple[str, str]]) -> None:
+    def __init__(self, conn: Any, database: str, table: str, key: str, columns: list[tuple[str, str]]) -> None:
+        self.conn = conn
         self.name = display_table(database, table)
         self.table_sql = for_arguments(quote_table(database, table))
         self.key = key
@@ -82,22 +83,29 @@ class _Side:
     def keys_condition(self, keys: list[Any]) -> tuple[str, list[Any]]:
         return keys_condition(self.key_sql, keys)
 
-    def column_digests(self, conn: Any, keys: list[Any]) -> dict[Any, tuple[str, ...]]:
+    def aggregate(self, condition: str, args: list[Any]) -> tuple[int, int]:
+        return range_aggregate(self.conn, self.table_sql, self.digest, condition, args)
+
+    def key_digests(self, condition: str, args: list[Any]) -> list[tuple[Any, str]]:
+        return key_digests(self.conn, self.table_sql, self.key_sql, self.digest, condition, args)
+
+    def column_digests(self, keys: list[Any]) -> dict[Any, tuple[str, ...]]:
         """Per key, each mapped column's digest."""
+        if not keys:
+            return {}
         digests = ", ".join("MD5(%s)" % column_digest(name, data_type, as_text=True) for name, data_type in self.columns)
-        rows = fetch_all(conn, "SELECT %s, %s FROM %s WHERE %s IN (%s)" % (
+        rows = fetch_all(self.conn, "SELECT %s, %s FROM %s WHERE %s IN (%s)" % (
             self.key_sql, digests, self.table_sql, self.key_sql, placeholders(len(keys))), keys)
         return {row[0]: tuple(row[1:]) for row in rows}
 
 
 class _Comparison:
-    """The original and the ghost of one change, compared on one session."""
+    """The original and the ghost of one change, each read through its session (one session may read both)."""
 
-    def __init__(self, conn: Any, plan: AlterPlan) -> None:
-        self.conn = conn
+    def __init__(self, conn: Any, plan: AlterPlan, ghost_conn: Optional[Any] = None) -> None:
         self.plan = plan
-        old_types = dict(table_columns(conn, plan.database, plan.table))
-        ghost_types = dict(table_columns(conn, plan.database, plan.ghost))
+        old_types = {column.name: column.data_type for column in read_columns(conn, plan.database, plan.table)}
+        ghost_types = {column.name: column.data_type for column in read_columns(conn, plan.database, plan.ghost)}
         if not old_types or not ghost_types:
             missing = display_table(plan.database, plan.table if not old_types else plan.ghost)
             raise DbferryError("table %s is missing, so the change cannot be verified." % missing, obj=missing,
@@ -108,8 +116,8 @@ class _Comparison:
             raise DbferryError("column(s) %s of %s are no longer in both tables of the change, so it cannot be verified." % (
                 ", ".join(lost), display_table(plan.database, plan.table)), obj=display_table(plan.database, plan.table),
                 fix="the table or its ghost was altered behind the change's back: remove the change (state: absent) and start it again.")
-        self.old = _Side(plan.database, plan.table, plan.key, [(name, old_types[name]) for name in mapped])
-        self.ghost = _Side(plan.database, plan.ghost, plan.ghost_key,
+        self.old = _Side(conn, plan.database, plan.table, plan.key, [(name, old_types[name]) for name in mapped])
+        self.ghost = _Side(conn if ghost_conn is None else ghost_conn, plan.database, plan.ghost, plan.ghost_key,
                            [(plan.mapping[name], ghost_types[plan.mapping[name]]) for name in mapped])
         self.found: list[Mismatch] = []
 
@@ -120,15 +128,14 @@ class _Comparison:
     def range_equal(self, key_range: KeyRange) -> bool:
         old_condition, args = self.old.range_condition(key_range)
         ghost_condition, _args = self.ghost.range_condition(key_range)
-        return (range_aggregate(self.conn, self.old.table_sql, self.old.digest, old_condition, args)
-                == range_aggregate(self.conn, self.ghost.table_sql, self.ghost.digest, ghost_condition, args))
+        return self.old.aggregate(old_condition, args) == self.ghost.aggregate(ghost_condition, args)
 
     def next_boundary(self, chunk_rows: int) -> Callable[[Optional[Any]], Optional[Any]]:
         """The original's ``chunk_rows``-th key above ``low`` (chunk_ranges' argument)."""
 
         def boundary(low: Optional[Any]) -> Optional[Any]:
             condition, args = self.old.range_condition((low, None))
-            return fetch_value(self.conn, "SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d" % (
+            return fetch_value(self.old.conn, "SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d" % (
                 self.old.key_sql, self.old.table_sql, condition, self.old.key_sql, chunk_rows - 1), args)
 
         return boundary
@@ -145,12 +152,10 @@ class _Comparison:
 
     def _narrow(self, old_condition: str, ghost_condition: str, args: list[Any]) -> None:
         """The differing rows of the rows that meet the conditions, in key order, each with its columns or its collision."""
-        ours = key_digests(self.conn, self.old.table_sql, self.old.key_sql, self.old.digest, old_condition, args)
-        theirs = key_digests(self.conn, self.ghost.table_sql, self.ghost.key_sql, self.ghost.digest, ghost_condition, args)
-        found = row_differences(ours, theirs)[:MAX_REPORTED_ROWS - len(self.found)]
+        found = row_differences(self.old.key_digests(old_condition, args), self.ghost.key_digests(ghost_condition, args))
+        found = found[:MAX_REPORTED_ROWS - len(self.found)]
         differing = [key for key, kind in found if kind == DIFFERS]
-        old_digests = self.old.column_digests(self.conn, differing) if differing else {}
-        ghost_digests = self.ghost.column_digests(self.conn, differing) if differing else {}
+        old_digests, ghost_digests = self.old.column_digests(differing), self.ghost.column_digests(differing)
         for key, kind in found:
             if kind == DIFFERS:
                 if key not in old_digests or key not in ghost_digests:
@@ -167,7 +172,7 @@ class _Comparison:
         """The ghost's unique keys other than the primary key: name -> (ghost column, prefix length or None) in key order."""
         keys: dict[str, list[tuple[str, Optional[int]]]] = {}
         for index, column, sub_part in fetch_all(
-                self.conn, "SELECT INDEX_NAME, COLUMN_NAME, SUB_PART FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s "
+                self.ghost.conn, "SELECT INDEX_NAME, COLUMN_NAME, SUB_PART FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s "
                            "AND TABLE_NAME = %s AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY' ORDER BY INDEX_NAME, SEQ_IN_INDEX",
                 (self.plan.database, self.plan.ghost)):
             keys.setdefault(index, []).append((column, sub_part))
@@ -180,7 +185,7 @@ class _Comparison:
             if any(column not in by_ghost_name for column, _prefix in columns):
                 continue  # a key on an added column: the ghost's value is its default, not the original's
             olds = [by_ghost_name[column] for column, _prefix in columns]
-            rows = fetch_all(self.conn, "SELECT %s FROM %s WHERE %s = %%s" % (
+            rows = fetch_all(self.old.conn, "SELECT %s FROM %s WHERE %s = %%s" % (
                 ", ".join(for_arguments(quote_ident(c)) for c in olds), self.old.table_sql, self.old.key_sql), (key,))
             if not rows or any(value is None for value in rows[0]):
                 continue  # gone since, or a NULL, which a unique key lets repeat
@@ -189,7 +194,7 @@ class _Comparison:
             for column, prefix in columns:
                 quoted = for_arguments(quote_ident(column))
                 tests.append("LEFT(%s, %d) = LEFT(%%s, %d)" % (quoted, prefix, prefix) if prefix else "%s = %%s" % quoted)
-            other = fetch_value(self.conn, "SELECT %s FROM %s WHERE %s LIMIT 1" % (
+            other = fetch_value(self.ghost.conn, "SELECT %s FROM %s WHERE %s LIMIT 1" % (
                 self.ghost.key_sql, self.ghost.table_sql, " AND ".join(tests)), values)
             if other is not None:
                 shown = ", ".join("%s=%s" % (column, _shown(value)) for (column, _prefix), value in zip(columns, values))
@@ -227,12 +232,20 @@ def compare_ranges(conn: Any, plan: AlterPlan, chunk_rows: int = DEFAULT_CHUNK_R
     return comparison.found
 
 
-def compare_keys(conn: Any, plan: AlterPlan, keys: Iterable[int]) -> list[Mismatch]:
-    """Compare the rows at ``keys`` (each at most once, in key order) with the ghost's; at most MAX_REPORTED_ROWS mismatches."""
+def compare_keys(conn: Any, plan: AlterPlan, keys: Iterable[int], ghost_conn: Optional[Any] = None) -> list[Mismatch]:
+    """Compare the rows at ``keys`` (each at most once, in key order) with the ghost's; at most MAX_REPORTED_ROWS mismatches.
+
+    ``ghost_conn``, when given, reads the ghost: under the cut-over's ``LOCK
+    TABLES t WRITE, _<t>_del WRITE`` the locking session (``conn``, the only
+    one that may read ``t`` then) may read no other table, while another
+    session still reads the ghost until the sentry is dropped: the pending
+    RENAME asks for the sentry's lock before the ghost's (``_del`` sorts
+    before ``_gho``) and waits there, holding none on the ghost.
+    """
     wanted = sorted(set(keys))
     if not wanted:
         return []
-    comparison = _Comparison(conn, plan)
+    comparison = _Comparison(conn, plan, ghost_conn)
     for start in range(0, len(wanted), DEFAULT_CHUNK_ROWS):
         comparison.narrow_keys(wanted[start:start + DEFAULT_CHUNK_ROWS])
         if comparison.full:

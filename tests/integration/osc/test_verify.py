@@ -10,6 +10,7 @@ from integration_support import root_session, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import AlterPlan, build_plan
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.verify import compare_keys, compare_ranges, failure_message
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import execute
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum import DIFFERS, EXTRA, MISSING, Mismatch
 
 
@@ -79,3 +80,15 @@ def test_a_row_dropped_by_a_new_unique_key_names_the_collision(conn: Any, server
                                "ghost's row id=1")
     assert compare_keys(conn, plan, [3]) == found
     assert "uniq_email" in failure_message(plan, found)
+
+
+def test_compare_keys_under_the_cut_over_lock_reads_the_ghost_on_another_session(conn: Any, servers: Any, db: str) -> None:
+    sql(servers.source, "CREATE TABLE `%s`.t (id INT PRIMARY KEY, v INT)" % db, "INSERT INTO `%s`.t VALUES (1, 1), (2, 2)" % db,
+        "CREATE TABLE `%s`._t_del LIKE `%s`.t" % (db, db))
+    plan = ghost_of(conn, servers, db, "MODIFY v BIGINT")
+    sql(servers.source, "UPDATE `%s`._t_gho SET v = 20 WHERE id = 2" % db)
+    with root_session(servers.source) as locker:
+        execute(locker, "LOCK TABLES `%s`.t WRITE, `%s`._t_del WRITE" % (db, db))
+        assert compare_keys(locker, plan, [1, 2], ghost_conn=conn) == [Mismatch(2, DIFFERS, ("v",))]
+        with pytest.raises(Exception, match="was not locked with LOCK TABLES"):
+            compare_keys(locker, plan, [1, 2])
