@@ -242,9 +242,10 @@ notes:
     the change in a detached agent and cut over in a later task, are not in this version.
   - The table needs a primary key of a single integer column, kept by the change. Tables that are the parent or the child
     of a foreign key are refused, with the fix, and so are tables with triggers.
-  - The server needs C(log_bin) on, C(binlog_format=ROW) and C(binlog_row_image=FULL). The login user needs C(ALTER),
-    C(CREATE), C(DROP), C(INSERT), C(SELECT) and C(LOCK TABLES) on the database, the same on C(_dbferry) (its checkpoints),
-    and C(REPLICATION SLAVE) and C(BINLOG MONITOR) globally. All of it is checked before anything is written.
+  - The server needs C(log_bin) on, C(binlog_format=ROW), C(binlog_row_image=FULL) and C(binlog_row_metadata=FULL). The login
+    user needs C(SELECT), C(INSERT), C(UPDATE), C(DELETE), C(CREATE), C(DROP), C(ALTER) and C(LOCK TABLES) on the database,
+    the same but C(LOCK TABLES) on C(_dbferry) (the checkpoints), and C(REPLICATION SLAVE) and C(BINLOG MONITOR) globally.
+    All of it is checked before anything is written.
   - Supports check mode and diff mode; the diff (the C(CREATE TABLE) before and after) is in the result either way.
 """
 
