@@ -117,7 +117,6 @@ def run_swap(servers: Servers, db: str, log: RecordingLog, **options: Any) -> An
     return swap(servers.source.spec("root"), db, "t", "_t_gho", "_t_del", **settings)
 
 
-@pytest.mark.parametrize("drop", [False, True])
 class Pending(threading.Thread):
     """A statement sent from a session of its own that is expected to wait; its error (if any) is kept."""
 
@@ -185,6 +184,7 @@ def test_mariadb_the_server_behaviour_the_swap_relies_on(servers: Servers, db: s
         assert values(conn, db, "_t_del") == list(range(5))
 
 
+@pytest.mark.parametrize("drop", [False, True])
 def test_clean_swap_keeps_or_drops_the_old_table(servers: Servers, db: str, drop: bool) -> None:
     log = RecordingLog()
     with root_session(servers.source) as conn:
