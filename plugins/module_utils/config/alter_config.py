@@ -77,6 +77,10 @@ ALTER_BY_KEY: dict[str, Option] = {option.key: option for option in ALTER_OPTION
 #: Connection keys a module passes as its login_* options (server/connection.py), accepted in place of ``server``.
 LOGIN_KEYS = frozenset(login_name(option) for option in SERVER_OPTIONS)
 
+#: The options parse_alter_config reads its own way; every other one is taken as _value checks it.
+_PARSED_APART = frozenset({"server", "database", "table", "alter", "rename_columns", "max_load", "critical_load", "throttle_control_replicas",
+                           "state_dir"})
+
 #: Names as the server takes them unquoted or quoted: anything but NUL, at most 64 characters, no trailing space.
 _NAME_RE = re.compile(r"^[^\x00]{1,64}$")
 
@@ -228,11 +232,7 @@ def parse_alter_config(raw: dict[str, Any]) -> AlterConfig:
     alter = _value(raw, "alter").strip().rstrip(";").strip()
     if re.match(r"(?i)^alter\s+table\s", alter):
         raise _bad("alter", "starts with ALTER TABLE: %r." % alter, "give only what follows the table's name, e.g. 'ADD COLUMN c INT'.")
-    values = {key: _value(raw, key) for key in ("chunk_size", "dml_batch_size", "max_lag_millis", "throttle_query", "throttle_flag_file",
-                                                 "panic_flag_file", "postpone_cut_over_flag_file", "cut_over_lock_timeout_seconds",
-                                                 "default_retries", "exact_rowcount", "concurrent_rowcount", "initially_drop_ghost_table",
-                                                 "initially_drop_old_table", "ok_to_drop_table", "hooks_path", "hooks_timeout_seconds",
-                                                 "verify", "attempt_instant_ddl", "server_id")}
+    values = {option.key: _value(raw, option.key) for option in ALTER_OPTIONS if option.key not in _PARSED_APART}
     return AlterConfig(
         server=server,
         database=database,

@@ -210,4 +210,3 @@ def build_plan(conn: Any, database: str, table: str, ghost: str, old: str, alter
         state_name=alter_name(database, table),
         old_types=tuple(c.data_type for c in old_columns),
     )
-

@@ -26,6 +26,7 @@ target are the one server.
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 import os
 import threading
@@ -350,10 +351,11 @@ class _Run:
     # -- run -----------------------------------------------------------------
 
     def run(self) -> AlterResult:
-        conn = connect(self.config.server)
-        writer = connect(self.config.server, autocommit=False)
-        lock = _lock(self.config, self.name)
+        lock = _lock(self.config, self.name)  # before anything is written: a second run of the change stops here
+        conn = writer = None
         try:
+            conn = connect(self.config.server)
+            writer = connect(self.config.server, autocommit=False)
             return self._run(conn, writer)
         except BaseException as exc:
             self.status.failed(exc)
@@ -370,6 +372,8 @@ class _Run:
         config = self.config
         flavor = detect_flavor(conn)
         refuse_unsupported_source(flavor, "online schema changes")
+        if not ghosts.exists(conn, config.database, config.table):
+            raise DbferryError("table %s does not exist." % self.display, obj=self.display, fix="check database and table (names are case-sensitive).")
         old_create = ghosts.show_create(conn, config.database, config.table)
         recorded = state.load(writer, self.name)
         writer.rollback()
@@ -384,7 +388,8 @@ class _Run:
             raise DbferryError("another change of %s is recorded (another ALTER or other renames), not finished." % self.display,
                                obj=self.display, fix="run that change to its end with its own options, or remove it (state: absent) first.")
         resuming = recorded is not None and recorded.phase == "copying" and ghosts.exists(conn, config.database, self.ghost)
-        findings = [f for f in check_alter(conn, config) if not (resuming and f.name == "ghost_table")]
+        # A ghost this change recorded is its own (resumed, or dropped and made again by prepare), not a leftover.
+        findings = [f for f in check_alter(conn, config) if not (recorded is not None and f.name == "ghost_table")]
         refuse_on_errors(findings)
         warnings = [f.message for f in findings if f.status == WARNING]
         instant = native_algorithm(conn, config.database, config.table, config.alter)
@@ -438,6 +443,7 @@ class _Run:
         self.phase = "tailing"
         self._catch_up(conn, flavor, applied)
         self._postpone()
+        self.throttle.wait(self.halt)  # no verification or cut-over while the change is held (load, lag, flag file)
         pending: set[int] = set()
         if config.verify:
             self.phase = "verifying"
@@ -498,9 +504,10 @@ class _Run:
                            mapping={}, dropped=[], added=[], seconds=seconds, instant=algorithm, warnings=warnings)
 
     def _catch_up(self, conn: Any, flavor: Flavor, applied: _AppliedKeys) -> None:
-        """Wait until the applier has applied the server's position as of now."""
+        """Wait until the applier has applied the server's position as of now, however long it is throttled: a stuck
+        applier stops the run by its own error."""
         position = fetch_value(conn, flavor.gtid_position_sql) or ""
-        applied.wait(position, float(self.engine.stall_seconds) * 4, self.halt)
+        applied.wait(position, math.inf, self.halt)
 
     def _postpone(self) -> None:
         """Copy and apply go on while the postpone flag file exists; the verification and the swap wait for its removal."""
