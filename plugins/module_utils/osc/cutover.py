@@ -20,9 +20,12 @@ a table whose name sorts after ``_`` (most names: ``_t_del`` < ``_t_gho`` <
 ``t``) it takes the sentry's and the ghost's before t's, so a session that
 still reads the ghost when the sentry is dropped would leave the renamer
 waiting on the ghost while writes to t go ahead; the RENAME would then move
-them into ``_<t>_del``, lost (gh-ost issue 887). Step 5 therefore releases t
-only once a probe that ignores waiting requests (``SHOW CREATE TABLE`` takes
-a high-priority shared lock) finds the ghost held by the renamer.
+them into ``_<t>_del``, lost (gh-ost issue 887; reproduced here). So step 5
+drops the sentry only if no other session uses the ghost (a ``LOCK TABLES
+... WRITE NOWAIT`` granted and released), and releases t only once a probe
+that ignores waiting requests (``SHOW CREATE TABLE`` takes a high-priority
+shared lock) finds the ghost held by the renamer. For a name that sorts
+before ``_`` (``Orders``) the renamer waits on t first and neither is needed.
 
 Before the release, anything that goes wrong (the lock not granted within
 ``lock_timeout``, the caller's wait too long, a session killed, a flag file)
@@ -31,7 +34,9 @@ t released, the sentry dropped. Writes to t waited, none failed, and the
 original is in place; the next attempt comes after a pause. If the process
 dies instead, its sessions end with it: before the sentry is dropped the
 RENAME fails on it (``_<t>_del`` exists), after that it completes the swap,
-which is then whole (step 4 is done). Either the original or the new table
+which is then whole (step 4 is done); the only window left is a session
+that opens the ghost in the milliseconds between the NOWAIT check and the
+DROP while the process dies before the probe. Either the original or the new table
 always has the name, and a sentry left behind is recognised by its comment,
 dropped and reported by the next swap.
 """
@@ -63,8 +68,8 @@ METADATA_LOCK_WAIT = "Waiting for table metadata lock"
 #: while sixty attempts still span minutes rather than hours.
 FIRST_PAUSE = 0.5
 LONGEST_PAUSE = 10.0
-#: How often the processlist and the probe are read while the table is locked (each read takes ~1 ms).
-POLL_SECONDS = 0.01
+#: How often the processlist and the probe are read while the table is locked (each read takes about 1 ms).
+POLL_SECONDS = 0.002
 #: Errors that say a session is gone (a DBA's KILL, a dropped connection): the control session is then opened again.
 SESSION_GONE = frozenset({ER_CONNECTION_KILLED, CR_SERVER_GONE_ERROR, CR_SERVER_LOST})
 #: The control session's lock wait bound (seconds) for its own DDL: creating and dropping the sentry, dropping the
@@ -341,19 +346,21 @@ class _Attempt:
         self.sentry_dropped = False
 
     def run(self, wait_applied: Callable[[str, float], None], abort: Callable[[], Optional[DbferryError]]) -> float:
-        """Swap, and return the seconds t was locked; raise _AttemptFailed (undone) or an error that must stop the change."""
+        """Swap, and return the seconds writes to t were held; raise _AttemptFailed (undone) or an error that must stop the change."""
         names = self.names
         try:
             self.control.execute("CREATE TABLE %s (id INT NOT NULL PRIMARY KEY) ENGINE=InnoDB COMMENT='%s'" % (
                 names.sql(names.old), SENTRY_COMMENT))
-            # Own sessions with read timeouts beyond their lock waits, so a lock wait ends in the server's error.
+            # Both sessions are opened before the lock, so that connecting is not part of the time writes wait; each
+            # has a read timeout beyond its lock wait bound, so that a lock wait ends in the server's error.
             self.locker = connect(self.spec, read_timeout=lock_wait_seconds(self.lock_timeout) + 30)
             execute(self.locker, "SET SESSION lock_wait_timeout = %d" % lock_wait_seconds(self.lock_timeout))
+            renamer = self._open_renamer()
             # Writes to t wait from the moment the LOCK TABLES request is queued, not only once it is granted.
             self.locked_at = time.monotonic()
             deadline = self.locked_at + self.lock_timeout
             execute(self.locker, "LOCK TABLES %s WRITE, %s WRITE" % (names.sql(names.table), names.sql(names.old)))
-            self._send_rename(deadline, abort)
+            self._send_rename(renamer, deadline, abort)
             position = fetch_value(self.locker, "SELECT @@GLOBAL.gtid_binlog_pos") or ""
             self.log.event("cut_over_locked", attempt=self.number, table=names.shown(names.table), position=position,
                            locker_connection=self.locker.thread_id(), renamer_connection=self.renamer_id,
@@ -376,20 +383,23 @@ class _Attempt:
             raise
         finally:
             close_quietly(self.locker)
-        lock_seconds = time.monotonic() - self.locked_at
-        return self._rename_outcome(self.renamer, lock_seconds)
+        return self._rename_outcome(renamer)
 
-    def _send_rename(self, deadline: float, abort: Callable[[], Optional[DbferryError]]) -> None:
-        """Send the RENAME from a session of its own and wait until it waits on the metadata locks."""
+    def _open_renamer(self) -> _Renamer:
+        """The renamer's session, set up and idle until _send_rename."""
         names = self.names
         self.renamer = _Renamer(connect(self.spec, read_timeout=self._renamer_lock_wait() + 30), "RENAME TABLE %s TO %s, %s TO %s" % (
             names.sql(names.table), names.sql(names.old), names.sql(names.ghost), names.sql(names.table)))
         self.renamer_id = self.renamer.conn.thread_id()
         execute(self.renamer.conn, "SET SESSION lock_wait_timeout = %d" % self._renamer_lock_wait())
-        self.renamer.start()
+        return self.renamer
+
+    def _send_rename(self, renamer: _Renamer, deadline: float, abort: Callable[[], Optional[DbferryError]]) -> None:
+        """Send the RENAME and wait until it waits on the metadata locks."""
+        renamer.start()
         while self.control.fetch_value("SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = %s",
                                        (self.renamer_id,)) != METADATA_LOCK_WAIT:
-            if not self.renamer.is_alive():
+            if not renamer.is_alive():
                 raise _AttemptFailed("the RENAME ended before the swap was ready: %s" % self._renamer_error())
             self._check(deadline, abort, "waiting for the RENAME to queue")
             time.sleep(POLL_SECONDS)
@@ -493,13 +503,19 @@ class _Attempt:
                                        % (self.names.shown(self.names.table), self.names.shown(self.names.ghost)))
             time.sleep(POLL_SECONDS)
 
-    def _rename_outcome(self, renamer: _Renamer, lock_seconds: float) -> float:
-        """After the release: the RENAME either ran (the swap) or failed with t untouched (another attempt)."""
+    def _rename_outcome(self, renamer: _Renamer) -> float:
+        """After the release: the RENAME either ran (the swap) or failed with t untouched (another attempt).
+
+        Returns the seconds writes to t were held: from the LOCK TABLES
+        request to the end of the RENAME, which the writes waiting on t wait
+        for too (10-50 ms of its own here, more on a busy server).
+        """
         renamer.join()
+        held = time.monotonic() - self.locked_at
         close_quietly(renamer.conn)
         if renamer.error is not None:
             raise _AttemptFailed("the RENAME failed after the release, the original table in place: %s" % self._renamer_error())
-        return lock_seconds
+        return held
 
     def _renamer_error(self) -> str:
         error = self.renamer.error if self.renamer is not None else None
