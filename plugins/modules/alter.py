@@ -246,7 +246,10 @@ notes:
     user needs C(SELECT), C(INSERT), C(UPDATE), C(DELETE), C(CREATE), C(DROP), C(ALTER) and C(LOCK TABLES) on the database,
     the same but C(LOCK TABLES) on C(_dbferry) (the checkpoints), and C(REPLICATION SLAVE) and C(BINLOG MONITOR) globally.
     All of it is checked before anything is written.
+  - While the change runs, its status (phase, rows copied and estimated, rows/s, ETA, lag, throttle reason) is kept in
+    C(~/.dbferry/alters/<database>.<table>/status.json) on the host the task runs on.
   - Supports check mode and diff mode; the diff (the C(CREATE TABLE) before and after) is in the result either way.
+    In check mode, V(state=absent) does not look for what a change left and reports no change, with a warning.
 """
 
 EXAMPLES = r"""

@@ -31,7 +31,8 @@ def _option_file(servers: Any, tmp_path: Path) -> str:
 def _dbferry_alter(servers: Any, tmp_path: Path, db: str, *args: str) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if key != "MYSQL_PWD"}
     return subprocess.run([str(ROOT / "bin" / "dbferry"), "alter", "--login-unix-socket", servers.source.socket,
-                           "--login-config-file", _option_file(servers, tmp_path), "--database", db, *args],
+                           "--login-config-file", _option_file(servers, tmp_path), "--state-dir", str(tmp_path / "state"),
+                           "--database", db, *args],
                           capture_output=True, text=True, timeout=300, check=False, env=env)
 
 

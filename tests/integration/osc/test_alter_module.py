@@ -82,6 +82,12 @@ def _rows(servers: Any, db: str, table: str, columns: str) -> list[tuple]:
         return fetch_all(conn, "SELECT %s FROM %s ORDER BY id" % (columns, quote_table(db, table)))
 
 
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A home of the test's own: the change keeps its status in ~/.dbferry/alters/<database>.<table>."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+
 @pytest.fixture
 def table_a(servers: Any, db: str) -> str:
     """Tables a (the one changed) and b, 3000 rows each, that DmlLoad writes to."""
@@ -118,6 +124,7 @@ def test_add_column_under_load_is_exact_and_a_second_run_changes_nothing(ansible
     assert assert_projection(servers.source, db, old_rows, "a", result["mapping"], "id") > 15000
     assert {note for (note,) in _rows(servers, db, "a", "note")} == {"none"}
     assert sorted(_tables(servers, db)) == ["_a_del", "a", "b"]
+    assert json.loads((tmp_path / ".dbferry" / "alters" / ("%s.a" % db) / "status.json").read_text())["table"] == "%s.a" % db
 
     again = _run(ansible, servers, db, alter=ADD_COLUMN)
     assert again.result["changed"] is False and not again.failed, again.output
