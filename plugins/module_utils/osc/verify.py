@@ -171,10 +171,11 @@ class _Comparison:
     def _unique_keys(self) -> dict[str, list[tuple[str, Optional[int]]]]:
         """The ghost's unique keys other than the primary key: name -> (ghost column, prefix length or None) in key order."""
         keys: dict[str, list[tuple[str, Optional[int]]]] = {}
-        for index, column, sub_part in fetch_all(
-                self.ghost.conn, "SELECT INDEX_NAME, COLUMN_NAME, SUB_PART FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s "
-                           "AND TABLE_NAME = %s AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY' ORDER BY INDEX_NAME, SEQ_IN_INDEX",
-                (self.plan.database, self.plan.ghost)):
+        rows = fetch_all(self.ghost.conn, "SELECT INDEX_NAME, COLUMN_NAME, SUB_PART FROM information_schema.STATISTICS "
+                                          "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s "
+                                          "AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY' ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+                         (self.plan.database, self.plan.ghost) * 2)
+        for index, column, sub_part in rows:
             keys.setdefault(index, []).append((column, sub_part))
         return keys
 
