@@ -26,7 +26,6 @@ import threading
 import time
 from typing import Any, Callable, Iterator, Optional
 
-from ..binlog import gtid
 from . import state
 from .applier import ApplyHook, apply_binlog
 from ..binlog.changes import Transaction
@@ -43,7 +42,7 @@ from ..common.retry import is_transient
 from .tables import MovedTable, check_target_tables, create_target_tables, read_tables
 from .selection import unmatched_error
 from ..binlog.replica_id import check_server_id
-from .status import Status
+from .status import Status, observe_source
 from .target_lock import TargetLock
 from ..controls.throttle import PAUSE, Throttle
 from ..controls.throttle_checks import ThrottleChecks
@@ -259,11 +258,7 @@ class Ferry:
 
     def _observe(self, source: Any, flavor: Flavor) -> None:
         """Read the source's position and clock for the lag figures, and publish the status."""
-        current = fetch_value(source, flavor.gtid_position_sql) or ""
-        asked = time.time()
-        source_clock = float(fetch_value(source, "SELECT UNIX_TIMESTAMP(NOW(6))"))
-        clock_offset = source_clock - (asked + time.time()) / 2  # the source read its clock about halfway through the round trip
-        self.status.source_position(current, gtid.behind(self.status.applied_position, current), clock_offset)
+        observe_source(source, flavor, self.status)
         snapshot = self.status.publish(self.config.state_dir)
         if self.on_status is not None:
             self.on_status(snapshot)

@@ -14,11 +14,14 @@ import time
 from collections import deque
 from typing import Any, Optional
 
+from ..binlog import gtid
 from ..common.errors import DbferryError
 from ..common.private import write_private
 from .state import COMPLETE
 from ..controls.throttle import PAUSE, Throttle
 from ..config.tunables import Tunables
+from ..server.connection import fetch_value
+from ..server.flavor import Flavor
 
 STATUS_FILE = "status.json"
 
@@ -153,6 +156,15 @@ class Status:
         snapshot = self.snapshot()
         _write(state_dir, snapshot)
         return snapshot
+
+
+def observe_source(conn: Any, flavor: Flavor, status: Status) -> None:
+    """Read the source's position and clock into ``status``, for its lag figures (a move's run loop, an alter's status loop)."""
+    current = fetch_value(conn, flavor.gtid_position_sql) or ""
+    asked = time.time()
+    source_clock = float(fetch_value(conn, "SELECT UNIX_TIMESTAMP(NOW(6))"))
+    clock_offset = source_clock - (asked + time.time()) / 2  # the source read its clock about halfway through the round trip
+    status.source_position(current, gtid.behind(status.applied_position, current), clock_offset)
 
 
 def _write(state_dir: str, snapshot: dict[str, Any]) -> None:

@@ -40,6 +40,7 @@ from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
 from ..common.identifiers import display_table, quote_table
 from ..common.private import write_private
+from ..common.retry import is_transient
 from ..common.workers import WorkerPool
 from ..config.alter_config import AlterConfig
 from ..config.move_config import MoveConfig, default_server_id
@@ -52,7 +53,7 @@ from ..controls.throttle_checks import ThrottleChecks
 from ..engine import state
 from ..engine.applier import apply_binlog
 from ..engine.selection import Selection
-from ..engine.status import STATUS_FILE, Status
+from ..engine.status import STATUS_FILE, Status, observe_source
 from ..engine.tables import MovedTable
 from ..engine.target_lock import TargetLock
 from ..preflight.report import WARNING
@@ -312,6 +313,8 @@ class _Run:
         self.exact_rows: Optional[int] = None
         #: The swap's attempts so far (the status shows them; cutover.py logs each).
         self.cut_over_attempts = 0
+        #: When the on-status hooks were last fired (every hooks_status_seconds, from the start).
+        self.last_status_hook = time.monotonic()
 
     # -- prepare -------------------------------------------------------------
 
@@ -415,7 +418,7 @@ class _Run:
             lambda: apply_binlog(self.engine, flavor, [plan.moved_table()], recorded.applied_position, self._applied(applied),
                                  self.throttle, self.tunables, self.halt, on_event=self.log.event, record_empty=False),
             lambda: checks.run(self.halt),
-            self._publish_loop,
+            lambda: self._publish_loop(flavor),
         ], _run_each, stop=self.halt).start()
         try:
             result = self._copy_verify_swap(conn, flavor, plan, applied, old_create)
@@ -575,20 +578,41 @@ class _Run:
             snapshot.update(rows_estimated=estimated, eta_seconds=round((estimated - snapshot["rows_copied"]) / rate) if rate > 0 else None)
         return snapshot
 
-    def _publish_loop(self) -> None:
-        """Publish the status (status.json in state_dir) and log progress, until the run ends; a stop asked ends the run."""
+    def _publish_loop(self, flavor: Flavor) -> None:
+        """Publish the status (status.json in state_dir) with the lag behind the server, and log progress, until the run
+        ends; a stop asked ends the run."""
         if self.config.exact_rowcount and self.exact_rows is None:
             self.exact_rows = self._count()
         last_log = 0.0
-        while not self.halt.wait(STATUS_SECONDS):
-            if self.stop.is_set():
-                self.halt.set()
-            snapshot = self._snapshot()
-            status_file(self.config.state_dir, snapshot)
-            if time.monotonic() - last_log >= PROGRESS_LOG_SECONDS:
-                last_log = time.monotonic()
-                self.log.event("progress", **{k: snapshot.get(k) for k in (
-                    "phase", "rows_copied", "rows_estimated", "rows_per_second", "eta_seconds", "lag_seconds", "throttle_reason")})
+        observer = None
+        try:
+            while not self.halt.wait(STATUS_SECONDS):
+                if self.stop.is_set():
+                    self.halt.set()
+                try:
+                    observer = observer or connect(self.config.server)
+                    observe_source(observer, flavor, self.status)
+                except Exception as exc:  # noqa: BLE001 - status only: reconnect on the next tick
+                    if not is_transient(exc):
+                        raise
+                    close_quietly(observer)
+                    observer = None
+                last_log = self._publish(last_log)
+        finally:
+            close_quietly(observer)
+
+    def _publish(self, last_log: float) -> float:
+        """Write status.json; log a progress line when the last one is PROGRESS_LOG_SECONDS old; return when it was."""
+        snapshot = self._snapshot()
+        status_file(self.config.state_dir, snapshot)
+        if time.monotonic() - self.last_status_hook >= self.engine.hooks_status_seconds:
+            self.last_status_hook = time.monotonic()
+            self.hooks.fire("on-status", snapshot)
+        if time.monotonic() - last_log < PROGRESS_LOG_SECONDS:
+            return last_log
+        self.log.event("progress", **{k: snapshot.get(k) for k in (
+            "phase", "rows_copied", "rows_estimated", "rows_per_second", "eta_seconds", "lag_seconds", "lag_events", "throttle_reason")})
+        return time.monotonic()
 
     def _stopped(self) -> DbferryError:
         return DbferryError("the change of %s stopped at a checkpoint; the original table is in place." % self.display, obj=self.display,

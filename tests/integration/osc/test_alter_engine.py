@@ -39,23 +39,30 @@ def _logged(log_path: Path, event: str) -> bool:
     return log_path.exists() and any(json.loads(line).get("event") == event for line in log_path.read_text().splitlines() if line)
 
 
+#: An on-before-cutover hook that holds the cut-over (after the verification) until the test lets it go on.
+HOLD_HOOK = "#!/bin/sh\ntouch at_cut_over\nwhile [ ! -e go ]; do sleep 0.05; done\n"
+
+
 def _change_under_load(servers: Any, db: str, tmp_path: Path, alter: str, mapping: dict[str, str], **options: Any) -> AlterResult:
-    """Change table ``a`` under a load; compare the new table with the original's rows at the swap, through ``mapping``."""
+    """Change table ``a`` under a load that runs through the copy, the tail and the verification, and stops just before
+    the swap (held there by an on-before-cutover hook); then the new table must hold the original's rows at the swap,
+    through ``mapping``."""
     make_load_tables(servers, db, ROWS)
-    flag = tmp_path / "postpone"
-    flag.touch()
-    log_path = tmp_path / "alter.log"
+    hooks, state_dir = tmp_path / "hooks", tmp_path / "state"
+    hooks.mkdir(mode=0o755)
+    (hooks / "on-before-cutover-hold").write_text(HOLD_HOOK)
+    (hooks / "on-before-cutover-hold").chmod(0o755)
     load = DmlLoad(servers, db, connections=2, key_space=ROWS, per_second=100)
     written = load.statements
     # A short pause per chunk: the copy takes about a second, long enough for the load to write across it.
-    run = AlterThread(alter_options(servers, db, "a", alter, tmp_path / "state", postpone_cut_over_flag_file=str(flag), **options),
-                      log_path, chunk_hook=lambda _low, _high: time.sleep(0.03))
-    until(lambda: _logged(log_path, "cut_over_postponed") or not run.thread.is_alive(), "the copy to end", timeout=120)
+    run = AlterThread(alter_options(servers, db, "a", alter, state_dir, hooks_path=str(hooks), **options), tmp_path / "alter.log",
+                      chunk_hook=lambda _low, _high: time.sleep(0.03))
+    until(lambda: (state_dir / "at_cut_over").exists() or not run.thread.is_alive(), "the cut-over to start", timeout=120)
     assert load.statements > written + 50
     load.finish()
     assert run.thread.is_alive(), run.error
     expected = projected_rows(servers.source, db, "a", list(mapping), "id")
-    flag.unlink()
+    (state_dir / "go").touch()
     result = run.finish()
     assert result.changed and result.mapping == mapping
     assert assert_projection(servers.source, db, expected, "a", mapping, "id") == len(expected) > ROWS // 2
@@ -131,6 +138,22 @@ def test_narrowing_fails_naming_table_key_and_column(servers: Any, db: str, tmp_
     assert _tables(servers, db) == ["_a_gho", "a", "b"]
     assert remove_alter(config, EventLog("alter")) and not remove_alter(config, EventLog("alter"))
     assert _tables(servers, db) == ["a", "b"] and _copy_cursor(servers, db) == (None, False)
+
+
+def test_new_unique_key_violated_fails_before_the_swap(servers: Any, db: str, tmp_path: Path) -> None:
+    """Rows 5 and 6 share a value of v: the copy keeps row 6 out of the ghost (it collides on the new UNIQUE key), and the
+    verification stops the change naming the row and the key, before any swap; the original is intact."""
+    make_load_tables(servers, db, 200)
+    with root_session(servers.source) as conn:
+        conn.cursor().execute("UPDATE %s SET v = 15 WHERE id = 6" % quote_table(db, "a"))
+    before = projected_rows(servers.source, db, "a", list(ALL), "id")
+    create = _create_statement(servers, db, "a")
+    with pytest.raises(DbferryError) as failed:
+        AlterThread(alter_options(servers, db, "a", "ADD UNIQUE KEY uv (v)", tmp_path / "state"), tmp_path / "alter.log").finish()
+    message = str(failed.value)
+    assert "verify found 1 differing row" in message and "id=6 is missing from %s._a_gho" % db in message and "uv" in message, message
+    assert _create_statement(servers, db, "a") == create and projected_rows(servers.source, db, "a", list(ALL), "id") == before
+    assert "_a_del" not in _tables(servers, db)
 
 
 def test_check_mode_changes_nothing(servers: Any, db: str, tmp_path: Path) -> None:
