@@ -219,7 +219,8 @@ def column_digest(column: str, data_type: str, as_text: bool = False) -> str:
 
     ``as_text``: tell apart values as they read, not as they are stored, so that a value kept through a change of the
     column's type digests alike on both sides (an online schema change, osc/verify.py): character columns in utf8mb4,
-    ENUM and SET by label, every column hashed (the form may not depend on a type that changed).
+    ENUM and SET by label, DECIMAL without its scale's trailing zeros, every column hashed (the form may not depend on a
+    type that changed).
     """
     data_type = data_type.lower()
     quoted = for_arguments(quote_ident(column))
@@ -227,6 +228,9 @@ def column_digest(column: str, data_type: str, as_text: bool = False) -> str:
         value = "CAST(%s + 0e0 AS BINARY)" % quoted
     elif as_text and data_type in TEXT_TYPES:
         value = "CAST(CONVERT(%s USING utf8mb4) AS BINARY)" % quoted
+    elif as_text and data_type == "decimal":
+        # the scale's trailing zeros (and then the point) dropped: 12.50 in DECIMAL(10,2) reads as 12.5000 in DECIMAL(12,4)
+        value = "IF(LOCATE('.', %s) > 0, TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM %s)), CAST(%s AS CHAR))" % (quoted, quoted, quoted)
     elif data_type in NUMBERED_TYPES:
         value = "CONCAT(%s + 0, '=', CAST(%s AS BINARY))" % (quoted, quoted)
     else:

@@ -32,6 +32,8 @@ def conn(servers: Any) -> Iterator[Any]:
 CHANGES = {
     "int to bigint": ("v INT", "(1, -5), (2, 2147483647), (3, NULL)", "MODIFY v BIGINT"),
     "decimal wider": ("v DECIMAL(10,2)", "(1, 12.50), (2, -99999999.99), (3, 0)", "MODIFY v DECIMAL(14,2)"),
+    "decimal scale": ("v DECIMAL(10,2)", "(1, 12.50), (2, 100), (3, -0.05)", "MODIFY v DECIMAL(12,4)"),
+    "int to decimal": ("v INT", "(1, 100), (2, -7), (3, 0)", "MODIFY v DECIMAL(12,2)"),
     "varchar longer": ("v VARCHAR(50)", "(1, 'abc'), (2, ''), (3, 'trailing ')", "MODIFY v VARCHAR(100)"),
     "utf8mb3 to utf8mb4": ("v VARCHAR(20) CHARACTER SET utf8mb3", "(1, 'é'), (2, 'Straße'), (3, '日本')",
                            "MODIFY v VARCHAR(20) CHARACTER SET utf8mb4"),
