@@ -49,10 +49,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import parse_alter_config
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev import sandbox
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev.load import Load, ServerSession, Transaction
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.checks import NATIVE_CLAUSES
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import run_alter
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import close_quietly, connect, error_code, execute, \
     fetch_value, is_database_error
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.error_codes import ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
@@ -184,7 +187,7 @@ class PacedSession:
         code = 0
         try:
             self.session.run(transaction)
-        except Exception as exc:  # pylint: disable=broad-exception-caught - only a server error is a result
+        except Exception as exc:  # noqa: BLE001 - only a server error is a result  # pylint: disable=broad-exception-caught
             if not is_database_error(exc):
                 raise
             code = error_code(exc) or -1
@@ -350,7 +353,7 @@ class NativeAlter(Tool):
             for algorithm, clause in SERVER_CLAUSES:
                 try:
                     execute(conn, "ALTER TABLE %s.%s %s%s" % (DATABASE, TABLE, change.spec, ", " + clause if clause else ""))
-                except Exception as exc:  # pylint: disable=broad-exception-caught - a refused clause: the next one
+                except Exception as exc:  # noqa: BLE001 - a refused clause: the next one  # pylint: disable=broad-exception-caught
                     if error_code(exc) not in (ER_ALTER_OPERATION_NOT_SUPPORTED, ER_ALTER_OPERATION_NOT_SUPPORTED_REASON):
                         raise
                     continue
@@ -428,7 +431,7 @@ class Dbferry(Tool):
                 time.sleep(0.05)
             out = process.stdout.read()
         if process.returncode != 0:
-            raise BenchError("dbferry's alter failed (exit %d): %s" % (process.returncode, _tail(events)))
+            raise BenchError("dbferry failed (exit %d): %s" % (process.returncode, _tail(events)))
         result = json.loads(out.splitlines()[-1])
         result["peak_rss_mb"] = round(max(peak, result.pop("self_max_rss_mb")), 1)
         return result
@@ -614,13 +617,12 @@ def measure(bench: Bench, options: Options) -> tuple[list[Figure], dict[str, Any
 
 def run_dbferry() -> int:
     """The dbferry process: the alter's configuration as JSON on stdin; its result, and this process's peak RSS, as JSON on stdout."""
-    # Imported here: the bench runs its other lines on a checkout without the alter engine.
-    from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import parse_alter_config  # pylint: disable=import-outside-toplevel
-    from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import run_alter  # pylint: disable=import-outside-toplevel
-
-    config = parse_alter_config(json.load(sys.stdin))
     events = EventLog("bench-alter", echo=sys.stderr)
-    result = asdict(run_alter(config, events))
+    try:
+        result = asdict(run_alter(parse_alter_config(json.load(sys.stdin)), events))
+    except DbferryError as exc:  # the engine's own refusal: its message and fix, as the last line for the table
+        print("DbferryError: %s" % exc, file=sys.stderr)
+        return 1
     # ru_maxrss: kilobytes on Linux. The peak of this process until now, which /proc readings may have missed at the end.
     result["self_max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
     print(json.dumps(result, default=str))
