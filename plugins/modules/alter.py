@@ -26,8 +26,9 @@ description:
   - Progress is checkpointed in the server's C(_dbferry) schema with each chunk; a change that stopped (a failure, a
     killed Ansible run) resumes from there the next time the task runs. One change per table at a time - a second run
     for the same table fails at once, naming the one that holds it.
-  - Idempotent - a table that already has the change (its C(CREATE TABLE) is what the change would make of it) returns
-    C(changed=false) and is left alone.
+  - Idempotent - a table that already has the change returns C(changed=false) and is left alone. It has it when the same
+    change ran to its end here (its record in C(_dbferry) stays, complete) or when its C(CREATE TABLE) is what the change
+    would make of it.
   - Check mode is gh-ost's run without C(--execute) - after the same checks, an empty copy of the table (C(_<table>_chk)) is
     created and altered, the new C(CREATE TABLE) is returned as the diff with the column mapping, and the copy is dropped;
     nothing else is written.
@@ -39,8 +40,9 @@ options:
       - V(present) runs the change to completion in the task (copy, binlog tail, verification, cut-over) and returns when
         the table has its new schema.
       - V(absent) removes what a change of this table left behind - its ghost table, the cut-over's sentry table and its
-        checkpoints. The original table is never touched; an old table kept after a cut-over (C(_<table>_del)) is not
-        removed either, drop it when you no longer need it.
+        record in C(_dbferry) (the checkpoints of a stopped change, or the record of a finished one, after which the same
+        ALTER would run again). The original table is never touched; an old table kept after a cut-over (C(_<table>_del))
+        is not removed either, drop it when you no longer need it.
     type: str
     choices: [present, absent]
     default: present

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 from ferry_support import DmlLoad, make_load_tables
@@ -63,16 +63,16 @@ def _create_table(servers: Any, db: str) -> str:
         return fetch_all(conn, "SHOW CREATE TABLE %s" % quote_table(db, "a"))[0][1]
 
 
-def _checkpoints(servers: Any, db: str) -> int:
-    """Rows of the change's state in _dbferry (0 when the schema is not there yet)."""
+def _recorded(servers: Any, db: str) -> Optional[str]:
+    """The phase of the change's record in _dbferry (a finished change stays recorded, complete); None without one."""
     if not _value(servers, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '_dbferry' AND TABLE_NAME = 'moves'"):
-        return 0
-    return int(_value(servers, "SELECT COUNT(*) FROM _dbferry.moves WHERE name = %s", (alter_name(db, "a"),)))
+        return None
+    return _value(servers, "SELECT phase FROM _dbferry.moves WHERE name = %s", (alter_name(db, "a"),))
 
 
 def _copied(servers: Any, db: str) -> bool:
     """Whether the change's copy is done (its cursor in _dbferry)."""
-    if not _checkpoints(servers, db):
+    if not _recorded(servers, db):
         return False
     return bool(_value(servers, "SELECT COUNT(*) FROM _dbferry.cursors WHERE move = %s AND done", (alter_name(db, "a"),)))
 
@@ -123,7 +123,7 @@ def test_add_column_under_load_is_exact_and_a_second_run_changes_nothing(ansible
     old_rows = projected_rows(servers.source, db, "_a_del", ["id", "v", "s"], "id")
     assert assert_projection(servers.source, db, old_rows, "a", result["mapping"], "id") > 15000
     assert {note for (note,) in _rows(servers, db, "a", "note")} == {"none"}
-    assert sorted(_tables(servers, db)) == ["_a_del", "a", "b"]
+    assert sorted(_tables(servers, db)) == ["_a_del", "a", "b"] and _recorded(servers, db) == "complete"
     assert json.loads((tmp_path / ".dbferry" / "alters" / ("%s.a" % db) / "status.json").read_text())["table"] == "%s.a" % db
 
     again = _run(ansible, servers, db, alter=ADD_COLUMN)
@@ -146,7 +146,7 @@ def test_check_mode_changes_nothing_and_returns_the_new_schema_as_diff(ansible: 
     assert result["rows_copied"] == 0
     assert _create_table(servers, db) == before and _rows(servers, db, "a", "*") == rows
     assert _tables(servers, db) == ["a", "b"]
-    assert _checkpoints(servers, db) == 0
+    assert _recorded(servers, db) is None
 
 
 def test_absent_removes_what_a_stopped_change_left(ansible: Any, servers: Any, db: str, table_a: str, tmp_path: Path) -> None:
@@ -154,11 +154,11 @@ def test_absent_removes_what_a_stopped_change_left(ansible: Any, servers: Any, d
     panic.touch()
     stopped = _run(ansible, servers, db, alter=ADD_COLUMN, panic_flag_file=str(panic))
     assert stopped.failed and "panic" in stopped.result["msg"], stopped.output
-    assert "_a_gho" in _tables(servers, db) and _checkpoints(servers, db) == 1
+    assert "_a_gho" in _tables(servers, db) and _recorded(servers, db) == "copying"
 
     removed = _run(ansible, servers, db, state="absent")
     assert removed.result["changed"] is True and not removed.failed, removed.output
-    assert _tables(servers, db) == ["a", "b"] and _checkpoints(servers, db) == 0
+    assert _tables(servers, db) == ["a", "b"] and _recorded(servers, db) is None
     again = _run(ansible, servers, db, state="absent")
     assert again.result["changed"] is False and not again.failed, again.output
 
@@ -177,7 +177,7 @@ def test_bad_input_fails_with_one_message_before_anything_is_created(ansible: An
     assert run.failed and "\n" not in message and named in message, run.output
     assert "Traceback (most recent call last)" not in run.output
     assert _tables(servers, db) == ["a", "b"] and _create_table(servers, db) == before
-    assert _checkpoints(servers, db) == 0
+    assert _recorded(servers, db) is None
 
 
 def test_the_password_is_never_in_the_output(ansible: Any, servers: Any, db: str, table_a: str) -> None:
@@ -188,3 +188,16 @@ def test_the_password_is_never_in_the_output(ansible: Any, servers: Any, db: str
     assert password not in run.output
     assert password not in json.dumps(run.result)
     assert quote_ident("note") in run.result["new_create"]
+
+
+def test_a_stopped_change_is_resumed_by_the_next_run(ansible: Any, servers: Any, db: str, table_a: str, tmp_path: Path) -> None:
+    panic = tmp_path / "panic"
+    panic.touch()
+    stopped = _run(ansible, servers, db, alter=ADD_COLUMN, panic_flag_file=str(panic))
+    assert stopped.failed and _recorded(servers, db) == "copying", stopped.output
+    old_rows = projected_rows(servers.source, db, "a", ["id", "v", "s"], "id")
+    panic.unlink()
+    resumed = _run(ansible, servers, db, alter=ADD_COLUMN, panic_flag_file=str(panic), ok_to_drop_table=True)
+    assert resumed.result["changed"] is True and not resumed.failed, resumed.output
+    assert resumed.result["old_table"] is None and _tables(servers, db) == ["a", "b"] and _recorded(servers, db) == "complete"
+    assert assert_projection(servers.source, db, old_rows, "a", resumed.result["mapping"], "id") == 3000
