@@ -69,7 +69,10 @@ class ChunkCopy:
         self.tunables = tunables
         self.progress = progress
         self.hook = hook
+        #: The table's largest key when the copy started (None: empty), and the cursor as recorded, read when a session
+        #: opens (the recorded one is the truth after a failure: a COMMIT whose answer was lost may have moved it).
         self.end: Optional[int] = None
+        self.cursor = state.Cursor(None, False, 0)
         original, ghost = quote_table(plan.database, plan.table), quote_table(plan.database, plan.ghost)
         key, ghost_key = quote_ident(plan.key), "%s.%s" % (ghost, quote_ident(plan.ghost_key))
         # Executed with arguments: names go through for_arguments (a % in a name).
@@ -99,14 +102,15 @@ class ChunkCopy:
             execute(conn, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             if self.end is None:
                 end = fetch_value(conn, "SELECT MAX(%s) FROM %s" % (self.key_sql, self.original_sql), ())
-                conn.commit()
                 self.end = None if end is None else int(end)
+            self.cursor = self._recorded_cursor(conn)
+            conn.commit()
         except BaseException:
             close_quietly(conn)
             raise
         return conn
 
-    def _cursor(self, conn: Any) -> state.Cursor:
+    def _recorded_cursor(self, conn: Any) -> state.Cursor:
         recorded = state.load(conn, self.plan.state_name)
         if recorded is None:
             raise DbferryError("the change of %s has no recorded state (its _dbferry rows were removed while it ran)." % self.plan.display,
@@ -118,14 +122,13 @@ class ChunkCopy:
         self.throttle.wait(stop)  # before the chunk: a held copy holds no locks
         if stop.is_set():
             return False
-        cursor = self._cursor(conn)
-        low = cursor.last_key
-        if cursor.done:
-            conn.rollback()
+        low = self.cursor.last_key
+        if self.cursor.done:
             return True
         if self.end is None or (low is not None and low >= self.end):
             state.save_cursor(conn, self.plan.state_name, self.table, low, True, 0)
             conn.commit()
+            self.cursor = state.Cursor(low, True, self.cursor.rows_copied)
             self.progress(0, True)
             return True
         high = self._high(conn, low)
@@ -140,6 +143,7 @@ class ChunkCopy:
             done = high >= self.end
             state.save_cursor(conn, self.plan.state_name, self.table, high, done, rows)
             conn.commit()
+            self.cursor = state.Cursor(high, done, self.cursor.rows_copied + rows)
         except Exception as exc:
             conn.rollback()
             if not is_database_error(exc) or is_transient(exc):

@@ -167,8 +167,8 @@ def already_applied(config: AlterConfig) -> bool:
     table gives the table's own definition (AUTO_INCREMENT aside).
 
     The record answers for ALTERs that cannot apply twice (ADD or DROP of a column, a rename); the definition for a table
-    changed by other means. A change that only rebuilds (``FORCE``, ``ENGINE=InnoDB``) therefore counts as applied: it
-    changes no definition; remove its record (state: absent) to run it again.
+    changed by other means. A change that only rebuilds (``FORCE``, ``ENGINE=InnoDB``) therefore always counts as applied:
+    it changes no definition.
     """
     conn = connect(config.server)
     try:
@@ -209,6 +209,7 @@ def remove_alter(config: AlterConfig, log: EventLog) -> bool:
 
     The change's lock is taken first, so a running change is not pulled from under it (that run is named instead).
     The old table ``_<t>_del`` of a finished change holds the original rows: it is left alone unless it is an empty sentry.
+    So is the record of a finished change: it is what tells a later run that the change is applied (already_applied).
     """
     name = alter_name(config.database, config.table)
     ghost, old = table_names(config.database, config.table)
@@ -216,7 +217,8 @@ def remove_alter(config: AlterConfig, log: EventLog) -> bool:
     conn = connect(config.server, autocommit=False)
     try:
         removed = False
-        if state.load(conn, name) is not None:
+        recorded = state.load(conn, name)
+        if recorded is not None and recorded.phase != state.COMPLETE:
             state.drop(conn, name)
             conn.commit()
             removed = True
@@ -363,7 +365,11 @@ class _Run:
         except BaseException as exc:
             self.status.failed(exc)
             self.log.event("alter_failed", table=self.display, phase=self.phase, error=str(exc))
-            self.hooks.fire("on-failure", self._snapshot(), str(exc))
+            self.phase = "failed"
+            snapshot = self._snapshot()
+            if os.path.isdir(self.config.state_dir):
+                status_file(self.config.state_dir, snapshot)
+            self.hooks.fire("on-failure", snapshot, str(exc))
             raise
         finally:
             self.halt.set()
@@ -431,6 +437,7 @@ class _Run:
             thread.join()
         for error in pool.errors:  # the swap is done: the applier that met the RENAME in the binlog, and the like
             self.log.event("after_swap", table=self.display, error=str(error))
+        status_file(config.state_dir, self._snapshot())
         result.warnings[:0] = warnings
         result.instant = instant
         return result
