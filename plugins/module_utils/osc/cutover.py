@@ -5,13 +5,16 @@ MariaDB refuses RENAME TABLE in a session that holds LOCK TABLES (error
 the RENAME from running until everything is in order:
 
 1. the sentry ``_<t>_del`` is created (a tiny marked table, not a copy of t);
-2. the locker: ``LOCK TABLES t WRITE, _<t>_del WRITE``: from here no write to
-   t can commit, so the binlog position read next is final for t;
-3. the renamer: ``RENAME TABLE t TO _<t>_del, ghost TO t``: it waits on the
+2. the locker: ``LOCK TABLES t READ, _<t>_del WRITE``: from here no write to
+   t can commit, so the binlog position read next is final for t; reads of
+   t go on (READ rather than gh-ost's WRITE: the verification must read t
+   and the ghost from a session of its own, as the locker can read only the
+   tables it locked and cannot lock the ghost, which the applier writes);
+3. the locker reads the position and the caller's ``wait_applied`` brings the
+   ghost up to it (and verifies the keys changed since the last pass);
+4. the renamer: ``RENAME TABLE t TO _<t>_del, ghost TO t``: it waits on the
    metadata locks the locker holds, and a waiting RENAME is served before
    the writes that wait on t once t is released (measured on MariaDB 10.11);
-4. the locker reads the position and the caller's ``wait_applied`` brings the
-   ghost up to it (and verifies the keys changed since the last pass);
 5. the locker drops the sentry, waits until the renamer holds every lock it
    needs but t's, and releases t: the RENAME runs before any waiting write.
 
@@ -359,15 +362,18 @@ class _Attempt:
             # Writes to t wait from the moment the LOCK TABLES request is queued, not only once it is granted.
             self.locked_at = time.monotonic()
             deadline = self.locked_at + self.lock_timeout
-            execute(self.locker, "LOCK TABLES %s WRITE, %s WRITE" % (names.sql(names.table), names.sql(names.old)))
-            self._send_rename(renamer, deadline, abort)
+            # READ: no session can write t, every session can still read it (the verification of wait_applied does,
+            # with the ghost, which the locker could not read); WRITE on the sentry, so the locker may drop it.
+            execute(self.locker, "LOCK TABLES %s READ, %s WRITE" % (names.sql(names.table), names.sql(names.old)))
             position = fetch_value(self.locker, "SELECT @@GLOBAL.gtid_binlog_pos") or ""
             self.log.event("cut_over_locked", attempt=self.number, table=names.shown(names.table), position=position,
                            locker_connection=self.locker.thread_id(), renamer_connection=self.renamer_id,
                            seconds=round(time.monotonic() - self.locked_at, 3))
             wait_applied(position, max(0.0, deadline - time.monotonic()))
             self._check(deadline, abort, "bringing the ghost table up to the lock's position")
-            self._refuse_names_in_use()
+            # Sent only now: a RENAME waiting for t's lock would hold up the reads of t by the verification.
+            self._send_rename(renamer, deadline, abort)
+            self._wait_names_free(deadline, abort)
             execute(self.locker, "DROP TABLE %s" % names.sql(names.old))
             self.sentry_dropped = True
             self._wait_renamer_ready(deadline, abort)
@@ -383,7 +389,7 @@ class _Attempt:
             raise
         finally:
             close_quietly(self.locker)
-        return self._rename_outcome(renamer)
+        return self._rename_outcome(renamer, deadline)
 
     def _open_renamer(self) -> _Renamer:
         """The renamer's session, set up and idle until _send_rename."""
@@ -404,26 +410,29 @@ class _Attempt:
             self._check(deadline, abort, "waiting for the RENAME to queue")
             time.sleep(POLL_SECONDS)
 
-    def _refuse_names_in_use(self) -> None:
-        """End the attempt while the sentry still stands if another session uses a name the renamer takes before t's.
+    def _wait_names_free(self, deadline: float, abort: Callable[[], Optional[DbferryError]]) -> None:
+        """Wait, with the sentry still standing, until no other session uses a name the renamer takes before t's.
 
-        Only a shortcut for _wait_renamer_ready, which would wait for that
-        session until the timeout, but also what keeps the death of this
-        process from losing writes: should the locker's session end between
-        its DROP of the sentry and the renamer holding those names, writes
-        could reach t before the RENAME. Checked here with a write lock that
-        is not waited for, the window left is the few milliseconds between
-        this check and the DROP.
+        _wait_renamer_ready would wait for such a session too, but after the
+        sentry is gone; should this process die then, the locker's session
+        would end, t be released, and writes could reach t before the RENAME.
+        Checked here with a write lock that is not waited for (granted, then
+        released at once), that window is left with the few milliseconds
+        between this check and the DROP.
         """
         for name in renamer_takes_before_table(self.names.table, (self.names.ghost,)):
-            try:
-                self.control.execute("LOCK TABLES %s WRITE NOWAIT" % self.names.sql(name))
-            except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
-                if error_code(exc) != ER_LOCK_WAIT_TIMEOUT:
-                    raise
-                raise _AttemptFailed("another session uses %s (a transaction that read it is still open)" % self.names.shown(name)) \
-                    from None
-            self.control.execute("UNLOCK TABLES")
+            while True:
+                try:
+                    self.control.execute("LOCK TABLES %s WRITE NOWAIT" % self.names.sql(name))
+                except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
+                    if error_code(exc) != ER_LOCK_WAIT_TIMEOUT:
+                        raise
+                    self._check(deadline, abort, "another session used %s (a transaction that read it was still open)"
+                                % self.names.shown(name))
+                    time.sleep(POLL_SECONDS)
+                    continue
+                self.control.execute("UNLOCK TABLES")
+                break
 
     def _wait_renamer_ready(self, deadline: float, abort: Callable[[], Optional[DbferryError]]) -> None:
         """Wait until the renamer holds every lock it takes before t's, so that t's release lets only the RENAME in.
@@ -503,19 +512,33 @@ class _Attempt:
                                        % (self.names.shown(self.names.table), self.names.shown(self.names.ghost)))
             time.sleep(POLL_SECONDS)
 
-    def _rename_outcome(self, renamer: _Renamer) -> float:
-        """After the release: the RENAME either ran (the swap) or failed with t untouched (another attempt).
+    def _rename_outcome(self, renamer: _Renamer, deadline: float) -> float:
+        """After the release: the RENAME ran (the swap), or it did not and t is the original (another attempt).
 
-        Returns the seconds writes to t were held: from the LOCK TABLES
-        request to the end of the RENAME, which the writes waiting on t wait
-        for too (10-50 ms of its own here, more on a busy server).
+        The RENAME may still wait for t there: t was READ-locked, so a
+        session that read t in a transaction still open holds it too. Its
+        wait holds up every write to t, so at the deadline it is killed if it
+        is still waiting (not once it runs); the names then tell whether it
+        ran. Returns the seconds writes to t were held: from the LOCK TABLES
+        request to the end of the RENAME, which the writes wait for too.
         """
-        renamer.join()
+        renamer.join(max(0.0, deadline - time.monotonic()))
+        killed = False
+        while renamer.is_alive():
+            if self.control.fetch_value("SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = %s",
+                                        (self.renamer_id,)) == METADATA_LOCK_WAIT:
+                self._kill_renamer()
+                killed = True
+            renamer.join(POLL_SECONDS)
         held = time.monotonic() - self.locked_at
         close_quietly(renamer.conn)
-        if renamer.error is not None:
-            raise _AttemptFailed("the RENAME failed after the release, the original table in place: %s" % self._renamer_error())
-        return held
+        if renamer.error is None or self._swapped():
+            return held
+        if killed:
+            raise _AttemptFailed("the RENAME did not get %s within the lock timeout (%s s): another session holds the table; "
+                                 "the RENAME was ended and the original table left in place" % (
+                                     self.names.shown(self.names.table), self.lock_timeout))
+        raise _AttemptFailed("the RENAME failed after the release, the original table in place: %s" % self._renamer_error())
 
     def _renamer_error(self) -> str:
         error = self.renamer.error if self.renamer is not None else None
@@ -563,7 +586,10 @@ def swap(spec: ServerSpec, database: str, table: str, ghost: str, old: str, *,
     ``lock_timeout`` seconds. ``wait_applied(position, seconds_left)`` runs
     under the lock and raises TimeoutError (or a transient DbferryError) to
     end the attempt, or another DbferryError to stop the change (e.g. a
-    verification difference); the original is in place either way.
+    verification difference); the original is in place either way. It reads
+    t and the ghost from sessions of its own (t is READ-locked: readable by
+    all, writable by none) and must return with no transaction of those
+    sessions open on the ghost, which the RENAME needs next.
     """
     names = _Names(database, table, ghost, old)
     control = _Control(spec, max(CONTROL_LOCK_WAIT, lock_wait_seconds(lock_timeout)))

@@ -153,9 +153,9 @@ def refusal(conn: Any, statement: str) -> int:
 
 
 def test_mariadb_the_server_behaviour_the_swap_relies_on(servers: Servers, db: str) -> None:
-    """Measured, not assumed: RENAME is refused under LOCK TABLES; a waiting RENAME goes before waiting writes; a
-    locker gone after the sentry's DROP lets the RENAME complete; the probe tells a RENAME that waits for the ghost
-    from one that holds it."""
+    """Measured, not assumed: RENAME is refused under LOCK TABLES; t READ-locked takes no writes but is read by others;
+    a waiting RENAME goes before waiting writes; a locker gone after the sentry's DROP lets the RENAME complete; the
+    probe tells a RENAME that waits for the ghost from one that holds it."""
     spec = servers.source.spec("root")
     rename = "RENAME TABLE `%s`.t TO `%s`._t_del, `%s`._t_gho TO `%s`.t" % (db, db, db, db)
     probe = "SET STATEMENT lock_wait_timeout = 0 FOR SHOW CREATE TABLE `%s`._t_gho" % db
@@ -164,12 +164,14 @@ def test_mariadb_the_server_behaviour_the_swap_relies_on(servers: Servers, db: s
         locker, reader = connect(spec), connect(spec)
         try:
             execute(locker, "CREATE TABLE `%s`._t_del (id INT PRIMARY KEY)" % db)
-            execute(locker, "LOCK TABLES `%s`.t WRITE, `%s`._t_del WRITE" % (db, db))
+            execute(locker, "LOCK TABLES `%s`.t READ, `%s`._t_del WRITE" % (db, db))
             assert refusal(locker, "RENAME TABLE `%s`._t_del TO `%s`._t_x" % (db, db)) == 1192
-            renamer = Pending(spec, rename)
-            until(lambda: renamer.waiting(conn), "the RENAME to wait")
+            assert refusal(locker, "SELECT 1 FROM `%s`._t_gho" % db) == 1100   # not locked: the locker cannot verify
             write = Pending(spec, "INSERT INTO `%s`.t (v) VALUES (555)" % db)
             until(lambda: write.waiting(conn), "the write to wait")
+            assert fetch_value(reader, "SELECT COUNT(*) FROM `%s`.t" % db) == 5   # others read t
+            renamer = Pending(spec, rename)
+            until(lambda: renamer.waiting(conn), "the RENAME to wait")
             execute(reader, "BEGIN")
             fetch_all(reader, "SELECT COUNT(*) FROM `%s`._t_gho" % db)
             execute(locker, "DROP TABLE `%s`._t_del" % db)
@@ -238,7 +240,11 @@ def test_writes_land_on_one_side_of_the_swap_and_wait_at_most_the_lock(servers: 
     assert result.attempts == 1 and result.lock_seconds < 1.0
 
 
-def test_a_transaction_holding_the_table_times_out_every_attempt(servers: Servers, db: str) -> None:
+@pytest.mark.parametrize("holds, reason", [
+    ("UPDATE `%s`.t SET v = v WHERE id = 1", "not locked within the lock timeout"),            # the LOCK TABLES waits
+    ("SELECT v FROM `%s`.t WHERE id = 1", "the RENAME did not get %s.t within the lock timeout"),  # READ lets it in
+])
+def test_a_transaction_holding_the_table_times_out_every_attempt(servers: Servers, db: str, holds: str, reason: str) -> None:
     """Each attempt gives up after the timeout, writes wait at most that long and then succeed, the blocker is named."""
     log = RecordingLog()
     with root_session(servers.source) as conn:
@@ -246,7 +252,7 @@ def test_a_transaction_holding_the_table_times_out_every_attempt(servers: Server
         holder = connect(servers.source.spec("app"))
         try:
             execute(holder, "BEGIN")
-            fetch_all(holder, "SELECT v FROM `%s`.t WHERE id = 1" % db)
+            fetch_all(holder, holds % db)
             writer = Writer(servers.source.spec("app"), db)
             writer.start()
             started = time.monotonic()
@@ -264,7 +270,7 @@ def test_a_transaction_holding_the_table_times_out_every_attempt(servers: Server
     assert "transaction open" in message and "original table in place" in message
     failures = log.named("cut_over_attempt_failed")
     assert [event["attempt"] for event in failures] == [1, 2]
-    assert all("not locked within the lock timeout" in event["reason"] for event in failures)
+    assert all((reason % db if "%s" in reason else reason) in event["reason"] for event in failures)
     assert all(any("connection %d" % holder.thread_id() in line for line in event["blockers"]) for event in failures)
     assert writer.longest_wait() < 1.5, "writes waited longer than the lock timeout"
     assert spent < 2 * 1.5 + 1.0, "two attempts and one pause"
@@ -283,7 +289,7 @@ def test_a_session_reading_the_ghost_never_lets_writes_in_before_the_rename(serv
             writer.start()
             with pytest.raises(DbferryError):
                 run_swap(servers, db, log, lock_timeout=1, retries=1)
-            assert "another session uses %s._t_gho" % db in log.named("cut_over_attempt_failed")[0]["reason"]
+            assert "another session used %s._t_gho" % db in log.named("cut_over_attempt_failed")[0]["reason"]
             until(lambda: len(writer.done) >= 10, "writes after the attempt")
             execute(reader, "COMMIT")
             assert columns(conn, db, "t") == ORIGINAL and tables(conn, db) == ["_t_gho", "t"]
@@ -347,35 +353,48 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog impo
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev import sandbox
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.cutover import swap
 
-base, db, signal_file = sys.argv[1:]
+base, db, signal_file, moment = sys.argv[1:]
 
-def hold(position, seconds_left):
+def applied(position, seconds_left):
     Path(signal_file).write_text(position)
-    time.sleep(60)
+    if moment == "applying":
+        time.sleep(60)
 
-swap(sandbox.get(base, "source").spec("root"), db, "t", "_t_gho", "_t_del", lock_timeout=60, retries=1, wait_applied=hold,
+swap(sandbox.get(base, "source").spec("root"), db, "t", "_t_gho", "_t_del", lock_timeout=60, retries=1, wait_applied=applied,
      log=EventLog("alter-test"), ok_to_drop_table=False, initially_drop_old_table=False)
 """
 
+RENAMES = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'RENAME TABLE%'"
 
+
+@pytest.mark.parametrize("moment", ["applying", "renaming"])
 def test_kill_9_while_the_table_is_locked_leaves_the_original_and_the_next_swap_reports_the_sentry(
-        servers: Servers, db: str, tmp_path: Path) -> None:
+        servers: Servers, db: str, tmp_path: Path, moment: str) -> None:
+    """Killed in wait_applied (no RENAME sent yet), or with the RENAME waiting while a session reads the ghost (the
+    swap waits for it with the sentry in place): the locker's locks go, the RENAME fails on the sentry."""
     script, locked = tmp_path / "swap.py", tmp_path / "locked"
     script.write_text(KILLED_SWAP)
     env = dict(os.environ, PYTHONPATH=str(ROOT / ".build" / "collections"))
     with root_session(servers.source) as conn:
         make_pair(conn, db)
-        process = subprocess.Popen([sys.executable, str(script), servers.base, db, str(locked)], env=env)
+        reader = connect(servers.source.spec("root"))
+        if moment == "renaming":
+            execute(reader, "BEGIN")
+            fetch_all(reader, "SELECT COUNT(*) FROM `%s`._t_gho" % db)
+        process = subprocess.Popen([sys.executable, str(script), servers.base, db, str(locked), moment], env=env)
         try:
             until(locked.exists, "the swap to hold the lock", timeout=30)
-            assert fetch_value(conn, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'RENAME TABLE%'") == 1
+            if moment == "renaming":
+                until(lambda: fetch_value(conn, RENAMES) == 1, "the RENAME to wait")
             os.kill(process.pid, signal.SIGKILL)
         finally:
             process.wait(30)
-        until(lambda: not fetch_value(conn, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'RENAME TABLE%'"),
-              "the RENAME to fail on the sentry")
-        assert columns(conn, db, "t") == ORIGINAL and values(conn, db, "t") == list(range(5))
-        execute(conn, "INSERT INTO `%s`.t (v) VALUES (-1)" % db)
+            # Written while the RENAME may still wait (on the ghost): it must land in the original and stay there.
+            execute(conn, "INSERT INTO `%s`.t (v) VALUES (-1)" % db)
+            execute(reader, "COMMIT")
+            close_quietly(reader)
+        until(lambda: not fetch_value(conn, RENAMES), "the RENAME to fail on the sentry")
+        assert columns(conn, db, "t") == ORIGINAL and values(conn, db, "t") == [-1] + list(range(5))
         assert fetch_value(conn, "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = '_t_del'",
                            (db,)) == SENTRY_COMMENT
         log = RecordingLog()
