@@ -497,9 +497,8 @@ def measure_run(bench: Bench, replica: Replica, table: Table, change: Change, to
     run.max_replica_lag_seconds = max(lag, default=0.0)
     if writes:
         run.app = app_figures(writes, started, max(ended, started + MIN_WINDOW_SECONDS))
-    log("%s, %s, %s: %.2f s, replica lag %.2f s%s" % (change.label, tool.name, "load" if loaded else "idle", run.seconds, run.max_replica_lag_seconds,
-                                                     ", stall %.2f s, p99 %.1f ms, errors %d" % (run.app.longest_stall_seconds, run.app.p99_ms, run.app.errors)
-                                                     if run.app else ""))
+    seen = ", stall %.2f s, p99 %.1f ms, errors %d" % (run.app.longest_stall_seconds, run.app.p99_ms, run.app.errors) if run.app else ""
+    log("%s, %s, %s: %.2f s, replica lag %.2f s%s" % (change.label, tool.name, "load" if loaded else "idle", run.seconds, run.max_replica_lag_seconds, seen))
     return run
 
 
@@ -528,9 +527,9 @@ def _summary(run: Run, baseline: AppFigures) -> Figure:
     if run.error:
         return Figure(what, "ERROR", run.error if len(run.error) <= ERROR_CHARS else run.error[:ERROR_CHARS - 3] + "...")
     # No rows/s for a change that copied none (an INSTANT one): the figure would be the table's size over milliseconds.
-    copied = run.tool_report.get("algorithm") not in ("INSTANT", "NOCOPY") and run.tool_report.get("rows_copied") != 0
-    figure = "%.3f s, %sreplica lag %.2f s" % (run.seconds, "%s rows/s, " % number(run.rows_per_second) if copied else "",
-                                              run.max_replica_lag_seconds)
+    copied = run.tool_report.get("algorithm") != "INSTANT" and run.tool_report.get("rows_copied") != 0
+    rate = "%s rows/s, " % number(run.rows_per_second) if copied else ""
+    figure = "%.3f s, %sreplica lag %.2f s" % (run.seconds, rate, run.max_replica_lag_seconds)
     reference = ", ".join("%s %s" % (key, run.tool_report[key]) for key in ("algorithm", "instant") if run.tool_report.get(key))
     if run.app:
         figure += "; stall %.2f s, p99 %s ms, errors %d" % (run.app.longest_stall_seconds, _ms(run.app.p99_ms), run.app.errors)
