@@ -33,15 +33,18 @@ before ``_`` (``Orders``) the renamer waits on t first and neither is needed.
 Before the release, anything that goes wrong (the lock not granted within
 ``lock_timeout``, the caller's wait too long, a session killed, a flag file)
 ends the attempt the same way: the renamer's session is killed and seen gone,
-t released, the sentry dropped. Writes to t waited, none failed, and the
-original is in place; the next attempt comes after a pause. If the process
-dies instead, its sessions end with it: before the sentry is dropped the
-RENAME fails on it (``_<t>_del`` exists), after that it completes the swap,
-which is then whole (step 4 is done); the only window left is a session
-that opens the ghost in the milliseconds between the NOWAIT check and the
-DROP while the process dies before the probe. Either the original or the new table
-always has the name, and a sentry left behind is recognised by its comment,
-dropped and reported by the next swap.
+t released, the sentry dropped. After the release, a RENAME still waiting
+for t at the deadline (a session that read t in an open transaction holds
+it too, which a READ lock lets in) is killed as well. Writes to t waited,
+none failed, and the original is in place; the next attempt comes after a
+pause. If the process dies instead, its sessions end with it: before the
+sentry is dropped the RENAME fails on it (``_<t>_del`` exists), after that
+it completes the swap, which is then whole (wait_applied is done); the only
+window left is a session that opens the ghost in the milliseconds between
+the NOWAIT check and the DROP while the process dies before the probe.
+Either the original or the new table always has the name, and a sentry
+left behind is recognised by its comment, dropped and reported by the next
+swap.
 """
 
 from __future__ import annotations
