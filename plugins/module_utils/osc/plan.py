@@ -121,6 +121,9 @@ class AlterPlan:
     state_name: str
     #: DATA_TYPE of each of ``old_columns``.
     old_types: tuple[str, ...] = ()
+    #: The ghost's UNIQUE keys but its primary key, as the original's columns (each with its prefix length, or None); only
+    #: those made of copied columns. Rows of the original that share such a key's values can only be one in the ghost.
+    unique_keys: tuple[tuple[tuple[str, Any], ...], ...] = ()
 
     @property
     def display(self) -> str:
@@ -136,6 +139,17 @@ class AlterPlan:
     @property
     def ghost_key(self) -> str:
         return self.mapping[self.key]
+
+
+def unique_keys(conn: Any, database: str, table: str) -> dict[str, list[tuple[str, Any]]]:
+    """The table's UNIQUE keys but PRIMARY: index name -> [(column, prefix length or None)] in key order."""
+    keys: dict[str, list[tuple[str, Any]]] = {}
+    for index, column, sub_part in fetch_all(
+            conn, "SELECT INDEX_NAME, COLUMN_NAME, SUB_PART FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s "
+                  "AND TABLE_NAME = %s AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s AND NON_UNIQUE = 0 "
+                  "AND INDEX_NAME <> 'PRIMARY' ORDER BY INDEX_NAME, SEQ_IN_INDEX", (database, table) * 2):
+        keys.setdefault(index, []).append((column, sub_part))
+    return keys
 
 
 def _by_name(columns: list[Column]) -> dict[str, Column]:
@@ -199,6 +213,9 @@ def build_plan(conn: Any, database: str, table: str, ghost: str, old: str, alter
         raise DbferryError("the new schema of %s does not keep the primary key %s as its own." % (display, quote_ident(key)), obj=display,
                            fix="keep the primary key in the ALTER: an online change copies and applies rows by it.")
     targets = {name.lower() for name in mapping.values()}
+    by_target = {target.lower(): source for source, target in mapping.items()}
+    unique = tuple(tuple((by_target[column.lower()], sub_part) for column, sub_part in columns)
+                   for columns in unique_keys(conn, database, ghost).values() if all(c.lower() in by_target for c, _s in columns))
     return AlterPlan(
         database=database, table=table, ghost=ghost, old=old, key=key,
         old_columns=tuple(c.name for c in old_columns),
@@ -209,4 +226,5 @@ def build_plan(conn: Any, database: str, table: str, ghost: str, old: str, alter
         generated=tuple(c.name for c in ghost_columns if c.generated),
         state_name=alter_name(database, table),
         old_types=tuple(c.data_type for c in old_columns),
+        unique_keys=unique,
     )

@@ -38,7 +38,7 @@ from ..binlog import gtid
 from ..binlog.changes import Transaction
 from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
-from ..common.identifiers import display_table, quote_table
+from ..common.identifiers import display_table, for_arguments, quote_ident, quote_table
 from ..common.private import write_private
 from ..common.retry import is_transient
 from ..common.workers import WorkerPool
@@ -57,7 +57,7 @@ from ..engine.status import STATUS_FILE, Status, observe_source
 from ..engine.tables import MovedTable
 from ..engine.target_lock import TargetLock
 from ..preflight.report import WARNING
-from ..server.connection import close_quietly, connect, execute, fetch_value
+from ..server.connection import close_quietly, connect, execute, fetch_all, fetch_value, placeholders
 from ..server.flavor import Flavor, detect_flavor, refuse_unsupported_source
 from . import ghost as ghosts
 from .checks import NATIVE_CLAUSES, check_alter, native_algorithm, refuse_on_errors
@@ -72,6 +72,8 @@ PROGRESS_LOG_SECONDS = 10.0
 #: Rounds of "catch up, compare the differing keys again" before the cut-over: a row that differs after them and was
 #: not written meanwhile is a real difference.
 RECHECK_ROUNDS = 3
+#: Keys per statement when looking for rows that collide on a new UNIQUE key (colliding_keys).
+COLLISION_KEYS = 1000
 #: The fix of a verification difference.
 DIFFERENCE_FIX = ("see the rows named: the new schema does not hold them as the original does (a new UNIQUE key they violate, a "
                   "conversion); correct the ALTER or the rows, then remove the change (state: absent) and run it again.")
@@ -466,7 +468,10 @@ class _Run:
                                    "it resumes.")
         # The binlog carries rows, not counters: ids the table gave out to rows that are gone again must not come back.
         raised = raise_counters(conn, conn, [(config.database, config.table, config.database, plan.ghost)])
-        self.log.event("cut_over_start", table=self.display, auto_increment_raised=[b.as_dict() for b in raised])
+        if config.verify:  # the last look before the lock, as late as can be: the rows written since the verification
+            pending = self._recheck(conn, flavor, plan, applied, pending)
+        self.log.event("cut_over_start", table=self.display, auto_increment_raised=[b.as_dict() for b in raised],
+                       rows_to_compare_under_lock=len(pending))
 
         def wait_applied(position: str, seconds: float, locker: Any = None) -> None:
             """Under the cut-over's lock: the applier brings the ghost up to ``position``; with the session that holds the
@@ -530,25 +535,36 @@ class _Run:
             self.log.event("cut_over_postpone_lifted", table=self.display, flag_file=flag)
 
     def _verify(self, conn: Any, flavor: Flavor, plan: AlterPlan, applied: _AppliedKeys) -> set[int]:
-        """The whole table by key range; then, in rounds, the rows that differed or were written meanwhile, once the applier
-        has caught up. A row that differs and was not written since the round before is a real difference: the change
-        stops. Return the keys still to compare (a row written all the time), which the cut-over compares under its lock."""
+        """The whole table by key range, then the rows that differed or were written meanwhile (_recheck); return the keys
+        still to compare."""
         started = time.monotonic()
         applied.take_keys()  # the mark: rows written from here are compared again
         found = compare_ranges(conn, plan, chunk_rows=self.config.chunk_size, stop=self.halt,
                                catch_up=lambda: self._catch_up(conn, flavor, applied))
-        pending = {m.key for m in found} | applied.take_keys()
+        pending = self._recheck(conn, flavor, plan, applied, {m.key for m in found})
+        self.log.event("verified", table=self.display, seconds=round(time.monotonic() - started, 3), rows_to_check_again=len(pending))
+        return pending
+
+    def _recheck(self, conn: Any, flavor: Flavor, plan: AlterPlan, applied: _AppliedKeys, pending: set[int]) -> set[int]:
+        """Compare, in rounds, the rows at ``pending``, those written since the last mark, and those that share a new UNIQUE
+        key's values with them (the applier's REPLACE of one evicts the others from the ghost), each round once the applier
+        has caught up. A row that differs and was not written during its round is a real difference: the change stops.
+        Return the keys still to compare (rows written all the time), which only the cut-over's lock can settle."""
+        pending = set(pending)
         for _round in range(RECHECK_ROUNDS):
+            pending |= applied.take_keys()
             if not pending:
                 break
+            pending |= colliding_keys(conn, plan, pending)
             self._catch_up(conn, flavor, applied)
             found = compare_keys(conn, plan, pending)
+            # Every write the comparison saw is applied once the applier has caught up with a position read after it.
+            self._catch_up(conn, flavor, applied)
             written = applied.take_keys()
             settled = [m for m in found if m.key not in written]
             if settled:
                 raise DbferryError(failure_message(plan, settled), obj=self.display, fix=DIFFERENCE_FIX)
             pending = {m.key for m in found} | written
-        self.log.event("verified", table=self.display, seconds=round(time.monotonic() - started, 3), rows_to_check_again=len(pending))
         return pending
 
     # -- helpers -------------------------------------------------------------
@@ -624,6 +640,28 @@ class _Run:
     def _stopped(self) -> DbferryError:
         return DbferryError("the change of %s stopped at a checkpoint; the original table is in place." % self.display, obj=self.display,
                             fix="run it again: it resumes from its checkpoints (or remove it with state: absent).")
+
+
+def colliding_keys(conn: Any, plan: AlterPlan, keys: set[int]) -> set[int]:
+    """Keys of the original's rows, other than ``keys``, that share the values of one of the new UNIQUE keys with a row at
+    ``keys``. The ghost can hold only one of such rows: when the applier writes one (REPLACE), it evicts the others, which
+    a comparison of ``keys`` alone would not see. A scan of the original per key (the new key has no index there yet)."""
+    found: set[int] = set()
+    # Executed with arguments: names go through for_arguments (a % in a name).
+    original, key = for_arguments(quote_table(plan.database, plan.table)), for_arguments(quote_ident(plan.key))
+    ordered = sorted(keys)
+    for columns in plan.unique_keys:
+        def value(alias: str, column: str, prefix: Any) -> str:
+            name = "%s.%s" % (alias, for_arguments(quote_ident(column)))
+            return name if prefix is None else "LEFT(%s, %d)" % (name, int(prefix))
+
+        same = " AND ".join("%s = %s" % (value("o", c, p), value("c", c, p)) for c, p in columns)
+        for start in range(0, len(ordered), COLLISION_KEYS):
+            chunk = ordered[start:start + COLLISION_KEYS]
+            found.update(int(k) for (k,) in fetch_all(
+                conn, "SELECT DISTINCT o.%s FROM %s o JOIN %s c ON %s WHERE c.%s IN (%s) AND o.%s <> c.%s" % (
+                    key, original, original, same, key, placeholders(len(chunk)), key, key), chunk))
+    return found - keys
 
 
 def _run_each(items: Iterator[Callable[[], None]]) -> None:

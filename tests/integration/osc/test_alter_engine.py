@@ -156,6 +156,28 @@ def test_new_unique_key_violated_fails_before_the_swap(servers: Any, db: str, tm
     assert "_a_del" not in _tables(servers, db)
 
 
+def test_new_unique_key_violated_by_a_write_just_before_the_swap(servers: Any, db: str, tmp_path: Path) -> None:
+    """After the verification, row 200 takes row 100's value of v: the applier's REPLACE of row 200 evicts row 100 from the
+    ghost. The last look before the lock compares the rows written since and those they collide with on the new UNIQUE
+    key: the change stops naming row 100, before any swap."""
+    make_load_tables(servers, db, 300)
+    hooks, state_dir = tmp_path / "hooks", tmp_path / "state"
+    hooks.mkdir(mode=0o755)
+    (hooks / "on-before-cutover-hold").write_text(HOLD_HOOK)
+    (hooks / "on-before-cutover-hold").chmod(0o755)
+    run = AlterThread(alter_options(servers, db, "a", "ADD UNIQUE KEY uv (v)", state_dir, hooks_path=str(hooks)), tmp_path / "alter.log")
+    until(lambda: (state_dir / "at_cut_over").exists() or not run.thread.is_alive(), "the cut-over to start")
+    with root_session(servers.source) as conn:
+        conn.cursor().execute("UPDATE %s SET v = 300 WHERE id = 200" % quote_table(db, "a"))  # row 100 has v = 300
+    before = projected_rows(servers.source, db, "a", list(ALL), "id")
+    (state_dir / "go").touch()
+    with pytest.raises(DbferryError) as failed:
+        run.finish()
+    message = str(failed.value)
+    assert "id=100 is missing from %s._a_gho" % db in message and "uv" in message, message
+    assert projected_rows(servers.source, db, "a", list(ALL), "id") == before and "_a_del" not in _tables(servers, db)
+
+
 def test_check_mode_changes_nothing(servers: Any, db: str, tmp_path: Path) -> None:
     """noop_alter (check mode) reports the new definition and the mapping from a ghost it drops again."""
     make_load_tables(servers, db, 100)

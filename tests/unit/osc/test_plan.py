@@ -39,9 +39,11 @@ def test_renames_in(alter: str, renames: dict[str, str]) -> None:
 class _Catalog:
     """build_plan's catalog reads, from lists (read_columns, primary_key)."""
 
-    def __init__(self, monkeypatch: Any, old: list[Column], ghost: list[Column], key: str = "id", ghost_key: str = "id") -> None:
+    def __init__(self, monkeypatch: Any, old: list[Column], ghost: list[Column], key: str = "id", ghost_key: str = "id",
+                 unique: Any = None) -> None:
         monkeypatch.setattr(plan_module, "read_columns", lambda _conn, _db, table: ghost if table == "_t_gho" else old)
         monkeypatch.setattr(plan_module, "primary_key", lambda _conn, _db, table: [ghost_key if table == "_t_gho" else key])
+        monkeypatch.setattr(plan_module, "unique_keys", lambda _conn, _db, _table: unique or {})
 
 
 def _col(name: str, data_type: str = "int", column_type: str = "", generated: bool = False) -> Column:
@@ -68,6 +70,13 @@ def test_renamed_column_is_written_under_its_new_name(monkeypatch: Any) -> None:
     _Catalog(monkeypatch, [_col("id"), _col("s", "varchar")], [_col("id"), _col("label", "varchar")])
     plan = _plan("RENAME COLUMN s TO label", {"s": "label"})
     assert plan.mapping == {"id": "id", "s": "label"} and plan.dropped == () and plan.added == ()
+
+
+def test_unique_keys_of_copied_columns_as_the_original_names_them(monkeypatch: Any) -> None:
+    _Catalog(monkeypatch, [_col("id"), _col("s", "varchar"), _col("v")], [_col("id"), _col("label", "varchar"), _col("v"), _col("n")],
+             unique={"u1": [("label", 10), ("v", None)], "u2": [("n", None)], "u3": [("V", None)]})
+    plan = _plan("RENAME COLUMN s TO label", {"s": "label"})
+    assert plan.unique_keys == ((("s", 10), ("v", None)), (("v", None),))
 
 
 def test_rename_of_a_column_that_does_not_exist(monkeypatch: Any) -> None:
