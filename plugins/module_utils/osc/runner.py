@@ -13,9 +13,11 @@
    throttle query, throttle and panic flag files) and the status.
 5. Once copied and caught up: the postpone flag file is waited for; the
    verification (verify.py) compares the whole table by key range, then the
-   rows changed during that pass once more, and the swap (cutover.py) blocks
-   the table's writes, waits until every event before its lock is applied
-   (wait_applied) and swaps the names. The checkpoints are then removed.
+   rows changed during that pass once more (_recheck), and again just before
+   the lock (with the rows those collide with on a new UNIQUE key); the swap
+   (cutover.py) blocks the table's writes, waits until every event before its
+   lock is applied (wait_applied) and swaps the names. The change's record is
+   then marked complete (already_applied reads it).
 
 What the engine's pieces read of a move's configuration (the applier, the
 throttle checks, the hooks, the run-time settings) comes from a real
@@ -185,9 +187,14 @@ def noop_alter(config: AlterConfig, log: EventLog) -> AlterResult:
     conn = connect(config.server)
     try:
         refuse_unsupported_source(detect_flavor(conn), "online schema changes")
+        display = display_table(config.database, config.table)
+        if ghosts.exists(conn, config.database, config.table) and _already_applied(
+                conn, config, state.load(conn, alter_name(config.database, config.table))):
+            create = ghosts.show_create(conn, config.database, config.table)
+            log.event("alter_already_applied", table=display)
+            return AlterResult(changed=False, old_create=create, new_create=create, mapping={}, dropped=[], added=[])
         findings = check_alter(conn, config)
         refuse_on_errors(findings)
-        display = display_table(config.database, config.table)
         ghost, old = table_names(config.database, config.table)
         scratch = "_%s_chk" % config.table
         old_create = ghosts.show_create(conn, config.database, config.table)

@@ -71,6 +71,7 @@ def _change_under_load(servers: Any, db: str, tmp_path: Path, alter: str, mappin
     assert already_applied(again)
     unchanged = AlterThread(alter_options(servers, db, "a", alter, tmp_path / "state", **options), tmp_path / "again.log").finish()
     assert not unchanged.changed and unchanged.old_create == unchanged.new_create == result.new_create
+    assert not noop_alter(again, EventLog("alter")).changed
     with root_session(servers.source) as conn:
         assert fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = '_a_gho'", (db,)) == 0
         assert fetch_all(conn, "SELECT phase FROM _dbferry.moves WHERE name = %s", (alter_name(db, "a"),)) == [("complete",)]
