@@ -480,13 +480,15 @@ class _Run:
         self.log.event("cut_over_start", table=self.display, auto_increment_raised=[b.as_dict() for b in raised],
                        rows_to_compare_under_lock=len(pending))
 
-        def wait_applied(position: str, seconds: float, locker: Any = None) -> None:
-            """Under the cut-over's lock: the applier brings the ghost up to ``position``; with the session that holds the
-            lock (the only one that may read the table now), the rows changed since the verification are compared."""
+        def wait_applied(position: str, seconds: float) -> None:
+            """Under the cut-over's lock (t READ-locked: nothing writes it, anyone may read it): the applier brings the
+            ghost up to ``position``, then the rows changed since the last look, and those they collide with on a new
+            UNIQUE key, are compared; a difference now is final."""
             applied.wait(position, seconds, self.halt)
-            if config.verify and locker is not None:
+            if config.verify:
                 pending.update(applied.take_keys())  # kept for the next attempt if this one fails
-                found = compare_keys(locker, plan, pending)
+                pending.update(colliding_keys(conn, plan, pending))
+                found = compare_keys(conn, plan, pending)
                 if found:
                     raise DbferryError(failure_message(plan, found), obj=self.display, fix=DIFFERENCE_FIX)
 
