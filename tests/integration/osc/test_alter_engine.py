@@ -84,11 +84,27 @@ def _create_statement(servers: Any, db: str, table: str) -> str:
 
 
 def test_add_column_with_default(servers: Any, db: str, tmp_path: Path) -> None:
-    result = _change_under_load(servers, db, tmp_path, "ADD COLUMN note VARCHAR(20) NOT NULL DEFAULT 'none'", ALL)
+    """An added column takes its default; a generated one is computed by the server, never written."""
+    result = _change_under_load(servers, db, tmp_path, "ADD COLUMN note VARCHAR(20) NOT NULL DEFAULT 'none', "
+                                "ADD COLUMN twice BIGINT AS (v * 2) STORED", ALL)
     assert result.added == ["note"] and result.dropped == []
     with root_session(servers.source) as conn:
         assert fetch_all(conn, "SELECT DISTINCT note FROM %s" % quote_table(db, "a")) == [("none",)]
+        assert fetch_value(conn, "SELECT COUNT(*) FROM %s WHERE twice <> v * 2" % quote_table(db, "a")) == 0
     assert "`note` varchar(20) NOT NULL DEFAULT 'none'" in result.new_create
+
+
+def test_leftover_ghost_is_refused_unless_dropped(servers: Any, db: str, tmp_path: Path) -> None:
+    """A _<t>_gho that no recorded change owns is refused, naming it and the fix; initially_drop_ghost_table drops it."""
+    make_load_tables(servers, db, 50)
+    with root_session(servers.source) as conn:
+        conn.cursor().execute("CREATE TABLE %s (id INT PRIMARY KEY)" % quote_table(db, "_a_gho"))
+    options = alter_options(servers, db, "a", "ADD COLUMN note TEXT", tmp_path / "state")
+    with pytest.raises(DbferryError, match=r"_a_gho") as refused:
+        AlterThread(options, tmp_path / "alter.log").finish()
+    assert "initially_drop_ghost_table" in refused.value.fix
+    result = AlterThread(dict(options, initially_drop_ghost_table=True), tmp_path / "alter.log").finish()
+    assert result.changed and result.added == ["note"] and "_a_gho" not in _tables(servers, db)
 
 
 def test_drop_column(servers: Any, db: str, tmp_path: Path) -> None:
