@@ -128,6 +128,8 @@ def test_add_column_under_load_is_exact_and_a_second_run_changes_nothing(ansible
 
     again = _run(ansible, servers, db, alter=ADD_COLUMN)
     assert again.result["changed"] is False and not again.failed, again.output
+    checked = _run(ansible, servers, db, check_mode=True, alter=ADD_COLUMN)
+    assert checked.result["changed"] is False and "diff" not in checked.result and not checked.failed, checked.output
     assert _create_table(servers, db) == result["new_create"]
     assert sorted(_tables(servers, db)) == ["_a_del", "a", "b"]
 
