@@ -480,15 +480,17 @@ class _Run:
         self.log.event("cut_over_start", table=self.display, auto_increment_raised=[b.as_dict() for b in raised],
                        rows_to_compare_under_lock=len(pending))
 
-        def wait_applied(position: str, seconds: float) -> None:
-            """Under the cut-over's lock (t READ-locked: nothing writes it, anyone may read it): the applier brings the
-            ghost up to ``position``, then the rows changed since the last look, and those they collide with on a new
-            UNIQUE key, are compared; a difference now is final."""
+        def wait_applied(position: str, seconds: float, locker: Optional[Any] = None) -> None:
+            """Under the cut-over's lock (nothing writes t): the applier brings the ghost up to ``position``, then the rows
+            changed since the last look, and those they collide with on a new UNIQUE key, are compared; a difference now
+            is final. ``locker``, when given, is the session holding the lock: a WRITE-locked t reads only through it,
+            and the ghost (not locked) through the runner's own session."""
             applied.wait(position, seconds, self.halt)
             if config.verify:
+                original = conn if locker is None else locker
                 pending.update(applied.take_keys())  # kept for the next attempt if this one fails
-                pending.update(colliding_keys(conn, plan, pending))
-                found = compare_keys(conn, plan, pending)
+                pending.update(colliding_keys(original, plan, pending))
+                found = compare_keys(original, plan, pending, ghost_conn=conn)
                 if found:
                     raise DbferryError(failure_message(plan, found), obj=self.display, fix=DIFFERENCE_FIX)
 
