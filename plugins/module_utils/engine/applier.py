@@ -37,8 +37,9 @@ from .tables import MovedTable
 from ..controls.throttle import Throttle
 from ..config.tunables import Tunables
 
-#: Called with the last applied transaction after each commit.
-Applied = Callable[[Transaction, int], None]
+#: Called after each commit with every transaction of the committed batch, in order, and the batch's row changes: a move's
+#: status reads the last one; an online schema change collects the keys each of them changed (osc/runner.py).
+Applied = Callable[[list[Transaction], int], None]
 #: Called with a batch before it is written. Race tests hold the applier here.
 ApplyHook = Callable[[list], None]
 
@@ -176,7 +177,7 @@ class Applier:
             self.hook(batch.transactions)
         last = batch.transactions[-1]
         if batch.changes == 0 and not self.record_empty:
-            self.applied(last, 0)  # every batch before it is committed: this thread commits them in order
+            self.applied(batch.transactions, 0)  # every batch before it is committed: this thread commits them in order
             return
         backoff = Backoff("applying binlog events")
         while True:
@@ -191,7 +192,7 @@ class Applier:
                     state.save_inline_position(self.conn, self.config.name, last.position)
                 state.save_position(self.conn, self.config.name, last.position)
                 self.conn.commit()
-                self.applied(last, batch.changes)
+                self.applied(batch.transactions, batch.changes)
                 return
             except Exception as exc:  # noqa: BLE001 - transient ones are retried, the rest re-raised
                 if not is_transient(exc):

@@ -228,8 +228,9 @@ class Ferry:
         apply_binlog(self.config, flavor, tables, position, self._applied, self.throttle, self.tunables, self._halt,
                      self.apply_hook, self.log.event)
 
-    def _applied(self, txn: Transaction, changes: int) -> None:
-        self.status.applied(txn.position, txn.timestamp, changes)
+    def _applied(self, batch: list[Transaction], changes: int) -> None:
+        last = batch[-1]  # the status shows where the applier is: the batch's last transaction, and every change of it
+        self.status.applied(last.position, last.timestamp, changes)
 
     def _copy_tables(self, flavor: Flavor, pending: Iterator[tuple[MovedTable, Optional[int]]]) -> None:
         """One copier thread: copies the tables it takes, one at a time, from their cursors."""

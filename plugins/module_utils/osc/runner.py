@@ -255,14 +255,16 @@ class _AppliedKeys:
         self.events = 0
         self.keys: set[int] = set()
 
-    def applied(self, txn: Transaction, changes: int) -> None:
-        """The applier's callback: ``txn`` and every transaction before it are committed into the ghost."""
+    def applied(self, batch: list[Transaction], changes: int) -> None:
+        """The applier's callback: the transactions of ``batch``, and every one before them, are committed into the ghost.
+        The keys of every transaction of the batch count, not only the last's: each is a row written since the mark."""
         with self.changed:
-            for change in txn.changes:
-                for image in (change.before, change.after):
-                    if image is not None and image.get(self.key) is not None:
-                        self.keys.add(int(image[self.key]))
-            self.position = txn.position
+            for txn in batch:
+                for change in txn.changes:
+                    for image in (change.before, change.after):
+                        if image is not None and image.get(self.key) is not None:
+                            self.keys.add(int(image[self.key]))
+            self.position = batch[-1].position
             self.events += changes
             self.changed.notify_all()
 
@@ -580,10 +582,10 @@ class _Run:
 
     # -- helpers -------------------------------------------------------------
 
-    def _applied(self, applied: _AppliedKeys) -> Callable[[Transaction, int], None]:
-        def note(txn: Transaction, changes: int) -> None:
-            applied.applied(txn, changes)
-            self.status.applied(txn.position, txn.timestamp, changes)
+    def _applied(self, applied: _AppliedKeys) -> Callable[[list[Transaction], int], None]:
+        def note(batch: list[Transaction], changes: int) -> None:
+            applied.applied(batch, changes)
+            self.status.applied(batch[-1].position, batch[-1].timestamp, changes)
         return note
 
     def _copied(self, rows: int, done: bool) -> None:

@@ -39,7 +39,7 @@ def test_a_target_error_ends_both_threads_at_once(servers, db, tmp_path):
     preparer thread ends too, though the stream is quiet and the move was not told to stop."""
     config = parse_config(move_config(servers, db, tmp_path))
     table = MovedTable(db, "missing", db, "missing", ("id",), "id")
-    applier = Applier(config, [table], lambda txn, changes: None, Throttle(), Tunables.of(config))
+    applier = Applier(config, [table], lambda batch, changes: None, Throttle(), Tunables.of(config))
     raised: list[BaseException] = []
 
     def run() -> None:
@@ -81,7 +81,7 @@ def test_the_transactions_before_a_stream_error_are_written_first(servers, db, t
         conn.commit()
     finally:
         conn.close()
-    applier = Applier(config, [table], lambda txn, changes: None, Throttle(), Tunables.of(config))
+    applier = Applier(config, [table], lambda batch, changes: None, Throttle(), Tunables.of(config))
     try:
         applier.run(TwoInsertsThenAnError(db), threading.Event())
         raise AssertionError("run() returned instead of raising the stream's error")
