@@ -5,16 +5,21 @@ MariaDB refuses RENAME TABLE in a session that holds LOCK TABLES (error
 the RENAME from running until everything is in order:
 
 1. the sentry ``_<t>_del`` is created (a tiny marked table, not a copy of t);
-2. the locker: ``LOCK TABLES t READ, _<t>_del WRITE``: from here no write to
-   t can commit, so the binlog position read next is final for t; reads of
-   t go on (READ rather than gh-ost's WRITE: the verification must read t
-   and the ghost from a session of its own, as the locker can read only the
-   tables it locked and cannot lock the ghost, which the applier writes);
+2. the locker: ``LOCK TABLES t WRITE, _<t>_del WRITE``: from here no other
+   session can write or read t, so the binlog position read next is final
+   for t, and no application transaction gets to hold t while it waits for
+   the swap (under a READ lock, one that read t and then wrote it would
+   deadlock against the RENAME, error 1213: its read lock keeps the RENAME
+   out, and the waiting RENAME keeps its write out);
 3. the locker reads the position and the caller's ``wait_applied`` brings the
-   ghost up to it (and verifies the keys changed since the last pass);
-4. the renamer: ``RENAME TABLE t TO _<t>_del, ghost TO t``: it waits on the
+   ghost up to it and verifies the keys changed since the last pass, reading
+   t through the locker (the only session that can) and the ghost, which the
+   applier writes unlocked until it has caught up, through its own;
+4. the renamer, once step 3 is done (a failed wait then leaves no RENAME to
+   end): ``RENAME TABLE t TO _<t>_del, ghost TO t``: it waits on the
    metadata locks the locker holds, and a waiting RENAME is served before
-   the writes that wait on t once t is released (measured on MariaDB 10.11);
+   the reads and writes that wait on t once t is released (measured on
+   MariaDB 10.11), which then find the new table under the name;
 5. the locker drops the sentry, waits until the renamer holds every lock it
    needs but t's, and releases t: the RENAME runs before any waiting write.
 
@@ -34,17 +39,17 @@ Before the release, anything that goes wrong (the lock not granted within
 ``lock_timeout``, the caller's wait too long, a session killed, a flag file)
 ends the attempt the same way: the renamer's session is killed and seen gone,
 t released, the sentry dropped. After the release, a RENAME still waiting
-for t at the deadline (a session that read t in an open transaction holds
-it too, which a READ lock lets in) is killed as well. Writes to t waited,
-none failed, and the original is in place; the next attempt comes after a
-pause. If the process dies instead, its sessions end with it: before the
-sentry is dropped the RENAME fails on it (``_<t>_del`` exists), after that
-it completes the swap, which is then whole (wait_applied is done); the only
-window left is a session that opens the ghost in the milliseconds between
-the NOWAIT check and the DROP while the process dies before the probe.
-Either the original or the new table always has the name, and a sentry
-left behind is recognised by its comment, dropped and reported by the next
-swap.
+for t at the deadline is killed as well (under the WRITE lock only a
+session reading the catalog can hold t, briefly; the bound stays for any
+other). Writes to t waited, none failed, and the original is in place; the
+next attempt comes after a pause. If the process dies instead, its sessions
+end with it: before the sentry is dropped the RENAME fails on it
+(``_<t>_del`` exists), after that it completes the swap, which is then
+whole (wait_applied is done); the only window left is a session that opens
+the ghost in the milliseconds between the NOWAIT check and the DROP while
+the process dies before the probe. Either the original or the new table
+always has the name, and a sentry left behind is recognised by its comment,
+dropped and reported by the next swap.
 """
 
 from __future__ import annotations
@@ -351,7 +356,7 @@ class _Attempt:
         self.locked_at: Optional[float] = None
         self.sentry_dropped = False
 
-    def run(self, wait_applied: Callable[[str, float], None], abort: Callable[[], Optional[DbferryError]]) -> float:
+    def run(self, wait_applied: Callable[[str, float, Any], None], abort: Callable[[], Optional[DbferryError]]) -> float:
         """Swap, and return the seconds writes to t were held; raise _AttemptFailed (undone) or an error that must stop the change."""
         names = self.names
         try:
@@ -365,16 +370,19 @@ class _Attempt:
             # Writes to t wait from the moment the LOCK TABLES request is queued, not only once it is granted.
             self.locked_at = time.monotonic()
             deadline = self.locked_at + self.lock_timeout
-            # READ: no session can write t, every session can still read it (the verification of wait_applied does,
-            # with the ghost, which the locker could not read); WRITE on the sentry, so the locker may drop it.
-            execute(self.locker, "LOCK TABLES %s READ, %s WRITE" % (names.sql(names.table), names.sql(names.old)))
+            # WRITE on t, not READ: an application transaction that read t before wanting to write it would hold
+            # t against the RENAME while the RENAME holds its write back (a deadlock, 1213); WRITE keeps every other
+            # session out of t until the swap. WRITE on the sentry, so the locker may drop it.
+            execute(self.locker, "LOCK TABLES %s WRITE, %s WRITE" % (names.sql(names.table), names.sql(names.old)))
             position = fetch_value(self.locker, "SELECT @@GLOBAL.gtid_binlog_pos") or ""
             self.log.event("cut_over_locked", attempt=self.number, table=names.shown(names.table), position=position,
                            locker_connection=self.locker.thread_id(), renamer_connection=self.renamer_id,
                            seconds=round(time.monotonic() - self.locked_at, 3))
-            wait_applied(position, max(0.0, deadline - time.monotonic()))
+            # t can now be read only through the locker: the caller verifies through it.
+            wait_applied(position, max(0.0, deadline - time.monotonic()), self.locker)
             self._check(deadline, abort, "bringing the ghost table up to the lock's position")
-            # Sent only now: a RENAME waiting for t's lock would hold up the reads of t by the verification.
+            # Sent only now, so that an attempt whose wait fails has no RENAME to end; the RENAME queues on the sentry
+            # (or t) first, both held by the locker, and reaches for the ghost only once the sentry is dropped.
             self._send_rename(renamer, deadline, abort)
             self._wait_names_free(deadline, abort)
             execute(self.locker, "DROP TABLE %s" % names.sql(names.old))
@@ -518,11 +526,10 @@ class _Attempt:
     def _rename_outcome(self, renamer: _Renamer, deadline: float) -> float:
         """After the release: the RENAME ran (the swap), or it did not and t is the original (another attempt).
 
-        The RENAME may still wait for t there: t was READ-locked, so a
-        session that read t in a transaction still open holds it too. Its
-        wait holds up every write to t, so at the deadline it is killed if it
-        is still waiting (not once it runs); the names then tell whether it
-        ran. Returns the seconds writes to t were held: from the LOCK TABLES
+        The RENAME may still wait for t there: a session that reads the
+        catalog may hold t briefly even under the WRITE lock. Its wait holds
+        up every write to t, so at the deadline it is killed if it is still
+        waiting (not once it runs); the names then tell whether it ran. Returns the seconds writes to t were held: from the LOCK TABLES
         request to the end of the RENAME, which the writes wait for too.
         """
         renamer.join(max(0.0, deadline - time.monotonic()))
@@ -579,20 +586,21 @@ def _drop_old_table(control: _Control, names: _Names, log: EventLog, warnings: l
 
 def swap(spec: ServerSpec, database: str, table: str, ghost: str, old: str, *,
          lock_timeout: float, retries: int,
-         wait_applied: Callable[[str, float], None],
+         wait_applied: Callable[[str, float, Any], None],
          log: EventLog, ok_to_drop_table: bool, initially_drop_old_table: bool,
          postpone_flag: Optional[str] = None, panic_flag: Optional[str] = None,
          stop: Optional[threading.Event] = None) -> CutOverResult:
     """Give ``ghost`` the name ``table``, the original becoming ``old``; at most ``retries`` attempts.
 
-    Each attempt blocks writes to the table for at most about
-    ``lock_timeout`` seconds. ``wait_applied(position, seconds_left)`` runs
-    under the lock and raises TimeoutError (or a transient DbferryError) to
-    end the attempt, or another DbferryError to stop the change (e.g. a
-    verification difference); the original is in place either way. It reads
-    t and the ghost from sessions of its own (t is READ-locked: readable by
-    all, writable by none) and must return with no transaction of those
-    sessions open on the ghost, which the RENAME needs next.
+    Each attempt blocks the table for at most about ``lock_timeout``
+    seconds. ``wait_applied(position, seconds_left, locker)`` runs under the
+    lock and raises TimeoutError (or a transient DbferryError) to end the
+    attempt, or another DbferryError to stop the change (e.g. a verification
+    difference); the original is in place either way. t is WRITE-locked:
+    ``locker``, the session holding the lock, is the only one that can read
+    it (and must neither write it nor unlock); the ghost is read from a
+    session of the caller's, which must have no transaction open on it when
+    wait_applied returns: the RENAME needs it next.
     """
     names = _Names(database, table, ghost, old)
     control = _Control(spec, max(CONTROL_LOCK_WAIT, lock_wait_seconds(lock_timeout)))
