@@ -243,7 +243,7 @@ def test_rehearsal_then_a_failed_cutover_makes_the_source_writable_again(ansible
     (tmp_path / "hooks.log").unlink()
     try:
         moved = run_playbook(ansible, "move.yml", dict(variables, dbferry_hook_after_read_only=""), "-l", "staging")
-        assert _read_only(servers.source) == 1  # writes belong on the target now
+        assert _read_only(servers.source) == 1, moved.stdout[-6000:] + moved.stderr[-2000:]  # writes belong on the target now
     finally:
         sql(servers.source, "SET GLOBAL read_only = OFF")
     assert moved.returncode == 0, moved.stdout[-5000:] + moved.stderr[-2000:]
