@@ -31,10 +31,12 @@ from ..preflight.privileges import TARGET_PRIVILEGES, source_global_privileges
 from ..preflight.report import ERROR, OK, WARNING, Finding
 from ..preflight.tables import TRANSACTIONAL_ENGINES, schemas_hiding_triggers
 from ..server import grants as grants_mod
-from ..server.connection import error_text, execute, fetch_all, fetch_value, is_database_error
+from ..server.connection import error_code, error_text, execute, fetch_all, fetch_value, is_database_error
+from ..server.error_codes import ER_LOCK_WAIT_TIMEOUT
 from ..server.flavor import detect_flavor
 from . import ghost as ghosts
-from .plan import GHOST_FORMAT, OLD_FORMAT, build_plan, primary_key, read_columns, table_names
+from .cutover import ANOTHER_CUT_OVER_FIX, SENTRY_COMMENT, leftover_sentry
+from .plan import GHOST_FORMAT, OLD_FORMAT, build_plan, primary_key, read_columns, table_names, unique_keys
 
 #: The empty copy of ``t`` that preflight tries the ALTER on: as long as the ghost's name, which table_names checks.
 CHECK_FORMAT = "_%s_chk"
@@ -46,6 +48,9 @@ NATIVE_CLAUSES = {"INSTANT": "ALGORITHM=INSTANT", "INPLACE": "ALGORITHM=INPLACE,
 #: What the change's login needs on the table's database: copy and apply into the ghost (INSERT, DELETE for REPLACE,
 #: UPDATE), create, alter, rename and drop the ghost and the old table, and lock the table for the cut-over.
 DATABASE_PRIVILEGES = TARGET_PRIVILEGES + ("LOCK TABLES",)
+
+#: The fix of a unique key added with verify off.
+VERIFY_UNIQUE_FIX = "keep verify on (the default): a row that violates it would be lost without a word."
 
 #: The binlog checks of a move's preflight that hold for a change too: it tails the same binlog the same way.
 BINLOG_CHECKS = (binlog.log_bin, binlog.binlog_format, binlog.binlog_row_image, binlog.binlog_row_metadata,
@@ -153,6 +158,50 @@ def typed_primary_key(conn: Any, database: str, table: str) -> list[tuple[str, s
 
 def _described_key(key: list[tuple[str, str]]) -> str:
     return "(%s)" % ", ".join("%s %s" % (quote_ident(c), t) for c, t in key)
+
+
+#: What makes a column hold the same values after the change (a unique key on it then refuses the same duplicates):
+#: its type, collation, nullability and, for a generated column, its expression.
+_COLUMN_SIGNATURE_SQL = ("SELECT COLUMN_NAME, COLUMN_TYPE, COLLATION_NAME, IS_NULLABLE, GENERATION_EXPRESSION FROM information_schema.COLUMNS "
+                         "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s")
+
+#: A unique key as (column, prefix length or None) pairs, in key order.
+UniqueKey = list[tuple[str, Optional[int]]]
+
+
+def _column_signatures(conn: Any, database: str, table: str) -> dict[str, tuple[Any, ...]]:
+    """Lower-case column name -> (type, collation, nullable, generation expression)."""
+    return {row[0].lower(): tuple(row[1:]) for row in fetch_all(conn, _COLUMN_SIGNATURE_SQL, (database, table) * 2)}
+
+
+def _prefix_covers(narrow: Optional[int], wide: Optional[int]) -> bool:
+    """Whether values equal on a ``wide`` prefix (None: the whole column) are equal on a ``narrow`` one too."""
+    return wide is None or (narrow is not None and narrow <= wide)
+
+
+def unique_key_added(new_key: UniqueKey, old_keys: list[UniqueKey], counterpart: dict[str, str],
+                     old_columns: dict[str, tuple[Any, ...]], new_columns: dict[str, tuple[Any, ...]]) -> bool:
+    """Whether ``new_key`` can refuse rows the original holds: no unique key of the original (its primary key included)
+    lies within it.
+
+    An original key U lies within the new key K when each column of U has
+    its counterpart in K (``counterpart``: lower-case original name -> lower-case
+    new name), over at least U's prefix, and that column is defined the same
+    (a new collation or type can make distinct values equal). Then two rows
+    equal on K are equal on U: the same row, and K refuses nothing.
+    """
+    in_new = {column.lower(): prefix for column, prefix in new_key}
+    for old_key in old_keys:
+        within = True
+        for column, prefix in old_key:
+            new_name = counterpart.get(column.lower())
+            if new_name is None or new_name not in in_new or not _prefix_covers(prefix, in_new[new_name]) \
+                    or old_columns.get(column.lower()) != new_columns.get(new_name):
+                within = False
+                break
+        if within:
+            return False
+    return True
 
 
 def _foreign_keys(conn: Any, database: str, table: str) -> list[tuple[str, str, str, str, str]]:
@@ -325,11 +374,29 @@ class _Checks:
             obj = display_table(self.config.database, side)
             if not ghosts.exists(self.conn, self.config.database, side):
                 self.add(name, OK, "%s is free." % obj, obj=obj)
+            elif name == "old_table" and self.sentry_left(side, obj):
+                continue
             elif getattr(self.config, option):
                 self.add(name, OK, "%s exists and will be dropped (%s)." % (obj, option), obj=obj)
             else:
                 self.add(name, ERROR, "%s exists, left over from an earlier change?" % obj,
                          "drop it (DROP TABLE %s) if it is, or set %s: true." % (quote_table(self.config.database, side), option), obj)
+        return True
+
+    def sentry_left(self, old: str, obj: str) -> bool:
+        """Whether the old name holds a cut-over's sentry (its finding added): left empty by an interrupted cut-over, which
+        the next one drops (cutover.py), or locked by one running now. False: a real table, for side_tables to judge."""
+        try:
+            if not leftover_sentry(self.conn, self.config.database, old):
+                return False
+        except Exception as exc:  # noqa: BLE001 - a lock wait timeout is the answer  # pylint: disable=broad-exception-caught
+            if error_code(exc) != ER_LOCK_WAIT_TIMEOUT:
+                raise
+            self.add("old_table", ERROR, "%s is locked by another session: a cut-over of %s is running now." % (obj, self.obj),
+                     ANOTHER_CUT_OVER_FIX, obj)
+            return True
+        self.add("old_table", OK, "%s is the empty sentry of an interrupted cut-over (marked '%s'); the cut-over drops it."
+                 % (obj, SENTRY_COMMENT), obj=obj)
         return True
 
     def on_empty_copy(self, key: Optional[str]) -> None:
@@ -394,6 +461,34 @@ class _Checks:
             len(plan.mapping), "; renames " + ", ".join(renamed) if renamed else "",
             "; drops " + ", ".join(plan.dropped) if plan.dropped else "", "; adds " + ", ".join(plan.added) if plan.added else "",
             _described_key(new_key)))
+        if not self.config.verify:
+            self.unique_keys_unverified(copy, plan.mapping, plan.generated)
+
+    def unique_keys_unverified(self, copy: str, mapping: dict[str, str], generated: tuple[str, ...]) -> None:
+        """With verify off, no unique key that the original's rows may violate.
+
+        The copy keeps the row the new table already has when another
+        collides with it on a unique key (docs/design.md, step 2), and the
+        applier's REPLACE evicts it: the verification is what tells such a
+        loss from a collision that a later event repairs. Without it, a row
+        that breaks a key the new schema adds would vanish.
+        """
+        database, table = self.config.database, self.config.table
+        old_keys: list[UniqueKey] = [[(name, None) for name in primary_key(self.conn, database, table)]]
+        old_keys += list(unique_keys(self.conn, database, table).values())
+        # Copied columns by the mapping; a generated column keeps its name (it is recomputed, never copied).
+        counterpart = {old.lower(): new.lower() for old, new in mapping.items()}
+        counterpart.update({name.lower(): name.lower() for name in generated})
+        old_columns, new_columns = _column_signatures(self.conn, database, table), _column_signatures(self.conn, database, copy)
+        added = [(index, key) for index, key in unique_keys(self.conn, database, copy).items()
+                 if unique_key_added(key, old_keys, counterpart, old_columns, new_columns)]
+        for index, key in added:
+            columns = ", ".join(quote_ident(c) + ("(%d)" % prefix if prefix else "") for c, prefix in key)
+            self.add("unique_keys", ERROR, "verify is off and the new schema adds unique key %s (%s), which %s does not enforce: rows "
+                     "that share its values would be copied as one, the others dropped." % (quote_ident(index), columns, self.obj),
+                     VERIFY_UNIQUE_FIX, "%s (%s)" % (self.obj, index))
+        if not added:
+            self.add("unique_keys", OK, "verify is off; the new schema adds no unique key that %s does not enforce already." % self.obj)
 
     def native(self, algorithm: Optional[str]) -> None:
         if algorithm is None:

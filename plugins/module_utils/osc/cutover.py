@@ -86,6 +86,8 @@ SESSION_GONE = frozenset({ER_CONNECTION_KILLED, CR_SERVER_GONE_ERROR, CR_SERVER_
 #: The control session's lock wait bound (seconds) for its own DDL: creating and dropping the sentry, dropping the
 #: old table. Longer than a cut-over attempt's, since none of these blocks the application's writes to t.
 CONTROL_LOCK_WAIT = 30
+#: The fix when another cut-over of the same table holds its names.
+ANOTHER_CUT_OVER_FIX = "let that change finish, or stop it, before running this one."
 #: The most sessions a message names (the oldest transactions first).
 MAX_BLOCKERS = 10
 #: How much of a statement a message shows.
@@ -146,6 +148,22 @@ def mentions_table(statement: Optional[str], table: str) -> bool:
     if not statement:
         return False
     return re.search(r"(?<![\w$])`?%s`?(?![\w$])" % re.escape(table), statement) is not None
+
+
+def leftover_sentry(conn: Any, database: str, name: str) -> bool:
+    """Whether ``database.name`` is a sentry that an interrupted cut-over left: marked with SENTRY_COMMENT and empty.
+
+    Such a table only keeps a RENAME from running: dropping it loses
+    nothing. A table with rows is someone's, whatever its comment. The rows
+    are looked for with a lock wait of a second: a running cut-over's locker
+    holds its sentry, and the caller gets that wait's error (1205) at once.
+    Reads in an autocommit session, so that nothing holds the table after.
+    """
+    found = fetch_value(conn, "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+                              "AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s", (database, name) * 2)
+    if found != SENTRY_COMMENT:
+        return False
+    return not fetch_value(conn, "SET STATEMENT lock_wait_timeout = 1 FOR SELECT 1 FROM %s LIMIT 1" % quote_table(database, name))
 
 
 def blockers(conn: Any, database: str, table: str, *, exclude: Iterable[int] = ()) -> list[str]:
@@ -275,8 +293,16 @@ def _clear_old_name(control: _Control, names: _Names, initially_drop_old_table: 
         # Checked first: that cut-over's locker holds the old name, so even reading it would wait.
         raise DbferryError("another cut-over of %s is running: connection %s waits to rename it." % (
             names.shown(names.table), ", ".join(map(str, waiting))), obj=names.shown(names.table),
-            fix="let that change finish, or stop it, before running this one.")
-    if present[names.old] == SENTRY_COMMENT and not control.fetch_value("SELECT 1 FROM %s LIMIT 1" % names.sql(names.old)):
+            fix=ANOTHER_CUT_OVER_FIX)
+    try:
+        sentry = control.call(lambda conn: leftover_sentry(conn, names.database, names.old))
+    except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
+        if error_code(exc) != ER_LOCK_WAIT_TIMEOUT:
+            raise
+        # A locker holds the old name while no RENAME waits yet: another cut-over, in its wait for the applier.
+        raise DbferryError("another cut-over of %s is running: %s is locked by another session." % (
+            names.shown(names.table), names.shown(names.old)), obj=names.shown(names.old), fix=ANOTHER_CUT_OVER_FIX) from None
+    if sentry:
         control.execute("DROP TABLE %s" % names.sql(names.old))
         warning = ("%s was the sentry of a cut-over that was interrupted (the process or its session ended while %s was "
                    "locked); the original table had stayed in place. The sentry was dropped." % (

@@ -12,8 +12,11 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import parse_alter_config
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc import checks
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.checks import check_alter, native_algorithm, refuse_on_errors
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.cutover import SENTRY_COMMENT
 from ansible_collections.dbferry.mysql.plugins.module_utils.preflight.report import ERROR, OK, WARNING
-from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import ServerSpec, connect, fetch_all
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import (
+    ServerSpec, close_quietly, connect, execute, fetch_all,
+)
 
 
 @pytest.fixture
@@ -196,3 +199,60 @@ def test_leftover_ghost_old_and_check_tables(conn: Any, servers: Any, db: str, o
     blocked = run(conn, servers, db, initially_drop_ghost_table=True, initially_drop_old_table=True)
     assert statuses(blocked, "alter_applies") == [ERROR] and "_orders_chk" in blocked["alter_applies"][0].message
     assert "_orders_chk" in tables(conn, db)  # someone's table is never dropped
+
+
+def test_verify_off_refuses_a_unique_key_the_original_does_not_enforce(conn: Any, servers: Any, db: str, orders: str) -> None:
+    """Finding 4: with verify off, rows that collide on a new unique key would be dropped unseen; the key is named."""
+    found = run(conn, servers, db, "ADD UNIQUE KEY note_u (note)", verify=False)
+    assert statuses(found, "unique_keys") == [ERROR]
+    assert found["unique_keys"][0].object == "%s.orders (note_u)" % db and "`note_u` (`note`)" in found["unique_keys"][0].message
+    assert found["unique_keys"][0].fix == "keep verify on (the default): a row that violates it would be lost without a word."
+    with pytest.raises(DbferryError) as raised:
+        refuse_on_errors([f for fs in found.values() for f in fs])
+    assert raised.value.fix == checks.VERIFY_UNIQUE_FIX and "note_u" in raised.value.obj
+    assert "unique_keys" not in run(conn, servers, db, "ADD UNIQUE KEY note_u (note)")   # verify on (the default) is the arbiter
+    for alter in ("ADD COLUMN extra INT", "ADD UNIQUE KEY (id, note)", "ADD INDEX (note)"):
+        assert statuses(run(conn, servers, db, alter, verify=False), "unique_keys") == [OK], alter
+    assert statuses(run(conn, servers, db, "ADD COLUMN code INT NOT NULL DEFAULT 0, ADD UNIQUE KEY (code)", verify=False),
+                    "unique_keys") == [ERROR]
+    assert tables(conn, db) == ["orders"]
+
+
+def test_verify_off_refuses_a_narrower_unique_key_and_keeps_the_original_s(conn: Any, servers: Any, db: str) -> None:
+    """A unique key the original has, kept (renamed columns too), refuses nothing; a shorter prefix, or a collation that
+    makes distinct values equal, refuses rows the original holds."""
+    sql(servers.source, "CREATE TABLE `%s`.users (id INT PRIMARY KEY, email VARCHAR(40) COLLATE utf8mb4_bin, code VARCHAR(10), "
+                        "UNIQUE KEY email_u (email), UNIQUE KEY code_p (code(4)), "
+                        "lower_email VARCHAR(40) AS (LOWER(email)) VIRTUAL, UNIQUE KEY lower_u (lower_email)) ENGINE=InnoDB" % db)
+    for alter, options in (("ADD COLUMN extra INT", {}),
+                           ("RENAME COLUMN code TO tag", {"rename_columns": {"code": "tag"}}),
+                           ("DROP INDEX code_p, ADD UNIQUE KEY code_p (code(8))", {}),
+                           ("DROP INDEX email_u", {})):
+        assert statuses(run(conn, servers, db, alter, table="users", verify=False, **options), "unique_keys") == [OK], alter
+    for alter, options, key in (("DROP INDEX code_p, ADD UNIQUE KEY code_p (code(2))", {}, "code_p"),
+                                ("DROP INDEX email_u, ADD UNIQUE KEY email_u (email(10))", {}, "email_u"),
+                                ("MODIFY email VARCHAR(40) COLLATE utf8mb4_general_ci", {}, "email_u"),
+                                # the generated column now reads LOWER(`mail`): definitions are compared as text, so it changed
+                                ("RENAME COLUMN email TO mail", {"rename_columns": {"email": "mail"}}, "lower_u")):
+        found = run(conn, servers, db, alter, table="users", verify=False, **options)
+        assert statuses(found, "unique_keys") == [ERROR], alter
+        assert found["unique_keys"][0].object == "%s.users (%s)" % (db, key)
+
+
+def test_an_empty_marked_sentry_under_the_old_name_is_accepted(conn: Any, servers: Any, db: str, orders: str) -> None:
+    """A cut-over killed under its lock leaves its sentry, which the next cut-over drops: preflight accepts it, names it,
+    and still refuses a table with rows under that name, or a sentry a running cut-over holds."""
+    sql(servers.source, "CREATE TABLE `%s`._orders_del (id INT NOT NULL PRIMARY KEY) COMMENT='%s'" % (db, SENTRY_COMMENT))
+    found = run(conn, servers, db)
+    assert statuses(found, "old_table") == [OK] and "sentry of an interrupted cut-over" in found["old_table"][0].message
+    assert found["old_table"][0].object == "%s._orders_del" % db
+    holder = connect(servers.source.spec("root"))
+    try:
+        execute(holder, "LOCK TABLES `%s`._orders_del WRITE" % db)
+        locked = run(conn, servers, db)
+        assert statuses(locked, "old_table") == [ERROR] and "cut-over of %s.orders is running" % db in locked["old_table"][0].message
+    finally:
+        close_quietly(holder)
+    sql(servers.source, "INSERT INTO `%s`._orders_del VALUES (1)" % db)
+    found = run(conn, servers, db)
+    assert statuses(found, "old_table") == [ERROR] and "initially_drop_old_table" in found["old_table"][0].fix

@@ -463,6 +463,23 @@ def test_an_old_table_of_an_earlier_change_is_kept_unless_initially_dropped(serv
         assert result.warnings and columns(conn, db, "t") == SWAPPED and columns(conn, db, "_t_del") == ORIGINAL
 
 
+def test_a_sentry_held_by_a_running_cut_over_is_refused_not_waited_for(servers: Servers, db: str) -> None:
+    """Another cut-over in its wait for the applier holds its sentry and has sent no RENAME yet: named at once."""
+    with root_session(servers.source) as conn:
+        make_pair(conn, db)
+        execute(conn, "CREATE TABLE `%s`._t_del (id INT NOT NULL PRIMARY KEY) COMMENT='%s'" % (db, SENTRY_COMMENT))
+        other = connect(servers.source.spec("root"))
+        try:
+            execute(other, "LOCK TABLES `%s`.t WRITE, `%s`._t_del WRITE" % (db, db))
+            started = time.monotonic()
+            with pytest.raises(DbferryError, match="another cut-over of %s.t is running" % db):
+                run_swap(servers, db, RecordingLog(), initially_drop_old_table=True)
+            assert time.monotonic() - started < 5
+        finally:
+            close_quietly(other)
+        assert tables(conn, db) == ["_t_del", "_t_gho", "t"] and columns(conn, db, "t") == ORIGINAL
+
+
 def in_thread(call: Callable[[], Any]) -> Callable[[], Any]:
     """Start ``call`` in a thread; the returned function joins it and returns its result or raises its error."""
     outcome: dict[str, Any] = {}
