@@ -248,6 +248,8 @@ notes:
     user needs C(SELECT), C(INSERT), C(UPDATE), C(DELETE), C(CREATE), C(DROP), C(ALTER) and C(LOCK TABLES) on the database,
     the same but C(LOCK TABLES) on C(_dbferry) (the checkpoints), and C(REPLICATION SLAVE) and C(BINLOG MONITOR) globally.
     All of it is checked before anything is written.
+  - A failed cut-over names the sessions that may hold the table - with C(PROCESS), every open transaction and every
+    statement on it; without it, only the login's own sessions, and the message says so.
   - While the change runs, its status (phase, rows copied and estimated, rows/s, ETA, lag, throttle reason) is kept in
     C(~/.dbferry/alters/<database>.<table>/status.json) on the host the task runs on.
   - Supports check mode and diff mode; the diff (the C(CREATE TABLE) before and after) is in the result either way.

@@ -68,7 +68,9 @@ from ..common.identifiers import display_table, quote_table
 from ..server.connection import (
     ServerSpec, close_quietly, connect, error_code, error_text, execute, fetch_all, fetch_value, is_database_error,
 )
-from ..server.error_codes import CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ER_CONNECTION_KILLED, ER_LOCK_WAIT_TIMEOUT, ER_NO_SUCH_THREAD
+from ..server.error_codes import (
+    CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ER_CONNECTION_KILLED, ER_LOCK_WAIT_TIMEOUT, ER_NO_SUCH_THREAD, ER_SPECIFIC_ACCESS_DENIED_ERROR,
+)
 
 #: The sentry's table comment: how a later run tells a sentry left by a killed cut-over (safe to drop: it holds
 #: no rows and only blocks a RENAME) from an old table of an earlier change (rows someone may still need).
@@ -166,6 +168,19 @@ def leftover_sentry(conn: Any, database: str, name: str) -> bool:
     return not fetch_value(conn, "SET STATEMENT lock_wait_timeout = 1 FOR SELECT 1 FROM %s LIMIT 1" % quote_table(database, name))
 
 
+#: The sessions blockers() looks at; the statement and the transaction's age, and the join that gives them, filled in.
+BLOCKERS_SQL = ("SELECT p.ID, p.USER, p.HOST, p.DB, p.COMMAND, p.TIME, p.STATE, %s FROM information_schema.PROCESSLIST p%s"
+                " WHERE p.ID <> CONNECTION_ID()")
+#: Those with the PROCESS privilege: every session, and the open transactions (INNODB_TRX needs PROCESS).
+WITH_TRANSACTIONS = ("COALESCE(p.INFO, x.trx_query), TIMESTAMPDIFF(SECOND, x.trx_started, NOW())",
+                     " LEFT JOIN information_schema.INNODB_TRX x ON x.trx_mysql_thread_id = p.ID")
+#: Without it: the login's own sessions, their statements only.
+STATEMENTS_ONLY = ("p.INFO, NULL", "")
+#: The last line of blockers() without the PROCESS privilege.
+NO_PROCESS_NOTE = ("(without the PROCESS privilege only this login's own sessions are seen, and no open transaction; "
+                   "grant PROCESS to name the others)")
+
+
 def blockers(conn: Any, database: str, table: str, *, exclude: Iterable[int] = ()) -> list[str]:
     """The sessions that may keep ``database.table`` from being locked, oldest first, as lines for messages.
 
@@ -174,13 +189,21 @@ def blockers(conn: Any, database: str, table: str, *, exclude: Iterable[int] = (
     this names every open InnoDB transaction (one that read or wrote t keeps
     its lock until it ends) and every statement running on t. Sessions that
     only wait for t are left out: they are the victims, not the cause.
+
+    Without the PROCESS privilege the server shows a login its own sessions
+    only and no transactions (INNODB_TRX is refused): the statements of the
+    login's own sessions that run on t are named then, and a last line says
+    that the others could not be seen.
     """
+    notes = []
     try:
-        rows = fetch_all(conn, (
-            "SELECT p.ID, p.USER, p.HOST, p.DB, p.COMMAND, p.TIME, p.STATE, COALESCE(p.INFO, x.trx_query),"
-            " TIMESTAMPDIFF(SECOND, x.trx_started, NOW())"
-            " FROM information_schema.PROCESSLIST p LEFT JOIN information_schema.INNODB_TRX x ON x.trx_mysql_thread_id = p.ID"
-            " WHERE p.ID <> CONNECTION_ID()"))
+        try:
+            rows = fetch_all(conn, BLOCKERS_SQL % WITH_TRANSACTIONS)
+        except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
+            if error_code(exc) != ER_SPECIFIC_ACCESS_DENIED_ERROR:
+                raise
+            rows = fetch_all(conn, BLOCKERS_SQL % STATEMENTS_ONLY)
+            notes.append(NO_PROCESS_NOTE)
     except Exception as exc:  # noqa: BLE001 - a message without the list beats no message  # pylint: disable=broad-exception-caught
         return ["(the sessions could not be listed: %s)" % (error_text(exc) if is_database_error(exc) else exc)]
     skip = set(exclude)
@@ -194,7 +217,7 @@ def blockers(conn: Any, database: str, table: str, *, exclude: Iterable[int] = (
         found.append({"id": ident, "user": user, "host": host, "seconds": seconds, "trx_seconds": trx_seconds,
                       "statement": statement})
     found.sort(key=lambda row: -(row["trx_seconds"] if row["trx_seconds"] is not None else row["seconds"] or 0))
-    return [describe_session(row) for row in found[:MAX_BLOCKERS]]
+    return [describe_session(row) for row in found[:MAX_BLOCKERS]] + notes
 
 
 Result = TypeVar("Result")

@@ -18,7 +18,7 @@ from integration_support import ROOT, Servers, root_session, until
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
-from ansible_collections.dbferry.mysql.plugins.module_utils.osc.cutover import SENTRY_COMMENT, swap
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.cutover import NO_PROCESS_NOTE, SENTRY_COMMENT, blockers, swap
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import (
     ServerSpec, close_quietly, connect, error_code, execute, fetch_all, fetch_value,
 )
@@ -322,6 +322,33 @@ def test_a_transaction_holding_the_table_times_out_every_attempt(servers: Server
     assert all(any("connection %d" % holder.thread_id() in line for line in event["blockers"]) for event in failures)
     assert writer.longest_wait() < 1.5, "writes waited longer than the lock timeout"
     assert spent < 2 * 1.5 + 1.0, "two attempts and one pause"
+
+
+def test_blockers_name_every_session_with_process_and_the_own_ones_without(servers: Servers, db: str, make_user: Any) -> None:
+    """With PROCESS, another login's open transaction is named; without it the server shows only the login's own sessions
+    (a statement of its own on t is named) and refuses the transactions: the last line says so."""
+    options = make_user(servers.source, "osc_noprocess", ["SELECT ON `%s`.*" % db])
+    with root_session(servers.source) as conn:
+        make_pair(conn, db)
+        holder = connect(servers.source.spec("app"))
+        own, own_statement = connect(ServerSpec(config_file=None, **options)), None
+        try:
+            execute(holder, "BEGIN")
+            fetch_all(holder, "SELECT v FROM `%s`.t WHERE id = 1" % db)
+            own_statement = Pending(ServerSpec(config_file=None, **options), "SELECT SLEEP(3), v FROM `%s`.t WHERE id = 1" % db)
+            until(lambda: fetch_value(conn, "SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = %s",
+                                      (own_statement.conn.thread_id(),)) == "User sleep", "the login's own statement")
+            everyone = blockers(conn, db, "t")
+            assert any("connection %d (app@" % holder.thread_id() in line and "transaction open" in line for line in everyone)
+            assert any("connection %d (osc_noprocess@" % own_statement.conn.thread_id() in line for line in everyone)
+            assert NO_PROCESS_NOTE not in everyone
+            seen = blockers(own, db, "t")
+            assert seen[-1] == NO_PROCESS_NOTE and len(seen) == 2
+            assert "connection %d (osc_noprocess@" % own_statement.conn.thread_id() in seen[0] and "SLEEP(3)" in seen[0]
+        finally:
+            close_quietly(holder, own)
+            if own_statement is not None:
+                own_statement.outcome()
 
 
 def test_a_session_reading_the_ghost_never_lets_writes_in_before_the_rename(servers: Servers, db: str) -> None:

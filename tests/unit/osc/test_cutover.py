@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.cutover import (
-    FIRST_PAUSE, LONGEST_PAUSE, MAX_BLOCKERS, MAX_STATEMENT_CHARS, blockers, describe_session, lock_wait_seconds, mentions_table,
-    pause_before, renamer_takes_before_table,
+    FIRST_PAUSE, LONGEST_PAUSE, MAX_BLOCKERS, MAX_STATEMENT_CHARS, NO_PROCESS_NOTE, blockers, describe_session, lock_wait_seconds,
+    mentions_table, pause_before, renamer_takes_before_table,
 )
 
 
@@ -66,9 +66,11 @@ def test_a_session_is_named_with_its_account_age_and_statement() -> None:
 class Catalog:
     """A connection whose processlist query returns the rows given (the columns blockers() selects)."""
 
-    def __init__(self, rows: list[tuple], error: Any = None) -> None:
+    def __init__(self, rows: list[tuple], error: Any = None, error_on: Any = None) -> None:
         self.rows = rows
         self.error = error
+        self.error_on = error_on   # only statements containing this fail (None: every one)
+        self.statements: list[str] = []
 
     def cursor(self) -> "Catalog":
         return self
@@ -80,8 +82,9 @@ class Catalog:
         return None
 
     def execute(self, sql: str, args: Any = None) -> int:
-        if self.error is not None:
+        if self.error is not None and (self.error_on is None or self.error_on in sql):
             raise self.error
+        self.statements.append(sql)
         return len(self.rows)
 
     def fetchall(self) -> list[tuple]:
@@ -112,3 +115,16 @@ def test_blockers_are_capped_and_a_failed_listing_is_said() -> None:
     assert len(blockers(Catalog([row(i, i) for i in range(30)]), "shop", "t")) == MAX_BLOCKERS
     assert blockers(Catalog([], error=RuntimeError("no PROCESS privilege")), "shop", "t") == [
         "(the sessions could not be listed: no PROCESS privilege)"]
+
+
+def test_without_the_process_privilege_the_own_sessions_are_named_and_the_gap_said() -> None:
+    """INNODB_TRX is refused without PROCESS (1227): the processlist alone is read, and the last line says what is missing."""
+    refused = Exception(1227, "Access denied; you need (at least one of) the PROCESS privilege(s) for this operation")
+    rows = [row(2, None, command="Query", statement="SELECT * FROM t", seconds=30), row(3, None)]
+    catalog = Catalog(rows, error=refused, error_on="INNODB_TRX")
+    assert blockers(catalog, "shop", "t") == [
+        "connection 2 (app@h:1): statement running 30 s, running: SELECT * FROM t", NO_PROCESS_NOTE]
+    assert "INNODB_TRX" not in catalog.statements[-1]
+    other = Exception(1146, "Table 'information_schema.INNODB_TRX' doesn't exist")
+    failed = blockers(Catalog(rows, error=other, error_on="INNODB_TRX"), "shop", "t")
+    assert len(failed) == 1 and failed[0].startswith("(the sessions could not be listed: ") and "1146" in failed[0]
