@@ -23,9 +23,10 @@ applier then applies over it. A primary key already in the ghost is a row
 the applier wrote, at least as new as the copied one: it is kept (the no-op
 ON DUPLICATE KEY UPDATE; never IGNORE, which would also turn a conversion
 error into a silent truncation). A row that collides with another on a NEW
-unique key is kept out the same way; the verification before the cut-over
-(verify.py) is the arbiter of whether it was a stale collision that a later
-event repaired or a real violation, which stops the change.
+unique key is kept out the same way, and no event need bring it back (the
+pending one, if any, is the other row's): missing.py finds it once the copy
+is done and the applier caught up, and puts it back from the original; only
+a collision the original itself still holds at the swap stops the change.
 
 The cursor is saved in the chunk's transaction: after a crash the copy
 resumes exactly after the last committed chunk. The copy ends at the

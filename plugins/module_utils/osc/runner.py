@@ -14,7 +14,8 @@
 5. Once copied and caught up: the postpone flag file is waited for; the
    verification (verify.py) compares the whole table by key range, then the
    rows changed during that pass once more (_recheck), and again just before
-   the lock (with the rows those collide with on a new UNIQUE key); the swap
+   the lock, each round putting back the rows missing from the ghost
+   (missing.py); the swap
    (cutover.py) blocks the table's writes, waits until every event before its
    lock is applied (wait_applied) and swaps the names. The change's record is
    then marked complete (already_applied reads it).
@@ -40,7 +41,7 @@ from ..binlog import gtid
 from ..binlog.changes import Transaction
 from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
-from ..common.identifiers import display_table, for_arguments, quote_ident, quote_table
+from ..common.identifiers import display_table, quote_table
 from ..common.private import write_private
 from ..common.retry import is_transient
 from ..common.workers import WorkerPool
@@ -59,11 +60,12 @@ from ..engine.status import STATUS_FILE, Status, observe_source
 from ..engine.tables import MovedTable
 from ..engine.target_lock import TargetLock
 from ..preflight.report import WARNING
-from ..server.connection import close_quietly, connect, execute, fetch_all, fetch_value, placeholders
+from ..server.connection import close_quietly, connect, execute, fetch_value
 from ..server.flavor import Flavor, detect_flavor, refuse_unsupported_source
 from . import ghost as ghosts
 from .checks import NATIVE_CLAUSES, check_alter, native_algorithm, refuse_on_errors
 from .copy import ChunkCopy, ChunkHook
+from .missing import Bound, holders, missing_among, missing_keys, restore, unique_values
 from .cutover import SENTRY_COMMENT, swap
 from .plan import AlterPlan, alter_name, build_plan, primary_key, table_names
 from .verify import compare_keys, compare_ranges, failure_message
@@ -74,8 +76,8 @@ PROGRESS_LOG_SECONDS = 10.0
 #: Rounds of "catch up, compare the differing keys again" before the cut-over: a row that differs after them and was
 #: not written meanwhile is a real difference.
 RECHECK_ROUNDS = 3
-#: Keys per statement when looking for rows that collide on a new UNIQUE key (colliding_keys).
-COLLISION_KEYS = 1000
+#: Rows to compare under the cut-over's lock at most, when further rounds before it can bring them down.
+PENDING_UNDER_LOCK = 1000
 #: The fix of a verification difference.
 DIFFERENCE_FIX = ("see the rows named: the new schema does not hold them as the original does (a new UNIQUE key they violate, a "
                   "conversion); correct the ALTER or the rows, then remove the change (state: absent) and run it again.")
@@ -248,12 +250,16 @@ class _AppliedKeys:
     """The applier's progress as the change needs it: the position applied (committed, in order) and the keys of the
     original table changed since a mark, for the verification of what changed after a pass."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, unique: Callable[[dict[str, Any]], list[tuple[int, tuple]]] = lambda _image: []) -> None:
         self.key = key
+        #: The new unique keys' values of a row image (missing.unique_values of the plan).
+        self.unique = unique
         self.changed = threading.Condition()
         self.position = ""
         self.events = 0
         self.keys: set[int] = set()
+        #: Per new unique key, the values applied rows had since a mark: the ghost rows with those values were evicted.
+        self.values: dict[int, set] = {}
 
     def applied(self, batch: list[Transaction], changes: int) -> None:
         """The applier's callback: the transactions of ``batch``, and every one before them, are committed into the ghost.
@@ -264,6 +270,9 @@ class _AppliedKeys:
                     for image in (change.before, change.after):
                         if image is not None and image.get(self.key) is not None:
                             self.keys.add(int(image[self.key]))
+                    if change.after is not None:
+                        for index, values in self.unique(change.after):
+                            self.values.setdefault(index, set()).add(values)
             self.position = batch[-1].position
             self.events += changes
             self.changed.notify_all()
@@ -273,6 +282,12 @@ class _AppliedKeys:
         with self.changed:
             keys, self.keys = self.keys, set()
             return keys
+
+    def take_values(self) -> dict[int, set]:
+        """The new unique keys' values applied since the last call, and a new mark."""
+        with self.changed:
+            values, self.values = self.values, {}
+            return values
 
     def wait(self, position: str, seconds: float, halt: threading.Event) -> None:
         """Return once ``position`` is applied; TimeoutError after ``seconds``, DbferryError when the change halts."""
@@ -328,6 +343,8 @@ class _Run:
         self.cut_over_attempts = 0
         #: When the on-status hooks were last fired (every hooks_status_seconds, from the start).
         self.last_status_hook = time.monotonic()
+        #: The change's named lock, once taken (run): checked while the run goes on (_check_lock).
+        self.lock: Optional[TargetLock] = None
 
     # -- prepare -------------------------------------------------------------
 
@@ -367,7 +384,7 @@ class _Run:
     # -- run -----------------------------------------------------------------
 
     def run(self) -> AlterResult:
-        lock = _lock(self.config, self.name)  # before anything is written: a second run of the change stops here
+        lock = self.lock = _lock(self.config, self.name)  # before anything is written: a second run of the change stops here
         conn = writer = None
         try:
             conn = connect(self.config.server)
@@ -424,7 +441,7 @@ class _Run:
         self.status.add_table(self.display, self._estimate(conn), cursor.rows_copied, cursor.done)
         if config.exact_rowcount and not config.concurrent_rowcount:
             self.exact_rows = self._count()
-        applied = _AppliedKeys(plan.key)
+        applied = _AppliedKeys(plan.key, lambda image: unique_values(plan, image))
         applied.position = recorded.applied_position
         self.log.event("alter_run", table=self.display, resumed=resuming, applied_position=recorded.applied_position,
                        copy_after=cursor.last_key, copy_done=cursor.done)
@@ -466,6 +483,8 @@ class _Run:
         self._postpone()
         self.throttle.wait(self.halt)  # no verification or cut-over while the change is held (load, lag, flag file)
         pending: set[int] = set()
+        #: Per new unique key, the values of rows applied since the last search of the whole table for missing rows.
+        evicted: dict[int, set] = {}
         if config.verify:
             self.phase = "verifying"
             pending = self._verify(conn, flavor, plan, applied)
@@ -475,27 +494,49 @@ class _Run:
             raise DbferryError("the cut-over of %s did not start: %s" % (self.display, "; ".join(vetoes)), obj=self.display,
                                fix="correct what the on-before-cutover hook reports (or remove the hook), then run the change again; "
                                    "it resumes.")
-        # The binlog carries rows, not counters: ids the table gave out to rows that are gone again must not come back.
-        raised = raise_counters(conn, conn, [(config.database, config.table, config.database, plan.ghost)])
-        if config.verify:  # the last look before the lock, as late as can be: the rows written since the verification
+        # The last look before the lock, as late as can be: the rows written since the verification, and the rows missing
+        # from the ghost put back (missing.py); rounds again while too many rows are left for the lock's short time.
+        pending = self._recheck(conn, flavor, plan, applied, pending)
+        for _round in range(RECHECK_ROUNDS):
+            if len(pending) <= PENDING_UNDER_LOCK:
+                break
             pending = self._recheck(conn, flavor, plan, applied, pending)
-        self.log.event("cut_over_start", table=self.display, auto_increment_raised=[b.as_dict() for b in raised],
-                       rows_to_compare_under_lock=len(pending))
+        self.log.event("cut_over_start", table=self.display, rows_to_compare_under_lock=len(pending))
 
         def wait_applied(position: str, seconds: float, locker: Optional[Any] = None) -> None:
-            """Under the cut-over's lock (nothing writes t): the applier brings the ghost up to ``position``, then the rows
-            changed since the last look, and those they collide with on a new UNIQUE key, are compared; a difference now
-            is final. ``locker``, when given, is the session holding the lock: a WRITE-locked t reads only through it,
-            and the ghost (not locked) through the runner's own session."""
-            applied.wait(position, seconds, self.halt)
-            if config.verify:
-                original = conn if locker is None else locker
-                pending.update(applied.take_keys())  # kept for the next attempt if this one fails
-                pending.update(colliding_keys(original, plan, pending))
-                found = compare_keys(original, plan, pending, ghost_conn=conn)
-                if found:
-                    raise DbferryError(failure_message(plan, found), obj=self.display, fix=DIFFERENCE_FIX)
+            """Under the cut-over's lock (nothing writes t): the applier brings the ghost up to ``position``; the rows
+            missing from the ghost among those written since the last look, and those holding a new unique key's values
+            an applied row had (it may have evicted them), are put back; the AUTO_INCREMENT is raised; the rows written
+            since the last look and those put back are compared: a difference now is final. Everything within
+            ``seconds`` (missing.Bound: the attempt fails, undone, rather than hold the table longer).
 
+            ``locker``, when given, is the session holding the lock: a WRITE-locked t reads only through it, and the
+            ghost (not locked) through the runner's own session."""
+            bound = Bound(seconds)
+            applied.wait(position, seconds, self.halt)
+            original = conn if locker is None else locker
+            pending.update(applied.take_keys())  # kept for the next attempt if this one fails
+            for values in applied.take_values().items():
+                evicted.setdefault(values[0], set()).update(values[1])
+            sessions = [conn] if original is conn else [conn, original]
+            try:
+                for session in sessions:  # the statements of verify.py and auto_increment.py too
+                    execute(session, "SET SESSION max_statement_time = %.3f" % bound.left())
+                suspects = pending | holders(original, plan, evicted, bound)
+                still = restore(original, conn, plan, missing_among(original, conn, plan, suspects, bound), bound)
+                # The binlog carries rows, not counters: ids the table gave out to rows that are gone again must not come
+                # back. Raised now, with every write to t applied and none to come before the swap.
+                raised = raise_counters(original, conn, [(config.database, config.table, config.database, plan.ghost)])
+                if raised:
+                    self.log.event("auto_increment_raised", table=self.display, raised=[b.as_dict() for b in raised])
+                found = compare_keys(original, plan, suspects if config.verify else still, ghost_conn=conn)
+            finally:
+                for session in sessions:
+                    execute(session, "SET SESSION max_statement_time = 0")
+            if found:
+                raise DbferryError(failure_message(plan, found), obj=self.display, fix=DIFFERENCE_FIX)
+
+        self._check_lock()  # the last moment another run could have taken the change over
         swapped = swap(config.server, config.database, config.table, plan.ghost, plan.old,
                        lock_timeout=config.cut_over_lock_timeout_seconds, retries=config.default_retries, wait_applied=wait_applied,
                        log=_AttemptCounter(self.log, self), ok_to_drop_table=config.ok_to_drop_table, initially_drop_old_table=config.initially_drop_old_table,
@@ -566,19 +607,40 @@ class _Run:
         pending = set(pending)
         for _round in range(RECHECK_ROUNDS):
             pending |= applied.take_keys()
+            self._catch_up(conn, flavor, applied)
+            applied.take_values()  # the mark: an eviction applied from here is looked for under the lock (missing.holders)
+            if not self.config.verify:
+                applied.take_keys()  # the mark: the search of the whole table below covers every row written before it
+                return set(self._restore_missing(plan))
+            # Still missing after the restore: the original has, or had a moment ago, another row with its new unique key's
+            # values; only the look under the lock, where nothing moves, says which.
+            missing = set(self._restore_missing(plan))
+            pending |= missing
             if not pending:
                 break
-            pending |= colliding_keys(conn, plan, pending)
-            self._catch_up(conn, flavor, applied)
             found = compare_keys(conn, plan, pending)
             # Every write the comparison saw is applied once the applier has caught up with a position read after it.
             self._catch_up(conn, flavor, applied)
             written = applied.take_keys()
-            settled = [m for m in found if m.key not in written]
+            settled = [m for m in found if m.key not in written and m.key not in missing]
             if settled:
                 raise DbferryError(failure_message(plan, settled), obj=self.display, fix=DIFFERENCE_FIX)
             pending = {m.key for m in found} | written
         return pending
+
+    def _restore_missing(self, plan: AlterPlan) -> list[int]:
+        """Put back the rows of the original missing from the ghost (missing.py), from a session of its own whose shared
+        locks last from each row's read to its write; return the keys still missing."""
+        session = connect(self.config.server, autocommit=False)
+        try:
+            keys = missing_keys(session, plan)
+            session.rollback()
+            still = restore(session, session, plan, keys)
+            if keys:
+                self.log.event("rows_restored", table=self.display, missing=len(keys), still_missing=len(still))
+            return still
+        finally:
+            close_quietly(session)
 
     # -- helpers -------------------------------------------------------------
 
@@ -625,6 +687,7 @@ class _Run:
             while not self.halt.wait(STATUS_SECONDS):
                 if self.stop.is_set():
                     self.halt.set()
+                self._check_lock()
                 try:
                     observer = observer or connect(self.config.server)
                     observe_source(observer, flavor, self.status)
@@ -650,31 +713,21 @@ class _Run:
             "phase", "rows_copied", "rows_estimated", "rows_per_second", "eta_seconds", "lag_seconds", "lag_events", "throttle_reason")})
         return time.monotonic()
 
+    def _check_lock(self) -> None:
+        """The change's named lock is still this run's (taken again if only its session was lost); otherwise this run
+        stops: a second run that took it may be resuming the change, and two must never swap one table."""
+        if self.lock is None:
+            return
+        try:
+            self.lock.check()
+        except DbferryError as exc:
+            raise DbferryError("the change of %s lost its lock, so this run stops (another run may hold the change): %s" % (
+                self.display, exc.message), obj=self.display,
+                fix="let the run that holds the lock finish the change, or stop it and run the change again.") from None
+
     def _stopped(self) -> DbferryError:
         return DbferryError("the change of %s stopped at a checkpoint; the original table is in place." % self.display, obj=self.display,
                             fix="run it again: it resumes from its checkpoints (or remove it with state: absent).")
-
-
-def colliding_keys(conn: Any, plan: AlterPlan, keys: set[int]) -> set[int]:
-    """Keys of the original's rows, other than ``keys``, that share the values of one of the new UNIQUE keys with a row at
-    ``keys``. The ghost can hold only one of such rows: when the applier writes one (REPLACE), it evicts the others, which
-    a comparison of ``keys`` alone would not see. A scan of the original per key (the new key has no index there yet)."""
-    found: set[int] = set()
-    # Executed with arguments: names go through for_arguments (a % in a name).
-    original, key = for_arguments(quote_table(plan.database, plan.table)), for_arguments(quote_ident(plan.key))
-    ordered = sorted(keys)
-    for columns in plan.unique_keys:
-        def value(alias: str, column: str, prefix: Any) -> str:
-            name = "%s.%s" % (alias, for_arguments(quote_ident(column)))
-            return name if prefix is None else "LEFT(%s, %d)" % (name, int(prefix))
-
-        same = " AND ".join("%s = %s" % (value("o", c, p), value("c", c, p)) for c, p in columns)
-        for start in range(0, len(ordered), COLLISION_KEYS):
-            chunk = ordered[start:start + COLLISION_KEYS]
-            found.update(int(k) for (k,) in fetch_all(
-                conn, "SELECT DISTINCT o.%s FROM %s o JOIN %s c ON %s WHERE c.%s IN (%s) AND o.%s <> c.%s" % (
-                    key, original, original, same, key, placeholders(len(chunk)), key, key), chunk))
-    return found - keys
 
 
 def _run_each(items: Iterator[Callable[[], None]]) -> None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
+import pytest
 from integration_support import root_session, until
-from osc_support import alter_options
+from osc_support import AlterThread, alter_options
 
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_table
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import parse_alter_config
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.tunables import Tunables
@@ -18,9 +20,11 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.controls.throttle im
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine import state
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.applier import apply_binlog
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.tables import MovedTable
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine.target_lock import TargetLock
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc import runner
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import alter_name
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import _AppliedKeys, engine_config
-from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import connect, execute, fetch_value
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import connect, execute, fetch_all, fetch_value
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.flavor import detect_flavor
 
 
@@ -70,3 +74,95 @@ def test_every_transaction_of_a_batch_reports_its_keys(servers: Any, db: str, tm
         release.set()
         halt.set()
         thread.join(30)
+
+
+def _emails(servers: Any, db: str, rows: int = 20) -> None:
+    """Table ``a``: ids 1..rows, email 'e<id>' (no unique key on it yet: the change adds one)."""
+    with root_session(servers.source) as conn:
+        execute(conn, "CREATE TABLE %s (id INT PRIMARY KEY, email VARCHAR(40) NOT NULL) ENGINE=InnoDB" % quote_table(db, "a"))
+        execute(conn, "INSERT INTO %s VALUES %s" % (quote_table(db, "a"), ", ".join("(%d, 'e%d')" % (i, i) for i in range(1, rows + 1))))
+
+
+def _write(servers: Any, db: str, *statements: str) -> None:
+    with root_session(servers.source) as conn:
+        for statement in statements:
+            execute(conn, statement.replace("{a}", quote_table(db, "a")))
+
+
+def test_a_row_evicted_by_a_passing_duplicate_comes_back(servers: Any, db: str, tmp_path: Path, monkeypatch: Any) -> None:
+    """Finding 2: just before the cut-over's lock, row 1 takes row 15's email for a moment (legal: the original has no
+    unique key on it), then one of its own. The applier's REPLACE of row 1 with 'e15' evicts row 15 from the ghost; the
+    next event of row 1 does not bring it back. The new table must still hold row 15."""
+    _emails(servers, db)
+    real_swap = runner.swap
+
+    def swap_after_a_passing_duplicate(*args: Any, **kwargs: Any) -> Any:
+        _write(servers, db, "UPDATE {a} SET email = 'e15' WHERE id = 1", "UPDATE {a} SET email = 'new1' WHERE id = 1")
+        return real_swap(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "swap", swap_after_a_passing_duplicate)
+    result = AlterThread(alter_options(servers, db, "a", "ADD UNIQUE KEY email (email)", tmp_path / "state", chunk_size=10),
+                         tmp_path / "alter.log").finish()
+    assert result.changed
+    with root_session(servers.source) as conn:
+        assert fetch_all(conn, "SELECT id, email FROM %s WHERE id IN (1, 15) ORDER BY id" % quote_table(db, "a")) == [(1, "new1"), (15, "e15")]
+        assert fetch_value(conn, "SELECT COUNT(*) FROM %s" % quote_table(db, "a")) == 20
+
+
+def test_a_row_the_copy_skipped_for_a_stale_duplicate_comes_back(servers: Any, db: str, tmp_path: Path) -> None:
+    """Finding 3: rows 1 and 15 share an email; row 1 gets another just before the copy's second chunk, after the first
+    one copied it. The chunk keeps the ghost's row 1 (its ON DUPLICATE KEY UPDATE) and so skips row 15; the event that
+    repairs row 1 later is not row 15's. The new table must hold row 15 (the verification stopped the change for good).
+    (verify: false with a new unique key is refused by preflight.)"""
+    _emails(servers, db)
+    _write(servers, db, "UPDATE {a} SET email = 'dup' WHERE id IN (1, 15)")
+
+    def fix_row_1(low: Optional[int], _high: int) -> None:
+        if low == 10:
+            _write(servers, db, "UPDATE {a} SET email = 'fixed' WHERE id = 1")
+
+    result = AlterThread(alter_options(servers, db, "a", "ADD UNIQUE KEY email (email)", tmp_path / "state", chunk_size=10),
+                         tmp_path / "alter.log", chunk_hook=fix_row_1).finish()
+    assert result.changed
+    with root_session(servers.source) as conn:
+        assert fetch_all(conn, "SELECT id, email FROM %s WHERE id IN (1, 15) ORDER BY id" % quote_table(db, "a")) == [(1, "fixed"), (15, "dup")]
+        assert fetch_value(conn, "SELECT COUNT(*) FROM %s" % quote_table(db, "a")) == 20
+
+
+def test_a_duplicate_the_original_holds_at_the_swap_stops_it_naming_the_rows(servers: Any, db: str, tmp_path: Path) -> None:
+    """The one case a row may not come back: the original itself holds two rows with the new unique key's values when the
+    table is locked. The change stops there, naming them, and the original stays."""
+    _emails(servers, db)
+    real_swap = runner.swap
+
+    def swap_with_a_duplicate(*args: Any, **kwargs: Any) -> Any:
+        _write(servers, db, "UPDATE {a} SET email = 'e15' WHERE id = 1")
+        return real_swap(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "swap", swap_with_a_duplicate)
+        with pytest.raises(DbferryError) as failed:
+            AlterThread(alter_options(servers, db, "a", "ADD UNIQUE KEY email (email)", tmp_path / "state", chunk_size=10),
+                        tmp_path / "alter.log").finish()
+    assert "15" in failed.value.message and "email" in failed.value.message
+    with root_session(servers.source) as conn:
+        assert fetch_value(conn, "SELECT COUNT(*) FROM %s" % quote_table(db, "a")) == 20
+        assert "UNIQUE" not in fetch_all(conn, "SHOW CREATE TABLE %s" % quote_table(db, "a"))[0][1]
+
+
+def test_a_run_that_lost_its_lock_stops_before_the_swap(servers: Any, db: str, tmp_path: Path) -> None:
+    """Finding 7: the session of the change's named lock is killed and another run takes the lock; the first run must
+    stop (it may not go on to swap while the other resumes the change), the original in place."""
+    _emails(servers, db, rows=400)
+    run = AlterThread(alter_options(servers, db, "a", "ADD COLUMN w INT", tmp_path / "state", chunk_size=10), tmp_path / "alter.log",
+                      chunk_hook=lambda _low, _high: time.sleep(0.05))
+    name = TargetLock(servers.source.spec("root"), alter_name(db, "a")).name
+    with root_session(servers.source) as conn:
+        holder = until(lambda: fetch_value(conn, "SELECT IS_USED_LOCK(%s)", (name,)), "the change's lock")
+        execute(conn, "KILL %d" % int(holder))
+        assert fetch_value(conn, "SELECT GET_LOCK(%s, 5)", (name,)) == 1  # the other run
+        with pytest.raises(DbferryError) as failed:
+            run.finish(timeout=60)
+        assert "lost its lock" in failed.value.message
+        execute(conn, "DO RELEASE_LOCK(%s)", (name,))
+        assert "`w`" not in fetch_all(conn, "SHOW CREATE TABLE %s" % quote_table(db, "a"))[0][1]
