@@ -345,6 +345,8 @@ class _Run:
         self.last_status_hook = time.monotonic()
         #: The change's named lock, once taken (run): checked while the run goes on (_check_lock).
         self.lock: Optional[TargetLock] = None
+        #: The names are swapped: what fails from here is told as a failure after a done change.
+        self.swapped = False
 
     # -- prepare -------------------------------------------------------------
 
@@ -458,6 +460,10 @@ class _Run:
             result = self._copy_verify_swap(conn, flavor, plan, applied, old_create)
         except BaseException:
             self.halt.set()
+            if self.swapped:  # the applier's error now is the RENAME it met in the binlog, never the one to tell
+                for thread in pool.threads:
+                    thread.join()
+                raise
             pool.join()  # the error that halted the run (a panic flag, a failed applier) is the one to tell, if any
             raise
         self.halt.set()
@@ -541,13 +547,21 @@ class _Run:
                        lock_timeout=config.cut_over_lock_timeout_seconds, retries=config.default_retries, wait_applied=wait_applied,
                        log=_AttemptCounter(self.log, self), ok_to_drop_table=config.ok_to_drop_table, initially_drop_old_table=config.initially_drop_old_table,
                        postpone_flag=config.postpone_cut_over_flag_file, panic_flag=config.panic_flag_file, stop=self.stop)
+        self.swapped = True
         self.phase = "complete"
-        writer = connect(config.server, autocommit=False)
+        writer = None
         try:
+            writer = connect(config.server, autocommit=False)
             # The record stays, complete (already_applied reads it): no checkpoint of this change commits after it
             # (state.refuse_if_complete), and no final position is asked for, since the swap itself was the last word.
             state.record_complete(writer, self.name, "")
             writer.commit()
+        except Exception as exc:  # noqa: BLE001 - told with what is done  # pylint: disable=broad-exception-caught
+            raise DbferryError("the change of %s is done: the new table has the name and the original is %s; only recording it "
+                               "complete failed: %s" % (self.display, display_table(config.database, swapped.old_table)
+                                                        if swapped.old_table else "dropped", exc), obj=self.display,
+                               fix="nothing to undo: the table has its new schema; remove the change's record with state: absent "
+                                   "(it keeps the old table).") from exc
         finally:
             close_quietly(writer)
         new_create = ghosts.show_create(conn, config.database, config.table)

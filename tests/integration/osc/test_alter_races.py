@@ -22,6 +22,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.engine.applier impor
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.tables import MovedTable
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.target_lock import TargetLock
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc import runner
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.missing import Bound
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import alter_name
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import _AppliedKeys, engine_config
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import connect, execute, fetch_all, fetch_value
@@ -166,3 +167,53 @@ def test_a_run_that_lost_its_lock_stops_before_the_swap(servers: Any, db: str, t
         assert "lost its lock" in failed.value.message
         execute(conn, "DO RELEASE_LOCK(%s)", (name,))
         assert "`w`" not in fetch_all(conn, "SHOW CREATE TABLE %s" % quote_table(db, "a"))[0][1]
+
+
+def test_a_failure_after_the_swap_is_told_as_such(servers: Any, db: str, tmp_path: Path, monkeypatch: Any) -> None:
+    """Finding 10: once the names are swapped, the applier always fails on the RENAME it reads; a later failure (here:
+    recording the change complete) must be told as it is, with the swap done, not replaced by the applier's error."""
+    _emails(servers, db)
+
+    def lost(*_args: Any) -> None:
+        raise OSError("connection lost")
+
+    monkeypatch.setattr(runner.state, "record_complete", lost)
+    with pytest.raises(DbferryError) as failed:
+        AlterThread(alter_options(servers, db, "a", "ADD COLUMN w INT", tmp_path / "state", chunk_size=10), tmp_path / "alter.log").finish()
+    assert "is done" in failed.value.message and "connection lost" in failed.value.message, failed.value.message
+    with root_session(servers.source) as conn:
+        assert "`w`" in fetch_all(conn, "SHOW CREATE TABLE %s" % quote_table(db, "a"))[0][1]
+
+
+def test_auto_increment_is_raised_under_the_lock(servers: Any, db: str, tmp_path: Path, monkeypatch: Any) -> None:
+    """Finding 12: ids given out (and rolled back) just before the cut-over's lock, after the last look, must not be
+    given out again by the new table."""
+    with root_session(servers.source) as conn:
+        execute(conn, "CREATE TABLE %s (id INT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=InnoDB" % quote_table(db, "a"))
+        execute(conn, "INSERT INTO %s (v) VALUES %s" % (quote_table(db, "a"), ", ".join(["(1)"] * 20)))
+    real_swap = runner.swap
+
+    def swap_after_an_id_came_and_went(*args: Any, **kwargs: Any) -> Any:
+        # Rolled back: the ids are given out, and nothing of them reaches the binlog.
+        _write(servers, db, "BEGIN", "INSERT INTO {a} (v) VALUES %s" % ", ".join(["(1)"] * 30), "ROLLBACK")
+        return real_swap(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "swap", swap_after_an_id_came_and_went)
+    assert AlterThread(alter_options(servers, db, "a", "ADD COLUMN w INT", tmp_path / "state", chunk_size=10), tmp_path / "alter.log").finish().changed
+    _write(servers, db, "INSERT INTO {a} (v) VALUES (2)")
+    with root_session(servers.source) as conn:
+        assert fetch_value(conn, "SELECT MAX(id) FROM %s" % quote_table(db, "a")) > 50
+
+
+def test_a_statement_under_the_lock_ends_at_the_time_left(servers: Any) -> None:
+    """Finding 5: every statement under the cut-over's lock carries the time left as its max_statement_time, and none
+    starts once that time is gone."""
+    bound = Bound(0.5)
+    with root_session(servers.source) as conn:
+        started = time.monotonic()
+        with pytest.raises(Exception) as ended:
+            fetch_value(conn, bound.sql("SELECT SLEEP(5)"))
+        assert time.monotonic() - started < 2 and "max_statement_time" in str(ended.value)
+    time.sleep(0.5)
+    with pytest.raises(TimeoutError):
+        bound.sql("SELECT 1")
