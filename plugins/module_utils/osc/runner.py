@@ -145,14 +145,14 @@ def _lock(config: AlterConfig, name: str) -> TargetLock:
                            fix="wait for that run to end (or stop it); a new run resumes the change from its checkpoints.") from None
 
 
-def _same_as_altered(conn: Any, config: AlterConfig) -> bool:
-    """Whether the ALTER applied to an empty copy of the table (``_<t>_chk``, dropped after) gives the table's own definition;
-    False when it does not apply (preflight names why)."""
+def _same_as_altered(conn: Any, config: AlterConfig, source: Optional[str] = None) -> bool:
+    """Whether the ALTER applied to an empty copy of ``source`` (the table itself by default; ``_<t>_chk``, dropped after)
+    gives the table's own definition; False when it does not apply (preflight names why)."""
     scratch = "_%s_chk" % config.table
     current = ghosts.normalized(ghosts.show_create(conn, config.database, config.table), config.table)
     ghosts.drop(conn, config.database, scratch)
     try:
-        ghosts.create(conn, config.database, config.table, scratch, config.alter)
+        ghosts.create(conn, config.database, source or config.table, scratch, config.alter)
     except DbferryError:
         return False
     try:
@@ -416,6 +416,14 @@ class _Run:
         old_create = ghosts.show_create(conn, config.database, config.table)
         recorded = state.load(writer, self.name)
         writer.rollback()
+        if self._swapped_before(conn, recorded):  # a run that ended between its RENAME and its record
+            state.record_complete(writer, self.name, "")
+            writer.commit()
+            self.log.event("alter_swap_found_done", table=self.display, old_table=display_table(config.database, self.old))
+            return AlterResult(changed=False, old_create=old_create, new_create=old_create, mapping={}, dropped=[], added=[],
+                               old_table=display_table(config.database, self.old),
+                               warnings=["the change had swapped the names before its run ended; recorded complete now. %s holds the "
+                                         "original rows." % display_table(config.database, self.old)])
         if _already_applied(conn, config, recorded):
             self.log.event("alter_already_applied", table=self.display)
             return AlterResult(changed=False, old_create=old_create, new_create=old_create, mapping={}, dropped=[], added=[])
@@ -475,6 +483,17 @@ class _Run:
         result.warnings[:0] = warnings
         result.instant = instant
         return result
+
+    def _swapped_before(self, conn: Any, recorded: Optional[state.MoveState]) -> bool:
+        """Whether a run of this change swapped the names and ended before recording it (a kill between the RENAME and the
+        record): the record is unfinished, the ghost is gone, ``_<t>_del`` is a real table (not the empty sentry) and the
+        ALTER applied to it gives the table's definition. Without this a new run would take ``_<t>_del``, the only copy of
+        the original rows, for a leftover."""
+        config = self.config
+        return (recorded is not None and recorded.phase != state.COMPLETE and recorded.config_digest == self.engine.digest
+                and not ghosts.exists(conn, config.database, self.ghost) and ghosts.exists(conn, config.database, self.old)
+                and ghosts.comment(conn, config.database, self.old) != SENTRY_COMMENT
+                and _same_as_altered(conn, config, self.old))
 
     def _copy_verify_swap(self, conn: Any, flavor: Flavor, plan: AlterPlan, applied: _AppliedKeys, old_create: str) -> AlterResult:
         config = self.config

@@ -217,3 +217,25 @@ def test_a_statement_under_the_lock_ends_at_the_time_left(servers: Any) -> None:
     time.sleep(0.5)
     with pytest.raises(TimeoutError):
         bound.sql("SELECT 1")
+
+
+def test_a_run_ended_between_swap_and_record_is_found_done(servers: Any, db: str, tmp_path: Path, monkeypatch: Any) -> None:
+    """Finding 11: a run that ends (killed) after its RENAME and before it records the change complete; the next run
+    must see the swap done (the original rows are in ``_a_del``), record it, and not tell to drop ``_a_del``."""
+    _emails(servers, db)
+    options = alter_options(servers, db, "a", "ADD COLUMN w INT", tmp_path / "state", chunk_size=10)
+    real_record = runner.state.record_complete
+
+    def killed(*_args: Any) -> None:
+        raise KeyboardInterrupt  # no handler of the run's may record anything: as a kill -9 there
+
+    monkeypatch.setattr(runner.state, "record_complete", killed)
+    with pytest.raises(KeyboardInterrupt):
+        AlterThread(options, tmp_path / "alter.log").finish()
+    monkeypatch.setattr(runner.state, "record_complete", real_record)
+    again = AlterThread(options, tmp_path / "again.log").finish()
+    assert not again.changed and again.old_table == "%s._a_del" % db
+    with root_session(servers.source) as conn:
+        assert fetch_all(conn, "SELECT phase FROM _dbferry.moves WHERE name = %s", (alter_name(db, "a"),)) == [("complete",)]
+        assert fetch_value(conn, "SELECT COUNT(*) FROM %s" % quote_table(db, "_a_del")) == 20
+    assert not AlterThread(options, tmp_path / "third.log").finish().changed
