@@ -60,13 +60,14 @@ from ..engine.status import STATUS_FILE, Status, observe_source
 from ..engine.tables import MovedTable
 from ..engine.target_lock import TargetLock
 from ..preflight.report import WARNING
-from ..server.connection import close_quietly, connect, execute, fetch_value
+from ..server.connection import close_quietly, connect, error_code, execute, fetch_value, is_database_error
+from ..server.error_codes import ER_LOCK_WAIT_TIMEOUT
 from ..server.flavor import Flavor, detect_flavor, refuse_unsupported_source
 from . import ghost as ghosts
 from .checks import NATIVE_CLAUSES, check_alter, native_algorithm, refuse_on_errors
 from .copy import ChunkCopy, ChunkHook
 from .missing import Bound, holders, missing_among, missing_keys, restore, unique_values
-from .cutover import SENTRY_COMMENT, swap
+from .cutover import SENTRY_COMMENT, blockers, swap
 from .plan import AlterPlan, alter_name, build_plan, primary_key, table_names
 from .verify import compare_keys, compare_ranges, failure_message
 
@@ -599,7 +600,25 @@ class _Run:
     def _native(self, conn: Any, old_create: str, algorithm: str, warnings: list[str]) -> AlterResult:
         """attempt_instant_ddl: the server runs the ALTER itself, without a copy (gh-ost's --attempt-instant-ddl)."""
         config = self.config
-        execute(conn, "ALTER TABLE %s %s, %s" % (quote_table(config.database, config.table), config.alter, NATIVE_CLAUSES[algorithm]))
+        statement = "ALTER TABLE %s %s, %s" % (quote_table(config.database, config.table), config.alter, NATIVE_CLAUSES[algorithm])
+        # Waiting for the table's metadata lock (an open transaction that read it holds it), the ALTER holds every write of
+        # the application behind it: that wait is bounded as the swap's lock is, and retried as the swap is.
+        for attempt in range(1, config.default_retries + 2):
+            try:
+                execute(conn, "SET STATEMENT lock_wait_timeout = %d FOR %s" % (config.cut_over_lock_timeout_seconds, statement))
+                break
+            except Exception as exc:  # noqa: BLE001 - a lock wait timeout is retried, the rest raised
+                if not (is_database_error(exc) and error_code(exc) == ER_LOCK_WAIT_TIMEOUT):
+                    raise
+                if attempt > config.default_retries:
+                    raise DbferryError("the %s ALTER of %s did not get the table's metadata lock within %d s, %d time(s): %s" % (
+                        algorithm, self.display, config.cut_over_lock_timeout_seconds, attempt, "; ".join(blockers(
+                            conn, config.database, config.table)) or "no session named"), obj=self.display,
+                        fix="end the long transactions on the table, or raise cut_over_lock_timeout_seconds or default_retries; "
+                            "or set attempt_instant_ddl: false to copy it online.") from None
+                self.log.event("alter_native_retry", table=self.display, attempt=attempt, error=str(exc))
+                if self.stop.wait(min(attempt, 5)):
+                    raise self._stopped() from None
         seconds = time.monotonic() - self.started
         self.log.event("alter_native", table=self.display, algorithm=algorithm, seconds=round(seconds, 3))
         return AlterResult(changed=True, old_create=old_create, new_create=ghosts.show_create(conn, config.database, config.table),

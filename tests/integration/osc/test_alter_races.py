@@ -239,3 +239,19 @@ def test_a_run_ended_between_swap_and_record_is_found_done(servers: Any, db: str
         assert fetch_all(conn, "SELECT phase FROM _dbferry.moves WHERE name = %s", (alter_name(db, "a"),)) == [("complete",)]
         assert fetch_value(conn, "SELECT COUNT(*) FROM %s" % quote_table(db, "_a_del")) == 20
     assert not AlterThread(options, tmp_path / "third.log").finish().changed
+
+
+def test_a_native_alter_waits_for_the_table_no_longer_than_the_cut_over_would(servers: Any, db: str, tmp_path: Path) -> None:
+    """Finding 8: attempt_instant_ddl's ALTER behind an open transaction that read the table (which holds every write of
+    the application behind the ALTER) waits cut_over_lock_timeout_seconds per attempt, default_retries times, then stops
+    naming the wait; the transaction's session is left alone."""
+    _emails(servers, db)
+    with root_session(servers.source) as reader:
+        execute(reader, "BEGIN")
+        fetch_value(reader, "SELECT COUNT(*) FROM %s" % quote_table(db, "a"))
+        started = time.monotonic()
+        with pytest.raises(DbferryError) as failed:
+            AlterThread(alter_options(servers, db, "a", "ADD COLUMN w INT", tmp_path / "state", attempt_instant_ddl=True,
+                                      cut_over_lock_timeout_seconds=1, default_retries=1), tmp_path / "alter.log").finish(timeout=30)
+        assert time.monotonic() - started < 15 and "metadata lock" in failed.value.message
+        execute(reader, "ROLLBACK")
