@@ -41,7 +41,7 @@ from ..binlog import gtid
 from ..binlog.changes import Transaction
 from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
-from ..common.identifiers import display_table, quote_table
+from ..common.identifiers import display_table, quote_ident, quote_table
 from ..common.private import write_private
 from ..common.retry import is_transient
 from ..common.workers import WorkerPool
@@ -54,6 +54,7 @@ from ..cutover.auto_increment import raise_counters
 from ..controls.throttle import Throttle
 from ..controls.throttle_checks import ThrottleChecks
 from ..engine import state
+from ..engine.selection import STATE_SCHEMA
 from ..engine.applier import apply_binlog
 from ..engine.selection import Selection
 from ..engine.status import STATUS_FILE, Status, observe_source
@@ -162,9 +163,19 @@ def _same_as_altered(conn: Any, config: AlterConfig, source: Optional[str] = Non
         ghosts.drop(conn, config.database, scratch)
 
 
+def _created_after_record(conn: Any, config: AlterConfig) -> bool:
+    """Whether the table was made (created, or rebuilt by an ALTER) after the change's record was last written: then the
+    record speaks of a table that is gone, and only the table's definition can tell."""
+    return bool(fetch_value(conn, "SELECT UNIX_TIMESTAMP(t.CREATE_TIME) > FLOOR(UNIX_TIMESTAMP(m.updated_at)) "
+                                  "FROM information_schema.TABLES t JOIN %s.moves m ON m.name = %%s "
+                                  "WHERE t.TABLE_SCHEMA = %%s AND t.TABLE_NAME = %%s" % quote_ident(STATE_SCHEMA),
+                            (alter_name(config.database, config.table), config.database, config.table)))
+
+
 def _already_applied(conn: Any, config: AlterConfig, recorded: Optional[state.MoveState]) -> bool:
     """already_applied, with the change's recorded state at hand."""
-    if recorded is not None and recorded.phase == state.COMPLETE and recorded.config_digest == config_digest(config):
+    if recorded is not None and recorded.phase == state.COMPLETE and recorded.config_digest == config_digest(config) \
+            and not _created_after_record(conn, config):
         return True
     return _same_as_altered(conn, config)
 
@@ -173,9 +184,9 @@ def already_applied(config: AlterConfig) -> bool:
     """Idempotence: this change was run to its end here (its record says so), or the ALTER applied to an empty copy of the
     table gives the table's own definition (AUTO_INCREMENT aside).
 
-    The record answers for ALTERs that cannot apply twice (ADD or DROP of a column, a rename); the definition for a table
-    changed by other means. A change that only rebuilds (``FORCE``, ``ENGINE=InnoDB``) therefore always counts as applied:
-    it changes no definition.
+    The record answers for ALTERs that cannot apply twice (ADD or DROP of a column, a rename), as long as the table is the
+    one the change made (not created or rebuilt since the record); the definition for a table changed by other means. A
+    change that only rebuilds (``FORCE``, ``ENGINE=InnoDB``) therefore always counts as applied: it changes no definition.
     """
     conn = connect(config.server)
     try:

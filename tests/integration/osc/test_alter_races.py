@@ -24,7 +24,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.engine.target_lock i
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc import runner
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.missing import Bound
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import alter_name
-from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import _AppliedKeys, engine_config
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import _AppliedKeys, already_applied, engine_config
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import connect, execute, fetch_all, fetch_value
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.flavor import detect_flavor
 
@@ -255,3 +255,18 @@ def test_a_native_alter_waits_for_the_table_no_longer_than_the_cut_over_would(se
                                       cut_over_lock_timeout_seconds=1, default_retries=1), tmp_path / "alter.log").finish(timeout=30)
         assert time.monotonic() - started < 15 and "metadata lock" in failed.value.message
         execute(reader, "ROLLBACK")
+
+
+def test_a_table_made_again_after_the_change_is_not_taken_for_changed(servers: Any, db: str, tmp_path: Path) -> None:
+    """Finding 9: the change's record says complete, but the table was dropped and made again without the change since:
+    the record speaks of a table that is gone; the change must run again."""
+    _emails(servers, db)
+    options = alter_options(servers, db, "a", "ADD COLUMN w INT", tmp_path / "state", chunk_size=10, ok_to_drop_table=True)
+    assert AlterThread(options, tmp_path / "alter.log").finish().changed
+    time.sleep(1.1)  # CREATE_TIME counts seconds
+    _write(servers, db, "DROP TABLE {a}")
+    _emails(servers, db)
+    assert not already_applied(parse_alter_config(options))
+    assert AlterThread(options, tmp_path / "again.log").finish().changed
+    with root_session(servers.source) as conn:
+        assert "`w`" in fetch_all(conn, "SHOW CREATE TABLE %s" % quote_table(db, "a"))[0][1]
