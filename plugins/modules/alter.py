@@ -253,7 +253,7 @@ notes:
   - While the change runs, its status (phase, rows copied and estimated, rows/s, ETA, lag, throttle reason) is kept in
     C(~/.dbferry/alters/<database>.<table>/status.json) on the host the task runs on.
   - Supports check mode and diff mode; the diff (the C(CREATE TABLE) before and after) is in the result either way.
-    In check mode, V(state=absent) does not look for what a change left and reports no change, with a warning.
+    In check mode, V(state=absent) looks for what a change left and reports whether it would remove anything.
 """
 
 EXAMPLES = r"""
@@ -441,10 +441,7 @@ def main() -> None:
     # The module's events are not kept: its result says what happened, and a stopped change's checkpoints are in _dbferry.
     log = EventLog(alter_name(config.database, config.table))
     if params["state"] == "absent":
-        if module.check_mode:
-            module.warn("check mode does not look for what a change of %s left behind; run without it to remove that." % table)
-            module.exit_json(changed=False)
-        module.exit_json(changed=call_or_fail(module, what, lambda: remove_alter(config, log)))
+        module.exit_json(changed=call_or_fail(module, what, lambda: remove_alter(config, log, check_mode=module.check_mode)))
     # run_alter leaves a table that already has the change alone (changed false); noop_alter compares the same way.
     outcome = call_or_fail(module, what, lambda: noop_alter(config, log) if module.check_mode else run_alter(config, log))
     for warning in outcome.warnings:

@@ -197,9 +197,12 @@ def already_applied(config: AlterConfig) -> bool:
 
 def noop_alter(config: AlterConfig, log: EventLog) -> AlterResult:
     """Check mode, gh-ost's no-op run: preflight, the ghost created with the ALTER, the new definition and the mapping
-    reported, the ghost dropped; nothing else is written."""
-    conn = connect(config.server)
+    reported, the ghost dropped; nothing else is written. Under the change's lock, like a run: its scratch tables are
+    the ones a running change's preflight makes and drops."""
+    lock = _lock(config, alter_name(config.database, config.table))
+    conn = None
     try:
+        conn = connect(config.server)
         refuse_unsupported_source(detect_flavor(conn), "online schema changes")
         display = display_table(config.database, config.table)
         if ghosts.exists(conn, config.database, config.table) and _already_applied(
@@ -225,10 +228,12 @@ def noop_alter(config: AlterConfig, log: EventLog) -> AlterResult:
                            warnings=[f.message for f in findings if f.status == WARNING])
     finally:
         close_quietly(conn)
+        lock.release()
 
 
-def remove_alter(config: AlterConfig, log: EventLog) -> bool:
+def remove_alter(config: AlterConfig, log: EventLog, check_mode: bool = False) -> bool:
     """``state: absent``: drop the change's ghost, a sentry a cut-over left, and its checkpoints; True when anything was there.
+    ``check_mode`` only looks (without the lock, which a running change holds) and says whether anything would go.
 
     The change's lock is taken first, so a running change is not pulled from under it (that run is named instead).
     The old table ``_<t>_del`` of a finished change holds the original rows: it is left alone unless it is an empty sentry.
@@ -236,26 +241,28 @@ def remove_alter(config: AlterConfig, log: EventLog) -> bool:
     """
     name = alter_name(config.database, config.table)
     ghost, old = table_names(config.database, config.table)
-    lock = _lock(config, name)
+    lock = None if check_mode else _lock(config, name)
     conn = connect(config.server, autocommit=False)
     try:
-        removed = False
         recorded = state.load(conn, name)
-        if recorded is not None and recorded.phase != state.COMPLETE:
-            state.drop(conn, name)
-            conn.commit()
-            removed = True
-        if ghosts.exists(conn, config.database, ghost):
-            ghosts.drop(conn, config.database, ghost)
-            removed = True
-        if ghosts.exists(conn, config.database, old) and ghosts.comment(conn, config.database, old) == SENTRY_COMMENT:
-            ghosts.drop(conn, config.database, old)
-            removed = True
-        log.event("alter_removed", table=display_table(config.database, config.table), removed=removed)
+        unfinished = recorded is not None and recorded.phase != state.COMPLETE
+        tables = [table for table in (ghost, old) if ghosts.exists(conn, config.database, table)
+                  and (table == ghost or ghosts.comment(conn, config.database, table) == SENTRY_COMMENT)]
+        conn.rollback()
+        if not check_mode:
+            if unfinished:
+                state.drop(conn, name)
+                conn.commit()
+            for table in tables:
+                ghosts.drop(conn, config.database, table)
+        removed = unfinished or bool(tables)
+        log.event("alter_removed", table=display_table(config.database, config.table), removed=removed, check_mode=check_mode,
+                  record=unfinished, tables=[display_table(config.database, table) for table in tables])
         return removed
     finally:
         close_quietly(conn)
-        lock.release()
+        if lock is not None:
+            lock.release()
 
 
 class _AppliedKeys:

@@ -13,6 +13,7 @@ from integration_support import root_session, until
 from osc_support import AlterThread, alter_options
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_table
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import parse_alter_config
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.tunables import Tunables
@@ -24,7 +25,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.engine.target_lock i
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc import runner
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.missing import Bound
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import alter_name
-from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import _AppliedKeys, already_applied, engine_config
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import _AppliedKeys, already_applied, engine_config, noop_alter, remove_alter
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import connect, execute, fetch_all, fetch_value
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.flavor import detect_flavor
 
@@ -270,3 +271,31 @@ def test_a_table_made_again_after_the_change_is_not_taken_for_changed(servers: A
     assert AlterThread(options, tmp_path / "again.log").finish().changed
     with root_session(servers.source) as conn:
         assert "`w`" in fetch_all(conn, "SHOW CREATE TABLE %s" % quote_table(db, "a"))[0][1]
+
+
+def test_absent_in_check_mode_says_what_it_would_remove(servers: Any, db: str, tmp_path: Path) -> None:
+    """Finding 13: state absent in check mode reports whether anything would be removed, and removes nothing."""
+    _emails(servers, db)
+    _write(servers, db, "CREATE TABLE %s LIKE {a}" % quote_table(db, "_a_gho"))
+    config = parse_alter_config(alter_options(servers, db, "a", "FORCE", tmp_path / "state"))
+    log = EventLog("alter", str(tmp_path / "alter.log"))
+    assert remove_alter(config, log, check_mode=True)
+    with root_session(servers.source) as conn:
+        assert fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = '_a_gho'", (db,)) == 1
+    assert remove_alter(config, log)
+    assert not remove_alter(config, log, check_mode=True)
+
+
+def test_check_mode_waits_for_no_running_change(servers: Any, db: str, tmp_path: Path) -> None:
+    """Finding 13: check mode makes and drops the same scratch table as a running change's preflight, so it takes the
+    change's lock: while another run holds it, check mode fails naming that run and touches nothing."""
+    _emails(servers, db)
+    config = parse_alter_config(alter_options(servers, db, "a", "ADD COLUMN w INT", tmp_path / "state"))
+    lock = TargetLock(servers.source.spec("root"), alter_name(db, "a")).take()
+    try:
+        with pytest.raises(DbferryError) as failed:
+            noop_alter(config, EventLog("alter"))
+        assert "holds its lock" in failed.value.message
+    finally:
+        lock.release()
+    assert noop_alter(config, EventLog("alter")).changed
