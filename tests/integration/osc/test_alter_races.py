@@ -156,11 +156,18 @@ def test_a_run_that_lost_its_lock_stops_before_the_swap(servers: Any, db: str, t
     """Finding 7: the session of the change's named lock is killed and another run takes the lock; the first run must
     stop (it may not go on to swap while the other resumes the change), the original in place."""
     _emails(servers, db, rows=400)
+    copying = threading.Event()
+
+    def slow_chunk(_low: Optional[int], _high: int) -> None:
+        copying.set()
+        time.sleep(0.05)
+
     run = AlterThread(alter_options(servers, db, "a", "ADD COLUMN w INT", tmp_path / "state", chunk_size=10), tmp_path / "alter.log",
-                      chunk_hook=lambda _low, _high: time.sleep(0.05))
+                      chunk_hook=slow_chunk)
     name = TargetLock(servers.source.spec("root"), alter_name(db, "a")).name
     with root_session(servers.source) as conn:
-        holder = until(lambda: fetch_value(conn, "SELECT IS_USED_LOCK(%s)", (name,)), "the change's lock")
+        until(copying.is_set, "the copy")  # the lock is taken (and its session done with) before the copy starts
+        holder = fetch_value(conn, "SELECT IS_USED_LOCK(%s)", (name,))
         execute(conn, "KILL %d" % int(holder))
         assert fetch_value(conn, "SELECT GET_LOCK(%s, 5)", (name,)) == 1  # the other run
         with pytest.raises(DbferryError) as failed:
