@@ -1,19 +1,22 @@
-"""Helpers for online schema change tests: options, a change run in a thread, and the exact comparison of the new table
-with the original's rows projected through the column mapping."""
+"""Helpers for online schema change tests: options, a change run in a thread, the exact comparison of the new table
+with the original's rows projected through the column mapping, and a whole change run under an application's writes."""
 
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any, Optional
 
-from integration_support import Servers, root_session
+from integration_support import Servers, root_session, until
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_ident, quote_table
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import AlterConfig, parse_alter_config
-from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import AlterResult, run_alter
-from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import fetch_all
+from ansible_collections.dbferry.mysql.plugins.module_utils.dev.load import Load
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import alter_name
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import AlterResult, already_applied, noop_alter, run_alter
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import fetch_all, fetch_value
 
 
 def alter_options(servers: Servers, db: str, table: str, alter: str, state_dir: Path, **overrides: Any) -> dict[str, Any]:
@@ -73,3 +76,42 @@ def assert_projection(server: Any, db: str, expected: list[tuple], table: str, m
         raise AssertionError("%s.%s differs from the original's rows through %r: %d expected, %d found; missing %r; unexpected %r" % (
             db, table, mapping, len(expected), len(new_rows), missing, extra))
     return len(new_rows)
+
+
+#: An on-before-cutover hook that holds the cut-over (after the verification) until the test lets it go on.
+HOLD_HOOK = "#!/bin/sh\ntouch at_cut_over\nwhile [ ! -e go ]; do sleep 0.05; done\n"
+
+
+def change_under_load(servers: Servers, db: str, tmp_path: Path, table: str, alter: str, mapping: dict[str, str], load: Load,
+                      rows: int, **options: Any) -> AlterResult:
+    """Change ``table`` (keyed by ``id``, ``rows`` rows) under ``load``, already writing to it, which runs through the copy,
+    the tail and the verification, and is stopped just before the swap (held there by an on-before-cutover hook); then the
+    new table must hold the original's rows at the swap, through ``mapping``, and a second run must change nothing."""
+    hooks, state_dir = tmp_path / "hooks", tmp_path / "state"
+    hooks.mkdir(mode=0o755)
+    (hooks / "on-before-cutover-hold").write_text(HOLD_HOOK)
+    (hooks / "on-before-cutover-hold").chmod(0o755)
+    written = load.counts.written
+    # A short pause per chunk: the copy takes about a second, long enough for the load to write across it.
+    run = AlterThread(alter_options(servers, db, table, alter, state_dir, hooks_path=str(hooks), **options), tmp_path / "alter.log",
+                      chunk_hook=lambda _low, _high: time.sleep(0.03))
+    until(lambda: (state_dir / "at_cut_over").exists() or not run.thread.is_alive(), "the cut-over to start", timeout=120)
+    assert load.counts.written > written + 50
+    assert load.finish().written > 0, "the load wrote nothing"
+    assert run.thread.is_alive(), run.error
+    expected = projected_rows(servers.source, db, table, list(mapping), "id")
+    (state_dir / "go").touch()
+    result = run.finish()
+    assert result.changed and result.mapping == mapping
+    assert assert_projection(servers.source, db, expected, table, mapping, "id") == len(expected) > rows // 2
+    assert result.old_table == "%s._%s_del" % (db, table) and result.cut_over_attempts >= 1 and result.events_applied > 0
+    again = parse_alter_config(alter_options(servers, db, table, alter, state_dir, **options))
+    assert already_applied(again)
+    unchanged = AlterThread(alter_options(servers, db, table, alter, state_dir, **options), tmp_path / "again.log").finish()
+    assert not unchanged.changed and unchanged.old_create == unchanged.new_create == result.new_create
+    assert not noop_alter(again, EventLog("alter")).changed
+    with root_session(servers.source) as conn:
+        assert fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+                           (db, "_%s_gho" % table)) == 0
+        assert fetch_all(conn, "SELECT phase FROM _dbferry.moves WHERE name = %s", (alter_name(db, table),)) == [("complete",)]
+    return result

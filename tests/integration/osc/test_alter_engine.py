@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 from ferry_support import DmlLoad, make_load_tables
 from integration_support import ROOT, root_session, until
-from osc_support import AlterThread, alter_options, assert_projection, projected_rows
+from osc_support import HOLD_HOOK, AlterThread, alter_options, assert_projection, change_under_load, projected_rows
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_table
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import alter_name
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
-from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import AlterResult, already_applied, noop_alter, remove_alter
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import AlterResult, noop_alter, remove_alter
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import parse_alter_config
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import fetch_all, fetch_value
 
@@ -39,43 +39,11 @@ def _logged(log_path: Path, event: str) -> bool:
     return log_path.exists() and any(json.loads(line).get("event") == event for line in log_path.read_text().splitlines() if line)
 
 
-#: An on-before-cutover hook that holds the cut-over (after the verification) until the test lets it go on.
-HOLD_HOOK = "#!/bin/sh\ntouch at_cut_over\nwhile [ ! -e go ]; do sleep 0.05; done\n"
-
-
 def _change_under_load(servers: Any, db: str, tmp_path: Path, alter: str, mapping: dict[str, str], **options: Any) -> AlterResult:
-    """Change table ``a`` under a load that runs through the copy, the tail and the verification, and stops just before
-    the swap (held there by an on-before-cutover hook); then the new table must hold the original's rows at the swap,
-    through ``mapping``."""
+    """Change table ``a`` (make_load_tables) under ChurnMix's writes: osc_support.change_under_load."""
     make_load_tables(servers, db, ROWS)
-    hooks, state_dir = tmp_path / "hooks", tmp_path / "state"
-    hooks.mkdir(mode=0o755)
-    (hooks / "on-before-cutover-hold").write_text(HOLD_HOOK)
-    (hooks / "on-before-cutover-hold").chmod(0o755)
     load = DmlLoad(servers, db, connections=2, key_space=ROWS, per_second=100)
-    written = load.statements
-    # A short pause per chunk: the copy takes about a second, long enough for the load to write across it.
-    run = AlterThread(alter_options(servers, db, "a", alter, state_dir, hooks_path=str(hooks), **options), tmp_path / "alter.log",
-                      chunk_hook=lambda _low, _high: time.sleep(0.03))
-    until(lambda: (state_dir / "at_cut_over").exists() or not run.thread.is_alive(), "the cut-over to start", timeout=120)
-    assert load.statements > written + 50
-    load.finish()
-    assert run.thread.is_alive(), run.error
-    expected = projected_rows(servers.source, db, "a", list(mapping), "id")
-    (state_dir / "go").touch()
-    result = run.finish()
-    assert result.changed and result.mapping == mapping
-    assert assert_projection(servers.source, db, expected, "a", mapping, "id") == len(expected) > ROWS // 2
-    assert result.old_table == "%s._a_del" % db and result.cut_over_attempts >= 1 and result.events_applied > 0
-    again = parse_alter_config(alter_options(servers, db, "a", alter, tmp_path / "state", **options))
-    assert already_applied(again)
-    unchanged = AlterThread(alter_options(servers, db, "a", alter, tmp_path / "state", **options), tmp_path / "again.log").finish()
-    assert not unchanged.changed and unchanged.old_create == unchanged.new_create == result.new_create
-    assert not noop_alter(again, EventLog("alter")).changed
-    with root_session(servers.source) as conn:
-        assert fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = '_a_gho'", (db,)) == 0
-        assert fetch_all(conn, "SELECT phase FROM _dbferry.moves WHERE name = %s", (alter_name(db, "a"),)) == [("complete",)]
-    return result
+    return change_under_load(servers, db, tmp_path, "a", alter, mapping, load.load, ROWS, **options)
 
 
 def _create_statement(servers: Any, db: str, table: str) -> str:
