@@ -35,12 +35,11 @@ event of its own that restores it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Union
 
 from ..binlog.changes import DELETE, INSERT, UPDATE, RowChange
-from ..server.connection import LENIENT_SQL_MODE, SESSION_SQL_MODE, error_text, is_database_error
+from ..server.connection import LENIENT_SQL_MODE, SESSION_SQL_MODE, error_row, error_text, is_database_error
 from ..common.errors import DbferryError
 from ..common.identifiers import quote_ident
 from ..common.retry import is_transient
@@ -83,9 +82,6 @@ class Statement:
     keys: tuple = ()
 
 
-_AT_ROW = re.compile(r"at row (\d+)")
-
-
 def execute_statement(cursor: Any, statement: Statement, doing: str) -> None:
     """Run ``statement``; a refusal that a retry cannot cure becomes a DbferryError naming the table and the row's key.
 
@@ -100,9 +96,9 @@ def execute_statement(cursor: Any, statement: Statement, doing: str) -> None:
             raise
         table, keys = statement.table, statement.keys
         key = quote_ident(table.key)
-        found = _AT_ROW.search(error_text(exc))
-        if found and 0 < int(found.group(1)) <= len(keys):
-            where = "the row with key %s = %s" % (key, keys[int(found.group(1)) - 1])
+        row = error_row(exc)
+        if row is not None and 0 < row <= len(keys):
+            where = "the row with key %s = %s" % (key, keys[row - 1])
         elif len(keys) == 1:
             where = "the row with key %s = %s" % (key, keys[0])
         elif len(keys) > 5:

@@ -46,7 +46,7 @@ from ..common.retry import is_transient, run_reconnecting
 from ..controls.throttle import Throttle
 from ..config.tunables import Tunables
 from ..engine import state
-from ..server.connection import ServerSpec, close_quietly, connect, error_text, execute, fetch_all, fetch_value, is_database_error
+from ..server.connection import ServerSpec, close_quietly, connect, error_row, error_text, execute, fetch_value, is_database_error
 from .plan import AlterPlan
 
 #: Told of each committed chunk: (rows written, copy done).
@@ -54,7 +54,6 @@ Progress = Callable[[int, bool], None]
 #: Called with (low, high) before a chunk's statement: tests hold or interrupt the copy there.
 ChunkHook = Callable[[Optional[int], int], None]
 
-_AT_ROW = re.compile(r"at row (\d+)")
 _COLUMN = re.compile(r"column '([^']*)'")
 
 
@@ -155,25 +154,27 @@ class ChunkCopy:
 
     def _high(self, conn: Any, low: Optional[int]) -> int:
         """The chunk's last key: the ``chunk_size``-th key after ``low`` (the end when fewer are left)."""
+        high = self._nth_key(conn, low, self.end, self.tunables.batch_rows)
+        return self.end if high is None else high
+
+    def _nth_key(self, conn: Any, low: Optional[int], high: int, nth: int) -> Optional[int]:
+        """The ``nth`` key (from 1) of the original in ``(low, high]`` in key order; None when there are fewer."""
         after = "" if low is None else "%s > %%s AND " % self.key_sql
-        high = fetch_value(conn, "SELECT %s FROM %s WHERE %s%s <= %%s ORDER BY %s LIMIT 1 OFFSET %d" % (
-            self.key_sql, self.original_sql, after, self.key_sql, self.key_sql, self.tunables.batch_rows - 1),
-            ([] if low is None else [low]) + [self.end])
-        return self.end if high is None else int(high)
+        found = fetch_value(conn, "SELECT %s FROM %s WHERE %s%s <= %%s ORDER BY %s LIMIT 1 OFFSET %d" % (
+            self.key_sql, self.original_sql, after, self.key_sql, self.key_sql, nth - 1), ([] if low is None else [low]) + [high])
+        return None if found is None else int(found)
 
     def _chunk_error(self, conn: Any, low: Optional[int], high: int, exc: BaseException) -> DbferryError:
         """The server refused a chunk: name the table, the key range, the column and (when the server says which row) the key."""
         message = error_text(exc)
         key = quote_ident(self.plan.key)
         where = "%s %s <= %s" % ("" if low is None else "%s < " % low, key, high)
-        row = _AT_ROW.search(message)
-        if row:
-            found = fetch_all(conn, "SELECT %s FROM %s WHERE %s%s <= %%s ORDER BY %s LIMIT 1 OFFSET %d" % (
-                self.key_sql, self.original_sql, "" if low is None else "%s > %%s AND " % self.key_sql, self.key_sql,
-                self.key_sql, int(row.group(1)) - 1), ([] if low is None else [low]) + [high])
+        row = error_row(exc)
+        if row is not None:
+            found = self._nth_key(conn, low, high, row)
             conn.rollback()
-            if found:
-                where += ", at the row with %s = %s" % (key, found[0][0])
+            if found is not None:
+                where += ", at the row with %s = %s" % (key, found)
         column = _COLUMN.search(message)
         what = " column %s" % quote_ident(column.group(1)) if column else ""
         return DbferryError("copying %s into its new schema failed for the rows%s with %s: %s. The original table is untouched." % (

@@ -28,6 +28,7 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import os
+import re
 import socket
 import ssl
 from dataclasses import dataclass, field, fields
@@ -434,6 +435,16 @@ def error_text(exc: BaseException) -> str:
     if len(args) >= 2:
         return "(%s) %s" % (args[0], args[1])
     return str(exc)
+
+
+#: Where a server's refusal of a multi-row statement says which row it was ("Data truncated for column 'e' at row 3").
+_AT_ROW = re.compile(r"at row (\d+)")
+
+
+def error_row(exc: BaseException) -> Optional[int]:
+    """The number of the row a server error names, counted from 1 in the statement's rows; None when it names none."""
+    found = _AT_ROW.search(error_text(exc))
+    return int(found.group(1)) if found else None
 
 
 def is_database_error(exc: BaseException) -> bool:
