@@ -71,6 +71,7 @@ from ..server.connection import (
 from ..server.error_codes import (
     CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ER_CONNECTION_KILLED, ER_LOCK_WAIT_TIMEOUT, ER_NO_SUCH_THREAD, ER_SPECIFIC_ACCESS_DENIED_ERROR,
 )
+from . import ghost as ghosts
 
 #: The sentry's table comment: how a later run tells a sentry left by a killed cut-over (safe to drop: it holds
 #: no rows and only blocks a RENAME) from an old table of an earlier change (rows someone may still need).
@@ -161,9 +162,7 @@ def leftover_sentry(conn: Any, database: str, name: str) -> bool:
     holds its sentry, and the caller gets that wait's error (1205) at once.
     Reads in an autocommit session, so that nothing holds the table after.
     """
-    found = fetch_value(conn, "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
-                              "AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s", (database, name) * 2)
-    if found != SENTRY_COMMENT:
+    if ghosts.comment(conn, database, name) != SENTRY_COMMENT:
         return False
     return not fetch_value(conn, "SET STATEMENT lock_wait_timeout = 1 FOR SELECT 1 FROM %s LIMIT 1" % quote_table(database, name))
 
