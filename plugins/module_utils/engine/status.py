@@ -154,7 +154,7 @@ class Status:
     def publish(self, state_dir: str) -> dict[str, Any]:
         """Write status.json atomically; return what was written."""
         snapshot = self.snapshot()
-        _write(state_dir, snapshot)
+        write(state_dir, snapshot)
         return snapshot
 
 
@@ -167,7 +167,8 @@ def observe_source(conn: Any, flavor: Flavor, status: Status) -> None:
     status.source_position(current, gtid.behind(status.applied_position, current), clock_offset)
 
 
-def _write(state_dir: str, snapshot: dict[str, Any]) -> None:
+def write(state_dir: str, snapshot: dict[str, Any]) -> None:
+    """Publish ``snapshot`` where `dbferry status`, the status module and the wait module read it."""
     write_private(os.path.join(state_dir, STATUS_FILE), json.dumps(snapshot, indent=1))
 
 
@@ -180,7 +181,7 @@ def record_complete(state_dir: str, final_position: str) -> None:
         snapshot = {"tables": {}}
     snapshot.update(phase=COMPLETE, applied_position=final_position, source_position=final_position, lag_seconds=0.0,
                     lag_events=0, throttled=False, throttle_reason=None, updated_at=round(time.time(), 3))
-    _write(state_dir, snapshot)
+    write(state_dir, snapshot)
 
 
 def refuse_complete(state_dir: str, move: str) -> None:

@@ -42,7 +42,6 @@ from ..binlog.changes import Transaction
 from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
 from ..common.identifiers import display_table, quote_ident, quote_table
-from ..common.private import write_private
 from ..common.retry import is_transient
 from ..common.workers import WorkerPool
 from ..config.alter_config import AlterConfig
@@ -57,7 +56,8 @@ from ..engine import state
 from ..engine.selection import STATE_SCHEMA
 from ..engine.applier import apply_binlog
 from ..engine.selection import Selection
-from ..engine.status import STATUS_FILE, Status, observe_source
+from ..engine import status as engine_status
+from ..engine.status import Status, observe_source
 from ..engine.tables import MovedTable
 from ..engine.target_lock import TargetLock
 from ..preflight.report import WARNING
@@ -417,7 +417,7 @@ class _Run:
             self.phase = "failed"
             snapshot = self._snapshot()
             if os.path.isdir(self.config.state_dir):
-                status_file(self.config.state_dir, snapshot)
+                engine_status.write(self.config.state_dir, snapshot)
             self.hooks.fire("on-failure", snapshot, str(exc))
             raise
         finally:
@@ -498,7 +498,7 @@ class _Run:
             thread.join()
         for error in pool.errors:  # the swap is done: the applier that met the RENAME in the binlog, and the like
             self.log.event("after_swap", table=self.display, error=str(error))
-        status_file(config.state_dir, self._snapshot())
+        engine_status.write(config.state_dir, self._snapshot())
         result.warnings[:0] = warnings
         result.instant = instant
         return result
@@ -773,7 +773,7 @@ class _Run:
     def _publish(self, last_log: float) -> float:
         """Write status.json; log a progress line when the last one is PROGRESS_LOG_SECONDS old; return when it was."""
         snapshot = self._snapshot()
-        status_file(self.config.state_dir, snapshot)
+        engine_status.write(self.config.state_dir, snapshot)
         if time.monotonic() - self.last_status_hook >= self.engine.hooks_status_seconds:
             self.last_status_hook = time.monotonic()
             self.hooks.fire("on-status", snapshot)
@@ -803,11 +803,6 @@ class _Run:
 def _run_each(items: Iterator[Callable[[], None]]) -> None:
     for item in items:
         item()
-
-
-def status_file(state_dir: str, snapshot: dict[str, Any]) -> None:
-    """Publish ``snapshot`` where `dbferry status` reads a status (engine/status.py's file)."""
-    write_private(os.path.join(state_dir, STATUS_FILE), json.dumps(snapshot, indent=1))
 
 
 def run_alter(config: AlterConfig, log: EventLog, *, stop: Optional[threading.Event] = None,
