@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 from ..common.errors import DbferryError
 from ..server.connection import SERVER_OPTIONS, ServerSpec, login_name
-from .move_config import thresholds
+from .move_config import INHERITED_FROM_SOURCE, thresholds
 from .options import BY_KEY, REQUIRED, Option
 
 #: The options of an alter, in the order errors and help list them.
@@ -192,13 +192,12 @@ def _renames(raw: dict[str, Any]) -> dict[str, str]:
 
 def _replicas(raw: dict[str, Any], server: ServerSpec) -> tuple[ServerSpec, ...]:
     """``throttle_control_replicas``; the login and TLS files an entry leaves out are the server's (gh-ost style)."""
-    inherited = ("user", "password", "config_file", "ca_cert", "client_cert", "client_key", "check_hostname", "ssl_mode")
     replicas = []
     for index, entry in enumerate(_value(raw, "throttle_control_replicas")):
         key = "throttle_control_replicas[%d]" % index
         if not isinstance(entry, dict):
             raise _bad(key, "must be a mapping of connection options, got %r." % (entry,), "write throttle_control_replicas: [{host: replica1, port: 3306}].")
-        options = {name: getattr(server, name) for name in inherited}
+        options = {name: getattr(server, name) for name in INHERITED_FROM_SOURCE}
         options.update({k: v for k, v in entry.items() if v is not None})
         try:
             replicas.append(ServerSpec.from_options(options))

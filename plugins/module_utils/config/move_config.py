@@ -26,7 +26,7 @@ from .options import BY_KEY, OPTIONS, REQUIRED, RUNTIME_SETTINGS
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _STATUS_VARIABLE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 #: Connection options a control replica takes from the source when it does not set them.
-_INHERITED_FROM_SOURCE = ("user", "password", "config_file", "ca_cert", "client_cert", "client_key", "check_hostname", "ssl_mode")
+INHERITED_FROM_SOURCE = ("user", "password", "config_file", "ca_cert", "client_cert", "client_key", "check_hostname", "ssl_mode")
 
 #: Binlog reader ids are drawn from this range when not configured: far from
 #: the small ids people give servers, stable per move name so a resumed move
@@ -181,14 +181,14 @@ def _optional_text(flat: dict[str, Any], key: str, what: str) -> Optional[str]:
 
 
 def _replicas(flat: dict[str, Any], source: ServerSpec) -> tuple[ServerSpec, ...]:
-    """``throttle_control_replicas``; what an entry leaves out of _INHERITED_FROM_SOURCE is the source's (gh-ost style)."""
+    """``throttle_control_replicas``; what an entry leaves out of INHERITED_FROM_SOURCE is the source's (gh-ost style)."""
     key = "throttle_control_replicas"
     value = flat.get(key) or []
     if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
         raise _bad(key, "must be a list of connection mappings, got %r." % (value,), "write %s: [{host: replica1, port: 3306}]." % key)
     replicas = []
     for index, entry in enumerate(value):
-        options = {k: getattr(source, k) for k in _INHERITED_FROM_SOURCE}
+        options = {k: getattr(source, k) for k in INHERITED_FROM_SOURCE}
         options.update({k: v for k, v in entry.items() if v is not None})
         try:
             replicas.append(ServerSpec.from_options(options))
