@@ -52,7 +52,7 @@ from ..verify.checksum import (
     row_differences,
     row_digest,
 )
-from .plan import AlterPlan, read_columns
+from .plan import AlterPlan, read_columns, unique_keys
 
 
 def _shown(value: Any) -> str:
@@ -104,6 +104,7 @@ class _Comparison:
 
     def __init__(self, conn: Any, plan: AlterPlan, ghost_conn: Optional[Any] = None) -> None:
         self.plan = plan
+        self._ghost_unique_keys: Optional[dict[str, list[tuple[str, Optional[int]]]]] = None
         old_types = {column.name: column.data_type for column in read_columns(conn, plan.database, plan.table)}
         ghost_types = {column.name: column.data_type for column in read_columns(conn, plan.database, plan.ghost)}
         if not old_types or not ghost_types:
@@ -169,15 +170,10 @@ class _Comparison:
                 self.found.append(Mismatch(key, kind))
 
     def _unique_keys(self) -> dict[str, list[tuple[str, Optional[int]]]]:
-        """The ghost's unique keys other than the primary key: name -> (ghost column, prefix length or None) in key order."""
-        keys: dict[str, list[tuple[str, Optional[int]]]] = {}
-        rows = fetch_all(self.ghost.conn, "SELECT INDEX_NAME, COLUMN_NAME, SUB_PART FROM information_schema.STATISTICS "
-                                          "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s "
-                                          "AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY' ORDER BY INDEX_NAME, SEQ_IN_INDEX",
-                         (self.plan.database, self.plan.ghost) * 2)
-        for index, column, sub_part in rows:
-            keys.setdefault(index, []).append((column, sub_part))
-        return keys
+        """The ghost's unique keys other than the primary key (plan.unique_keys), read once per comparison."""
+        if self._ghost_unique_keys is None:
+            self._ghost_unique_keys = unique_keys(self.ghost.conn, self.plan.database, self.plan.ghost)
+        return self._ghost_unique_keys
 
     def _collision(self, key: Any) -> Optional[Mismatch]:
         """A row missing from the ghost, with the unique key of the new schema and the ghost row it collides on; None if none."""
