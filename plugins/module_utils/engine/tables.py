@@ -331,7 +331,7 @@ def check_target_tables(source: Any, target: Any, tables: list[MovedTable], reus
         if not found:
             to_create.append(table)
             continue
-        target_display = display_table(table.target_schema, table.target_name)
+        target_display = table.target
         if fetch_all(target, "SELECT 1 FROM %s LIMIT 1" % table.quoted_target):
             raise DbferryError("target table %s exists and has rows." % target_display, obj=target_display,
                                fix="drop or empty it, or rename the move's target with rename.databases.")
