@@ -105,9 +105,10 @@ def defaults_text(role: str, options: dict[str, Any]) -> str:
 
 def expected_files() -> dict[Path, str]:
     """Every derived file with the text it must have."""
-    files = {_specs_path("move"): specs_text(move_specs())}
+    move = move_specs()
+    files = {_specs_path("move"): specs_text(move)}
     for role in ROLES:
-        options = (move_specs() if role == "move" else _read_specs(role))["argument_specs"]["main"]["options"]
+        options = (move if role == "move" else _read_specs(role))["argument_specs"]["main"]["options"]
         files[ROOT / "roles" / role / "defaults" / "main.yml"] = defaults_text(role, options)
     return files
 
