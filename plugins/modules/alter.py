@@ -39,13 +39,31 @@ options:
     description:
       - V(present) runs the change to completion in the task (copy, binlog tail, verification, cut-over) and returns when
         the table has its new schema.
-      - V(absent) removes what a change of this table left behind - its ghost table, the cut-over's sentry table and its
-        record in C(_dbferry) (the checkpoints of a stopped change, or the record of a finished one, after which the same
-        ALTER would run again). The original table is never touched; an old table kept after a cut-over (C(_<table>_del))
-        is not removed either, drop it when you no longer need it.
+      - V(started) starts the change in a detached agent on the host the task runs on and returns once it has prepared it
+        (preflight, ghost table, start position): the agent copies, applies the binlog and verifies, then keeps applying
+        and waits for V(cut_over). Use M(dbferry.mysql.wait) with RV(state_dir) to wait until it is ready (phase
+        C(tailing)); C(dbferry status|pause|resume|throttle|unthrottle|set DATABASE.TABLE) control it meanwhile. A running
+        agent of the same change is left alone (C(changed=false)); one that died is started again and resumes from the
+        checkpoints.
+      - V(cut_over) tells the running agent to swap the tables as soon as it is ready (at once, when it waits for this),
+        waits until it has ended (at most O(timeout)) and returns what V(present) returns. A table that already has the
+        change returns C(changed=false); with no agent running the change the task fails, saying so.
+      - V(present) runs the change to completion in the task (copy, binlog tail, verification, cut-over) and returns when
+        the table has its new schema. When an agent started with V(started) runs this change, it is told to cut over
+        instead, as with V(cut_over): the change is never run twice.
+      - V(absent) stops an agent running the change and removes what a change of this table left behind - its ghost table,
+        the cut-over's sentry table and its record in C(_dbferry) (the checkpoints of a stopped change, or the record of a
+        finished one, after which the same ALTER would run again). The original table is never touched; an old table kept
+        after a cut-over (C(_<table>_del)) is not removed either, drop it when you no longer need it.
     type: str
-    choices: [present, absent]
+    choices: [present, started, cut_over, absent]
     default: present
+  timeout:
+    description:
+      - With O(state=cut_over), or O(state=present) finding the change in its agent, the seconds to wait for the agent to
+        end. The change keeps running when they are over; the task fails saying in which phase it is.
+    type: float
+    default: 86400
   database:
     description: The database (schema) of the table.
     type: str
@@ -239,9 +257,9 @@ options:
 extends_documentation_fragment:
   - dbferry.mysql.connection
 notes:
-  - This version runs the change in the foreground of the task, as gh-ost does in a terminal; the task may take hours on a
-    big table (use C(async) and C(poll) in the play for that). The issue's V(started) and V(cut_over) states, which run
-    the change in a detached agent and cut over in a later task, are not in this version.
+  - V(present) runs the change in the foreground of the task, as gh-ost does in a terminal, and may take hours on a big
+    table; V(started), M(dbferry.mysql.wait) and V(cut_over) run it in a detached agent instead, with the cut-over in a
+    task of its own (a maintenance window, a later play). The agent needs only Python 3 and PyMySQL on the host.
   - The table needs a primary key of a single integer column, kept by the change. Tables that are the parent or the child
     of a foreign key are refused, with the fix, and so are tables with triggers.
   - The server needs C(log_bin) on, C(binlog_format=ROW), C(binlog_row_image=FULL) and C(binlog_row_metadata=FULL). The login
@@ -250,8 +268,9 @@ notes:
     All of it is checked before anything is written.
   - A failed cut-over names the sessions that may hold the table - with C(PROCESS), every open transaction and every
     statement on it; without it, only the login's own sessions, and the message says so.
-  - While the change runs, its status (phase, rows copied and estimated, rows/s, ETA, lag, throttle reason) is kept in
-    C(~/.dbferry/alters/<database>.<table>/status.json) on the host the task runs on.
+  - While the change runs, its status (phase, rows copied and estimated, rows/s, ETA, lag, throttle reason, what the cut-over
+    waits for, its attempts) is kept in C(~/.dbferry/alters/<database>.<table>/status.json) on the host the task runs on
+    (RV(state_dir)); C(dbferry status DATABASE.TABLE) shows it live, whichever state runs the change.
   - Supports check mode and diff mode; the diff (the C(CREATE TABLE) before and after) is in the result either way.
     In check mode, V(state=absent) looks for what a change left and reports whether it would remove anything.
 """
@@ -300,6 +319,29 @@ EXAMPLES = r"""
     rename_columns:
       mail: email
 
+- name: Start the change in an agent; it copies, applies and verifies, then waits for the cut-over
+  dbferry.mysql.alter:
+    login_unix_socket: /run/mysqld/mysqld.sock
+    database: shop
+    table: orders
+    alter: MODIFY amount DECIMAL(14,2) NOT NULL
+    state: started
+  register: orders_started
+
+- name: Wait until it is ready (copied, verified, caught up)
+  dbferry.mysql.wait:
+    name: orders
+    state_dir: "{{ orders_started.state_dir }}"
+    timeout: 21600
+
+- name: Cut over in the maintenance window
+  dbferry.mysql.alter:
+    login_unix_socket: /run/mysqld/mysqld.sock
+    database: shop
+    table: orders
+    alter: MODIFY amount DECIMAL(14,2) NOT NULL
+    state: cut_over
+
 - name: Remove the ghost table and checkpoints a stopped change left behind
   dbferry.mysql.alter:
     login_unix_socket: /run/mysqld/mysqld.sock
@@ -309,105 +351,128 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+state_dir:
+  description: The change's folder on the host the task runs on (status, log, control socket; give it to M(dbferry.mysql.wait)).
+  returned: always
+  type: str
+  sample: /home/dba/.dbferry/alters/shop.orders
+pid:
+  description: The agent's process id; null when no agent runs the change.
+  returned: when O(state=started)
+  type: int
+  sample: 4242
+status:
+  description: The change's status when the task returned, as C(dbferry status) shows it (phase, rows, rate, ETA, lag, waiting_for).
+  returned: when O(state=started)
+  type: dict
 old_create:
   description: The table's C(SHOW CREATE TABLE) before the change (now, in check mode, and when nothing changed).
-  returned: when O(state=present)
+  returned: when O(state=present) or O(state=cut_over)
   type: str
   sample: "CREATE TABLE `orders` (\n  `id` int(11) NOT NULL,\n  `amount` decimal(10,2) DEFAULT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB"
 new_create:
   description: The table's C(SHOW CREATE TABLE) after the change (in check mode, that of the altered ghost table).
-  returned: when O(state=present)
+  returned: when O(state=present) or O(state=cut_over)
   type: str
   sample: "CREATE TABLE `orders` (\n  `id` int(11) NOT NULL,\n  `description` text DEFAULT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB"
 mapping:
   description: The copied columns, old name to new name (the same but for O(rename_columns)).
-  returned: when O(state=present)
+  returned: when O(state=present) or O(state=cut_over)
   type: dict
   sample: {id: id, amount: amount}
 added:
   description: Columns of the new schema that are not copied (they take their defaults, or are generated).
-  returned: when O(state=present)
+  returned: when O(state=present) or O(state=cut_over)
   type: list
   elements: str
   sample: [description]
 dropped:
   description: Columns of the old table whose values are not copied.
-  returned: when O(state=present)
+  returned: when O(state=present) or O(state=cut_over)
   type: list
   elements: str
   sample: []
 rows_copied:
   description: Rows the copy wrote into the ghost table (0 in check mode and when nothing changed).
-  returned: when O(state=present)
+  returned: when O(state=present) or O(state=cut_over)
   type: int
   sample: 1000000
 events_applied:
   description: Row changes from the binlog applied to the ghost table while the change ran.
-  returned: when O(state=present)
+  returned: when O(state=present) or O(state=cut_over)
   type: int
   sample: 4242
 seconds:
   description: Seconds the change took in all.
-  returned: when O(state=present)
+  returned: when O(state=present) or O(state=cut_over)
   type: float
   sample: 12.5
 cut_over_lock_seconds:
   description: Seconds the successful cut-over blocked writes to the table; null when there was no cut-over.
-  returned: when O(state=present)
+  returned: when O(state=present) or O(state=cut_over)
   type: float
   sample: 0.08
 cut_over_attempts:
   description: Cut-overs tried, the successful one included.
-  returned: when O(state=present)
+  returned: when O(state=present) or O(state=cut_over)
   type: int
   sample: 1
 retries:
   description: Cut-overs tried again after one timed out or failed (O(default_retries) bounds them).
-  returned: when O(state=present)
+  returned: when O(state=present) or O(state=cut_over)
   type: int
   sample: 0
 old_table:
   description: The old table, kept as C(<database>._<table>_del); null when it was dropped (O(ok_to_drop_table)) or nothing changed.
-  returned: when O(state=present)
+  returned: when O(state=present) or O(state=cut_over)
   type: str
   sample: shop._orders_del
 instant:
   description:
     - C(INSTANT) or C(INPLACE) when the server could make this change natively without blocking writes (see
       O(attempt_instant_ddl)), else null.
-  returned: when O(state=present)
+  returned: when O(state=present) or O(state=cut_over)
   type: str
   sample: INSTANT
 diff:
   description: The C(CREATE TABLE) before and after the change, when it changes the table.
-  returned: when O(state=present) and the table changes (or would, in check mode)
+  returned: when O(state=present) or O(state=cut_over) and the table changes (or would, in check mode)
   type: dict
   sample: {before: "CREATE TABLE `orders` (...)", after: "CREATE TABLE `orders` (...)"}
 """
 
 
+import json
+import os
+import threading
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.dbferry.mysql.plugins.module_utils.agent import alter_agent
+from ansible_collections.dbferry.mysql.plugins.module_utils.agent.process import read_status
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import PYMYSQL_IMPORT_ERROR, login_argument_spec
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
-from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import ALTER_OPTIONS, LOGIN_KEYS, parse_alter_config
+from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import ALTER_OPTIONS, LOGIN_KEYS, AlterConfig, parse_alter_config
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.module_options import throttle_argument_spec
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.options import REQUIRED
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import alter_name
-from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import noop_alter, remove_alter, run_alter
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import AlterResult, already_applied, noop_alter, remove_alter
 
 #: Keys of ALTER_OPTIONS that are not options of the module: the server is the login_* options, the binlog reader's
 #: server id is derived from the table's name, and the status folder is the default one of the table.
 NOT_MODULE_OPTIONS = ("server", "server_id", "state_dir")
 #: The ALTER given to the configuration for state=absent, which removes by table and never reads it: a no-op rebuild.
 ABSENT_ALTER = "FORCE"
+#: What a finished change returns (AlterResult's fields).
+RESULT_KEYS = ("changed", "old_create", "new_create", "mapping", "added", "dropped", "rows_copied", "events_applied", "seconds",
+               "cut_over_lock_seconds", "cut_over_attempts", "retries", "old_table", "instant")
 
 
 def alter_argument_spec() -> dict[str, Any]:
-    """login_*, every option of ALTER_OPTIONS with its type and default, and state."""
+    """login_*, every option of ALTER_OPTIONS with its type and default, state and timeout."""
     spec = login_argument_spec()
     for option in ALTER_OPTIONS:
         if option.key in NOT_MODULE_OPTIONS:
@@ -418,16 +483,75 @@ def alter_argument_spec() -> dict[str, Any]:
         elif option.default is not None:
             entry["default"] = option.default
         spec[option.key] = entry
-    # Only state=present needs the ALTER: state=absent removes what any change of the table left.
+    # Only present and started need the ALTER: absent removes what any change of the table left; cut_over tells the change
+    # that runs, whose ALTER it has.
     spec["alter"].pop("required", None)
     spec["throttle_control_replicas"].update(
         {k: v for k, v in throttle_argument_spec()["throttle_control_replicas"].items() if k != "type"})
-    spec["state"] = {"type": "str", "choices": ["present", "absent"], "default": "present"}
+    spec["state"] = {"type": "str", "choices": ["present", "started", "cut_over", "absent"], "default": "present"}
+    spec["timeout"] = {"type": "float", "default": 86400}
     return spec
 
 
+def _finished(module: AnsibleModule, outcome: AlterResult, table: str) -> dict[str, Any]:
+    """The module's result for a change that ended (or would, in check mode): its fields and the diff; its warnings told."""
+    for warning in outcome.warnings:
+        module.warn(warning)
+    result = {key: getattr(outcome, key) for key in RESULT_KEYS}
+    if outcome.changed:
+        result["diff"] = {"before": outcome.old_create, "after": outcome.new_create,
+                          "before_header": "%s (now)" % table, "after_header": "%s (changed)" % table}
+    return result
+
+
+def _running_agent(config: AlterConfig) -> bool:
+    """Whether an agent runs THIS change from the table's folder; DbferryError when what runs there is another change of
+    the table, or a run in the foreground (whose end is not this task's to ask for)."""
+    pid = alter_agent.running(config)
+    if pid is None:
+        return False
+    try:
+        with open(os.path.join(config.state_dir, alter_agent.CONFIG_FILE), encoding="utf-8") as handle:
+            stored = json.load(handle)
+    except FileNotFoundError:
+        raise DbferryError("a change of %s.%s runs in the foreground (pid %d), not in an agent." % (config.database, config.table, pid),
+                           obj="%s.%s" % (config.database, config.table),
+                           fix="let it end (or stop it), then run this task again.") from None
+    if stored.get("alter") != config.alter or stored.get("rename_columns", {}) != config.rename_columns:
+        raise DbferryError("another change of %s.%s runs in its agent (pid %d): %r." % (config.database, config.table, pid, stored.get("alter")),
+                           obj="%s.%s" % (config.database, config.table),
+                           fix="cut it over or remove it (state: absent) before starting this one.")
+    return True
+
+
+def _started(module: AnsibleModule, config: AlterConfig, raw: dict[str, Any], log: EventLog) -> dict[str, Any]:
+    """state: started."""
+    running = _running_agent(config)
+    if module.check_mode:
+        outcome = None if running else noop_alter(config, log)
+        return {"changed": bool(outcome and outcome.changed), "pid": alter_agent.running(config), "status": read_status(config.state_dir)}
+    if not running and already_applied(config):
+        return {"changed": False, "pid": None, "status": read_status(config.state_dir)}
+    changed, pid, _config = alter_agent.start(raw)
+    return {"changed": changed, "pid": pid, "status": read_status(config.state_dir)}
+
+
+def _cut_over(module: AnsibleModule, config: AlterConfig, log: EventLog) -> dict[str, Any]:
+    """state: cut_over, and state: present when the change runs in its agent."""
+    table = "%s.%s" % (config.database, config.table)
+    if not _running_agent(config):
+        if already_applied(config):
+            log.event("alter_already_applied", table=table)
+            return {"changed": False}
+        raise alter_agent.nothing_runs(config)
+    if module.check_mode:
+        return {"changed": True, "status": read_status(config.state_dir)}
+    return _finished(module, alter_agent.cut_over(config, module.params["timeout"]), table)
+
+
 def main() -> None:
-    module = AnsibleModule(argument_spec=alter_argument_spec(), supports_check_mode=True, required_if=[("state", "present", ("alter",))])
+    module = AnsibleModule(argument_spec=alter_argument_spec(), supports_check_mode=True,
+                           required_if=[("state", "present", ("alter",)), ("state", "started", ("alter",)), ("state", "cut_over", ("alter",))])
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params
@@ -440,19 +564,23 @@ def main() -> None:
     config = call_or_fail(module, what, lambda: parse_alter_config(raw))
     # The module's events are not kept: its result says what happened, and a stopped change's checkpoints are in _dbferry.
     log = EventLog(alter_name(config.database, config.table))
-    if params["state"] == "absent":
-        module.exit_json(changed=call_or_fail(module, what, lambda: remove_alter(config, log, check_mode=module.check_mode)))
-    # run_alter leaves a table that already has the change alone (changed false); noop_alter compares the same way.
-    outcome = call_or_fail(module, what, lambda: noop_alter(config, log) if module.check_mode else run_alter(config, log))
-    for warning in outcome.warnings:
-        module.warn(warning)
-    result = {key: getattr(outcome, key) for key in (
-        "changed", "old_create", "new_create", "mapping", "added", "dropped", "rows_copied", "events_applied", "seconds",
-        "cut_over_lock_seconds", "cut_over_attempts", "retries", "old_table", "instant")}
-    if outcome.changed:
-        result["diff"] = {"before": outcome.old_create, "after": outcome.new_create,
-                          "before_header": "%s (now)" % table, "after_header": "%s (changed)" % table}
-    module.exit_json(**result)
+    state = params["state"]
+    if state == "absent":
+        def absent() -> bool:
+            if module.check_mode:
+                return alter_agent.running(config) is not None or remove_alter(config, log, check_mode=True)
+            stopped = alter_agent.forget(config)
+            return remove_alter(config, log) or stopped
+        module.exit_json(changed=call_or_fail(module, what, absent), state_dir=config.state_dir)
+    if state == "started":
+        module.exit_json(state_dir=config.state_dir, **call_or_fail(module, what, lambda: _started(module, config, raw, log)))
+    if state == "cut_over" or call_or_fail(module, what, lambda: _running_agent(config)):
+        module.exit_json(state_dir=config.state_dir, **call_or_fail(module, what, lambda: _cut_over(module, config, log)))
+    # The change in this task, with the controls of a running change (dbferry status and the like); a table that already
+    # has it is left alone (changed false); noop_alter compares the same way.
+    outcome = call_or_fail(module, what, lambda: noop_alter(config, log) if module.check_mode else alter_agent.run_controlled(
+        config, log, threading.Event()))
+    module.exit_json(state_dir=config.state_dir, **_finished(module, outcome, table))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from ..controls import control_socket as control
 from ..dev import sandbox
 from ..engine import status
 from ..config.move_config import check_name, default_state_dir, load_config
-from ..config.alter_config import ALTER_OPTIONS, parse_alter_config
+from ..config.alter_config import ALTER_OPTIONS, default_state_dir as default_alter_state_dir, parse_alter_config
 from ..config.options import REQUIRED, RUNTIME_SETTINGS, Option
 from ..engine.ferry import Ferry
 from ..common.errors import DbferryError
@@ -29,7 +29,8 @@ from ..common.eventlog import EventLog
 from ..common.module_errors import operator_message
 from ..common.private import write_private
 from ..osc.plan import alter_name
-from ..osc.runner import noop_alter, run_alter
+from ..osc.runner import noop_alter
+from .alter_agent import SETTING_NAMES, run_controlled
 from ..server.connection import SERVER_OPTIONS, SSL_MODES, login_name, option_file_values
 from .runlock import RunLock
 from .statedir import ensure_private_dir
@@ -104,14 +105,14 @@ def _run(args: argparse.Namespace) -> None:
     ensure_private_dir(config.state_dir, config.name)
     status.refuse_complete(config.state_dir, config.name)
     tty = sys.stdout.isatty()
-    with RunLock(config.state_dir, config.name):
+    with RunLock(config.state_dir, "move %s" % config.name):
         log = EventLog(config.name, os.path.join(config.state_dir, "ferry.log"), echo=None if tty else sys.stdout)
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_args: stop.set())
         ferry = Ferry(config, log, on_status=_terminal_display if tty else None)
         # The same socket as the agent's: dbferry pause/resume/throttle/unthrottle/set work on a foreground run too.
-        server = control.ControlServer(config.state_dir, agent.handlers(ferry, stop))
+        server = control.ControlServer(config.state_dir, agent.handlers(agent.Controlled.of_ferry(ferry), stop))
         try:
             ferry.run(stop)
         finally:
@@ -120,7 +121,11 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _state_dir(args: argparse.Namespace) -> str:
-    """The move's state folder: --state-dir, or the default of its name; the name is checked either way."""
+    """The state folder: --state-dir, or the default of the name: ``DATABASE.TABLE`` names a schema change (its folder is
+    ~/.dbferry/alters/DATABASE.TABLE), anything else a move, whose name is checked either way."""
+    database, dot, table = args.name.partition(".")
+    if dot:
+        return args.state_dir or default_alter_state_dir(database, table)
     name = check_name(args.name)
     return args.state_dir or default_state_dir(name)
 
@@ -155,6 +160,10 @@ def _control(args: argparse.Namespace) -> None:
         answer = agent.command(state_dir, "set", settings=_assignments(args.assignments))
         rows = [{"setting": name, "old": old, "new": new} for name, (old, new) in answer["changes"].items()]
         _emit(rows or [{"setting": "(nothing changed)"}], ["setting", "old", "new"])
+        return
+    if args.command == "cut-over":
+        answer = agent.command(state_dir, "cut_over")
+        _emit([dict(answer, change=args.name)], ["change", "changed", "phase"])
         return
     answer = agent.command(state_dir, args.command)
     _emit([dict(answer, move=args.name)], ["move", "changed", "paused", "throttled_by_operator", "throttle_reason"])
@@ -262,7 +271,7 @@ def _alter(args: argparse.Namespace) -> None:
         signal.signal(signum, lambda *_args: stop.set())
     try:
         # run_alter leaves a table that already has the change alone (changed false); noop_alter compares the same way.
-        outcome = noop_alter(config, log) if args.noop else run_alter(config, log, stop=stop)
+        outcome = noop_alter(config, log) if args.noop else run_controlled(config, log, stop)
     except Exception as exc:  # pylint: disable=broad-exception-caught
         message = operator_message(what, exc)
         if message is None:
@@ -283,19 +292,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("config", help="move configuration, YAML or JSON")
     run.set_defaults(func=_run)
 
-    st_move = commands.add_parser("status", help="print the status of a move")
-    st_move.add_argument("name", help="move name")
-    st_move.add_argument("--state-dir", help="the move's state folder (default ~/.dbferry/moves/NAME)")
+    name_help = "move name, or DATABASE.TABLE for a schema change (dbferry alter, dbferry.mysql.alter)"
+    dir_help = "the state folder (default ~/.dbferry/moves/NAME, or ~/.dbferry/alters/DATABASE.TABLE)"
+    st_move = commands.add_parser("status", help="print the status of a move or a schema change")
+    st_move.add_argument("name", help=name_help)
+    st_move.add_argument("--state-dir", help=dir_help)
     st_move.set_defaults(func=_status)
 
-    for name, text in (("pause", "hold copy, apply and re-verification of a running move"), ("resume", "end a pause"),
-                       ("throttle", "hold copy and apply of a running move (gh-ost's manual throttle)"), ("unthrottle", "end a manual throttle"),
-                       ("set", "change batch sizes and throttle limits of a running move: KEY=VALUE ...")):
+    for name, text in (("pause", "hold copy, apply and re-verification of a running move or change"), ("resume", "end a pause"),
+                       ("throttle", "hold copy and apply of a running move or change (gh-ost's manual throttle)"),
+                       ("unthrottle", "end a manual throttle"),
+                       ("set", "change batch sizes and throttle limits of a running move or change: KEY=VALUE ..."),
+                       ("cut-over", "tell a running schema change (DATABASE.TABLE) to swap the tables as soon as it is ready")):
         control_command = commands.add_parser(name, help=text)
-        control_command.add_argument("name", help="move name")
-        control_command.add_argument("--state-dir", help="the move's state folder (default ~/.dbferry/moves/NAME)")
+        control_command.add_argument("name", help=name_help)
+        control_command.add_argument("--state-dir", help=dir_help)
         if name == "set":
-            control_command.add_argument("assignments", nargs="+", metavar="KEY=VALUE", help="settable: %s" % ", ".join(RUNTIME_SETTINGS))
+            control_command.add_argument("assignments", nargs="+", metavar="KEY=VALUE", help="settable: %s; for a change also %s" % (
+                ", ".join(RUNTIME_SETTINGS), ", ".join(SETTING_NAMES)))
         control_command.set_defaults(func=_control)
 
     alter = commands.add_parser("alter", help="change a table's schema online, in the foreground (gh-ost's options, same names)",
@@ -317,10 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sb = commands.add_parser("sandbox", help="private MariaDB servers for tests and rehearsals")
     sb_commands = sb.add_subparsers(dest="action", required=True)
-    dir_help = "folder that holds the sandboxes (default: $DBFERRY_SANDBOX_DIR or ./.sandbox)"
+    sandbox_dir_help = "folder that holds the sandboxes (default: $DBFERRY_SANDBOX_DIR or ./.sandbox)"
 
     up = sb_commands.add_parser("up", help="start sandboxes (already running ones are kept)")
-    up.add_argument("--dir", default=DEFAULT_SANDBOX_DIR, help=dir_help)
+    up.add_argument("--dir", default=DEFAULT_SANDBOX_DIR, help=sandbox_dir_help)
     up.add_argument("--count", type=int, default=2, help="how many, named s1, s2, ... (default 2)")
     up.add_argument("--name", action="append", help="start a sandbox with this name (repeatable; overrides --count)")
     up.add_argument(
@@ -330,16 +344,16 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=_sandbox_up)
 
     down = sb_commands.add_parser("down", help="stop sandboxes started here and remove their folders")
-    down.add_argument("--dir", default=DEFAULT_SANDBOX_DIR, help=dir_help)
+    down.add_argument("--dir", default=DEFAULT_SANDBOX_DIR, help=sandbox_dir_help)
     down.add_argument("--name", action="append", help="only this sandbox (repeatable; default all)")
     down.set_defaults(func=_sandbox_down)
 
     st = sb_commands.add_parser("status", help="list sandboxes and whether they run")
-    st.add_argument("--dir", default=DEFAULT_SANDBOX_DIR, help=dir_help)
+    st.add_argument("--dir", default=DEFAULT_SANDBOX_DIR, help=sandbox_dir_help)
     st.set_defaults(func=_sandbox_status)
 
     va = sb_commands.add_parser("vars", help="write dbferry_source/dbferry_target Ansible variables (0600)")
-    va.add_argument("--dir", default=DEFAULT_SANDBOX_DIR, help=dir_help)
+    va.add_argument("--dir", default=DEFAULT_SANDBOX_DIR, help=sandbox_dir_help)
     va.add_argument("--source", default="s1", help="sandbox used as source (default s1)")
     va.add_argument("--target", default="s2", help="sandbox used as target (default s2)")
     va.add_argument("--output", required=True, help="file to write (JSON, mode 0600)")

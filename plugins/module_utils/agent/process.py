@@ -11,7 +11,7 @@ has credentials), ``ferry.lock`` (the pid, see runlock.py), ``ferry.log``,
 
 The state folder is created 0700 and refused when another user owns it or
 others may enter it (statedir.py), and the agent starts with ``python -I`` in
-``/`` with only the shipped code added to its sys.path (_LAUNCHER): nothing
+``/`` with only the shipped code added to its sys.path (_launcher): nothing
 in the state folder or the working folder is ever imported.
 """
 
@@ -27,7 +27,8 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
 
 from ..controls import control_socket as control
 from ..engine import state
@@ -40,7 +41,8 @@ from ..common.eventlog import EventLog
 from ..common.private import write_private
 from .runlock import RunLock, running_pid
 from .statedir import ensure_private_dir
-from ..controls.throttle import OPERATOR, PAUSE
+from ..config.tunables import Tunables
+from ..controls.throttle import OPERATOR, PAUSE, Throttle
 
 #: The module_utils package: the agent ships every loaded module under it, package by package.
 PACKAGE = __name__.rsplit(".", 2)[0]
@@ -50,12 +52,14 @@ CODE_DIR = "code"
 STDERR_FILE = "agent.stderr"
 
 
-#: Run by ``python -I -c`` with the code folder and the state folder as arguments: the code folder goes first on the
-#: interpreter's own sys.path, and the user's site-packages last (-I leaves it out, and PyMySQL may have been installed
-#: with pip --user; it is the user's own folder, not one anybody else can write to); then the agent module runs as
-#: __main__ with the state folder.
-_LAUNCHER = ("import runpy, site, sys; sys.path.insert(0, sys.argv.pop(1)); site.addsitedir(site.getusersitepackages()); "
-             "runpy.run_module(%r, run_name='__main__', alter_sys=True)" % __name__)
+
+def _launcher(module: str) -> str:
+    """Run by ``python -I -c`` with the code folder and the state folder as arguments: the code folder goes first on the
+    interpreter's own sys.path, and the user's site-packages last (-I leaves it out, and PyMySQL may have been installed
+    with pip --user; it is the user's own folder, not one anybody else can write to); then ``module`` (this one for a
+    move, agent/alter_agent.py for a schema change) runs as __main__ with the state folder."""
+    return ("import runpy, site, sys; sys.path.insert(0, sys.argv.pop(1)); site.addsitedir(site.getusersitepackages()); "
+            "runpy.run_module(%r, run_name='__main__', alter_sys=True)" % module)
 
 
 def ship_code(code_dir: str) -> list[str]:
@@ -125,47 +129,59 @@ def start(raw: dict[str, Any], timeout: float = 30.0) -> tuple[bool, int, MoveCo
     """
     config = parse_config(raw)
     ensure_private_dir(config.state_dir, config.name)
-    config_path = os.path.join(config.state_dir, CONFIG_FILE)
     status.refuse_complete(config.state_dir, config.name)
-    pid = running_pid(config.state_dir)
+    changed, pid = launch(config.state_dir, "move %s" % config.name, CONFIG_FILE, raw, __name__, timeout)
+    return changed, pid, config
+
+
+def launch(state_dir: str, what: str, config_file: str, raw: dict[str, Any], module: str, timeout: float) -> tuple[bool, int]:
+    """Start ``module`` detached as the agent of ``state_dir`` (a private folder), its configuration ``raw`` written to
+    ``config_file`` (0600: it has credentials); (changed, pid). Return once it has published its first status.
+
+    A running agent with the same configuration is left alone (changed False); one with another configuration is an
+    error naming ``what`` (``move NAME``, ``the change of DB.TABLE``), not a restart.
+    """
+    config_path = os.path.join(state_dir, config_file)
+    pid = running_pid(state_dir)
     if pid is not None:
         with open(config_path, encoding="utf-8") as handle:
             if json.load(handle) != raw:
-                raise DbferryError("move %s is running (pid %d) with another configuration." % (config.name, pid), obj=config.name,
-                                   fix="stop it first (state: stopped), then start it with the new configuration.")
-        return False, pid, config
+                raise DbferryError("%s is running (pid %d) with another configuration." % (what, pid), obj=what,
+                                   fix="stop it first (state: stopped, or state: absent for a change), then start it with the new "
+                                       "configuration.")
+        return False, pid
     write_private(config_path, json.dumps(raw, indent=1, sort_keys=True))
-    code_dir = os.path.join(config.state_dir, CODE_DIR)
+    code_dir = os.path.join(state_dir, CODE_DIR)
     shutil.rmtree(code_dir, ignore_errors=True)
     ship_code(code_dir)
-    stderr_fd = os.open(os.path.join(config.state_dir, STDERR_FILE), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    stderr_fd = os.open(os.path.join(state_dir, STDERR_FILE), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(stderr_fd, "wb") as stderr:
         # -I: no PYTHON* variables, no user site, no script folder or working folder on sys.path; the launcher puts the
         # shipped code there and nothing else, and the agent runs in "/", so no file lying in a folder can be imported.
         process = subprocess.Popen(  # pylint: disable=consider-using-with  # it outlives us on purpose
-            [sys.executable, "-I", "-c", _LAUNCHER, code_dir, config.state_dir],
+            [sys.executable, "-I", "-c", _launcher(module), code_dir, state_dir],
             cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
-    _wait_started(config, process, launched=time.time(), timeout=timeout)
-    return True, process.pid, config
+    _wait_started(what, state_dir, process, launched=time.time(), timeout=timeout)
+    return True, process.pid
 
 
-def _wait_started(config: MoveConfig, process: subprocess.Popen, launched: float, timeout: float) -> None:
-    """Return once the engine has prepared the move and published its first status; raise why it exited if it did."""
+def _wait_started(what: str, state_dir: str, process: subprocess.Popen, launched: float, timeout: float) -> None:
+    """Return once the engine has prepared its work and published its first status; raise why it exited if it did."""
     deadline = time.monotonic() + timeout
+    fix = "correct what the error names, then start it again."
     while True:
-        if process.poll() is not None:
-            raise DbferryError("the agent for move %s stopped at start: %s" % (config.name, last_error(config.state_dir)),
-                               obj=config.name, fix="correct what the error names, then start the move again.")
+        exited = process.poll() is not None  # before the status is read: an agent that ended wrote its last one before
         with contextlib.suppress(OSError, ValueError):
-            published = status.read(config.state_dir)
+            published = status.read(state_dir)
             if published.get("pid") == process.pid and published.get("updated_at", 0) >= launched:
                 if published.get("phase") == "failed":
-                    raise DbferryError("the agent for move %s stopped at start: %s" % (config.name, published.get("last_error")),
-                                       obj=config.name, fix="correct what the error names, then start the move again.")
-                return
+                    raise DbferryError("the agent for %s stopped at start: %s" % (what, published.get("last_error")), obj=what, fix=fix)
+                return  # running, or already done (a schema change the table already had)
+        if exited:
+            raise DbferryError("the agent for %s stopped at start: %s" % (what, last_error(state_dir)), obj=what, fix=fix)
         if time.monotonic() > deadline:
-            raise DbferryError("the agent for move %s did not report within %.0f s." % (config.name, timeout), obj=config.name,
-                               fix="look at its log in %s; it may still be preparing a large move." % config.state_dir)
+            raise DbferryError("the agent for %s did not report within %.0f s." % (what, timeout), obj=what,
+                               fix="look at its log in %s; it may still be preparing." % state_dir)
         time.sleep(0.05)
 
 
@@ -200,8 +216,9 @@ def _ask_to_stop(state_dir: str, pid: int) -> bool:
     return True
 
 
-#: Phases only a running agent is in: read from the status of an agent that is gone, they are not true any more.
-LIVE_PHASES = ("starting", "copying", "tailing")
+#: Phases only a running agent is in: read from the status of an agent that is gone, they are not true any more (a
+#: schema change's own phases too: osc/runner.py).
+LIVE_PHASES = ("starting", "copying", "tailing", "preparing", "verifying", "cutting over")
 #: The phase of a move whose agent ended while in a live phase, without a word (kill -9, the OOM killer, a reboot).
 DIED = "died"
 
@@ -254,13 +271,29 @@ def remove(state_dir: str, timeout: float = 60.0) -> bool:
     return True
 
 
-def handlers(ferry: Ferry, stop_event: threading.Event) -> dict[str, control.Handler]:
-    """The control socket's commands for a running ``ferry`` (the agent's, and a foreground ``dbferry run``'s).
+@dataclass
+class Controlled:
+    """What the control socket's commands act on: a move's Ferry (``of_ferry``) or a schema change's run."""
+
+    throttle: Throttle
+    tunables: Tunables
+    log: EventLog
+    #: The live status, as ``dbferry status`` shows it.
+    snapshot: Callable[[], dict[str, Any]]
+
+    @classmethod
+    def of_ferry(cls, ferry: Ferry) -> "Controlled":
+        return cls(ferry.throttle, ferry.tunables, ferry.log, ferry.status.snapshot)
+
+
+def handlers(engine: Controlled, stop_event: threading.Event) -> dict[str, control.Handler]:
+    """The control socket's commands for a running engine (the agent's, and a foreground ``dbferry run``'s or
+    ``dbferry alter``'s).
 
     Every command answers ``changed`` (whether it changed anything) and takes
     ``dry_run`` (say what would change, change nothing: check mode).
     """
-    throttle = ferry.throttle
+    throttle = engine.throttle
 
     def holding(holder: str, reason: str, hold: bool) -> control.Handler:
         def answer(request: dict) -> dict:
@@ -270,23 +303,23 @@ def handlers(ferry: Ferry, stop_event: threading.Event) -> dict[str, control.Han
                     throttle.hold(holder, reason)
                 else:
                     throttle.release(holder)
-                ferry.log.event("operator", command=request["cmd"])
+                engine.log.event("operator", command=request["cmd"])
             return {"changed": changed, "paused": throttle.holds(PAUSE), "throttled_by_operator": throttle.holds(OPERATOR),
                     "throttle_reason": "; ".join(throttle.reasons()) or None}
         return answer
 
     def set_command(request: dict) -> dict:
-        changes = ferry.tunables.update(request.get("settings") or {}, dry_run=bool(request.get("dry_run")))
+        changes = engine.tunables.update(request.get("settings") or {}, dry_run=bool(request.get("dry_run")))
         if changes and not request.get("dry_run"):
-            ferry.log.event("operator", command="set", changes=changes)
-        return {"changed": bool(changes), "changes": changes, "settings": ferry.tunables.settings()}
+            engine.log.event("operator", command="set", changes=changes)
+        return {"changed": bool(changes), "changes": changes, "settings": engine.tunables.settings()}
 
     def stop_command(_request: dict) -> dict:
         stop_event.set()
         return {"stopping": True}
 
     return {
-        "status": lambda _request: ferry.status.snapshot(),
+        "status": lambda _request: engine.snapshot(),
         "stop": stop_command,
         "pause": holding(PAUSE, "pause: paused by the operator (dbferry resume ends it)", True),
         "resume": holding(PAUSE, "", False),
@@ -303,8 +336,9 @@ def command(state_dir: str, cmd: str, **fields: Any) -> dict[str, Any]:
         with contextlib.suppress(OSError):
             answer = control.request(state_dir, cmd, **fields)
     if answer is None:
-        raise DbferryError("no agent of the move in %s answers; %s needs a running move." % (state_dir, cmd), obj=state_dir,
-                           fix="start it (dbferry.mysql.agent, or dbferry run) first, and check the name and state_dir.")
+        raise DbferryError("nothing running in %s answers; %s needs a running move or schema change." % (state_dir, cmd), obj=state_dir,
+                           fix="start it first (a move: dbferry.mysql.agent or dbferry run; a change: dbferry.mysql.alter state: "
+                               "started, or dbferry alter), and check the name and state_dir.")
     if "error" in answer:
         raise DbferryError("%s refused: %s" % (cmd, answer["error"]), obj=cmd, fix=answer.get("fix") or "correct the request.")
     return answer
@@ -322,13 +356,13 @@ def main(argv: list[str]) -> int:
     state_dir = os.path.abspath(argv[0])
     config = load_config(os.path.join(state_dir, CONFIG_FILE))
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
-    with RunLock(state_dir, config.name):
+    with RunLock(state_dir, "move %s" % config.name):
         log = EventLog(config.name, os.path.join(state_dir, "ferry.log"))
         stop_event = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_args: stop_event.set())
         ferry = Ferry(config, log)
-        server = control.ControlServer(state_dir, handlers(ferry, stop_event))
+        server = control.ControlServer(state_dir, handlers(Controlled.of_ferry(ferry), stop_event))
         log.event("agent_started", pid=os.getpid())
         try:
             ferry.run(stop_event)

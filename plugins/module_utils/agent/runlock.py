@@ -1,4 +1,4 @@
-"""One engine per move: an flock on ``<state_dir>/ferry.lock``, which also holds the pid.
+"""One engine per state folder (a move's, or a schema change's): an flock on ``<state_dir>/ferry.lock``, which also holds the pid.
 
 The kernel drops the lock when the process dies, however it dies (kill -9
 too), so a stale pid file can never block a restart, and "is the move
@@ -20,9 +20,10 @@ LOCK_FILE = "ferry.lock"
 class RunLock:
     """Held for the life of an engine process."""
 
-    def __init__(self, state_dir: str, move: str) -> None:
+    def __init__(self, state_dir: str, what: str) -> None:
+        """``what`` names the run in the refusal of a second one: ``move NAME``, ``the change of DB.TABLE``."""
         self.path = os.path.join(state_dir, LOCK_FILE)
-        self.move = move
+        self.what = what
         self.handle: Any = None
 
     def __enter__(self) -> "RunLock":
@@ -39,8 +40,8 @@ class RunLock:
             self.handle.seek(0)
             pid = self.handle.read().strip() or "?"
             self.handle.close()
-            raise DbferryError("move %s is already running (pid %s)." % (self.move, pid), obj=self.move,
-                               fix="use `dbferry status %s`, or stop that process first." % self.move) from None
+            raise DbferryError("%s is already running (pid %s)." % (self.what, pid), obj=self.what,
+                               fix="see it with `dbferry status`, or stop that process first.") from None
         self.handle.seek(0)
         self.handle.truncate()
         self.handle.write(str(os.getpid()))

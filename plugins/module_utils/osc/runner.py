@@ -326,7 +326,7 @@ class _AppliedKeys:
 class _AttemptCounter:
     """The change's log as the swap writes to it, counting its attempts for the status as they start."""
 
-    def __init__(self, log: EventLog, run: "_Run") -> None:
+    def __init__(self, log: EventLog, run: "AlterRun") -> None:
         self.log = log
         self.run = run
 
@@ -336,10 +336,15 @@ class _AttemptCounter:
         self.log.event(name, **fields)
 
 
-class _Run:
-    """One run of a change: prepare or resume, copy and apply, verify, swap."""
+class AlterRun:
+    """One run of a change: prepare or resume, copy and apply, verify, swap.
 
-    def __init__(self, config: AlterConfig, log: EventLog, stop: threading.Event, chunk_hook: Optional[ChunkHook] = None) -> None:
+    ``hold_cut_over``: once copied, caught up and verified, the run keeps applying the binlog and waits for
+    ``ask_cut_over`` (an agent started with ``state: started``, told by ``state: cut_over``) before it swaps.
+    """
+
+    def __init__(self, config: AlterConfig, log: EventLog, stop: threading.Event, chunk_hook: Optional[ChunkHook] = None,
+                 hold_cut_over: bool = False) -> None:
         self.config = config
         self.log = log
         self.stop = stop
@@ -366,6 +371,21 @@ class _Run:
         self.lock: Optional[TargetLock] = None
         #: The names are swapped: what fails from here is told as a failure after a done change.
         self.swapped = False
+        #: Set when the run may cut over once ready: at once, unless held for the operator's word (ask_cut_over).
+        self.cut_over_asked = threading.Event()
+        if not hold_cut_over:
+            self.cut_over_asked.set()
+        #: What the ready change waits for before its cut-over (the status shows it): the operator's word, a flag file.
+        self.waiting_for: list[str] = []
+
+    def ask_cut_over(self) -> bool:
+        """The operator's word to cut over (``state: cut_over``): the change swaps as soon as it is ready, or at once when
+        it is waiting for this; False when it had it already."""
+        if self.cut_over_asked.is_set():
+            return False
+        self.cut_over_asked.set()
+        self.log.event("cut_over_asked", table=self.display)
+        return True
 
     # -- prepare -------------------------------------------------------------
 
@@ -410,12 +430,16 @@ class _Run:
         try:
             conn = connect(self.config.server)
             writer = connect(self.config.server, autocommit=False)
-            return self._run(conn, writer)
+            result = self._run(conn, writer)
+            self.phase = "complete"
+            if os.path.isdir(self.config.state_dir):  # the last word, whichever way it ended (swapped, native, already applied)
+                engine_status.write(self.config.state_dir, self.snapshot())
+            return result
         except BaseException as exc:
             self.status.failed(exc)
             self.log.event("alter_failed", table=self.display, phase=self.phase, error=str(exc))
             self.phase = "failed"
-            snapshot = self._snapshot()
+            snapshot = self.snapshot()
             if os.path.isdir(self.config.state_dir):
                 engine_status.write(self.config.state_dir, snapshot)
             self.hooks.fire("on-failure", snapshot, str(exc))
@@ -474,7 +498,7 @@ class _Run:
         applied.position = recorded.applied_position
         self.log.event("alter_run", table=self.display, resumed=resuming, applied_position=recorded.applied_position,
                        copy_after=cursor.last_key, copy_done=cursor.done)
-        self.hooks.fire("on-start", self._snapshot())
+        self.hooks.fire("on-start", self.snapshot())
         checks = ThrottleChecks(self.engine, self.throttle, self.tunables, self.log)
         checks.check()  # a cause present at start holds (or stops) the change before its first chunk
         pool = WorkerPool("alter", 3, [
@@ -498,7 +522,6 @@ class _Run:
             thread.join()
         for error in pool.errors:  # the swap is done: the applier that met the RENAME in the binlog, and the like
             self.log.event("after_swap", table=self.display, error=str(error))
-        engine_status.write(config.state_dir, self._snapshot())
         result.warnings[:0] = warnings
         result.instant = instant
         return result
@@ -521,19 +544,22 @@ class _Run:
         if not copied:
             raise self._stopped()
         self.log.event("copy_complete", table=self.display, rows=self.status.tables[self.display]["copied"])
-        self.hooks.fire("on-copy-complete", self._snapshot())
-        self.phase = "tailing"
+        self.hooks.fire("on-copy-complete", self.snapshot())
+        # Verified before any wait for the cut-over: a difference is told at once, not when the operator asks for the swap,
+        # and the swap that follows the word compares only what changed meanwhile (_recheck).
+        self.phase = "verifying" if config.verify else "tailing"
         self._catch_up(conn, flavor, applied)
-        self._postpone()
-        self.throttle.wait(self.halt)  # no verification or cut-over while the change is held (load, lag, flag file)
         pending: set[int] = set()
         #: Per new unique key, the values of rows applied since the last search of the whole table for missing rows.
         evicted: dict[int, set] = {}
         if config.verify:
-            self.phase = "verifying"
+            self.throttle.wait(self.halt)  # no verification while the change is held (load, lag, flag file)
             pending = self._verify(conn, flavor, plan, applied)
+        self.phase = "tailing"  # ready: what dbferry.mysql.wait waits for
+        self._wait_for_cut_over()
+        self.throttle.wait(self.halt)  # no cut-over while the change is held
         self.phase = "cutting over"
-        vetoes = self.hooks.run("on-before-cutover", self._snapshot())
+        vetoes = self.hooks.run("on-before-cutover", self.snapshot())
         if vetoes:
             raise DbferryError("the cut-over of %s did not start: %s" % (self.display, "; ".join(vetoes)), obj=self.display,
                                fix="correct what the on-before-cutover hook reports (or remove the hook), then run the change again; "
@@ -606,8 +632,8 @@ class _Run:
         seconds = time.monotonic() - self.started
         self.log.event("alter_complete", table=self.display, seconds=round(seconds, 3), attempts=swapped.attempts,
                        lock_seconds=round(swapped.lock_seconds, 3), old_table=swapped.old_table)
-        self.hooks.fire("on-after-cutover", self._snapshot())
-        self.hooks.fire("on-success", self._snapshot())
+        self.hooks.fire("on-after-cutover", self.snapshot())
+        self.hooks.fire("on-success", self.snapshot())
         return AlterResult(changed=True, old_create=old_create, new_create=new_create, mapping=dict(plan.mapping), dropped=list(plan.dropped),
                            added=list(plan.added), rows_copied=self.status.tables[self.display]["copied"], events_applied=applied.events,
                            seconds=seconds, cut_over_lock_seconds=swapped.lock_seconds, cut_over_attempts=swapped.attempts,
@@ -648,15 +674,23 @@ class _Run:
         position = fetch_value(conn, flavor.gtid_position_sql) or ""
         applied.wait(position, math.inf, self.halt)
 
-    def _postpone(self) -> None:
-        """Copy and apply go on while the postpone flag file exists; the verification and the swap wait for its removal."""
+    def _wait_for_cut_over(self) -> None:
+        """Apply goes on while the postpone flag file exists or the operator's word is awaited (hold_cut_over); the swap
+        waits for both, and the status says which it waits for."""
         flag = self.config.postpone_cut_over_flag_file
-        if flag and os.path.exists(flag):
-            self.log.event("cut_over_postponed", table=self.display, flag_file=flag)
-            while os.path.exists(flag):
-                if self.halt.wait(0.2):
-                    raise self._stopped()
-            self.log.event("cut_over_postpone_lifted", table=self.display, flag_file=flag)
+        logged: list[str] = []
+        while True:
+            self.waiting_for = ([] if self.cut_over_asked.is_set() else [
+                "the cut-over command (dbferry.mysql.alter state: cut_over, or dbferry cut-over)"]) + (
+                ["the removal of the postpone flag file %s" % flag] if flag and os.path.exists(flag) else [])
+            if self.waiting_for != logged:
+                self.log.event("cut_over_postponed" if self.waiting_for else "cut_over_postpone_lifted", table=self.display,
+                               waiting_for=self.waiting_for)
+                logged = self.waiting_for
+            if not self.waiting_for:
+                return
+            if self.halt.wait(0.2):
+                raise self._stopped()
 
     def _verify(self, conn: Any, flavor: Flavor, plan: AlterPlan, applied: _AppliedKeys) -> set[int]:
         """The whole table by key range, then the rows that differed or were written meanwhile (_recheck); return the keys
@@ -736,10 +770,11 @@ class _Run:
         finally:
             close_quietly(conn)
 
-    def _snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> dict[str, Any]:
         """The engine's status, with the change's phase and, once counted, the exact row count as the estimate."""
         snapshot = self.status.snapshot()
-        snapshot.update(phase=self.phase, table=self.display, cut_over_attempts=self.cut_over_attempts)
+        snapshot.update(kind="alter", phase=self.phase, table=self.display, cut_over_attempts=self.cut_over_attempts,
+                        waiting_for=list(self.waiting_for), state_dir=self.config.state_dir)
         if self.exact_rows is not None:
             estimated = max(self.exact_rows, snapshot["rows_copied"])
             rate = snapshot["rows_per_second"]
@@ -772,7 +807,7 @@ class _Run:
 
     def _publish(self, last_log: float) -> float:
         """Write status.json; log a progress line when the last one is PROGRESS_LOG_SECONDS old; return when it was."""
-        snapshot = self._snapshot()
+        snapshot = self.snapshot()
         engine_status.write(self.config.state_dir, snapshot)
         if time.monotonic() - self.last_status_hook >= self.engine.hooks_status_seconds:
             self.last_status_hook = time.monotonic()
@@ -811,4 +846,4 @@ def run_alter(config: AlterConfig, log: EventLog, *, stop: Optional[threading.Ev
 
     ``stop`` ends it at a checkpoint (DbferryError), the original in place; ``chunk_hook`` is the tests' hold on the copy.
     """
-    return _Run(config, log, stop or threading.Event(), chunk_hook).run()
+    return AlterRun(config, log, stop or threading.Event(), chunk_hook).run()
