@@ -40,7 +40,7 @@ options:
       - V(present) runs the change to completion in the task (copy, binlog tail, verification, cut-over) and returns when
         the table has its new schema.
       - V(started) starts the change in a detached agent on the host the task runs on and returns once it has prepared it
-        (preflight, ghost table, start position): the agent copies, applies the binlog and verifies, then keeps applying
+        (preflight, ghost table, start position). The agent copies, applies the binlog and verifies, then keeps applying
         and waits for V(cut_over). Use M(dbferry.mysql.wait) with RV(state_dir) to wait until it is ready (phase
         C(tailing)); C(dbferry status|pause|resume|throttle|unthrottle|set DATABASE.TABLE) control it meanwhile. A running
         agent of the same change is left alone (C(changed=false)); one that died is started again and resumes from the
@@ -50,7 +50,7 @@ options:
         change returns C(changed=false); with no agent running the change the task fails, saying so.
       - V(present) runs the change to completion in the task (copy, binlog tail, verification, cut-over) and returns when
         the table has its new schema. When an agent started with V(started) runs this change, it is told to cut over
-        instead, as with V(cut_over): the change is never run twice.
+        instead, as with V(cut_over) - the change is never run twice.
       - V(absent) stops an agent running the change and removes what a change of this table left behind - its ghost table,
         the cut-over's sentry table and its record in C(_dbferry) (the checkpoints of a stopped change, or the record of a
         finished one, after which the same ALTER would run again). The original table is never touched; an old table kept

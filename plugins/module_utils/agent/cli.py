@@ -124,7 +124,7 @@ def _state_dir(args: argparse.Namespace) -> str:
     """The state folder: --state-dir, or the default of the name: ``DATABASE.TABLE`` names a schema change (its folder is
     ~/.dbferry/alters/DATABASE.TABLE), anything else a move, whose name is checked either way."""
     database, dot, table = args.name.partition(".")
-    if dot:
+    if dot and database and table and "/" not in args.name:
         return args.state_dir or default_alter_state_dir(database, table)
     name = check_name(args.name)
     return args.state_dir or default_state_dir(name)

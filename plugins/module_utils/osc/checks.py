@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
 from ..common.errors import DbferryError
@@ -36,7 +37,7 @@ from ..server.error_codes import ER_LOCK_WAIT_TIMEOUT
 from ..server.flavor import detect_flavor
 from . import ghost as ghosts
 from .cutover import ANOTHER_CUT_OVER_FIX, SENTRY_COMMENT, leftover_sentry
-from .plan import GHOST_FORMAT, OLD_FORMAT, build_plan, primary_key, read_columns, table_names, unique_keys
+from .plan import GHOST_FORMAT, OLD_FORMAT, AlterPlan, build_plan, primary_key, read_columns, table_names, unique_keys
 
 #: The empty copy of ``t`` that preflight tries the ALTER on: as long as the ghost's name, which table_names checks.
 CHECK_FORMAT = "_%s_chk"
@@ -138,18 +139,6 @@ def _try_native(conn: Any, quoted_copy: str, alter: str) -> Optional[str]:
     return None
 
 
-def native_algorithm(conn: Any, database: str, table: str, alter: str) -> Optional[str]:
-    """"INSTANT" or "INPLACE" (with LOCK=NONE) when the server can run ``alter`` natively, tried on an empty copy; else None.
-
-    Refuses (DbferryError) an ALTER text that is not one change of this table (alter_input_problem).
-    """
-    problem = alter_input_problem(alter)
-    if problem:
-        raise DbferryError(problem[0], obj=display_table(database, table), fix=problem[1])
-    with _empty_copy(conn, database, table) as copy:
-        return _try_native(conn, copy, alter)
-
-
 def typed_primary_key(conn: Any, database: str, table: str) -> list[tuple[str, str]]:
     """The table's primary key as (column, lower-case DATA_TYPE) in key order; empty when it has none."""
     types = {column.name: column.data_type for column in read_columns(conn, database, table)}
@@ -216,13 +205,29 @@ def _foreign_keys(conn: Any, database: str, table: str) -> list[tuple[str, str, 
     return [row for row in rows if tuple(row[1:3]) == (database, table) or tuple(row[3:5]) == (database, table)]
 
 
+@dataclass
+class Preflight:
+    """What the preflight found, and what it learned on the empty copy, so that nobody makes that copy again: every
+    copy is DDL on the production server that its replicas run too."""
+
+    findings: list[Finding] = field(default_factory=list)
+    #: "INSTANT" or "INPLACE" (with LOCK=NONE) when the server can run the ALTER natively; None: it would copy the table,
+    #: or the ALTER was not tried (a finding says why).
+    algorithm: Optional[str] = None
+    #: The table's definition after the ALTER (the altered copy's, named as the table); None when it was not tried.
+    new_create: Optional[str] = None
+    #: The column mapping onto the altered copy; None when there is no key or the mapping was refused.
+    plan: Optional[AlterPlan] = None
+
+
 class _Checks:
     """One preflight of a change: the session, the config, and the findings in check order."""
 
     def __init__(self, conn: Any, config: AlterConfig) -> None:
         self.conn = conn
         self.config = config
-        self.findings: list[Finding] = []
+        self.found = Preflight()
+        self.findings = self.found.findings
         self.obj = display_table(config.database, config.table)
         self.flavor = detect_flavor(conn)
         self.grants = grants_mod.read_grants(conn)
@@ -230,7 +235,7 @@ class _Checks:
     def add(self, name: str, status: str, message: str, fix: str = "", obj: Optional[str] = None) -> None:
         self.findings.append(Finding(name, status, self.obj if obj is None else obj, message, fix))
 
-    def run(self) -> list[Finding]:
+    def run(self) -> Preflight:
         problem = alter_input_problem(self.config.alter)
         if problem:
             self.add("alter_input", ERROR, *problem)
@@ -239,7 +244,7 @@ class _Checks:
         self.binlog()
         self.privileges()
         if not self.table():
-            return self.findings
+            return self.found
         key = self.primary_key()
         self.foreign_keys()
         self.triggers()
@@ -247,7 +252,7 @@ class _Checks:
         names_free = self.side_tables()
         if problem is None and names_free:
             self.on_empty_copy(key)
-        return self.findings
+        return self.found
 
     def binlog(self) -> None:
         """The move preflight's binlog checks, run as they are on a context that holds only this server."""
@@ -414,6 +419,9 @@ class _Checks:
                              "correct the alter text (it is what follows ALTER TABLE %s)." % quote_ident(self.config.table))
                     return
                 self.add("alter_applies", OK, "the ALTER applies to an empty copy of %s." % self.obj)
+                name = CHECK_FORMAT % self.config.table
+                self.found.new_create = ghosts.as_named(ghosts.show_create(self.conn, self.config.database, name), name, self.config.table)
+                self.found.algorithm = algorithm
                 self.new_schema(key)
                 self.native(algorithm)
         except DbferryError as exc:  # the copy's name is taken (_empty_copy)
@@ -456,6 +464,7 @@ class _Checks:
             self.add("column_mapping", ERROR, "the new schema makes primary key %s; the change pages through both tables by one "
                      "integer key." % _described_key(new_key), "keep the key an integer (it may widen), or change the table natively.")
             return
+        self.found.plan = plan
         renamed = ["%s -> %s" % (a, b) for a, b in plan.mapping.items() if a != b]
         self.add("column_mapping", OK, "copies %d column(s)%s%s%s; the new schema keeps primary key %s." % (
             len(plan.mapping), "; renames " + ", ".join(renamed) if renamed else "",
@@ -509,6 +518,7 @@ def _free_bytes(datadir: str, spec: Any) -> Optional[int]:
     return stat.f_bavail * stat.f_frsize
 
 
-def check_alter(conn: Any, config: AlterConfig) -> list[Finding]:
-    """Every check of the change, in order; raises nothing for what it finds (refuse_on_errors does)."""
+def check_alter(conn: Any, config: AlterConfig) -> Preflight:
+    """Every check of the change, in order, and what the empty copy told; raises nothing for what it finds
+    (refuse_on_errors does)."""
     return _Checks(conn, config).run()

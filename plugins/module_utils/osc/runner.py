@@ -65,7 +65,7 @@ from ..server.connection import close_quietly, connect, error_code, execute, fet
 from ..server.error_codes import ER_LOCK_WAIT_TIMEOUT
 from ..server.flavor import Flavor, detect_flavor, refuse_unsupported_source
 from . import ghost as ghosts
-from .checks import NATIVE_CLAUSES, check_alter, native_algorithm, refuse_on_errors
+from .checks import NATIVE_CLAUSES, check_alter, refuse_on_errors
 from .copy import ChunkCopy, ChunkHook
 from .missing import Bound, holders, missing_among, missing_keys, restore, unique_values
 from .cutover import SENTRY_COMMENT, blockers, swap
@@ -210,22 +210,17 @@ def noop_alter(config: AlterConfig, log: EventLog) -> AlterResult:
             create = ghosts.show_create(conn, config.database, config.table)
             log.event("alter_already_applied", table=display)
             return AlterResult(changed=False, old_create=create, new_create=create, mapping={}, dropped=[], added=[])
-        findings = check_alter(conn, config)
-        refuse_on_errors(findings)
-        ghost, old = table_names(config.database, config.table)
-        scratch = "_%s_chk" % config.table
+        # The preflight tried the ALTER on an empty copy: its new definition and mapping are the answer (no copy made again).
+        found = check_alter(conn, config)
+        refuse_on_errors(found.findings)
+        assert found.plan is not None and found.new_create is not None  # no error found: the copy was altered and mapped
+        ghost, _old = table_names(config.database, config.table)
         old_create = ghosts.show_create(conn, config.database, config.table)
-        ghosts.create(conn, config.database, config.table, scratch, config.alter)
-        try:
-            plan = build_plan(conn, config.database, config.table, scratch, old, config.alter, config.rename_columns)
-            new_create = ghosts.as_named(ghosts.show_create(conn, config.database, scratch), scratch, config.table)
-        finally:
-            ghosts.drop(conn, config.database, scratch)
-        changed = ghosts.normalized(new_create, config.table) != ghosts.normalized(old_create, config.table)
-        log.event("alter_noop", table=display, ghost=ghost, mapping=plan.mapping, changed=changed)
-        return AlterResult(changed=changed, old_create=old_create, new_create=new_create, mapping=dict(plan.mapping),
-                           dropped=list(plan.dropped), added=list(plan.added), instant=native_algorithm(conn, config.database, config.table, config.alter),
-                           warnings=[f.message for f in findings if f.status == WARNING])
+        changed = ghosts.normalized(found.new_create, config.table) != ghosts.normalized(old_create, config.table)
+        log.event("alter_noop", table=display, ghost=ghost, mapping=found.plan.mapping, changed=changed)
+        return AlterResult(changed=changed, old_create=old_create, new_create=found.new_create, mapping=dict(found.plan.mapping),
+                           dropped=list(found.plan.dropped), added=list(found.plan.added), instant=found.algorithm,
+                           warnings=[f.message for f in found.findings if f.status == WARNING])
     finally:
         close_quietly(conn)
         lock.release()
@@ -479,10 +474,11 @@ class AlterRun:
                                obj=self.display, fix="run that change to its end with its own options, or remove it (state: absent) first.")
         resuming = recorded is not None and recorded.phase == "copying" and ghosts.exists(conn, config.database, self.ghost)
         # A ghost this change recorded is its own (resumed, or dropped and made again by prepare), not a leftover.
-        findings = [f for f in check_alter(conn, config) if not (recorded is not None and f.name == "ghost_table")]
+        found = check_alter(conn, config)
+        findings = [f for f in found.findings if not (recorded is not None and f.name == "ghost_table")]
         refuse_on_errors(findings)
         warnings = [f.message for f in findings if f.status == WARNING]
-        instant = native_algorithm(conn, config.database, config.table, config.alter)
+        instant = found.algorithm
         if instant and config.attempt_instant_ddl and not resuming:
             return self._native(conn, old_create, instant, warnings)
         self.hooks.check()

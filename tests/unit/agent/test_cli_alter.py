@@ -97,7 +97,7 @@ def test_a_bad_value_fails_with_one_line_naming_it_before_connecting(args, named
     def no_server(*_args, **_kwargs):
         raise AssertionError("bad input must be refused before any server is reached")
 
-    monkeypatch.setattr(cli, "run_alter", no_server)
+    monkeypatch.setattr(cli, "run_controlled", no_server)
     status = cli.run(REQUIRED_ARGS + args)
     err = capsys.readouterr().err
     assert status == 2

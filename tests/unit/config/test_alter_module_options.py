@@ -43,13 +43,13 @@ def _text(description: Any) -> str:
 
 def test_the_module_takes_the_options_the_issue_names_and_login_and_state():
     spec = alter.alter_argument_spec()
-    assert set(spec) == set(login_argument_spec()) | set(ISSUE_OPTIONS) | {"state"}
+    assert set(spec) == set(login_argument_spec()) | set(ISSUE_OPTIONS) | {"state", "timeout"}
     assert spec["login_password"]["no_log"] is True
 
 
 def test_documentation_lists_the_module_options():
     """The login_* options come from the connection fragment; the rest is documented here, each once."""
-    assert set(_docs()) == set(ISSUE_OPTIONS) | {"state"}
+    assert set(_docs()) == set(ISSUE_OPTIONS) | {"state", "timeout"}
     assert {option.key for option in MODULE_OPTIONS} == set(ISSUE_OPTIONS)
 
 
@@ -74,10 +74,10 @@ def test_replicas_take_the_connection_options():
     assert spec["elements"] == "dict" and spec["options"]["password"]["no_log"] is True
 
 
-def test_state_choices_leave_the_agents_states_out():
-    """started and cut_over run the change in the agent, which this version does not: the notes say so."""
-    assert _docs()["state"]["choices"] == alter.alter_argument_spec()["state"]["choices"] == ["present", "absent"]
-    assert "not in this version" in " ".join(yaml.safe_load(alter.DOCUMENTATION)["notes"])
+def test_state_choices_are_the_issues_and_documented():
+    """present and absent run or remove the change in the task; started and cut_over run it in an agent."""
+    assert _docs()["state"]["choices"] == alter.alter_argument_spec()["state"]["choices"] == ["present", "started", "cut_over", "absent"]
+    assert _docs()["timeout"]["default"] == alter.alter_argument_spec()["timeout"]["default"]
 
 
 def _stated(value: Any) -> str:
@@ -102,7 +102,7 @@ def _readme_rows() -> dict[str, str]:
 
 def test_readme_table_states_each_option_with_its_default():
     rows = _readme_rows()
-    assert set(rows) == set(ISSUE_OPTIONS) | {"state"}
+    assert set(rows) == set(ISSUE_OPTIONS) | {"state", "timeout"}
     for option in MODULE_OPTIONS:
         cell = rows[option.key]
         if option.default is REQUIRED:
