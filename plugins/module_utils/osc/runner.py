@@ -80,6 +80,9 @@ PROGRESS_LOG_SECONDS = 10.0
 RECHECK_ROUNDS = 3
 #: Rows to compare under the cut-over's lock at most, when further rounds before it can bring them down.
 PENDING_UNDER_LOCK = 1000
+#: Keys written while the change waits for its cut-over that are compared at once rather than kept for the comparison
+#: before the swap (about 70 MB of them): a wait of hours on a busy table keeps the memory it needs bounded.
+KEYS_WHILE_WAITING = 1_000_000
 #: The fix of a verification difference.
 DIFFERENCE_FIX = ("see the rows named: the new schema does not hold them as the original does (a new UNIQUE key they violate, a "
                   "conversion); correct the ALTER or the rows, then remove the change (state: absent) and run it again.")
@@ -290,6 +293,11 @@ class _AppliedKeys:
             self.position = batch[-1].position
             self.events += changes
             self.changed.notify_all()
+
+    def count(self) -> int:
+        """Keys changed since the last mark."""
+        with self.changed:
+            return len(self.keys)
 
     def take_keys(self) -> set[int]:
         """The keys changed since the last call, and a new mark."""
@@ -552,7 +560,13 @@ class AlterRun:
             self.throttle.wait(self.halt)  # no verification while the change is held (load, lag, flag file)
             pending = self._verify(conn, flavor, plan, applied)
         self.phase = "tailing"  # ready: what dbferry.mysql.wait waits for
-        self._wait_for_cut_over()
+
+        def settle(keys: set[int]) -> set[int]:
+            """A wait of hours on a busy table: compare what was written so far (and let go of the rows that match)."""
+            self.log.event("recheck_while_waiting", table=self.display, keys=len(keys) + applied.count())
+            return self._recheck(conn, flavor, plan, applied, keys)
+
+        pending = self._wait_for_cut_over(applied, pending, settle)
         self.throttle.wait(self.halt)  # no cut-over while the change is held
         self.phase = "cutting over"
         vetoes = self.hooks.run("on-before-cutover", self.snapshot())
@@ -670,12 +684,18 @@ class AlterRun:
         position = fetch_value(conn, flavor.gtid_position_sql) or ""
         applied.wait(position, math.inf, self.halt)
 
-    def _wait_for_cut_over(self) -> None:
+    def _wait_for_cut_over(self, applied: _AppliedKeys, pending: set[int], settle: Callable[[set[int]], set[int]]) -> set[int]:
         """Apply goes on while the postpone flag file exists or the operator's word is awaited (hold_cut_over); the swap
-        waits for both, and the status says which it waits for."""
+        waits for both, and the status says which it waits for. Return the keys still to compare.
+
+        Every key applied meanwhile is kept for the comparison before the swap; once there are KEYS_WHILE_WAITING of them
+        they are compared (``settle``), so that a long wait on a busy table holds the keys still differing, not every key
+        ever written."""
         flag = self.config.postpone_cut_over_flag_file
         logged: list[str] = []
         while True:
+            if len(pending) + applied.count() > KEYS_WHILE_WAITING:
+                pending = settle(pending)
             self.waiting_for = ([] if self.cut_over_asked.is_set() else [
                 "the cut-over command (dbferry.mysql.alter state: cut_over, or dbferry cut-over)"]) + (
                 ["the removal of the postpone flag file %s" % flag] if flag and os.path.exists(flag) else [])
@@ -684,7 +704,7 @@ class AlterRun:
                                waiting_for=self.waiting_for)
                 logged = self.waiting_for
             if not self.waiting_for:
-                return
+                return pending
             if self.halt.wait(0.2):
                 raise self._stopped()
 

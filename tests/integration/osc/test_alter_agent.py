@@ -18,12 +18,13 @@ from typing import Any
 import pytest
 from ferry_support import DmlLoad, make_load_tables
 from integration_support import root_session, until
-from osc_support import alter_options, assert_projection, projected_rows
+from osc_support import AlterThread, alter_options, assert_projection, projected_rows
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.agent import alter_agent, process
 from ansible_collections.dbferry.mysql.plugins.module_utils.agent.cli import run as cli
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import AlterConfig
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc import runner
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import fetch_all
 
 ROWS = 3000
@@ -183,3 +184,27 @@ def test_the_module_refuses_a_cut_over_with_nothing_running_and_absent_stops_the
     assert removed.result["changed"] and not removed.failed, removed.output
     assert _tables(servers, db) == ["a", "b"]
     assert not process.read_status(first.result["state_dir"])["running"]  # its run lock is free: the agent has ended
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_a_long_wait_compares_as_it_goes_and_ends_exact(servers: Any, db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         verify: bool) -> None:
+    """The keys written while a change waits for its cut-over are compared once there are many (KEYS_WHILE_WAITING, made
+    small here), not all kept until the swap; the change still ends exact."""
+    monkeypatch.setattr(runner, "KEYS_WHILE_WAITING", 20)
+    make_load_tables(servers, db, ROWS)
+    load = DmlLoad(servers, db, connections=2, key_space=ROWS, per_second=100)
+    flag = tmp_path / "postpone"
+    flag.touch()
+    log_path = tmp_path / "alter.log"
+    run = AlterThread(alter_options(servers, db, "a", ALTER, tmp_path / "state", postpone_cut_over_flag_file=str(flag), verify=verify),
+                      log_path)
+    recheck = '"recheck_while_waiting"'
+    until(lambda: log_path.exists() and log_path.read_text().count(recheck) >= 2 or not run.thread.is_alive(),
+          "two comparisons while the change waits", timeout=120)
+    load.finish()
+    assert run.thread.is_alive(), run.error
+    expected = projected_rows(servers.source, db, "a", list(ALL), "id")
+    flag.unlink()
+    result = run.finish()
+    assert result.changed and assert_projection(servers.source, db, expected, "a", ALL, "id") == len(expected)
