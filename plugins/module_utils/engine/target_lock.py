@@ -23,6 +23,8 @@ cut-over target that an application writes to.
 
 from __future__ import annotations
 
+import contextlib
+
 import hashlib
 from typing import Any, Optional
 
@@ -100,6 +102,10 @@ class TargetLock:
                                fix=exc.fix or "start the agent again once the target is reachable (it resumes).") from None
 
     def release(self) -> None:
-        """End the lock's session (the server releases the lock with it)."""
+        """Release the lock, then end its session. RELEASE_LOCK first: the server frees a closed session's locks when it
+        gets round to the disconnect, after this returns, and a run started right after would find the lock still held."""
+        if self.conn is not None:
+            with contextlib.suppress(Exception):  # a lost session has released it already
+                fetch_value(self.conn, "SELECT RELEASE_LOCK(%s)", (self.name,))
         close_quietly(self.conn)
         self.conn = None

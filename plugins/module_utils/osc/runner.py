@@ -703,6 +703,7 @@ class AlterRun:
                 self.log.event("cut_over_postponed" if self.waiting_for else "cut_over_postpone_lifted", table=self.display,
                                waiting_for=self.waiting_for)
                 logged = self.waiting_for
+                engine_status.write(self.config.state_dir, self.snapshot())  # at once: the last status says it waits
             if not self.waiting_for:
                 return pending
             if self.halt.wait(0.2):

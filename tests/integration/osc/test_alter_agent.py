@@ -24,6 +24,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.agent import alter_a
 from ansible_collections.dbferry.mysql.plugins.module_utils.agent.cli import run as cli
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import AlterConfig
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine import status
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc import runner
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import fetch_all
 
@@ -40,8 +41,11 @@ def _tables(servers: Any, db: str) -> list[str]:
 
 
 def _ready(config: AlterConfig) -> bool:
-    """The agent is ready and waits for the word: copied, verified, tailing."""
+    """The agent is ready and waits for the word: copied, verified, tailing (its status file says so: a kill now leaves
+    that status)."""
     snapshot = process.read_status(config.state_dir)
+    if snapshot["running"]:
+        snapshot = dict(status.read(config.state_dir), running=True)
     if not snapshot["running"] and snapshot["phase"] != "tailing":
         raise AssertionError("the agent ended: %s" % snapshot)
     return snapshot["phase"] == "tailing" and bool(snapshot.get("waiting_for"))
