@@ -254,6 +254,15 @@ options:
         reported as possible in RV(instant) and a warning, and made online by the copy.
     type: bool
     default: false
+  test_on_replica:
+    description:
+      - Rehearse the change on a replica - the C(login_*) options name the replica, which needs C(log_slave_updates=ON).
+        The change copies, applies and verifies there as a real change does; then, instead of locking the table, the
+        replica's SQL thread is stopped, the last comparison made, the tables swapped and swapped back, the ghost table
+        and the change's record dropped, and the SQL thread started again. The replica is left as it was and the primary
+        is never connected to (gh-ost's C(--test-on-replica)). The result has RV(rehearsal) true and C(changed=false).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - dbferry.mysql.connection
 notes:
@@ -427,6 +436,12 @@ old_table:
   returned: when O(state=present) or O(state=cut_over)
   type: str
   sample: shop._orders_del
+rehearsal:
+  description: True when the change was rehearsed on a replica (O(test_on_replica)) and undone there; RV(new_create) is what it
+    would make.
+  returned: when O(state=present) or O(state=cut_over)
+  type: bool
+  sample: false
 instant:
   description:
     - C(INSTANT) or C(INPLACE) when the server could make this change natively without blocking writes (see
@@ -468,7 +483,7 @@ NOT_MODULE_OPTIONS = ("server", "server_id", "state_dir")
 ABSENT_ALTER = "FORCE"
 #: What a finished change returns (AlterResult's fields).
 RESULT_KEYS = ("changed", "old_create", "new_create", "mapping", "added", "dropped", "rows_copied", "events_applied", "seconds",
-               "cut_over_lock_seconds", "cut_over_attempts", "retries", "old_table", "instant")
+               "cut_over_lock_seconds", "cut_over_attempts", "retries", "old_table", "instant", "rehearsal")
 
 
 def alter_argument_spec() -> dict[str, Any]:

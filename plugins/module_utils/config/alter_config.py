@@ -65,6 +65,10 @@ ALTER_OPTIONS: tuple[Option, ...] = (
            "the rows changed since under the cut-over's lock; a difference stops the change, original intact"),
     Option("attempt_instant_ddl", "bool", False, "run the ALTER natively when the server can do it INSTANT (or INPLACE without a lock), "
            "as gh-ost's --attempt-instant-ddl, instead of copying the table"),
+    Option("test_on_replica", "bool", False, "rehearse the change on a replica (the connection options name the replica): copy, "
+           "apply and verify as a real change does, then stop the replica's SQL thread, compare, swap the tables and swap them back, "
+           "drop the ghost and start the SQL thread again; the replica is left as it was, the primary never touched (gh-ost's "
+           "--test-on-replica)"),
     Option("server_id", "int", None, "server id the change's binlog reader uses; default derived from the database and table names",
            limits=(1, 2**32 - 1)),
     Option("state_dir", "path", None, "where the change keeps its status file and runs its hooks; default "
@@ -115,6 +119,7 @@ class AlterConfig:
     hooks_timeout_seconds: int
     verify: bool
     attempt_instant_ddl: bool
+    test_on_replica: bool
     server_id: Optional[int]
     state_dir: str
 

@@ -35,7 +35,7 @@ import time
 from typing import Any, Callable, Optional, TypeVar
 
 from ..config.move_config import MoveConfig
-from ..server.connection import ServerSpec, close_quietly, connect, error_text, is_database_error, placeholders
+from ..server.connection import ServerSpec, close_quietly, connect, error_text, fetch_dicts, is_database_error, placeholders
 from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
 from .throttle import Throttle
@@ -104,10 +104,7 @@ class _Session:
         """Rows as dicts; raises what the server or the connection raised (and forgets the connection)."""
         try:
             self.conn = self.conn or connect(self.spec, read_timeout=CHECK_TIMEOUT_SECONDS)
-            with self.conn.cursor() as cursor:
-                cursor.execute(sql, args)
-                names = [column[0] for column in cursor.description or ()]
-                return [dict(zip(names, row)) for row in cursor.fetchall()]
+            return fetch_dicts(self.conn, sql, args)
         except Exception:
             self.close()
             raise

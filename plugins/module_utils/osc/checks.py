@@ -37,6 +37,7 @@ from ..server.error_codes import ER_LOCK_WAIT_TIMEOUT
 from ..server.flavor import detect_flavor
 from . import ghost as ghosts
 from .cutover import ANOTHER_CUT_OVER_FIX, SENTRY_COMMENT, leftover_sentry
+from .replica import replica_problem
 from .plan import GHOST_FORMAT, OLD_FORMAT, AlterPlan, build_plan, primary_key, read_columns, table_names, unique_keys
 
 #: The empty copy of ``t`` that preflight tries the ALTER on: as long as the ghost's name, which table_names checks.
@@ -242,6 +243,8 @@ class _Checks:
         else:
             self.add("alter_input", OK, "alter is one change of %s." % self.obj)
         self.binlog()
+        if self.config.test_on_replica:
+            self.replica()
         self.privileges()
         if not self.table():
             return self.found
@@ -264,6 +267,14 @@ class _Checks:
         for check in BINLOG_CHECKS:
             check(ctx)
         self.findings.extend(ctx.report.checks)
+
+    def replica(self) -> None:
+        """test_on_replica: the server is a replica whose binlog holds what its SQL thread applies (osc/replica.py)."""
+        problem = replica_problem(self.conn)
+        if problem is not None:
+            self.add("replica", ERROR, *problem)
+        else:
+            self.add("replica", OK, "the server is a replica whose binlog holds what it applies: the change can be rehearsed on it.")
 
     def privileges(self) -> None:
         """The login can run every statement of the change (its grants, as SHOW GRANTS lists them)."""

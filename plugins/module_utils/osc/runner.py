@@ -65,6 +65,7 @@ from ..server.connection import close_quietly, connect, error_code, execute, fet
 from ..server.error_codes import ER_LOCK_WAIT_TIMEOUT
 from ..server.flavor import Flavor, detect_flavor, refuse_unsupported_source
 from . import ghost as ghosts
+from . import replica
 from .checks import NATIVE_CLAUSES, check_alter, refuse_on_errors
 from .copy import ChunkCopy, ChunkHook
 from .missing import Bound, holders, missing_among, missing_keys, restore, unique_values
@@ -106,6 +107,8 @@ class AlterResult:
     retries: int = 0
     old_table: Optional[str] = None
     instant: Optional[str] = None
+    #: test_on_replica: the change was rehearsed on a replica and undone there (the table keeps its schema).
+    rehearsal: bool = False
     warnings: list[str] = field(default_factory=list)
 
 
@@ -380,6 +383,8 @@ class AlterRun:
             self.cut_over_asked.set()
         #: What the ready change waits for before its cut-over (the status shows it): the operator's word, a flag file.
         self.waiting_for: list[str] = []
+        #: test_on_replica: the replica's SQL thread was stopped by this run (started again however the run ends).
+        self.replica_stopped = False
 
     def ask_cut_over(self) -> bool:
         """The operator's word to cut over (``state: cut_over``): the change swaps as soon as it is ready, or at once when
@@ -434,6 +439,8 @@ class AlterRun:
             conn = connect(self.config.server)
             writer = connect(self.config.server, autocommit=False)
             result = self._run(conn, writer)
+            if self.replica_stopped:
+                self._restart_replica()
             self.phase = "complete"
             if os.path.isdir(self.config.state_dir):  # the last word, whichever way it ended (swapped, native, already applied)
                 engine_status.write(self.config.state_dir, self.snapshot())
@@ -449,9 +456,24 @@ class AlterRun:
             raise
         finally:
             self.halt.set()
+            if self.replica_stopped:  # the run failed while the replica's SQL thread was stopped
+                try:
+                    self._restart_replica()
+                except Exception as exc:  # noqa: BLE001 - the run's own error is the one raised; this one is logged  # pylint: disable=broad-exception-caught
+                    self.log.event("replica_restart_failed", table=self.display, error=str(exc),
+                                   fix="run START SLAVE SQL_THREAD on the replica; it lags until then.")
             self.hooks.close()
             lock.release()
             close_quietly(conn, writer)
+
+    def _restart_replica(self) -> None:
+        """test_on_replica: the replica's SQL thread started again, on a session of its own (the run's may be what failed)."""
+        session = connect(self.config.server)
+        try:
+            replica.start_sql_thread(session, self.log, self.display)
+            self.replica_stopped = False
+        finally:
+            close_quietly(session)
 
     def _run(self, conn: Any, writer: Any) -> AlterResult:
         config = self.config
@@ -526,6 +548,8 @@ class AlterRun:
             thread.join()
         for error in pool.errors:  # the swap is done: the applier that met the RENAME in the binlog, and the like
             self.log.event("after_swap", table=self.display, error=str(error))
+        if result.rehearsal:
+            self._swap_back(conn, plan)
         result.warnings[:0] = warnings
         result.instant = instant
         return result
@@ -581,6 +605,8 @@ class AlterRun:
             if len(pending) <= PENDING_UNDER_LOCK:
                 break
             pending = self._recheck(conn, flavor, plan, applied, pending)
+        if config.test_on_replica:
+            return self._rehearsed(conn, flavor, plan, applied, pending, old_create)
         self.log.event("cut_over_start", table=self.display, rows_to_compare_under_lock=len(pending))
 
         def wait_applied(position: str, seconds: float, locker: Optional[Any] = None) -> None:
@@ -650,6 +676,38 @@ class AlterRun:
                            retries=swapped.attempts - 1,
                            old_table=None if swapped.old_table is None else display_table(config.database, swapped.old_table),
                            warnings=list(swapped.warnings))
+
+    def _rehearsed(self, conn: Any, flavor: Flavor, plan: AlterPlan, applied: _AppliedKeys, pending: set[int],
+                   old_create: str) -> AlterResult:
+        """test_on_replica (osc/replica.py): the replica's SQL thread stopped instead of the table locked, the applier
+        brought to the replica's final position, the last comparison made; the swap and back follow once the applier has
+        stopped (_swap_back), since it would meet the RENAMEs in the binlog."""
+        self.phase = "cutting over"
+        replica.stop_sql_thread(conn, self.log, self.display)
+        self.replica_stopped = True
+        self._catch_up(conn, flavor, applied)  # nothing writes the table now: this position is final
+        pending = self._recheck(conn, flavor, plan, applied, pending)
+        if pending:
+            raise DbferryError("%d row(s) of %s kept changing on the replica with its SQL thread stopped (keys %s): something else "
+                               "writes to it." % (len(pending), self.display, sorted(pending)[:5]), obj=self.display,
+                               fix="rehearse on a replica that takes no writes but its SQL thread's.")
+        new_create = ghosts.as_named(ghosts.show_create(conn, self.config.database, plan.ghost), plan.ghost, self.config.table)
+        return AlterResult(changed=False, old_create=old_create, new_create=new_create, mapping=dict(plan.mapping),
+                           dropped=list(plan.dropped), added=list(plan.added), rows_copied=self.status.tables[self.display]["copied"],
+                           events_applied=applied.events, seconds=time.monotonic() - self.started, rehearsal=True)
+
+    def _swap_back(self, conn: Any, plan: AlterPlan) -> None:
+        """The rehearsal's end: the tables swapped and swapped back, the ghost and the change's record dropped."""
+        config = self.config
+        replica.swap_and_back(conn, config.database, config.table, plan.ghost, plan.old)
+        ghosts.drop(conn, config.database, plan.ghost)
+        writer = connect(config.server, autocommit=False)
+        try:
+            state.drop(writer, self.name)
+            writer.commit()
+        finally:
+            close_quietly(writer)
+        self.log.event("rehearsal_complete", table=self.display, seconds=round(time.monotonic() - self.started, 3))
 
     def _native(self, conn: Any, old_create: str, algorithm: str, warnings: list[str]) -> AlterResult:
         """attempt_instant_ddl: the server runs the ALTER itself, without a copy (gh-ost's --attempt-instant-ddl)."""

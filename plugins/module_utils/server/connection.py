@@ -459,6 +459,14 @@ def fetch_all(conn: Any, sql: str, args: Any = None) -> list[tuple]:
         return list(cur.fetchall())
 
 
+def fetch_dicts(conn: Any, sql: str, args: Any = None) -> list[dict[str, Any]]:
+    """Run one statement and return all rows as dicts by column name (SHOW ... STATUS rows, read by name)."""
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        names = [column[0] for column in cur.description or ()]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
 def placeholders(count: int) -> str:
     """``%s, %s, ...`` for ``count`` arguments (an ``IN (...)`` list); the driver quotes each value."""
     return ", ".join(["%s"] * count)

@@ -22,13 +22,13 @@ from ansible_collections.dbferry.mysql.plugins.modules import alter
 
 ROOT = Path(__file__).resolve().parents[3]
 RANGE_RE = re.compile(r"\((\d+(?:\.\d+)?) to (\d+(?:\.\d+)?)\)")
-#: The module's options as issue 14 names them (gh-ost's, snake_case), and this collection's own two.
+#: The module's options as issues 14 and 15 name them (gh-ost's, snake_case), and this collection's own two.
 ISSUE_OPTIONS = (
     "database", "table", "alter", "chunk_size", "dml_batch_size", "max_load", "critical_load", "throttle_control_replicas",
     "max_lag_millis", "throttle_query", "throttle_flag_file", "panic_flag_file", "postpone_cut_over_flag_file",
     "cut_over_lock_timeout_seconds", "default_retries", "exact_rowcount", "concurrent_rowcount", "initially_drop_ghost_table",
     "initially_drop_old_table", "ok_to_drop_table", "hooks_path", "hooks_timeout_seconds", "rename_columns", "verify",
-    "attempt_instant_ddl",
+    "attempt_instant_ddl", "test_on_replica",
 )
 MODULE_OPTIONS = [option for option in ALTER_OPTIONS if option.key not in alter.NOT_MODULE_OPTIONS]
 
