@@ -51,8 +51,8 @@ def _emit(rows: list[dict[str, Any]], columns: list[str]) -> None:
 
 def _sandbox_up(args: argparse.Namespace) -> None:
     names = args.name or ["s%d" % (i + 1) for i in range(args.count)]
-    sandbox.up(args.dir, names, options=args.option)
-    _emit([row for row in sandbox.status(args.dir) if row["name"] in names], ["name", "port", "socket", "pid", "running"])
+    sandbox.up(args.dir, names, options=args.option, replica_of=args.replica_of)
+    _emit([row for row in sandbox.status(args.dir) if row["name"] in names], ["name", "port", "socket", "pid", "running", "replication"])
 
 
 def _sandbox_down(args: argparse.Namespace) -> None:
@@ -61,7 +61,7 @@ def _sandbox_down(args: argparse.Namespace) -> None:
 
 
 def _sandbox_status(args: argparse.Namespace) -> None:
-    _emit(sandbox.status(args.dir), ["name", "port", "socket", "pid", "running", "folder"])
+    _emit(sandbox.status(args.dir), ["name", "port", "socket", "pid", "running", "replication", "folder"])
 
 
 def _sandbox_vars(args: argparse.Namespace) -> None:
@@ -284,8 +284,24 @@ def _alter(args: argparse.Namespace) -> None:
         log.event("result", **fields)
 
 
+def _collection_version() -> str:
+    """The collection's version, for --version. An installed collection has the MANIFEST.json that ansible-galaxy writes
+    from galaxy.yml (which it leaves out of the tarball); a checkout has galaxy.yml (its virtualenv has PyYAML)."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, os.pardir)
+    try:
+        with open(os.path.join(root, "MANIFEST.json"), encoding="utf-8") as handle:
+            return json.load(handle)["collection_info"]["version"]
+    except FileNotFoundError:
+        import yaml  # pylint: disable=import-outside-toplevel  # a checkout only
+
+        with open(os.path.join(root, "galaxy.yml"), encoding="utf-8") as handle:
+            return str(yaml.safe_load(handle)["version"])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dbferry", description="Move MySQL/MariaDB databases online.")
+    parser.add_argument("--version", action="version", version="%(prog)s " + _collection_version(),
+                        help="print the dbferry.mysql collection's version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run a move: copy and apply until stopped (Ctrl-C stops at a checkpoint)")
@@ -341,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--option", action="append", default=[], metavar="KEY=VALUE",
         help="extra mariadbd option, e.g. binlog-format=STATEMENT (repeatable)",
     )
+    up.add_argument("--replica-of", metavar="NAME",
+                    help="make the new sandboxes GTID replicas (log_slave_updates on) of this running sandbox of --dir")
     up.set_defaults(func=_sandbox_up)
 
     down = sb_commands.add_parser("down", help="stop sandboxes started here and remove their folders")
@@ -348,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--name", action="append", help="only this sandbox (repeatable; default all)")
     down.set_defaults(func=_sandbox_down)
 
-    st = sb_commands.add_parser("status", help="list sandboxes and whether they run")
+    st = sb_commands.add_parser("status", help="list sandboxes, whether they run, and how replicas replicate")
     st.add_argument("--dir", default=DEFAULT_SANDBOX_DIR, help=sandbox_dir_help)
     st.set_defaults(func=_sandbox_status)
 
