@@ -76,11 +76,17 @@ def _sandbox_vars(args: argparse.Namespace) -> None:
     _emit([{"written": args.output, "source": source.name, "target": target.name}], ["written", "source", "target"])
 
 
+def _figure(value: Any, unit: str = "") -> str:
+    """A figure of a status for a person: "-" when it is not known (no rate yet, nothing to estimate), not "None"."""
+    return "-" if value is None else "%s%s" % (value, unit)
+
+
 def _render(snapshot: dict[str, Any]) -> Iterator[str]:
-    """A status as terminal lines."""
-    yield "move %s: %s   rows/s %s   ETA %s s   lag %s s (%s events)" % (
-        snapshot.get("move"), snapshot["phase"], snapshot.get("rows_per_second"), snapshot.get("eta_seconds"),
-        snapshot.get("lag_seconds"), snapshot.get("lag_events"))
+    """A status as terminal lines (a move's, or a schema change's: ``kind`` alter)."""
+    what = "change of %s" % snapshot.get("table") if snapshot.get("kind") == "alter" else "move %s" % snapshot.get("move")
+    yield "%s: %s   rows/s %s   ETA %s   lag %s (%s events)" % (
+        what, snapshot["phase"], _figure(snapshot.get("rows_per_second")), _figure(snapshot.get("eta_seconds"), " s"),
+        _figure(snapshot.get("lag_seconds"), " s"), _figure(snapshot.get("lag_events")))
     for name, table in snapshot["tables"].items():
         estimate = max(table["estimate"], table["copied"], 1)
         done = "  done" if table["done"] else ""
@@ -89,6 +95,10 @@ def _render(snapshot: dict[str, Any]) -> Iterator[str]:
         yield "  the agent is not running; this status is %s s old" % snapshot.get("stale_seconds")
     if snapshot.get("throttled"):
         yield "  throttled: %s" % snapshot["throttle_reason"]
+    for waiting in snapshot.get("waiting_for") or []:
+        yield "  ready; the cut-over waits for %s" % waiting
+    if snapshot.get("cut_over_attempts"):
+        yield "  cut-over attempts: %s" % snapshot["cut_over_attempts"]
     if snapshot.get("last_error"):
         yield "  last error: %s" % snapshot["last_error"]
 
