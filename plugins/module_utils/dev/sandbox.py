@@ -8,6 +8,11 @@ README.md documents. ``down`` stops only servers this code started: it
 checks that the pid still belongs to a mariadbd on that data directory
 before it signals it.
 
+A sandbox can be a replica of another one of the same folder (``up`` with
+``replica_of``): GTID replication with ``log_slave_updates``, so that its own
+binlog carries the primary's transactions, as a rehearsal from a replica needs
+(docs/rehearsals.md).
+
 The state (ports, sockets, pids, generated passwords) is written to
 ``sandboxes.json`` in the base folder with mode 0600.
 """
@@ -26,7 +31,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Optional
 
-from ..server.connection import ServerSpec, connect, execute, fetch_value
+from ..server.connection import ServerSpec, connect, execute, fetch_dicts, fetch_value
 from ..common.errors import DbferryError
 from ..common.identifiers import quote_ident
 from ..common.private import write_private
@@ -63,6 +68,10 @@ BASE_OPTIONS = (
     "max-connections=300",
 )
 
+#: Options a replica sandbox starts with on top of BASE_OPTIONS: a move that reads a replica's binlog (a rehearsal)
+#: needs the replicated transactions in it.
+REPLICA_OPTIONS = ("log-slave-updates=ON",)
+
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; keep a margin
 
 
@@ -78,6 +87,8 @@ class Sandbox:
     pid: int
     options: list[str] = field(default_factory=list)
     passwords: dict[str, str] = field(default_factory=dict, repr=False)
+    #: The sandbox of the same folder this one replicates from (up's replica_of); None for a primary.
+    replica_of: Optional[str] = None
 
     @property
     def datadir(self) -> str:
@@ -294,12 +305,18 @@ def _start_installed(name: str, folder: str, options: list[str], timeout: float)
     raise DbferryError("sandbox %s could not get a free port." % name, obj=name, fix="retry.")
 
 
-def up(base: str, names: Iterable[str], options: Iterable[str] = (), timeout: float = 60.0) -> list[Sandbox]:
-    """Start one sandbox per name under ``base``; return them (already running ones too)."""
+def up(base: str, names: Iterable[str], options: Iterable[str] = (), timeout: float = 60.0,
+       replica_of: Optional[str] = None) -> list[Sandbox]:
+    """Start one sandbox per name under ``base``; return them (already running ones too).
+
+    With ``replica_of`` (a running sandbox of ``base``) each new one starts with REPLICA_OPTIONS and
+    replicates from it (replicate()); one already running is kept as it is.
+    """
     base = os.path.abspath(base)
     os.makedirs(base, mode=0o700, exist_ok=True)
     sandboxes = _load(base)
     by_name = {s.name: s for s in sandboxes}
+    primary = _running_primary(base, by_name, replica_of) if replica_of else None
     started = []
     for name in names:
         existing = by_name.get(name)
@@ -310,11 +327,29 @@ def up(base: str, names: Iterable[str], options: Iterable[str] = (), timeout: fl
             raise DbferryError(
                 "sandbox %s is recorded in %s but not running." % (name, base), obj=name, fix="run `dbferry sandbox down` to clean it up."
             )
-        sandbox = _start_one(base, name, list(options), timeout)
+        sandbox = _start_one(base, name, list(options) + (list(REPLICA_OPTIONS) if primary else []), timeout)
+        if primary:
+            try:
+                replicate(sandbox, primary)
+            except BaseException:
+                _stop_pid(sandbox.pid, sandbox.datadir)
+                shutil.rmtree(sandbox.folder, ignore_errors=True)
+                raise
+            sandbox.replica_of = primary.name
         sandboxes.append(sandbox)
         _save(base, sandboxes)
         started.append(sandbox)
     return started
+
+
+def _running_primary(base: str, by_name: dict[str, Sandbox], name: str) -> Sandbox:
+    """The sandbox ``name`` of ``base`` that new replicas replicate from; it must be running."""
+    primary = by_name.get(name)
+    if primary is None or not primary.is_running():
+        raise DbferryError(
+            "sandbox %s, which the replica should replicate from, is %s in %s." % (name, "not running" if primary else "not recorded", base),
+            obj=name, fix="start it first: dbferry sandbox up --name %s" % name)
+    return primary
 
 
 def replicate(replica: Sandbox, primary: Sandbox) -> None:
@@ -322,8 +357,13 @@ def replicate(replica: Sandbox, primary: Sandbox) -> None:
 
     Not from the beginning: both sandboxes created the same users at start, and
     replaying the primary's CREATE USER would stop the replica's SQL thread.
+    The replica's own binlog is emptied first (RESET MASTER), so that with
+    log_slave_updates it holds the primary's transactions only, as a replica
+    made from a backup of the primary does: no GTID of the replica's own
+    start-up sits in the same domain before the primary's.
     The replication user is made on the primary for this; the replica's
-    ``ferry_source`` user gets SLAVE MONITOR, which throttle checks need.
+    ``ferry_source`` user gets SLAVE MONITOR, which throttle checks and the
+    preflight's look at a replica source need.
     """
     password = secrets.token_urlsafe(18)
     primary_conn, replica_conn = connect(primary.spec()), connect(replica.spec())
@@ -333,6 +373,7 @@ def replicate(replica: Sandbox, primary: Sandbox) -> None:
         position = fetch_value(primary_conn, "SELECT @@GLOBAL.gtid_binlog_pos") or ""
         execute(replica_conn, "GRANT SLAVE MONITOR ON *.* TO ferry_source@'127.0.0.1'")
         execute(replica_conn, "STOP SLAVE")
+        execute(replica_conn, "RESET MASTER")
         execute(replica_conn, "SET GLOBAL gtid_slave_pos = %s", (position,))
         execute(replica_conn, "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = %s, MASTER_USER = 'replicator', "
                               "MASTER_PASSWORD = %s, MASTER_USE_GTID = slave_pos", (primary.port, password))
@@ -386,9 +427,29 @@ def down(base: str, names: Optional[Iterable[str]] = None) -> list[str]:
     return stopped
 
 
+def replication_state(sandbox: Sandbox) -> str:
+    """How a replica sandbox replicates, in one line (threads, lag, position, last error); "" for a primary or a stopped server."""
+    if not sandbox.replica_of or not sandbox.is_running():
+        return ""
+    conn = connect(sandbox.spec())
+    try:
+        rows = fetch_dicts(conn, "SHOW SLAVE STATUS")
+        applied = fetch_value(conn, "SELECT @@GLOBAL.gtid_slave_pos")
+    finally:
+        conn.close()
+    if not rows:
+        return "of %s: not configured" % sandbox.replica_of
+    row = rows[0]
+    error = row.get("Last_SQL_Error") or row.get("Last_IO_Error")
+    return "of %s: io %s, sql %s, lag %s s, at %s%s" % (
+        sandbox.replica_of, row["Slave_IO_Running"], row["Slave_SQL_Running"], row["Seconds_Behind_Master"],
+        applied or "-", "; error: %s" % error if error else "")
+
+
 def status(base: str) -> list[dict[str, Any]]:
-    """One line per recorded sandbox: name, port, socket, pid and whether it runs."""
+    """One line per recorded sandbox: name, port, socket, pid, whether it runs, and a replica's replication state."""
     return [
-        {"name": s.name, "port": s.port, "socket": s.socket, "pid": s.pid, "server_id": s.server_id, "running": s.is_running(), "folder": s.folder}
+        {"name": s.name, "port": s.port, "socket": s.socket, "pid": s.pid, "server_id": s.server_id, "running": s.is_running(), "folder": s.folder,
+         "replication": replication_state(s)}
         for s in load(base)
     ]
