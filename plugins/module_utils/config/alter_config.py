@@ -22,6 +22,11 @@ from ..server.connection import SERVER_OPTIONS, ServerSpec, login_name
 from .move_config import INHERITED_FROM_SOURCE, thresholds
 from .options import BY_KEY, REQUIRED, Option
 
+#: The copy's chunks (osc/copy.py's next_chunk_rows): the time each should take from its read to its commit, which is
+#: how long the application may wait on its shared locks, and how many times ``chunk_size`` keys one may have at most.
+CHUNK_SECONDS = 0.025
+CHUNK_GROWTH = 10
+
 #: The options of an alter, in the order errors and help list them.
 ALTER_OPTIONS: tuple[Option, ...] = (
     Option("server", "dict", None, "connection to the server whose table is changed (host, port, user, password, unix_socket, ...); "
@@ -32,8 +37,9 @@ ALTER_OPTIONS: tuple[Option, ...] = (
            "'ADD COLUMN description TEXT, ADD INDEX (created_at)'"),
     Option("rename_columns", "dict", {}, "old column name -> new column name, for the columns the ALTER renames (RENAME COLUMN, "
            "CHANGE COLUMN): their values are copied under the new name; a rename the ALTER makes and this does not list is refused"),
-    Option("chunk_size", "int", 1000, "rows copied per chunk: one server-side INSERT ... SELECT that holds shared locks on its rows of "
-           "the table until it commits", limits=(10, 100000)),
+    Option("chunk_size", "int", 1000, "rows of the copy's first chunk (gh-ost's rows per chunk); a chunk is one server-side INSERT ... "
+           "SELECT that holds shared locks on its rows of the table until it commits, so each later chunk is sized to take about "
+           "%d ms, from 10 rows up to %d times this (100000 at most)" % (CHUNK_SECONDS * 1000, CHUNK_GROWTH), limits=(10, 100000)),
     Option("dml_batch_size", "int", 10, "row changes of the binlog applied to the new table per transaction at most (whole transactions "
            "of the table only; a batch goes sooner when the applier is free)", limits=(1, 100)),
     BY_KEY["max_load"],
