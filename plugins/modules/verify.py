@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # Copyright: (c) 2026, dbferry maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Ansible module dbferry.mysql.verify: compare a move's target tables with the source, row by row."""
+"""Ansible module dbferry.mysql.verify: compare a move's target tables with the source, row by row (or two stopped servers)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,12 @@ description:
     written, a range can differ only because the target has applied more or fewer of the latest writes; the second
     comparison clears most of these, but a report may still name rows written at that moment.
   - The task fails when any row differs; C(msg) names the first few by table, primary key and columns.
+  - "Without a move (O(databases) instead of O(name)): any two servers, e.g. a replica of the source and a replica of
+    the target, both stopped at the cutover's position, are compared as they stand, with the same row digest. The tables
+    are the source's base tables in O(databases) (narrowed by O(tables)), each compared with the table of the same name
+    on the target; they need a single-column integer primary key. Nothing can catch up, so both servers must stand still:
+    each one's C(@@gtid_current_pos) is read before and after the comparison, and the task fails, naming the server,
+    when one moved, or when it is not at O(position) (source) or O(target_position) (target) where given."
   - The module never changes anything; it reports C(changed=false) and supports check mode.
 author:
   - dbferry maintainers (@dbferry)
@@ -33,8 +39,19 @@ options:
   name:
     description:
       - The move's name, as given to the move when it started.
+      - One of O(name) and O(databases) is required.
     type: str
-    required: true
+  databases:
+    description:
+      - Compare two servers without a move (see the description), in these databases of the source (names or patterns
+        such as V(shop_*)). Excludes O(name), and O(method=inline) and O(timeout) do not apply.
+    type: list
+    elements: str
+  target_position:
+    description:
+      - With O(databases), the GTID position the target must be at (its C(@@gtid_current_pos), per domain named), e.g.
+        the position a stopped replica of the target was stopped at. Default is wherever it stands.
+    type: str
   method:
     description:
       - V(checksum) compares every table by primary key ranges (see the description).
@@ -53,6 +70,7 @@ options:
     description:
       - The source GTID position (MariaDB C(@@gtid_binlog_pos) form) the move must have applied before tables are compared.
       - Default is the source's current position, read when the task starts.
+      - With O(databases), the position the source must be at (its C(@@gtid_current_pos), per domain named).
     type: str
   timeout:
     description:
@@ -75,6 +93,7 @@ options:
   tables:
     description:
       - Verify only these tables of the move, named as source C(db.table). Default is every table of the move.
+      - With O(databases), only these tables of them (names or patterns, C(db.table)).
     type: list
     elements: str
 extends_documentation_fragment:
@@ -101,6 +120,13 @@ EXAMPLES = r"""
     parallel: 4
     tables: [shop.orders, shop.customers]
   register: verified
+
+- name: After a rehearsal, compare a replica of the source and a replica of the target, both stopped at the cutover
+  dbferry.mysql.verify:
+    source: "{{ source_replica }}"
+    target: "{{ target_replica }}"
+    databases: [shop]
+    position: "{{ rehearsal.final_position }}"
 """
 
 RETURN = r"""
@@ -173,12 +199,12 @@ rows_compared:
   type: int
   sample: 42
 position:
-  description: The source position the move had to apply before the comparison.
+  description: The source position the move had to apply before the comparison; with O(databases), the source's position.
   returned: success or when rows differ
   type: str
   sample: 0-1-4242
 applied_position:
-  description: The move's applied position when the wait ended.
+  description: The move's applied position when the wait ended; with O(databases), the target's position.
   returned: success or when rows differ
   type: str
   sample: 0-1-4242
@@ -207,20 +233,44 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection im
     ServerSpec,
     server_argument_spec,
 )
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum import (
     DEFAULT_CHUNK_ROWS,
     DEFAULT_PARALLEL,
     DEFAULT_TIMEOUT,
     METHODS,
+    MOVE_ADVICE,
+    VerifyReport,
     verify,
 )
+from ansible_collections.dbferry.mysql.plugins.module_utils.verify.servers import compare_servers
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine.selection import Selection
+
+#: What a failed comparison of two servers without a move tells the operator.
+SERVERS_ADVICE = "The two servers do not hold the same rows in these tables."
+
+
+def _run(params: dict) -> VerifyReport:
+    """A move's verification, or two servers compared without one (databases)."""
+    source, target = ServerSpec.from_options(params["source"]), ServerSpec.from_options(params["target"])
+    if params["databases"] is None:
+        return verify(source, target, params["name"], method=params["method"], position=params["position"], timeout=params["timeout"],
+                      chunk_rows=params["chunk_rows"], parallel=params["parallel"], tables=params["tables"])
+    if params["method"] != "checksum":
+        raise DbferryError("method %s needs a move; servers without one are compared by checksum." % params["method"], obj="method",
+                           fix="leave method out, or give the move's name instead of databases.")
+    selection = Selection.from_options({"include": params["databases"]}, {"include": params["tables"] or []})
+    return compare_servers(source, target, selection, source_position=params["position"], target_position=params["target_position"],
+                           chunk_rows=params["chunk_rows"], parallel=params["parallel"])
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "name": {"type": "str", "required": True},
+            "name": {"type": "str"},
+            "databases": {"type": "list", "elements": "str"},
+            "target_position": {"type": "str"},
             "source": server_argument_spec(),
             "target": server_argument_spec(),
             "method": {"type": "str", "choices": list(METHODS), "default": "checksum"},
@@ -231,27 +281,20 @@ def main() -> None:
             "tables": {"type": "list", "elements": "str"},
         },
         supports_check_mode=True,
+        required_one_of=[("name", "databases")],
+        mutually_exclusive=[("name", "databases")],
+        required_by={"target_position": "databases"},
     )
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params
-    report = call_or_fail(module, "verify", lambda: verify(
-        ServerSpec.from_options(params["source"]),
-        ServerSpec.from_options(params["target"]),
-        params["name"],
-        method=params["method"],
-        position=params["position"],
-        timeout=params["timeout"],
-        chunk_rows=params["chunk_rows"],
-        parallel=params["parallel"],
-        tables=params["tables"],
-    ))
+    report = call_or_fail(module, "verify", lambda: _run(params))
     result = dict(report.as_dict(), changed=False)
     if report.auto_increment_behind:
         module.warn("AUTO_INCREMENT is behind on the target in %s; the cutover raises it (dbferry.mysql.cutover), a target that takes "
                     "over otherwise hands out ids the source gave out already." % "; ".join(b.describe() for b in report.auto_increment_behind))
     if report.mismatched:
-        module.fail_json(msg=report.failure_message(), **result)
+        module.fail_json(msg=report.failure_message(advice=SERVERS_ADVICE if params["databases"] else MOVE_ADVICE), **result)
     module.exit_json(**result)
 
 

@@ -83,6 +83,10 @@ _DATA_PATH: tuple[Option, ...] = (
            "default ~/.dbferry/moves/<name>", in_roles=True),
     Option("reuse_target", "bool", False, "accept existing empty target tables (e.g. created by hand with other options) instead of "
            "refusing them", in_roles=True),
+    Option("source_is_replica", "bool", False, "the source is a replica of the real source, for a rehearsal that never touches the "
+           "primary: its read-only step stops the replica's SQL threads at a final position (the primary is never written), and "
+           "the replica replicates again after the cutover (docs/rehearsals.md); preflight refuses a replica source without it, "
+           "and a source that is no replica or lacks log_slave_updates with it", in_roles=True),
     Option("verify.inline", "bool", False, "hash each copied batch on both sides and keep a dirty set of rows changed since, re-verified in "
            "the background, so that verify method inline compares only those rows"),
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from . import binlog, connections, privileges, selection, source_admin, tables, target
+from . import binlog, connections, privileges, replica, selection, source_admin, tables, target
 from .context import Context
 
 #: What an entry may need: a session on the source, on the target, and something selected (tables or views).
@@ -49,6 +49,7 @@ REGISTRY: tuple[Registered, ...] = (
     Registered(("binlog_retention",), binlog.binlog_retention, _ON_SOURCE),
     Registered(("server_id",), binlog.server_id, _ON_SOURCE),
     Registered(("gtid_position",), binlog.gtid_position, _ON_SOURCE),
+    Registered((replica.SOURCE_REPLICA, replica.REHEARSAL_REPLICA), replica.source_replica, _ON_SOURCE),
     Registered(("selection",), selection.selection, _ON_SOURCE),
     Registered(("source_privileges",), privileges.source_privileges, _ON_SOURCE),
     Registered(("source_bypasses_read_only",), privileges.source_bypasses_read_only, _ON_SOURCE),
@@ -72,7 +73,8 @@ CHECKS: tuple[str, ...] = tuple(name for entry in REGISTRY for name in entry.nam
 
 #: Checks whose findings an operator may accept. All others would make the move
 #: fail or let the target silently differ from the source.
-ALLOWABLE = ("binlog_retention", "foreign_keys", "triggers", "views", "target_not_empty", "target_version")
+#: source_replica: a rehearsal from a replica on purpose (preflight/replica.py; the move role allows it for dbferry_source_is_replica).
+ALLOWABLE = ("binlog_retention", "foreign_keys", "triggers", "views", "target_not_empty", "target_version", "source_replica")
 
 
 def run_checks(ctx: Context) -> None:

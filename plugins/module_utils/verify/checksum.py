@@ -75,6 +75,9 @@ METHODS = ("checksum", "inline")
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_CHUNK_ROWS = 1000
 DEFAULT_PARALLEL = 2
+#: What a failed verification of a move tells the operator to do.
+MOVE_ADVICE = ("The target is not a copy of the source: do not cut over. Find what wrote to the target (or to the source"
+               " outside the binlog), then move the affected tables again.")
 #: Differing rows reported per table; a table with more is marked truncated.
 MAX_REPORTED_ROWS = 100
 #: How often the move's applied position is read while waiting for it.
@@ -169,15 +172,14 @@ class VerifyReport:
             found.update(method=self.method, rows_compared=sum(t.rows for t in self.tables))
         return found
 
-    def failure_message(self, shown: int = 5) -> str:
-        """One line naming the first few differing rows: table, key and columns."""
+    def failure_message(self, shown: int = 5, advice: str = MOVE_ADVICE) -> str:
+        """One line naming the first few differing rows: table, key and columns; then ``advice``."""
         found = [m.describe(t.table) for t in self.mismatched for m in t.mismatches]
         more = " and more" if any(t.truncated for t in self.tables) else ""
         text = "verify found %d differing row(s)%s in %d table(s) (%s): %s%s." % (
             len(found), more, len(self.mismatched), ", ".join(t.table.source for t in self.mismatched),
             "; ".join(found[:shown]), "; ..." if len(found) > shown else "")
-        return text + (" The target is not a copy of the source: do not cut over. Find what wrote to the target (or to the source"
-                       " outside the binlog), then move the affected tables again.")
+        return text + " " + advice
 
 
 # -- pure logic ---------------------------------------------------------------
@@ -278,7 +280,7 @@ def pick_tables(tables: list[MovedTable], wanted: Optional[list[str]], move: str
     return [t for t in tables if t.source in set(wanted)]
 
 
-def _check_options(method: str, timeout: float, chunk_rows: int, parallel: int) -> None:
+def check_options(method: str, timeout: float, chunk_rows: int, parallel: int) -> None:
     if method not in METHODS:
         raise DbferryError("unknown verification method %r." % method, obj="method", fix="use method: checksum or inline.")
     for option, value, least in (("timeout", timeout, 0), ("chunk_rows", chunk_rows, 1), ("parallel", parallel, 1)):
@@ -358,7 +360,7 @@ def wait_applied(target: Any, move: str, tables: list[MovedTable], wanted: str, 
 class _Worker:
     """Verifies tables one after the other, with a source and a target session of its own."""
 
-    def __init__(self, source: ServerSpec, target: ServerSpec, move: str, position_sql: str, chunk_rows: int, timeout: float) -> None:
+    def __init__(self, source: ServerSpec, target: ServerSpec, move: Optional[str], position_sql: str, chunk_rows: int, timeout: float) -> None:
         self.move = move
         self.position_sql = position_sql
         self.chunk_rows = chunk_rows
@@ -405,6 +407,9 @@ class _Worker:
         return range_aggregate(conn, table_sql, digest, condition, args)
 
     def _catch_up(self, table: MovedTable) -> None:
+        """Wait until the move applied the source's position of now; without a move (servers.py) both servers stand still."""
+        if self.move is None:
+            return
         wait_applied(self.target, self.move, [table], fetch_value(self.source, self.position_sql) or "", self.timeout)
 
     def _columns(self, table: MovedTable) -> list[tuple[str, str]]:
@@ -495,7 +500,7 @@ def verify(source: ServerSpec, target: ServerSpec, move: str, *, method: str = "
            timeout: float = DEFAULT_TIMEOUT, chunk_rows: int = DEFAULT_CHUNK_ROWS, parallel: int = DEFAULT_PARALLEL,
            tables: Optional[list[str]] = None) -> VerifyReport:
     """Verify move ``move`` (see the module docstring); mismatches are in the report, not raised."""
-    _check_options(method, timeout, chunk_rows, parallel)
+    check_options(method, timeout, chunk_rows, parallel)
     started = time.monotonic()
     source_conn = connect(source)
     target_conn = None
@@ -512,13 +517,15 @@ def verify(source: ServerSpec, target: ServerSpec, move: str, *, method: str = "
         coverage = inline_coverage(target_conn, move, chosen) if method == "inline" else None
     finally:
         close_quietly(source_conn, target_conn)
-    results = _verify_tables(source, target, move, flavor.gtid_position_sql, chosen, chunk_rows, parallel, timeout, coverage)
+    results = verify_tables(source, target, move, flavor.gtid_position_sql, chosen, chunk_rows, parallel, timeout, coverage)
     return VerifyReport(position, applied, time.monotonic() - started, results, method, counters)
 
 
-def _verify_tables(source: ServerSpec, target: ServerSpec, move: str, position_sql: str, tables: list[MovedTable],
-                   chunk_rows: int, parallel: int, timeout: float, coverage: Optional[dict[str, Optional[str]]] = None) -> list[TableResult]:
+def verify_tables(source: ServerSpec, target: ServerSpec, move: Optional[str], position_sql: str, tables: list[MovedTable],
+                  chunk_rows: int, parallel: int, timeout: float, coverage: Optional[dict[str, Optional[str]]] = None) -> list[TableResult]:
     """Verify ``tables`` in ``parallel`` threads; the first error stops the others and is raised.
+
+    ``move`` None compares two servers that stand still (servers.py): a differing range is not compared again.
 
     ``coverage`` (method inline, see inline_coverage): covered tables are compared at their dirty keys, the others by checksum.
     """
