@@ -41,7 +41,7 @@ options:
       - Only checks that cannot make the target differ from the source silently can be allowed.
     type: list
     elements: str
-    choices: [binlog_retention, foreign_keys, triggers, views, target_not_empty, target_version]
+    choices: [binlog_retention, foreign_keys, triggers, views, target_not_empty, target_version, source_replica]
     default: []
   min_binlog_retention_hours:
     description:

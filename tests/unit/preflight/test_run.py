@@ -17,4 +17,4 @@ def test_an_unacceptable_allow_entry_is_refused_with_the_choices():
         run_preflight(spec, spec, Selection.from_options({"include": ["shop"]}), allow=["views", "primary_key", "nonsense"])
     assert raised.value.message == "allow names check(s) that cannot be accepted: nonsense, primary_key."
     assert raised.value.obj == "allow"
-    assert raised.value.fix == "allow takes only: binlog_retention, foreign_keys, triggers, views, target_not_empty, target_version."
+    assert raised.value.fix == "allow takes only: binlog_retention, foreign_keys, triggers, views, target_not_empty, target_version, source_replica."
