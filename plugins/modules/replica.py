@@ -10,8 +10,8 @@ module: replica
 short_description: Stop a replica's SQL threads at a final position for a rehearsal, and start them again
 version_added: 0.1.0
 description:
-  - The read-only step of a move rehearsal from a replica of the source (the move role's C(dbferry_source_is_replica),
-    docs/rehearsals.md), in place of M(dbferry.mysql.read_only) on the source: the primary is never touched.
+  - "The read-only step of a move rehearsal from a replica of the source (the move role's C(dbferry_source_is_replica),
+    docs/rehearsals.md), in place of M(dbferry.mysql.read_only) on the source: the primary is never touched."
   - "V(stopped): checks that the server is a replica that writes what it applies to its own binlog (C(log_bin) and
     C(log_slave_updates) ON), stops the SQL thread of every replication connection that runs one (the IO threads go on),
     switches C(read_only) on, waits for local transactions that had written (O(wait_for_writes)), looks for sessions that
@@ -38,7 +38,7 @@ options:
   privileged_sessions:
     description:
       - With V(stopped), what to do about local sessions of accounts that can write despite C(read_only) (replication
-        threads aside): V(fail) (replication is started again) or V(warn).
+        threads aside); V(fail) (replication is started again) or V(warn).
     type: str
     choices: [fail, warn]
     default: fail
