@@ -143,6 +143,11 @@ def test_the_tarball_ships_what_a_user_runs(installed, bare_python, tmp_path):
     assert list(json.loads(listed.stdout)) == [str(installed.collections / "ansible_collections")]
     launcher = installed.run(bare_python, str(installed.collection / "bin" / "dbferry"), "--version", cwd=tmp_path)
     assert launcher.stdout == "dbferry %s\n" % version
+    # a ferry host without Ansible: the tarball unpacked where the launcher expects it (docs/install.md)
+    unpacked = tmp_path / "opt" / "ansible_collections" / "dbferry" / "mysql"
+    unpacked.mkdir(parents=True)
+    installed.run("tar", "-xzf", str(installed.tarball), "-C", str(unpacked), cwd=tmp_path)
+    assert installed.run(bare_python, str(unpacked / "bin" / "dbferry"), "--version", cwd=tmp_path).stdout == launcher.stdout
 
 
 def test_a_move_by_collection_name_then_dbferry_status(installed, bare_python, ansible, servers, db, tmp_path):
