@@ -84,6 +84,18 @@ def test_each_module_is_in_the_release_of_its_version_added(name, request):
     assert listed[name]["description"].rstrip(".") == documentation["short_description"].rstrip(".")
 
 
+def test_each_documented_plugin_is_in_the_release_of_its_version_added():
+    """Lookup, filter, ... plugins as antsibull-changelog finds them (action plugins go with their module, doc fragments
+    and module_utils are not announced)."""
+    plugins = [path for path in _tracked("plugins/*/*.py")
+               if Path(path).parts[1] not in ("modules", "module_utils", "doc_fragments", "action") and Path(path).name != "__init__.py"]
+    for path in plugins:
+        kind, name = Path(path).parts[1], Path(path).stem
+        version = str(_documentation(path)["version_added"])
+        listed = {plugin["name"] for plugin in CHANGELOG["releases"].get(version, {}).get("plugins", {}).get(kind, [])}
+        assert name in listed, "changelogs/changelog.yaml: release %s does not list %s plugin %s" % (version, kind, name)
+
+
 def test_every_module_of_the_changelog_exists():
     listed = {module["name"] for release in CHANGELOG["releases"].values() for module in release.get("modules", [])}
     assert listed <= set(MODULES), "changelog.yaml lists modules that do not exist: %s" % sorted(listed - set(MODULES))
