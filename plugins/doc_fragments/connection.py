@@ -93,7 +93,7 @@ options:
     type: int
     default: 60
 requirements:
-  - PyMySQL on the host that runs the module
+  - PyMySQL 1.2.0 or later on the host that runs the module
 """
 
     SERVERS = r"""
@@ -192,7 +192,7 @@ options:
     required: true
     suboptions: *server
 requirements:
-  - PyMySQL on the host that runs the module
+  - PyMySQL 1.2.0 or later on the host that runs the module
 """
 
     SOURCE_ADMIN = r"""

@@ -25,6 +25,8 @@ options:
   state_dir:
     description: The move's state folder on the ferry host. Default C(~/.dbferry/moves/<name>).
     type: path
+requirements:
+  - PyMySQL 1.2.0 or later on the host that runs the module
 """
 
     CUTOVER = r"""
