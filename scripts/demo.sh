@@ -7,7 +7,10 @@
 #      catch-up, a comparison with the live source; the source is never touched; cleaned up after;
 #   5. the real move into the target (playbooks/move.yml): preflight, copy, catch-up,
 #      read-only, verify (inline: only the rows changed since they were copied), cutover;
-#   6. a summary: rows moved, rows/s, the read-only window, the verification, where to look.
+#   6. the app writes to the moved shop on the target, and the team's migrations (examples/migrations) run online
+#      through playbooks/migrate.yml: a plain CREATE TABLE and an online ADD COLUMN, each recorded in schema_migrations;
+#   7. a summary: rows moved, rows/s, the read-only window, the verification, each schema change's copy rate and
+#      cut-over lock time, the recorded migration versions, where to look.
 # Leaves nothing running: the app and the servers are stopped and removed on exit (even on
 # Ctrl-C); what is worth reading stays in .build/demo/.
 set -euo pipefail
@@ -79,10 +82,24 @@ cp "$work/state/shop-move/ferry.log" "$out/ferry-shop-move.log"
 step "Independent check: rows and CHECKSUM TABLE on the (read-only) source and the target"
 $python scripts/demo_data.py --dir "$work/sandboxes" counts | tee "$out/check.txt"
 
+step "The app now writes to the moved shop on the target, and the team's migrations run online meanwhile:"
+echo "ansible-playbook playbooks/migrate.yml -l shop-migrate -e dbferry_migrations_dir=examples/migrations"
+$python scripts/demo_data.py --dir "$work/sandboxes" migrations-table  # the app's own, as its first deploy made it
+$python scripts/demo_data.py --dir "$work/sandboxes" app --server target --per-second 100 --stats "$out/app-target.json" &
+app_pid=$!
+migrate_started=$SECONDS
+.venv/bin/ansible-playbook playbooks/migrate.yml -i "$work/inventory.yml" -l shop-migrate -e dbferry_migrations_dir=examples/migrations \
+  2>&1 | tee "$out/migrate.log"
+migrate_seconds=$((SECONDS - migrate_started))
+kill "$app_pid"
+wait "$app_pid" || true
+app_pid=""
+cp "$work/report-shop-migrate.json" "$out/"
+
 step "What happened"
-$python - "$out" "$rehearsal_seconds" "$move_seconds" <<'PY'
+$python - "$out" "$rehearsal_seconds" "$move_seconds" "$migrate_seconds" <<'PY'
 import json, sys
-out, rehearsal_seconds, move_seconds = sys.argv[1], sys.argv[2], sys.argv[3]
+out, rehearsal_seconds, move_seconds, migrate_seconds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 rehearsal = json.load(open(out + "/report-shop-rehearsal.json"))
 move = json.load(open(out + "/report-shop-move.json"))
 app = json.load(open(out + "/app.json"))
@@ -105,7 +122,15 @@ print("verification                   %s" % verify(move))
 print("final source position          %s, applied on the target" % move["final_position"])
 print("app during both runs           %s transactions in %s s; %s refused while the source was read-only, then the app stopped"
       % (app["transactions"], app["seconds"], app["refused_read_only"]))
-print("where to look                  %s/: move.log and rehearsal.log (ansible-playbook output), report-*.json,"
+migrate = json.load(open(out + "/report-shop-migrate.json"))
+app_target = json.load(open(out + "/app-target.json"))
+for change in migrate["changes"]:
+    print("online schema change           shop.%s %s: %s rows copied, %s rows/s over the whole change (copy, binlog, verification);"
+          " the cut-over blocked the table's writes %.3f s" % (change["table"], change["alter"], change["rows_copied"],
+                                                              change["rows_per_second"], float(change["cut_over_lock_seconds"])))
+print("migrations recorded            %s in shop.schema_migrations (the app's own migration table); playbook %s s,"
+      " the app wrote %s transactions to the target meanwhile" % (", ".join(migrate["applied"]), migrate_seconds, app_target["transactions"]))
+print("where to look                  %s/: move.log, rehearsal.log and migrate.log (ansible-playbook output), report-*.json,"
       " ferry-shop-move.log (the agent's JSON-lines log), check.txt" % out)
 PY
 echo "total $((SECONDS - started)) s; the servers and the app are being stopped and removed now."

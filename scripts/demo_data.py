@@ -10,12 +10,16 @@ Used by scripts/demo.sh; run with .venv/bin/python and PYTHONPATH pointing at
              (seq_1_to_N), so it takes seconds; and a view.
   inventory  writes an Ansible inventory (mode 0600: it has the sandboxes'
              passwords) with one host per move: shop-rehearsal (into the
-             rehearsal sandbox) and shop-move (into the target sandbox).
-  app        writes like a small shop app until SIGTERM: new orders with
+             rehearsal sandbox) and shop-move (into the target sandbox); and
+             shop-migrate, the moved shop on the target, for migrate.yml.
+  app        writes like a small shop app (to the source, or with --server
+             target to the moved shop) until SIGTERM: new orders with
              their items, status changes, balance updates, deleted items, at
              a steady pace; writes refused because the source is read-only
              are retried (that is the cutover's read-only window), and the
              counts are written to a JSON file at the end.
+  migrations-table  creates the app's schema_migrations (Rails') on the
+             moved shop on the target, with the version of its first migration.
   counts     prints each table's rows on the source and CHECKSUM TABLE of
              both sides, as an independent check after the move.
 """
@@ -54,6 +58,13 @@ SCHEMA = (
     "CREATE VIEW shop.paid_orders AS SELECT id, customer_id, total FROM shop.orders WHERE status = 'paid'",
 )
 
+#: The app's own record of its migrations (Rails'), which playbooks/migrate.yml reads and writes. It is made on the moved
+#: shop, not moved: its key is text, and a move copies tables with an integer key only.
+MIGRATIONS_TABLE = (
+    "CREATE TABLE shop.schema_migrations (version VARCHAR(255) NOT NULL PRIMARY KEY)",
+    "INSERT INTO shop.schema_migrations VALUES ('20240101000000')",
+)
+
 # Every row is computed by the server from its sequence number: no data crosses the wire.
 FILL = {
     "customers": "INSERT INTO shop.customers SELECT seq, CONCAT('c', seq, '@example.com'),"
@@ -85,6 +96,15 @@ def load(server: sandbox.Sandbox) -> None:
         conn.close()
 
 
+def migrations_table(server: sandbox.Sandbox) -> None:
+    conn = connect(server.spec("root"))
+    try:
+        for statement in MIGRATIONS_TABLE:
+            execute(conn, statement)
+    finally:
+        conn.close()
+
+
 def _private(path: str, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -92,7 +112,7 @@ def _private(path: str, text: str) -> None:
 
 
 def inventory(base: str, work: str, output: str) -> None:
-    source = sandbox.get(base, "source")
+    source, target = sandbox.get(base, "source"), sandbox.get(base, "target")
     admin = {"unix_socket": source.socket, "user": "root", "password": source.passwords["root"]}
     common = {
         "ansible_connection": "local",
@@ -108,7 +128,10 @@ def inventory(base: str, work: str, output: str) -> None:
     }
     hosts = {"shop-rehearsal": {"dbferry_target": sandbox.get(base, "rehearsal").connection_options("ferry_target")},
              # inline verification: the agent hashes what it copies, so the read-only window compares only the rows changed since
-             "shop-move": {"dbferry_target": sandbox.get(base, "target").connection_options("ferry_target"), "dbferry_verify_method": "inline"}}
+             "shop-move": {"dbferry_target": sandbox.get(base, "target").connection_options("ferry_target"), "dbferry_verify_method": "inline"},
+             # migrations on the moved shop (playbooks/migrate.yml), each ALTER TABLE online on the target
+             "shop-migrate": {"dbferry_login": {"unix_socket": target.socket, "user": "root", "password": target.passwords["root"]},
+                              "dbferry_database": "shop", "dbferry_initially_drop_old_table": True}}
     _private(output, yaml.safe_dump({"all": {"vars": common, "children": {"demo": {"hosts": hosts}}}}, sort_keys=False))
 
 
@@ -143,13 +166,13 @@ class ShopMix:
         return Transaction(("DELETE FROM shop.order_items WHERE id = %d" % rng.randint(1, self.next_item - 1),))
 
 
-def app(base: str, per_second: float, stats_path: str) -> None:
-    """One app connection writing small transactions at a steady pace until SIGTERM (a Load, dev/load.py): writes
-    refused while the source is read-only are counted and the app goes on."""
+def app(base: str, server: str, per_second: float, stats_path: str) -> None:
+    """One app connection writing small transactions to ``server`` at a steady pace until SIGTERM (a Load, dev/load.py):
+    writes refused while the source is read-only are counted and the app goes on."""
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     signal.signal(signal.SIGINT, lambda *_: stop.append(True))
-    spec = sandbox.get(base, "source").spec("app")
+    spec = sandbox.get(base, server).spec("app")
     conn = connect(spec)
     try:
         mix = ShopMix(7, int(fetch_value(conn, "SELECT MAX(id) FROM shop.orders")) + 1,
@@ -190,16 +213,20 @@ def main() -> None:
     inv.add_argument("--work", required=True, help="the demo's folder (state, reports)")
     inv.add_argument("--output", required=True)
     load_app = commands.add_parser("app")
+    load_app.add_argument("--server", default="source", choices=["source", "target"], help="the server written to (default %(default)s)")
     load_app.add_argument("--per-second", type=float, default=100, help="transactions per second (default %(default)s)")
     load_app.add_argument("--stats", required=True, help="JSON file written at the end")
     commands.add_parser("counts")
+    commands.add_parser("migrations-table")
     args = parser.parse_args()
     if args.command == "load":
         load(sandbox.get(args.dir, "source"))
     elif args.command == "inventory":
         inventory(args.dir, args.work, args.output)
+    elif args.command == "migrations-table":
+        migrations_table(sandbox.get(args.dir, "target"))
     elif args.command == "app":
-        app(args.dir, args.per_second, args.stats)
+        app(args.dir, args.server, args.per_second, args.stats)
     else:
         counts(args.dir)
 

@@ -120,8 +120,8 @@ def alter_variables(chained: dict[str, Any]) -> dict[str, Any]:
         if option.key in ALTER_NOT_VARIABLES:
             continue
         name = "dbferry_" + option.key
-        variables[name] = chained.get(name) or {"description": [option.doc[:1].upper() + option.doc[1:] + "."], "type": option.type,
-                                               "default": option.default}
+        own = {"description": [option.doc[:1].upper() + option.doc[1:] + "."], "type": option.type, "default": option.default}
+        variables[name] = chained.get(name) or own
     return variables
 
 

@@ -4,15 +4,6 @@
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
-from ansible.errors import AnsibleLookupError
-from ansible.plugins.lookup import LookupBase
-
-from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
-from ansible_collections.dbferry.mysql.plugins.module_utils.migrate.plan import migrations
-
 DOCUMENTATION = r"""
 name: migrations
 short_description: Read a folder of versioned migration files into migrations and statements
@@ -67,6 +58,15 @@ _list:
       type: list
       elements: dict
 """
+
+import os  # noqa: E402 - below the documentation, as ansible-test wants
+from typing import Any  # noqa: E402 - below the documentation, as ansible-test wants
+
+from ansible.errors import AnsibleLookupError  # noqa: E402 - below the documentation, as ansible-test wants
+from ansible.plugins.lookup import LookupBase  # noqa: E402 - below the documentation, as ansible-test wants
+
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError  # noqa: E402 - below the documentation, as ansible-test wants
+from ansible_collections.dbferry.mysql.plugins.module_utils.migrate.plan import migrations  # noqa: E402 - below the documentation, as ansible-test wants
 
 
 class LookupModule(LookupBase):

@@ -19,7 +19,7 @@ description:
     C(dbferry.mysql.alter) role, and this module only for the rest (or for everything, with C(dbferry_online=false)).
   - Statements are not undone when a later one fails (DDL commits at once on MySQL and MariaDB); the version is then not
     recorded. Write plain statements so that running them again does no harm (C(IF NOT EXISTS), C(IF EXISTS)).
-  - Supports check mode - nothing is written or run; RV(changed) says whether it would be.
+  - Supports check mode - nothing is written or run; the result's C(changed) says whether it would be.
 author:
   - dbferry maintainers (@dbferry)
 options:

@@ -111,8 +111,8 @@ def test_three_migrations_online_under_writes_then_a_second_run_changes_nothing(
     assert _columns(servers, db, "a") == ["id", "v", "s", "note"]
     assert {"v_idx"} <= _indexes(servers, db, "b") and {"note_idx"} <= _indexes(servers, db, "a")
     changes = ["a: ADD COLUMN note VARCHAR(20) NULL DEFAULT 'x;y'", "b: ADD INDEX v_idx (v), MODIFY s VARCHAR(60)", "a: ADD INDEX note_idx (note)"]
-    assert (tmp_path / "hooks.log").read_text().splitlines() == [point + " " + change for change in changes
-                                                                   for point in ("before_cut_over", "after_cut_over")]
+    expected = [point + " " + change for change in changes for point in ("before_cut_over", "after_cut_over")]
+    assert (tmp_path / "hooks.log").read_text().splitlines() == expected
     with root_session(servers.source) as conn:
         assert fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ('c;d', '_b_del')",
                            (db,)) == 2
