@@ -37,8 +37,6 @@ author:
 options:
   state:
     description:
-      - V(present) runs the change to completion in the task (copy, binlog tail, verification, cut-over) and returns when
-        the table has its new schema.
       - V(started) starts the change in a detached agent on the host the task runs on and returns once it has prepared it
         (preflight, ghost table, start position). The agent copies, applies the binlog and verifies, then keeps applying
         and waits for V(cut_over). Use M(dbferry.mysql.wait) with RV(state_dir) to wait until it is ready (phase
@@ -532,8 +530,9 @@ def _running_agent(config: AlterConfig) -> bool:
         raise DbferryError("a change of %s.%s runs in the foreground (pid %d), not in an agent." % (config.database, config.table, pid),
                            obj="%s.%s" % (config.database, config.table),
                            fix="let it end (or stop it), then run this task again.") from None
-    if stored.get("alter") != config.alter or stored.get("rename_columns", {}) != config.rename_columns:
-        raise DbferryError("another change of %s.%s runs in its agent (pid %d): %r." % (config.database, config.table, pid, stored.get("alter")),
+    running = parse_alter_config(stored)  # normalized as this task's is: a trailing newline or ";" is the same ALTER
+    if (running.alter, running.rename_columns) != (config.alter, config.rename_columns):
+        raise DbferryError("another change of %s.%s runs in its agent (pid %d): %r." % (config.database, config.table, pid, running.alter),
                            obj="%s.%s" % (config.database, config.table),
                            fix="cut it over or remove it (state: absent) before starting this one.")
     return True

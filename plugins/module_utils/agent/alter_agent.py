@@ -95,9 +95,9 @@ def run_controlled(config: AlterConfig, log: EventLog, stop: threading.Event, *,
 
 
 def agent_raw(config: AlterConfig, raw: dict[str, Any]) -> dict[str, Any]:
-    """What the agent is started with: the options as given, and the state folder they resolve to (the agent must not
-    resolve it again under another home)."""
-    return dict(raw, state_dir=config.state_dir)
+    """What the agent is started with: the options as given, the ALTER as parsed (a trailing newline or ";" does not make
+    another change) and the state folder they resolve to (the agent must not resolve it again under another home)."""
+    return dict(raw, alter=config.alter, state_dir=config.state_dir)
 
 
 def start(raw: dict[str, Any], timeout: float = 60.0) -> tuple[bool, int, AlterConfig]:
@@ -187,6 +187,10 @@ def main(argv: list[str]) -> int:
         log.event("failed", error="%s: %s" % (type(exc).__name__, exc), traceback=traceback.format_exc())
         return 3
     finally:
+        # Its credentials are not kept at rest once the agent has ended, and a later run in the foreground from the folder
+        # is not taken for this agent (modules/alter.py reads the file to tell which change an agent runs).
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(state_dir, CONFIG_FILE))
         log.close()
 
 

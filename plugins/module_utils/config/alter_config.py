@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from ..common.errors import DbferryError
@@ -238,6 +238,8 @@ def parse_alter_config(raw: dict[str, Any]) -> AlterConfig:
         if option.default is REQUIRED and raw.get(option.key) in (None, ""):
             raise _bad(option.key, "is required.", "add %s: %s." % (option.key, option.doc))
     server = _server(raw)
+    if _value(raw, "test_on_replica"):  # the rehearsal's writes stay out of the replica's binlog (osc/replica.py)
+        server = replace(server, binlog=False)
     database, table = _name(raw, "database"), _name(raw, "table")
     alter = _value(raw, "alter").strip().rstrip(";").strip()
     if re.match(r"(?i)^alter\s+table\s", alter):

@@ -211,18 +211,21 @@ def noop_alter(config: AlterConfig, log: EventLog) -> AlterResult:
         conn = connect(config.server)
         refuse_unsupported_source(detect_flavor(conn), "online schema changes")
         display = display_table(config.database, config.table)
-        if ghosts.exists(conn, config.database, config.table) and _already_applied(
-                conn, config, state.load(conn, alter_name(config.database, config.table))):
+        recorded = state.load(conn, alter_name(config.database, config.table))
+        if ghosts.exists(conn, config.database, config.table) and _already_applied(conn, config, recorded):
             create = ghosts.show_create(conn, config.database, config.table)
             log.event("alter_already_applied", table=display)
             return AlterResult(changed=False, old_create=create, new_create=create, mapping={}, dropped=[], added=[])
         # The preflight tried the ALTER on an empty copy: its new definition and mapping are the answer (no copy made again).
         found = check_alter(conn, config)
-        refuse_on_errors(found.findings)
+        # A ghost this change recorded is its own, which a run resumes: not a leftover (as in a run, _run).
+        refuse_on_errors([f for f in found.findings if not (recorded is not None and f.name == "ghost_table")])
         assert found.plan is not None and found.new_create is not None  # no error found: the copy was altered and mapped
         ghost, _old = table_names(config.database, config.table)
         old_create = ghosts.show_create(conn, config.database, config.table)
-        changed = ghosts.normalized(found.new_create, config.table) != ghosts.normalized(old_create, config.table)
+        # A rehearsal leaves the replica as it was: it changes nothing, whatever the ALTER would make.
+        changed = not config.test_on_replica and ghosts.normalized(found.new_create, config.table) != ghosts.normalized(
+            old_create, config.table)
         log.event("alter_noop", table=display, ghost=ghost, mapping=found.plan.mapping, changed=changed)
         return AlterResult(changed=changed, old_create=old_create, new_create=found.new_create, mapping=dict(found.plan.mapping),
                            dropped=list(found.plan.dropped), added=list(found.plan.added), instant=found.algorithm,
@@ -298,9 +301,9 @@ class _AppliedKeys:
             self.changed.notify_all()
 
     def count(self) -> int:
-        """Keys changed since the last mark."""
+        """Keys changed, and new unique keys' values applied, since the last mark: what holds memory while a change waits."""
         with self.changed:
-            return len(self.keys)
+            return len(self.keys) + sum(len(values) for values in self.values.values())
 
     def take_keys(self) -> set[int]:
         """The keys changed since the last call, and a new mark."""
@@ -456,6 +459,12 @@ class AlterRun:
             raise
         finally:
             self.halt.set()
+            if self.config.test_on_replica and self.phase != "complete":  # a failed rehearsal: nothing of it is kept
+                try:
+                    self._forget_rehearsal()
+                except Exception as exc:  # noqa: BLE001 - the run's own error is the one raised; this one is logged  # pylint: disable=broad-exception-caught
+                    self.log.event("rehearsal_cleanup_failed", table=self.display, error=str(exc),
+                                   fix="run the task with state: absent and test_on_replica: true on the replica.")
             if self.replica_stopped:  # the run failed while the replica's SQL thread was stopped
                 try:
                     self._restart_replica()
@@ -509,16 +518,20 @@ class AlterRun:
         refuse_on_errors(findings)
         warnings = [f.message for f in findings if f.status == WARNING]
         instant = found.algorithm
-        if instant and config.attempt_instant_ddl and not resuming:
+        os.makedirs(config.state_dir, mode=0o700, exist_ok=True)  # the status goes there, and hooks run in it
+        if instant and config.attempt_instant_ddl and not resuming and not config.test_on_replica:
+            # The native ALTER is this change's cut-over: held (state: started), it waits for the word as a copy would.
+            self.phase = "tailing"
+            self._wait_for_cut_over(_AppliedKeys(""), set(), lambda keys: keys)
             return self._native(conn, old_create, instant, warnings)
         self.hooks.check()
-        os.makedirs(config.state_dir, mode=0o700, exist_ok=True)  # the status goes there, and hooks run in it
         plan = self.prepare(conn, writer, flavor, resuming)
         recorded = state.load(writer, self.name)
         writer.rollback()
         cursor = recorded.cursors[(config.database, config.table)]
         self.status.add_table(self.display, self._estimate(conn), cursor.rows_copied, cursor.done)
         if config.exact_rowcount and not config.concurrent_rowcount:
+            engine_status.write(config.state_dir, self.snapshot())  # started before the count, which may take long
             self.exact_rows = self._count()
         applied = _AppliedKeys(plan.key, lambda image: unique_values(plan, image))
         applied.position = recorded.applied_position
@@ -685,29 +698,46 @@ class AlterRun:
         self.phase = "cutting over"
         replica.stop_sql_thread(conn, self.log, self.display)
         self.replica_stopped = True
-        self._catch_up(conn, flavor, applied)  # nothing writes the table now: this position is final
+        # Nothing writes the table now: the position is final. Bounded, the replica's replication being stopped meanwhile.
+        try:
+            applied.wait(fetch_value(conn, flavor.gtid_position_sql) or "", replica.CATCH_UP_SECONDS, self.halt)
+        except TimeoutError as exc:
+            raise DbferryError("the rehearsal's applier did not reach the stopped replica's position within %d s: %s (throttled: %s)." % (
+                replica.CATCH_UP_SECONDS, exc, "; ".join(self.throttle.reasons()) or "no"), obj=self.display,
+                fix="rehearse when the change is not throttled (a throttle replica that is this replica lags while it is "
+                    "stopped: leave it out of throttle_control_replicas).") from None
         pending = self._recheck(conn, flavor, plan, applied, pending)
         if pending:
-            raise DbferryError("%d row(s) of %s kept changing on the replica with its SQL thread stopped (keys %s): something else "
-                               "writes to it." % (len(pending), self.display, sorted(pending)[:5]), obj=self.display,
-                               fix="rehearse on a replica that takes no writes but its SQL thread's.")
+            raise DbferryError("%d row(s) of %s still differ from the ghost, or are missing from it, with the replica's SQL thread "
+                               "stopped (keys %s): a new UNIQUE key they violate, or another writer on the replica." % (
+                                   len(pending), self.display, sorted(pending)[:5]), obj=self.display,
+                               fix="check those rows against the new schema's unique keys; rehearse on a replica that takes no "
+                                   "writes but its SQL thread's.")
         new_create = ghosts.as_named(ghosts.show_create(conn, self.config.database, plan.ghost), plan.ghost, self.config.table)
         return AlterResult(changed=False, old_create=old_create, new_create=new_create, mapping=dict(plan.mapping),
                            dropped=list(plan.dropped), added=list(plan.added), rows_copied=self.status.tables[self.display]["copied"],
                            events_applied=applied.events, seconds=time.monotonic() - self.started, rehearsal=True)
 
     def _swap_back(self, conn: Any, plan: AlterPlan) -> None:
-        """The rehearsal's end: the tables swapped and swapped back, the ghost and the change's record dropped."""
+        """The rehearsal's end: the tables swapped and swapped back in one statement, then the ghost and record dropped."""
         config = self.config
-        replica.swap_and_back(conn, config.database, config.table, plan.ghost, plan.old)
-        ghosts.drop(conn, config.database, plan.ghost)
-        writer = connect(config.server, autocommit=False)
-        try:
-            state.drop(writer, self.name)
-            writer.commit()
-        finally:
-            close_quietly(writer)
+        replica.swap_and_back(conn, config.database, config.table, plan.ghost, plan.old, config.cut_over_lock_timeout_seconds,
+                              config.default_retries, self.log)
+        self._forget_rehearsal()
         self.log.event("rehearsal_complete", table=self.display, seconds=round(time.monotonic() - self.started, 3))
+
+    def _forget_rehearsal(self) -> None:
+        """The rehearsal's ghost and record dropped from the replica, however it ended: left there, the same change's real
+        run on the primary would replicate a CREATE of the same ghost and an INSERT of the same record into them, and stop
+        the replica's SQL thread."""
+        session = connect(self.config.server, autocommit=False)
+        try:
+            ghosts.drop(session, self.config.database, self.ghost)
+            if state.load(session, self.name) is not None:
+                state.drop(session, self.name)
+            session.commit()
+        finally:
+            close_quietly(session)
 
     def _native(self, conn: Any, old_create: str, algorithm: str, warnings: list[str]) -> AlterResult:
         """attempt_instant_ddl: the server runs the ALTER itself, without a copy (gh-ost's --attempt-instant-ddl)."""

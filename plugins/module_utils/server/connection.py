@@ -155,6 +155,10 @@ class ServerSpec:
     ssl_mode: Optional[str] = None
     connect_timeout: int = 30
     read_timeout: int = DEFAULT_READ_TIMEOUT
+    #: False: the session's writes are not written to the server's binlog (SET SESSION sql_log_bin = 0). Not an option of
+    #: a connection: a schema change rehearsed on a replica (osc/replica.py) sets it, so that the replica's binlog, its
+    #: GTIDs and whatever replicates from it see nothing of the rehearsal.
+    binlog: bool = True
 
     def __post_init__(self) -> None:
         """Refuse contradictory TLS options and useless timeouts when the spec is made, before anything connects."""
@@ -393,7 +397,20 @@ def connect(spec: ServerSpec, *, autocommit: bool = True, read_timeout: Optional
     if mode != "preferred" and not isinstance(conn._sock, ssl.SSLSocket):  # pylint: disable=protected-access
         close_quietly(conn)
         raise _no_tls_error(spec, mode)
+    if not spec.binlog:
+        _skip_binlog(conn, spec)
     return conn
+
+
+def _skip_binlog(conn: Any, spec: ServerSpec) -> None:
+    """SET SESSION sql_log_bin = 0 (ServerSpec.binlog); the refusal names the privilege it takes."""
+    try:
+        execute(conn, "SET SESSION sql_log_bin = 0")
+    except pymysql.err.MySQLError as exc:
+        close_quietly(conn)
+        raise DbferryError("%s may not keep its writes out of the binlog (SET SESSION sql_log_bin = 0): %s" % (
+            spec.describe(), error_text(exc)), obj=spec.describe(),
+            fix="GRANT BINLOG ADMIN ON *.* to the login (SUPER before MariaDB 10.5.2).") from None
 
 
 def _no_tls_error(spec: ServerSpec, mode: str) -> DbferryError:

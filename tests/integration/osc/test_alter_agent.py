@@ -66,7 +66,8 @@ def started(servers: Any, db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     configs: list[AlterConfig] = []
 
     def start(**overrides: Any) -> tuple[bool, int, AlterConfig]:
-        changed, pid, config = alter_agent.start(dict(alter_options(servers, db, "a", ALTER, tmp_path, **overrides), state_dir=None))
+        alter = overrides.pop("alter", ALTER)
+        changed, pid, config = alter_agent.start(dict(alter_options(servers, db, "a", alter, tmp_path, **overrides), state_dir=None))
         configs.append(config)
         return changed, pid, config
 
@@ -139,6 +140,16 @@ def test_another_change_of_the_table_is_refused_while_one_runs(servers: Any, db:
     assert alter_agent.running(config) is None and "_a_gho" in _tables(servers, db)  # stopped at a checkpoint, nothing removed
 
 
+def test_a_native_change_started_waits_for_the_word_too(servers: Any, db: str, started: Any) -> None:
+    """attempt_instant_ddl in an agent: the native ALTER is the change's cut-over, run when state: cut_over asks."""
+    _changed, _pid, config = started(alter="ADD COLUMN extra INT", attempt_instant_ddl=True)
+    until(lambda: _ready(config), "the agent to wait for the word", timeout=60)
+    with root_session(servers.source) as conn:
+        assert "`extra`" not in fetch_all(conn, "SHOW CREATE TABLE `%s`.a" % db)[0][1]
+    result = alter_agent.cut_over(config, timeout=60)
+    assert result.changed and result.instant == "INSTANT" and "`extra` int" in result.new_create
+
+
 def _module(ansible: Any, servers: Any, db: str, module: str = MODULE, **args: Any) -> Any:
     base = {"login_unix_socket": servers.source.socket, "login_user": "root", "login_password": "{{ pw }}", "database": db, "table": "a"}
     if module != MODULE:
@@ -158,7 +169,7 @@ def test_the_module_starts_waits_and_cuts_over(ansible: Any, servers: Any, db: s
         assert first.result["changed"] and not first.failed and first.result["pid"], first.output
         state_dir = first.result["state_dir"]
         assert state_dir == str(tmp_path / ".dbferry" / "alters" / ("%s.a" % db))
-        again = _module(ansible, servers, db, alter=ALTER, chunk_size=100, state="started")
+        again = _module(ansible, servers, db, alter=ALTER + ";\n", chunk_size=100, state="started")  # the same ALTER, as YAML may end it
         assert again.result["changed"] is False and again.result["pid"] == first.result["pid"], again.output
         waited = _module(ansible, servers, db, "dbferry.mysql.wait", name="orders", state_dir=state_dir, timeout=120, poll_interval=0.2)
         assert not waited.failed and waited.result["status"]["phase"] == "tailing", waited.output

@@ -21,7 +21,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config 
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev import sandbox
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import alter_name
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import run_alter
-from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import fetch_all, fetch_dicts, fetch_value
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import execute, fetch_all, fetch_dicts, fetch_value
 
 ROWS = 3000
 ALTER = "MODIFY v BIGINT NOT NULL, ADD COLUMN note VARCHAR(20) NOT NULL DEFAULT 'none'"
@@ -29,8 +29,9 @@ ALTER = "MODIFY v BIGINT NOT NULL, ADD COLUMN note VARCHAR(20) NOT NULL DEFAULT 
 
 @pytest.fixture(scope="module")
 def replica(servers: Any) -> Iterator[sandbox.Sandbox]:
-    """A GTID replica of the source, with log_slave_updates (its binlog holds what it applies), for this module."""
-    box = sandbox.up(servers.base, ["replica"], options=["log-slave-updates=ON"])[0]
+    """A GTID replica of the source, with log_slave_updates (its binlog holds what it applies), for this module; in
+    gtid_strict_mode, which stops its SQL thread at the primary's next transaction if anything wrote a local GTID."""
+    box = sandbox.up(servers.base, ["replica"], options=["log-slave-updates=ON", "gtid-strict-mode=ON"])[0]
     sandbox.replicate(box, servers.source)
     yield box
     sandbox.down(servers.base, ["replica"])
@@ -79,9 +80,54 @@ def test_a_rehearsal_on_a_replica_leaves_it_and_the_primary_as_they_were(servers
     assert replica_after["tables"] == ["a", "b"] and replica_after["create"] == replica_before["create"] and not replica_after["recorded"]
     assert primary_after["tables"] == ["a", "b"] and primary_after["create"] == primary_before["create"] and not primary_after["recorded"]
     assert replica_after["rows"] == primary_after["rows"]  # replication ran on, and applied everything after the rehearsal
-    with root_session(replica) as conn:
+    _replicating_only_the_primary(servers.source, replica)
+
+
+def _replicating_only_the_primary(primary: sandbox.Sandbox, replica_box: sandbox.Sandbox) -> None:
+    """Replication runs, and every GTID in the replica's binlog is the primary's: the rehearsal logged nothing there."""
+    with root_session(primary) as conn:
+        primary_id = fetch_value(conn, "SELECT @@GLOBAL.server_id")
+    with root_session(replica_box) as conn:
         status = fetch_dicts(conn, "SHOW ALL SLAVES STATUS")[0]
+        binlog_state = fetch_value(conn, "SELECT @@GLOBAL.gtid_binlog_state")
     assert status["Slave_SQL_Running"] == "Yes" and status["Slave_IO_Running"] == "Yes", status
+    assert {gtid.split("-")[1] for gtid in binlog_state.split(",") if gtid} <= {str(primary_id)}, binlog_state
+
+
+def test_a_failed_rehearsal_leaves_nothing_and_the_real_change_then_replicates(servers: Any, db: str, tmp_path: Path,
+                                                                                replica: sandbox.Sandbox) -> None:
+    """A rehearsal that fails (a new UNIQUE key that two rows break) drops its ghost and record and restarts replication;
+    the same change's real run on the primary, once the rows are fixed, then replicates to the replica."""
+    make_load_tables(servers, db, 100)
+    with root_session(servers.source) as conn:
+        execute(conn, "UPDATE %s SET s = 'twice' WHERE id IN (1, 2)" % quote_table(db, "a"))
+    _caught_up(servers.source, replica)
+    before = _state(replica, db)
+    unique = "ADD UNIQUE KEY us (s)"
+    with pytest.raises(DbferryError, match="`us`|unique key"):
+        run_alter(parse_alter_config(_options(replica, db, tmp_path, alter=unique)), EventLog("alter", str(tmp_path / "failed.log")))
+    assert _state(replica, db) == before
+    _replicating_only_the_primary(servers.source, replica)
+    with root_session(servers.source) as conn:
+        execute(conn, "UPDATE %s SET s = 'once' WHERE id = 2" % quote_table(db, "a"))
+    real = run_alter(parse_alter_config(dict(_options(servers.source, db, tmp_path, alter=unique), test_on_replica=False,
+                                             state_dir=str(tmp_path / "real"))), EventLog("alter"))
+    assert real.changed and not real.rehearsal
+    _caught_up(servers.source, replica)
+    assert _state(replica, db)["create"] == _state(servers.source, db)["create"] and "UNIQUE KEY `us`" in real.new_create
+    _replicating_only_the_primary(servers.source, replica)
+
+
+def test_a_rehearsal_never_runs_the_alter_natively(servers: Any, db: str, tmp_path: Path, replica: sandbox.Sandbox) -> None:
+    """attempt_instant_ddl in a rehearsal: the ALTER is rehearsed by the copy, never run on the replica for real."""
+    make_load_tables(servers, db, 100)
+    _caught_up(servers.source, replica)
+    before = _state(replica, db)
+    result = run_alter(parse_alter_config(_options(replica, db, tmp_path, alter="ADD COLUMN extra INT", attempt_instant_ddl=True)),
+                       EventLog("alter"))
+    assert result.rehearsal and not result.changed and "`extra` int" in result.new_create
+    assert _state(replica, db) == before
+    _replicating_only_the_primary(servers.source, replica)
 
 
 def test_a_rehearsal_on_a_server_that_is_not_a_replica_is_refused_before_anything_is_written(servers: Any, db: str,
