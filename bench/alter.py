@@ -47,6 +47,7 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Optional
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
@@ -434,7 +435,25 @@ class Dbferry(Tool):
             raise BenchError("dbferry failed (exit %d): %s" % (process.returncode, _tail(events)))
         result = json.loads(out.splitlines()[-1])
         result["peak_rss_mb"] = round(max(peak, result.pop("self_max_rss_mb")), 1)
+        result["phase_spans"] = phase_spans(events)
+        result["phase_seconds"] = {name: round(end - start, 3) for name, (start, end) in result["phase_spans"].items()}
         return result
+
+
+#: The change's phases, each from its first event to the next phase's (the events run_alter logs).
+PHASES = (("copy", "alter_run"), ("tail and verify", "copy_complete"), ("cut-over", "cut_over_start"), ("", "alter_complete"))
+
+
+def phase_spans(events: str) -> dict[str, tuple[float, float]]:
+    """When each of PHASES began and ended (time.time()) in the event log of one change (a phase it did not log is left
+    out): where its time went, and which writes of the load each phase saw."""
+    seen: dict[str, float] = {}
+    with open(events, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if line.startswith("{"):
+                event = json.loads(line)
+                seen.setdefault(event.get("event"), datetime.fromisoformat(event["ts"]).timestamp())
+    return {name: (seen[start], seen[end]) for (name, start), (_next, end) in zip(PHASES, PHASES[1:]) if start in seen and end in seen}
 
 
 def _tail(path: str) -> str:
@@ -455,6 +474,8 @@ class Run:
     rows_per_second: float = 0.0
     max_replica_lag_seconds: Optional[float] = None
     app: Optional[AppFigures] = None
+    #: Under load, dbferry's: the p99 of the writes due in each phase of the change at least MIN_WINDOW_SECONDS long.
+    phase_p99_ms: dict[str, float] = field(default_factory=dict)
     tool_report: dict[str, Any] = field(default_factory=dict)
     skipped: Optional[str] = None
     error: Optional[str] = None
@@ -497,6 +518,10 @@ def measure_run(bench: Bench, replica: Replica, table: Table, change: Change, to
     run.max_replica_lag_seconds = max(lag, default=0.0)
     if writes:
         run.app = app_figures(writes, started, max(ended, started + MIN_WINDOW_SECONDS))
+        # The writes' times are perf_counter()'s, the phases' the event log's clock: one offset maps them.
+        offset = time.time() - time.perf_counter()
+        run.phase_p99_ms = {name: round(app_figures(writes, start - offset, end - offset).p99_ms, 1)
+                            for name, (start, end) in run.tool_report.get("phase_spans", {}).items() if end - start >= MIN_WINDOW_SECONDS}
     seen = ", stall %.2f s, p99 %.1f ms, errors %d" % (run.app.longest_stall_seconds, run.app.p99_ms, run.app.errors) if run.app else ""
     log("%s, %s, %s: %.2f s, replica lag %.2f s%s" % (change.label, tool.name, "load" if loaded else "idle", run.seconds, run.max_replica_lag_seconds, seen))
     return run
@@ -555,7 +580,11 @@ def _verdicts(run: Run, baseline: AppFigures) -> list[Figure]:
         lines.append(Figure(what + " attempt_instant_ddl", "%.3f s" % inside, "done as %s; the process %.2f s" % (run.tool_report.get("instant"), run.seconds),
                             target="<= %.1f s" % INSTANT_SECONDS, met=inside <= INSTANT_SECONDS))
     elif not run.loaded:
-        lines.append(Figure(what + " copy rate", "%s rows/s" % number(run.rows_per_second), "the process %.2f s, run_alter %.2f s" % (run.seconds, inside),
+        phases = run.tool_report.get("phase_seconds", {})
+        copy = " (copy %.2f s: %s rows/s; %s)" % (phases["copy"], number(run.tool_report["rows_copied"] / phases["copy"]), ", ".join(
+            "%s %.2f s" % item for item in phases.items() if item[0] != "copy")) if phases.get("copy") else ""
+        lines.append(Figure(what + " copy rate", "%s rows/s" % number(run.rows_per_second), "the process %.2f s, run_alter %.2f s%s" % (
+                            run.seconds, inside, copy),
                             round(run.rows_per_second / COPY_ROWS_PER_SECOND, 2), ">= %s rows/s" % number(COPY_ROWS_PER_SECOND),
                             run.rows_per_second >= COPY_ROWS_PER_SECOND))
         if run.change == "ADD COLUMN":
@@ -567,7 +596,8 @@ def _verdicts(run: Run, baseline: AppFigures) -> list[Figure]:
                             "longest stretch with no write done%s" % (", cut-over lock %.3f s" % lock if lock is not None else ""),
                             target="<= %.1f s" % BLOCKED_SECONDS, met=run.app.longest_stall_seconds <= BLOCKED_SECONDS))
         ratio = run.app.p99_ms / baseline.p99_ms if baseline.p99_ms else None
-        lines.append(Figure(what + " p99 write latency", "%s ms" % _ms(run.app.p99_ms), "baseline %s ms" % _ms(baseline.p99_ms),
+        phases = "".join("; %s %s ms" % (name, _ms(value)) for name, value in run.phase_p99_ms.items())
+        lines.append(Figure(what + " p99 write latency", "%s ms" % _ms(run.app.p99_ms), "baseline %s ms%s" % (_ms(baseline.p99_ms), phases),
                             None if ratio is None else round(ratio, 2), "<= %.1fx baseline" % P99_RATIO, ratio is not None and ratio <= P99_RATIO))
         lines.append(Figure(what + " app errors", run.app.describe_errors(), "baseline %d" % baseline.errors, target="0", met=run.app.errors == 0))
     lines.append(Figure(what + " replica lag", "%.2f s" % run.max_replica_lag_seconds, "sampled every 0.1 s",
