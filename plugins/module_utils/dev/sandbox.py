@@ -441,8 +441,9 @@ def replication_state(sandbox: Sandbox) -> str:
         return "of %s: not configured" % sandbox.replica_of
     row = rows[0]
     error = row.get("Last_SQL_Error") or row.get("Last_IO_Error")
-    return "of %s: io %s, sql %s, lag %s s, at %s%s" % (
-        sandbox.replica_of, row["Slave_IO_Running"], row["Slave_SQL_Running"], row["Seconds_Behind_Master"],
+    lag = row["Seconds_Behind_Master"]
+    return "of %s: io %s, sql %s, lag %s, at %s%s" % (
+        sandbox.replica_of, row["Slave_IO_Running"], row["Slave_SQL_Running"], "-" if lag is None else "%s s" % lag,
         applied or "-", "; error: %s" % error if error else "")
 
 
