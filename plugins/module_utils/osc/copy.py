@@ -37,16 +37,17 @@ How big a chunk is (next_chunk_rows): the first has ``chunk_size`` keys;
 each later one as many as the last chunk's pace copies in CHUNK_SECONDS,
 from its first statement to its commit, which is how long the application
 may wait on its shared locks. Why a time and not a fixed count: a chunk's
-fixed cost (its end's lookup, the checkpoint, the commit: about 1.5 ms)
-is a third of a 1,000-row chunk of 200-byte rows, and a twentieth of one
-of 25 ms; yet a chunk must stay short when the rows are wide or the server
-is busy, because every application write to one of its rows waits for its
-commit. The size grows at most twofold from one chunk to the next (one
-fast chunk may be a fluke) and never beyond CHUNK_GROWTH times ``chunk_size``,
-which so stays the user's bound on a chunk's transaction (its binlog
-event, the replicas' work per transaction); it shrinks at once when a
-chunk took too long. The boundaries do not matter to the consistency
-argument above, which holds for any key range.
+fixed cost (its end's lookup, the checkpoint, the commit: about 1.5 ms on
+the bench's machine) is a quarter of a 1,000-row chunk of 200-byte rows,
+and a sixteenth of one of 25 ms; yet a chunk must stay short when the rows
+are wide or the server is busy, because every application write to one of
+its rows waits for its commit. The size grows at most twofold from one
+chunk to the next (one fast chunk may be a fluke) and never beyond
+CHUNK_GROWTH times ``chunk_size``, which so stays the user's bound on a
+chunk's transaction (its binlog event, the replicas' work per
+transaction); it shrinks at once when a chunk took too long (a busy
+server, or a wait for an application's row lock). The boundaries do not
+matter to the consistency argument above, which holds for any key range.
 """
 
 from __future__ import annotations
