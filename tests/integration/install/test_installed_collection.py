@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ SHIPPED = {"COPYING", "FILES.json", "MANIFEST.json", "README.md", "bin", "change
 
 @dataclass
 class Installed:
-    """A fresh virtualenv with the pinned ansible-core and PyMySQL, and the collection built and installed, under ``base``."""
+    """A fresh virtualenv with the pinned ansible-core and PyMySQL (and their dependencies; no pip), and the collection built and installed, under ``base``."""
 
     base: Path
 
@@ -95,9 +96,10 @@ def _copy_checkout(dest: Path) -> None:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     base = tmp_path_factory.mktemp("installed")
     done = Installed(base)
-    subprocess.run([shutil.which("python3") or "python3", "-m", "venv", str(done.venv)], check=True, timeout=120)
-    done.run(done.bin("python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", _pin("ansible-core"), _pin("PyMySQL"),
-             cwd=base, timeout=600)
+    # Without pip (ensurepip takes longer than the rest): the tests' pip installs into it, from its cache when it can.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(done.venv)], check=True, timeout=120)
+    done.run(sys.executable, "-m", "pip", "--python", done.bin("python"), "install", "-q", "--disable-pip-version-check",
+             _pin("ansible-core"), _pin("PyMySQL"), cwd=base, timeout=600)
     _copy_checkout(base / "checkout")
     done.run(done.bin("ansible-galaxy"), "collection", "build", str(base / "checkout"), "--output-path", str(base / "dist"), cwd=base)
     done.collections.mkdir()
@@ -109,7 +111,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
 def bare_python(installed: Installed) -> str:
     """A python3 with PyMySQL and nothing else (no pip, no PyYAML, no ansible): what the launcher says it needs."""
     bare = installed.base / "bare"
-    subprocess.run([shutil.which("python3") or "python3", "-m", "venv", "--without-pip", str(bare)], check=True, timeout=60)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=60)
     (pymysql,) = installed.venv.glob("lib/python3*/site-packages/pymysql")
     (site,) = bare.glob("lib/python3*/site-packages")
     (site / "pymysql").symlink_to(pymysql)
