@@ -15,9 +15,10 @@ from playbook_support import move_variables, run_playbook
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_ident
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev import sandbox
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.cutover import replica as replica_step
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.selection import Selection
 from ansible_collections.dbferry.mysql.plugins.module_utils.preflight.run import run_preflight
-from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import fetch_dicts, fetch_value
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import execute, fetch_dicts, fetch_value
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify.servers import compare_servers
 
 
@@ -159,3 +160,27 @@ def test_verify_two_stopped_replicas_without_a_move(ansible, servers, replicas, 
     finally:
         for replica in replicas:
             sql(replica, "START SLAVE")
+
+
+def test_the_replica_stop_refuses_a_primary_and_undoes_itself_when_a_local_write_stays_open(servers, replicas, db):
+    replica = replicas[0]
+    with pytest.raises(DbferryError, match="replicates from no one, so it is no replica to rehearse on"):
+        replica_step.stop(servers.source.spec())
+    sql(servers.source, "CREATE TABLE %s.w (id INT PRIMARY KEY)" % quote_ident(db))
+    _caught_up(replica, servers.source)
+    with root_session(replica) as writer:  # a local session on the replica, in a write transaction it does not end
+        execute(writer, "BEGIN")
+        execute(writer, "INSERT INTO %s.w VALUES (1)" % quote_ident(db))
+        with pytest.raises(DbferryError, match="these local sessions still have uncommitted writes"):
+            replica_step.stop(replica.spec(), wait_for_writes=0.3, ignore_users=("root",))
+        execute(writer, "ROLLBACK")
+    # undone: replicating again, writable as before
+    assert _replication(replica)["Slave_SQL_Running"] == "Yes" and _value(replica, "SELECT @@GLOBAL.read_only") == 0
+    stopped = replica_step.stop(replica.spec(), ignore_users=("root",))
+    try:
+        assert stopped.stopped == [""] and not stopped.read_only_before
+        assert stopped.position == _value(servers.source, "SELECT @@GLOBAL.gtid_binlog_pos")
+        assert _replication(replica)["Slave_SQL_Running"] == "No" and _value(replica, "SELECT @@GLOBAL.read_only") == 1
+    finally:
+        assert replica_step.start(replica.spec(), stopped.stopped, stopped.read_only_before)["started"] == [""]
+    assert _replication(replica)["Slave_SQL_Running"] == "Yes" and _value(replica, "SELECT @@GLOBAL.read_only") == 0
