@@ -527,12 +527,12 @@ def _running_agent(config: AlterConfig) -> bool:
         with open(os.path.join(config.state_dir, alter_agent.CONFIG_FILE), encoding="utf-8") as handle:
             stored = json.load(handle)
     except FileNotFoundError:
-        raise DbferryError("a change of %s.%s runs in the foreground (pid %d), not in an agent." % (config.database, config.table, pid),
+        raise DbferryError("a change of %s.%s runs in the foreground (pid %s), not in an agent." % (config.database, config.table, pid),
                            obj="%s.%s" % (config.database, config.table),
                            fix="let it end (or stop it), then run this task again.") from None
     running = parse_alter_config(stored)  # normalized as this task's is: a trailing newline or ";" is the same ALTER
     if (running.alter, running.rename_columns) != (config.alter, config.rename_columns):
-        raise DbferryError("another change of %s.%s runs in its agent (pid %d): %r." % (config.database, config.table, pid, running.alter),
+        raise DbferryError("another change of %s.%s runs in its agent (pid %s): %r." % (config.database, config.table, pid, running.alter),
                            obj="%s.%s" % (config.database, config.table),
                            fix="cut it over or remove it (state: absent) before starting this one.")
     return True

@@ -52,7 +52,6 @@ CODE_DIR = "code"
 STDERR_FILE = "agent.stderr"
 
 
-
 def _launcher(module: str) -> str:
     """Run by ``python -I -c`` with the code folder and the state folder as arguments: the code folder goes first on the
     interpreter's own sys.path, and the user's site-packages last (-I leaves it out, and PyMySQL may have been installed

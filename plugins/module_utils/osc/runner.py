@@ -220,7 +220,9 @@ def noop_alter(config: AlterConfig, log: EventLog) -> AlterResult:
         found = check_alter(conn, config)
         # A ghost this change recorded is its own, which a run resumes: not a leftover (as in a run, _run).
         refuse_on_errors([f for f in found.findings if not (recorded is not None and f.name == "ghost_table")])
-        assert found.plan is not None and found.new_create is not None  # no error found: the copy was altered and mapped
+        if found.plan is None or found.new_create is None:  # no error found means the copy was altered and mapped
+            raise DbferryError("the preflight of %s found no error but did not try the ALTER on an empty copy." % display,
+                               obj=display, fix="report this as a bug, with the change's options.")
         ghost, _old = table_names(config.database, config.table)
         old_create = ghosts.show_create(conn, config.database, config.table)
         # A rehearsal leaves the replica as it was: it changes nothing, whatever the ALTER would make.

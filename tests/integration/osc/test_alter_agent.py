@@ -158,7 +158,7 @@ def _module(ansible: Any, servers: Any, db: str, module: str = MODULE, **args: A
 
 
 def test_the_module_starts_waits_and_cuts_over(ansible: Any, servers: Any, db: str, tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """state: started, dbferry.mysql.wait, state: cut_over: the runbook of the module's EXAMPLES; and state: present on a
     running agent cuts it over rather than starting the change twice."""
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -203,7 +203,7 @@ def test_the_module_refuses_a_cut_over_with_nothing_running_and_absent_stops_the
 
 @pytest.mark.parametrize("verify", [True, False])
 def test_a_long_wait_compares_as_it_goes_and_ends_exact(servers: Any, db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                         verify: bool) -> None:
+                                                        verify: bool) -> None:
     """The keys written while a change waits for its cut-over are compared once there are many (KEYS_WHILE_WAITING, made
     small here), not all kept until the swap; the change still ends exact."""
     monkeypatch.setattr(runner, "KEYS_WHILE_WAITING", 20)

@@ -95,7 +95,7 @@ def _replicating_only_the_primary(primary: sandbox.Sandbox, replica_box: sandbox
 
 
 def test_a_failed_rehearsal_leaves_nothing_and_the_real_change_then_replicates(servers: Any, db: str, tmp_path: Path,
-                                                                                replica: sandbox.Sandbox) -> None:
+                                                                               replica: sandbox.Sandbox) -> None:
     """A rehearsal that fails (a new UNIQUE key that two rows break) drops its ghost and record and restarts replication;
     the same change's real run on the primary, once the rows are fixed, then replicates to the replica."""
     make_load_tables(servers, db, 100)
