@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: switchover
 short_description: Make the source read-only, verify a MySQL/MariaDB move and cut it over, in one task
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Does what M(dbferry.mysql.read_only) (with C(read_only=true)), M(dbferry.mysql.verify) and M(dbferry.mysql.cutover) do,
     in that order, in one module run. Between three tasks the source stays read-only while Ansible starts each module

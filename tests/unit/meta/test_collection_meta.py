@@ -71,10 +71,7 @@ def test_the_changelog_has_the_collections_version_and_well_formed_releases():
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
-def test_each_module_is_in_the_release_of_its_version_added(name, request):
-    if name == "switchover":
-        request.applymarker(pytest.mark.xfail(strict=True, reason="switchover.py says version_added 0.2.0; it ships in 0.1.0 "
-                                                                  "(galaxy.yml): the DOCUMENTATION line needs 0.1.0 (then drop this)"))
+def test_each_module_is_in_the_release_of_its_version_added(name):
     documentation = _documentation(MODULES[name])
     version = str(documentation["version_added"])
     assert Version(version) <= Version(str(GALAXY["version"])), "%s: version_added %s is after galaxy.yml's %s" % (
