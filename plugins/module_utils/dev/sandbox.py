@@ -183,6 +183,10 @@ def _install(folder: str, datadir: str) -> None:
         find_binary("mariadb-install-db"),
         "--no-defaults",
         "--datadir=" + datadir,
+        # Its own temporary folder, as the server's (_start): a bootstrap server deletes every #sql* file of its tmpdir
+        # when it starts, and with /tmp shared, one sandbox's start removed another's temporary table mid-bootstrap
+        # ("Error on delete of '/tmp/#sql-temptable-...'", 3 installs of 16 started at once).
+        "--tmpdir=" + os.path.join(folder, "tmp"),
         "--auth-root-authentication-method=normal",
         "--skip-test-db",
         "--skip-name-resolve",
