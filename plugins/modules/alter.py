@@ -87,8 +87,9 @@ options:
     default: {}
   chunk_size:
     description:
-      - Rows copied per chunk (10 to 100000). Each chunk is one C(INSERT ... SELECT) that holds shared locks on its rows of
-        the table until it commits, together with its checkpoint.
+      - Rows of the copy's first chunk (10 to 100000), as gh-ost's C(--chunk-size). Each chunk is one C(INSERT ... SELECT)
+        that holds shared locks on its rows of the table until it commits, together with its checkpoint; each later chunk
+        is sized to take about 25 ms, from 10 rows up to 10 times this value (100000 at most).
     type: int
     default: 1000
   dml_batch_size:

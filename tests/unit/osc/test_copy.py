@@ -43,7 +43,7 @@ def test_a_smaller_chunk_size_bounds_chunks_lower():
 def test_any_pace_stays_within_the_bounds(seed):
     rng = random.Random(seed)
     low, high = (int(bound) for bound in ALTER_BY_KEY["chunk_size"].limits)
-    for _ in range(2000):
+    for _draw in range(2000):
         chunk_size = rng.randint(low, high)
         rows = rng.randint(low, min(high, CHUNK_GROWTH * chunk_size))
         seconds = rng.choice([0.0, rng.uniform(0, 0.001), rng.uniform(0, 10)])
