@@ -16,7 +16,7 @@ from integration_support import root_session
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
-from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_table
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_ident, quote_table
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import parse_alter_config
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev import sandbox
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import alter_name
@@ -32,9 +32,19 @@ def replica(servers: Any) -> Iterator[sandbox.Sandbox]:
     """A GTID replica of the source, with log_slave_updates (its binlog holds what it applies), for this module; in
     gtid_strict_mode, which stops its SQL thread at the primary's next transaction if anything wrote a local GTID."""
     box = sandbox.up(servers.base, ["replica"], options=["log-slave-updates=ON", "gtid-strict-mode=ON"])[0]
-    sandbox.replicate(box, servers.source)
     yield box
     sandbox.down(servers.base, ["replica"])
+
+
+@pytest.fixture(autouse=True)
+def replicating(request: pytest.FixtureRequest, servers: Any, db: str) -> None:
+    """The replica replicating from the source's position now, with the test's database: every test of the worker writes
+    to the source, and one statement of theirs that fails on the replica (a user, a domain of its own) would stop it."""
+    if "replica" in request.fixturenames:
+        box = request.getfixturevalue("replica")
+        with root_session(box) as conn:
+            execute(conn, "CREATE DATABASE IF NOT EXISTS %s" % quote_ident(db))
+        sandbox.replicate(box, servers.source)
 
 
 def _options(server: sandbox.Sandbox, db: str, tmp_path: Path, **overrides: Any) -> dict[str, Any]:
