@@ -26,7 +26,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from typing import Any, Optional
 
 from ..common.errors import DbferryError
@@ -179,13 +178,7 @@ def main(argv: list[str]) -> int:
         signal.signal(signum, lambda *_args: stop.set())
     log.event("agent_started", pid=os.getpid(), table="%s.%s" % (config.database, config.table))
     try:
-        run_controlled(config, log, stop, hold_cut_over=True)
-        return 0
-    except DbferryError:
-        return 2  # the run logged and published it
-    except Exception as exc:  # noqa: BLE001 - logged for the operator, then the process ends  # pylint: disable=broad-exception-caught
-        log.event("failed", error="%s: %s" % (type(exc).__name__, exc), traceback=traceback.format_exc())
-        return 3
+        return process.exit_status(lambda: run_controlled(config, log, stop, hold_cut_over=True), log)
     finally:
         # Its credentials are not kept at rest once the agent has ended, and a later run in the foreground from the folder
         # is not taken for this agent (modules/alter.py reads the file to tell which change an agent runs).

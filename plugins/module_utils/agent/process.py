@@ -364,16 +364,23 @@ def main(argv: list[str]) -> int:
         server = control.ControlServer(state_dir, handlers(Controlled.of_ferry(ferry), stop_event))
         log.event("agent_started", pid=os.getpid())
         try:
-            ferry.run(stop_event)
-            return 0
-        except DbferryError:
-            return 2  # the engine logged and published it
-        except Exception as exc:  # noqa: BLE001 - logged for the operator, then the process ends  # pylint: disable=broad-exception-caught
-            log.event("failed", error="%s: %s" % (type(exc).__name__, exc), traceback=traceback.format_exc())
-            return 3
+            return exit_status(lambda: ferry.run(stop_event), log)
         finally:
             server.close()
             log.close()
+
+
+def exit_status(body: Callable[[], Any], log: EventLog) -> int:
+    """Run an agent's work; its process exit status: 0 done or stopped, 2 a DbferryError (which the engine has logged and
+    published), 3 anything else, logged here with its traceback for the operator."""
+    try:
+        body()
+        return 0
+    except DbferryError:
+        return 2
+    except Exception as exc:  # noqa: BLE001 - logged for the operator, then the process ends  # pylint: disable=broad-exception-caught
+        log.event("failed", error="%s: %s" % (type(exc).__name__, exc), traceback=traceback.format_exc())
+        return 3
 
 
 if __name__ == "__main__":
