@@ -56,6 +56,7 @@ stores a negative zero as 0, whichever way it is written).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
@@ -65,7 +66,7 @@ from ..binlog import gtid
 from ..cutover.auto_increment import Behind
 from ..server.connection import ServerSpec, close_quietly, connect, fetch_all, fetch_value, placeholders
 from ..common.errors import DbferryError
-from ..server.flavor import detect_flavor, refuse_unsupported_source
+from ..server.flavor import Flavor, detect_flavor, refuse_unsupported_source
 from ..common.identifiers import for_arguments, quote_ident
 from ..common.workers import WorkerPool
 from ..engine import state
@@ -496,18 +497,28 @@ class _Worker:
         return {k: tuple(name for (name, _type), a, b in zip(columns, ours[k], theirs[k]) if a != b) for k in keys if k in ours and k in theirs}
 
 
+@contextlib.contextmanager
+def sessions(source: ServerSpec, target: ServerSpec, what: str) -> Iterator[tuple[Any, Any, Flavor]]:
+    """A session on each server and the source's flavor, refused when ``what`` (a verification) does not support it; both
+    sessions closed when the block ends."""
+    source_conn = connect(source)
+    target_conn = None
+    try:
+        target_conn = connect(target)
+        flavor = detect_flavor(source_conn)
+        refuse_unsupported_source(flavor, what)
+        yield source_conn, target_conn, flavor
+    finally:
+        close_quietly(source_conn, target_conn)
+
+
 def verify(source: ServerSpec, target: ServerSpec, move: str, *, method: str = "checksum", position: Optional[str] = None,
            timeout: float = DEFAULT_TIMEOUT, chunk_rows: int = DEFAULT_CHUNK_ROWS, parallel: int = DEFAULT_PARALLEL,
            tables: Optional[list[str]] = None) -> VerifyReport:
     """Verify move ``move`` (see the module docstring); mismatches are in the report, not raised."""
     check_options(method, timeout, chunk_rows, parallel)
     started = time.monotonic()
-    source_conn = connect(source)
-    target_conn = None
-    try:
-        target_conn = connect(target)
-        flavor = detect_flavor(source_conn)
-        refuse_unsupported_source(flavor, "verifies moves")
+    with sessions(source, target, "verifies moves") as (source_conn, target_conn, flavor):
         if position is None:
             position = fetch_value(source_conn, flavor.gtid_position_sql) or ""
         gtid.parse(position)  # a bad position fails here, not after the wait
@@ -515,8 +526,6 @@ def verify(source: ServerSpec, target: ServerSpec, move: str, *, method: str = "
         applied = wait_applied(target_conn, move, chosen, position, timeout)
         counters = auto_increment.behind(source_conn, target_conn, [(t.schema, t.name, t.target_schema, t.target_name) for t in chosen])
         coverage = inline_coverage(target_conn, move, chosen) if method == "inline" else None
-    finally:
-        close_quietly(source_conn, target_conn)
     results = verify_tables(source, target, move, flavor.gtid_position_sql, chosen, chunk_rows, parallel, timeout, coverage)
     return VerifyReport(position, applied, time.monotonic() - started, results, method, counters)
 

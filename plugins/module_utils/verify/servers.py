@@ -27,9 +27,8 @@ from ..binlog import gtid
 from ..common.errors import DbferryError
 from ..engine.selection import Selection
 from ..engine.tables import read_tables
-from ..server.connection import ServerSpec, close_quietly, connect, fetch_value
-from ..server.flavor import detect_flavor, refuse_unsupported_source
-from .checksum import VerifyReport, check_options, verify_tables
+from ..server.connection import ServerSpec, fetch_value
+from .checksum import VerifyReport, check_options, sessions, verify_tables
 
 #: Where a server stands: the transactions it applied, by replication (gtid_slave_pos) or its own (gtid_binlog_pos).
 POSITION_SQL = "SELECT @@GLOBAL.gtid_current_pos"
@@ -84,12 +83,7 @@ def compare_servers(source: ServerSpec, target: ServerSpec, selection: Selection
         if given is not None:
             gtid.parse(given)  # a bad position fails before any connection
     started = time.monotonic()
-    source_conn = connect(source)
-    target_conn = None
-    try:
-        target_conn = connect(target)
-        flavor = detect_flavor(source_conn)
-        refuse_unsupported_source(flavor, "verifies servers")
+    with sessions(source, target, "verifies servers") as (source_conn, target_conn, _flavor):
         before = _position(source_conn), _position(target_conn)
         _refuse_elsewhere("source", source, before[0], source_position)
         _refuse_elsewhere("target", target, before[1], target_position)
@@ -97,6 +91,4 @@ def compare_servers(source: ServerSpec, target: ServerSpec, selection: Selection
         results = verify_tables(source, target, None, POSITION_SQL, tables, chunk_rows, parallel, 0)
         _refuse_moved("source", source, before[0], _position(source_conn))
         _refuse_moved("target", target, before[1], _position(target_conn))
-    finally:
-        close_quietly(source_conn, target_conn)
     return VerifyReport(before[0], before[1], time.monotonic() - started, results)
