@@ -731,12 +731,14 @@ class AlterRun:
     def _forget_rehearsal(self) -> None:
         """The rehearsal's ghost and record dropped from the replica, however it ended: left there, the same change's real
         run on the primary would replicate a CREATE of the same ghost and an INSERT of the same record into them, and stop
-        the replica's SQL thread."""
+        the replica's SQL thread. Only what the change recorded: its record is written before its ghost exists (prepare), so
+        a ghost with no record is someone else's (the preflight refused it), and stays."""
         session = connect(self.config.server, autocommit=False)
         try:
+            if state.load(session, self.name) is None:
+                return
             ghosts.drop(session, self.config.database, self.ghost)
-            if state.load(session, self.name) is not None:
-                state.drop(session, self.name)
+            state.drop(session, self.name)
             session.commit()
         finally:
             close_quietly(session)

@@ -147,3 +147,17 @@ def test_a_rehearsal_on_a_server_that_is_not_a_replica_is_refused_before_anythin
     with pytest.raises(DbferryError, match="not a replica"):
         run_alter(parse_alter_config(_options(servers.source, db, tmp_path)), EventLog("alter"))
     assert _state(servers.source, db) == before
+
+
+def test_a_refused_rehearsal_leaves_a_ghost_it_did_not_make(servers: Any, db: str, tmp_path: Path, replica: sandbox.Sandbox) -> None:
+    """A _<t>_gho on the replica that no change recorded is someone else's: the preflight refuses it, and the failed
+    rehearsal's clean-up leaves it where it is."""
+    make_load_tables(servers, db, 10)
+    _caught_up(servers.source, replica)
+    with root_session(replica) as conn:
+        execute(conn, "SET SESSION sql_log_bin = 0")  # made on the replica alone, as an earlier tool would leave it
+        execute(conn, "CREATE TABLE %s (id INT PRIMARY KEY)" % quote_table(db, "_a_gho"))
+    with pytest.raises(DbferryError, match="_a_gho"):
+        run_alter(parse_alter_config(_options(replica, db, tmp_path)), EventLog("alter"))
+    assert _state(replica, db)["tables"] == ["_a_gho", "a", "b"]
+    _replicating_only_the_primary(servers.source, replica)
