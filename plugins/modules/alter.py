@@ -539,9 +539,8 @@ def _running_agent(config: AlterConfig) -> bool:
     return True
 
 
-def _started(module: AnsibleModule, config: AlterConfig, raw: dict[str, Any], log: EventLog) -> dict[str, Any]:
-    """state: started."""
-    running = _running_agent(config)
+def _started(module: AnsibleModule, config: AlterConfig, raw: dict[str, Any], log: EventLog, running: bool) -> dict[str, Any]:
+    """state: started; ``running``: an agent runs this change (_running_agent)."""
     if module.check_mode:
         outcome = None if running else noop_alter(config, log)
         return {"changed": bool(outcome and outcome.changed), "pid": alter_agent.running(config), "status": read_status(config.state_dir)}
@@ -551,10 +550,10 @@ def _started(module: AnsibleModule, config: AlterConfig, raw: dict[str, Any], lo
     return {"changed": changed, "pid": pid, "status": read_status(config.state_dir)}
 
 
-def _cut_over(module: AnsibleModule, config: AlterConfig, log: EventLog) -> dict[str, Any]:
-    """state: cut_over, and state: present when the change runs in its agent."""
+def _cut_over(module: AnsibleModule, config: AlterConfig, log: EventLog, running: bool) -> dict[str, Any]:
+    """state: cut_over, and state: present when the change runs in its agent (``running``, from _running_agent)."""
     table = "%s.%s" % (config.database, config.table)
-    if not _running_agent(config):
+    if not running:
         if already_applied(config):
             log.event("alter_already_applied", table=table)
             return {"changed": False}
@@ -587,10 +586,11 @@ def main() -> None:
             stopped = alter_agent.forget(config)
             return remove_alter(config, log) or stopped
         module.exit_json(changed=call_or_fail(module, what, absent), state_dir=config.state_dir)
+    running = call_or_fail(module, what, lambda: _running_agent(config))
     if state == "started":
-        module.exit_json(state_dir=config.state_dir, **call_or_fail(module, what, lambda: _started(module, config, raw, log)))
-    if state == "cut_over" or call_or_fail(module, what, lambda: _running_agent(config)):
-        module.exit_json(state_dir=config.state_dir, **call_or_fail(module, what, lambda: _cut_over(module, config, log)))
+        module.exit_json(state_dir=config.state_dir, **call_or_fail(module, what, lambda: _started(module, config, raw, log, running)))
+    if state == "cut_over" or running:
+        module.exit_json(state_dir=config.state_dir, **call_or_fail(module, what, lambda: _cut_over(module, config, log, running)))
     # The change in this task, with the controls of a running change (dbferry status and the like); a table that already
     # has it is left alone (changed false); noop_alter compares the same way.
     outcome = call_or_fail(module, what, lambda: noop_alter(config, log) if module.check_mode else alter_agent.run_controlled(

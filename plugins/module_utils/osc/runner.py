@@ -391,14 +391,12 @@ class AlterRun:
         #: test_on_replica: the replica's SQL thread was stopped by this run (started again however the run ends).
         self.replica_stopped = False
 
-    def ask_cut_over(self) -> bool:
+    def ask_cut_over(self) -> None:
         """The operator's word to cut over (``state: cut_over``): the change swaps as soon as it is ready, or at once when
-        it is waiting for this; False when it had it already."""
-        if self.cut_over_asked.is_set():
-            return False
-        self.cut_over_asked.set()
-        self.log.event("cut_over_asked", table=self.display)
-        return True
+        it is waiting for this; logged the first time."""
+        if not self.cut_over_asked.is_set():
+            self.cut_over_asked.set()
+            self.log.event("cut_over_asked", table=self.display)
 
     # -- prepare -------------------------------------------------------------
 
