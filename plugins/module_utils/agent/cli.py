@@ -144,7 +144,7 @@ def _status(args: argparse.Namespace) -> None:
     state_dir = _state_dir(args)
     snapshot = agent.read_status(state_dir)  # running or not is asked of the run lock, not read from the last status
     if snapshot["phase"] == "not started" and not snapshot["running"]:
-        raise DbferryError("no status for move %s in %s." % (args.name, state_dir), obj=args.name,
+        raise DbferryError("no status for %s in %s (no move or schema change of that name ran from there)." % (args.name, state_dir), obj=args.name,
                            fix="check the name, or pass --state-dir as configured in state_dir.")
     if sys.stdout.isatty():
         sys.stdout.write("\n".join(_render(snapshot)) + "\n")
