@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 from ..common.errors import DbferryError
 from ..common.identifiers import display_table, quote_ident
@@ -60,6 +60,8 @@ class Column:
     data_type: str
     column_type: str
     generated: bool
+    #: CHARACTER_SET_NAME (None for a column that holds no text).
+    charset: Optional[str] = None
 
 
 def read_columns(conn: Any, database: str, table: str) -> list[Column]:
@@ -67,11 +69,11 @@ def read_columns(conn: Any, database: str, table: str) -> list[Column]:
 
     Names compared byte for byte (BINARY): information_schema compares them case- and accent-insensitively.
     """
-    rows = fetch_all(conn, "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, EXTRA, IS_GENERATED FROM information_schema.COLUMNS "
+    rows = fetch_all(conn, "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, EXTRA, IS_GENERATED, CHARACTER_SET_NAME FROM information_schema.COLUMNS "
                            "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s "
                            "ORDER BY ORDINAL_POSITION", (database, table) * 2)
-    return [Column(name, data_type.lower(), column_type, (is_generated or "").upper() == "ALWAYS" or "GENERATED" in (extra or "").upper())
-            for name, data_type, column_type, extra, is_generated in rows]
+    return [Column(name, data_type.lower(), column_type, (is_generated or "").upper() == "ALWAYS" or "GENERATED" in (extra or "").upper(),
+                   charset) for name, data_type, column_type, extra, is_generated, charset in rows]
 
 
 def primary_key(conn: Any, database: str, table: str) -> list[str]:

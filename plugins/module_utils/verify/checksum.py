@@ -59,7 +59,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 from ..cutover import auto_increment
 from ..binlog import gtid
@@ -217,13 +217,15 @@ def range_condition(key: str, key_range: KeyRange) -> tuple[str, list[Any]]:
     return (" AND ".join(parts) or "TRUE"), args
 
 
-def column_digest(column: str, data_type: str, as_text: bool = False) -> str:
+def column_digest(column: str, data_type: str, as_text: bool = False, hashed: Optional[bool] = None) -> str:
     """An expression whose value tells apart every two stored values of the column (module docstring).
 
     ``as_text``: tell apart values as they read, not as they are stored, so that a value kept through a change of the
     column's type digests alike on both sides (an online schema change, osc/verify.py): character columns in utf8mb4,
-    ENUM and SET by label, DECIMAL without its scale's trailing zeros, every column hashed (the form may not depend on a
-    type that changed).
+    ENUM and SET by label, DECIMAL without its scale's trailing zeros.
+    ``hashed``: the value's MD5 rather than the value itself (length-prefixed); by default for the long types, whose
+    values can exceed a row. Both sides of a comparison must choose alike: a type change may move a column between a
+    short and a long type, so the caller decides from both sides' types.
     """
     data_type = data_type.lower()
     quoted = for_arguments(quote_ident(column))
@@ -238,14 +240,19 @@ def column_digest(column: str, data_type: str, as_text: bool = False) -> str:
         value = "CONCAT(%s + 0, '=', CAST(%s AS BINARY))" % (quoted, quoted)
     else:
         value = "CAST(%s AS BINARY)" % quoted
-    if as_text or data_type in LONG_TYPES:
+    if data_type in LONG_TYPES if hashed is None else hashed:
         return "IFNULL(CONCAT('H', MD5(%s)), 'N')" % value
     return "IFNULL(CONCAT(LENGTH(%s), ':', %s), 'N')" % (value, value)
 
 
-def row_digest(columns: list[tuple[str, str]], as_text: bool = False) -> str:
-    """MD5 of a row: its columns' digests, concatenated (each is self-delimiting); ``as_text`` as for column_digest."""
-    return "MD5(CONCAT(%s))" % ", ".join(column_digest(name, data_type, as_text) for name, data_type in columns)
+def row_digest(columns: list[tuple[str, str]]) -> str:
+    """MD5 of a row: its columns' digests (column_digest's defaults), concatenated (each is self-delimiting)."""
+    return digest_of(column_digest(name, data_type) for name, data_type in columns)
+
+
+def digest_of(column_digests: Iterable[str]) -> str:
+    """MD5 of a row from its columns' digests, concatenated (each is self-delimiting)."""
+    return "MD5(CONCAT(%s))" % ", ".join(column_digests)
 
 
 def row_differences(source: list[tuple[Any, str]], target: list[tuple[Any, str]], horizon: Optional[Any] = None) -> list[tuple[Any, str]]:

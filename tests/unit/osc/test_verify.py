@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import AlterPlan
-from ansible_collections.dbferry.mysql.plugins.module_utils.osc.verify import describe_mismatch, failure_message
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import AlterPlan, Column
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.verify import describe_mismatch, failure_message, pair_digest
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum import DIFFERS, EXTRA, MISSING, Mismatch, column_digest
 
 
@@ -14,15 +14,27 @@ def plan_of_orders() -> AlterPlan:
                      dropped=("note",), added=(), generated=(), state_name="alter-0123")
 
 
-def test_as_text_reads_text_in_utf8mb4_enum_by_label_and_always_hashes() -> None:
-    assert column_digest("v", "varchar", as_text=True) == "IFNULL(CONCAT('H', MD5(CAST(CONVERT(`v` USING utf8mb4) AS BINARY))), 'N')"
-    assert column_digest("v", "ENUM", as_text=True) == "IFNULL(CONCAT('H', MD5(CAST(CONVERT(`v` USING utf8mb4) AS BINARY))), 'N')"
-    # a type change may move a column between the short and the long form: with as_text both sides hash
-    assert column_digest("v", "text", as_text=True) == column_digest("v", "varchar", as_text=True)
-    assert column_digest("v", "int", as_text=True) == "IFNULL(CONCAT('H', MD5(CAST(`v` AS BINARY))), 'N')"
+def test_as_text_reads_text_in_utf8mb4_enum_by_label() -> None:
+    assert column_digest("v", "varchar", as_text=True) == \
+        "IFNULL(CONCAT(LENGTH(CAST(CONVERT(`v` USING utf8mb4) AS BINARY)), ':', CAST(CONVERT(`v` USING utf8mb4) AS BINARY)), 'N')"
+    assert column_digest("v", "ENUM", as_text=True, hashed=True) == "IFNULL(CONCAT('H', MD5(CAST(CONVERT(`v` USING utf8mb4) AS BINARY))), 'N')"
     # a move's digest is unchanged: stored bytes, ENUM by number too
     assert column_digest("v", "enum") == "IFNULL(CONCAT(LENGTH(CONCAT(`v` + 0, '=', CAST(`v` AS BINARY))), ':', " \
                                          "CONCAT(`v` + 0, '=', CAST(`v` AS BINARY))), 'N')"
+
+
+def test_a_pair_digests_by_its_stored_bytes_unless_the_change_retypes_it() -> None:
+    same_old, same_ghost = Column("v", "varchar", "varchar(10)", False, "utf8mb4"), Column("w", "varchar", "varchar(10)", False, "utf8mb4")
+    assert pair_digest(same_ghost, same_old, same_ghost) == column_digest("w", "varchar")
+    latin1 = Column("v", "varchar", "varchar(10)", False, "latin1")
+    assert "CONVERT(`v` USING utf8mb4)" in pair_digest(latin1, latin1, same_ghost)  # a charset conversion reads as text
+    widened = Column("v", "varchar", "varchar(20)", False, "utf8mb4")
+    assert "CONVERT(`v` USING utf8mb4)" in pair_digest(widened, same_old, widened)
+    # VARCHAR to TEXT: both sides hash, whichever side's type is the long one
+    text = Column("v", "text", "text", False, "utf8mb4")
+    assert pair_digest(same_old, same_old, text) == column_digest("v", "varchar", as_text=True, hashed=True)
+    assert pair_digest(text, same_old, text) == column_digest("v", "text", as_text=True, hashed=True)
+    assert pair_digest(same_old, same_old, text).startswith("IFNULL(CONCAT('H', MD5(")
 
 
 def test_mismatch_detail_is_shown_only_when_there_is_one() -> None:
