@@ -92,6 +92,13 @@ options:
         is sized to take about 25 ms, from 10 rows up to 10 times this value (100000 at most).
     type: int
     default: 1000
+  nice_ratio:
+    description:
+      - After each chunk of the copy, pause this many times as long as the chunk took, as gh-ost's C(--nice-ratio).
+        With V(1) the copy pauses as long as it works, which halves its share of a busy server's time and doubles its
+        own; V(0) copies without pauses. The pause holds no lock (the chunk has committed).
+    type: float
+    default: 0.0
   dml_batch_size:
     description:
       - Row changes from the binlog applied to the ghost table per transaction at most (1 to 100); whole transactions of

@@ -40,6 +40,9 @@ ALTER_OPTIONS: tuple[Option, ...] = (
     Option("chunk_size", "int", 1000, "rows of the copy's first chunk (gh-ost's rows per chunk); a chunk is one server-side INSERT ... "
            "SELECT that holds shared locks on its rows of the table until it commits, so each later chunk is sized to take about "
            "%d ms, from 10 rows up to %d times this (100000 at most)" % (CHUNK_SECONDS * 1000, CHUNK_GROWTH), limits=(10, 100000)),
+    Option("nice_ratio", "float", 0.0, "after each chunk of the copy, pause this many times as long as the chunk took (gh-ost's "
+           "--nice-ratio): with 1 the copy pauses as long as it works, which halves its share of a busy server's time and "
+           "doubles its own; 0 copies without pauses", limits=(0, 100)),
     Option("dml_batch_size", "int", 10, "row changes of the binlog applied to the new table per transaction at most (whole transactions "
            "of the table only; a batch goes sooner when the applier is free)", limits=(1, 100)),
     BY_KEY["max_load"],
@@ -105,6 +108,7 @@ class AlterConfig:
     alter: str
     rename_columns: dict[str, str]
     chunk_size: int
+    nice_ratio: float
     dml_batch_size: int
     max_load: dict[str, int]
     critical_load: dict[str, int]
@@ -150,6 +154,15 @@ def _value(raw: dict[str, Any], key: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise _bad(key, "must be a whole number from %d to %d, got %r." % (low, high, value), fix + ".")
         return value
+    if option.type == "float":
+        try:
+            number = float(value) if isinstance(value, str) else value  # the CLI's text
+        except ValueError:
+            number = None
+        low, high = option.limits or (float("-inf"), float("inf"))
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not low <= number <= high:
+            raise _bad(key, "must be a number from %s to %s, got %r." % (low, high, value), fix + ".")
+        return float(number)
     if option.type == "bool":
         if not isinstance(value, bool):
             raise _bad(key, "must be true or false, got %r." % (value,), "write %s: true or false." % key)

@@ -90,8 +90,9 @@ class ChunkCopy:
     """Copies the original table into the ghost from the recorded cursor to the end, or until stopped."""
 
     def __init__(self, spec: ServerSpec, plan: AlterPlan, throttle: Throttle, tunables: Tunables, progress: Progress,
-                 hook: Optional[ChunkHook] = None) -> None:
+                 hook: Optional[ChunkHook] = None, nice_ratio: float = 0.0) -> None:
         self.spec = spec
+        self.nice_ratio = nice_ratio
         self.plan = plan
         self.table = plan.moved_table()
         self.throttle = throttle
@@ -187,9 +188,12 @@ class ChunkCopy:
             if not is_database_error(exc) or is_transient(exc):
                 raise
             raise self._chunk_error(conn, low, high, exc) from None
+        took = time.monotonic() - started
         if found is not None:  # a whole chunk: its time tells the pace (the last one may have a few keys only)
-            self.rows = next_chunk_rows(self.rows, time.monotonic() - started, chunk_size)
+            self.rows = next_chunk_rows(self.rows, took, chunk_size)
         self.progress(rows, done)
+        if self.nice_ratio and not done:
+            stop.wait(self.nice_ratio * took)  # the pause holds no lock: the chunk has committed
         return done
 
     def _nth_key(self, conn: Any, low: Optional[int], high: int, nth: int) -> Optional[int]:

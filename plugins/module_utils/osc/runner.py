@@ -178,11 +178,15 @@ def _created_after_record(conn: Any, config: AlterConfig) -> bool:
                             (alter_name(config.database, config.table), config.database, config.table)))
 
 
-def _already_applied(conn: Any, config: AlterConfig, recorded: Optional[state.MoveState]) -> bool:
-    """already_applied, with the change's recorded state at hand."""
+def _already_applied(conn: Any, config: AlterConfig, recorded: Optional[state.MoveState], new_create: Optional[str] = None) -> bool:
+    """already_applied, with the change's recorded state at hand, and the table's definition with the ALTER applied when
+    the preflight made it (checks.Preflight.new_create: no second copy of the table is made for it)."""
     if recorded is not None and recorded.phase == state.COMPLETE and recorded.config_digest == config_digest(config) \
             and not _created_after_record(conn, config):
         return True
+    if new_create is not None:
+        current = ghosts.show_create(conn, config.database, config.table)
+        return ghosts.normalized(new_create, config.table) == ghosts.normalized(current, config.table)
     return _same_as_altered(conn, config)
 
 
@@ -501,7 +505,10 @@ class AlterRun:
                                old_table=display_table(config.database, self.old),
                                warnings=["the change had swapped the names before its run ended; recorded complete now. %s holds the "
                                          "original rows." % display_table(config.database, self.old)])
-        if _already_applied(conn, config, recorded):
+        # The preflight first: its empty copy also tells whether the table has the change already (one copy, not two: each
+        # is DDL that the replicas run too); what it refuses is refused only for a change still to make.
+        found = check_alter(conn, config)
+        if _already_applied(conn, config, recorded, found.new_create):
             self.log.event("alter_already_applied", table=self.display)
             return AlterResult(changed=False, old_create=old_create, new_create=old_create, mapping={}, dropped=[], added=[])
         if recorded is not None and recorded.phase == state.COMPLETE:  # the record of an earlier, other change of the table
@@ -513,7 +520,6 @@ class AlterRun:
                                obj=self.display, fix="run that change to its end with its own options, or remove it (state: absent) first.")
         resuming = recorded is not None and recorded.phase == "copying" and ghosts.exists(conn, config.database, self.ghost)
         # A ghost this change recorded is its own (resumed, or dropped and made again by prepare), not a leftover.
-        found = check_alter(conn, config)
         findings = [f for f in found.findings if not (recorded is not None and f.name == "ghost_table")]
         refuse_on_errors(findings)
         warnings = [f.message for f in findings if f.status == WARNING]
@@ -581,7 +587,7 @@ class AlterRun:
     def _copy_verify_swap(self, conn: Any, flavor: Flavor, plan: AlterPlan, applied: _AppliedKeys, old_create: str) -> AlterResult:
         config = self.config
         self.phase = "copying"
-        copied = ChunkCopy(config.server, plan, self.throttle, self.tunables, self._copied, self.chunk_hook).run(self.halt)
+        copied = ChunkCopy(config.server, plan, self.throttle, self.tunables, self._copied, self.chunk_hook, config.nice_ratio).run(self.halt)
         if not copied:
             raise self._stopped()
         self.log.event("copy_complete", table=self.display, rows=self.status.tables[self.display]["copied"])

@@ -58,7 +58,11 @@ def _caught_up(primary: sandbox.Sandbox, replica_box: sandbox.Sandbox) -> None:
     with root_session(primary) as conn:
         position = fetch_value(conn, "SELECT @@GLOBAL.gtid_binlog_pos")
     with root_session(replica_box) as conn:
-        assert fetch_value(conn, "SELECT MASTER_GTID_WAIT(%s, 60)", (position,)) == 0, "the replica did not catch up"
+        if fetch_value(conn, "SELECT MASTER_GTID_WAIT(%s, 60)", (position,)) != 0:
+            status = (fetch_dicts(conn, "SHOW SLAVE STATUS") or [{}])[0]
+            shown = {k: status.get(k) for k in ("Slave_IO_Running", "Slave_SQL_Running", "Last_IO_Error", "Last_SQL_Error", "Gtid_IO_Pos")}
+            waits = fetch_all(conn, "SELECT ID, USER, COMMAND, TIME, STATE, INFO FROM information_schema.PROCESSLIST WHERE COMMAND <> 'Sleep'")
+            pytest.fail("the replica did not reach %s in 60 s: %s; sessions: %s" % (position, shown, waits))
 
 
 def _state(server: sandbox.Sandbox, db: str) -> dict[str, Any]:

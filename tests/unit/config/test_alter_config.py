@@ -53,6 +53,9 @@ def test_server_mapping_and_replicas_inherit_login() -> None:
     ({"chunk_size": 5}, "chunk_size"),
     ({"chunk_size": True}, "chunk_size"),
     ({"dml_batch_size": 101}, "dml_batch_size"),
+    ({"nice_ratio": -0.5}, "nice_ratio"),
+    ({"nice_ratio": "fast"}, "nice_ratio"),
+    ({"nice_ratio": True}, "nice_ratio"),
     ({"cut_over_lock_timeout_seconds": 0}, "cut_over_lock_timeout_seconds"),
     ({"verify": "yes"}, "verify"),
     ({"rename_columns": {"a": ""}}, "rename_columns"),
@@ -76,8 +79,9 @@ def test_unknown_key_suggests_the_close_one() -> None:
 
 
 def test_cli_text_numbers_and_trailing_semicolon() -> None:
-    config = parse_alter_config(_raw(chunk_size="500", alter=" ADD COLUMN c INT; "))
-    assert config.chunk_size == 500 and config.alter == "ADD COLUMN c INT"
+    config = parse_alter_config(_raw(chunk_size="500", alter=" ADD COLUMN c INT; ", nice_ratio="0.5"))
+    assert config.chunk_size == 500 and config.alter == "ADD COLUMN c INT" and config.nice_ratio == 0.5
+    assert parse_alter_config(_raw(nice_ratio=2)).nice_ratio == 2.0
 
 
 def test_default_state_dir_escapes_names() -> None:

@@ -29,6 +29,8 @@ ISSUE_OPTIONS = (
     "cut_over_lock_timeout_seconds", "default_retries", "exact_rowcount", "concurrent_rowcount", "initially_drop_ghost_table",
     "initially_drop_old_table", "ok_to_drop_table", "hooks_path", "hooks_timeout_seconds", "rename_columns", "verify",
     "attempt_instant_ddl", "test_on_replica",
+    # gh-ost's, added since
+    "nice_ratio",
 )
 MODULE_OPTIONS = [option for option in ALTER_OPTIONS if option.key not in alter.NOT_MODULE_OPTIONS]
 
