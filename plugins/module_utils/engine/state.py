@@ -313,5 +313,7 @@ def drop(conn: Any, name: str) -> None:
             execute(conn, "DELETE FROM %s.%s WHERE move = %%s" % (_S, quote_ident(table)), (name,))
     execute(conn, "DELETE FROM %s.cursors WHERE move = %%s" % _S, (name,))
     execute(conn, "DELETE FROM %s.moves WHERE name = %%s" % _S, (name,))
-    if not fetch_all(conn, "SELECT 1 FROM %s.moves LIMIT 1" % _S):
+    # A session outside the binlog (a rehearsal on a replica, osc/replica.py) leaves the schema: the replica's copy of it
+    # is replication's, and a primary that records a move or change later writes into it (its SQL thread would stop).
+    if fetch_value(conn, "SELECT @@SESSION.sql_log_bin") and not fetch_all(conn, "SELECT 1 FROM %s.moves LIMIT 1" % _S):
         execute(conn, "DROP DATABASE %s" % _S)
