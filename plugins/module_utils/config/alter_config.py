@@ -147,22 +147,13 @@ def _value(raw: dict[str, Any], key: str) -> Any:
     if value is None or option.type == "raw":
         return value
     fix = "set %s: %s" % (key, option.doc)
-    if option.type == "int":
-        if isinstance(value, str) and value.strip().isdigit():  # the CLI's text
-            value = int(value)
+    if option.type in ("int", "float"):
+        whole = option.type == "int"
+        number = _cli_number(value, whole) if isinstance(value, str) else value
         low, high = option.limits or (float("-inf"), float("inf"))
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise _bad(key, "must be a whole number from %d to %d, got %r." % (low, high, value), fix + ".")
-        return value
-    if option.type == "float":
-        try:
-            number = float(value) if isinstance(value, str) else value  # the CLI's text
-        except ValueError:
-            number = None
-        low, high = option.limits or (float("-inf"), float("inf"))
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or not low <= number <= high:
-            raise _bad(key, "must be a number from %s to %s, got %r." % (low, high, value), fix + ".")
-        return float(number)
+        if isinstance(number, bool) or not isinstance(number, int if whole else (int, float)) or not low <= number <= high:
+            raise _bad(key, "must be %s from %s to %s, got %r." % ("a whole number" if whole else "a number", low, high, number), fix + ".")
+        return number if whole else float(number)
     if option.type == "bool":
         if not isinstance(value, bool):
             raise _bad(key, "must be true or false, got %r." % (value,), "write %s: true or false." % key)
@@ -177,6 +168,16 @@ def _value(raw: dict[str, Any], key: str) -> Any:
     if option.type == "list" and not isinstance(value, list):
         raise _bad(key, "must be a list, got %r." % (value,), fix + ".")
     return value
+
+
+def _cli_number(text: str, whole: bool) -> Any:
+    """The number a command line's text gives (digits only for a whole number), or the text itself when it is none."""
+    if whole:
+        return int(text) if text.strip().isdigit() else text
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _name(raw: dict[str, Any], key: str) -> str:
