@@ -31,7 +31,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Optional
 
-from ..server.connection import ServerSpec, connect, execute, fetch_dicts, fetch_value
+from ..server.connection import ServerSpec, connect, execute, fetch_all, fetch_dicts, fetch_value
 from ..common.errors import DbferryError
 from ..common.identifiers import quote_ident
 from ..common.private import write_private
@@ -364,7 +364,11 @@ def replicate(replica: Sandbox, primary: Sandbox) -> None:
     The replica's own binlog is emptied first (RESET MASTER), so that with
     log_slave_updates it holds the primary's transactions only, as a replica
     made from a backup of the primary does: no GTID of the replica's own
-    start-up sits in the same domain before the primary's.
+    start-up sits in the same domain before the primary's. Its binlog state
+    is then the primary's (gtid_binlog_state), so that its binlog position is
+    the primary's from the start, every replication domain included: a domain
+    the primary wrote before and not since would otherwise never appear in
+    the replica's position, which then never equals the primary's.
     The replication user is made on the primary for this; the replica's
     ``ferry_source`` user gets SLAVE MONITOR, which throttle checks and the
     preflight's look at a replica source need.
@@ -374,11 +378,12 @@ def replicate(replica: Sandbox, primary: Sandbox) -> None:
     try:
         execute(primary_conn, "CREATE OR REPLACE USER replicator@'127.0.0.1' IDENTIFIED BY %s", (password,))
         execute(primary_conn, "GRANT REPLICATION SLAVE ON *.* TO replicator@'127.0.0.1'")
-        position = fetch_value(primary_conn, "SELECT @@GLOBAL.gtid_binlog_pos") or ""
+        position, binlog_state = fetch_all(primary_conn, "SELECT @@GLOBAL.gtid_binlog_pos, @@GLOBAL.gtid_binlog_state")[0]
         execute(replica_conn, "GRANT SLAVE MONITOR ON *.* TO ferry_source@'127.0.0.1'")
         execute(replica_conn, "STOP SLAVE")
         execute(replica_conn, "RESET MASTER")
-        execute(replica_conn, "SET GLOBAL gtid_slave_pos = %s", (position,))
+        execute(replica_conn, "SET GLOBAL gtid_binlog_state = %s", (binlog_state or "",))
+        execute(replica_conn, "SET GLOBAL gtid_slave_pos = %s", (position or "",))
         execute(replica_conn, "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = %s, MASTER_USER = 'replicator', "
                               "MASTER_PASSWORD = %s, MASTER_USE_GTID = slave_pos", (primary.port, password))
         execute(replica_conn, "START SLAVE")
