@@ -132,10 +132,10 @@ def foreign_keys(ctx: Context) -> None:
                         key.child, key.drop_statement()))
         else:
             kept += 1
-    ctx.ok_unless_found("foreign_keys", before, "tables",
-                        "%d foreign key(s) between moved tables, created on the target with their tables (written with "
-                        "foreign_key_checks=0 until the cutover), none to or from a table outside the move." % kept
-                        if kept else "no foreign keys on or into the selected tables.")
+    if kept:
+        ctx.add("foreign_keys", OK, "tables", "%d foreign key(s) between moved tables are moved: created on the target with their "
+                                              "tables, which the move writes with foreign_key_checks=0 until the cutover." % kept)
+    ctx.ok_unless_found("foreign_keys", before, "tables", "no foreign keys on or into the selected tables.")
     ctx.ok_unless_found("foreign_key_cascades", before, "tables", "no cascading foreign keys on the moved tables.")
 
 
