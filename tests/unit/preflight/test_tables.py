@@ -5,6 +5,7 @@ from __future__ import annotations
 from ansible_collections.dbferry.mysql.plugins.module_utils.preflight.tables import is_supported_key, schemas_hiding_triggers
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.grants import parse_grant
 
+
 def test_only_a_single_integer_column_is_a_supported_key():
     assert is_supported_key([("id", "bigint")])
     assert not is_supported_key([("a", "int"), ("b", "int")])
