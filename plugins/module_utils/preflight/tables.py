@@ -11,10 +11,10 @@ and, for the record, tables without rows and the foreign keys that are moved.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable
+from typing import Iterable, Optional
 
 from ..common.identifiers import display_table, quote_ident, quote_table
-from ..engine.foreign_keys import read_foreign_keys
+from ..engine.foreign_keys import ForeignKey, read_foreign_keys
 from ..engine.tables import SUPPORTED_KEY_TYPES, UNPRINTABLE_FIX, unprintable_columns
 from ..server import grants as grants_mod
 from ..server.connection import fetch_all
@@ -102,36 +102,45 @@ def primary_keys(ctx: Context) -> None:
     ctx.ok_unless_found("primary_key_type", before, "tables", "every primary key is a single integer column.")
 
 
+def foreign_key_finding(key: ForeignKey, moved: set[tuple[str, str]]) -> Optional[tuple[str, str, str]]:
+    """(check, message, fix) of an error about a foreign key with an end in ``moved``; None for one the move keeps.
+
+    A foreign key between two moved tables is moved (engine/foreign_keys.py). A cascade on a moved child is refused; one
+    from a table the move leaves behind to a moved parent is reported as out of the move: the target has no child rows
+    to miss.
+    """
+    child_moved, parent_moved = (key.schema, key.table) in moved, (key.parent_schema, key.parent_table) in moved
+    if child_moved and key.cascades:
+        return "foreign_key_cascades", key.cascade_message(), key.cascade_fix()
+    if not parent_moved:
+        return ("foreign_keys",
+                "%s, which the move leaves behind: the target's %s would reference a table the move does not fill." % (
+                    key.describe(), key.child),
+                "add %s to the move, or drop the foreign key for the move (%s) and add it again after the cutover; allow "
+                "foreign_keys only if %s is on the target already, under the same name, with its rows." % (
+                    key.parent, key.drop_statement(), key.parent))
+    if not child_moved:
+        return ("foreign_keys",
+                "%s, which is moved while %s stays: after the cutover the constraint still points at the source's %s, "
+                "which no longer receives the application's writes." % (key.describe(), key.child, key.parent),
+                "add %s to the move, or drop the foreign key (%s); allow foreign_keys if it is moved separately." % (
+                    key.child, key.drop_statement()))
+    return None
+
+
 def foreign_keys(ctx: Context) -> None:
     """Foreign keys with one end outside the move (foreign_keys), and cascading actions on moved child tables, which the
-    binlog does not record (foreign_key_cascades); one check, as one scan of the constraints finds both.
-
-    A foreign key between two moved tables is moved (engine/foreign_keys.py); one from a table the move leaves behind to
-    a moved parent is reported as out of the move even when it cascades: the target has no child rows to miss.
-    """
+    binlog does not record (foreign_key_cascades); one check, as one scan of the constraints finds both."""
     moved = {(t.schema, t.name) for t in ctx.base_tables}
     before = ctx.mark()
     kept = 0
     for key in read_foreign_keys(ctx.source, moved):
-        obj = "%s (%s)" % (key.child, key.name)
-        child_moved, parent_moved = (key.schema, key.table) in moved, (key.parent_schema, key.parent_table) in moved
-        if child_moved and key.cascades:
-            ctx.add("foreign_key_cascades", ERROR, obj, key.cascade_message(), key.cascade_fix())
-        elif not parent_moved:
-            ctx.add("foreign_keys", ERROR, obj,
-                    "%s, which the move leaves behind: the target's %s would reference a table the move does not fill." % (
-                        key.describe(), key.child),
-                    "add %s to the move, or drop the foreign key for the move (%s) and add it again after the cutover; allow "
-                    "foreign_keys only if %s is on the target already, under the same name, with its rows." % (
-                        key.parent, key.drop_statement(), key.parent))
-        elif not child_moved:
-            ctx.add("foreign_keys", ERROR, obj,
-                    "%s, which is moved while %s stays: after the cutover the constraint still points at the source's %s, "
-                    "which no longer receives the application's writes." % (key.describe(), key.child, key.parent),
-                    "add %s to the move, or drop the foreign key (%s); allow foreign_keys if it is moved separately." % (
-                        key.child, key.drop_statement()))
-        else:
+        found = foreign_key_finding(key, moved)
+        if found is None:
             kept += 1
+        else:
+            name, message, fix = found
+            ctx.add(name, ERROR, "%s (%s)" % (key.child, key.name), message, fix)
     if kept:
         ctx.add("foreign_keys", OK, "tables", "%d foreign key(s) between moved tables are moved: created on the target with their "
                                               "tables, which the move writes with foreign_key_checks=0 until the cutover." % kept)
