@@ -5,7 +5,8 @@ First of all, the move's lock on the target is taken, and held until the end
 
 Prepare (once per move, resumable):
   check that binlog.server_id is the agent's own, not the source's nor a
-  replica's (replica_id.py), before anything is written; then
+  replica's (replica_id.py), and that no moved table has a cascading
+  foreign key (foreign_keys.py), before anything is written; then
   record the move on the target (phase ``preparing``), create the target
   tables from the source definitions, read the source position P0, record
   it as the start and applied position (phase ``copying``). P0 is read
@@ -32,6 +33,7 @@ from ..binlog.changes import Transaction
 from ..config.move_config import MoveConfig
 from ..server.connection import close_quietly, connect, fetch_all, fetch_value
 from .copier import CopyHook, TableCopier
+from .foreign_keys import refuse_cascades
 from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
 from ..common.workers import WorkerPool
@@ -93,6 +95,7 @@ class Ferry:
             # Every refusal comes before the first write to the target (the state schema included).
             self._check_selection(source)
             tables = read_tables(source, self.config)
+            refuse_cascades(source, [(t.schema, t.name) for t in tables])
             recorded = state.load(target, self.config.name)
             if recorded is not None and recorded.config_digest != self.config.digest:
                 raise DbferryError(
