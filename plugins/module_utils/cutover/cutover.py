@@ -32,6 +32,7 @@ from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
 from ..server.flavor import detect_flavor
 from ..controls.hooks import Hooks
+from .window import WindowSteps
 
 
 def _applied(target: Any, name: str) -> str:
@@ -120,6 +121,12 @@ def cut_over(source_spec: ServerSpec, target_spec: ServerSpec, name: str, state_
             for variable in reversed(flavor.read_only_variables):
                 execute(target, "SET GLOBAL %s = OFF" % variable)
         done = time.monotonic()
+        window = WindowSteps(name, state_dir)
+        for step, began, ended in (("postponed", started, started + postponed), ("wait_applied", started + postponed, caught_up),
+                                   ("auto_increment", caught_up, counted), ("stop_agent", counted, stopped), ("record", stopped, done)):
+            if ended > began:
+                window.add(step, began, ended)
+        window.write()
         hook_failures = []
         if hooks is not None:
             snapshot = dict(agent.read_status(state_dir), phase=state.COMPLETE)
