@@ -10,6 +10,7 @@ the whole wait logic (what counts as caught up, the failure messages); this only
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ansible.plugins.action import ActionBase
@@ -35,12 +36,13 @@ class ActionModule(ActionBase):
         host = (task_vars or {}).get("inventory_hostname", "")
         samples: list[dict[str, Any]] = []
         printed: list[str] = []
-        waited = 0.0
+        started = time.monotonic()
         while True:
-            result = self._execute_module(module_name="dbferry.mysql.wait", module_args=dict(args, _waited_before=waited),
+            # The controller's clock counts the whole task, the time Ansible takes to run each call included.
+            result = self._execute_module(module_name="dbferry.mysql.wait", module_args=dict(args, _waited_before=time.monotonic() - started),
                                           task_vars=task_vars)
             samples = (samples + list(result.get("samples") or []))[-_KEEP:]
-            waited = float(result.get("waited") or waited)
+            waited = float(result.get("waited") or time.monotonic() - started)
             if result.get("failed") or result.get("caught_up", True):
                 return dict(result, samples=samples, progress=printed[-_KEEP:])
             for line in progress_lines(result.get("status") or {}, waited):

@@ -53,9 +53,14 @@ class TextLines:
 
 
 def bar_postfix(snapshot: dict[str, Any]) -> str:
-    """What the bar cannot show: phase, lag, and why the move is held (never "None": an unknown lag says so)."""
+    """The agent's own figures after the bar: phase, rows/s, ETA while copying, lag, and why the move is held. Never
+    "None": a figure not known yet says so. Not tqdm's rate and ETA: it would see the rows copied before the watch
+    started arrive all at once."""
     lag = snapshot.get("lag_seconds")
-    parts = [snapshot.get("phase", "unknown"), "lag %s" % ("unknown" if lag is None else duration(lag) if lag >= 10 else "%s s" % lag)]
+    parts = [snapshot.get("phase", "unknown"), "%s rows/s" % (snapshot.get("rows_per_second") or 0)]
+    if snapshot.get("phase") == "copying":
+        parts.append("ETA %s" % duration(snapshot.get("eta_seconds")))
+    parts.append("lag %s" % ("unknown" if lag is None else "%s s" % lag))
     if snapshot.get("paused"):
         parts.append("PAUSED")
     if snapshot.get("throttled"):
@@ -67,20 +72,29 @@ class ProgressBar:
     """A tqdm bar of all tables' rows: its position is the agent's count, not tqdm's own (the agent may have copied rows
     before this watch started, and a restarted agent counts from its checkpoints)."""
 
+    #: The bar and the counts; the figures are the agent's (bar_postfix).
+    FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n}/{total} rows [{elapsed}{postfix}]"
+
     def __init__(self, out: TextIO, name: str) -> None:
         if tqdm is None:
             raise RuntimeError("tqdm is not installed")
-        self.bar = tqdm(total=0, desc=name, unit="rows", unit_scale=True, dynamic_ncols=True, file=out, leave=True)
+        self.out = out
+        self.name = name
+        self.bar: Any = None
 
     def show(self, snapshot: dict[str, Any]) -> None:
         copied = int(snapshot.get("rows_copied") or 0)
-        self.bar.total = max(int(snapshot.get("rows_estimated") or 0), copied)
+        total = max(int(snapshot.get("rows_estimated") or 0), copied)
+        if self.bar is None:  # made with the first status: its total known, no empty bar drawn first
+            self.bar = tqdm(total=total, initial=copied, desc=self.name, bar_format=self.FORMAT, dynamic_ncols=True, file=self.out, leave=True)
+        self.bar.total = total
         self.bar.n = copied
         self.bar.set_postfix_str(bar_postfix(snapshot), refresh=False)
         self.bar.refresh()
 
     def close(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
 
 def exit_status(snapshot: dict[str, Any]) -> int:

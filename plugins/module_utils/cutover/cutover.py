@@ -47,8 +47,10 @@ def postpone_flag(config: Optional[MoveConfig]) -> Optional[str]:
 
 
 def wait_postponed(config: Optional[MoveConfig], timeout: float) -> float:
-    """Wait while the postpone flag file exists; return the seconds waited, or raise when ``timeout`` passed first."""
+    """Wait while the postpone flag file exists; return the seconds waited (0 without the file: the read-only window's
+    steps leave out a wait that did not happen), or raise when ``timeout`` passed first."""
     started = time.monotonic()
+    waited = 0.0
     while postpone_flag(config):
         waited = time.monotonic() - started
         if waited > timeout:
@@ -56,7 +58,8 @@ def wait_postponed(config: Optional[MoveConfig], timeout: float) -> float:
             raise DbferryError("the cutover was postponed by %s for %.0f s and the file still exists: gave up waiting (postpone_timeout)." % (
                 flag, waited), obj=flag, fix="remove the file when the cutover may go ahead, then run the cutover again; or raise postpone_timeout.")
         time.sleep(0.2)
-    return time.monotonic() - started
+        waited = time.monotonic() - started
+    return waited
 
 
 def _hooks(config: Optional[MoveConfig], state_dir: str) -> Optional[Hooks]:

@@ -48,7 +48,8 @@ class _Frame:
                  '<line class="axis" x1="%d" y1="%d" x2="%d" y2="%d"/>' % (LEFT, self.height - BOTTOM, WIDTH - RIGHT, self.height - BOTTOM)]
         for i in range(TICKS + 1):
             at = self.t0 + (self.t1 - self.t0) * i / TICKS
-            parts.append('<text class="tick" x="%.1f" y="%d" text-anchor="middle">%s</text>' % (self.x(at), self.height - BOTTOM + 16, _clock(at)))
+            anchor = "start" if i == 0 else "end" if i == TICKS else "middle"  # the ends inside the frame
+            parts.append('<text class="tick" x="%.1f" y="%d" text-anchor="%s">%s</text>' % (self.x(at), self.height - BOTTOM + 16, anchor, _clock(at)))
             if values:
                 value = self.top_value * i / TICKS
                 parts.append('<line class="grid" x1="%d" y1="%.1f" x2="%d" y2="%.1f"/>' % (LEFT, self.y(value), WIDTH - RIGHT, self.y(value)))

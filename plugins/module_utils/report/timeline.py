@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Iterable, Optional
 
 #: Events shown as marks on the time axis, with the words shown for them.
-MARKS = {"agent_started": "agent started", "copy_complete": "copy complete", "failed": "failed", "stopped": "agent stopped",
+MARKS = {"agent_started": "agent started", "run": "copy and apply started", "copy_complete": "copy complete", "failed": "failed", "stopped": "agent stopped",
          "aborting": "aborting"}
 #: Operator commands that hold a move until their counterpart (agent/process.py handlers).
 _HOLDS = {"pause": "resume", "throttle": "unthrottle"}
