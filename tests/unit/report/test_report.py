@@ -27,7 +27,7 @@ LOG = [
     _line(4, "operator", command="pause"),
     _progress(5, "copying", 400, 200.0, 1.5),
     _line(6, "operator", command="resume"),
-    '{"ts": "2026-01-02T03:04:07', # a torn line
+    '{"ts": "2026-01-02T03:04:07',  # a torn line
     _line(8, "table_copied", table="shop.orders", rows=1000),
     _progress(9, "tailing", 1000, 150.0, 0.2),
     _line(10, "window_step", step="read_only", started_at=BASE + 10, seconds=0.1),
