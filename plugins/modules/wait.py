@@ -40,6 +40,12 @@ options:
         the module then waits in one call.
     type: float
     default: 30
+  _waited_before:
+    description:
+      - Seconds the task has waited already, in the calls of the module before this one; its action sets it when it runs
+        the module again, so that O(timeout) and the returned figures count from the start of the task. Leave it out.
+    type: float
+    default: 0
 extends_documentation_fragment:
   - dbferry.mysql.move
 notes:
@@ -101,8 +107,6 @@ def main() -> None:
         "timeout": {"type": "float", "default": 3600},
         "poll_interval": {"type": "float", "default": 1},
         "progress_seconds": {"type": "float", "default": 30},
-        # Set by the task's action (plugins/action/wait.py) when it runs the module again: seconds waited by the calls before,
-        # so that timeout and the figures count from the start of the task.
         "_waited_before": {"type": "float", "default": 0},
     })
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)

@@ -80,21 +80,21 @@ class ProgressBar:
             raise RuntimeError("tqdm is not installed")
         self.out = out
         self.name = name
-        self.bar: Any = None
+        self.drawn: Any = None
 
     def show(self, snapshot: dict[str, Any]) -> None:
         copied = int(snapshot.get("rows_copied") or 0)
         total = max(int(snapshot.get("rows_estimated") or 0), copied)
-        if self.bar is None:  # made with the first status: its total known, no empty bar drawn first
-            self.bar = tqdm(total=total, initial=copied, desc=self.name, bar_format=self.FORMAT, dynamic_ncols=True, file=self.out, leave=True)
-        self.bar.total = total
-        self.bar.n = copied
-        self.bar.set_postfix_str(bar_postfix(snapshot), refresh=False)
-        self.bar.refresh()
+        if self.drawn is None:  # made with the first status: its total known, no empty bar drawn first
+            self.drawn = tqdm(total=total, initial=copied, desc=self.name, bar_format=self.FORMAT, dynamic_ncols=True, file=self.out, leave=True)
+        self.drawn.total = total
+        self.drawn.n = copied
+        self.drawn.set_postfix_str(bar_postfix(snapshot), refresh=False)
+        self.drawn.refresh()
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        if self.drawn is not None:
+            self.drawn.close()
 
 
 def exit_status(snapshot: dict[str, Any]) -> int:

@@ -68,7 +68,7 @@ def line_chart(name: str, title: str, unit: str, points: Sequence[tuple[float, f
                shaded: Sequence[tuple[float, float, str]] = ()) -> str:
     """``points`` (time, value) as one polyline over ``span``, with the ``shaded`` (start, end, label) intervals behind it.
     With no point, the chart says so instead of drawing an empty frame."""
-    top = max([value for _, value in points] + [0.0]) * 1.1
+    top = max([value for _at, value in points] + [0.0]) * 1.1
     frame = _Frame(span[0], span[1], top)
     parts = frame.axes(title, unit)
     for start, end, label in shaded:

@@ -69,7 +69,7 @@ def test_progress_lines_watch_and_report_of_a_small_move(ansible, servers, db, t
         # stdout is a pipe: JSON lines, one a look, until the cutover stops the agent
         watcher = subprocess.Popen([str(DBFERRY), "status", name, "--state-dir", str(state_dir), "--watch", "--interval", "0.2"],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        output, _ = play.communicate(timeout=180)
+        output = play.communicate(timeout=180)[0]
         assert play.returncode == 0, output[-5000:]
         watched, errors = watcher.communicate(timeout=30)
     finally:
