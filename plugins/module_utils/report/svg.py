@@ -49,7 +49,9 @@ class _Frame:
         for i in range(TICKS + 1):
             at = self.t0 + (self.t1 - self.t0) * i / TICKS
             anchor = "start" if i == 0 else "end" if i == TICKS else "middle"  # the ends inside the frame
-            parts.append('<text class="tick" x="%.1f" y="%d" text-anchor="%s">%s</text>' % (self.x(at), self.height - BOTTOM + 16, anchor, _clock(at)))
+            # A span of seconds (a read-only window) has every tick in the same second: its ticks count from the first.
+            label = _clock(at) if i == 0 or self.t1 - self.t0 >= 2 * TICKS else "+%s s" % _number(round(at - self.t0, 3))
+            parts.append('<text class="tick" x="%.1f" y="%d" text-anchor="%s">%s</text>' % (self.x(at), self.height - BOTTOM + 16, anchor, label))
             if values:
                 value = self.top_value * i / TICKS
                 parts.append('<line class="grid" x1="%d" y1="%.1f" x2="%d" y2="%.1f"/>' % (LEFT, self.y(value), WIDTH - RIGHT, self.y(value)))
