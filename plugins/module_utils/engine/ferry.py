@@ -51,7 +51,8 @@ from ..controls.throttle_checks import ThrottleChecks
 from ..config.tunables import Tunables
 
 
-#: How often a "progress" line goes to the log (the status file is updated twice a second).
+#: How often a "progress" line goes to the log (the status file is updated twice a second); one goes at each change of
+#: phase too, so that a report (dbferry report) of a move shorter than this still has the copy's start and end.
 PROGRESS_LOG_SECONDS = 10.0
 
 
@@ -69,6 +70,7 @@ class Ferry:
         self.reverify_hook = reverify_hook
         self.on_status = on_status
         self._last_progress_log = 0.0
+        self._last_progress_phase: Optional[str] = None
         #: What holds copy and apply (operator, load checks, flag files), and the batch sizes and limits in force.
         self.throttle = Throttle()
         self.tunables = Tunables.of(config)
@@ -269,7 +271,8 @@ class Ferry:
         if time.monotonic() - self._last_status_hook >= self.config.hooks_status_seconds:
             self._last_status_hook = time.monotonic()
             self.hooks.fire("on-status", snapshot)
-        if time.monotonic() - self._last_progress_log >= PROGRESS_LOG_SECONDS:
+        if time.monotonic() - self._last_progress_log >= PROGRESS_LOG_SECONDS or snapshot["phase"] != self._last_progress_phase:
             self._last_progress_log = time.monotonic()
+            self._last_progress_phase = snapshot["phase"]
             self.log.event("progress", **{k: snapshot[k] for k in (
                 "phase", "rows_copied", "rows_estimated", "rows_per_second", "eta_seconds", "lag_seconds", "lag_events", "applied_position")})
