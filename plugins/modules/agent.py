@@ -134,6 +134,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.dbferry.mysql.plugins.module_utils.agent import process as agent
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import PYMYSQL_IMPORT_ERROR
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_queries import report_queries
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.module_options import move_argument_spec, move_config, state_dir_of
 
 
@@ -145,6 +146,7 @@ def main() -> None:
     })
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            required_if=[("state", "started", ("source", "target"))])
+    report_queries(module)
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params

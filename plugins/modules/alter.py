@@ -476,6 +476,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection im
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_queries import report_queries
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import ALTER_OPTIONS, LOGIN_KEYS, AlterConfig, parse_alter_config
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.module_options import throttle_argument_spec
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.options import REQUIRED
@@ -573,6 +574,7 @@ def _cut_over(module: AnsibleModule, config: AlterConfig, log: EventLog, running
 def main() -> None:
     module = AnsibleModule(argument_spec=alter_argument_spec(), supports_check_mode=True,
                            required_if=[("state", "present", ("alter",)), ("state", "started", ("alter",)), ("state", "cut_over", ("alter",))])
+    report_queries(module)
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params

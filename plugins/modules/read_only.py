@@ -191,6 +191,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection im
     login_argument_spec,
 )
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_queries import report_queries
 from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.read_only import DEFAULT_LOCK_WAIT_TIMEOUT, FAIL, PRIVILEGED_ACTIONS, switch_read_only
 
 
@@ -205,6 +206,7 @@ def main() -> None:
         ignore_users={"type": "list", "elements": "str", "default": []},
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    report_queries(module)
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params
