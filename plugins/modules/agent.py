@@ -71,13 +71,66 @@ options:
     required: false
   target:
     required: false
+attributes:
+  check_mode:
+    support: full
+    details: Reports whether the agent would be started, stopped or removed; starts, stops and removes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - dbferry.mysql.move
+      - dbferry.mysql.move_ref
+      - dbferry.mysql.servers
+seealso:
+  - module: dbferry.mysql.wait
+  - module: dbferry.mysql.status
+  - module: dbferry.mysql.control
+  - module: dbferry.mysql.cutover
+  - name: dbferry design
+    description: How a move copies and stays consistent.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/design.md
+  - name: Action groups
+    description: Setting the common options once with module_defaults.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/module_defaults.md
+attributes:
+  check_mode:
+    support: full
+    details: Reports whether the agent would be started, stopped or removed; starts, stops and removes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - dbferry.mysql.move
+      - dbferry.mysql.move_ref
+      - dbferry.mysql.servers
+seealso:
+  - module: dbferry.mysql.wait
+  - module: dbferry.mysql.status
+  - module: dbferry.mysql.control
+  - module: dbferry.mysql.cutover
+  - name: dbferry design
+    description: How a move copies and stays consistent.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/design.md
+  - name: Action groups
+    description: Setting the common options once with module_defaults.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/module_defaults.md
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - dbferry.mysql.move
   - dbferry.mysql.move.selection
   - dbferry.mysql.move.throttling
   - dbferry.mysql.connection.servers
 notes:
-  - Supports check mode; it then only reports what would change.
   - O(source) and O(target) are required for V(started) only; V(stopped) and V(absent) read them from the state folder.
 """
 
@@ -125,6 +178,19 @@ status:
   description: The move's status, as dbferry.mysql.status returns it.
   returned: always
   type: dict
+queries:
+  description:
+    - The statements the task ran that change its servers, in the order run (as community.mysql's modules return them);
+      not its reads, its session set-up (C(SET SESSION)) or its writes to the rows of dbferry's own C(_dbferry) schema
+      (checkpoints, records). A bound value other than a number shows as C(?), a password written into a statement as
+      C('********').
+    - Statements of the detached agent are not listed. With V(absent), the C(DROP DATABASE) of C(_dbferry) when the
+      move was the last one recorded there. Empty in check mode.
+    - A failed task returns them too - what ran before it failed.
+  returned: always
+  type: list
+  elements: str
+  sample: ["DROP DATABASE `_dbferry`"]
 """
 
 from typing import Optional

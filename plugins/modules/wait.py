@@ -31,10 +31,29 @@ options:
     description: Seconds between two looks at the status.
     type: float
     default: 1
+attributes:
+  check_mode:
+    support: full
+    details: Behaves the same in check mode, as it only reads.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - dbferry.mysql.move_ref
+seealso:
+  - module: dbferry.mysql.agent
+  - module: dbferry.mysql.status
+  - module: dbferry.mysql.alter
+  - name: Action groups
+    description: Setting the common options once with module_defaults.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/module_defaults.md
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - dbferry.mysql.move
-notes:
-  - Supports check mode (it only reads).
 """
 
 EXAMPLES = r"""
