@@ -38,9 +38,9 @@ _SESSION_SETUP = re.compile(r"\s*SET\s+(SESSION\b|TRANSACTION\b|@(?!@GLOBAL\.))"
 #: Row writes into dbferry's own schema (the quoted name, as engine/state.py writes it).
 _OWN_ROWS = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b[^`]*`_dbferry`\.", re.IGNORECASE)
 
-#: A quoted literal that is a password: after IDENTIFIED [VIA|WITH plugin] BY|AS|USING, or PASSWORD [=] [(].
+#: A quoted literal that is a password: after IDENTIFIED [VIA|WITH plugin] BY|AS|USING, or [MASTER_]PASSWORD [=] [(].
 _PASSWORD_LITERAL = re.compile(
-    r"(\bIDENTIFIED\b(?:\s+(?:VIA|WITH)\s+\w+)?\s+(?:BY|AS|USING)\s+(?:PASSWORD\s*\(\s*)?|\bPASSWORD\s*(?:=\s*)?(?:\(\s*)?)"
+    r"(\bIDENTIFIED\b(?:\s+(?:VIA|WITH)\s+\w+)?\s+(?:BY|AS|USING)\s+(?:PASSWORD\s*\(\s*)?|\b(?:\w+_)?PASSWORD\s*(?:=\s*)?(?:\(\s*)?)"
     r"('(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.|\"\")*\")",
     re.IGNORECASE,
 )
