@@ -52,7 +52,7 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Nothing is run or written; RV(changed) says whether it would be.
+    details: Nothing is run or written; C(changed) says whether it would be.
   diff_mode:
     support: none
   platform:

@@ -49,13 +49,13 @@ def _made(module: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return seen
 
 
-def _docs(module: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A module's DOCUMENTATION and RETURN, read without running it."""
+def _docs(module: str) -> dict[str, Any]:
+    """A module's DOCUMENTATION and RETURN by name, read without running it."""
     found = {}
     for node in ast.parse((ROOT / "plugins" / "modules" / (module + ".py")).read_text()).body:
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) in ("DOCUMENTATION", "RETURN"):
             found[node.targets[0].id] = yaml.safe_load(ast.literal_eval(node.value))
-    return found["DOCUMENTATION"], found["RETURN"]
+    return found
 
 
 def test_each_group_is_exactly_the_modules_that_take_all_its_options(monkeypatch):
@@ -67,7 +67,7 @@ def test_each_group_is_exactly_the_modules_that_take_all_its_options(monkeypatch
 
 def test_modules_document_the_groups_they_are_in():
     for module in MODULES:
-        documentation, _ = _docs(module)
+        documentation = _docs(module)["DOCUMENTATION"]
         groups = sorted("dbferry.mysql." + g for g, members in RUNTIME["action_groups"].items() if module in members)
         documented = documentation.get("attributes", {}).get("action_group", {}).get("membership", [])
         assert sorted(documented) == groups, module
@@ -76,7 +76,7 @@ def test_modules_document_the_groups_they_are_in():
 
 def test_documented_check_mode_support_is_what_the_module_declares(monkeypatch):
     for module in MODULES:
-        documentation, _ = _docs(module)
+        documentation = _docs(module)["DOCUMENTATION"]
         declared = _made(module, monkeypatch).get("supports_check_mode", False)
         assert (documentation["attributes"]["check_mode"]["support"] != "none") == declared, module
 
@@ -84,5 +84,4 @@ def test_documented_check_mode_support_is_what_the_module_declares(monkeypatch):
 def test_the_modules_that_report_queries_document_them():
     for module in MODULES:
         reports = "report_queries(module)" in (ROOT / "plugins" / "modules" / (module + ".py")).read_text()
-        _, returned = _docs(module)
-        assert ("queries" in (returned or {})) == reports, module
+        assert ("queries" in (_docs(module)["RETURN"] or {})) == reports, module
