@@ -96,34 +96,7 @@ seealso:
   - name: Action groups
     description: Setting the common options once with module_defaults.
     link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/module_defaults.md
-attributes:
-  check_mode:
-    support: full
-    details: Reports whether the agent would be started, stopped or removed; starts, stops and removes nothing.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-  action_group:
-    support: full
-    membership:
-      - dbferry.mysql.move
-      - dbferry.mysql.move_ref
-      - dbferry.mysql.servers
-seealso:
-  - module: dbferry.mysql.wait
-  - module: dbferry.mysql.status
-  - module: dbferry.mysql.control
-  - module: dbferry.mysql.cutover
-  - name: dbferry design
-    description: How a move copies and stays consistent.
-    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/design.md
-  - name: Action groups
-    description: Setting the common options once with module_defaults.
-    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/module_defaults.md
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.actiongroups
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - dbferry.mysql.move
