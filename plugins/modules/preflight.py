@@ -64,12 +64,30 @@ options:
     type: str
     choices: [fail, kill, warn]
     default: fail
+attributes:
+  check_mode:
+    support: full
+    details: Behaves the same in check mode, as it never writes.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - dbferry.mysql.servers
+seealso:
+  - module: dbferry.mysql.agent
+  - module: dbferry.mysql.verify
+  - name: Action groups
+    description: Setting the common options once with module_defaults.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/module_defaults.md
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - dbferry.mysql.move.selection
   - dbferry.mysql.connection.servers
   - dbferry.mysql.connection.source_admin
-notes:
-  - Supports check mode; the module behaves the same in it because it never writes.
 """
 
 EXAMPLES = r"""

@@ -46,10 +46,29 @@ options:
         the module again, so that O(timeout) and the returned figures count from the start of the task. Leave it out.
     type: float
     default: 0
+attributes:
+  check_mode:
+    support: full
+    details: Behaves the same in check mode, as it only reads.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - dbferry.mysql.move_ref
+seealso:
+  - module: dbferry.mysql.agent
+  - module: dbferry.mysql.status
+  - module: dbferry.mysql.alter
+  - name: Action groups
+    description: Setting the common options once with module_defaults.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/module_defaults.md
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - dbferry.mysql.move
-notes:
-  - Supports check mode (it only reads).
 """
 
 EXAMPLES = r"""
