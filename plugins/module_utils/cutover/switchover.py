@@ -7,6 +7,14 @@ half a second a task on a quiet ferry host and more under load: the read-only
 window of a playbook was 1.8-3.1 s for 0.3 s of work. In one process the
 window is the work only.
 
+Before read-only goes on, while the source is still writable, the tables
+that inline verification cannot vouch for get a checksum pass
+(verify/window.py), and the window is estimated from what is left to verify
+(verify/budget.py): over ``max_read_only_seconds`` the call ends there, the
+source untouched. In the window, a step after which the source has been
+read-only longer than that fails like any other step (the source is made
+writable again), naming the step and the table that took the time.
+
 A step that fails ends the call. When the source was writable before the
 call, it is made writable again (unless ``restore_source_on_failure`` is
 off), so a failed switchover leaves the application where it was: writing
@@ -22,12 +30,14 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 
+from ..agent import process as agent
 from ..engine import state
-from ..server.connection import ServerSpec
+from ..server.connection import ServerSpec, close_quietly, connect
 from .cutover import cut_over, recorded_phase, source_must_stay_read_only
 from ..common.module_errors import operator_message
 from .read_only import DEFAULT_LOCK_WAIT_TIMEOUT, FAIL, switch_read_only
-from ..verify.checksum import DEFAULT_CHUNK_ROWS, DEFAULT_PARALLEL, DEFAULT_TIMEOUT, verify
+from ..verify import budget, window
+from ..verify.checksum import DEFAULT_CHUNK_ROWS, DEFAULT_PARALLEL, DEFAULT_TIMEOUT, inline_coverage, verify
 
 T = TypeVar("T")
 
@@ -46,10 +56,12 @@ class ReadOnlyStep:
 class VerifyStep:
     """How the target is verified (the verify module's options of the same names)."""
 
-    method: str = "checksum"
+    method: str = "inline"
     timeout: float = DEFAULT_TIMEOUT
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     parallel: int = DEFAULT_PARALLEL
+    #: The longest the source may stay read-only (budget.py); 0: no limit.
+    max_read_only_seconds: float = budget.DEFAULT_MAX_SECONDS
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,18 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
     if check_mode:
         return result, None
     was_writable = not looked.before["read_only"]
+    prepared: Optional[window.Prepared] = None
+    try:
+        prepared = _step("prepare", lambda: window.prepare(source, target, name, chunk_rows=verification.chunk_rows,
+                                                           parallel=verification.parallel, timeout=verification.timeout)
+                         if verification.method == "inline" else None)
+        expected = _step("prepare", lambda: _expected(target, name, state_dir, verification, prepared))
+        result["window"] = dict(expected.as_dict(), prepared=prepared.as_dict() if prepared is not None else None)
+        _step("prepare", lambda: budget.refuse_over(expected, verification.max_read_only_seconds))
+    except _StepFailed as exc:
+        return dict(result, changed=prepared is not None and prepared.changed, failed_step=exc.step), \
+            "switchover stopped before the source was made read-only: %s The source %s was not touched; the move goes on tailing." % (
+                exc, admin.describe())
     step = "read_only"
     try:
         called = time.time()
@@ -109,6 +133,7 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
         refused = outcome.failure()
         if refused:
             raise _StepFailed(step, refused)
+        _within_budget(verification, opened, step)
         step = "verify"
         report = _step(step, lambda: verify(source, target, name, method=verification.method, position=outcome.position,
                                             timeout=verification.timeout, chunk_rows=verification.chunk_rows,
@@ -116,6 +141,7 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
         result["verify"] = dict(report.as_dict(), changed=False)
         if report.mismatched:
             raise _StepFailed(step, report.failure_message())
+        _within_budget(verification, opened, step, budget.slowest_table(report.tables))
         step = "cutover"
         done = _step(step, lambda: cut_over(source, target, name, state_dir, timeout=cutover.timeout, stop_timeout=cutover.stop_timeout,
                                             target_writable=cutover.target_writable, check_mode=False,
@@ -132,6 +158,27 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
         if not isinstance(exc, _StepFailed):
             raise  # a bug: its traceback, once the source is writable again
         return dict(result, failed_step=exc.step, **restored), _failure_message(exc, admin, was_writable, restored)
+
+
+def _expected(target: ServerSpec, name: str, state_dir: str, verification: VerifyStep,
+              prepared: Optional[window.Prepared]) -> budget.Estimate:
+    """The expected window, from what the target records now, the pass's measured rate and the agent's binlog lag."""
+    lag = agent.read_status(state_dir).get("lag_seconds") if agent.exists(state_dir) else None
+    conn = connect(target)
+    try:
+        tables = state.read_move_tables(conn, name)
+        coverage = inline_coverage(conn, name, tables) if verification.method == "inline" else None
+        rate = budget.measured_rate(prepared.checked) if prepared is not None else None
+        return budget.expected(conn, name, tables, coverage, verification.parallel, rate, lag or 0.0)
+    finally:
+        close_quietly(conn)
+
+
+def _within_budget(verification: VerifyStep, opened: float, step: str, slowest: str = "") -> None:
+    """Fail ``step`` when the source has been read-only longer than the budget allows."""
+    over = budget.overrun(verification.max_read_only_seconds, time.time() - opened, step, slowest)
+    if over:
+        raise _StepFailed(step, over)
 
 
 def _restore(admin: ServerSpec, wanted: bool) -> dict[str, Any]:

@@ -73,6 +73,9 @@ from ..engine import state
 from ..engine.tables import MovedTable
 
 METHODS = ("checksum", "inline")
+#: What the modules, roles and command line verify with unless told otherwise: the read-only window then grows with the
+#: rows changed recently, not with the tables' size (a table inline cannot vouch for is compared by checksum).
+DEFAULT_METHOD = "inline"
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_CHUNK_ROWS = 1000
 DEFAULT_PARALLEL = 2
@@ -327,14 +330,26 @@ def keys_condition(key_sql: str, keys: list[Any]) -> tuple[str, list[Any]]:
 
 def inline_coverage(target: Any, move: str, tables: list[MovedTable]) -> dict[str, Optional[str]]:
     """Per table (source name), why method inline cannot vouch for it, or None when it can (module docstring)."""
-    tracked = state.inline_tracked(target, move)
-    if tracked is None:
+    return coverage_of(state.inline_state(target, move), tables)
+
+
+def coverage_of(recorded: Optional[state.InlineState], tables: list[MovedTable]) -> dict[str, Optional[str]]:
+    """inline_coverage from what the target records: a table is vouched for when tracking goes on up to now and either
+    its whole copy was hashed or a checksum pass that began after tracking began found it equal (window.py)."""
+    if recorded is None:
         return {t.source: "the move does not run with verify.inline" for t in tables}
-    if not tracked:
+    if not recorded.current:
         return {t.source: "binlog events were applied while verify.inline was off" for t in tables}
-    covered = state.covered_tables(target, move)
-    return {t.source: None if (t.schema, t.name) in covered else "part of its copy was not hashed (copied while verify.inline was off)"
-            for t in tables}
+
+    def why(table: MovedTable) -> Optional[str]:
+        name = (table.schema, table.name)
+        checked = recorded.checked_from.get(name)
+        if name in recorded.covered or (checked is not None and gtid.reached(checked, recorded.tracked_since)):
+            return None
+        return "part of its copy was not hashed, or binlog events were applied while verify.inline was off, and no checksum pass " \
+               "vouched for it since"
+
+    return {t.source: why(t) for t in tables}
 
 
 def _progress(target: Any, move: str, tables: list[MovedTable]) -> tuple[str, list[str]]:
