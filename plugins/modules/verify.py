@@ -63,9 +63,11 @@ options:
         was off) is compared with V(checksum) instead; its C(method) and C(note) say so.
       - V(inline) does not find a write to the target behind the move's back (not in the source's binlog) to a row that
         no later change made dirty; V(checksum) reads every row and does.
+      - Default V(inline) with O(name) (moves run with C(verify.inline) by default), V(checksum) with O(databases).
+      - M(dbferry.mysql.switchover) also makes, before the source is read-only, a checksum pass for the tables V(inline)
+        cannot vouch for, so that they too are compared at their changed rows only.
     type: str
     choices: [checksum, inline]
-    default: checksum
   position:
     description:
       - The source GTID position (MariaDB C(@@gtid_binlog_pos) form) the move must have applied before tables are compared.
@@ -187,7 +189,7 @@ tables:
       description: Why a table was compared with V(checksum) under O(method=inline); empty otherwise.
       returned: when O(method=inline)
       type: str
-      sample: "compared by checksum: part of its copy was not hashed (copied while verify.inline was off)"
+      sample: "compared by checksum: the move does not run with verify.inline"
 method:
   description: The verification method.
   returned: when O(method=inline)
@@ -237,6 +239,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum import (
     DEFAULT_CHUNK_ROWS,
+    DEFAULT_METHOD,
     DEFAULT_PARALLEL,
     DEFAULT_TIMEOUT,
     METHODS,
@@ -255,9 +258,9 @@ def _run(params: dict) -> VerifyReport:
     """A move's verification, or two servers compared without one (databases)."""
     source, target = ServerSpec.from_options(params["source"]), ServerSpec.from_options(params["target"])
     if params["databases"] is None:
-        return verify(source, target, params["name"], method=params["method"], position=params["position"], timeout=params["timeout"],
+        return verify(source, target, params["name"], method=params["method"] or DEFAULT_METHOD, position=params["position"], timeout=params["timeout"],
                       chunk_rows=params["chunk_rows"], parallel=params["parallel"], tables=params["tables"])
-    if params["method"] != "checksum":
+    if params["method"] not in (None, "checksum"):
         raise DbferryError("method %s needs a move; servers without one are compared by checksum." % params["method"], obj="method",
                            fix="leave method out, or give the move's name instead of databases.")
     selection = Selection.from_options({"include": params["databases"]}, {"include": params["tables"] or []})
@@ -273,7 +276,7 @@ def main() -> None:
             "target_position": {"type": "str"},
             "source": server_argument_spec(),
             "target": server_argument_spec(),
-            "method": {"type": "str", "choices": list(METHODS), "default": "checksum"},
+            "method": {"type": "str", "choices": list(METHODS)},
             "position": {"type": "str"},
             "timeout": {"type": "float", "default": DEFAULT_TIMEOUT},
             "chunk_rows": {"type": "int", "default": DEFAULT_CHUNK_ROWS},

@@ -110,16 +110,13 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
     if check_mode:
         return result, None
     was_writable = not looked.before["read_only"]
-    prepared: Optional[window.Prepared] = None
+    planned: Optional[PlannedWindow] = None
     try:
-        prepared = _step("prepare", lambda: window.prepare(source, target, name, chunk_rows=verification.chunk_rows,
-                                                           parallel=verification.parallel, timeout=verification.timeout)
-                         if verification.method == "inline" else None)
-        expected = _step("prepare", lambda: _expected(target, name, state_dir, verification, prepared))
-        result["window"] = dict(expected.as_dict(), prepared=prepared.as_dict() if prepared is not None else None)
-        _step("prepare", lambda: budget.refuse_over(expected, verification.max_read_only_seconds))
+        planned = _step("prepare", lambda: plan_window(source, target, name, state_dir, verification))
+        result["window"] = planned.as_dict()
+        _step("prepare", lambda: budget.refuse_over(planned.expected, verification.max_read_only_seconds))
     except _StepFailed as exc:
-        return dict(result, changed=prepared is not None and prepared.changed, failed_step=exc.step), \
+        return dict(result, changed=planned is not None and planned.changed, failed_step=exc.step), \
             "switchover stopped before the source was made read-only: %s The source %s was not touched; the move goes on tailing." % (
                 exc, admin.describe())
     step = "read_only"
@@ -160,16 +157,35 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
         return dict(result, failed_step=exc.step, **restored), _failure_message(exc, admin, was_writable, restored)
 
 
-def _expected(target: ServerSpec, name: str, state_dir: str, verification: VerifyStep,
-              prepared: Optional[window.Prepared]) -> budget.Estimate:
-    """The expected window, from what the target records now, the pass's measured rate and the agent's binlog lag."""
+@dataclass(frozen=True)
+class PlannedWindow:
+    """What was done and found before read-only: the checksum pass (method inline only) and the expected window."""
+
+    expected: budget.Estimate
+    prepared: Optional[window.Prepared]
+
+    @property
+    def changed(self) -> bool:
+        return self.prepared is not None and self.prepared.changed
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.expected.as_dict(), prepared=self.prepared.as_dict() if self.prepared is not None else None)
+
+
+def plan_window(source: ServerSpec, target: ServerSpec, name: str, state_dir: str, verification: VerifyStep) -> PlannedWindow:
+    """While the source is writable: with method inline, the checksum pass for the tables inline cannot vouch for
+    (window.py); then the window expected from what the target records, the pass's measured rate and the agent's lag."""
+    prepared = None
+    if verification.method == "inline":
+        prepared = window.prepare(source, target, name, chunk_rows=verification.chunk_rows, parallel=verification.parallel,
+                                  timeout=verification.timeout)
     lag = agent.read_status(state_dir).get("lag_seconds") if agent.exists(state_dir) else None
     conn = connect(target)
     try:
         tables = state.read_move_tables(conn, name)
         coverage = inline_coverage(conn, name, tables) if verification.method == "inline" else None
         rate = budget.measured_rate(prepared.checked) if prepared is not None else None
-        return budget.expected(conn, name, tables, coverage, verification.parallel, rate, lag or 0.0)
+        return PlannedWindow(budget.expected(conn, name, tables, coverage, verification.parallel, rate, lag or 0.0), prepared)
     finally:
         close_quietly(conn)
 
