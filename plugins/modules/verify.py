@@ -32,7 +32,13 @@ description:
     on the target; they need a single-column integer primary key. Nothing can catch up, so both servers must stand still:
     each one's C(@@gtid_current_pos) is read before and after the comparison, and the task fails, naming the server,
     when one moved, or when it is not at O(position) (source) or O(target_position) (target) where given."
-  - The module never changes anything; it reports C(changed=false) and supports check mode.
+  - The module never changes anything but with O(before_read_only); it reports C(changed=false) and supports check mode.
+  - "With O(before_read_only), while the source is still writable and before the read-only window: with O(method=inline),
+    the tables inline cannot vouch for get a checksum pass (their differing rows are marked in the target's C(_dbferry),
+    which is the only change, and the window compares only their changed rows); then the window is estimated from what is
+    left to verify (RV(window)), and the task fails when that is over O(max_read_only_seconds). M(dbferry.mysql.switchover)
+    does the same by itself; this is for a playbook that shows the estimate first, or makes the source read-only with its
+    own tasks."
 author:
   - dbferry maintainers (@dbferry)
 options:
@@ -98,10 +104,26 @@ options:
       - With O(databases), only these tables of them (names or patterns, C(db.table)).
     type: list
     elements: str
+  before_read_only:
+    description:
+      - Prepare and estimate the read-only window instead of verifying (see the description). Needs O(name).
+    type: bool
+    default: false
+  max_read_only_seconds:
+    description:
+      - With O(before_read_only), the longest the read-only window may be expected to last; over it the task fails, naming
+        the table that takes the longest. V(0) means no limit.
+    type: float
+    default: 5
+  state_dir:
+    description:
+      - With O(before_read_only), the move's state folder on this host (default C(~/.dbferry/moves/<name>)), where the
+        agent's binlog lag is read (the target catches up on it in the window).
+    type: path
 extends_documentation_fragment:
   - dbferry.mysql.connection.servers
 notes:
-  - Supports check mode; the module behaves the same in it because it never writes.
+  - Supports check mode; it behaves the same in it, except that O(before_read_only) makes no checksum pass (it writes).
   - The source user needs C(SELECT) on the moved databases; the target user C(SELECT) on the target databases and C(_dbferry).
 """
 
@@ -200,6 +222,12 @@ rows_compared:
   returned: when O(method=inline)
   type: int
   sample: 42
+window:
+  description: With O(before_read_only), the expected read-only window and the checksum pass made for it, as
+    RV(dbferry.mysql.switchover#module:window) describes.
+  returned: with O(before_read_only)
+  type: dict
+  sample: {seconds: 0.4, summary: "expected read-only window 0.4 s (shop.orders: its 3120 dirty rows, 0.3 s)"}
 position:
   description: The source position the move had to apply before the comparison; with O(databases), the source's position.
   returned: success or when rows differ
@@ -248,6 +276,9 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum impo
     verify,
 )
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify.servers import compare_servers
+from ansible_collections.dbferry.mysql.plugins.module_utils.verify.budget import DEFAULT_MAX_SECONDS, refuse_over
+from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.switchover import VerifyStep, plan_window
+from ansible_collections.dbferry.mysql.plugins.module_utils.config.module_options import state_dir_of
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.selection import Selection
 
 #: What a failed comparison of two servers without a move tells the operator.
@@ -268,6 +299,22 @@ def _run(params: dict) -> VerifyReport:
                            chunk_rows=params["chunk_rows"], parallel=params["parallel"])
 
 
+def _before_read_only(module: AnsibleModule) -> None:
+    """The checksum pass and the window estimate (switchover.plan_window); fails over the budget, the source untouched."""
+    params = module.params
+    step = VerifyStep(params["method"] or DEFAULT_METHOD, params["timeout"], params["chunk_rows"], params["parallel"],
+                      params["max_read_only_seconds"])
+    planned = call_or_fail(module, "verify", lambda: plan_window(
+        ServerSpec.from_options(params["source"]), ServerSpec.from_options(params["target"]), params["name"], state_dir_of(params),
+        step, prepare=not module.check_mode))
+    result = {"changed": planned.changed, "window": planned.as_dict()}
+    try:
+        refuse_over(planned.expected, params["max_read_only_seconds"])
+    except DbferryError as exc:
+        module.fail_json(msg="%s The source was not touched." % exc, **result)
+    module.exit_json(**result)
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -282,15 +329,21 @@ def main() -> None:
             "chunk_rows": {"type": "int", "default": DEFAULT_CHUNK_ROWS},
             "parallel": {"type": "int", "default": DEFAULT_PARALLEL},
             "tables": {"type": "list", "elements": "str"},
+            "before_read_only": {"type": "bool", "default": False},
+            "max_read_only_seconds": {"type": "float", "default": DEFAULT_MAX_SECONDS},
+            "state_dir": {"type": "path"},
         },
         supports_check_mode=True,
         required_one_of=[("name", "databases")],
         mutually_exclusive=[("name", "databases")],
         required_by={"target_position": "databases"},
+        required_if=[("before_read_only", True, ("name",))],
     )
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params
+    if params["before_read_only"]:
+        _before_read_only(module)
     report = call_or_fail(module, "verify", lambda: _run(params))
     result = dict(report.as_dict(), changed=False)
     if report.auto_increment_behind:

@@ -172,11 +172,13 @@ class PlannedWindow:
         return dict(self.expected.as_dict(), prepared=self.prepared.as_dict() if self.prepared is not None else None)
 
 
-def plan_window(source: ServerSpec, target: ServerSpec, name: str, state_dir: str, verification: VerifyStep) -> PlannedWindow:
+def plan_window(source: ServerSpec, target: ServerSpec, name: str, state_dir: str, verification: VerifyStep,
+                prepare: bool = True) -> PlannedWindow:
     """While the source is writable: with method inline, the checksum pass for the tables inline cannot vouch for
-    (window.py); then the window expected from what the target records, the pass's measured rate and the agent's lag."""
+    (window.py; not when ``prepare`` is off: check mode); then the window expected from what the target records, the
+    pass's measured rate and the agent's lag."""
     prepared = None
-    if verification.method == "inline":
+    if verification.method == "inline" and prepare:
         prepared = window.prepare(source, target, name, chunk_rows=verification.chunk_rows, parallel=verification.parallel,
                                   timeout=verification.timeout)
     lag = agent.read_status(state_dir).get("lag_seconds") if agent.exists(state_dir) else None
