@@ -200,6 +200,7 @@ def test_switchover_reads_only_verifies_and_cuts_over_in_one_task(ansible, serve
         sql(servers.source, "SET GLOBAL read_only = OFF")
     result = switched.result
     assert result["changed"] is True and result["verify"]["method"] == "inline" and result["verify"]["tables"][0]["mismatches"] == []
+    assert result["window"]["summary"].startswith("expected read-only window") and result["window"]["prepared"]["unvouched"] == {}
     assert result["final_position"] == result["cutover"]["final_position"] == result["read_only"]["position"]
     assert 0 < result["window_seconds"] < result["finished_at"]
     for secret in (variables["admin_password"], variables["src"]["password"], variables["dst"]["password"]):
