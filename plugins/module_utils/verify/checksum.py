@@ -43,8 +43,9 @@ Method ``inline`` (the move runs with ``verify.inline``; inline.py keeps the
 dirty set): after the same wait, a table whose whole copy was hashed, in a
 move whose applier marked every change, is compared only at the keys of its
 dirty set, by key, with the same row digest (re-read once after the applier
-caught up, then narrowed to columns). Any other table is compared with
-``checksum``, and its result says why. A write to the target behind the
+caught up, then narrowed to columns), and so is a table a checksum pass
+made while the source was writable vouches for (window.py). Any other
+table is compared with ``checksum``, and its result says why. A write to the target behind the
 move's back to a row that is not dirty is not found by ``inline``: only
 ``checksum`` reads every row.
 
