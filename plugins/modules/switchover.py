@@ -181,7 +181,7 @@ finished_at:
   returned: when changed, not in check mode
   type: float
 failed_step:
-  description: The step that failed, V(prepare) (before read-only, the source untouched: the checksum pass or the window
+  description: The step that failed, V(prepare) (before read-only, the source untouched; the checksum pass, or the window
     estimate over O(max_read_only_seconds)), V(read_only), V(verify) or V(cutover).
   returned: failure
   type: str

@@ -62,7 +62,8 @@ class Estimate:
     def seconds(self) -> float:
         """The catch-up, then the tables ``parallel`` at a time: at least the largest one, at least their sum shared out."""
         work = [p.seconds for p in self.parts]
-        return self.catch_up_seconds + max(max(work, default=0.0), sum(work) / max(self.parallel, 1))
+        largest = max(work, default=0.0)
+        return self.catch_up_seconds + max(largest, sum(work) / max(self.parallel, 1))
 
     def largest(self) -> Optional[Part]:
         return max(self.parts, key=lambda p: p.seconds, default=None)

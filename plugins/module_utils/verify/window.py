@@ -103,4 +103,3 @@ def prepare(source: ServerSpec, target: ServerSpec, move: str, *, chunk_rows: in
         close_quietly(conn)
     prepared.seconds = time.monotonic() - started
     return prepared
-
