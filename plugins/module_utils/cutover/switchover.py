@@ -11,9 +11,10 @@ Before read-only goes on, while the source is still writable, the tables
 that inline verification cannot vouch for get a checksum pass
 (verify/window.py), and the window is estimated from what is left to verify
 (verify/budget.py): over ``max_read_only_seconds`` the call ends there, the
-source untouched. In the window, a step after which the source has been
-read-only longer than that fails like any other step (the source is made
-writable again), naming the step and the table that took the time.
+source untouched. In the window, a step after which (or, verifying,
+during which) the source has been read-only longer than that fails like
+any other step (the source is made writable again), naming the step and
+the table that took the time.
 
 A step that fails ends the call. When the source was writable before the
 call, it is made writable again (unless ``restore_source_on_failure`` is
@@ -134,7 +135,9 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
         step = "verify"
         report = _step(step, lambda: verify(source, target, name, method=verification.method, position=outcome.position,
                                             timeout=verification.timeout, chunk_rows=verification.chunk_rows,
-                                            parallel=verification.parallel))
+                                            parallel=verification.parallel,
+                                            watch=lambda table: _within_budget(verification, opened, "verify",
+                                                                               "%s, still being compared" % table.source)))
         result["verify"] = dict(report.as_dict(), changed=False)
         if report.mismatched:
             raise _StepFailed(step, report.failure_message())

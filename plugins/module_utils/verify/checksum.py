@@ -384,8 +384,11 @@ def wait_applied(target: Any, move: str, tables: list[MovedTable], wanted: str, 
 class _Worker:
     """Verifies tables one after the other, with a source and a target session of its own."""
 
-    def __init__(self, source: ServerSpec, target: ServerSpec, move: Optional[str], position_sql: str, chunk_rows: int, timeout: float) -> None:
+    def __init__(self, source: ServerSpec, target: ServerSpec, move: Optional[str], position_sql: str, chunk_rows: int, timeout: float,
+                 watch: Optional[Callable[[MovedTable], None]] = None) -> None:
         self.move = move
+        #: Called with the table before each range or batch of keys: raises to stop (the read-only budget, budget.py).
+        self.watch = watch or (lambda _table: None)
         self.position_sql = position_sql
         self.chunk_rows = chunk_rows
         self.timeout = timeout
@@ -411,6 +414,7 @@ class _Worker:
                 table.key_sql, table.source_sql, condition, table.key_sql, self.chunk_rows - 1), args)
 
         for key_range in chunk_ranges(next_boundary):
+            self.watch(table)
             condition, args = range_condition(table.key, key_range)
             ours = self._aggregate(self.source, table.source_sql, digest, condition, args)
             theirs = self._aggregate(self.target, table.target_sql, digest, condition, args)
@@ -483,6 +487,7 @@ class _Worker:
         digest = row_digest(columns)
         after: Optional[int] = None
         while True:
+            self.watch(table)
             keys = state.dirty_table_keys(self.target, self.move, table.schema, table.name, after, self.chunk_rows)
             if not keys:
                 break
@@ -537,8 +542,9 @@ def sessions(source: ServerSpec, target: ServerSpec, what: str) -> Iterator[tupl
 
 def verify(source: ServerSpec, target: ServerSpec, move: str, *, method: str = "checksum", position: Optional[str] = None,
            timeout: float = DEFAULT_TIMEOUT, chunk_rows: int = DEFAULT_CHUNK_ROWS, parallel: int = DEFAULT_PARALLEL,
-           tables: Optional[list[str]] = None) -> VerifyReport:
-    """Verify move ``move`` (see the module docstring); mismatches are in the report, not raised."""
+           tables: Optional[list[str]] = None, watch: Optional[Callable[[MovedTable], None]] = None) -> VerifyReport:
+    """Verify move ``move`` (see the module docstring); mismatches are in the report, not raised. ``watch`` is called with
+    each table before each of its ranges or batches of keys, and may raise to stop the verification."""
     check_options(method, timeout, chunk_rows, parallel)
     started = time.monotonic()
     with sessions(source, target, "verifies moves") as (source_conn, target_conn, flavor):
@@ -549,12 +555,13 @@ def verify(source: ServerSpec, target: ServerSpec, move: str, *, method: str = "
         applied = wait_applied(target_conn, move, chosen, position, timeout)
         counters = auto_increment.behind(source_conn, target_conn, [(t.schema, t.name, t.target_schema, t.target_name) for t in chosen])
         coverage = inline_coverage(target_conn, move, chosen) if method == "inline" else None
-    results = verify_tables(source, target, move, flavor.gtid_position_sql, chosen, chunk_rows, parallel, timeout, coverage)
+    results = verify_tables(source, target, move, flavor.gtid_position_sql, chosen, chunk_rows, parallel, timeout, coverage, watch)
     return VerifyReport(position, applied, time.monotonic() - started, results, method, counters)
 
 
 def verify_tables(source: ServerSpec, target: ServerSpec, move: Optional[str], position_sql: str, tables: list[MovedTable],
-                  chunk_rows: int, parallel: int, timeout: float, coverage: Optional[dict[str, Optional[str]]] = None) -> list[TableResult]:
+                  chunk_rows: int, parallel: int, timeout: float, coverage: Optional[dict[str, Optional[str]]] = None,
+                  watch: Optional[Callable[[MovedTable], None]] = None) -> list[TableResult]:
     """Verify ``tables`` in ``parallel`` threads; the first error stops the others and is raised.
 
     ``move`` None compares two servers that stand still (servers.py): a differing range is not compared again.
@@ -574,7 +581,7 @@ def verify_tables(source: ServerSpec, target: ServerSpec, move: Optional[str], p
     results: dict[str, TableResult] = {}
 
     def work(pending: Iterator[MovedTable]) -> None:
-        worker = _Worker(source, target, move, position_sql, chunk_rows, timeout)
+        worker = _Worker(source, target, move, position_sql, chunk_rows, timeout, watch)
         try:
             for table in pending:
                 results[table.source] = one(worker, table)
