@@ -11,9 +11,10 @@ import threading
 import time
 
 from ferry_support import FerryThread, move_config, wait_caught_up
-from integration_support import root_session, sql
+from integration_support import root_session, sql, until
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.switchover import CutoverStep, ReadOnlyStep, VerifyStep, switch_over
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine import state
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import ServerSpec, fetch_value
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify import checksum, window
 
@@ -31,6 +32,13 @@ def _small_table(servers, db: str, rows: int = 200) -> None:
 
 def _found(report: checksum.VerifyReport) -> list[tuple]:
     return [(t.table.name, m.key, m.kind) for t in report.tables for m in t.mismatches]
+
+
+def _tracking(servers, move: str) -> bool:
+    """Whether inline tracking goes on up to the move's applied position (a run with inline has begun it)."""
+    with root_session(servers.target) as conn:
+        recorded = state.inline_state(conn, move)
+        return recorded is not None and recorded.current
 
 
 def _read_only(servers) -> int:
@@ -120,4 +128,31 @@ def test_a_window_over_the_budget_is_refused_before_read_only_and_an_overrun_mak
         assert ferry.thread.is_alive()  # not past the point of no return: the agent goes on tailing
     finally:
         sql(servers.source, "SET GLOBAL read_only = OFF")
+        ferry.finish()
+
+
+def test_a_gap_in_tracking_undoes_the_copy_hashes_until_a_pass_vouches_again(servers, db, tmp_path):
+    """inline, then a run without it that applies a change (not marked), then inline again: the table's copy hash no
+    longer vouches for it (the change in the gap is unmarked); the pass does, and finds the row the gap left wrong."""
+    _small_table(servers, db)
+    data = move_config(servers, db, tmp_path / "state", verify=INLINE)
+    source, target = _specs(servers)
+    ferry = FerryThread(data)
+    wait_caught_up(servers, ferry.config.name)
+    assert window.prepare(source, target, ferry.config.name).checked == []  # covered by its copy hash: nothing to compare
+    ferry.finish()
+    ferry = FerryThread(dict(data, verify={"inline": False}))
+    sql(servers.source, "UPDATE `%s`.t SET v = 3000 WHERE id = 30" % db)
+    wait_caught_up(servers, ferry.config.name)
+    ferry.finish()
+    sql(servers.target, "UPDATE `%s`.t SET v = -30 WHERE id = 30" % db)  # as a wrong apply in the gap would leave it
+    ferry = FerryThread(dict(data, verify=INLINE))
+    try:
+        until(lambda: _tracking(servers, ferry.config.name), "the inline run's bookkeeping begun")  # caught up already before it
+        assert checksum.verify(source, target, ferry.config.name, method="inline").tables[0].method == "checksum"
+        prepared = window.prepare(source, target, ferry.config.name)
+        assert [(m.key, m.kind) for m in prepared.checked[0].mismatches] == [(30, "differs")]
+        report = checksum.verify(source, target, ferry.config.name, method="inline")
+        assert report.tables[0].method == "inline" and _found(report) == [("t", 30, "differs")]
+    finally:
         ferry.finish()
