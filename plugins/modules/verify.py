@@ -120,10 +120,30 @@ options:
       - With O(before_read_only), the move's state folder on this host (default C(~/.dbferry/moves/<name>)), where the
         agent's binlog lag is read (the target catches up on it in the window).
     type: path
+attributes:
+  check_mode:
+    support: full
+    details: Behaves the same in check mode, as it never writes, except that O(before_read_only) makes no checksum pass (it writes).
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - dbferry.mysql.servers
+seealso:
+  - module: dbferry.mysql.preflight
+  - module: dbferry.mysql.cutover
+  - module: dbferry.mysql.switchover
+  - name: Action groups
+    description: Setting the common options once with module_defaults.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/module_defaults.md
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - dbferry.mysql.connection.servers
 notes:
-  - Supports check mode; it behaves the same in it, except that O(before_read_only) makes no checksum pass (it writes).
   - The source user needs C(SELECT) on the moved databases; the target user C(SELECT) on the target databases and C(_dbferry).
 """
 

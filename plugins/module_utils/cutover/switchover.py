@@ -37,8 +37,10 @@ from ..server.connection import ServerSpec, close_quietly, connect
 from .cutover import cut_over, recorded_phase, source_must_stay_read_only
 from ..common.module_errors import operator_message
 from .read_only import DEFAULT_LOCK_WAIT_TIMEOUT, FAIL, switch_read_only
-from ..verify import budget, window
+from .window import WindowSteps
+from ..verify import budget
 from ..verify.checksum import DEFAULT_CHUNK_ROWS, DEFAULT_PARALLEL, DEFAULT_TIMEOUT, inline_coverage, verify
+from ..verify.window import Prepared, prepare as checksum_while_writable
 
 T = TypeVar("T")
 
@@ -121,6 +123,8 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
             "switchover stopped before the source was made read-only: %s The source %s was not touched; the move goes on tailing." % (
                 exc, admin.describe())
     step = "read_only"
+    window = WindowSteps(name, state_dir)
+    began = time.monotonic()
     try:
         called = time.time()
         outcome = _step(step, lambda: switch_read_only(
@@ -132,6 +136,7 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
         if refused:
             raise _StepFailed(step, refused)
         _within_budget(verification, opened, step)
+        began = window.ended(step, began + outcome.timings.get("connect", 0.0))
         step = "verify"
         report = _step(step, lambda: verify(source, target, name, method=verification.method, position=outcome.position,
                                             timeout=verification.timeout, chunk_rows=verification.chunk_rows,
@@ -142,6 +147,8 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
         if report.mismatched:
             raise _StepFailed(step, report.failure_message())
         _within_budget(verification, opened, step, budget.slowest_table(report.tables))
+        window.ended(step, began)
+        window.write()  # before the cutover, which logs its own steps after these
         step = "cutover"
         done = _step(step, lambda: cut_over(source, target, name, state_dir, timeout=cutover.timeout, stop_timeout=cutover.stop_timeout,
                                             target_writable=cutover.target_writable, check_mode=False,
@@ -151,6 +158,8 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
             result.update(finished_at=done["finished_at"], window_seconds=round(done["finished_at"] - opened, 3))
         return result, None
     except BaseException as exc:
+        window.add(step, began, time.monotonic(), failed=str(exc) or type(exc).__name__)
+        window.write()
         kept = source_must_stay_read_only(target, name, state_dir) if step == "cutover" else ""
         restored = _restore(admin, was_writable and restore_source_on_failure and not kept)
         if kept:
@@ -165,7 +174,7 @@ class PlannedWindow:
     """What was done and found before read-only: the checksum pass (method inline only) and the expected window."""
 
     expected: budget.Estimate
-    prepared: Optional[window.Prepared]
+    prepared: Optional[Prepared]
 
     @property
     def changed(self) -> bool:
@@ -182,8 +191,8 @@ def plan_window(source: ServerSpec, target: ServerSpec, name: str, state_dir: st
     pass's measured rate and the agent's lag."""
     prepared = None
     if verification.method == "inline" and prepare:
-        prepared = window.prepare(source, target, name, chunk_rows=verification.chunk_rows, parallel=verification.parallel,
-                                  timeout=verification.timeout)
+        prepared = checksum_while_writable(source, target, name, chunk_rows=verification.chunk_rows, parallel=verification.parallel,
+                                           timeout=verification.timeout)
     lag = agent.read_status(state_dir).get("lag_seconds") if agent.exists(state_dir) else None
     conn = connect(target)
     try:
