@@ -131,6 +131,8 @@ attributes:
   action_group:
     support: full
     membership:
+      - dbferry.mysql.move
+      - dbferry.mysql.move_ref
       - dbferry.mysql.servers
 seealso:
   - module: dbferry.mysql.preflight
