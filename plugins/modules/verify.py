@@ -36,7 +36,8 @@ description:
   - "With O(before_read_only), while the source is still writable and before the read-only window: with O(method=inline),
     the tables inline cannot vouch for get a checksum pass (their differing rows are marked in the target's C(_dbferry),
     which is the only change, and the window compares only their changed rows); then the window is estimated from what is
-    left to verify (RV(window)), and the task fails when that is over O(max_read_only_seconds). M(dbferry.mysql.switchover)
+    left to verify (RV(window); the agent's binlog lag is not known here, M(dbferry.mysql.switchover) adds it), and the task
+    fails when that is over O(max_read_only_seconds). M(dbferry.mysql.switchover)
     does the same by itself; this is for a playbook that shows the estimate first, or makes the source read-only with its
     own tasks."
 author:
@@ -115,11 +116,6 @@ options:
         the table that takes the longest. V(0) means no limit.
     type: float
     default: 5
-  state_dir:
-    description:
-      - With O(before_read_only), the move's state folder on this host (default C(~/.dbferry/moves/<name>)), where the
-        agent's binlog lag is read (the target catches up on it in the window).
-    type: path
 attributes:
   check_mode:
     support: full
@@ -131,8 +127,6 @@ attributes:
   action_group:
     support: full
     membership:
-      - dbferry.mysql.move
-      - dbferry.mysql.move_ref
       - dbferry.mysql.servers
 seealso:
   - module: dbferry.mysql.preflight
@@ -300,7 +294,6 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum impo
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify.servers import compare_servers
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify.budget import DEFAULT_MAX_SECONDS, refuse_over
 from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.switchover import VerifyStep, plan_window
-from ansible_collections.dbferry.mysql.plugins.module_utils.config.module_options import state_dir_of
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.selection import Selection
 
 #: What a failed comparison of two servers without a move tells the operator.
@@ -327,7 +320,7 @@ def _before_read_only(module: AnsibleModule) -> None:
     step = VerifyStep(params["method"] or DEFAULT_METHOD, params["timeout"], params["chunk_rows"], params["parallel"],
                       params["max_read_only_seconds"])
     planned = call_or_fail(module, "verify", lambda: plan_window(
-        ServerSpec.from_options(params["source"]), ServerSpec.from_options(params["target"]), params["name"], state_dir_of(params),
+        ServerSpec.from_options(params["source"]), ServerSpec.from_options(params["target"]), params["name"], None,
         step, prepare=not module.check_mode))
     result = {"changed": planned.changed, "window": planned.as_dict()}
     try:
@@ -353,7 +346,6 @@ def main() -> None:
             "tables": {"type": "list", "elements": "str"},
             "before_read_only": {"type": "bool", "default": False},
             "max_read_only_seconds": {"type": "float", "default": DEFAULT_MAX_SECONDS},
-            "state_dir": {"type": "path"},
         },
         supports_check_mode=True,
         required_one_of=[("name", "databases")],

@@ -184,16 +184,16 @@ class PlannedWindow:
         return dict(self.expected.as_dict(), prepared=self.prepared.as_dict() if self.prepared is not None else None)
 
 
-def plan_window(source: ServerSpec, target: ServerSpec, name: str, state_dir: str, verification: VerifyStep,
+def plan_window(source: ServerSpec, target: ServerSpec, name: str, state_dir: Optional[str], verification: VerifyStep,
                 prepare: bool = True) -> PlannedWindow:
     """While the source is writable: with method inline, the checksum pass for the tables inline cannot vouch for
     (window.py; not when ``prepare`` is off: check mode); then the window expected from what the target records, the
-    pass's measured rate and the agent's lag."""
+    pass's measured rate and the agent's lag (read from ``state_dir`` on this host; None: not known, not counted)."""
     prepared = None
     if verification.method == "inline" and prepare:
         prepared = checksum_while_writable(source, target, name, chunk_rows=verification.chunk_rows, parallel=verification.parallel,
                                            timeout=verification.timeout)
-    lag = agent.read_status(state_dir).get("lag_seconds") if agent.exists(state_dir) else None
+    lag = agent.read_status(state_dir).get("lag_seconds") if state_dir and agent.exists(state_dir) else None
     conn = connect(target)
     try:
         tables = state.read_move_tables(conn, name)
