@@ -53,7 +53,7 @@ options:
       C(stall_seconds) (default 30: a silent connection is reopened)."
     type: dict
   verify:
-    description: "Verification settings: C(inline) (default false) hashes each copied batch on both sides as it is written and
+    description: "Verification settings: C(inline) (default true) hashes each copied batch on both sides as it is written and
       keeps a dirty set of the rows changed since, re-verified in the background, so that dbferry.mysql.verify with
       C(method=inline) compares only those rows: the read-only window at cutover grows with the recent change rate, not
       with the table size."

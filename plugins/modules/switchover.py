@@ -52,11 +52,27 @@ options:
     choices: [fail, kill, warn]
     default: fail
   verify_method:
-    description: V(checksum) compares every row; V(inline) only the rows changed since they were last verified, for moves
-      running with C(verify.inline) (see M(dbferry.mysql.verify), option C(method)).
+    description:
+      - V(inline) (the default) compares only the rows changed since they were last verified, for moves running with
+        C(verify.inline) (the agent's default; see M(dbferry.mysql.verify), option C(method)); V(checksum) compares every row.
+      - With V(inline), before the source is made read-only, the tables inline cannot vouch for (copied, or their changes
+        applied, while C(verify.inline) was off, e.g. by a rehearsal without it) get a checksum pass while the source is
+        still writable; their differing rows are marked, and in the read-only window only their changed rows are compared.
+        RV(window.prepared) tells what it compared.
     type: str
     choices: [checksum, inline]
-    default: checksum
+    default: inline
+  max_read_only_seconds:
+    description:
+      - The longest the source may stay read-only. Before read-only goes on, the window is estimated from what is left to
+        verify (dirty rows of the tables inline vouches for, all rows of the others, the binlog lag; see RV(window)); over
+        this, the task fails there and the source is not touched.
+      - In the window, once a step leaves the source read-only for longer, the task fails at that step, naming it and the table
+        that took the longest, and the source is made writable again (O(restore_source_on_failure)). The cutover itself is
+        not interrupted (past its point of no return the source stays read-only).
+      - V(0) means no limit.
+    type: float
+    default: 5
   verify_timeout:
     description: Seconds the verification waits for the move to apply the source's final position.
     type: float
@@ -148,6 +164,35 @@ final_position:
   returned: success, not in check mode
   type: str
   sample: 0-1-10428
+window:
+  description: The read-only window as expected before read-only went on (verify/budget.py), and the checksum pass made while
+    the source was writable.
+  returned: unless the move was complete already, not in check mode
+  type: dict
+  contains:
+    seconds:
+      description: The expected window.
+      type: float
+      sample: 0.4
+    summary:
+      description: The same in one line, with the largest parts.
+      type: str
+      sample: "expected read-only window 0.4 s (shop.orders: its 3120 dirty rows, 0.3 s; shop.users: its 12 dirty rows, 0.0 s)"
+    tables:
+      description: Per table, how it will be compared (V(inline) or V(checksum)), the rows that takes and the seconds expected.
+      type: list
+      elements: dict
+    catch_up_seconds:
+      description: The agent's binlog lag, which the target catches up on before verifying.
+      type: float
+    parallel:
+      description: Tables verified at the same time.
+      type: int
+    prepared:
+      description: The checksum pass made while the source was writable (with O(verify_method=inline)), with the tables it
+        compared (C(checked), each with C(dirty_marked)), and those still compared by checksum in the window and why
+        (C(unvouched)).
+      type: dict
 window_seconds:
   description: Seconds from read-only taking effect on the source to the end of the cutover.
   returned: when changed, not in check mode
@@ -158,7 +203,8 @@ finished_at:
   returned: when changed, not in check mode
   type: float
 failed_step:
-  description: The step that failed, V(read_only), V(verify) or V(cutover).
+  description: The step that failed, V(prepare) (before read-only, the source untouched; the checksum pass, or the window
+    estimate over O(max_read_only_seconds)), V(read_only), V(verify) or V(cutover).
   returned: failure
   type: str
 source_writable_again:
@@ -201,7 +247,14 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_querie
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.module_options import cutover_argument_spec, move_ref_argument_spec, state_dir_of
 from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.read_only import DEFAULT_LOCK_WAIT_TIMEOUT, FAIL, PRIVILEGED_ACTIONS
 from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.switchover import CutoverStep, ReadOnlyStep, VerifyStep, switch_over
-from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum import DEFAULT_CHUNK_ROWS, DEFAULT_PARALLEL, DEFAULT_TIMEOUT, METHODS
+from ansible_collections.dbferry.mysql.plugins.module_utils.verify.budget import DEFAULT_MAX_SECONDS
+from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum import (
+    DEFAULT_CHUNK_ROWS,
+    DEFAULT_METHOD,
+    DEFAULT_PARALLEL,
+    DEFAULT_TIMEOUT,
+    METHODS,
+)
 
 
 def main() -> None:
@@ -215,7 +268,8 @@ def main() -> None:
         "kill_after": {"type": "float"},
         "lock_wait_timeout": {"type": "int", "default": DEFAULT_LOCK_WAIT_TIMEOUT},
         "privileged_sessions": {"type": "str", "choices": list(PRIVILEGED_ACTIONS), "default": FAIL},
-        "verify_method": {"type": "str", "choices": list(METHODS), "default": "checksum"},
+        "verify_method": {"type": "str", "choices": list(METHODS), "default": DEFAULT_METHOD},
+        "max_read_only_seconds": {"type": "float", "default": DEFAULT_MAX_SECONDS},
         "verify_timeout": {"type": "float", "default": DEFAULT_TIMEOUT},
         "verify_chunk_rows": {"type": "int", "default": DEFAULT_CHUNK_ROWS},
         "verify_parallel": {"type": "int", "default": DEFAULT_PARALLEL},
@@ -230,7 +284,8 @@ def main() -> None:
         ServerSpec.from_login_params(params), ServerSpec.from_options(params["source"]), ServerSpec.from_options(params["target"]),
         params["name"], state_dir_of(params),
         read_only=ReadOnlyStep(params["wait_for_writes"], params["kill_after"], params["lock_wait_timeout"], params["privileged_sessions"]),
-        verification=VerifyStep(params["verify_method"], params["verify_timeout"], params["verify_chunk_rows"], params["verify_parallel"]),
+        verification=VerifyStep(params["verify_method"], params["verify_timeout"], params["verify_chunk_rows"], params["verify_parallel"],
+                                params["max_read_only_seconds"]),
         cutover=CutoverStep(params["timeout"], params["stop_timeout"], params["postpone_timeout"], params["target_writable"]),
         restore_source_on_failure=params["restore_source_on_failure"], check_mode=module.check_mode))
     if failure:

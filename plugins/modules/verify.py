@@ -32,7 +32,14 @@ description:
     on the target; they need a single-column integer primary key. Nothing can catch up, so both servers must stand still:
     each one's C(@@gtid_current_pos) is read before and after the comparison, and the task fails, naming the server,
     when one moved, or when it is not at O(position) (source) or O(target_position) (target) where given."
-  - The module never changes anything; it reports C(changed=false) and supports check mode.
+  - The module never changes anything but with O(before_read_only); it reports C(changed=false) and supports check mode.
+  - "With O(before_read_only), while the source is still writable and before the read-only window: with O(method=inline),
+    the tables inline cannot vouch for get a checksum pass (their differing rows are marked in the target's C(_dbferry),
+    which is the only change, and the window compares only their changed rows); then the window is estimated from what is
+    left to verify (RV(window); the agent's binlog lag is not known here, M(dbferry.mysql.switchover) adds it), and the task
+    fails when that is over O(max_read_only_seconds). M(dbferry.mysql.switchover)
+    does the same by itself; this is for a playbook that shows the estimate first, or makes the source read-only with its
+    own tasks."
 author:
   - dbferry maintainers (@dbferry)
 options:
@@ -63,9 +70,11 @@ options:
         was off) is compared with V(checksum) instead; its C(method) and C(note) say so.
       - V(inline) does not find a write to the target behind the move's back (not in the source's binlog) to a row that
         no later change made dirty; V(checksum) reads every row and does.
+      - Default V(inline) with O(name) (moves run with C(verify.inline) by default), V(checksum) with O(databases).
+      - M(dbferry.mysql.switchover) also makes, before the source is read-only, a checksum pass for the tables V(inline)
+        cannot vouch for, so that they too are compared at their changed rows only.
     type: str
     choices: [checksum, inline]
-    default: checksum
   position:
     description:
       - The source GTID position (MariaDB C(@@gtid_binlog_pos) form) the move must have applied before tables are compared.
@@ -96,10 +105,21 @@ options:
       - With O(databases), only these tables of them (names or patterns, C(db.table)).
     type: list
     elements: str
+  before_read_only:
+    description:
+      - Prepare and estimate the read-only window instead of verifying (see the description). Needs O(name).
+    type: bool
+    default: false
+  max_read_only_seconds:
+    description:
+      - With O(before_read_only), the longest the read-only window may be expected to last; over it the task fails, naming
+        the table that takes the longest. V(0) means no limit.
+    type: float
+    default: 5
 attributes:
   check_mode:
     support: full
-    details: Behaves the same in check mode, as it never writes.
+    details: Behaves the same in check mode, as it never writes, except that O(before_read_only) makes no checksum pass (it writes).
   diff_mode:
     support: none
   platform:
@@ -207,7 +227,7 @@ tables:
       description: Why a table was compared with V(checksum) under O(method=inline); empty otherwise.
       returned: when O(method=inline)
       type: str
-      sample: "compared by checksum: part of its copy was not hashed (copied while verify.inline was off)"
+      sample: "compared by checksum: the move does not run with verify.inline"
 method:
   description: The verification method.
   returned: when O(method=inline)
@@ -218,6 +238,12 @@ rows_compared:
   returned: when O(method=inline)
   type: int
   sample: 42
+window:
+  description: With O(before_read_only), the expected read-only window and the checksum pass made for it, as
+    RV(dbferry.mysql.switchover#module:window) describes.
+  returned: with O(before_read_only)
+  type: dict
+  sample: {seconds: 0.4, summary: "expected read-only window 0.4 s (shop.orders: its 3120 dirty rows, 0.3 s)"}
 position:
   description: The source position the move had to apply before the comparison; with O(databases), the source's position.
   returned: success or when rows differ
@@ -257,6 +283,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum import (
     DEFAULT_CHUNK_ROWS,
+    DEFAULT_METHOD,
     DEFAULT_PARALLEL,
     DEFAULT_TIMEOUT,
     METHODS,
@@ -265,6 +292,8 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum impo
     verify,
 )
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify.servers import compare_servers
+from ansible_collections.dbferry.mysql.plugins.module_utils.verify.budget import DEFAULT_MAX_SECONDS, refuse_over
+from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.switchover import VerifyStep, plan_window
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.selection import Selection
 
 #: What a failed comparison of two servers without a move tells the operator.
@@ -275,14 +304,30 @@ def _run(params: dict) -> VerifyReport:
     """A move's verification, or two servers compared without one (databases)."""
     source, target = ServerSpec.from_options(params["source"]), ServerSpec.from_options(params["target"])
     if params["databases"] is None:
-        return verify(source, target, params["name"], method=params["method"], position=params["position"], timeout=params["timeout"],
+        return verify(source, target, params["name"], method=params["method"] or DEFAULT_METHOD, position=params["position"], timeout=params["timeout"],
                       chunk_rows=params["chunk_rows"], parallel=params["parallel"], tables=params["tables"])
-    if params["method"] != "checksum":
+    if params["method"] not in (None, "checksum"):
         raise DbferryError("method %s needs a move; servers without one are compared by checksum." % params["method"], obj="method",
                            fix="leave method out, or give the move's name instead of databases.")
     selection = Selection.from_options({"include": params["databases"]}, {"include": params["tables"] or []})
     return compare_servers(source, target, selection, source_position=params["position"], target_position=params["target_position"],
                            chunk_rows=params["chunk_rows"], parallel=params["parallel"])
+
+
+def _before_read_only(module: AnsibleModule) -> None:
+    """The checksum pass and the window estimate (switchover.plan_window); fails over the budget, the source untouched."""
+    params = module.params
+    step = VerifyStep(params["method"] or DEFAULT_METHOD, params["timeout"], params["chunk_rows"], params["parallel"],
+                      params["max_read_only_seconds"])
+    planned = call_or_fail(module, "verify", lambda: plan_window(
+        ServerSpec.from_options(params["source"]), ServerSpec.from_options(params["target"]), params["name"], None,
+        step, prepare=not module.check_mode))
+    result = {"changed": planned.changed, "window": planned.as_dict()}
+    try:
+        refuse_over(planned.expected, params["max_read_only_seconds"])
+    except DbferryError as exc:
+        module.fail_json(msg="%s The source was not touched." % exc, **result)
+    module.exit_json(**result)
 
 
 def main() -> None:
@@ -293,21 +338,26 @@ def main() -> None:
             "target_position": {"type": "str"},
             "source": server_argument_spec(),
             "target": server_argument_spec(),
-            "method": {"type": "str", "choices": list(METHODS), "default": "checksum"},
+            "method": {"type": "str", "choices": list(METHODS)},
             "position": {"type": "str"},
             "timeout": {"type": "float", "default": DEFAULT_TIMEOUT},
             "chunk_rows": {"type": "int", "default": DEFAULT_CHUNK_ROWS},
             "parallel": {"type": "int", "default": DEFAULT_PARALLEL},
             "tables": {"type": "list", "elements": "str"},
+            "before_read_only": {"type": "bool", "default": False},
+            "max_read_only_seconds": {"type": "float", "default": DEFAULT_MAX_SECONDS},
         },
         supports_check_mode=True,
         required_one_of=[("name", "databases")],
         mutually_exclusive=[("name", "databases")],
         required_by={"target_position": "databases"},
+        required_if=[("before_read_only", True, ("name",))],
     )
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params
+    if params["before_read_only"]:
+        _before_read_only(module)
     report = call_or_fail(module, "verify", lambda: _run(params))
     result = dict(report.as_dict(), changed=False)
     if report.auto_increment_behind:

@@ -87,8 +87,9 @@ _DATA_PATH: tuple[Option, ...] = (
            "primary: its read-only step stops the replica's SQL threads at a final position (the primary is never written), and "
            "the replica replicates again after the cutover (docs/rehearsals.md); preflight refuses a replica source without it, "
            "and a source that is no replica or lacks log_slave_updates with it", in_roles=True),
-    Option("verify.inline", "bool", False, "hash each copied batch on both sides and keep a dirty set of rows changed since, re-verified in "
-           "the background, so that verify method inline compares only those rows"),
+    Option("verify.inline", "bool", True, "hash each copied batch on both sides and keep a dirty set of rows changed since, re-verified in "
+           "the background, so that verify method inline (the default) compares only those rows; off, every row is compared in the "
+           "read-only window, or by a checksum pass before it"),
 )
 
 #: Throttling, flag files and hooks (docs/throttling.md; the doc fragment dbferry.mysql.move.throttling documents them for

@@ -7,6 +7,15 @@ half a second a task on a quiet ferry host and more under load: the read-only
 window of a playbook was 1.8-3.1 s for 0.3 s of work. In one process the
 window is the work only.
 
+Before read-only goes on, while the source is still writable, the tables
+that inline verification cannot vouch for get a checksum pass
+(verify/window.py), and the window is estimated from what is left to verify
+(verify/budget.py): over ``max_read_only_seconds`` the call ends there, the
+source untouched. In the window, a step after which (or, verifying,
+during which) the source has been read-only longer than that fails like
+any other step (the source is made writable again), naming the step and
+the table that took the time.
+
 A step that fails ends the call. When the source was writable before the
 call, it is made writable again (unless ``restore_source_on_failure`` is
 off), so a failed switchover leaves the application where it was: writing
@@ -22,13 +31,16 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 
+from ..agent import process as agent
 from ..engine import state
-from ..server.connection import ServerSpec
+from ..server.connection import ServerSpec, close_quietly, connect
 from .cutover import cut_over, recorded_phase, source_must_stay_read_only
 from ..common.module_errors import operator_message
 from .read_only import DEFAULT_LOCK_WAIT_TIMEOUT, FAIL, switch_read_only
 from .window import WindowSteps
-from ..verify.checksum import DEFAULT_CHUNK_ROWS, DEFAULT_PARALLEL, DEFAULT_TIMEOUT, verify
+from ..verify import budget
+from ..verify.checksum import DEFAULT_CHUNK_ROWS, DEFAULT_PARALLEL, DEFAULT_TIMEOUT, inline_coverage, verify
+from ..verify.window import Prepared, prepare as checksum_while_writable
 
 T = TypeVar("T")
 
@@ -47,10 +59,12 @@ class ReadOnlyStep:
 class VerifyStep:
     """How the target is verified (the verify module's options of the same names)."""
 
-    method: str = "checksum"
+    method: str = "inline"
     timeout: float = DEFAULT_TIMEOUT
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     parallel: int = DEFAULT_PARALLEL
+    #: The longest the source may stay read-only (budget.py); 0: no limit.
+    max_read_only_seconds: float = budget.DEFAULT_MAX_SECONDS
 
 
 @dataclass(frozen=True)
@@ -99,6 +113,15 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
     if check_mode:
         return result, None
     was_writable = not looked.before["read_only"]
+    planned: Optional[PlannedWindow] = None
+    try:
+        planned = _step("prepare", lambda: plan_window(source, target, name, state_dir, verification))
+        result["window"] = planned.as_dict()
+        _step("prepare", lambda: budget.refuse_over(planned.expected, verification.max_read_only_seconds))
+    except _StepFailed as exc:
+        return dict(result, changed=planned is not None and planned.changed, failed_step=exc.step), \
+            "switchover stopped before the source was made read-only: %s The source %s was not touched; the move goes on tailing." % (
+                exc, admin.describe())
     step = "read_only"
     window = WindowSteps(name, state_dir)
     began = time.monotonic()
@@ -112,14 +135,18 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
         refused = outcome.failure()
         if refused:
             raise _StepFailed(step, refused)
+        _within_budget(verification, opened, step)
         began = window.ended(step, began + outcome.timings.get("connect", 0.0))
         step = "verify"
         report = _step(step, lambda: verify(source, target, name, method=verification.method, position=outcome.position,
                                             timeout=verification.timeout, chunk_rows=verification.chunk_rows,
-                                            parallel=verification.parallel))
+                                            parallel=verification.parallel,
+                                            watch=lambda table: _within_budget(verification, opened, "verify",
+                                                                               "%s, still being compared" % table.source)))
         result["verify"] = dict(report.as_dict(), changed=False)
         if report.mismatched:
             raise _StepFailed(step, report.failure_message())
+        _within_budget(verification, opened, step, budget.slowest_table(report.tables))
         window.ended(step, began)
         window.write()  # before the cutover, which logs its own steps after these
         step = "cutover"
@@ -140,6 +167,48 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
         if not isinstance(exc, _StepFailed):
             raise  # a bug: its traceback, once the source is writable again
         return dict(result, failed_step=exc.step, **restored), _failure_message(exc, admin, was_writable, restored)
+
+
+@dataclass(frozen=True)
+class PlannedWindow:
+    """What was done and found before read-only: the checksum pass (method inline only) and the expected window."""
+
+    expected: budget.Estimate
+    prepared: Optional[Prepared]
+
+    @property
+    def changed(self) -> bool:
+        return self.prepared is not None and self.prepared.changed
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.expected.as_dict(), prepared=self.prepared.as_dict() if self.prepared is not None else None)
+
+
+def plan_window(source: ServerSpec, target: ServerSpec, name: str, state_dir: Optional[str], verification: VerifyStep,
+                prepare: bool = True) -> PlannedWindow:
+    """While the source is writable: with method inline, the checksum pass for the tables inline cannot vouch for
+    (window.py; not when ``prepare`` is off: check mode); then the window expected from what the target records, the
+    pass's measured rate and the agent's lag (read from ``state_dir`` on this host; None: not known, not counted)."""
+    prepared = None
+    if verification.method == "inline" and prepare:
+        prepared = checksum_while_writable(source, target, name, chunk_rows=verification.chunk_rows, parallel=verification.parallel,
+                                           timeout=verification.timeout)
+    lag = agent.read_status(state_dir).get("lag_seconds") if state_dir and agent.exists(state_dir) else None
+    conn = connect(target)
+    try:
+        tables = state.read_move_tables(conn, name)
+        coverage = inline_coverage(conn, name, tables) if verification.method == "inline" else None
+        rate = budget.measured_rate(prepared.checked) if prepared is not None else None
+        return PlannedWindow(budget.expected(conn, name, tables, coverage, verification.parallel, rate, lag or 0.0), prepared)
+    finally:
+        close_quietly(conn)
+
+
+def _within_budget(verification: VerifyStep, opened: float, step: str, slowest: str = "") -> None:
+    """Fail ``step`` when the source has been read-only longer than the budget allows."""
+    over = budget.overrun(verification.max_read_only_seconds, time.time() - opened, step, slowest)
+    if over:
+        raise _StepFailed(step, over)
 
 
 def _restore(admin: ServerSpec, wanted: bool) -> dict[str, Any]:

@@ -12,8 +12,11 @@ With ``verify.inline`` three more tables (made only then) hold what inline
 verification relies on, written in the same transactions as the rows they
 describe: ``dirty`` (keys changed since they were last found equal),
 ``inline_tables`` (how far each table's copy was hashed, and whether from
-its first batch on) and ``inline_moves`` (the applied position up to which
-every applied change was recorded in ``dirty``). See inline.py.
+its first batch on, or from which source position a checksum pass found it
+equal) and ``inline_moves`` (from which applied position on, and up to which,
+every applied change was recorded in ``dirty``). See inline.py. The inline
+tables have no migration: a move started by an older version keeps its
+``_dbferry`` until cleanup, and is verified by that version.
 
 This module owns the schema: its tables, and every statement that reads or
 writes them (the engine's, verification's, the cutover's). The others call
@@ -57,10 +60,10 @@ _DDL = (
 #: ``seq`` counts the times a key was marked: the re-verifier removes a key only if it was not marked again meanwhile.
 _INLINE_DDL = (
     "CREATE TABLE IF NOT EXISTS %s.inline_moves (move VARCHAR(64) NOT NULL PRIMARY KEY, applied_position TEXT NOT NULL, "
-    "tracked BOOLEAN NOT NULL) ENGINE=InnoDB" % _S,
+    "tracked_since TEXT NOT NULL) ENGINE=InnoDB" % _S,
     "CREATE TABLE IF NOT EXISTS %s.inline_tables (move VARCHAR(64) NOT NULL, source_schema VARCHAR(64) NOT NULL, "
     "source_table VARCHAR(64) NOT NULL, hashed_to DECIMAL(20,0) NULL, hashed_done BOOLEAN NOT NULL DEFAULT FALSE, "
-    "covered BOOLEAN NOT NULL, PRIMARY KEY (move, source_schema, source_table)) ENGINE=InnoDB" % _S,
+    "covered BOOLEAN NOT NULL, checked_from TEXT NULL, PRIMARY KEY (move, source_schema, source_table)) ENGINE=InnoDB" % _S,
     "CREATE TABLE IF NOT EXISTS %s.dirty (move VARCHAR(64) NOT NULL, source_schema VARCHAR(64) NOT NULL, "
     "source_table VARCHAR(64) NOT NULL, key_value DECIMAL(20,0) NOT NULL, seq BIGINT UNSIGNED NOT NULL DEFAULT 0, "
     "PRIMARY KEY (move, source_schema, source_table, key_value)) ENGINE=InnoDB" % _S,
@@ -202,35 +205,43 @@ def record_complete(conn: Any, name: str, final: str) -> None:
 def begin_inline(conn: Any, recorded: MoveState) -> None:
     """Start inline bookkeeping for a run with ``verify.inline`` (caller commits).
 
-    Coverage only ever gets lost: a move whose applier ran without inline
-    (the applied position moved past the one inline recorded) is no longer
-    tracked, and a table whose copy went on without hashing (its cursor moved
-    past the hashed key) or began before inline was on is no longer covered.
-    Verification falls back to checksum for what is not covered.
+    Tracking is continuous from ``tracked_since`` to the applied position.
+    A run whose applier went on without inline (the applied position moved
+    past the one inline recorded, or inline was never on although events were
+    applied: a rehearsal without it) leaves a gap: tracking starts again from
+    the applied position, and the hash of every table whose copy had begun no
+    longer vouches for it (changes in the gap were not marked). A table whose
+    copy went on without hashing (its cursor moved past the hashed key) is
+    not covered either. What is not covered is vouched for by a checksum pass
+    while the source is still writable (window.py, ``record_checked``), or
+    compared by checksum in the read-only window.
     """
     for statement in _INLINE_DDL:
         execute(conn, statement)
     name = recorded.name
-    rows = fetch_all(conn, "SELECT applied_position, tracked FROM %s.inline_moves WHERE move = %%s FOR UPDATE" % _S, (name,))
+    rows = fetch_all(conn, "SELECT applied_position FROM %s.inline_moves WHERE move = %%s FOR UPDATE" % _S, (name,))
     if rows:
-        tracked = bool(rows[0][1]) and rows[0][0] == recorded.applied_position
-        execute(conn, "UPDATE %s.inline_moves SET applied_position = %%s, tracked = %%s WHERE move = %%s" % _S,
-                (recorded.applied_position, tracked, name))
+        gap = rows[0][0] != recorded.applied_position
+        if gap:
+            execute(conn, "UPDATE %s.inline_moves SET applied_position = %%s, tracked_since = %%s WHERE move = %%s" % _S,
+                    (recorded.applied_position, recorded.applied_position, name))
     else:
-        execute(conn, "INSERT INTO %s.inline_moves (move, applied_position, tracked) VALUES (%%s, %%s, %%s)" % _S,
-                (name, recorded.applied_position, recorded.applied_position == recorded.start_position))
+        gap = recorded.applied_position != recorded.start_position
+        execute(conn, "INSERT INTO %s.inline_moves (move, applied_position, tracked_since) VALUES (%%s, %%s, %%s)" % _S,
+                (name, recorded.applied_position, recorded.applied_position))
     hashed = {(s, t): (None if to is None else int(to), bool(done), bool(covered)) for s, t, to, done, covered in fetch_all(
         conn, "SELECT source_schema, source_table, hashed_to, hashed_done, covered FROM %s.inline_tables WHERE move = %%s FOR UPDATE" % _S,
         (name,))}
     for (schema, table), cursor in sorted(recorded.cursors.items()):
+        begun = cursor.last_key is not None or cursor.done
         if (schema, table) in hashed:
             to, done, covered = hashed[(schema, table)]
             execute(conn, "UPDATE %s.inline_tables SET covered = %%s WHERE move = %%s AND source_schema = %%s AND source_table = %%s" % _S,
-                    (covered and (to, done) == (cursor.last_key, cursor.done), name, schema, table))
+                    (covered and (to, done) == (cursor.last_key, cursor.done) and not (gap and begun), name, schema, table))
         else:
             execute(conn, "INSERT INTO %s.inline_tables (move, source_schema, source_table, hashed_to, hashed_done, covered) "
                           "VALUES (%%s, %%s, %%s, %%s, %%s, %%s)" % _S,
-                    (name, schema, table, cursor.last_key, cursor.done, cursor.last_key is None and not cursor.done))
+                    (name, schema, table, cursor.last_key, cursor.done, not begun))
 
 
 def save_hashed(conn: Any, name: str, table: MovedTable, last_key: Optional[int], done: bool) -> None:
@@ -288,22 +299,55 @@ def dirty_count(conn: Any, name: str) -> int:
     return int(fetch_value(conn, "SELECT COUNT(*) FROM %s.dirty WHERE move = %%s" % _S, (name,)) or 0)
 
 
-def inline_tracked(conn: Any, name: str) -> Optional[bool]:
-    """Whether every change the move applied was marked dirty (inline_moves.tracked, up to its applied position);
-    None when the move never ran with ``verify.inline``."""
+@dataclass(frozen=True)
+class InlineState:
+    """What the target records of a move's inline verification (module docstring)."""
+
+    #: Every change applied from this position on was marked dirty.
+    tracked_since: str
+    #: Tracking goes on up to the move's applied position: no run since applied changes without marking them.
+    current: bool
+    #: (source schema, source table) of the tables whose whole copy was hashed: copy done, hashed to its end, from its
+    #: first batch on, with no gap in tracking since.
+    covered: frozenset
+    #: (source schema, source table) -> the source position read before a checksum pass found the table equal (its
+    #: differing rows marked dirty); it vouches for the table when it is not before ``tracked_since``.
+    checked_from: dict
+
+
+def inline_state(conn: Any, name: str) -> Optional[InlineState]:
+    """The move's inline bookkeeping; None when the move never ran with ``verify.inline``."""
     if not _has_table(conn, "inline_moves"):
         return None
-    rows = fetch_all(conn, "SELECT i.tracked AND i.applied_position = m.applied_position FROM %s.inline_moves i JOIN %s.moves m "
+    rows = fetch_all(conn, "SELECT i.tracked_since, i.applied_position = m.applied_position FROM %s.inline_moves i JOIN %s.moves m "
                            "ON m.name = i.move WHERE i.move = %%s" % (_S, _S), (name,))
-    return bool(rows[0][0]) if rows else None
-
-
-def covered_tables(conn: Any, name: str) -> set[tuple[str, str]]:
-    """(source schema, source table) of the tables whose whole copy was hashed: copy done, hashed to its end, from its first batch on."""
-    return set(fetch_all(
+    if not rows:
+        return None
+    covered = frozenset(fetch_all(
         conn, "SELECT i.source_schema, i.source_table FROM %s.inline_tables i JOIN %s.cursors c ON c.move = i.move "
               "AND c.source_schema = i.source_schema AND c.source_table = i.source_table WHERE i.move = %%s AND i.covered "
               "AND i.hashed_done AND c.done AND i.hashed_to <=> c.last_key" % (_S, _S), (name,)))
+    checked = {(schema, table): position for schema, table, position in fetch_all(
+        conn, "SELECT source_schema, source_table, checked_from FROM %s.inline_tables WHERE move = %%s AND checked_from IS NOT NULL" % _S,
+        (name,))}
+    return InlineState(rows[0][0], bool(rows[0][1]), covered, checked)
+
+
+def record_checked(conn: Any, name: str, table: MovedTable, position: str, differing: Iterable[int]) -> None:
+    """Record that a checksum pass that began at source ``position`` found ``table`` equal but for the ``differing``
+    keys, which are marked dirty (caller commits: one transaction, refused once the move is complete)."""
+    refuse_if_complete(conn, name)
+    mark_dirty(conn, name, ((table.schema, table.name, int(key)) for key in differing))
+    execute(conn, "UPDATE %s.inline_tables SET checked_from = %%s WHERE move = %%s AND source_schema = %%s AND source_table = %%s" % _S,
+            (position, name, table.schema, table.name))
+
+
+def dirty_counts(conn: Any, name: str) -> dict[tuple[str, str], int]:
+    """(source schema, source table) -> how many of its keys are dirty."""
+    if not _has_table(conn, "dirty"):
+        return {}
+    return {(schema, table): int(count) for schema, table, count in fetch_all(
+        conn, "SELECT source_schema, source_table, COUNT(*) FROM %s.dirty WHERE move = %%s GROUP BY source_schema, source_table" % _S, (name,))}
 
 
 def drop(conn: Any, name: str) -> None:

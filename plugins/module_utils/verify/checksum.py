@@ -43,8 +43,9 @@ Method ``inline`` (the move runs with ``verify.inline``; inline.py keeps the
 dirty set): after the same wait, a table whose whole copy was hashed, in a
 move whose applier marked every change, is compared only at the keys of its
 dirty set, by key, with the same row digest (re-read once after the applier
-caught up, then narrowed to columns). Any other table is compared with
-``checksum``, and its result says why. A write to the target behind the
+caught up, then narrowed to columns), and so is a table a checksum pass
+made while the source was writable vouches for (window.py). Any other
+table is compared with ``checksum``, and its result says why. A write to the target behind the
 move's back to a row that is not dirty is not found by ``inline``: only
 ``checksum`` reads every row.
 
@@ -73,6 +74,9 @@ from ..engine import state
 from ..engine.tables import MovedTable
 
 METHODS = ("checksum", "inline")
+#: What the modules, roles and command line verify with unless told otherwise: the read-only window then grows with the
+#: rows changed recently, not with the tables' size (a table inline cannot vouch for is compared by checksum).
+DEFAULT_METHOD = "inline"
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_CHUNK_ROWS = 1000
 DEFAULT_PARALLEL = 2
@@ -327,14 +331,26 @@ def keys_condition(key_sql: str, keys: list[Any]) -> tuple[str, list[Any]]:
 
 def inline_coverage(target: Any, move: str, tables: list[MovedTable]) -> dict[str, Optional[str]]:
     """Per table (source name), why method inline cannot vouch for it, or None when it can (module docstring)."""
-    tracked = state.inline_tracked(target, move)
-    if tracked is None:
+    return coverage_of(state.inline_state(target, move), tables)
+
+
+def coverage_of(recorded: Optional[state.InlineState], tables: list[MovedTable]) -> dict[str, Optional[str]]:
+    """inline_coverage from what the target records: a table is vouched for when tracking goes on up to now and either
+    its whole copy was hashed or a checksum pass that began after tracking began found it equal (window.py)."""
+    if recorded is None:
         return {t.source: "the move does not run with verify.inline" for t in tables}
-    if not tracked:
+    if not recorded.current:
         return {t.source: "binlog events were applied while verify.inline was off" for t in tables}
-    covered = state.covered_tables(target, move)
-    return {t.source: None if (t.schema, t.name) in covered else "part of its copy was not hashed (copied while verify.inline was off)"
-            for t in tables}
+
+    def why(table: MovedTable) -> Optional[str]:
+        name = (table.schema, table.name)
+        checked = recorded.checked_from.get(name)
+        if name in recorded.covered or (checked is not None and gtid.reached(checked, recorded.tracked_since)):
+            return None
+        return "part of its copy was not hashed, or binlog events were applied while verify.inline was off, and no checksum pass " \
+               "vouched for it since"
+
+    return {t.source: why(t) for t in tables}
 
 
 def _progress(target: Any, move: str, tables: list[MovedTable]) -> tuple[str, list[str]]:
@@ -368,8 +384,11 @@ def wait_applied(target: Any, move: str, tables: list[MovedTable], wanted: str, 
 class _Worker:
     """Verifies tables one after the other, with a source and a target session of its own."""
 
-    def __init__(self, source: ServerSpec, target: ServerSpec, move: Optional[str], position_sql: str, chunk_rows: int, timeout: float) -> None:
+    def __init__(self, source: ServerSpec, target: ServerSpec, move: Optional[str], position_sql: str, chunk_rows: int, timeout: float,
+                 watch: Optional[Callable[[MovedTable], None]] = None) -> None:
         self.move = move
+        #: Called with the table before each range or batch of keys: raises to stop (the read-only budget, budget.py).
+        self.watch = watch or (lambda _table: None)
         self.position_sql = position_sql
         self.chunk_rows = chunk_rows
         self.timeout = timeout
@@ -395,6 +414,7 @@ class _Worker:
                 table.key_sql, table.source_sql, condition, table.key_sql, self.chunk_rows - 1), args)
 
         for key_range in chunk_ranges(next_boundary):
+            self.watch(table)
             condition, args = range_condition(table.key, key_range)
             ours = self._aggregate(self.source, table.source_sql, digest, condition, args)
             theirs = self._aggregate(self.target, table.target_sql, digest, condition, args)
@@ -470,6 +490,7 @@ class _Worker:
         digest = row_digest(columns)
         after: Optional[int] = None
         while True:
+            self.watch(table)
             keys = state.dirty_table_keys(self.target, self.move, table.schema, table.name, after, self.chunk_rows)
             if not keys:
                 break
@@ -524,8 +545,9 @@ def sessions(source: ServerSpec, target: ServerSpec, what: str) -> Iterator[tupl
 
 def verify(source: ServerSpec, target: ServerSpec, move: str, *, method: str = "checksum", position: Optional[str] = None,
            timeout: float = DEFAULT_TIMEOUT, chunk_rows: int = DEFAULT_CHUNK_ROWS, parallel: int = DEFAULT_PARALLEL,
-           tables: Optional[list[str]] = None) -> VerifyReport:
-    """Verify move ``move`` (see the module docstring); mismatches are in the report, not raised."""
+           tables: Optional[list[str]] = None, watch: Optional[Callable[[MovedTable], None]] = None) -> VerifyReport:
+    """Verify move ``move`` (see the module docstring); mismatches are in the report, not raised. ``watch`` is called with
+    each table before each of its ranges or batches of keys, and may raise to stop the verification."""
     check_options(method, timeout, chunk_rows, parallel)
     started = time.monotonic()
     with sessions(source, target, "verifies moves") as (source_conn, target_conn, flavor):
@@ -536,12 +558,13 @@ def verify(source: ServerSpec, target: ServerSpec, move: str, *, method: str = "
         applied = wait_applied(target_conn, move, chosen, position, timeout)
         counters = auto_increment.behind(source_conn, target_conn, [(t.schema, t.name, t.target_schema, t.target_name) for t in chosen])
         coverage = inline_coverage(target_conn, move, chosen) if method == "inline" else None
-    results = verify_tables(source, target, move, flavor.gtid_position_sql, chosen, chunk_rows, parallel, timeout, coverage)
+    results = verify_tables(source, target, move, flavor.gtid_position_sql, chosen, chunk_rows, parallel, timeout, coverage, watch)
     return VerifyReport(position, applied, time.monotonic() - started, results, method, counters)
 
 
 def verify_tables(source: ServerSpec, target: ServerSpec, move: Optional[str], position_sql: str, tables: list[MovedTable],
-                  chunk_rows: int, parallel: int, timeout: float, coverage: Optional[dict[str, Optional[str]]] = None) -> list[TableResult]:
+                  chunk_rows: int, parallel: int, timeout: float, coverage: Optional[dict[str, Optional[str]]] = None,
+                  watch: Optional[Callable[[MovedTable], None]] = None) -> list[TableResult]:
     """Verify ``tables`` in ``parallel`` threads; the first error stops the others and is raised.
 
     ``move`` None compares two servers that stand still (servers.py): a differing range is not compared again.
@@ -561,7 +584,7 @@ def verify_tables(source: ServerSpec, target: ServerSpec, move: Optional[str], p
     results: dict[str, TableResult] = {}
 
     def work(pending: Iterator[MovedTable]) -> None:
-        worker = _Worker(source, target, move, position_sql, chunk_rows, timeout)
+        worker = _Worker(source, target, move, position_sql, chunk_rows, timeout, watch)
         try:
             for table in pending:
                 results[table.source] = one(worker, table)

@@ -31,6 +31,11 @@ perhaps rows whose key is in ``_dbferry.dirty``. It is kept by three writers:
    A change applied later marks the key again. Rows that differ stay dirty
    (they may be changes still arriving) and are looked at again.
 
+Tracking is continuous from ``inline_moves.tracked_since``: a run after a
+gap (changes applied while inline was off) starts it again there, and the
+copy hashes of tables begun before no longer count. Such tables are vouched
+for by a checksum pass while the source is writable (window.py).
+
 Out of reach by design: a write to the target behind the move's back (not
 in the source's binlog) to a row that is not dirty. Inline verification
 only re-reads dirty rows; method checksum reads every row and finds it.

@@ -128,8 +128,9 @@ def test_a_target_write_behind_the_moves_back_to_a_clean_row_needs_checksum(serv
 
 
 def test_tables_copied_without_inline_fall_back_to_checksum(servers, db, tmp_path):
+    """Until a pass while the source is writable vouches for them (test_window.py)."""
     _small_table(servers, db)
-    data = move_config(servers, db, tmp_path / "state")
+    data = move_config(servers, db, tmp_path / "state", verify={"inline": False})
     ferry = FerryThread(data)
     wait_caught_up(servers, ferry.config.name)
     ferry.finish()
