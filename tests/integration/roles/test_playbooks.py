@@ -272,3 +272,19 @@ def test_rehearsal_then_a_failed_cutover_makes_the_source_writable_again(ansible
     assert cleaned.returncode == 0, cleaned.stdout[-3000:]
     assert not (tmp_path / "state").exists() and checkpoints(servers, name) == 0
     assert (tmp_path / "report.json").read_text() == report_text
+
+
+def test_a_preflight_failure_prints_the_short_message(ansible, servers, db, tmp_path):
+    """A check that stops the move fails move.yml with the short message (what, which object, the fix) after the report, not
+    the module's whole result as a JSON line first; nothing started, so the next step is to fix and run again (not resume)."""
+    sql(servers.source, "CREATE TABLE `%s`.nokey (v INT)" % db)
+    sql(servers.source, "INSERT INTO `%s`.nokey VALUES (1)" % db)
+    name = "pre-" + db[:40].replace("_", "-")
+    proc = run_playbook(ansible, "move.yml", move_variables(servers, db, tmp_path, name), "-l", "staging")
+    assert proc.returncode != 0
+    assert '"checks":' not in proc.stdout and max(len(line) for line in proc.stdout.splitlines()) < 1000, proc.stdout[-3000:]
+    message = failure_message(proc.stdout)
+    assert message.startswith("Move %s stopped at 'Stop at the preflight's findings', before the source was touched: " % name), message
+    assert "primary_key [%s.nokey]" % db in message and message.count("Fix:") == 1, message
+    assert message.endswith("Nothing was started. Next: fix what the message names, then run the same playbook again."), message
+    assert checkpoints(servers, name) == 0
