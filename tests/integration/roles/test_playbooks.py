@@ -252,6 +252,8 @@ def test_rehearsal_then_a_failed_cutover_makes_the_source_writable_again(ansible
     assert re.fullmatch(r"\d+-\d+-\d+(,\d+-\d+-\d+)*", lines[1].split()[-1]), lines[1]  # the final position
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["outcome"] == "cut over" and report["verify"]["result"] == "ok", report
+    # the agent the rehearsal started copied the rows: its run's figures, recorded in the state folder, not null
+    assert report["copy_seconds"] > 0 and report["rows_per_second"] > 0 and report["rows_copied"] == 4000, report
     assert 0 < report["read_only_window_seconds"] < 60 and report["final_position"] == lines[1].split()[-1], report
     assert_same(servers, db)
 

@@ -1,0 +1,53 @@
+"""Which source and target servers a move's state folder belongs to, so that a move never resumes against others.
+
+A state folder (``~/.dbferry/moves/NAME``) outlives its servers: a second move given the same name with new servers
+found the first one's status there, was reported as resuming, and then started over on a target without checkpoints.
+The first start of a move records both servers' identities in ``servers.json``; every later start compares and refuses
+other servers, naming the fix (another name, or abort the old move).
+
+A server's identity survives a restart and a new IP address but not a different server: MySQL has ``@@server_uuid``;
+MariaDB has none, and the combination of ``@@server_id``, ``@@hostname``, ``@@port`` and ``@@datadir`` serves instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from ..common.errors import DbferryError
+from ..common.private import write_private
+from ..server.connection import fetch_dicts
+from ..server.flavor import Flavor
+
+SERVERS_FILE = "servers.json"
+
+
+def identity(conn: Any, flavor: Flavor) -> dict[str, Any]:
+    """What tells this server from any other, as of now."""
+    if flavor.is_mariadb:
+        return fetch_dicts(conn, "SELECT @@server_id AS server_id, @@hostname AS hostname, @@port AS port, @@datadir AS datadir")[0]
+    return fetch_dicts(conn, "SELECT @@server_uuid AS server_uuid")[0]
+
+
+def _described(seen: dict[str, Any]) -> str:
+    return ", ".join("%s %s" % (key, seen[key]) for key in sorted(seen))
+
+
+def check(state_dir: str, move: str, servers: dict[str, dict[str, Any]]) -> None:
+    """Record ``servers`` (``source`` and ``target`` identities) at a move's first start; later, raise when they differ."""
+    path = os.path.join(state_dir, SERVERS_FILE)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            recorded = json.load(handle)
+    except FileNotFoundError:
+        write_private(path, json.dumps(servers, indent=1, sort_keys=True) + "\n")
+        return
+    changed = [role for role in ("source", "target") if recorded.get(role) != servers[role]]
+    if changed:
+        raise DbferryError(
+            "move %s was started with other servers, and its state in %s belongs to them: %s." % (move, state_dir, "; ".join(
+                "the %s was the server with %s, now it is the one with %s" % (role, _described(recorded.get(role) or {}),
+                                                                             _described(servers[role])) for role in changed)),
+            obj=move, fix="give this move another name (dbferry_name), or abort the old move first (playbooks/abort.yml, or "
+                          "dbferry.mysql.agent state: absent) if it is no longer wanted.")
