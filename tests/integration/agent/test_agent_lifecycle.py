@@ -283,7 +283,7 @@ def test_a_stopped_agent_leaves_no_aborted_connection_in_the_source_log(servers,
     data = move_config(servers, db, tmp_path / "state")
     started(data)
     deadline = time.monotonic() + 60
-    while agent.read_status(data["state_dir"])["phase"] != "tailing":
+    while agent.read_status(data["state_dir"])["phase"] != "tailing" or not _dump_threads(servers.source):
         assert time.monotonic() < deadline, agent.read_status(data["state_dir"])
         time.sleep(0.1)
     assert agent.stop(data["state_dir"], timeout=60)
