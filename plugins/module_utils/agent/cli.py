@@ -19,7 +19,7 @@ from typing import Any, Iterator, Optional
 from . import process as agent
 from ..controls import control_socket as control
 from ..dev import sandbox, sandbox_vars
-from ..engine import status
+from ..engine import servers_seen, status
 from ..config.move_config import check_name, default_state_dir, load_config
 from ..config.alter_config import ALTER_OPTIONS, default_state_dir as default_alter_state_dir, parse_alter_config
 from ..config.options import REQUIRED, RUNTIME_SETTINGS, Option
@@ -118,6 +118,7 @@ def _terminal_display(snapshot: dict[str, Any]) -> None:
 def _run(args: argparse.Namespace) -> None:
     config = load_config(args.config)
     ensure_private_dir(config.state_dir, config.name)
+    servers_seen.check_move(config)
     status.refuse_complete(config.state_dir, config.name)
     tty = sys.stdout.isatty()
     with RunLock(config.state_dir, "move %s" % config.name):

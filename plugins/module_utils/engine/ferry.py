@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any, Callable, Iterator, Optional
 
-from . import servers_seen, state
+from . import state
 from .applier import ApplyHook, apply_binlog
 from ..binlog.changes import Transaction
 from ..config.move_config import MoveConfig
@@ -87,9 +87,6 @@ class Ferry:
         try:
             flavor = detect_flavor(source)
             refuse_unsupported_source(flavor, "moves")
-            # Before anything else: a state folder of other servers would otherwise resume a move that is not there.
-            servers_seen.check(self.config.state_dir, self.config.name, {
-                "source": servers_seen.identity(source, flavor), "target": servers_seen.identity(target, detect_flavor(target))})
             if not check_server_id(source, self.config.server_id, self.config.source.describe()):
                 self.log.event("server_id_replicas_unchecked", server_id=self.config.server_id,
                                reason="the source user may not list replicas (SHOW SLAVE HOSTS needs REPLICATION MASTER ADMIN)")

@@ -17,8 +17,9 @@ from typing import Any
 
 from ..common.errors import DbferryError
 from ..common.private import write_private
-from ..server.connection import fetch_dicts
-from ..server.flavor import Flavor
+from ..config.move_config import MoveConfig
+from ..server.connection import close_quietly, connect, fetch_dicts
+from ..server.flavor import Flavor, detect_flavor
 
 SERVERS_FILE = "servers.json"
 
@@ -28,6 +29,19 @@ def identity(conn: Any, flavor: Flavor) -> dict[str, Any]:
     if flavor.is_mariadb:
         return fetch_dicts(conn, "SELECT @@server_id AS server_id, @@hostname AS hostname, @@port AS port, @@datadir AS datadir")[0]
     return fetch_dicts(conn, "SELECT @@server_uuid AS server_uuid")[0]
+
+
+def check_move(config: MoveConfig) -> None:
+    """check() for the servers of ``config``, asked now: before an agent starts (process.start, `dbferry run`), and before
+    anything else looks at the state folder (a complete move's status there would otherwise answer for other servers)."""
+    servers = {}
+    for role, spec in (("source", config.source), ("target", config.target)):
+        conn = connect(spec)
+        try:
+            servers[role] = identity(conn, detect_flavor(conn))
+        finally:
+            close_quietly(conn)
+    check(config.state_dir, config.name, servers)
 
 
 def _described(seen: dict[str, Any]) -> str:

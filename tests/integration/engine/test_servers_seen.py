@@ -8,11 +8,9 @@ import pytest
 from ferry_support import move_config
 from integration_support import root_session, sql
 
+from ansible_collections.dbferry.mysql.plugins.module_utils.agent import process as agent
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
-from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
-from ansible_collections.dbferry.mysql.plugins.module_utils.config.move_config import parse_config
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine import servers_seen
-from ansible_collections.dbferry.mysql.plugins.module_utils.engine.ferry import Ferry
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import fetch_value
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.flavor import detect_flavor
 
@@ -22,21 +20,23 @@ def _identity(server):
         return servers_seen.identity(conn, detect_flavor(conn))
 
 
-def test_a_state_folder_of_other_servers_is_refused_before_the_target_is_written(servers, db, tmp_path):
+def test_a_state_folder_of_other_servers_is_refused_before_the_agent_starts(servers, db, tmp_path):
     """MariaDB has no server_uuid: server_id, hostname, port and datadir tell the sandboxes apart. A state folder that
-    recorded the servers the other way round stops the engine before it writes its state schema, naming the fix."""
+    recorded the servers the other way round, and a status that says complete, stops the start before any agent runs
+    or the target is written, naming the servers and the fix (not "cut over already", which is about the old servers)."""
     source, target = _identity(servers.source), _identity(servers.target)
     assert set(source) == {"server_id", "hostname", "port", "datadir"} and source != target
     sql(servers.source, "CREATE TABLE `%s`.t (id INT PRIMARY KEY)" % db)
     state_dir = tmp_path / "state"
-    state_dir.mkdir()
+    state_dir.mkdir(mode=0o700)
     (state_dir / servers_seen.SERVERS_FILE).write_text(json.dumps({"source": target, "target": source}))
-    config = parse_config(move_config(servers, db, state_dir))
+    (state_dir / "status.json").write_text(json.dumps({"phase": "complete", "tables": {}}))
+    data = move_config(servers, db, state_dir)
     with pytest.raises(DbferryError) as refused:
-        Ferry(config, EventLog(config.name, str(state_dir / "ferry.log"))).prepare()
+        agent.start(data)
     message = str(refused.value)
-    assert "move %s was started with other servers" % config.name in message and "the source was the server with" in message
+    assert "move %s was started with other servers" % data["name"] in message and "the source was the server with" in message
     assert "port %d" % servers.target.port in message and "another name" in message and "playbooks/abort.yml" in message
+    assert agent.running_pid(str(state_dir)) is None
     with root_session(servers.target) as conn:
         assert not fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (db,))
-
