@@ -45,7 +45,10 @@ def check_move(config: MoveConfig) -> None:
 
 
 def _described(seen: dict[str, Any]) -> str:
-    return ", ".join("%s %s" % (key, seen[key]) for key in sorted(seen))
+    """A server as a person tells it: ``host:port`` (server_id, datadir) on MariaDB, its server_uuid on MySQL."""
+    if "server_uuid" in seen:
+        return "server_uuid %s" % seen["server_uuid"]
+    return "%s:%s (server_id %s, datadir %s)" % (seen.get("hostname"), seen.get("port"), seen.get("server_id"), seen.get("datadir"))
 
 
 def check(state_dir: str, move: str, servers: dict[str, dict[str, Any]]) -> None:
@@ -61,7 +64,7 @@ def check(state_dir: str, move: str, servers: dict[str, dict[str, Any]]) -> None
     if changed:
         raise DbferryError(
             "move %s was started with other servers, and its state in %s belongs to them: %s." % (move, state_dir, "; ".join(
-                "the %s was the server with %s, now it is the one with %s" % (role, _described(recorded.get(role) or {}),
+                "the %s was %s, now it is %s" % (role, _described(recorded.get(role) or {}),
                                                                              _described(servers[role])) for role in changed)),
             obj=move, fix="give this move another name (dbferry_name), or abort the old move first (playbooks/abort.yml, or "
                           "dbferry.mysql.agent state: absent) if it is no longer wanted.")
