@@ -62,9 +62,9 @@ def check(state_dir: str, move: str, servers: dict[str, dict[str, Any]]) -> None
         return
     changed = [role for role in ("source", "target") if recorded.get(role) != servers[role]]
     if changed:
+        differences = "; ".join("the %s was %s, now it is %s" % (role, _described(recorded.get(role) or {}), _described(servers[role]))
+                                for role in changed)
         raise DbferryError(
-            "move %s was started with other servers, and its state in %s belongs to them: %s." % (move, state_dir, "; ".join(
-                "the %s was %s, now it is %s" % (role, _described(recorded.get(role) or {}),
-                                                                             _described(servers[role])) for role in changed)),
+            "move %s was started with other servers, and its state in %s belongs to them: %s." % (move, state_dir, differences),
             obj=move, fix="give this move another name (dbferry_name), or abort the old move first (playbooks/abort.yml, or "
                           "dbferry.mysql.agent state: absent) if it is no longer wanted.")
