@@ -55,6 +55,8 @@ def _sandbox_up(args: argparse.Namespace) -> None:
 
 
 def _sandbox_down(args: argparse.Namespace) -> None:
+    if not args.name:  # all of them: what `sandbox vars` wrote goes too, so that the folder (and its passwords) is gone
+        sandbox_vars.remove_vars(args.dir)
     for name in sandbox.down(args.dir, args.name or None):
         _emit([{"name": name, "stopped": True}], ["name", "stopped"])
 
@@ -377,7 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="make the new sandboxes GTID replicas (log_slave_updates on) of this running sandbox of --dir")
     up.set_defaults(func=_sandbox_up)
 
-    down = sb_commands.add_parser("down", help="stop sandboxes started here and remove their folders")
+    down = sb_commands.add_parser("down", help="stop sandboxes started here and remove their folders (all of them: the files "
+                                  "`sandbox vars` wrote too)")
     down.add_argument("--dir", default=DEFAULT_SANDBOX_DIR, help=sandbox_dir_help)
     down.add_argument("--name", action="append", help="only this sandbox (repeatable; default all)")
     down.set_defaults(func=_sandbox_down)

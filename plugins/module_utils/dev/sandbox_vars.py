@@ -15,6 +15,7 @@ lists), each with mode 0600 since two of them hold passwords:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -44,6 +45,13 @@ def write_vars(base: str, source: str, target: str, move: str, output: Optional[
     write_private(paths["inventory"], "# dbferry sandbox vars: move %s runs here, from sandbox %s to %s\n%s\n" % (
         move, source, target, json.dumps({"all": {"hosts": {move: host}}}, indent=2)))
     return paths
+
+
+def remove_vars(base: str) -> None:
+    """Remove what write_vars wrote into ``base`` (passwords among it), as `dbferry sandbox down` stops the last sandbox."""
+    for name in (CONNECTIONS, ADMIN, INVENTORY):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(base, name))
 
 
 def run_sql(base: str, name: str, statements: Iterable[str]) -> list[dict[str, Any]]:
