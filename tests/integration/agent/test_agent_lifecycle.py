@@ -214,6 +214,7 @@ def test_status_of_a_killed_agent_says_it_is_not_running_and_how_old_it_is(ansib
 
     waited = _module(ansible, "wait", variables, name, timeout=60)
     assert waited.failed and "is not running (phase died, its last status" in waited.result["msg"], waited.result["msg"]
+    assert waited.result["msg"].count("Fix:") == 1, waited.result["msg"]  # the agent's own, or the wait's: never both
     assert len(waited.result["samples"]) == 1  # at its first look, not after its timeout
 
 
