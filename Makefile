@@ -12,13 +12,17 @@ export ANSIBLE_LOCALHOST_WARNING := False
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := False
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup test lint sanity unit integration demo bench clean lock
+.PHONY: setup setup-test test lint sanity unit integration demo bench clean lock
 
 setup:
 	@scripts/setup.sh
 
+# What the tests need besides: a headless browser for the report page's test (scripts/setup.sh --test).
+setup-test:
+	@scripts/setup.sh --test
+
 ## test: everything CI runs: lint, ansible-test sanity, unit and integration tests.
-test: setup lint sanity
+test: setup-test lint sanity
 	$(BIN)/pytest
 
 # ansible-lint reads the example vault (examples/inventory/group_vars/*/vault.yml): give it the example's password.
@@ -32,7 +36,7 @@ sanity: setup
 unit: setup
 	$(BIN)/pytest tests/unit
 
-integration: setup
+integration: setup-test
 	$(BIN)/pytest tests/integration
 
 ## demo: a source and two target sandboxes, 1M rows with an app writing, a rehearsal, then the move with playbooks/move.yml, and a summary.

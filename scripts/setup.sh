@@ -10,6 +10,9 @@
 # With --bench, also what `make bench`'s alter part compares dbferry with:
 # pt-online-schema-change (Debian's percona-toolkit); without it the bench
 # marks those lines skipped. `make test` never installs it.
+# With --test (`make test`, `make integration`), also Debian's chromium: a test
+# opens the `dbferry report` page in a headless browser and reads its charts
+# back; without it that test is skipped and says why. The demo never needs it.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -28,8 +31,10 @@ declare -A wanted=(
 )
 if [ "${1:-}" = "--bench" ]; then
   wanted[pt-online-schema-change]=percona-toolkit
+elif [ "${1:-}" = "--test" ]; then
+  wanted[chromium]=chromium
 elif [ "$#" -gt 0 ]; then
-  echo "usage: $0 [--bench]" >&2
+  echo "usage: $0 [--bench | --test]" >&2
   exit 2
 fi
 missing=()

@@ -71,13 +71,39 @@ options:
     required: false
   target:
     required: false
+attributes:
+  check_mode:
+    support: full
+    details: Reports whether the agent would be started, stopped or removed; starts, stops and removes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - dbferry.mysql.move
+      - dbferry.mysql.move_ref
+      - dbferry.mysql.servers
+seealso:
+  - module: dbferry.mysql.wait
+  - module: dbferry.mysql.status
+  - module: dbferry.mysql.control
+  - module: dbferry.mysql.cutover
+  - name: dbferry design
+    description: How a move copies and stays consistent.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/design.md
+  - name: Action groups
+    description: Setting the common options once with module_defaults.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/module_defaults.md
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - dbferry.mysql.move
   - dbferry.mysql.move.selection
   - dbferry.mysql.move.throttling
   - dbferry.mysql.connection.servers
 notes:
-  - Supports check mode; it then only reports what would change.
   - O(source) and O(target) are required for V(started) only; V(stopped) and V(absent) read them from the state folder.
 """
 
@@ -125,6 +151,19 @@ status:
   description: The move's status, as dbferry.mysql.status returns it.
   returned: always
   type: dict
+queries:
+  description:
+    - The statements the task ran that change its servers, in the order run (as community.mysql's modules return them);
+      not its reads, its session set-up (C(SET SESSION)) or its writes to the rows of dbferry's own C(_dbferry) schema
+      (checkpoints, records). A bound value other than a number shows as C(?), a password written into a statement as
+      C('********').
+    - Statements of the detached agent are not listed. With V(absent), the C(DROP DATABASE) of C(_dbferry) when the
+      move was the last one recorded there. Empty in check mode.
+    - A failed task returns them too - what ran before it failed.
+  returned: always
+  type: list
+  elements: str
+  sample: ["DROP DATABASE `_dbferry`"]
 """
 
 from typing import Optional
@@ -134,6 +173,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.dbferry.mysql.plugins.module_utils.agent import process as agent
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import PYMYSQL_IMPORT_ERROR
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_queries import report_queries
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.module_options import move_argument_spec, move_config, state_dir_of
 
 
@@ -145,6 +185,7 @@ def main() -> None:
     })
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            required_if=[("state", "started", ("source", "target"))])
+    report_queries(module)
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params

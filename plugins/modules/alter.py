@@ -269,7 +269,35 @@ options:
         is never connected to (gh-ost's C(--test-on-replica)). The result has RV(rehearsal) true and C(changed=false).
     type: bool
     default: false
+attributes:
+  check_mode:
+    support: full
+    details: As gh-ost without C(--execute), after the same checks an empty copy of the table (C(_<table>_chk)) is
+      created, altered and dropped; nothing else is written. With V(state=absent), reports whether it would
+      remove anything.
+  diff_mode:
+    support: full
+    details: The C(CREATE TABLE) before and after the change (in check mode, that of the altered empty copy), in the
+      result with or without diff mode.
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - dbferry.mysql.login
+seealso:
+  - module: dbferry.mysql.wait
+  - module: dbferry.mysql.control
+  - module: dbferry.mysql.migration
+  - name: Throttling
+    description: The load and lag limits a change obeys.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/throttling.md
+  - name: Action groups
+    description: Setting the common options once with module_defaults.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/module_defaults.md
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - dbferry.mysql.connection
 notes:
   - V(present) runs the change in the foreground of the task, as gh-ost does in a terminal, and may take hours on a big
@@ -286,8 +314,6 @@ notes:
   - While the change runs, its status (phase, rows copied and estimated, rows/s, ETA, lag, throttle reason, what the cut-over
     waits for, its attempts) is kept in C(~/.dbferry/alters/<database>.<table>/status.json) on the host the task runs on
     (RV(state_dir)); C(dbferry status DATABASE.TABLE) shows it live, whichever state runs the change.
-  - Supports check mode and diff mode; the diff (the C(CREATE TABLE) before and after) is in the result either way.
-    In check mode, V(state=absent) looks for what a change left and reports whether it would remove anything.
 """
 
 EXAMPLES = r"""
@@ -460,6 +486,22 @@ diff:
   returned: when O(state=present) or O(state=cut_over) and the table changes (or would, in check mode)
   type: dict
   sample: {before: "CREATE TABLE `orders` (...)", after: "CREATE TABLE `orders` (...)"}
+queries:
+  description:
+    - The statements the task ran that change its servers, in the order run (as community.mysql's modules return them);
+      not its reads, its session set-up (C(SET SESSION)) or its writes to the rows of dbferry's own C(_dbferry) schema
+      (checkpoints, records). A bound value other than a number shows as C(?), a password written into a statement as
+      C('********').
+    - With V(present), the ghost table's C(CREATE TABLE ... LIKE) and C(ALTER TABLE), the cut-over's C(LOCK TABLES),
+      C(RENAME TABLE) and C(DROP TABLE) (with O(test_on_replica), the replica's C(STOP SLAVE SQL_THREAD) and C(START
+      SLAVE SQL_THREAD)); not the row copy (an C(INSERT ... SELECT) per chunk) nor the binlog's row changes applied to the
+      ghost table. With V(started) and V(cut_over) the detached agent runs the change, and its statements are not
+      listed. In check mode, the empty copy's C(CREATE TABLE ... LIKE), C(ALTER TABLE) and C(DROP TABLE).
+    - A failed task returns them too - what ran before it failed.
+  returned: always
+  type: list
+  elements: str
+  sample: ["CREATE TABLE `shop`.`_orders_gho` LIKE `shop`.`orders`", "ALTER TABLE `shop`.`_orders_gho` ADD COLUMN note TEXT"]
 """
 
 
@@ -476,6 +518,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection im
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_queries import report_queries
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import ALTER_OPTIONS, LOGIN_KEYS, AlterConfig, parse_alter_config
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.module_options import throttle_argument_spec
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.options import REQUIRED
@@ -573,6 +616,7 @@ def _cut_over(module: AnsibleModule, config: AlterConfig, log: EventLog, running
 def main() -> None:
     module = AnsibleModule(argument_spec=alter_argument_spec(), supports_check_mode=True,
                            required_if=[("state", "present", ("alter",)), ("state", "started", ("alter",)), ("state", "cut_over", ("alter",))])
+    report_queries(module)
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params

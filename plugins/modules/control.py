@@ -49,10 +49,32 @@ options:
       throttle_query:
         description: Query on the source that throttles while it returns a number above 0; empty removes it.
         type: str
+attributes:
+  check_mode:
+    support: full
+    details: The agent says what the command would change and changes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - dbferry.mysql.move_ref
+seealso:
+  - module: dbferry.mysql.agent
+  - module: dbferry.mysql.status
+  - name: Throttling
+    description: Pausing and throttling a running move.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/throttling.md
+  - name: Action groups
+    description: Setting the common options once with module_defaults.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/module_defaults.md
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - dbferry.mysql.move
 notes:
-  - Supports check mode; the agent then says what would change and changes nothing.
   - Pausing a paused move, or setting a value it has, reports C(changed=false).
 """
 

@@ -27,12 +27,34 @@ description:
     RV(hook_failures)). Hooks and flag file come from the configuration the agent was started with. Check mode runs no hook.
 author:
   - dbferry maintainers (@dbferry)
+attributes:
+  check_mode:
+    support: full
+    details: Checks and waits, but stops, records and runs no hook.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - dbferry.mysql.move
+      - dbferry.mysql.move_ref
+      - dbferry.mysql.servers
+seealso:
+  - module: dbferry.mysql.read_only
+  - module: dbferry.mysql.verify
+  - module: dbferry.mysql.switchover
+  - module: dbferry.mysql.wait
+  - name: Action groups
+    description: Setting the common options once with module_defaults.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/module_defaults.md
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - dbferry.mysql.move
   - dbferry.mysql.move.cutover
   - dbferry.mysql.connection.servers
-notes:
-  - Supports check mode, in which it checks and waits but stops and records nothing.
 """
 
 EXAMPLES = r"""
@@ -93,6 +115,19 @@ source_kept_read_only:
   returned: on failure with the move complete or its agent not running
   type: str
   sample: the move is recorded complete, so writes belong on the target now
+queries:
+  description:
+    - The statements the task ran that change its servers, in the order run (as community.mysql's modules return them);
+      not its reads, its session set-up (C(SET SESSION)) or its writes to the rows of dbferry's own C(_dbferry) schema
+      (checkpoints, records). A bound value other than a number shows as C(?), a password written into a statement as
+      C('********').
+    - On the target, C(ALTER TABLE ... AUTO_INCREMENT) and, with O(target_writable), C(SET GLOBAL read_only = OFF).
+      Statements of the detached agent are not listed. Empty in check mode.
+    - A failed task returns them too - what ran before it failed.
+  returned: always
+  type: list
+  elements: str
+  sample: ["ALTER TABLE `shop`.`orders` AUTO_INCREMENT = 4712", "SET GLOBAL read_only = OFF"]
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -100,6 +135,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import PYMYSQL_IMPORT_ERROR, ServerSpec, server_argument_spec
 from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.cutover import cut_over, source_must_stay_read_only
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_queries import report_queries
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.module_options import cutover_argument_spec, move_ref_argument_spec, state_dir_of
 
 
@@ -111,6 +147,7 @@ def main() -> None:
         "target": server_argument_spec(),
     })
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    report_queries(module)
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params

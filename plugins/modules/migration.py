@@ -19,7 +19,6 @@ description:
     C(dbferry.mysql.alter) role, and this module only for the rest (or for everything, with C(dbferry_online=false)).
   - Statements are not undone when a later one fails (DDL commits at once on MySQL and MariaDB); the version is then not
     recorded. Write plain statements so that running them again does no harm (C(IF NOT EXISTS), C(IF EXISTS)).
-  - Supports check mode - nothing is written or run; the result's C(changed) says whether it would be.
 author:
   - dbferry maintainers (@dbferry)
 options:
@@ -50,7 +49,31 @@ options:
   version:
     description: The version to record once O(statements) ran; when it is recorded already, nothing runs.
     type: str
+attributes:
+  check_mode:
+    support: full
+    details: Nothing is run or written; C(changed) says whether it would be.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - dbferry.mysql.login
+seealso:
+  - module: dbferry.mysql.alter
+  - plugin: dbferry.mysql.migrations
+    plugin_type: lookup
+  - name: Migrations
+    description: Versioned schema migrations with dbferry.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/migrations.md
+  - name: Action groups
+    description: Setting the common options once with module_defaults.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/module_defaults.md
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - dbferry.mysql.connection
 notes:
   - The login user needs C(SELECT) and C(INSERT) on the migration table, and what the statements need.
@@ -86,6 +109,19 @@ pending:
   type: list
   elements: str
   sample: ["20240502090000"]
+queries:
+  description:
+    - The statements the task ran that change its servers, in the order run (as community.mysql's modules return them);
+      not its reads, its session set-up (C(SET SESSION)) or its writes to the rows of dbferry's own C(_dbferry) schema
+      (checkpoints, records). A bound value other than a number shows as C(?), a password written into a statement as
+      C('********').
+    - C(USE) of O(database), the migration's statements, and the C(INSERT) of its version into the migration table.
+      Empty in check mode.
+    - A failed task returns them too - what ran before it failed.
+  returned: always
+  type: list
+  elements: str
+  sample: ["USE `shop`", "ALTER TABLE orders ADD COLUMN note TEXT", "INSERT INTO `shop`.`schema_migrations` (`version`) VALUES (?)"]
 """
 
 from typing import Any
@@ -94,6 +130,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_ident
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_queries import report_queries
 from ansible_collections.dbferry.mysql.plugins.module_utils.migrate import history
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import (
     PYMYSQL_IMPORT_ERROR, ServerSpec, close_quietly, connect, execute, login_argument_spec)
@@ -133,6 +170,7 @@ def main() -> None:
         "version": {"type": "str"},
     })
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    report_queries(module)
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     module.exit_json(**call_or_fail(module, "migration %s" % (module.params["version"] or "lookup"), lambda: _run(module)))

@@ -17,7 +17,8 @@ description:
   - "Privileges of both users, from C(SHOW GRANTS) and by trying what the move reads: a row of each table
     and a binlog dump that ends at once."
   - "Tables: a primary key on every moved table (a single integer column in this version), InnoDB,
-    foreign keys (cascading ones cannot be accepted, their changes are not in the binlog), triggers and views
+    foreign keys (moved when both tables are moved; one to or from a table outside the move is an error the operator may allow;
+    a cascading one on a moved table cannot be accepted, its changes are not in the binlog), triggers and views
     (not moved), tables without rows, and ENUM/SET members or column defaults that C(SHOW CREATE TABLE) prints
     as C(?) (4-byte characters such as emoji): a target table created from that output would differ, so such a table
     must be created on the target by hand and moved with reuse_target (check C(definitions))."
@@ -63,12 +64,30 @@ options:
     type: str
     choices: [fail, kill, warn]
     default: fail
+attributes:
+  check_mode:
+    support: full
+    details: Behaves the same in check mode, as it never writes.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - dbferry.mysql.servers
+seealso:
+  - module: dbferry.mysql.agent
+  - module: dbferry.mysql.verify
+  - name: Action groups
+    description: Setting the common options once with module_defaults.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/module_defaults.md
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - dbferry.mysql.move.selection
   - dbferry.mysql.connection.servers
   - dbferry.mysql.connection.source_admin
-notes:
-  - Supports check mode; the module behaves the same in it because it never writes.
 """
 
 EXAMPLES = r"""

@@ -83,7 +83,29 @@ options:
         and the task fails naming the sessions that held it up.
     type: int
     default: 10
+attributes:
+  check_mode:
+    support: full
+    details: Nothing is set or killed; the result says what would be.
+  diff_mode:
+    support: full
+    details: C(read_only) (and C(super_read_only) on MySQL) before and after.
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - dbferry.mysql.login
+seealso:
+  - module: dbferry.mysql.switchover
+  - module: dbferry.mysql.cutover
+  - module: dbferry.mysql.replica
+  - name: Action groups
+    description: Setting the common options once with module_defaults.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/module_defaults.md
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - dbferry.mysql.connection
 notes:
   - The login user needs C(READ_ONLY ADMIN) (MariaDB 10.5.2 and later), C(SYSTEM_VARIABLES_ADMIN) (MySQL 8) or C(SUPER),
@@ -180,6 +202,19 @@ timings:
   returned: always
   type: dict
   sample: {connect: 0.01, set_read_only: 0.002, wait_for_writes: 0.3, total: 0.33}
+queries:
+  description:
+    - The statements the task ran that change its servers, in the order run (as community.mysql's modules return them);
+      not its reads, its session set-up (C(SET SESSION)) or its writes to the rows of dbferry's own C(_dbferry) schema
+      (checkpoints, records). A bound value other than a number shows as C(?), a password written into a statement as
+      C('********').
+    - C(SET GLOBAL) of C(read_only) (and C(super_read_only) on MySQL) and each C(KILL CONNECTION). Empty in check mode
+      and when nothing changed.
+    - A failed task returns them too - what ran before it failed.
+  returned: always
+  type: list
+  elements: str
+  sample: ["SET GLOBAL `read_only` = ON", "KILL CONNECTION 4242"]
 """
 
 
@@ -191,6 +226,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection im
     login_argument_spec,
 )
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_queries import report_queries
 from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.read_only import DEFAULT_LOCK_WAIT_TIMEOUT, FAIL, PRIVILEGED_ACTIONS, switch_read_only
 
 
@@ -205,6 +241,7 @@ def main() -> None:
         ignore_users={"type": "list", "elements": "str", "default": []},
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    report_queries(module)
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params

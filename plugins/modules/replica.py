@@ -60,7 +60,30 @@ options:
       - With V(started), what C(read_only) was before the stop (RV(read_only_before) of the stop).
     type: bool
     default: true
+attributes:
+  check_mode:
+    support: full
+    details: Nothing is stopped, started or set; the result says what would be.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - dbferry.mysql.login
+seealso:
+  - module: dbferry.mysql.read_only
+  - module: dbferry.mysql.cutover
+  - name: Rehearsals
+    description: Rehearsing a move from a replica.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/rehearsals.md
+  - name: Action groups
+    description: Setting the common options once with module_defaults.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/module_defaults.md
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - dbferry.mysql.connection
 notes:
   - The login user needs C(SLAVE ADMIN) and C(SLAVE MONITOR) (or C(SUPER)), C(READ_ONLY ADMIN), C(PROCESS), and
@@ -124,12 +147,26 @@ read_only:
   returned: state is started
   type: bool
   sample: false
+queries:
+  description:
+    - The statements the task ran that change its servers, in the order run (as community.mysql's modules return them);
+      not its reads, its session set-up (C(SET SESSION)) or its writes to the rows of dbferry's own C(_dbferry) schema
+      (checkpoints, records). A bound value other than a number shows as C(?), a password written into a statement as
+      C('********').
+    - C(STOP SLAVE ? SQL_THREAD) or C(START SLAVE ? SQL_THREAD) for each connection, and C(SET GLOBAL read_only).
+      Empty in check mode.
+    - A failed task returns them too - what ran before it failed.
+  returned: always
+  type: list
+  elements: str
+  sample: ["STOP SLAVE ? SQL_THREAD", "SET GLOBAL read_only = ON"]
 """
 
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_queries import report_queries
 from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.read_only import FAIL
 from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.replica import REPLICA_PRIVILEGED_ACTIONS, start, stop
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import PYMYSQL_IMPORT_ERROR, ServerSpec, login_argument_spec
@@ -146,6 +183,7 @@ def main() -> None:
         read_only_before={"type": "bool", "default": True},
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    report_queries(module)
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params

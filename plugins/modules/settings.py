@@ -31,8 +31,21 @@ options:
     description: The role's entry point.
     type: str
     default: main
-notes:
-  - Supports check mode.
+attributes:
+  check_mode:
+    support: full
+    details: Behaves the same in check mode, as it changes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+    details: Runs on the controller (an action plugin), whatever host the task is for.
+seealso:
+  - name: dbferry design
+    description: Configuration in layers, lowest first.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/design.md
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 """
 
 EXAMPLES = r"""

@@ -22,10 +22,29 @@ options:
       - V(false) skips it, for a look at the phase only, or when the source is gone.
     type: bool
     default: true
+attributes:
+  check_mode:
+    support: full
+    details: Behaves the same in check mode, as it only reads.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - dbferry.mysql.move_ref
+seealso:
+  - module: dbferry.mysql.wait
+  - module: dbferry.mysql.control
+  - module: dbferry.mysql.agent
+  - name: Action groups
+    description: Setting the common options once with module_defaults.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/module_defaults.md
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - dbferry.mysql.move
-notes:
-  - Supports check mode.
 """
 
 EXAMPLES = r"""

@@ -74,14 +74,36 @@ options:
       cutover's point of no return (see RV(source_kept_read_only)). V(false) leaves it read-only, for an operator to decide.
     type: bool
     default: true
+attributes:
+  check_mode:
+    support: partial
+    details: Only the read-only step is looked at (nothing is set); verification and cutover need a read-only source, so
+      they are not run.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - dbferry.mysql.move
+      - dbferry.mysql.move_ref
+      - dbferry.mysql.servers
+      - dbferry.mysql.login
+seealso:
+  - module: dbferry.mysql.read_only
+  - module: dbferry.mysql.verify
+  - module: dbferry.mysql.cutover
+  - name: Action groups
+    description: Setting the common options once with module_defaults.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/module_defaults.md
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - dbferry.mysql.connection
   - dbferry.mysql.move
   - dbferry.mysql.move.cutover
   - dbferry.mysql.connection.servers
-notes:
-  - Supports check mode, in which only the read-only step is looked at (nothing is set); verification and cutover need a
-    read-only source, so they are not run.
 """
 
 EXAMPLES = r"""
@@ -151,6 +173,19 @@ source_kept_read_only:
   description: Why the source was left read-only on purpose after a failure past the cutover's point of no return.
   returned: when that happened
   type: str
+queries:
+  description:
+    - The statements the task ran that change its servers, in the order run (as community.mysql's modules return them);
+      not its reads, its session set-up (C(SET SESSION)) or its writes to the rows of dbferry's own C(_dbferry) schema
+      (checkpoints, records). A bound value other than a number shows as C(?), a password written into a statement as
+      C('********').
+    - The read-only step's (as M(dbferry.mysql.read_only) lists them) and the cutover's (as M(dbferry.mysql.cutover)
+      lists them). Empty in check mode.
+    - A failed task returns them too - what ran before it failed.
+  returned: always
+  type: list
+  elements: str
+  sample: ["SET GLOBAL `read_only` = ON", "ALTER TABLE `shop`.`orders` AUTO_INCREMENT = 4712"]
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -162,6 +197,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection im
     server_argument_spec,
 )
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_errors import call_or_fail
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.module_queries import report_queries
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.module_options import cutover_argument_spec, move_ref_argument_spec, state_dir_of
 from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.read_only import DEFAULT_LOCK_WAIT_TIMEOUT, FAIL, PRIVILEGED_ACTIONS
 from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.switchover import CutoverStep, ReadOnlyStep, VerifyStep, switch_over
@@ -186,6 +222,7 @@ def main() -> None:
         "restore_source_on_failure": {"type": "bool", "default": True},
     })
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    report_queries(module)
     if PYMYSQL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     params = module.params

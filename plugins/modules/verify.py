@@ -96,10 +96,30 @@ options:
       - With O(databases), only these tables of them (names or patterns, C(db.table)).
     type: list
     elements: str
+attributes:
+  check_mode:
+    support: full
+    details: Behaves the same in check mode, as it never writes.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - dbferry.mysql.servers
+seealso:
+  - module: dbferry.mysql.preflight
+  - module: dbferry.mysql.cutover
+  - module: dbferry.mysql.switchover
+  - name: Action groups
+    description: Setting the common options once with module_defaults.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/module_defaults.md
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - dbferry.mysql.connection.servers
 notes:
-  - Supports check mode; the module behaves the same in it because it never writes.
   - The source user needs C(SELECT) on the moved databases; the target user C(SELECT) on the target databases and C(_dbferry).
 """
 

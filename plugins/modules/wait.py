@@ -16,6 +16,9 @@ description:
     status is, and with a clear message on timeout; the move keeps running then.
   - While the move's C(postpone_cutover_flag_file) exists, the move does not count as caught up, so that a playbook
     that waits before it makes the source read-only does not start the cutover while it is postponed.
+  - Prints a progress line every O(progress_seconds) while it waits - rows copied of estimated (per table while its
+    copy runs), rows/s, ETA, binlog lag, and why the move is throttled. The task's action on the controller prints them
+    (an Ansible module cannot print while it runs); it runs this module on the ferry host once per O(progress_seconds).
 author:
   - dbferry maintainers (@dbferry)
 options:
@@ -31,10 +34,41 @@ options:
     description: Seconds between two looks at the status.
     type: float
     default: 1
+  progress_seconds:
+    description:
+      - Seconds between two progress lines in the output of C(ansible-playbook) while the task waits. 0 prints none, and
+        the module then waits in one call.
+    type: float
+    default: 30
+  _waited_before:
+    description:
+      - Seconds the task has waited already, in the calls of the module before this one; its action sets it when it runs
+        the module again, so that O(timeout) and the returned figures count from the start of the task. Leave it out.
+    type: float
+    default: 0
+attributes:
+  check_mode:
+    support: full
+    details: Behaves the same in check mode, as it only reads.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - dbferry.mysql.move_ref
+seealso:
+  - module: dbferry.mysql.agent
+  - module: dbferry.mysql.status
+  - module: dbferry.mysql.alter
+  - name: Action groups
+    description: Setting the common options once with module_defaults.
+    link: https://github.com/dbferry/dbferry.mysql/blob/main/docs/module_defaults.md
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
   - dbferry.mysql.move
-notes:
-  - Supports check mode (it only reads).
 """
 
 EXAMPLES = r"""
@@ -61,6 +95,16 @@ waited:
   description: Seconds waited.
   returned: always
   type: float
+caught_up:
+  description: Whether the move has caught up. Always true when the task succeeds; the module itself returns false after
+    O(progress_seconds), so that the task's action prints a progress line and runs it again.
+  returned: success
+  type: bool
+progress:
+  description: The progress lines the task printed while it waited (the last 100).
+  returned: always
+  type: list
+  elements: str
 """
 
 import time
@@ -81,6 +125,8 @@ def main() -> None:
         "max_lag": {"type": "float", "default": 1},
         "timeout": {"type": "float", "default": 3600},
         "poll_interval": {"type": "float", "default": 1},
+        "progress_seconds": {"type": "float", "default": 30},
+        "_waited_before": {"type": "float", "default": 0},
     })
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
@@ -90,7 +136,8 @@ def main() -> None:
     samples: list[dict] = []
     while True:
         status = read_status(state_dir)
-        waited = round(time.monotonic() - started, 3)
+        this_call = time.monotonic() - started
+        waited = round(params["_waited_before"] + this_call, 3)
         samples = (samples + [dict({k: status.get(k) for k in _SAMPLE_KEYS}, seconds=waited)])[-100:]
         result = {"status": status, "samples": samples, "waited": waited}
         if not status["running"]:
@@ -102,7 +149,7 @@ def main() -> None:
         lag = status.get("lag_seconds")
         postponed = postpone_flag(config)
         if status.get("phase") == "tailing" and lag is not None and lag <= params["max_lag"] and not postponed:
-            module.exit_json(changed=False, **result)
+            module.exit_json(changed=False, caught_up=True, **result)
         if waited > params["timeout"]:
             held = "; the cutover is postponed while %s exists" % postponed if postponed else ""
             if status.get("throttled"):
@@ -111,6 +158,8 @@ def main() -> None:
                                  "The move keeps running; wait again or look at its status." % (
                                      params["name"], waited, status.get("phase"), status.get("rows_copied"), status.get("rows_estimated"),
                                      "-" if lag is None else lag, status.get("lag_events"), held), **result)
+        if 0 < params["progress_seconds"] <= this_call:
+            module.exit_json(changed=False, caught_up=False, **result)  # the action prints a progress line and calls again
         time.sleep(params["poll_interval"])
 
 

@@ -33,6 +33,8 @@ from .alter_agent import SETTING_NAMES, run_controlled
 from ..server.connection import SERVER_OPTIONS, SSL_MODES, login_name, option_file_values
 from .runlock import RunLock
 from .statedir import ensure_private_dir
+from . import watch
+from ..report import page as report_page
 
 DEFAULT_SANDBOX_DIR = os.environ.get("DBFERRY_SANDBOX_DIR", ".sandbox")
 
@@ -148,16 +150,28 @@ def _state_dir(args: argparse.Namespace) -> str:
     return args.state_dir or default_state_dir(name)
 
 
-def _status(args: argparse.Namespace) -> None:
+def _status(args: argparse.Namespace) -> int:
     state_dir = _state_dir(args)
     snapshot = agent.read_status(state_dir)  # running or not is asked of the run lock, not read from the last status
     if snapshot["phase"] == "not started" and not snapshot["running"]:
         raise DbferryError("no status for %s in %s (no move or schema change of that name ran from there)." % (args.name, state_dir), obj=args.name,
                            fix="check the name, or pass --state-dir as configured in state_dir.")
+    if args.watch:
+        return watch.watch(lambda: agent.read_status(state_dir), watch.make_view(sys.stdout, args.name, _render), args.interval)
     if sys.stdout.isatty():
         sys.stdout.write("\n".join(_render(snapshot)) + "\n")
     else:
         sys.stdout.write(json.dumps(snapshot, sort_keys=True) + "\n")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> None:
+    """Render the move's log as one HTML page (report/page.py) and say where it is."""
+    state_dir = _state_dir(args)
+    if not os.path.exists(os.path.join(state_dir, report_page.LOG_FILE)):
+        raise DbferryError("no log for %s in %s (no move or schema change of that name ran from there)." % (args.name, state_dir), obj=args.name,
+                           fix="check the name, or pass --state-dir as configured in state_dir.")
+    _emit([{"written": report_page.write_report(state_dir, args.output), "name": args.name}], ["written", "name"])
 
 
 def _assignments(items: list[str]) -> dict[str, str]:
@@ -331,7 +345,17 @@ def build_parser() -> argparse.ArgumentParser:
     st_move = commands.add_parser("status", help="print the status of a move or a schema change")
     st_move.add_argument("name", help=name_help)
     st_move.add_argument("--state-dir", help=dir_help)
+    st_move.add_argument("--watch", action="store_true",
+                         help="follow it until its agent is no longer running: a progress bar on a terminal (with tqdm installed; text "
+                              "lines without it), one JSON status a line otherwise. Exit status 0 when it ended complete or stopped, 1 when not")
+    st_move.add_argument("--interval", type=float, default=2.0, help="seconds between two looks with --watch (default 2)")
     st_move.set_defaults(func=_status)
+
+    report = commands.add_parser("report", help="write a move's timeline (rows/s, lag, throttling, the read-only window) as one HTML page")
+    report.add_argument("name", help=name_help)
+    report.add_argument("--state-dir", help=dir_help)
+    report.add_argument("--output", help="the HTML file to write (default report.html in the state folder)")
+    report.set_defaults(func=_report)
 
     for name, text in (("pause", "hold copy, apply and re-verification of a running move or change"), ("resume", "end a pause"),
                        ("throttle", "hold copy and apply of a running move or change (gh-ost's manual throttle)"),
@@ -410,8 +434,7 @@ def run(argv: Optional[list[str]] = None) -> int:
     """Run one command; return the process exit status (bin/dbferry exits with it)."""
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        return args.func(args) or 0
     except DbferryError as exc:
         sys.stderr.write("dbferry: error: %s\n" % exc)
         return 2
-    return 0

@@ -32,6 +32,7 @@ from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
 from ..server.flavor import detect_flavor
 from ..controls.hooks import Hooks
+from .window import WindowSteps
 
 
 def _applied(target: Any, name: str) -> str:
@@ -46,8 +47,10 @@ def postpone_flag(config: Optional[MoveConfig]) -> Optional[str]:
 
 
 def wait_postponed(config: Optional[MoveConfig], timeout: float) -> float:
-    """Wait while the postpone flag file exists; return the seconds waited, or raise when ``timeout`` passed first."""
+    """Wait while the postpone flag file exists; return the seconds waited (0 without the file: the read-only window's
+    steps leave out a wait that did not happen), or raise when ``timeout`` passed first."""
     started = time.monotonic()
+    waited = 0.0
     while postpone_flag(config):
         waited = time.monotonic() - started
         if waited > timeout:
@@ -55,7 +58,8 @@ def wait_postponed(config: Optional[MoveConfig], timeout: float) -> float:
             raise DbferryError("the cutover was postponed by %s for %.0f s and the file still exists: gave up waiting (postpone_timeout)." % (
                 flag, waited), obj=flag, fix="remove the file when the cutover may go ahead, then run the cutover again; or raise postpone_timeout.")
         time.sleep(0.2)
-    return time.monotonic() - started
+        waited = time.monotonic() - started
+    return waited
 
 
 def _hooks(config: Optional[MoveConfig], state_dir: str) -> Optional[Hooks]:
@@ -120,6 +124,12 @@ def cut_over(source_spec: ServerSpec, target_spec: ServerSpec, name: str, state_
             for variable in reversed(flavor.read_only_variables):
                 execute(target, "SET GLOBAL %s = OFF" % variable)
         done = time.monotonic()
+        window = WindowSteps(name, state_dir)
+        for step, began, ended in (("postponed", started, started + postponed), ("wait_applied", started + postponed, caught_up),
+                                   ("auto_increment", caught_up, counted), ("stop_agent", counted, stopped), ("record", stopped, done)):
+            if ended > began:
+                window.add(step, began, ended)
+        window.write()
         hook_failures = []
         if hooks is not None:
             snapshot = dict(agent.read_status(state_dir), phase=state.COMPLETE)

@@ -27,6 +27,7 @@ from ..server.connection import ServerSpec
 from .cutover import cut_over, recorded_phase, source_must_stay_read_only
 from ..common.module_errors import operator_message
 from .read_only import DEFAULT_LOCK_WAIT_TIMEOUT, FAIL, switch_read_only
+from .window import WindowSteps
 from ..verify.checksum import DEFAULT_CHUNK_ROWS, DEFAULT_PARALLEL, DEFAULT_TIMEOUT, verify
 
 T = TypeVar("T")
@@ -99,6 +100,8 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
         return result, None
     was_writable = not looked.before["read_only"]
     step = "read_only"
+    window = WindowSteps(name, state_dir)
+    began = time.monotonic()
     try:
         called = time.time()
         outcome = _step(step, lambda: switch_read_only(
@@ -109,6 +112,7 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
         refused = outcome.failure()
         if refused:
             raise _StepFailed(step, refused)
+        began = window.ended(step, began + outcome.timings.get("connect", 0.0))
         step = "verify"
         report = _step(step, lambda: verify(source, target, name, method=verification.method, position=outcome.position,
                                             timeout=verification.timeout, chunk_rows=verification.chunk_rows,
@@ -116,6 +120,8 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
         result["verify"] = dict(report.as_dict(), changed=False)
         if report.mismatched:
             raise _StepFailed(step, report.failure_message())
+        window.ended(step, began)
+        window.write()  # before the cutover, which logs its own steps after these
         step = "cutover"
         done = _step(step, lambda: cut_over(source, target, name, state_dir, timeout=cutover.timeout, stop_timeout=cutover.stop_timeout,
                                             target_writable=cutover.target_writable, check_mode=False,
@@ -125,6 +131,8 @@ def switch_over(admin: ServerSpec, source: ServerSpec, target: ServerSpec, name:
             result.update(finished_at=done["finished_at"], window_seconds=round(done["finished_at"] - opened, 3))
         return result, None
     except BaseException as exc:
+        window.add(step, began, time.monotonic(), failed=str(exc) or type(exc).__name__)
+        window.write()
         kept = source_must_stay_read_only(target, name, state_dir) if step == "cutover" else ""
         restored = _restore(admin, was_writable and restore_source_on_failure and not kept)
         if kept:

@@ -5,7 +5,8 @@ First of all, the move's lock on the target is taken, and held until the end
 
 Prepare (once per move, resumable):
   check that binlog.server_id is the agent's own, not the source's nor a
-  replica's (replica_id.py), before anything is written; then
+  replica's (replica_id.py), and that no moved table has a cascading
+  foreign key (foreign_keys.py), before anything is written; then
   record the move on the target (phase ``preparing``), create the target
   tables from the source definitions, read the source position P0, record
   it as the start and applied position (phase ``copying``). P0 is read
@@ -32,6 +33,7 @@ from ..binlog.changes import Transaction
 from ..config.move_config import MoveConfig
 from ..server.connection import close_quietly, connect, fetch_all, fetch_value
 from .copier import CopyHook, TableCopier
+from .foreign_keys import refuse_cascades
 from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
 from ..common.workers import WorkerPool
@@ -49,7 +51,8 @@ from ..controls.throttle_checks import ThrottleChecks
 from ..config.tunables import Tunables
 
 
-#: How often a "progress" line goes to the log (the status file is updated twice a second).
+#: How often a "progress" line goes to the log (the status file is updated twice a second); one goes at each change of
+#: phase too, so that a report (dbferry report) of a move shorter than this still has the copy's start and end.
 PROGRESS_LOG_SECONDS = 10.0
 
 
@@ -67,6 +70,7 @@ class Ferry:
         self.reverify_hook = reverify_hook
         self.on_status = on_status
         self._last_progress_log = 0.0
+        self._last_progress_phase: Optional[str] = None
         #: What holds copy and apply (operator, load checks, flag files), and the batch sizes and limits in force.
         self.throttle = Throttle()
         self.tunables = Tunables.of(config)
@@ -93,6 +97,7 @@ class Ferry:
             # Every refusal comes before the first write to the target (the state schema included).
             self._check_selection(source)
             tables = read_tables(source, self.config)
+            refuse_cascades(source, [(t.schema, t.name) for t in tables])
             recorded = state.load(target, self.config.name)
             if recorded is not None and recorded.config_digest != self.config.digest:
                 raise DbferryError(
@@ -266,7 +271,8 @@ class Ferry:
         if time.monotonic() - self._last_status_hook >= self.config.hooks_status_seconds:
             self._last_status_hook = time.monotonic()
             self.hooks.fire("on-status", snapshot)
-        if time.monotonic() - self._last_progress_log >= PROGRESS_LOG_SECONDS:
+        if time.monotonic() - self._last_progress_log >= PROGRESS_LOG_SECONDS or snapshot["phase"] != self._last_progress_phase:
             self._last_progress_log = time.monotonic()
+            self._last_progress_phase = snapshot["phase"]
             self.log.event("progress", **{k: snapshot[k] for k in (
                 "phase", "rows_copied", "rows_estimated", "rows_per_second", "eta_seconds", "lag_seconds", "lag_events", "applied_position")})

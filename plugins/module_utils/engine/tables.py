@@ -19,6 +19,7 @@ from ..config.move_config import MoveConfig
 from ..server.connection import execute, fetch_all, fetch_value, placeholders
 from ..common.errors import DbferryError
 from ..common.identifiers import display_table, for_arguments, quote_ident, quote_table
+from .foreign_keys import retarget_references
 from .selection import SYSTEM_SCHEMAS
 
 
@@ -216,14 +217,15 @@ def read_tables(conn: Any, config: MoveConfig) -> list[MovedTable]:
     return tables
 
 
-def _create_statement(source: Any, table: MovedTable) -> str:
-    """SHOW CREATE TABLE of the source table, renamed to its target name."""
+def _create_statement(source: Any, table: MovedTable, targets: dict[tuple[str, str], tuple[str, str]]) -> str:
+    """SHOW CREATE TABLE of the source table, renamed to its target name, its foreign keys pointing at their parents'
+    target tables (``targets``: source (schema, table) -> target (schema, table) of every moved table)."""
     ddl = fetch_all(source, "SHOW CREATE TABLE %s" % table.quoted_source)[0][1]
     prefix = "CREATE TABLE %s" % quote_ident(table.name)
     if not ddl.startswith(prefix):
         raise DbferryError("unexpected SHOW CREATE TABLE output for %s." % table.source, obj=table.source,
                            fix="report this with the server version.")
-    return "CREATE TABLE %s%s" % (table.quoted_target, ddl[len(prefix):])
+    return "CREATE TABLE %s%s" % (table.quoted_target, retarget_references(ddl[len(prefix):], table.schema, targets))
 
 
 @dataclass(frozen=True)
@@ -367,9 +369,11 @@ def create_target_tables(source: Any, target: Any, tables: list[MovedTable], exi
             raise DbferryError("unexpected character set %r / collation %r on %s." % (charset, collation, source_schema),
                                obj=source_schema, fix="report this with the server version.")
         execute(target, "CREATE DATABASE IF NOT EXISTS %s CHARACTER SET %s COLLATE %s" % (quote_ident(schema), charset, collation))
+    # A child may come before its parent (foreign_keys.py: the constraints are the source's, enforced there).
     execute(target, "SET SESSION foreign_key_checks = 0")
+    targets = {(t.schema, t.name): (t.target_schema, t.target_name) for t in tables}
     for table in tables:
         if table not in existing:
-            execute(target, _create_statement(source, table))
+            execute(target, _create_statement(source, table, targets))
             created.append(table.source)
     return created

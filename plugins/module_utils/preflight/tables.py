@@ -1,19 +1,20 @@
 """Checks of the selected tables: what the copy and the binlog stream can move consistently, and what they leave behind.
 
 Refused: tables the copy cannot page through or lock (no integer primary key,
-a non-transactional engine, old temporal formats), cascading foreign keys
-(their changes are not in the binlog) and definitions that SHOW CREATE TABLE
-prints wrongly. Reported for the operator to accept: foreign keys, triggers
-and views, which are not moved; and, for the record, tables without rows.
+a non-transactional engine, old temporal formats), cascading foreign keys on
+moved tables (their changes are not in the binlog) and definitions that SHOW
+CREATE TABLE prints wrongly. Reported for the operator to accept: foreign keys
+to or from a table outside the move, triggers and views, which are not moved;
+and, for the record, tables without rows and the foreign keys that are moved.
 """
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
-from typing import Iterable
+from typing import Iterable, Optional
 
 from ..common.identifiers import display_table, quote_ident, quote_table
+from ..engine.foreign_keys import ForeignKey, read_foreign_keys
 from ..engine.tables import SUPPORTED_KEY_TYPES, UNPRINTABLE_FIX, unprintable_columns
 from ..server import grants as grants_mod
 from ..server.connection import fetch_all
@@ -24,11 +25,6 @@ from .target import tables_on_target
 
 #: Shared row locks (the consistency argument, step 2) need a transactional engine.
 TRANSACTIONAL_ENGINES = frozenset({"InnoDB"})
-
-#: Referential actions that change rows of another table inside the server, unseen by the binlog.
-CASCADING_ACTIONS = frozenset({"CASCADE", "SET NULL", "SET DEFAULT"})
-
-_RULE_RE = re.compile(r" ON (DELETE|UPDATE) (CASCADE|SET NULL|SET DEFAULT|RESTRICT|NO ACTION)")
 
 
 def table_support(ctx: Context) -> None:
@@ -106,47 +102,50 @@ def primary_keys(ctx: Context) -> None:
     ctx.ok_unless_found("primary_key_type", before, "tables", "every primary key is a single integer column.")
 
 
-def foreign_key_rules(ddl: str, name: str) -> tuple[str, str]:
-    """(ON UPDATE, ON DELETE) of constraint ``name`` in a SHOW CREATE TABLE text."""
-    prefix = "CONSTRAINT %s FOREIGN KEY" % quote_ident(name)
-    line = next((ln.strip() for ln in ddl.splitlines() if ln.strip().startswith(prefix)), "")
-    rules = dict(_RULE_RE.findall(line))
-    # The server omits a rule that is the default.
-    return rules.get("UPDATE", "RESTRICT"), rules.get("DELETE", "RESTRICT")
+def foreign_key_finding(key: ForeignKey, moved: set[tuple[str, str]]) -> Optional[tuple[str, str, str]]:
+    """(check, message, fix) of an error about a foreign key with an end in ``moved``; None for one the move keeps.
+
+    A foreign key between two moved tables is moved (engine/foreign_keys.py). A cascade on a moved child is refused; one
+    from a table the move leaves behind to a moved parent is reported as out of the move: the target has no child rows
+    to miss.
+    """
+    child_moved, parent_moved = (key.schema, key.table) in moved, (key.parent_schema, key.parent_table) in moved
+    if child_moved and key.cascades:
+        return "foreign_key_cascades", key.cascade_message(), key.cascade_fix()
+    if not parent_moved:
+        return ("foreign_keys",
+                "%s, which the move leaves behind: the target's %s would reference a table the move does not fill." % (
+                    key.describe(), key.child),
+                "add %s to the move, or drop the foreign key for the move (%s) and add it again after the cutover; allow "
+                "foreign_keys only if %s is on the target already, under the same name, with its rows." % (
+                    key.parent, key.drop_statement(), key.parent))
+    if not child_moved:
+        return ("foreign_keys",
+                "%s, which is moved while %s stays: after the cutover the constraint still points at the source's %s, "
+                "which no longer receives the application's writes." % (key.describe(), key.child, key.parent),
+                "add %s to the move, or drop the foreign key (%s); allow foreign_keys if it is moved separately." % (
+                    key.child, key.drop_statement()))
+    return None
 
 
 def foreign_keys(ctx: Context) -> None:
-    """Foreign keys on or into moved tables (foreign_keys), and cascading actions, which the binlog does not record
-    (foreign_key_cascades); one check, as one scan of the constraints finds both."""
-    moved = {t.display for t in ctx.base_tables}
+    """Foreign keys with one end outside the move (foreign_keys), and cascading actions on moved child tables, which the
+    binlog does not record (foreign_key_cascades); one check, as one scan of the constraints finds both."""
+    moved = {(t.schema, t.name) for t in ctx.base_tables}
     before = ctx.mark()
-    # REFERENTIAL_CONSTRAINTS is hidden from a user with only SELECT on
-    # MariaDB; KEY_COLUMN_USAGE is not, and SHOW CREATE TABLE has the rules.
-    for schema, table, name, ref_schema, ref_table in fetch_all(
-        ctx.source,
-        "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME "
-        "FROM information_schema.KEY_COLUMN_USAGE WHERE REFERENCED_TABLE_NAME IS NOT NULL "
-        "ORDER BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME",
-    ):
-        child, parent = display_table(schema, table), display_table(ref_schema, ref_table)
-        if child not in moved and parent not in moved:
-            continue
-        ddl = fetch_all(ctx.source, "SHOW CREATE TABLE %s" % quote_table(schema, table))[0][1]
-        update_rule, delete_rule = foreign_key_rules(ddl, name)
-        obj = "%s (%s)" % (child, name)
-        described = "foreign key %s on %s references %s (ON UPDATE %s, ON DELETE %s)" % (
-            quote_ident(name), child, parent, update_rule, delete_rule)
-        if {update_rule, delete_rule} & CASCADING_ACTIONS:
-            ctx.add("foreign_key_cascades", ERROR, obj,
-                    "%s; the rows a cascade changes are not written to the binlog, so the target would miss them." % described,
-                    "drop the foreign key on the source for the move and recreate it after cutover "
-                    "(ALTER TABLE %s DROP FOREIGN KEY %s), or exclude both tables." % (quote_table(schema, table), quote_ident(name)))
+    kept = 0
+    for key in read_foreign_keys(ctx.source, moved):
+        found = foreign_key_finding(key, moved)
+        if found is None:
+            kept += 1
         else:
-            ctx.add("foreign_keys", ERROR, obj,
-                    "%s; the target is written in key order with foreign_key_checks=0, so it holds only once the move is complete." % described,
-                    "drop it for the move and recreate it after cutover, or allow foreign_keys.")
+            name, message, fix = found
+            ctx.add(name, ERROR, "%s (%s)" % (key.child, key.name), message, fix)
+    if kept:
+        ctx.add("foreign_keys", OK, "tables", "%d foreign key(s) between moved tables are moved: created on the target with their "
+                                              "tables, which the move writes with foreign_key_checks=0 until the cutover." % kept)
     ctx.ok_unless_found("foreign_keys", before, "tables", "no foreign keys on or into the selected tables.")
-    ctx.ok_unless_found("foreign_key_cascades", before, "tables", "no cascading foreign keys.")
+    ctx.ok_unless_found("foreign_key_cascades", before, "tables", "no cascading foreign keys on the moved tables.")
 
 
 def schemas_hiding_triggers(schemas: Iterable[str], grants: list[grants_mod.Grant]) -> list[str]:

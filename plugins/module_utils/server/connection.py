@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
 from ..common.errors import DbferryError
+from . import queries
 from .error_codes import (
     CR_CONN_HOST_ERROR, CR_CONNECTION_ERROR, CR_SERVER_GONE_ERROR, CR_SERVER_LOST, CR_SSL_CONNECTION_ERROR, CR_UNKNOWN_HOST,
     ER_ACCESS_DENIED_ERROR, ER_DBACCESS_DENIED_ERROR, ER_HOST_IS_BLOCKED, ER_HOST_NOT_PRIVILEGED, ER_SERVER_SHUTDOWN,
@@ -499,6 +500,12 @@ def fetch_value(conn: Any, sql: str, args: Any = None) -> Any:
 
 
 def execute(conn: Any, sql: str, args: Any = None) -> int:
-    """Run one statement; return the number of affected rows."""
+    """Run one statement; return the number of affected rows.
+
+    Each statement the server carried out goes to a module's ``queries`` result (queries.py keeps only those that
+    change a server, and only in a module process).
+    """
     with conn.cursor() as cur:
-        return cur.execute(sql, args)
+        affected = cur.execute(sql, args)
+    queries.record(sql, args)
+    return affected

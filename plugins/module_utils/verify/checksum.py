@@ -426,6 +426,9 @@ class _Worker:
         theirs = {name for name, _type in table_columns(self.target, table.target_schema, table.target_name)}
         if not ours or not theirs:
             side, name = ("source", table.source) if not ours else ("target", table.target)
+            if self.move is None:
+                raise DbferryError("table %s is missing on the %s." % (name, side), obj=name,
+                                   fix="check the databases and rename options: both servers must have every compared table.")
             raise DbferryError("table %s of move %s is missing on the %s." % (name, self.move, side), obj=name,
                                fix="check that the move is still running against these servers.")
         names = {name for name, _type in ours}

@@ -396,6 +396,23 @@ def test_rolled_back_work_never_appears(servers, db, flavor):
     assert sorted(inserted_ids(txns)) == committed
 
 
+def test_rows_a_cascade_changes_are_not_in_the_binlog(servers, db, flavor):
+    """The counter-example behind foreign_key_cascades (docs/design.md, "Foreign keys"): InnoDB deletes and updates
+    the child rows of a cascade inside the engine, and the row-based binlog holds only the parent's rows."""
+    parent, child = quote_table(db, "parent"), quote_table(db, "child")
+    sql(servers.source, "CREATE TABLE %s (id INT PRIMARY KEY) ENGINE=InnoDB" % parent,
+        "CREATE TABLE %s (id INT PRIMARY KEY, p INT, FOREIGN KEY (p) REFERENCES parent (id) ON DELETE CASCADE ON UPDATE SET NULL) "
+        "ENGINE=InnoDB" % child,
+        "INSERT INTO %s VALUES (1), (2)" % parent, "INSERT INTO %s VALUES (10, 1), (11, 1), (20, 2)" % child)
+    start = source_position(servers)
+    sql(servers.source, "DELETE FROM %s WHERE id = 1" % parent, "UPDATE %s SET id = 3 WHERE id = 2" % parent)
+    with root_session(servers.source) as conn:
+        assert fetch_all(conn, "SELECT id, p FROM %s" % child) == [(20, None)]  # the source cascaded both
+    with open_stream(servers, flavor, start, [(db, "parent"), (db, "child")]) as stream:
+        txns = read_until(stream, source_position(servers))
+    assert [(c.kind, c.table, (c.before or c.after)["id"]) for c in changes_of(txns)] == [(DELETE, "parent", 1), (UPDATE, "parent", 2)]
+
+
 def test_xa_prepare_on_a_moved_table_stops_the_stream(servers, db, flavor):
     t, other = quote_table(db, "t"), quote_table(db, "other")
     sql(servers.source, "CREATE TABLE %s (id INT PRIMARY KEY)" % t, "CREATE TABLE %s (id INT PRIMARY KEY)" % other)

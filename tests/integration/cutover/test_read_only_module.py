@@ -184,6 +184,7 @@ def test_on_off_idempotent_diff_and_position(ansible, servers, db, session, monk
     assert on["position"] == _position(servers)
     assert on["killed"] == [] and on["open_writers"] == []
     assert set(on["timings"]) == {"connect", "set_read_only", "wait_for_writes", "total"}
+    assert on["queries"] == ["SET GLOBAL `read_only` = ON"]  # what it ran that changed the server, not its reads or session set-up
     assert _read_only(servers.source)
     assert _refused(app, "INSERT INTO %s VALUES (2, 2)" % table) == READ_ONLY_ERROR
     assert _position(servers) == on["position"]
@@ -192,10 +193,12 @@ def test_on_off_idempotent_diff_and_position(ansible, servers, db, session, monk
     assert again["changed"] is False and again["read_only"] is True
     assert again["diff"] == {"before": {"read_only": True}, "after": {"read_only": True}}
     assert again["position"] == on["position"]
+    assert again["queries"] == []
 
     off = _run(ansible, servers, read_only=False).result
     assert off["changed"] is True and off["read_only"] is False and off["position"] is None
     assert off["diff"] == {"before": {"read_only": True}, "after": {"read_only": False}}
+    assert off["queries"] == ["SET GLOBAL `read_only` = OFF"]
     execute(app, "INSERT INTO %s VALUES (2, 2)" % table)
     assert _run(ansible, servers, read_only=False).result["changed"] is False
 
@@ -206,6 +209,7 @@ def test_check_mode_changes_nothing(ansible, servers, monkeypatch):
     assert not would.get("failed"), would.get("msg")
     assert would["changed"] is True and would["read_only"] is True and would["position"] is None
     assert would["diff"] == {"before": {"read_only": False}, "after": {"read_only": True}}
+    assert would["queries"] == []  # check mode runs nothing that changes the server, and lists only what ran
     assert not _read_only(servers.source)
 
     sql(servers.source, "SET GLOBAL read_only = ON")
@@ -246,6 +250,7 @@ def test_open_writer_that_outlives_the_wait_fails_naming_it(ansible, servers, db
     assert msg.startswith("root@%s is read-only (read_only=ON), but after " % servers.source.socket)
     assert "session %d (app@127.0.0.1:" % app_id in msg
     assert "Fix: set kill_after to end them, raise wait_for_writes, or end them yourself (KILL CONNECTION %d)." % app_id in msg
+    assert run.result["queries"] == ["SET GLOBAL `read_only` = ON"]  # the failed task says what it changed
     assert _read_only(servers.source)
 
     # Without a wait the open writer is only reported.
@@ -268,6 +273,7 @@ def test_kill_after_kills_open_writers_and_reports_them(ansible, servers, db, se
     (killed,) = run.result["killed"]
     assert killed["id"] == app.thread_id() and killed["user"] == "app" and killed["host"].startswith("127.0.0.1:")
     assert killed["seconds"] >= 0
+    assert run.result["queries"] == ["KILL CONNECTION %d" % app.thread_id()]
     assert run.result["open_writers"] == []
     assert run.result["waited_seconds"] >= 0.5
     assert run.result["position"] == _position(servers)
@@ -351,6 +357,7 @@ def test_lock_wait_timeout_leaves_the_server_writable_and_names_the_holdup(ansib
     assert "the server is read_only=OFF" in msg
     assert "No session is running a statement, so one holds LOCK TABLES or FLUSH TABLES WITH READ LOCK" in msg
     assert "or raise lock_wait_timeout" in msg
+    assert run.result["queries"] == []  # a refused SET GLOBAL is not listed: it changed nothing
     assert not _read_only(servers.source)
     execute(locker, "UNLOCK TABLES")
 

@@ -116,7 +116,7 @@ def bare_python(installed: Installed) -> str:
     (site,) = bare.glob("lib/python3*/site-packages")
     (site / "pymysql").symlink_to(pymysql)
     python = str(bare / "bin" / "python3")
-    for absent in ("yaml", "ansible"):
+    for absent in ("yaml", "ansible", "tqdm"):
         assert subprocess.run([python, "-c", "import %s" % absent], capture_output=True, check=False).returncode != 0, absent
     return python
 
@@ -187,3 +187,11 @@ def test_a_move_by_collection_name_then_dbferry_status(installed, bare_python, a
     snapshot = json.loads(status.stdout)
     assert snapshot["phase"] == COMPLETE and snapshot["move"] == name, snapshot
     assert {table: entry["done"] for table, entry in snapshot["tables"].items()} == {"%s.a" % db: True, "%s.b" % db: True}
+    # without tqdm: --watch prints JSON lines (stdout is a pipe here) and ends with the move; the report needs nothing either
+    watched = subprocess.run(["dbferry", "status", name, "--state-dir", str(tmp_path / "state"), "--watch"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert watched.returncode == 0 and json.loads(watched.stdout)["phase"] == COMPLETE, watched.stderr
+    report = subprocess.run(["dbferry", "report", name, "--state-dir", str(tmp_path / "state"), "--output", str(tmp_path / "r.html")], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert report.returncode == 0, report.stderr
+    assert 'data-series="rows_per_second"' in (tmp_path / "r.html").read_text()

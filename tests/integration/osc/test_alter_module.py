@@ -125,6 +125,13 @@ def test_add_column_under_load_is_exact_and_a_second_run_changes_nothing(ansible
     assert {note for (note,) in _rows(servers, db, "a", "note")} == {"none"}
     assert sorted(_tables(servers, db)) == ["_a_del", "a", "b"] and _recorded(servers, db) == "complete"
     assert json.loads((tmp_path / ".dbferry" / "alters" / ("%s.a" % db) / "status.json").read_text())["table"] == "%s.a" % db
+    # queries: the ghost's DDL and the cut-over's swap, not the ~200 chunks' copy nor their checkpoints in _dbferry
+    ghost = "`%s`.`_a_gho`" % db
+    queries = result["queries"]
+    assert any(q.startswith("CREATE TABLE %s LIKE" % ghost) for q in queries) and any(q.startswith("ALTER TABLE %s ADD" % ghost) for q in queries)
+    assert any("RENAME TABLE" in q for q in queries), queries
+    assert len(queries) < 50 and not [q for q in queries if "`_dbferry`." in q and q.split()[0] in ("INSERT", "UPDATE", "DELETE")], queries
+    assert not [q for q in queries if q.startswith("INSERT INTO %s" % ghost) and "SELECT" in q], queries
 
     again = _run(ansible, servers, db, alter=ADD_COLUMN)
     assert again.result["changed"] is False and not again.failed, again.output

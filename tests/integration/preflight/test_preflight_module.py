@@ -68,20 +68,33 @@ def test_composite_and_non_integer_keys_are_reported_as_planned(ansible, servers
     assert all(c["status"] == "error" for c in keyed.values())
 
 
-def test_foreign_key_is_an_error_unless_allowed(ansible, servers, db):
+def test_foreign_keys_between_moved_tables_pass_and_one_out_of_the_move_is_an_error_unless_allowed(ansible, servers, db):
+    other = db + "_other"
     sql(servers.source,
+        "CREATE DATABASE `%s`" % other,
+        "CREATE TABLE `%s`.ext (id INT PRIMARY KEY)" % other,
         "CREATE TABLE `%s`.parent (id INT PRIMARY KEY)" % db,
-        "CREATE TABLE `%s`.child (id INT PRIMARY KEY, p INT, CONSTRAINT fk_p FOREIGN KEY (p) REFERENCES parent (id))" % db)
-    run = run_preflight(ansible, servers, db)
-    check = only_check(run, "foreign_keys")
-    assert check["object"] == "%s.child (fk_p)" % db
-    assert "references %s.parent (ON UPDATE RESTRICT, ON DELETE RESTRICT)" % db in check["message"]
-    assert "allow foreign_keys" in check["fix"]
+        "CREATE TABLE `%s`.child (id INT PRIMARY KEY, p INT, CONSTRAINT fk_p FOREIGN KEY (p) REFERENCES parent (id))" % db,
+        "CREATE TABLE `%s`.lone (id INT PRIMARY KEY, e INT, CONSTRAINT fk_e FOREIGN KEY (e) REFERENCES `%s`.ext (id))" % (db, other))
+    try:
+        run = run_preflight(ansible, servers, db)
+        moved = only_check(run, "foreign_keys", "ok")
+        assert moved["message"].startswith("1 foreign key(s) between moved tables are moved")
+        check = only_check(run, "foreign_keys")
+        assert check["object"] == "%s.lone (fk_e)" % db
+        assert "references %s.ext (ON UPDATE RESTRICT, ON DELETE RESTRICT), which the move leaves behind" % other in check["message"]
+        assert check["fix"].startswith("add %s.ext to the move, or drop the foreign key for the move (ALTER TABLE `%s`.`lone` DROP FOREIGN "
+                                       "KEY `fk_e`)" % (other, db))
+        assert run.failed and only_check(run, "foreign_key_cascades", "ok")
 
-    run = run_preflight(ansible, servers, db, allow=["foreign_keys"])
-    assert not run.failed, run.result.get("msg")
-    assert only_check(run, "foreign_keys")["allowed"] is True
-    assert run.result["summary"]["allowed"] == 1
+        # The parent moved, its child left behind: reported too, and the operator may accept it.
+        run = run_preflight(ansible, servers, db, tables={"exclude": ["%s.child" % db, "%s.lone" % db]}, allow=["foreign_keys"])
+        assert not run.failed, run.result.get("msg")
+        check = only_check(run, "foreign_keys")
+        assert check["object"] == "%s.child (fk_p)" % db and check["allowed"] is True
+        assert "which is moved while %s.child stays" % db in check["message"]
+    finally:
+        sql(servers.source, "DROP TABLE `%s`.lone" % db, "DROP DATABASE `%s`" % other)
 
 
 def test_cascading_foreign_key_cannot_be_allowed(ansible, servers, db):
@@ -90,8 +103,10 @@ def test_cascading_foreign_key_cannot_be_allowed(ansible, servers, db):
         "CREATE TABLE `%s`.child (id INT PRIMARY KEY, p INT, FOREIGN KEY (p) REFERENCES parent (id) ON DELETE CASCADE)" % db)
     run = run_preflight(ansible, servers, db, allow=["foreign_keys"])
     check = only_check(run, "foreign_key_cascades")
-    assert "not written to the binlog" in check["message"]
-    assert "DROP FOREIGN KEY `child_ibfk_1`" in check["fix"]
+    assert check["object"] == "%s.child (child_ibfk_1)" % db
+    assert "ON DELETE CASCADE changes the rows of %s.child inside InnoDB, and the row-based binlog records only the parent's rows" % db \
+        in check["message"]
+    assert "move without the cascade" in check["fix"] and "DROP FOREIGN KEY `child_ibfk_1`" in check["fix"]
     assert check["allowed"] is False and run.failed
 
     run = run_preflight(ansible, servers, db, allow=["foreign_key_cascades"])

@@ -188,6 +188,9 @@ def test_bad_requests_fail_with_a_clear_message(ansible, servers, db, tmp_path):
     inline = _verify(ansible, servers, "no-such-move", method="inline")
     assert inline.failed and inline.result["msg"].startswith("no move named no-such-move is recorded on the target.")
     sql(servers.source, "CREATE TABLE `%s`.t (id INT PRIMARY KEY)" % db)
+    without_move = ansible.run("dbferry.mysql.verify", {"databases": [db], "source": "{{ src }}", "target": "{{ dst }}"},
+                               _variables(servers))
+    assert without_move.failed and without_move.result["msg"].startswith("table %s.t is missing on the target." % db), without_move.result
     ferry = _started(servers, db, tmp_path)
     try:
         unknown = _verify(ansible, servers, "no-such-move")

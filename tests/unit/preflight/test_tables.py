@@ -1,42 +1,10 @@
-"""Table checks: foreign key rules from SHOW CREATE TABLE, supported keys, hidden triggers (pure logic)."""
+"""Table checks: supported keys, which foreign keys a move keeps, hidden triggers (pure logic)."""
 
 from __future__ import annotations
 
-from ansible_collections.dbferry.mysql.plugins.module_utils.preflight.tables import (
-    CASCADING_ACTIONS,
-    foreign_key_rules,
-    is_supported_key,
-    schemas_hiding_triggers,
-)
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine.foreign_keys import ForeignKey
+from ansible_collections.dbferry.mysql.plugins.module_utils.preflight.tables import foreign_key_finding, is_supported_key, schemas_hiding_triggers
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.grants import parse_grant
-
-_DDL = """CREATE TABLE `orders` (
-  `id` int(11) NOT NULL,
-  `customer_id` int(11) DEFAULT NULL,
-  `parent` int(11) DEFAULT NULL,
-  PRIMARY KEY (`id`),
-  CONSTRAINT `fk_customer` FOREIGN KEY (`customer_id`) REFERENCES `customers` (`id`) ON DELETE SET NULL ON UPDATE CASCADE,
-  CONSTRAINT `fk_customer_2` FOREIGN KEY (`customer_id`) REFERENCES `customers` (`id`),
-  CONSTRAINT `fk_parent` FOREIGN KEY (`parent`) REFERENCES `orders` (`id`) ON DELETE NO ACTION
-) ENGINE=InnoDB"""
-
-
-def test_rules_are_read_from_the_constraint_line():
-    assert foreign_key_rules(_DDL, "fk_customer") == ("CASCADE", "SET NULL")
-
-
-def test_a_rule_the_server_omits_is_restrict():
-    # fk_customer is a prefix of fk_customer_2: the quoted name keeps them apart.
-    assert foreign_key_rules(_DDL, "fk_customer_2") == ("RESTRICT", "RESTRICT")
-    assert foreign_key_rules(_DDL, "fk_parent") == ("RESTRICT", "NO ACTION")
-
-
-def test_an_unknown_constraint_has_the_default_rules():
-    assert foreign_key_rules(_DDL, "absent") == ("RESTRICT", "RESTRICT")
-
-
-def test_cascading_actions_are_those_that_change_other_rows():
-    assert CASCADING_ACTIONS == {"CASCADE", "SET NULL", "SET DEFAULT"}
 
 
 def test_only_a_single_integer_column_is_a_supported_key():
@@ -53,3 +21,23 @@ def test_triggers_are_hidden_where_the_user_lacks_trigger_or_all():
         "GRANT ALL PRIVILEGES ON `erp`.* TO `u`@`%`",
     )]
     assert schemas_hiding_triggers(["shop", "crm", "erp", "shop", "blog"], grants) == ["blog", "shop"]
+
+
+_MOVED = {("shop", "orders"), ("shop", "lines")}
+
+
+def test_a_foreign_key_between_moved_tables_is_kept_unless_it_cascades():
+    assert foreign_key_finding(ForeignKey("fk", "shop", "lines", "shop", "orders", on_delete="NO ACTION"), _MOVED) is None
+    name, message, fix = foreign_key_finding(ForeignKey("fk", "shop", "lines", "shop", "orders", on_update="SET NULL"), _MOVED)
+    assert name == "foreign_key_cascades" and "ON UPDATE SET NULL changes the rows of shop.lines" in message
+    assert fix.startswith("move without the cascade")
+
+
+def test_a_foreign_key_with_an_end_outside_the_move_is_reported_with_the_table_to_add():
+    name, message, fix = foreign_key_finding(ForeignKey("fk", "shop", "lines", "crm", "customers"), _MOVED)
+    assert name == "foreign_keys" and "references crm.customers (ON UPDATE RESTRICT, ON DELETE RESTRICT), which the move leaves behind" in message
+    assert fix.startswith("add crm.customers to the move, or drop the foreign key for the move (ALTER TABLE `shop`.`lines` DROP FOREIGN KEY `fk`)")
+    # A child left behind: even its cascade changes nothing the target holds.
+    name, message, fix = foreign_key_finding(ForeignKey("fk", "erp", "invoices", "shop", "orders", on_delete="CASCADE"), _MOVED)
+    assert name == "foreign_keys" and "which is moved while erp.invoices stays" in message
+    assert fix.startswith("add erp.invoices to the move")

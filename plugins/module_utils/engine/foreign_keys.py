@@ -1,0 +1,160 @@
+"""Foreign keys of a move: which ones it keeps, which it refuses, and their definitions on the target.
+
+A move keeps a foreign key between two moved tables: the target table is
+created with it, and the ferry's target sessions write with
+``foreign_key_checks=0`` (copier.open_target_writer), because rows arrive
+in key order table by table, not parents first, and a child's binlog
+event can be applied before its parent is copied. The constraint holds
+again once the target equals the source, at the cutover; nothing is
+checked in between, and nothing needs to be: the source enforced it.
+
+Refused: a cascading action (``ON DELETE/UPDATE CASCADE``, ``SET NULL``,
+``SET DEFAULT``) on a moved child table. InnoDB changes the child's rows
+inside the storage engine, and the row-based binlog records only the
+statement's own rows (the parent's), so the target would keep child rows
+the source deleted or changed. Nor can the target redo the cascade: with
+``foreign_key_checks=0`` it does not fire, and with checks on, the
+applier's ``REPLACE`` of an updated parent row (a delete and an insert)
+would fire the cascade on the target for a change the source never
+cascaded (docs/design.md, "Foreign keys").
+
+A foreign key with one end outside the move is preflight's to report (the
+operator may know the parent is on the target already); a moved child's
+constraint then names the parent as the source does, qualified.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from ..common.errors import DbferryError
+from ..common.identifiers import display_table, quote_ident, quote_table
+from ..server.connection import fetch_all, placeholders
+
+#: Referential actions that change rows of another table inside the server, unseen by the binlog.
+CASCADING_ACTIONS = frozenset({"CASCADE", "SET NULL", "SET DEFAULT"})
+
+_RULE_RE = re.compile(r" ON (DELETE|UPDATE) (CASCADE|SET NULL|SET DEFAULT|RESTRICT|NO ACTION)")
+
+#: A backquoted identifier as SHOW CREATE TABLE prints it (backticks inside doubled).
+_IDENT = r"`(?:[^`]|``)+`"
+#: A foreign key line of SHOW CREATE TABLE, up to the referenced table: groups are the text before the
+#: reference, the first identifier and, when the reference is qualified, the table after the dot.
+_REFERENCE_RE = re.compile(r"^(\s*CONSTRAINT %s FOREIGN KEY \(%s(?:, ?%s)*\) REFERENCES )(%s)(?:\.(%s))?(?= \()" % (
+    (_IDENT,) * 5), re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """A constraint of child table ``schema.table`` on parent ``parent_schema.parent_table``, with its rules."""
+
+    name: str
+    schema: str
+    table: str
+    parent_schema: str
+    parent_table: str
+    on_update: str = "RESTRICT"
+    on_delete: str = "RESTRICT"
+
+    @property
+    def child(self) -> str:
+        return display_table(self.schema, self.table)
+
+    @property
+    def parent(self) -> str:
+        return display_table(self.parent_schema, self.parent_table)
+
+    @property
+    def cascades(self) -> list[str]:
+        """The rules that change the child's rows inside the server, e.g. ``["ON DELETE CASCADE"]``."""
+        return ["ON %s %s" % (event, rule) for event, rule in (("DELETE", self.on_delete), ("UPDATE", self.on_update))
+                if rule in CASCADING_ACTIONS]
+
+    def describe(self) -> str:
+        return "foreign key %s on %s references %s (ON UPDATE %s, ON DELETE %s)" % (
+            quote_ident(self.name), self.child, self.parent, self.on_update, self.on_delete)
+
+    def drop_statement(self) -> str:
+        return "ALTER TABLE %s DROP FOREIGN KEY %s" % (quote_table(self.schema, self.table), quote_ident(self.name))
+
+    def cascade_message(self) -> str:
+        """Why a move refuses this constraint (cascades): preflight and the engine say the same."""
+        return ("%s; %s changes the rows of %s inside InnoDB, and the row-based binlog records only the parent's rows, so the "
+                "target would keep child rows the source deleted or changed." % (self.describe(), " and ".join(self.cascades), self.child))
+
+    def cascade_fix(self) -> str:
+        return ("move without the cascade: drop it on the source for the move (%s) and add it again after the cutover, with the "
+                "application changing the child rows itself meanwhile; or move these tables another way (a dump and load while "
+                "the application is stopped)." % self.drop_statement())
+
+
+def rules(ddl: str, name: str) -> tuple[str, str]:
+    """(ON UPDATE, ON DELETE) of constraint ``name`` in a SHOW CREATE TABLE text."""
+    prefix = "CONSTRAINT %s FOREIGN KEY" % quote_ident(name)
+    line = next((ln.strip() for ln in ddl.splitlines() if ln.strip().startswith(prefix)), "")
+    found = dict(_RULE_RE.findall(line))
+    # The server omits a rule that is the default.
+    return found.get("UPDATE", "RESTRICT"), found.get("DELETE", "RESTRICT")
+
+
+def read_foreign_keys(conn: Any, moved: Iterable[tuple[str, str]], children_only: bool = False) -> list[ForeignKey]:
+    """The foreign keys with an end in ``moved`` (source (schema, table) pairs), or with their child there when
+    ``children_only``; by child table and name.
+
+    REFERENTIAL_CONSTRAINTS, which has the rules, is hidden from a user with
+    only SELECT on MariaDB; KEY_COLUMN_USAGE is not, and SHOW CREATE TABLE of
+    the child (once per child table) has the rules. Names are compared here,
+    exactly: information_schema ignores case and accents.
+    """
+    moved = set(moved)
+    schemas = sorted({schema for schema, _table in moved})
+    where = " AND TABLE_SCHEMA IN (%s)" % placeholders(len(schemas)) if children_only and schemas else ""
+    found = fetch_all(conn, "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME "
+                            "FROM information_schema.KEY_COLUMN_USAGE WHERE REFERENCED_TABLE_NAME IS NOT NULL" + where +
+                      " ORDER BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME", schemas if where else None)
+    ddl: dict[tuple[str, str], str] = {}
+    keys = []
+    for schema, table, name, parent_schema, parent_table in found:
+        if (schema, table) not in moved and (children_only or (parent_schema, parent_table) not in moved):
+            continue
+        if (schema, table) not in ddl:
+            ddl[(schema, table)] = fetch_all(conn, "SHOW CREATE TABLE %s" % quote_table(schema, table))[0][1]
+        on_update, on_delete = rules(ddl[(schema, table)], name)
+        keys.append(ForeignKey(name, schema, table, parent_schema, parent_table, on_update, on_delete))
+    return keys
+
+
+def refuse_cascades(conn: Any, moved: Iterable[tuple[str, str]]) -> None:
+    """Refuse a cascading foreign key on a moved child table (see the module docstring), before the move writes anything.
+
+    Preflight reports the same (foreign_key_cascades); the engine checks again because a skipped preflight would
+    otherwise lose rows without a word.
+    """
+    for key in read_foreign_keys(conn, moved, children_only=True):
+        if key.cascades:
+            raise DbferryError(key.cascade_message(), obj="%s (%s)" % (key.child, key.name), fix=key.cascade_fix())
+
+
+def _unquote(ident: str) -> str:
+    return ident[1:-1].replace("``", "`")
+
+
+def retarget_references(ddl: str, schema: str, targets: dict[tuple[str, str], tuple[str, str]]) -> str:
+    """A SHOW CREATE TABLE text of a table of ``schema`` whose every REFERENCES names the parent's target table, qualified.
+
+    The server prints the parent unqualified when it is in the child's schema,
+    and an unqualified name in CREATE TABLE ``db``.``t`` means a table of
+    ``db``: a child moved to another schema, or a parent renamed (``targets``:
+    source (schema, table) -> target (schema, table)), would otherwise point at
+    a table the move does not fill. A parent outside ``targets`` keeps its
+    source name, qualified.
+    """
+
+    def replace(match: re.Match) -> str:
+        head, first, second = match.group(1), match.group(2), match.group(3)
+        parent = (_unquote(first), _unquote(second)) if second else (schema, _unquote(first))
+        return head + quote_table(*targets.get(parent, parent))
+
+    return _REFERENCE_RE.sub(replace, ddl)

@@ -1,0 +1,81 @@
+"""Foreign keys of a move: rules read from SHOW CREATE TABLE, what cascades, and REFERENCES rewritten to the target (pure logic)."""
+
+from __future__ import annotations
+
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine.foreign_keys import (
+    CASCADING_ACTIONS,
+    ForeignKey,
+    retarget_references,
+    rules,
+)
+
+_DDL = """CREATE TABLE `orders` (
+  `id` int(11) NOT NULL,
+  `customer_id` int(11) DEFAULT NULL,
+  `parent` int(11) DEFAULT NULL,
+  PRIMARY KEY (`id`),
+  CONSTRAINT `fk_customer` FOREIGN KEY (`customer_id`) REFERENCES `customers` (`id`) ON DELETE SET NULL ON UPDATE CASCADE,
+  CONSTRAINT `fk_customer_2` FOREIGN KEY (`customer_id`) REFERENCES `customers` (`id`),
+  CONSTRAINT `fk_parent` FOREIGN KEY (`parent`) REFERENCES `orders` (`id`) ON DELETE NO ACTION
+) ENGINE=InnoDB"""
+
+
+def test_rules_are_read_from_the_constraint_line():
+    assert rules(_DDL, "fk_customer") == ("CASCADE", "SET NULL")
+
+
+def test_a_rule_the_server_omits_is_restrict():
+    # fk_customer is a prefix of fk_customer_2: the quoted name keeps them apart.
+    assert rules(_DDL, "fk_customer_2") == ("RESTRICT", "RESTRICT")
+    assert rules(_DDL, "fk_parent") == ("RESTRICT", "NO ACTION")
+
+
+def test_an_unknown_constraint_has_the_default_rules():
+    assert rules(_DDL, "absent") == ("RESTRICT", "RESTRICT")
+
+
+def test_cascading_actions_are_those_that_change_other_rows():
+    assert CASCADING_ACTIONS == {"CASCADE", "SET NULL", "SET DEFAULT"}
+    assert ForeignKey("f", "s", "c", "s", "p", on_update="CASCADE", on_delete="SET NULL").cascades == [
+        "ON DELETE SET NULL", "ON UPDATE CASCADE"]
+    assert ForeignKey("f", "s", "c", "s", "p", on_update="NO ACTION").cascades == []
+
+
+def test_a_cascade_refusal_names_the_constraint_why_and_the_fix():
+    key = ForeignKey("fk`1", "shop", "order lines", "shop", "orders", on_delete="CASCADE")
+    assert key.cascade_message().startswith("foreign key `fk``1` on shop.order lines references shop.orders (ON UPDATE RESTRICT, "
+                                            "ON DELETE CASCADE); ON DELETE CASCADE changes the rows of shop.order lines inside InnoDB")
+    assert "binlog records only the parent's rows" in key.cascade_message()
+    assert "ALTER TABLE `shop`.`order lines` DROP FOREIGN KEY `fk``1`" in key.cascade_fix()
+
+
+_TARGETS = {("shop", "customers"): ("shop_v2", "clients"), ("shop", "orders"): ("shop_v2", "orders"), ("crm", "kinds"): ("crm_v2", "kinds")}
+
+
+def test_every_reference_names_the_parent_s_target_table_qualified():
+    body = (" (\n  `id` int(11) NOT NULL,\n  `c` int(11) DEFAULT NULL,\n  `k` int(11) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n"
+            "  CONSTRAINT `fk_c` FOREIGN KEY (`c`) REFERENCES `customers` (`id`) ON DELETE NO ACTION,\n"
+            "  CONSTRAINT `fk_k` FOREIGN KEY (`k`, `c`) REFERENCES `crm`.`kinds` (`id`, `c`),\n"
+            "  CONSTRAINT `fk_self` FOREIGN KEY (`c`) REFERENCES `orders` (`id`)\n) ENGINE=InnoDB")
+    assert retarget_references(body, "shop", _TARGETS) == body.replace(
+        "REFERENCES `customers`", "REFERENCES `shop_v2`.`clients`").replace(
+        "REFERENCES `crm`.`kinds`", "REFERENCES `crm_v2`.`kinds`").replace(
+        "REFERENCES `orders`", "REFERENCES `shop_v2`.`orders`")
+
+
+def test_a_parent_outside_the_move_keeps_its_source_name_qualified():
+    body = ",\n  CONSTRAINT `f` FOREIGN KEY (`x`) REFERENCES `elsewhere` (`id`),\n  CONSTRAINT `g` FOREIGN KEY (`x`) REFERENCES `erp`.`t` (`id`)\n"
+    assert retarget_references(body, "shop", _TARGETS) == body.replace("`elsewhere`", "`shop`.`elsewhere`")
+
+
+def test_quoted_names_with_backticks_dots_and_keywords_are_read_whole():
+    body = ("\n  CONSTRAINT `a``b` FOREIGN KEY (`REFERENCES ``x``.y`) REFERENCES `we``ird`.`cu.st` (`id`),\n"
+            "  CONSTRAINT `c` FOREIGN KEY (`z`) REFERENCES `o``rders` (`id`)\n")
+    targets = {("we`ird", "cu.st"): ("new`db", "t.2"), ("s`1", "o`rders"): ("s`2", "o`rders")}
+    assert retarget_references(body, "s`1", targets) == body.replace("`we``ird`.`cu.st`", "`new``db`.`t.2`").replace(
+        "`o``rders`", "`s``2`.`o``rders`")
+
+
+def test_text_that_only_looks_like_a_reference_is_left_alone():
+    body = "\n  `note` varchar(80) DEFAULT 'CONSTRAINT `x` FOREIGN KEY (`a`) REFERENCES `customers` (`id`)',\n  KEY `customers` (`c`)\n"
+    assert retarget_references(body, "shop", _TARGETS) == body
