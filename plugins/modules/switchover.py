@@ -288,6 +288,8 @@ def main() -> None:
                                 params["max_read_only_seconds"]),
         cutover=CutoverStep(params["timeout"], params["stop_timeout"], params["postpone_timeout"], params["target_writable"]),
         restore_source_on_failure=params["restore_source_on_failure"], check_mode=module.check_mode))
+    for warning in result.pop("warnings", []):  # module.warn: a warnings key in the result is deprecated (ansible-core 2.23)
+        module.warn(warning)
     if failure:
         module.fail_json(msg=failure, **result)
     module.exit_json(**result)

@@ -141,10 +141,11 @@ def main() -> None:
         samples = (samples + [dict({k: status.get(k) for k in _SAMPLE_KEYS}, seconds=waited)])[-100:]
         result = {"status": status, "samples": samples, "waited": waited}
         if not status["running"]:
-            module.fail_json(msg="the agent of move %s is not running (phase %s, its last status %s s old): %s. "
-                                 "Fix it, then start the move again: it resumes." % (
-                                     params["name"], status.get("phase"), status.get("stale_seconds"),
-                                     status.get("last_error") or "no error recorded"), **result)
+            # The agent's error names its fix when it has one: the message says "Fix:" once.
+            error = (status.get("last_error") or "no error recorded").rstrip(".") + "."
+            fix = "" if " Fix: " in error else " Fix: see the move's ferry.log in %s, then start the move again: it resumes." % state_dir
+            module.fail_json(msg="the agent of move %s is not running (phase %s, its last status %s s old): %s%s" % (
+                params["name"], status.get("phase"), status.get("stale_seconds"), error, fix), **result)
         lag = status.get("lag_seconds")
         postponed = postpone_flag(config)
         if status.get("phase") == "tailing" and lag is not None and lag <= params["max_lag"] and not postponed:
@@ -156,7 +157,7 @@ def main() -> None:
             module.fail_json(msg="move %s has not caught up after %.0f s: phase %s, %s of %s rows copied, lag %s s (%s events)%s. "
                                  "The move keeps running; wait again or look at its status." % (
                                      params["name"], waited, status.get("phase"), status.get("rows_copied"), status.get("rows_estimated"),
-                                     lag, status.get("lag_events"), held), **result)
+                                     "-" if lag is None else lag, status.get("lag_events"), held), **result)
         if 0 < params["progress_seconds"] <= this_call:
             module.exit_json(changed=False, caught_up=False, **result)  # the action prints a progress line and calls again
         time.sleep(params["poll_interval"])

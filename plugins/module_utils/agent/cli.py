@@ -18,8 +18,8 @@ from typing import Any, Iterator, Optional
 
 from . import process as agent
 from ..controls import control_socket as control
-from ..dev import sandbox
-from ..engine import status
+from ..dev import sandbox, sandbox_vars
+from ..engine import servers_seen, status
 from ..config.move_config import check_name, default_state_dir, load_config
 from ..config.alter_config import ALTER_OPTIONS, default_state_dir as default_alter_state_dir, parse_alter_config
 from ..config.options import REQUIRED, RUNTIME_SETTINGS, Option
@@ -27,7 +27,6 @@ from ..engine.ferry import Ferry
 from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
 from ..common.module_errors import operator_message
-from ..common.private import write_private
 from ..osc.plan import alter_name
 from ..osc.runner import noop_alter
 from .alter_agent import SETTING_NAMES, run_controlled
@@ -58,6 +57,8 @@ def _sandbox_up(args: argparse.Namespace) -> None:
 
 
 def _sandbox_down(args: argparse.Namespace) -> None:
+    if not args.name:  # all of them: what `sandbox vars` wrote goes too, so that the folder (and its passwords) is gone
+        sandbox_vars.remove_vars(args.dir)
     for name in sandbox.down(args.dir, args.name or None):
         _emit([{"name": name, "stopped": True}], ["name", "stopped"])
 
@@ -67,15 +68,21 @@ def _sandbox_status(args: argparse.Namespace) -> None:
 
 
 def _sandbox_vars(args: argparse.Namespace) -> None:
-    """Write Ansible variables for a source/target pair of sandboxes (mode 0600: passwords)."""
-    source = sandbox.get(args.dir, args.source)
-    target = sandbox.get(args.dir, args.target)
-    variables = {
-        "dbferry_source": source.connection_options("ferry_source"),
-        "dbferry_target": target.connection_options("ferry_target"),
-    }
-    write_private(args.output, json.dumps(variables, indent=2))
-    _emit([{"written": args.output, "source": source.name, "target": target.name}], ["written", "source", "target"])
+    """Write conn.json, admin.json and inventory.yml for a source/target pair into the sandboxes' folder (0600: passwords)."""
+    paths = sandbox_vars.write_vars(args.dir, args.source, args.target, check_name(args.move), args.output)
+    _emit([{"written": path, "holds": what} for what, path in paths.items()], ["written", "holds"])
+
+
+def _sandbox_sql(args: argparse.Namespace) -> None:
+    """Run statements as a sandbox's root: rows of a query, else how many rows each statement changed."""
+    try:
+        rows = sandbox_vars.run_sql(args.dir, args.name, args.statements)
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        message = operator_message("SQL on sandbox %s" % args.name, exc)
+        if message is None:
+            raise  # a bug: its traceback
+        raise DbferryError(message) from None
+    _emit(rows, list(dict.fromkeys(key for row in rows for key in row)))
 
 
 def _figure(value: Any, unit: str = "") -> str:
@@ -115,6 +122,7 @@ def _terminal_display(snapshot: dict[str, Any]) -> None:
 def _run(args: argparse.Namespace) -> None:
     config = load_config(args.config)
     ensure_private_dir(config.state_dir, config.name)
+    servers_seen.check_move(config)
     status.refuse_complete(config.state_dir, config.name)
     tty = sys.stdout.isatty()
     with RunLock(config.state_dir, "move %s" % config.name):
@@ -395,7 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="make the new sandboxes GTID replicas (log_slave_updates on) of this running sandbox of --dir")
     up.set_defaults(func=_sandbox_up)
 
-    down = sb_commands.add_parser("down", help="stop sandboxes started here and remove their folders")
+    down = sb_commands.add_parser("down", help="stop sandboxes started here and remove their folders (all of them: the files "
+                                  "`sandbox vars` wrote too)")
     down.add_argument("--dir", default=DEFAULT_SANDBOX_DIR, help=sandbox_dir_help)
     down.add_argument("--name", action="append", help="only this sandbox (repeatable; default all)")
     down.set_defaults(func=_sandbox_down)
@@ -404,12 +413,20 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--dir", default=DEFAULT_SANDBOX_DIR, help=sandbox_dir_help)
     st.set_defaults(func=_sandbox_status)
 
-    va = sb_commands.add_parser("vars", help="write dbferry_source/dbferry_target Ansible variables (0600)")
+    va = sb_commands.add_parser("vars", help="write conn.json (dbferry_source/dbferry_target), admin.json (dbferry_source_admin: the "
+                                "source's root over its socket) and inventory.yml (the move, run here) into --dir, mode 0600")
     va.add_argument("--dir", default=DEFAULT_SANDBOX_DIR, help=sandbox_dir_help)
     va.add_argument("--source", default="s1", help="sandbox used as source (default s1)")
     va.add_argument("--target", default="s2", help="sandbox used as target (default s2)")
-    va.add_argument("--output", required=True, help="file to write (JSON, mode 0600)")
+    va.add_argument("--move", default="shop-move", help="the move's name: the inventory's one host (default shop-move)")
+    va.add_argument("--output", help="write dbferry_source/dbferry_target to this file instead of conn.json in --dir (JSON, mode 0600)")
     va.set_defaults(func=_sandbox_vars)
+
+    sq = sb_commands.add_parser("sql", help="run SQL statements as a sandbox's root, one argument each")
+    sq.add_argument("--dir", default=DEFAULT_SANDBOX_DIR, help=sandbox_dir_help)
+    sq.add_argument("name", help="the sandbox")
+    sq.add_argument("statements", nargs="+", metavar="STATEMENT", help="one SQL statement (quote it for the shell)")
+    sq.set_defaults(func=_sandbox_sql)
     return parser
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from ..controls import control_socket as control
-from ..engine import state
+from ..engine import servers_seen, state
 from ..engine import status
 from ..config.move_config import MoveConfig, load_config, parse_config
 from ..server.connection import close_quietly, connect
@@ -128,6 +128,7 @@ def start(raw: dict[str, Any], timeout: float = 30.0) -> tuple[bool, int, MoveCo
     """
     config = parse_config(raw)
     ensure_private_dir(config.state_dir, config.name)
+    servers_seen.check_move(config)
     status.refuse_complete(config.state_dir, config.name)
     changed, pid = launch(config.state_dir, "move %s" % config.name, CONFIG_FILE, raw, __name__, timeout)
     return changed, pid, config

@@ -104,7 +104,10 @@ class DumpReader:
     def __init__(self, spec: ServerSpec, server_id: int, position: str, heartbeat_seconds: float, read_timeout: int) -> None:
         #: The connection the binlog arrives on (PyMySQL made it: its socket and buffered reader are used here).
         self.conn = connect(spec, read_timeout=read_timeout)
+        self._spec = spec
         self._describe = spec.describe()
+        #: The source's id of this session, for end()'s KILL.
+        self.thread_id = self.conn.thread_id()
         try:
             execute(self.conn, "SET @slave_connect_state = %s", (position,))
             execute(self.conn, "SET @slave_gtid_strict_mode = 0")
@@ -191,4 +194,23 @@ class DumpReader:
         return DumpEvent(event_type, timestamp, server_id, flags, data[start + 1 + HEADER_SIZE:body_end])
 
     def close(self) -> None:
+        """Drop the connection (it failed, or the dump never started): the source notices on its next write."""
         close_quietly(self.conn)
+
+    def end(self) -> None:
+        """End a healthy dump as a stopping replica does, leaving nothing in the source's error log.
+
+        A dump thread only writes: it never reads COM_QUIT, and a socket closed under it ends in "Aborted connection
+        ... Got an error writing communication packets" (log_warnings >= 2, MariaDB's default). A KILL from a second
+        session of the same user ends the thread as the server's own doing, which it does not log; both sessions
+        then close with COM_QUIT. Best effort: a source that cannot be reached now only gets the plain close.
+        """
+        try:
+            killer = connect(self._spec)
+            try:
+                execute(killer, "KILL CONNECTION %d" % self.thread_id)
+            finally:
+                killer.close()
+        except Exception:  # noqa: BLE001 - the thread is gone already, or the source is unreachable  # pylint: disable=broad-exception-caught
+            pass
+        self.close()

@@ -230,16 +230,25 @@ class _Reconnected(NamedTuple):
 def _read_binlog(channel: Any, parent: int, start: str, spec: ServerSpec, server_id: int, heartbeat: float, read_timeout: int,
                  tables: frozenset[tuple[str, str]], keys: dict[tuple[str, str], str], collations: dict[int, str]) -> None:
     """The reader process: stream from ``start``, sending lists of transactions and, last, the error that ended it."""
-    # The parent stops it; Ctrl-C in a terminal signals the whole process group, and the parent
-    # stops at a checkpoint first.
+    # The parent stops it (SIGTERM: the dump ends cleanly, _Reader.run); Ctrl-C in a terminal signals the whole process
+    # group, and the parent stops at a checkpoint first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop)
     try:
         _Reader(channel, parent, spec, server_id, heartbeat, read_timeout, Assembler(tables, collations, keys)).run(dict(gtid.parse(start)))
-    except BrokenPipeError:
-        pass  # the parent is gone
+    except (BrokenPipeError, _Stopped):
+        pass  # the parent is gone, or stops us
     except BaseException as exc:  # noqa: BLE001 - sent to the parent, which raises it  # pylint: disable=broad-exception-caught
         with contextlib.suppress(BrokenPipeError):
             channel.send(_sendable(exc))
+
+
+class _Stopped(BaseException):
+    """The parent's SIGTERM, raised where the reader is (in a blocking read, mostly), so that the dump ends cleanly."""
+
+
+def _stop(_signum: int, _frame: Any) -> None:
+    raise _Stopped()
 
 
 def _sendable(exc: BaseException) -> BaseException:
@@ -275,6 +284,13 @@ class _Reader:
             try:
                 dump = DumpReader(self.spec, self.server_id, gtid.render(position), self.heartbeat, self.read_timeout)
                 self._read(dump, position, backoff)
+                dump.end()  # the parent is gone
+                dump = None
+            except _Stopped:
+                if dump is not None:
+                    dump.end()  # the parent stops us: the source sees a replica stop, not a lost connection
+                    dump = None
+                raise
             except BrokenPipeError:
                 raise  # the parent is gone (_read_binlog ends quietly), not a connection to reopen
             except Exception as exc:  # noqa: BLE001 - transient ones reopen, the rest stop the stream  # pylint: disable=broad-exception-caught

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Callable, Optional
 
-from ..server.connection import close_quietly, error_code, is_certificate_error, is_database_error
+from ..server.connection import close_quietly, error_code, error_text, is_certificate_error, is_database_error
 from ..server.error_codes import (
     CR_CONN_HOST_ERROR, CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ER_CLIENT_INTERACTION_TIMEOUT, ER_CONNECTION_KILLED, ER_LOCK_DEADLOCK,
     ER_LOCK_WAIT_TIMEOUT, ER_SERVER_SHUTDOWN,
@@ -71,8 +71,10 @@ class Backoff:
         if self.failing_since is None:
             self.failing_since = now
         if now - self.failing_since > self.budget:
-            raise DbferryError("%s kept failing for %.0f s; last error: %s" % (self.what, self.budget, exc), obj=self.what,
-                               fix="check that both servers are up and reachable, then start the move again: it resumes.") from exc
+            # The last error's own fix, when it has one, is the fix: once, not inside the message as well.
+            raise DbferryError("%s kept failing for %.0f s; last error: %s" % (self.what, self.budget, error_text(exc)), obj=self.what,
+                               fix=getattr(exc, "fix", "") or "check that both servers are up and reachable, then start the move again: "
+                               "it resumes.") from exc
         time.sleep(self.delay)
         self.delay = min(self.delay * 2, self.ceiling)
 

@@ -22,7 +22,7 @@ from typing import Any, Optional
 from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
 from ..common.identifiers import display_table, quote_table
-from ..server.connection import error_code, execute, fetch_dicts, fetch_value, is_database_error
+from ..server.connection import error_code, error_text, execute, fetch_dicts, fetch_value, is_database_error
 from ..server.error_codes import ER_LOCK_WAIT_TIMEOUT
 
 #: The longest wait for the applier to reach the stopped replica's position: the replica does not replicate meanwhile.
@@ -67,7 +67,7 @@ def start_sql_thread(conn: Any, log: EventLog, table: str) -> None:
     try:
         execute(conn, "START SLAVE SQL_THREAD")
     except Exception as exc:  # noqa: BLE001 - told with the fix
-        raise DbferryError("the rehearsal could not start the replica's SQL thread again: %s" % exc, obj="replica",
+        raise DbferryError("the rehearsal could not start the replica's SQL thread again: %s" % error_text(exc), obj="replica",
                            fix="run START SLAVE SQL_THREAD on the replica; it lags until then.") from exc
     log.event("replica_sql_thread_started", table=table)
 

@@ -448,7 +448,10 @@ def error_code(exc: BaseException) -> int:
 
 
 def error_text(exc: BaseException) -> str:
-    """The server's message of a driver exception, without the driver's tuple form."""
+    """The server's message of a driver exception, without the driver's tuple form; a DbferryError's without its fix (a
+    message that quotes it has a fix of its own: one "Fix:" a message)."""
+    if isinstance(exc, DbferryError):
+        return exc.message
     args = getattr(exc, "args", ())
     if len(args) >= 2:
         return "(%s) %s" % (args[0], args[1])

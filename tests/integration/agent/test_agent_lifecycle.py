@@ -214,6 +214,7 @@ def test_status_of_a_killed_agent_says_it_is_not_running_and_how_old_it_is(ansib
 
     waited = _module(ansible, "wait", variables, name, timeout=60)
     assert waited.failed and "is not running (phase died, its last status" in waited.result["msg"], waited.result["msg"]
+    assert waited.result["msg"].count("Fix:") == 1, waited.result["msg"]  # the agent's own, or the wait's: never both
     assert len(waited.result["samples"]) == 1  # at its first look, not after its timeout
 
 
@@ -259,3 +260,38 @@ def test_the_modules_check_a_move_name_before_it_becomes_a_path(ansible, tmp_pat
     result = ansible.run("dbferry.mysql." + module, args, {})
     assert result.failed
     assert "config key name must be 1-64 letters, digits, - or _, got '../../outside'" in result.result["msg"], result.result["msg"]
+
+
+def _aborted_connections(server) -> list[str]:
+    with open(server.error_log, encoding="utf-8", errors="replace") as handle:
+        return [line for line in handle if "Aborted connection" in line]
+
+
+def _dump_threads(server) -> int:
+    with root_session(server) as conn:
+        return int(fetch_value(conn, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'ferry_source' "
+                                     "AND COMMAND LIKE 'Binlog Dump%'"))
+
+
+def test_a_stopped_agent_leaves_no_aborted_connection_in_the_source_log(servers, db, tmp_path, started):
+    """Every session of the agent ends with COM_QUIT, the binlog dump's too (KILLed from a second session first: a dump
+    thread reads no COM_QUIT): the source logs no "Aborted connection ... error writing communication packets" (the
+    sandboxes run with MariaDB's default log_warnings=2, which logs them)."""
+    with root_session(servers.source) as conn:
+        assert int(fetch_value(conn, "SELECT @@log_warnings")) >= 2
+    make_load_tables(servers, db, 200)
+    before = _aborted_connections(servers.source)
+    data = move_config(servers, db, tmp_path / "state")
+    started(data)
+    deadline = time.monotonic() + 60
+    while agent.read_status(data["state_dir"])["phase"] != "tailing" or not _dump_threads(servers.source):
+        assert time.monotonic() < deadline, agent.read_status(data["state_dir"])
+        time.sleep(0.1)
+    assert agent.stop(data["state_dir"], timeout=60)
+    # A dump thread whose client went away notices it when it next writes: give it an event, then wait until it is gone.
+    sql(servers.source, "INSERT INTO `%s`.a (id, v, s) VALUES (100000, 1, 'x')" % db)
+    deadline = time.monotonic() + 30
+    while _dump_threads(servers.source):
+        assert time.monotonic() < deadline, "the agent's binlog dump on the source did not end"
+        time.sleep(0.05)
+    assert _aborted_connections(servers.source)[len(before):] == []

@@ -36,6 +36,7 @@ def test_up_status_down(tmp_path):
                          "binlog_row_metadata": "FULL", "bind_address": "127.0.0.1"}
     # up again keeps what runs
     assert [r["pid"] for r in _cli("up", "--dir", base, "--count", "2")] == [s1.pid, s2.pid]
+    _cli("vars", "--dir", base)  # conn.json, admin.json, inventory.yml: down removes them with the rest (passwords)
     assert {r["name"] for r in _cli("down", "--dir", base)} == {"s1", "s2"}
     assert not s1.is_running() and not s2.is_running()
     assert not os.path.exists(base)

@@ -16,6 +16,7 @@ from ferry_support import DmlLoad, assert_same, make_load_tables
 from playbook_support import checkpoints, failure_message, move_variables, run_playbook
 from integration_support import ROOT, root_session, sql
 
+from ansible_collections.dbferry.mysql.plugins.module_utils.agent import process as agent
 from ansible_collections.dbferry.mysql.plugins.module_utils.agent.process import read_status
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import SERVER_OPTIONS, fetch_value, login_name
 
@@ -253,6 +254,8 @@ def test_rehearsal_then_a_failed_cutover_makes_the_source_writable_again(ansible
     assert re.fullmatch(r"\d+-\d+-\d+(,\d+-\d+-\d+)*", lines[1].split()[-1]), lines[1]  # the final position
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["outcome"] == "cut over" and report["verify"]["result"] == "ok", report
+    # the agent the rehearsal started copied the rows: its run's figures, recorded in the state folder, not null
+    assert report["copy_seconds"] > 0 and report["rows_per_second"] > 0 and report["rows_copied"] == 4000, report
     assert 0 < report["read_only_window_seconds"] < 60 and report["final_position"] == lines[1].split()[-1], report
     assert_same(servers, db)
 
@@ -273,3 +276,42 @@ def test_rehearsal_then_a_failed_cutover_makes_the_source_writable_again(ansible
     assert cleaned.returncode == 0, cleaned.stdout[-3000:]
     assert not (tmp_path / "state").exists() and checkpoints(servers, name) == 0
     assert (tmp_path / "report.json").read_text() == report_text
+
+
+def test_a_preflight_failure_prints_the_short_message(ansible, servers, db, tmp_path):
+    """A check that stops the move fails move.yml with the short message (what, which object, the fix) after the report, not
+    the module's whole result as a JSON line first; nothing started, so the next step is to fix and run again (not resume)."""
+    sql(servers.source, "CREATE TABLE `%s`.nokey (v INT)" % db)
+    sql(servers.source, "INSERT INTO `%s`.nokey VALUES (1)" % db)
+    name = "pre-" + db[:40].replace("_", "-")
+    proc = run_playbook(ansible, "move.yml", move_variables(servers, db, tmp_path, name), "-l", "staging")
+    assert proc.returncode != 0
+    assert '"checks":' not in proc.stdout and max(len(line) for line in proc.stdout.splitlines()) < 1000, proc.stdout[-3000:]
+    message = failure_message(proc.stdout)
+    assert message.startswith("Move %s stopped at 'Stop at the preflight's findings', before the source was touched: " % name), message
+    assert "primary_key [%s.nokey]" % db in message and message.count("Fix:") == 1, message
+    assert message.endswith("Nothing was started. Next: fix what the message names, then run the same playbook again."), message
+    assert checkpoints(servers, name) == 0
+
+
+def test_a_move_that_does_not_catch_up_fails_with_the_short_message(ansible, servers, db, tmp_path):
+    """The copy role's wait gives up (here: the cutover is postponed by a flag file, dbferry_wait_timeout 1 s): the play fails
+    with the wait's message, not its result of up to 100 status samples as a JSON line; the agent runs on, so the next
+    step is to run again, which resumes."""
+    make_load_tables(servers, db, 100)
+    name = "wait-" + db[:40].replace("_", "-")
+    flag = tmp_path / "postpone.flag"
+    flag.touch()
+    variables = move_variables(servers, db, tmp_path, name, dbferry_postpone_cutover_flag_file=str(flag), dbferry_wait_timeout=1)
+    try:
+        proc = run_playbook(ansible, "rehearse.yml", variables, "-l", "staging")
+    finally:
+        agent.stop(str(tmp_path / "state"), timeout=60)
+    assert proc.returncode != 0
+    assert '"samples":' not in proc.stdout, proc.stdout[-3000:]
+    message = failure_message(proc.stdout)
+    assert message.startswith("Move %s stopped at 'Stop when the move did not catch up', before the source was touched: move %s has not "
+                              "caught up after" % (name, name)), message
+    assert "the cutover is postponed while %s exists" % flag in message and "lag None" not in message, message
+    assert message.endswith("Next: fix what the message names, then run the same playbook again (it resumes), or abort the move with "
+                            "playbooks/abort.yml."), message
