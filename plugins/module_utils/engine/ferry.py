@@ -120,6 +120,9 @@ class Ferry:
                 existing = check_target_tables(source, target, tables, reuse_target=True)
                 created = create_target_tables(source, target, tables, existing)
                 start = fetch_value(source, flavor.gtid_position_sql) or ""
+                # Again at P0: a cascade added between the first check and P0 is in no binlog event the DDL stop
+                # will see, and its cascaded changes would be lost without a word.
+                refuse_cascades(source, [(t.schema, t.name) for t in tables])
                 state.start(target, self.config.name, start)
                 target.commit()
                 self.log.event("start_position", position=start, created_tables=created)

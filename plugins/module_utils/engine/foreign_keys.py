@@ -42,6 +42,9 @@ _RULE_RE = re.compile(r" ON (DELETE|UPDATE) (CASCADE|SET NULL|SET DEFAULT|RESTRI
 _IDENT = r"`(?:[^`]|``)+`"
 #: A foreign key line of SHOW CREATE TABLE, up to the referenced table: groups are the text before the
 #: reference, the first identifier and, when the reference is qualified, the table after the dot.
+#: One foreign key of SHOW CREATE TABLE, its name to be filled in (escaped); the group is its rules.
+_CONSTRAINT_RE = (r"CONSTRAINT %%s FOREIGN KEY \(%s(?:, ?%s)*\) REFERENCES %s(?:\.%s)? \(%s(?:, ?%s)*\)"
+                  r"((?: ON (?:DELETE|UPDATE) (?:CASCADE|SET NULL|SET DEFAULT|RESTRICT|NO ACTION))*)") % ((_IDENT,) * 6)
 _REFERENCE_RE = re.compile(r"^(\s*CONSTRAINT %s FOREIGN KEY \(%s(?:, ?%s)*\) REFERENCES )(%s)(?:\.(%s))?(?= \()" % (
     (_IDENT,) * 5), re.MULTILINE)
 
@@ -91,10 +94,18 @@ class ForeignKey:
 
 
 def rules(ddl: str, name: str) -> tuple[str, str]:
-    """(ON UPDATE, ON DELETE) of constraint ``name`` in a SHOW CREATE TABLE text."""
-    prefix = "CONSTRAINT %s FOREIGN KEY" % quote_ident(name)
-    line = next((ln.strip() for ln in ddl.splitlines() if ln.strip().startswith(prefix)), "")
-    found = dict(_RULE_RE.findall(line))
+    """(ON UPDATE, ON DELETE) of constraint ``name`` in a SHOW CREATE TABLE text.
+
+    Matched over the whole text with identifier-aware patterns, not line by
+    line: a name may hold a newline, which the server prints raw. A
+    constraint that cannot be found fails closed: reading it as RESTRICT
+    would let a cascade through.
+    """
+    match = re.search(_CONSTRAINT_RE % re.escape(quote_ident(name)), ddl)
+    if match is None:
+        raise DbferryError("cannot read the rules of foreign key %s in SHOW CREATE TABLE." % quote_ident(name), obj=name,
+                           fix="report this with the server version and the table's SHOW CREATE TABLE.")
+    found = dict(_RULE_RE.findall(match.group(1)))
     # The server omits a rule that is the default.
     return found.get("UPDATE", "RESTRICT"), found.get("DELETE", "RESTRICT")
 

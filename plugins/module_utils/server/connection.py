@@ -90,7 +90,9 @@ KEEPALIVE = (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3))
 #: NO_AUTO_VALUE_ON_ZERO keeps primary key 0; NO_ZERO_DATE/NO_ZERO_IN_DATE
 #: are left out on purpose so '0000-00-00' round-trips.
 SESSION_SQL_MODE = "STRICT_ALL_TABLES,ALLOW_INVALID_DATES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
-SESSION_INIT = "SET SESSION time_zone = '+00:00', SESSION sql_mode = '%s'" % SESSION_SQL_MODE
+#: sql_quote_show_create: SHOW CREATE TABLE must quote every identifier whatever the server's global says;
+#: the foreign key rules and the target's CREATE TABLE are read from that text (engine/foreign_keys.py).
+SESSION_INIT = "SET SESSION time_zone = '+00:00', SESSION sql_mode = '%s', SESSION sql_quote_show_create = 1" % SESSION_SQL_MODE
 #: The same without STRICT_ALL_TABLES, for the few statements that must write the ENUM error value, index 0 (rows.py).
 LENIENT_SQL_MODE = SESSION_SQL_MODE.replace("STRICT_ALL_TABLES,", "")
 

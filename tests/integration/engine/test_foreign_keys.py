@@ -19,6 +19,7 @@ from integration_support import ROOT, root_session, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_table
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine.foreign_keys import refuse_cascades
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev.load import Load, ServerSession, Transaction
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import execute, fetch_all, fetch_value
 
@@ -162,3 +163,38 @@ def test_a_cascading_foreign_key_stops_the_move_before_it_writes(servers, db, tm
         assert not fetch_all(conn, "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (db,))
         assert not fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '_dbferry' AND TABLE_NAME = 'moves'") or \
             not fetch_value(conn, "SELECT COUNT(*) FROM _dbferry.moves WHERE name = %s", ("m-" + db.replace("_", "-")[:40],))
+
+
+def test_a_cascade_on_a_constraint_named_with_a_newline_is_refused(servers, db):
+    # SHOW CREATE TABLE prints the name raw, over two lines: rules() finds no line starting with the whole prefix.
+    sql(servers.source, "CREATE TABLE `%s`.parent (id INT PRIMARY KEY) ENGINE=InnoDB" % db,
+        "CREATE TABLE `%s`.child (id INT PRIMARY KEY, p INT, CONSTRAINT `fk\nnl` FOREIGN KEY (p) REFERENCES parent (id) "
+        "ON DELETE CASCADE) ENGINE=InnoDB" % db)
+    with root_session(servers.source) as conn, pytest.raises(DbferryError, match="ON DELETE CASCADE"):
+        refuse_cascades(conn, [(db, "parent"), (db, "child")])
+
+
+def test_a_cascade_is_refused_when_the_server_does_not_quote_show_create(servers, db):
+    # A global sql_quote_show_create=0 (the session's default) prints `CONSTRAINT fk_p FOREIGN KEY (p) ...`, unquoted.
+    sql(servers.source, "CREATE TABLE `%s`.parent (id INT PRIMARY KEY) ENGINE=InnoDB" % db,
+        "CREATE TABLE `%s`.child (id INT PRIMARY KEY, p INT, CONSTRAINT fk_p FOREIGN KEY (p) REFERENCES parent (id) "
+        "ON DELETE CASCADE) ENGINE=InnoDB" % db)
+    sql(servers.source, "SET GLOBAL sql_quote_show_create = 0")
+    try:
+        with root_session(servers.source) as conn, pytest.raises(DbferryError, match="ON DELETE CASCADE"):
+            refuse_cascades(conn, [(db, "parent"), (db, "child")])
+    finally:
+        sql(servers.source, "SET GLOBAL sql_quote_show_create = 1")
+
+
+def test_a_cascade_from_a_parent_outside_the_move_is_refused(servers, db):
+    # The parent's deletes cascade to moved child rows, unseen by the binlog; children_only finds it.
+    other = db + "_o"
+    sql(servers.source, "CREATE DATABASE `%s`" % other, "CREATE TABLE `%s`.parent (id INT PRIMARY KEY) ENGINE=InnoDB" % other,
+        "CREATE TABLE `%s`.child (id INT PRIMARY KEY, p INT, CONSTRAINT fk_p FOREIGN KEY (p) REFERENCES `%s`.parent (id) "
+        "ON DELETE CASCADE) ENGINE=InnoDB" % (db, other))
+    try:
+        with root_session(servers.source) as conn, pytest.raises(DbferryError, match="ON DELETE CASCADE"):
+            refuse_cascades(conn, [(db, "child")])
+    finally:
+        sql(servers.source, "SET SESSION foreign_key_checks = 0", "DROP DATABASE `%s`" % other)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.foreign_keys import (
     CASCADING_ACTIONS,
     ForeignKey,
@@ -30,8 +33,19 @@ def test_a_rule_the_server_omits_is_restrict():
     assert rules(_DDL, "fk_parent") == ("RESTRICT", "NO ACTION")
 
 
-def test_an_unknown_constraint_has_the_default_rules():
-    assert rules(_DDL, "absent") == ("RESTRICT", "RESTRICT")
+def test_a_constraint_not_found_fails_closed():
+    # Reading it as RESTRICT would let a cascade through (a review found one: a name holding a newline).
+    with pytest.raises(DbferryError, match="cannot read the rules of foreign key `absent`"):
+        rules(_DDL, "absent")
+
+
+def test_a_name_holding_a_newline_or_backticks_is_found():
+    ddl = ("CREATE TABLE `c` (\n  `id` int(11) NOT NULL,\n  `p` int(11) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n"
+           "  CONSTRAINT `fk\nnl` FOREIGN KEY (`p`) REFERENCES `parent` (`id`) ON DELETE CASCADE,\n"
+           "  CONSTRAINT `a``b` FOREIGN KEY (`p`, `id`) REFERENCES `o`.`parent` (`id`, `x`) ON DELETE SET NULL ON UPDATE CASCADE\n"
+           ") ENGINE=InnoDB")
+    assert rules(ddl, "fk\nnl") == ("RESTRICT", "CASCADE")
+    assert rules(ddl, "a`b") == ("CASCADE", "SET NULL")
 
 
 def test_cascading_actions_are_those_that_change_other_rows():
