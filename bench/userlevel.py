@@ -12,9 +12,13 @@ and splits the time with the agent's event log (ferry.log):
 - ``engine``: from there to the ``copy_complete`` event;
 - ``caught up``: from there to ``ansible-playbook``'s exit (the wait module seeing the move caught up, the play's end).
 
+The JSON has, for the playbook, when each task started (Ansible's log, ANSIBLE_LOG_PATH) and each of the agent's
+events, in seconds from ``ansible-playbook``'s start.
+
 The engine alone (the agent started as copy_phase.py starts it) is measured too, for the same split seen from below.
-mydumper writes the table in chunks (``--rows``, 20 of them; picked with ``--regex``: 0.10's ``--tables-list`` dumps nothing) to a folder with 4 threads, then myloader loads them
-with 4 threads into a scratch database; the time is both together. Without Debian's ``mydumper`` (``scripts/setup.sh
+mydumper writes the table in chunks (``--rows``, 20 of them; picked with ``--regex``: 0.10's ``--tables-list`` dumps
+nothing) to a folder with 4 threads, then myloader loads them with 4 threads into a scratch database; the time is both
+together. Without Debian's ``mydumper`` (``scripts/setup.sh
 --bench``) its line says so and the playbook is compared with dump|load only.
 """
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -37,6 +42,8 @@ MYDUMPER_RATIO = 1.0
 DUMP_LOAD_RATIO = 1.5
 THREADS = 4
 PLAYBOOK_TIMEOUT = 900.0
+#: A play's or task's banner in Ansible's log: ``2026-12-04 00:35:41,562 p=15334 u=root n=ansible INFO| TASK [name] ***``.
+_BANNER = re.compile(r"^(\S+ \S+) p=.*?\| ((?:PLAY|TASK) \[.*?\])")
 
 
 def _playbook(bench: Bench, move: Agent) -> str:
@@ -64,12 +71,27 @@ def _events(state_dir: str) -> dict[str, float]:
     return found
 
 
+def _task_starts(log_path: str, wall: float) -> dict[str, float]:
+    """Seconds from ``wall`` (the playbook's start) to the play's and each task's start, from Ansible's log
+    (ANSIBLE_LOG_PATH): its lines are stamped to the millisecond (local time), a banner is ``PLAY [...]`` or
+    ``TASK [role : name]``."""
+    starts: dict[str, float] = {}
+    with open(log_path, encoding="utf-8") as handle:
+        for line in handle:
+            banner = _BANNER.match(line)
+            if banner:
+                at = datetime.strptime(banner.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+                starts.setdefault(banner.group(2), round(at - wall, 2))
+    return starts
+
+
 def playbook_copy(bench: Bench, table: Table) -> dict[str, Any]:
     """Run the copy role through ansible-playbook for ``table``; its seconds and their split (see the module's docstring)."""
     move = Agent(bench, "userlevel", [table])
     path = _playbook(bench, move)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"), ANSIBLE_LOCALHOST_WARNING="False",
-               ANSIBLE_NOCOLOR="1", ANSIBLE_HOME=os.path.join(bench.folder, "ansible-home"))
+               ANSIBLE_NOCOLOR="1", ANSIBLE_HOME=os.path.join(bench.folder, "ansible-home"),
+               ANSIBLE_LOG_PATH=os.path.join(bench.folder, "userlevel-ansible.log"))
     cmd = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", "localhost,", path, "-e", "@" + os.path.join(bench.folder, "userlevel-vars.json")]
     wall = time.time()
     started = time.perf_counter()
@@ -80,6 +102,8 @@ def playbook_copy(bench: Bench, table: Table) -> dict[str, Any]:
         move.halt()
         raise BenchError("ansible-playbook failed (exit %d): %s" % (proc.returncode, proc.stdout[-2000:]))
     events = _events(move.state_dir)
+    tasks = _task_starts(env["ANSIBLE_LOG_PATH"], wall)
+    os.unlink(env["ANSIBLE_LOG_PATH"])
     copied = move.rows_copied()
     move.remove()
     if copied != table.rows:
@@ -87,7 +111,8 @@ def playbook_copy(bench: Bench, table: Table) -> dict[str, Any]:
     split = {"start": events["agent_started"] - wall, "engine": events["copy_complete"] - events["agent_started"],
              "caught_up": ended - events["copy_complete"]}
     log("ansible-playbook copied %s and caught up in %.1f s (%s)" % (table.name, seconds, ", ".join("%s %.2f s" % kv for kv in split.items())))
-    return {"seconds": round(seconds, 2), "split_seconds": {k: round(v, 2) for k, v in split.items()}}
+    return {"seconds": round(seconds, 2), "split_seconds": {k: round(v, 2) for k, v in split.items()}, "task_start_seconds": tasks,
+            "event_seconds": {name: round(at - wall, 2) for name, at in events.items()}}
 
 
 def engine_copy(bench: Bench, table: Table) -> dict[str, Any]:
