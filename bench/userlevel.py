@@ -4,8 +4,8 @@
 The engine's own copy figure (copy_phase.py) runs from the agent's process start to the checkpoint that records the
 copy done; a user waits longer: Ansible starting, the agent module shipping the code and waiting for the agent's first
 status, the wait module's polling, and the playbook ending. This part times that: ``ansible-playbook`` of a play with
-the ``dbferry.mysql.copy`` role (the agent module, then the wait module) and its defaults, on the narrow table ``t``,
-and splits the time with the agent's event log (ferry.log):
+the ``dbferry.mysql.copy`` role (the agent module, then the wait module) and its defaults, on ``tj`` (the narrow table
+``t``'s columns and a JSON column), and splits the time with the agent's event log (ferry.log):
 
 - ``start``: from ``ansible-playbook``'s start to the agent's ``agent_started`` event (Ansible, the agent module, the
   agent's interpreter);
@@ -44,6 +44,16 @@ THREADS = 4
 PLAYBOOK_TIMEOUT = 900.0
 #: A play's or task's banner in Ansible's log: ``2026-12-04 00:35:41,562 p=15334 u=root n=ansible INFO| TASK [name] ***``.
 _BANNER = re.compile(r"^(\S+ \S+) p=.*?\| ((?:PLAY|TASK) \[.*?\])")
+
+
+def json_table(rows: int) -> Table:
+    """``tj``: ``t``'s mixed types plus a JSON document of about 100 bytes a row (issue 19's table); a table of its own,
+    so that the copy part's figures stay comparable with earlier runs."""
+    narrow = narrow_table(rows)
+    return Table("tj", narrow.ddl.replace("{db}.t (", "{db}.tj (").replace(") ENGINE", ",\n  j JSON NOT NULL) ENGINE"),
+                 narrow.fill.replace("{db}.t ", "{db}.tj ").replace(
+                     ", seq % 256 FROM", ", seq % 256, JSON_OBJECT('id', seq, 'name', CONCAT('item-', seq), 'price', seq / 7, "
+                     "'tags', JSON_ARRAY('a', seq % 10, seq % 3 = 0), 'meta', JSON_OBJECT('ok', seq % 2 = 0, 'n', NULL)) FROM"), rows)
 
 
 def _playbook(bench: Bench, move: Agent) -> str:
@@ -159,7 +169,7 @@ def mydumper_myloader(bench: Bench, table: Table) -> Optional[float]:
 
 
 def measure(bench: Bench, options: Options) -> tuple[list[Figure], dict[str, Any]]:
-    table = narrow_table(options.rows)
+    table = json_table(options.rows)
     bench.ensure(table)
     runs: dict[str, list[Any]] = {"dump_load": [], "mydumper": [], "playbook": [], "engine": []}
     for _round in range(options.repeat):
