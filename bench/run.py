@@ -10,6 +10,8 @@ started however the run ends, writes bench/results/bench-<UTC time>.json and pri
   cutover  cutover_window.py: the read-only window of a move under 500 writes/s with inline verification
   alter    alter.py: an online schema change (issue 14) by dbferry next to the server's ALTER and pt-online-schema-change,
            idle and under 400 writes/s, with a GTID replica's lag; dbferry's peak RSS
+  userlevel userlevel.py: ansible-playbook of the copy role, from its start until caught up, against mariadb-dump |
+           mariadb and mydumper | myloader -t 4, with where its seconds go
 
 A part that fails (the agent died, a wait timed out) is reported as ERROR and the next part runs; the exit
 status is then 1. A figure that misses its target is a result, not a failure. bench/README.md says more.
@@ -34,10 +36,12 @@ import alter
 import binlog_apply
 import copy_phase
 import cutover_window
+import userlevel
 from harness import RESULTS, Bench, Figure, Options, log
 
 PARTS: dict[str, Callable[[Bench, Options], tuple[list[Figure], dict[str, Any]]]] = {
-    "copy": copy_phase.measure, "apply": binlog_apply.measure, "cutover": cutover_window.measure, "alter": alter.measure}
+    "copy": copy_phase.measure, "apply": binlog_apply.measure, "cutover": cutover_window.measure, "alter": alter.measure,
+    "userlevel": userlevel.measure}
 
 
 def _table(figures: list[Figure]) -> str:

@@ -7,9 +7,10 @@
 #      reinstalled only when requirements.txt changes;
 #   3. the checkout made visible to Ansible as dbferry.mysql through a link
 #      tree in .build/collections (ANSIBLE_COLLECTIONS_PATH points there).
-# With --bench, also what `make bench`'s alter part compares dbferry with:
-# pt-online-schema-change (Debian's percona-toolkit); without it the bench
-# marks those lines skipped. `make test` never installs it.
+# With --bench, also what `make bench` compares dbferry with:
+# pt-online-schema-change (Debian's percona-toolkit) for the alter part, and
+# mydumper/myloader (Debian's mydumper) for the userlevel part; without them
+# the bench marks those lines skipped. `make test` never installs it.
 # With --test (`make test`, `make integration`), also Debian's chromium: a test
 # opens the `dbferry report` page in a headless browser and reads its charts
 # back; without it that test is skipped and says why. The demo never needs it.
@@ -31,6 +32,8 @@ declare -A wanted=(
 )
 if [ "${1:-}" = "--bench" ]; then
   wanted[pt-online-schema-change]=percona-toolkit
+  wanted[mydumper]=mydumper
+  wanted[myloader]=mydumper
 elif [ "${1:-}" = "--test" ]; then
   wanted[chromium]=chromium
 elif [ "$#" -gt 0 ]; then
