@@ -153,11 +153,18 @@ def _state_dir(args: argparse.Namespace) -> str:
 def _status(args: argparse.Namespace) -> int:
     state_dir = _state_dir(args)
     snapshot = agent.read_status(state_dir)  # running or not is asked of the run lock, not read from the last status
-    if snapshot["phase"] == "not started" and not snapshot["running"]:
+    not_started = snapshot["phase"] == "not started" and not snapshot["running"]
+    if not_started and not args.watch:
         raise DbferryError("no status for %s in %s (no move or schema change of that name ran from there)." % (args.name, state_dir), obj=args.name,
                            fix="check the name, or pass --state-dir as configured in state_dir.")
     if args.watch:
-        return watch.watch(lambda: agent.read_status(state_dir), watch.make_view(sys.stdout, args.name, _render), args.interval)
+        if not_started:
+            sys.stderr.write("dbferry: waiting for %s to start in %s (Ctrl-C to stop)\n" % (args.name, state_dir))
+        try:
+            return watch.watch(lambda: agent.read_status(state_dir), watch.make_view(sys.stdout, args.name, _render), args.interval)
+        except BrokenPipeError:  # the reader went away (`| head`): nothing is wrong with the move
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that the exit's flush does not fail again
+            return 0
     if sys.stdout.isatty():
         sys.stdout.write("\n".join(_render(snapshot)) + "\n")
     else:

@@ -103,10 +103,17 @@ def exit_status(snapshot: dict[str, Any]) -> int:
 
 
 def watch(read: Callable[[], dict[str, Any]], view: Any, interval: float, sleep: Callable[[float], None] = time.sleep) -> int:
-    """Show ``read()`` every ``interval`` seconds until the agent is not running; the exit status of its last phase."""
+    """Show ``read()`` every ``interval`` seconds until the agent is not running; the exit status of its last phase.
+
+    A move not started yet is waited for, not shown: a watch is often started in a second terminal just before the
+    playbook that starts the agent.
+    """
     try:
         while True:
             snapshot = read()
+            if snapshot.get("phase") == "not started" and not snapshot.get("running", False):
+                sleep(interval)
+                continue
             view.show(snapshot)
             if not snapshot.get("running", False):
                 return exit_status(snapshot)

@@ -20,6 +20,8 @@ from ..common.private import write_private
 from ..config.move_config import MoveConfig
 from ..server.connection import close_quietly, connect, fetch_dicts
 from ..server.flavor import Flavor, detect_flavor
+from . import status
+from .state import COMPLETE
 
 SERVERS_FILE = "servers.json"
 
@@ -66,5 +68,18 @@ def check(state_dir: str, move: str, servers: dict[str, dict[str, Any]]) -> None
                                 for role in changed)
         raise DbferryError(
             "move %s was started with other servers, and its state in %s belongs to them: %s." % (move, state_dir, differences),
-            obj=move, fix="give this move another name (dbferry_name), or abort the old move first (playbooks/abort.yml, or "
-                          "dbferry.mysql.agent state: absent) if it is no longer wanted.")
+            obj=move, fix=_fix(state_dir))
+
+
+def _fix(state_dir: str) -> str:
+    """Another name always works; the old state goes away by abort while its move runs, by hand once it was cut over
+    (abort refuses a move that was cut over, and a cleanup run would meet this same refusal)."""
+    try:
+        last_phase = status.read(state_dir).get("phase")
+    except (OSError, ValueError):
+        last_phase = None
+    if last_phase == COMPLETE:
+        return ("give this move another name (dbferry_name); or, since the old move was cut over and needs nothing from its "
+                "state folder, remove it (rm -r %s) and run again." % state_dir)
+    return ("give this move another name (dbferry_name), or abort the old move first (playbooks/abort.yml, or "
+            "dbferry.mysql.agent state: absent) if it is no longer wanted.")

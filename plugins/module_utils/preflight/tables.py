@@ -20,11 +20,16 @@ from ..server import grants as grants_mod
 from ..server.connection import fetch_all
 from .context import Context
 from .report import ERROR, OK, WARNING
-from .selected_table import in_list
+from .selected_table import SelectedTable, in_list
 from .target import tables_on_target
 
 #: Shared row locks (the consistency argument, step 2) need a transactional engine.
 TRANSACTIONAL_ENGINES = frozenset({"InnoDB"})
+
+
+def _exclude(table: SelectedTable) -> str:
+    """How to leave a table out, in the module's option and in the roles' variable (a playbook user writes the latter)."""
+    return "exclude it with tables.exclude (dbferry_tables.exclude in the roles): ['%s']" % table.display
 
 
 def table_support(ctx: Context) -> None:
@@ -33,11 +38,11 @@ def table_support(ctx: Context) -> None:
     for table in ctx.base_tables:
         if table.kind != "BASE TABLE":
             ctx.add("table_support", ERROR, table.display, "%s is a %s, which is not supported." % (table.display, table.kind.lower()),
-                    "exclude it with tables.exclude: ['%s']." % table.display)
+                    _exclude(table) + ".")
         elif table.engine not in TRANSACTIONAL_ENGINES:
             ctx.add("table_support", ERROR, table.display,
                     "%s uses the %s engine; copying it consistently needs shared row locks (InnoDB)." % (table.display, table.engine),
-                    "ALTER TABLE %s ENGINE=InnoDB, or exclude it with tables.exclude: ['%s']." % (table.quoted, table.display))
+                    "ALTER TABLE %s ENGINE=InnoDB, or %s." % (table.quoted, _exclude(table)))
     _old_temporal_columns(ctx)
     ctx.ok_unless_found("table_support", before, "tables", "every selected table is an InnoDB base table.")
 
@@ -91,13 +96,13 @@ def primary_keys(ctx: Context) -> None:
         key = keys.get(table.display)
         if not key:
             ctx.add("primary_key", ERROR, table.display, "%s has no primary key; rows cannot be copied in key order or found by key." % table.display,
-                    "add one (ALTER TABLE %s ADD PRIMARY KEY (...)), or exclude it with tables.exclude: ['%s']." % (table.quoted, table.display))
+                    "add one (ALTER TABLE %s ADD PRIMARY KEY (...)), or %s." % (table.quoted, _exclude(table)))
         elif not is_supported_key(key):
             described = ", ".join("%s %s" % (quote_ident(c), t) for c, t in key)
             ctx.add("primary_key_type", ERROR, table.display,
                     "%s has primary key (%s); this version copies tables with a single integer key column only. "
                     "Composite and non-integer keys are planned for a later version." % (table.display, described),
-                    "exclude it with tables.exclude: ['%s'] and move it another way, or wait for a later version." % table.display)
+                    _exclude(table) + " and move it another way, or wait for a later version.")
     ctx.ok_unless_found("primary_key", before, "tables", "every selected table has a primary key.")
     ctx.ok_unless_found("primary_key_type", before, "tables", "every primary key is a single integer column.")
 
@@ -190,7 +195,7 @@ def views(ctx: Context) -> None:
 def empty_tables(ctx: Context) -> None:
     """Tables without rows, as the source user's reads found them (source_privileges)."""
     empty = [t.display for t in ctx.base_tables if t.has_rows is False]
-    ctx.add("empty_tables", OK, "%d table(s)" % len(empty),
+    ctx.add("empty_tables", OK, ("%d empty table(s)" % len(empty)) if empty else "tables",
             ("no rows in: %s (created on the target, filled by later writes)." % ", ".join(empty))
             if empty else "every selected table has rows.")
 

@@ -47,7 +47,7 @@ def test_table_without_primary_key(ansible, servers, db):
     assert check["object"] == "%s.nopk" % db
     assert check["message"] == "%s.nopk has no primary key; rows cannot be copied in key order or found by key." % db
     assert "ALTER TABLE `%s`.`nopk` ADD PRIMARY KEY" % db in check["fix"]
-    assert "tables.exclude: ['%s.nopk']" % db in check["fix"]
+    assert "tables.exclude (dbferry_tables.exclude in the roles): ['%s.nopk']" % db in check["fix"]
     assert run.result["msg"].startswith("preflight found 1 problem(s) that stop the move:")
     assert "primary_key [%s.nopk]" % db in run.result["msg"]
 

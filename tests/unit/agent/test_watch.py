@@ -32,6 +32,14 @@ def test_json_lines_until_the_agent_ends_then_the_exit_status_of_its_end():
     assert [json.loads(line)["phase"] for line in out.getvalue().splitlines()] == ["copying", "tailing", "stopped"]
 
 
+def test_a_move_not_started_yet_is_waited_for_not_shown():
+    out = io.StringIO()
+    waiting = {"phase": "not started", "running": False, "tables": {}}
+    code, waits = _follow([waiting, waiting, dict(RUNNING, phase="complete", running=False)], watch.make_view(out, "m", None))
+    assert code == 0 and waits == [0.5, 0.5]
+    assert [json.loads(line)["phase"] for line in out.getvalue().splitlines()] == ["complete"]
+
+
 @pytest.mark.parametrize("phase,code", [("complete", 0), ("stopped", 0), ("failed", 1), ("died", 1)])
 def test_exit_status(phase, code):
     assert _follow([dict(RUNNING, phase=phase, running=False)], watch.JsonLines(io.StringIO()))[0] == code
