@@ -98,7 +98,7 @@ hook_failures:
 foreign_keys_checked:
   description:
     - The foreign keys of moved tables to a parent outside the move (C(name on schema.table)) whose rows were checked on the
-      target before the agent stopped, as nothing enforced them during the move (it writes with C(foreign_key_checks=0)): one
+      target before the agent stopped, as nothing enforced them during the move (it writes with C(foreign_key_checks=0)); one
       anti-join scan of the child table each, in the read-only window. The cutover fails, the move still tailing, when a
       child row references a parent row the target lacks, or the parent table is not on the target.
   returned: success, unless the move was complete already
