@@ -14,11 +14,12 @@ import subprocess
 
 import pymysql
 import pytest
-from ferry_support import FerryThread, assert_same, move_config
+from ferry_support import FerryThread, assert_same, move_config, wait_caught_up
 from integration_support import ROOT, root_session, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_table
+from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.cutover import cut_over
 from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.orphans import refuse_orphans
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.foreign_keys import refuse_cascades
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev.load import Load, ServerSession, Transaction
@@ -256,3 +257,33 @@ def test_orphans_of_a_parent_outside_the_move_are_counted_on_the_target(servers,
                 refuse_orphans(conn, [(db, "child")])
         finally:
             execute(conn, "DROP DATABASE `%s`" % other)
+
+
+def test_the_cutover_refuses_a_child_whose_new_parent_stayed_on_the_source(servers, db, tmp_path):
+    """Only the child moves, its parent (allowed: on the target already) stays: the app adds a parent and a child on
+    the source during the move, the child reaches the target without its parent, and the cutover refuses before it stops
+    the move, naming the constraint and the count; the prepare logged the constraint."""
+    other = db + "_p"
+    for server in (servers.source, servers.target):
+        sql(server, "CREATE DATABASE `%s`" % other, "CREATE TABLE `%s`.parent (id INT PRIMARY KEY) ENGINE=InnoDB" % other,
+            "INSERT INTO `%s`.parent VALUES (1)" % other)
+    sql(servers.source, "CREATE TABLE `%s`.child (id INT PRIMARY KEY, p INT, CONSTRAINT fk_p FOREIGN KEY (p) REFERENCES `%s`.parent (id)) "
+                        "ENGINE=InnoDB" % (db, other), "INSERT INTO `%s`.child VALUES (1, 1)" % db)
+    ferry = FerryThread(move_config(servers, db, tmp_path / "state"))
+    try:
+        wait_caught_up(servers, ferry.config.name)
+        sql(servers.source, "INSERT INTO `%s`.parent VALUES (99)" % other, "INSERT INTO `%s`.child VALUES (5, 99)" % db,
+            "SET GLOBAL read_only = ON")
+        wait_caught_up(servers, ferry.config.name)  # a thread, not the agent process the cutover would wait for
+        with pytest.raises(DbferryError, match=r"1 row\(s\) of %s.child on the target reference no row" % db) as raised:
+            cut_over(ferry.config.source, ferry.config.target, ferry.config.name, ferry.config.state_dir, timeout=60, stop_timeout=10,
+                     target_writable=False, check_mode=False)
+        assert raised.value.obj == "%s.child (fk_p)" % db
+        assert ferry.thread.is_alive()  # still tailing: the source may be made writable again
+        assert "foreign_keys_outside" in (tmp_path / "state" / "ferry.log").read_text()
+    finally:
+        sql(servers.source, "SET GLOBAL read_only = OFF")
+        ferry.stop.set()
+        ferry.thread.join(60)
+        for server in (servers.source, servers.target):
+            sql(server, "SET SESSION foreign_key_checks = 0", "DROP DATABASE IF EXISTS `%s`" % other)
