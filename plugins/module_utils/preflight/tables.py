@@ -117,7 +117,8 @@ def foreign_key_finding(key: ForeignKey, moved: set[tuple[str, str]]) -> Optiona
                 "%s, which the move leaves behind: the target's %s would reference a table the move does not fill." % (
                     key.describe(), key.child),
                 "add %s to the move, or drop the foreign key for the move (%s) and add it again after the cutover; allow "
-                "foreign_keys only if %s is on the target already, under the same name, with its rows." % (
+                "foreign_keys only if %s is on the target already, under the same name, with its rows (the cutover counts the "
+                "child rows whose parent row the target lacks, and refuses on any)." % (
                     key.parent, key.drop_statement(), key.parent))
     if not child_moved:
         return ("foreign_keys",
