@@ -183,8 +183,7 @@ def name_conflicts(keys: Iterable[ForeignKey], targets: dict[tuple[str, str], tu
                 "%s (%s)" % (key.child, key.name),
                 "foreign key %s of %s and a constraint of the same name on %s would both be in the target schema %s; InnoDB's "
                 "foreign key names are unique per database, and creating %s would fail (errno 121, \"Duplicate key on write or "
-                "update\") on every resume." % (quote_ident(key.name), key.child, taken[slot], quote_ident(schema),
-                                                 display_table(schema, table)),
+                "update\") on every resume." % (quote_ident(key.name), key.child, taken[slot], quote_ident(schema), display_table(schema, table)),
                 "rename the constraint on the source (%s, then ADD CONSTRAINT under a name of its own with the same definition), "
                 "or move the table to another target schema." % key.drop_statement()))
         else:
