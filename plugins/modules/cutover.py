@@ -12,7 +12,9 @@ version_added: 0.1.0
 description:
   - Checks, never assumes, that the source is read-only and that the target has applied the source's final position
     (read after read-only took effect); then raises each moved table's C(AUTO_INCREMENT) counter on the target to at least
-    the source's (RV(auto_increment_raised)), stops the agent, records the move as complete on the target and, when
+    the source's (RV(auto_increment_raised)) and, for each foreign key of a moved table to a parent outside the move (which
+    preflight's C(foreign_keys) lets through only when allowed), counts on the target the child rows whose parent row is
+    missing there, refusing on any (RV(foreign_keys_checked)); then stops the agent, records the move as complete on the target and, when
     asked, makes the target writable. The target login needs C(ALTER) on the moved tables for the counters.
   - Runs on the ferry host where the agent runs (use C(delegate_to)).
   - On a move that is complete already, changes nothing.
@@ -91,6 +93,15 @@ finished_at:
 hook_failures:
   description: Why each failed C(on-after-cutover) or C(on-success) hook failed (the cutover is done regardless).
   returned: when changed
+  type: list
+  elements: str
+foreign_keys_checked:
+  description:
+    - The foreign keys of moved tables to a parent outside the move (C(name on schema.table)) whose rows were checked on the
+      target before the agent stopped, as nothing enforced them during the move (it writes with C(foreign_key_checks=0)); one
+      anti-join scan of the child table each, in the read-only window. The cutover fails, the move still tailing, when a
+      child row references a parent row the target lacks, or the parent table is not on the target.
+  returned: success, unless the move was complete already
   type: list
   elements: str
 auto_increment_raised:

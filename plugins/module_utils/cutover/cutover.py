@@ -4,7 +4,9 @@ Nothing is assumed: the source must be read-only now (so its position can
 no longer move), the position is read after that, and the target's own
 checkpoint must show it applied. Then the target's AUTO_INCREMENT counters
 are raised to the source's (auto_increment.py), still before the agent is
-stopped, so that a failure there leaves the move tailing. Only then is the
+stopped, so that a failure there leaves the move tailing; so are the rows
+of foreign keys to parents outside the move, which nothing enforced on the
+target (orphans.py). Only then is the
 agent stopped and the move recorded as complete, in the target's ``_dbferry``.
 
 Before that, the cutover waits while the move's ``postpone_cutover_flag_file``
@@ -22,7 +24,7 @@ import time
 from typing import Any, Optional
 
 from ..agent import process as agent
-from . import auto_increment
+from . import auto_increment, orphans
 from ..binlog import gtid
 from ..engine import state
 from ..engine import status
@@ -108,12 +110,14 @@ def cut_over(source_spec: ServerSpec, target_spec: ServerSpec, name: str, state_
             time.sleep(0.02)
         caught_up = time.monotonic()
         # Before the agent stops: a failure here leaves the move tailing, and the source may be made writable again.
+        moved = state.read_move_tables(target, name)
+        checked = orphans.refuse_orphans(target, [(t.target_schema, t.target_name) for t in moved])
         raised = [b.as_dict() for b in auto_increment.raise_counters(source, target, [
-            (t.schema, t.name, t.target_schema, t.target_name) for t in state.read_move_tables(target, name)], check_mode)]
+            (t.schema, t.name, t.target_schema, t.target_name) for t in moved], check_mode)]
         counted = time.monotonic()
         if check_mode:
             return {"changed": True, "final_position": final, "applied_position": _applied(target, name), "timings": {},
-                    "auto_increment_raised": raised}
+                    "auto_increment_raised": raised, "foreign_keys_checked": checked}
         agent.stop(state_dir, stop_timeout)
         stopped = time.monotonic()
         state.record_complete(target, name, final)
@@ -140,6 +144,7 @@ def cut_over(source_spec: ServerSpec, target_spec: ServerSpec, name: str, state_
             "final_position": final,
             "applied_position": _applied(target, name),
             "auto_increment_raised": raised,
+            "foreign_keys_checked": checked,
             "finished_at": time.time(),
             "timings": {"postponed": round(postponed, 3), "wait_applied": round(caught_up - started - postponed, 3),
                         "auto_increment": round(counted - caught_up, 3),

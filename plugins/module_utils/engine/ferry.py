@@ -6,7 +6,8 @@ First of all, the move's lock on the target is taken, and held until the end
 Prepare (once per move, resumable):
   check that binlog.server_id is the agent's own, not the source's nor a
   replica's (replica_id.py), and that no moved table has a cascading
-  foreign key (foreign_keys.py), before anything is written; then
+  foreign key nor one whose name its target schema would hold twice
+  (foreign_keys.py), before anything is written; then
   record the move on the target (phase ``preparing``), create the target
   tables from the source definitions, read the source position P0, record
   it as the start and applied position (phase ``copying``). P0 is read
@@ -33,7 +34,7 @@ from ..binlog.changes import Transaction
 from ..config.move_config import MoveConfig
 from ..server.connection import close_quietly, connect, fetch_all, fetch_value
 from .copier import CopyHook, TableCopier
-from .foreign_keys import refuse_cascades
+from .foreign_keys import refuse_cascades, refuse_name_conflicts
 from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
 from ..common.workers import WorkerPool
@@ -98,6 +99,7 @@ class Ferry:
             self._check_selection(source)
             tables = read_tables(source, self.config)
             refuse_cascades(source, [(t.schema, t.name) for t in tables])
+            outside = refuse_name_conflicts(source, target, {(t.schema, t.name): (t.target_schema, t.target_name) for t in tables})
             recorded = state.load(target, self.config.name)
             if recorded is not None and recorded.config_digest != self.config.digest:
                 raise DbferryError(
@@ -118,6 +120,9 @@ class Ferry:
             if recorded is None or recorded.phase == "preparing":
                 # Tables made by an interrupted prepare are ours and still empty: reuse them.
                 existing = check_target_tables(source, target, tables, reuse_target=True)
+                if outside:
+                    self.log.event("foreign_keys_outside", keys=["%s on %s -> %s" % (k.name, k.child, k.parent) for k in outside],
+                                   note="created naming the parent's source table; not enforced on the target until the cutover checks it")
                 created = create_target_tables(source, target, tables, existing)
                 start = fetch_value(source, flavor.gtid_position_sql) or ""
                 # Again at P0: a cascade added between the first check and P0 is in no binlog event the DDL stop

@@ -20,7 +20,14 @@ cascaded (docs/design.md, "Foreign keys").
 
 A foreign key with one end outside the move is preflight's to report (the
 operator may know the parent is on the target already); a moved child's
-constraint then names the parent as the source does, qualified.
+constraint then names the parent as the source does, qualified, the engine
+logs it at prepare (``foreign_keys_outside``), and the cutover counts its
+orphans on the target (cutover/orphans.py), as nothing enforced it there.
+
+Refused too: two constraints of one name in one target schema (InnoDB's
+foreign key names are unique per database, and the second CREATE TABLE
+would fail with errno 121 on every resume), which renames can bring about,
+or a target schema that has a constraint of that name already.
 """
 
 from __future__ import annotations
@@ -146,6 +153,64 @@ def refuse_cascades(conn: Any, moved: Iterable[tuple[str, str]]) -> None:
     for key in read_foreign_keys(conn, moved, children_only=True):
         if key.cascades:
             raise DbferryError(key.cascade_message(), obj="%s (%s)" % (key.child, key.name), fix=key.cascade_fix())
+
+
+def outside_parents(keys: Iterable[ForeignKey], moved: Iterable[tuple[str, str]]) -> list[ForeignKey]:
+    """The keys of ``keys`` whose parent is not in ``moved``: their constraint is created on the target naming the parent's
+    source table, and nothing checks it until the cutover."""
+    moved = set(moved)
+    return [key for key in keys if (key.parent_schema, key.parent_table) not in moved]
+
+
+def name_conflicts(keys: Iterable[ForeignKey], targets: dict[tuple[str, str], tuple[str, str]],
+                   existing: Iterable[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """(object, message, fix) for each constraint name of ``keys`` (moved children; ``targets``: source (schema, table) ->
+    target (schema, table)) that another of them, or a constraint in ``existing`` ((schema, table, name) on the target, the
+    move's own tables left out), has in the same target schema.
+
+    Compared ignoring case, as InnoDB may: refusing two names that differ in case only costs a rename, missing them a
+    prepare that fails on every resume.
+    """
+    taken: dict[tuple[str, str], str] = {}
+    for schema, table, name in existing:
+        taken.setdefault((schema, name.lower()), "the target's %s" % display_table(schema, table))
+    found = []
+    for key in keys:
+        schema, table = targets[(key.schema, key.table)]
+        slot = (schema, key.name.lower())
+        if slot in taken:
+            found.append((
+                "%s (%s)" % (key.child, key.name),
+                "foreign key %s of %s and a constraint of the same name on %s would both be in the target schema %s; InnoDB's "
+                "foreign key names are unique per database, and creating %s would fail (errno 121, \"Duplicate key on write or "
+                "update\") on every resume." % (quote_ident(key.name), key.child, taken[slot], quote_ident(schema), display_table(schema, table)),
+                "rename the constraint on the source (%s, then ADD CONSTRAINT under a name of its own with the same definition), "
+                "or move the table to another target schema." % key.drop_statement()))
+        else:
+            taken[slot] = "%s (moved to %s)" % (key.child, display_table(schema, table))
+    return found
+
+
+def target_constraints(target: Any, schemas: Iterable[str], ours: Iterable[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """(schema, table, name) of the foreign keys of the target schemas ``schemas``, but those on tables in ``ours``."""
+    schemas, ours = sorted(set(schemas)), set(ours)
+    if not schemas:
+        return []
+    rows = fetch_all(target, "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME FROM information_schema.TABLE_CONSTRAINTS "
+                             "WHERE CONSTRAINT_TYPE = 'FOREIGN KEY' AND TABLE_SCHEMA IN (%s)" % placeholders(len(schemas)), schemas)
+    return [(schema, table, name) for schema, table, name in rows if (schema, table) not in ours]
+
+
+def refuse_name_conflicts(source: Any, target: Any, targets: dict[tuple[str, str], tuple[str, str]]) -> list[ForeignKey]:
+    """Refuse constraint names the target schema would hold twice (module docstring) before anything is created; return the
+    moved children's foreign keys whose parent is outside the move (outside_parents), for the caller to log."""
+    keys = read_foreign_keys(source, targets, children_only=True)
+    if not keys:
+        return []
+    existing = target_constraints(target, (targets[(k.schema, k.table)][0] for k in keys), targets.values())
+    for obj, message, fix in name_conflicts(keys, targets, existing)[:1]:
+        raise DbferryError(message, obj=obj, fix=fix)
+    return outside_parents(keys, targets)
 
 
 def _unquote(ident: str) -> str:

@@ -56,6 +56,7 @@ REGISTRY: tuple[Registered, ...] = (
     Registered(("table_support",), tables.table_support, _ON_SELECTED),
     Registered(("primary_key", "primary_key_type"), tables.primary_keys, _ON_SELECTED),
     Registered(("foreign_keys", "foreign_key_cascades"), tables.foreign_keys, _ON_SELECTED),
+    Registered(("foreign_key_names",), tables.foreign_key_names, _ON_BOTH | {SELECTED}),
     Registered(("triggers",), tables.triggers, _ON_SELECTED),
     Registered(("views",), tables.views, _ON_SELECTED),
     Registered(("empty_tables",), tables.empty_tables, _ON_SELECTED),

@@ -14,7 +14,7 @@ from collections import defaultdict
 from typing import Iterable, Optional
 
 from ..common.identifiers import display_table, quote_ident, quote_table
-from ..engine.foreign_keys import ForeignKey, read_foreign_keys
+from ..engine.foreign_keys import ForeignKey, name_conflicts, read_foreign_keys, target_constraints
 from ..engine.tables import SUPPORTED_KEY_TYPES, UNPRINTABLE_FIX, unprintable_columns
 from ..server import grants as grants_mod
 from ..server.connection import fetch_all
@@ -122,7 +122,8 @@ def foreign_key_finding(key: ForeignKey, moved: set[tuple[str, str]]) -> Optiona
                 "%s, which the move leaves behind: the target's %s would reference a table the move does not fill." % (
                     key.describe(), key.child),
                 "add %s to the move, or drop the foreign key for the move (%s) and add it again after the cutover; allow "
-                "foreign_keys only if %s is on the target already, under the same name, with its rows." % (
+                "foreign_keys only if %s is on the target already, under the same name, with its rows (the cutover counts the "
+                "child rows whose parent row the target lacks, and refuses on any)." % (
                     key.parent, key.drop_statement(), key.parent))
     if not child_moved:
         return ("foreign_keys",
@@ -151,6 +152,19 @@ def foreign_keys(ctx: Context) -> None:
                                               "tables, which the move writes with foreign_key_checks=0 until the cutover." % kept)
     ctx.ok_unless_found("foreign_keys", before, "tables", "no foreign keys on or into the selected tables.")
     ctx.ok_unless_found("foreign_key_cascades", before, "tables", "no cascading foreign keys on the moved tables.")
+
+
+def foreign_key_names(ctx: Context) -> None:
+    """No foreign key of a moved table has a name its target schema holds already: InnoDB's names are unique per database,
+    and the move's CREATE TABLE would fail (errno 121) on every resume. Preflight knows no renames: the target schema is the
+    source's; the engine checks again with them (engine/foreign_keys.py)."""
+    moved = {(t.schema, t.name): (t.schema, t.name) for t in ctx.base_tables}
+    keys = read_foreign_keys(ctx.source, moved, children_only=True)
+    existing = target_constraints(ctx.target, (k.schema for k in keys), moved) if keys else []
+    before = ctx.mark()
+    for obj, message, fix in name_conflicts(keys, moved, existing):
+        ctx.add("foreign_key_names", ERROR, obj, message, fix)
+    ctx.ok_unless_found("foreign_key_names", before, "tables", "no foreign key of a moved table has a name the target schema holds.")
 
 
 def schemas_hiding_triggers(schemas: Iterable[str], grants: list[grants_mod.Grant]) -> list[str]:

@@ -9,6 +9,9 @@ its rows (a checksum), each at a rate measured by the pass made while the
 source was writable (window.py) when it read enough rows, else at a
 conservative default; plus the binlog lag the applier must catch up on
 before anything is compared. Tables are verified ``parallel`` at a time.
+After the verification, the cutover scans each moved child table whose
+foreign key names a parent outside the move for orphans (cutover/orphans.py),
+one table after another: its copied rows at the checksum rate.
 
 The limit is checked twice: before read-only goes on (an estimate over it
 refuses, nothing is touched), and after each step in the window (an overrun
@@ -18,10 +21,11 @@ that took the time). 0 means no limit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from ..common.errors import DbferryError
+from ..cutover.orphans import outside_keys
 from ..engine import state
 from ..engine.tables import MovedTable
 from .checksum import TableResult
@@ -57,13 +61,16 @@ class Estimate:
     parts: tuple[Part, ...]
     parallel: int
     catch_up_seconds: float = 0.0
+    #: The cutover's orphan scans of children of parents outside the move, one after another (cutover/orphans.py).
+    orphan_scan_seconds: float = 0.0
 
     @property
     def seconds(self) -> float:
-        """The catch-up, then the tables ``parallel`` at a time: at least the largest one, at least their sum shared out."""
+        """The catch-up, then the tables ``parallel`` at a time: at least the largest one, at least their sum shared out;
+        then the orphan scans."""
         work = [p.seconds for p in self.parts]
         largest = max(work, default=0.0)
-        return self.catch_up_seconds + max(largest, sum(work) / max(self.parallel, 1))
+        return self.catch_up_seconds + max(largest, sum(work) / max(self.parallel, 1)) + self.orphan_scan_seconds
 
     def largest(self) -> Optional[Part]:
         return max(self.parts, key=lambda p: p.seconds, default=None)
@@ -73,11 +80,13 @@ class Estimate:
         shown = sorted(self.parts, key=lambda p: -p.seconds)[:3]
         parts = ["catching up %.1f s of binlog lag" % self.catch_up_seconds] if self.catch_up_seconds else []
         parts += [p.describe() for p in shown]
+        parts += ["orphan scans of foreign keys to parents outside the move %.1f s" % self.orphan_scan_seconds] if self.orphan_scan_seconds else []
         more = "; and %d more table(s)" % (len(self.parts) - len(shown)) if len(self.parts) > len(shown) else ""
         return "expected read-only window %.1f s (%s%s)" % (self.seconds, "; ".join(parts) or "nothing left to verify", more)
 
     def as_dict(self) -> dict[str, Any]:
         return {"seconds": round(self.seconds, 3), "catch_up_seconds": round(self.catch_up_seconds, 3), "parallel": self.parallel,
+                "orphan_scan_seconds": round(self.orphan_scan_seconds, 3),
                 "tables": [{"table": p.table, "method": p.method, "rows": p.rows, "seconds": round(p.seconds, 3)} for p in self.parts],
                 "summary": self.describe()}
 
@@ -106,11 +115,15 @@ def estimate(tables: list[MovedTable], coverage: Optional[dict[str, Optional[str
 
 def expected(target: Any, move: str, tables: list[MovedTable], coverage: Optional[dict[str, Optional[str]]], parallel: int,
              checksum_rate: Optional[float] = None, catch_up_seconds: float = 0.0) -> Estimate:
-    """estimate() from what the target records now: dirty rows, and rows copied as the tables' sizes."""
+    """estimate() from what the target records now: dirty rows, and rows copied as the tables' sizes; plus the cutover's
+    orphan scans of the children whose foreign key names a parent outside the move."""
     recorded = state.load(target, move)
     rows = {name: cursor.rows_copied for name, cursor in recorded.cursors.items()} if recorded is not None else {}
-    return estimate(tables, coverage, state.dirty_counts(target, move) if coverage is not None else {}, rows, parallel,
-                    checksum_rate, catch_up_seconds)
+    found = estimate(tables, coverage, state.dirty_counts(target, move) if coverage is not None else {}, rows, parallel,
+                     checksum_rate, catch_up_seconds)
+    sources = {(t.target_schema, t.target_name): (t.schema, t.name) for t in tables}
+    scanned = sum(rows.get(sources[(key.schema, key.table)], 0) for key in outside_keys(target, sources))
+    return replace(found, orphan_scan_seconds=scanned / (checksum_rate or CHECKSUM_ROWS_PER_SECOND))
 
 
 def refuse_over(found: Estimate, limit: float) -> None:

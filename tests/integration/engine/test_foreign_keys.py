@@ -14,11 +14,13 @@ import subprocess
 
 import pymysql
 import pytest
-from ferry_support import FerryThread, assert_same, move_config
+from ferry_support import FerryThread, assert_same, move_config, wait_caught_up
 from integration_support import ROOT, root_session, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_table
+from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.cutover import cut_over
+from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.orphans import refuse_orphans
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.foreign_keys import refuse_cascades
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev.load import Load, ServerSession, Transaction
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import execute, fetch_all, fetch_value
@@ -198,3 +200,90 @@ def test_a_cascade_from_a_parent_outside_the_move_is_refused(servers, db):
             refuse_cascades(conn, [(db, "child")])
     finally:
         sql(servers.source, "SET SESSION foreign_key_checks = 0", "DROP DATABASE `%s`" % other)
+
+
+def test_two_constraints_of_one_name_in_one_target_schema_stop_the_move_before_it_writes(servers, db, tmp_path):
+    """rename.tables puts the children of two schemas, each with a constraint fk_parent, into one target schema: InnoDB's
+    names are unique per database, and prepare would fail with errno 121 on every resume; refused before anything is written."""
+    other = db + "_o"
+    sql(servers.source, "CREATE DATABASE `%s`" % other)
+    for schema in (db, other):
+        sql(servers.source, "CREATE TABLE `%s`.parent (id INT PRIMARY KEY) ENGINE=InnoDB" % schema,
+            "CREATE TABLE `%s`.child (id INT PRIMARY KEY, p INT, CONSTRAINT fk_parent FOREIGN KEY (p) REFERENCES parent (id)) "
+            "ENGINE=InnoDB" % schema)
+    try:
+        ferry = FerryThread(move_config(servers, db, tmp_path / "state", databases={"include": [db, other]},
+                                        rename={"tables": {"%s.parent" % other: "%s.parent2" % db, "%s.child" % other: "%s.child2" % db}}))
+        ferry.thread.join(60)
+        assert isinstance(ferry.error, DbferryError), ferry.error
+        assert ferry.error.obj == "%s.child (fk_parent)" % other
+        assert "foreign key `fk_parent` of %s.child and a constraint of the same name on %s.child (moved to %s.child)" % (other, db, db) \
+            in str(ferry.error) and "errno 121" in str(ferry.error)
+        assert "rename the constraint on the source (ALTER TABLE `%s`.`child` DROP FOREIGN KEY `fk_parent`" % other in ferry.error.fix
+        with root_session(servers.target) as conn:
+            assert not fetch_all(conn, "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (db,))
+    finally:
+        sql(servers.source, "SET SESSION foreign_key_checks = 0", "DROP DATABASE `%s`" % other)
+
+
+def test_orphans_of_a_parent_outside_the_move_are_counted_on_the_target(servers, db):
+    """The cutover's check (cutover/orphans.py) on the target as a move leaves it: child rows written with
+    foreign_key_checks=0, the parent (not moved) on the target already, without the parent row the app added meanwhile."""
+    other = db + "_p"
+    with root_session(servers.target) as conn:
+        execute(conn, "CREATE DATABASE `%s`" % db)
+        assert refuse_orphans(conn, [(db, "child")]) == []  # no such key: nothing to count
+        for statement in (
+                "CREATE DATABASE `%s`" % other,
+                "CREATE TABLE `%s`.parent (id INT PRIMARY KEY) ENGINE=InnoDB" % other,
+                "INSERT INTO `%s`.parent VALUES (1)" % other,
+                "CREATE TABLE `%s`.child (id INT PRIMARY KEY, p INT, q INT, CONSTRAINT fk_p FOREIGN KEY (p) REFERENCES `%s`.parent (id)) "
+                "ENGINE=InnoDB" % (db, other),
+                "SET SESSION foreign_key_checks = 0",
+                "INSERT INTO `%s`.child VALUES (1, 1, 0), (2, NULL, 0), (5, 99, 0), (6, 99, 0)" % db):
+            execute(conn, statement)
+        try:
+            with pytest.raises(DbferryError, match="2 row") as raised:
+                refuse_orphans(conn, [(db, "child")])
+            assert raised.value.obj == "%s.child (fk_p)" % db
+            assert "reference no row of the target's %s.parent" % other in str(raised.value)
+            assert "copy the missing parent rows to the target's %s.parent" % other in raised.value.fix
+            execute(conn, "INSERT INTO `%s`.parent VALUES (99)" % other)
+            assert refuse_orphans(conn, [(db, "child")]) == ["fk_p on %s.child" % db]
+            # The parent between moved tables is not checked: only keys to tables outside the move.
+            assert refuse_orphans(conn, [(db, "child"), (other, "parent")]) == []
+            execute(conn, "DROP TABLE `%s`.parent" % other)
+            with pytest.raises(DbferryError, match="the target has no table %s.parent" % other):
+                refuse_orphans(conn, [(db, "child")])
+        finally:
+            execute(conn, "DROP DATABASE `%s`" % other)
+
+
+def test_the_cutover_refuses_a_child_whose_new_parent_stayed_on_the_source(servers, db, tmp_path):
+    """Only the child moves, its parent (allowed: on the target already) stays: the app adds a parent and a child on
+    the source during the move, the child reaches the target without its parent, and the cutover refuses before it stops
+    the move, naming the constraint and the count; the prepare logged the constraint."""
+    other = db + "_p"
+    for server in (servers.source, servers.target):
+        sql(server, "CREATE DATABASE `%s`" % other, "CREATE TABLE `%s`.parent (id INT PRIMARY KEY) ENGINE=InnoDB" % other,
+            "INSERT INTO `%s`.parent VALUES (1)" % other)
+    sql(servers.source, "CREATE TABLE `%s`.child (id INT PRIMARY KEY, p INT, CONSTRAINT fk_p FOREIGN KEY (p) REFERENCES `%s`.parent (id)) "
+                        "ENGINE=InnoDB" % (db, other), "INSERT INTO `%s`.child VALUES (1, 1)" % db)
+    ferry = FerryThread(move_config(servers, db, tmp_path / "state"))
+    try:
+        wait_caught_up(servers, ferry.config.name)
+        sql(servers.source, "INSERT INTO `%s`.parent VALUES (99)" % other, "INSERT INTO `%s`.child VALUES (5, 99)" % db,
+            "SET GLOBAL read_only = ON")
+        wait_caught_up(servers, ferry.config.name)  # a thread, not the agent process the cutover would wait for
+        with pytest.raises(DbferryError, match=r"1 row\(s\) of %s.child on the target reference no row" % db) as raised:
+            cut_over(ferry.config.source, ferry.config.target, ferry.config.name, ferry.config.state_dir, timeout=60, stop_timeout=10,
+                     target_writable=False, check_mode=False)
+        assert raised.value.obj == "%s.child (fk_p)" % db
+        assert ferry.thread.is_alive()  # still tailing: the source may be made writable again
+        assert "foreign_keys_outside" in (tmp_path / "state" / "ferry.log").read_text()
+    finally:
+        sql(servers.source, "SET GLOBAL read_only = OFF")
+        ferry.stop.set()
+        ferry.thread.join(60)
+        for server in (servers.source, servers.target):
+            sql(server, "SET SESSION foreign_key_checks = 0", "DROP DATABASE IF EXISTS `%s`" % other)

@@ -97,6 +97,22 @@ def test_foreign_keys_between_moved_tables_pass_and_one_out_of_the_move_is_an_er
         sql(servers.source, "DROP TABLE `%s`.lone" % db, "DROP DATABASE `%s`" % other)
 
 
+def test_a_constraint_name_the_target_schema_holds_is_an_error(ansible, servers, db):
+    """InnoDB's foreign key names are unique per database: a moved child's fk_p next to the target's own fk_p would fail
+    the move's CREATE TABLE (errno 121) on every resume."""
+    sql(servers.source, "CREATE TABLE `%s`.parent (id INT PRIMARY KEY)" % db,
+        "CREATE TABLE `%s`.child (id INT PRIMARY KEY, p INT, CONSTRAINT fk_p FOREIGN KEY (p) REFERENCES parent (id))" % db)
+    sql(servers.target, "CREATE DATABASE `%s`" % db, "CREATE TABLE `%s`.base (id INT PRIMARY KEY)" % db,
+        "CREATE TABLE `%s`.own (id INT PRIMARY KEY, b INT, CONSTRAINT fk_p FOREIGN KEY (b) REFERENCES base (id))" % db)
+    run = run_preflight(ansible, servers, db, allow=["target_not_empty"])
+    check = only_check(run, "foreign_key_names")
+    assert check["object"] == "%s.child (fk_p)" % db and run.failed
+    assert "a constraint of the same name on the target's %s.own would both be in the target schema `%s`" % (db, db) in check["message"]
+    assert check["fix"].startswith("rename the constraint on the source (ALTER TABLE `%s`.`child` DROP FOREIGN KEY `fk_p`" % db)
+    sql(servers.target, "DROP DATABASE `%s`" % db)
+    assert only_check(run_preflight(ansible, servers, db), "foreign_key_names", "ok")
+
+
 def test_cascading_foreign_key_cannot_be_allowed(ansible, servers, db):
     sql(servers.source,
         "CREATE TABLE `%s`.parent (id INT PRIMARY KEY)" % db,

@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.orphans import OutsideKey
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.foreign_keys import (
     CASCADING_ACTIONS,
     ForeignKey,
+    name_conflicts,
+    outside_parents,
     retarget_references,
     rules,
 )
@@ -93,3 +96,25 @@ def test_quoted_names_with_backticks_dots_and_keywords_are_read_whole():
 def test_text_that_only_looks_like_a_reference_is_left_alone():
     body = "\n  `note` varchar(80) DEFAULT 'CONSTRAINT `x` FOREIGN KEY (`a`) REFERENCES `customers` (`id`)',\n  KEY `customers` (`c`)\n"
     assert retarget_references(body, "shop", _TARGETS) == body
+
+
+def test_a_constraint_name_held_twice_in_a_target_schema_is_found_ignoring_case():
+    keys = [ForeignKey("fk_parent", "a", "child", "a", "parent"), ForeignKey("FK_Parent", "b", "child", "b", "parent"),
+            ForeignKey("fk_other", "b", "lines", "b", "parent")]
+    targets = {("a", "child"): ("x", "child"), ("b", "child"): ("x", "child2"), ("b", "lines"): ("y", "lines")}
+    [(obj, message, fix)] = name_conflicts(keys, targets, [])
+    assert obj == "b.child (FK_Parent)"
+    assert "a constraint of the same name on a.child (moved to x.child) would both be in the target schema `x`" in message
+    assert fix.startswith("rename the constraint on the source (ALTER TABLE `b`.`child` DROP FOREIGN KEY `FK_Parent`")
+    # One the target schema holds on a table of its own; the same name in another schema is no conflict.
+    [(obj, message, _fix)] = name_conflicts(keys[2:], targets, [("y", "audit", "fk_other"), ("x", "t", "fk_parent")])
+    assert obj == "b.lines (fk_other)" and "on the target's y.audit" in message
+    assert name_conflicts(keys[:1], targets, [("y", "t", "fk_parent")]) == []
+
+
+def test_keys_to_a_parent_outside_the_move_and_their_orphan_count():
+    inside, outside = ForeignKey("fk_p", "d", "child", "d", "parent"), ForeignKey("fk_k", "d", "child", "ref", "kinds")
+    assert outside_parents([inside, outside], {("d", "child"), ("d", "parent")}) == [outside]
+    key = OutsideKey("fk", "d", "c", ("a", "b"), "p", "t", ("x", "y"))
+    assert key.orphans_sql() == ("SELECT COUNT(*) FROM `d`.`c` c LEFT JOIN `p`.`t` p ON c.`a` = p.`x` AND c.`b` = p.`y` "
+                                 "WHERE c.`a` IS NOT NULL AND c.`b` IS NOT NULL AND p.`x` IS NULL")

@@ -77,3 +77,10 @@ def test_an_overrun_names_the_step_and_what_took_the_time():
     message = budget.overrun(5, 7.75, "verify", slowest)
     assert message == ("the source has been read-only for 7.750 s, over max_read_only_seconds 5, after step verify "
                        "(the longest: shop.b, 900 rows by checksum in 7.500 s).")
+
+
+def test_the_cutovers_orphan_scans_come_after_the_verification():
+    found = budget.Estimate((budget.Part("d.a", "checksum", 100, 2.0), budget.Part("d.b", "checksum", 100, 2.0)), 2, 1.0, 3.0)
+    assert found.seconds == 1.0 + 2.0 + 3.0
+    assert "orphan scans of foreign keys to parents outside the move 3.0 s" in found.describe()
+    assert found.as_dict()["orphan_scan_seconds"] == 3.0
