@@ -18,7 +18,9 @@ from integration_support import ROOT, root_session, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.agent import process as agent
 from ansible_collections.dbferry.mysql.plugins.module_utils.agent.process import read_status
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine import servers_seen
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import SERVER_OPTIONS, fetch_value, login_name
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.flavor import detect_flavor
 
 ROLES = ("preflight", "copy", "cutover", "move")
 
@@ -290,6 +292,29 @@ def test_a_preflight_failure_prints_the_short_message(ansible, servers, db, tmp_
     message = failure_message(proc.stdout)
     assert message.startswith("Move %s stopped at 'Stop at the preflight's findings', before the source was touched: " % name), message
     assert "primary_key [%s.nokey]" % db in message and message.count("Fix:") == 1, message
+    assert message.endswith("Nothing was started. Next: fix what the message names, then run the same playbook again."), message
+    assert checkpoints(servers, name) == 0
+
+
+def test_a_state_folder_of_other_servers_fails_with_the_short_message(ansible, servers, db, tmp_path):
+    """The agent refuses a state folder that recorded other servers (a DBA's rerun with new sandboxes under the same name):
+    the play fails with that message alone, once, not the module's result as a JSON line first; nothing was started."""
+    sql(servers.source, "CREATE TABLE `%s`.t (id INT PRIMARY KEY)" % db)
+    name = "seen-" + db[:40].replace("_", "-")
+    identities = {}
+    for role, server in (("source", servers.target), ("target", servers.source)):  # the servers the other way round
+        with root_session(server) as conn:
+            identities[role] = servers_seen.identity(conn, detect_flavor(conn))
+    state_dir = tmp_path / "state"
+    state_dir.mkdir(mode=0o700)
+    (state_dir / servers_seen.SERVERS_FILE).write_text(json.dumps(identities))
+    proc = run_playbook(ansible, "move.yml", move_variables(servers, db, tmp_path, name), "-l", "staging")
+    assert proc.returncode != 0
+    # Two failed tasks (the role's short stop and the move's final message), each with its message only.
+    assert '"queries":' not in proc.stdout and proc.stdout.count("fatal:") == 2, proc.stdout[-3000:]
+    message = failure_message(proc.stdout)
+    assert message.startswith("Move %s stopped at 'Stop when the agent did not start', before the source was touched: move %s was "
+                              "started with other servers" % (name, name)), message
     assert message.endswith("Nothing was started. Next: fix what the message names, then run the same playbook again."), message
     assert checkpoints(servers, name) == 0
 
