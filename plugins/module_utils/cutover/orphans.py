@@ -20,29 +20,17 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from ..common.errors import DbferryError
-from ..common.identifiers import display_table, quote_ident, quote_table
+from ..common.identifiers import quote_ident, quote_table
+from ..engine.foreign_keys import Constraint
 from ..server.connection import fetch_all, placeholders
 
 
 @dataclass(frozen=True)
-class OutsideKey:
+class OutsideKey(Constraint):
     """A foreign key of a moved table, as the target has it, whose parent the move does not fill."""
 
-    name: str
-    schema: str
-    table: str
-    columns: tuple[str, ...]
-    parent_schema: str
-    parent_table: str
-    parent_columns: tuple[str, ...]
-
-    @property
-    def child(self) -> str:
-        return display_table(self.schema, self.table)
-
-    @property
-    def parent(self) -> str:
-        return display_table(self.parent_schema, self.parent_table)
+    columns: tuple[str, ...] = ()
+    parent_columns: tuple[str, ...] = ()
 
     def orphans_sql(self) -> str:
         """Child rows whose FK columns are all set (InnoDB does not check a key with a NULL) and match no parent row."""
@@ -69,7 +57,7 @@ def outside_keys(target: Any, moved: Iterable[tuple[str, str]]) -> list[OutsideK
         # Compared here, exactly: information_schema ignores case and accents.
         if (schema, table) in moved and (parent_schema, parent_table) not in moved:
             found.setdefault((schema, table, name), []).append((column, parent_schema, parent_table, parent_column))
-    return [OutsideKey(name, schema, table, tuple(c[0] for c in cols), cols[0][1], cols[0][2], tuple(c[3] for c in cols))
+    return [OutsideKey(name, schema, table, cols[0][1], cols[0][2], tuple(c[0] for c in cols), tuple(c[3] for c in cols))
             for (schema, table, name), cols in found.items()]
 
 

@@ -57,16 +57,15 @@ _REFERENCE_RE = re.compile(r"^(\s*CONSTRAINT %s FOREIGN KEY \(%s(?:, ?%s)*\) REF
 
 
 @dataclass(frozen=True)
-class ForeignKey:
-    """A constraint of child table ``schema.table`` on parent ``parent_schema.parent_table``, with its rules."""
+class Constraint:
+    """Foreign key ``name`` of child table ``schema.table`` on parent ``parent_schema.parent_table``: what every
+    view of a foreign key shares (its rules here, its columns at the cutover's orphan check)."""
 
     name: str
     schema: str
     table: str
     parent_schema: str
     parent_table: str
-    on_update: str = "RESTRICT"
-    on_delete: str = "RESTRICT"
 
     @property
     def child(self) -> str:
@@ -75,6 +74,14 @@ class ForeignKey:
     @property
     def parent(self) -> str:
         return display_table(self.parent_schema, self.parent_table)
+
+
+@dataclass(frozen=True)
+class ForeignKey(Constraint):
+    """A constraint with its rules, as SHOW CREATE TABLE of the child prints them."""
+
+    on_update: str = "RESTRICT"
+    on_delete: str = "RESTRICT"
 
     @property
     def cascades(self) -> list[str]:

@@ -115,6 +115,6 @@ def test_a_constraint_name_held_twice_in_a_target_schema_is_found_ignoring_case(
 def test_keys_to_a_parent_outside_the_move_and_their_orphan_count():
     inside, outside = ForeignKey("fk_p", "d", "child", "d", "parent"), ForeignKey("fk_k", "d", "child", "ref", "kinds")
     assert outside_parents([inside, outside], {("d", "child"), ("d", "parent")}) == [outside]
-    key = OutsideKey("fk", "d", "c", ("a", "b"), "p", "t", ("x", "y"))
+    key = OutsideKey("fk", "d", "c", "p", "t", ("a", "b"), ("x", "y"))
     assert key.orphans_sql() == ("SELECT COUNT(*) FROM `d`.`c` c LEFT JOIN `p`.`t` p ON c.`a` = p.`x` AND c.`b` = p.`y` "
                                  "WHERE c.`a` IS NOT NULL AND c.`b` IS NOT NULL AND p.`x` IS NULL")
