@@ -11,7 +11,10 @@ Prepare (once per move, resumable):
   record the move on the target (phase ``preparing``), create the target
   tables from the source definitions, read the source position P0, record
   it as the start and applied position (phase ``copying``). P0 is read
-  after the tables exist and before any row is read (docs/design.md step 1).
+  after the tables exist and before any row is read (docs/design.md step 1);
+  a table whose definition changed between reading it and P0 undoes the
+  start (the tables it made are dropped) and is refused: that DDL is in no
+  binlog event after P0.
 Run:
   the applier streams every transaction after the applied position; copier
   workers copy the tables not done from their cursors. ``stop`` ends both at
@@ -42,7 +45,7 @@ from ..server.flavor import Flavor, detect_flavor, refuse_unsupported_source
 from ..controls.hooks import Hooks
 from ..verify.inline import Reverifier
 from ..common.retry import is_transient
-from .tables import MovedTable, check_target_tables, create_target_tables, read_tables
+from .tables import MovedTable, check_target_tables, create_target_tables, drop_target_tables, read_tables, source_definitions
 from .selection import unmatched_error
 from ..binlog.replica_id import check_server_id
 from .status import Status, observe_source
@@ -123,11 +126,10 @@ class Ferry:
                 if outside:
                     self.log.event("foreign_keys_outside", keys=["%s on %s -> %s" % (k.name, k.child, k.parent) for k in outside],
                                    note="created naming the parent's source table; not enforced on the target until the cutover checks it")
+                definitions = source_definitions(source, tables)
                 created = create_target_tables(source, target, tables, existing)
                 start = fetch_value(source, flavor.gtid_position_sql) or ""
-                # Again at P0: a cascade added between the first check and P0 is in no binlog event the DDL stop
-                # will see, and its cascaded changes would be lost without a word.
-                refuse_cascades(source, [(t.schema, t.name) for t in tables])
+                self._refuse_tables_changed_before_p0(source, target, tables, definitions, [t for t in tables if t not in existing])
                 state.start(target, self.config.name, start)
                 target.commit()
                 self.log.event("start_position", position=start, created_tables=created)
@@ -146,6 +148,30 @@ class Ferry:
         unmatched = self.config.selection.unmatched_includes(schemas, tables)
         if unmatched:
             raise unmatched_error(*unmatched[0])
+
+    def _refuse_tables_changed_before_p0(self, source: Any, target: Any, tables: list[MovedTable], definitions: dict[str, str],
+                                         created: list[MovedTable]) -> None:
+        """Refuse a start whose tables changed on the source between reading them and P0.
+
+        The target tables must have the shape the source's rows have at P0
+        (docs/design.md step 1): a DDL committed before P0 is in no binlog
+        event the DDL stop sees, so a column added meanwhile would be left out
+        of every copied row without a word, and a cascade added meanwhile
+        would not have been refused. Compared after P0, by the tables'
+        columns (read_tables) and their whole definitions; on a change the
+        tables made by this start (ours, empty) are dropped, so that the next
+        start makes them again from the new definitions.
+        """
+        now = read_tables(source, self.config)
+        changed = {t.source for t in tables if t not in now} | {t.source for t in now if t not in tables}
+        changed |= {name for name, ddl in source_definitions(source, now).items() if definitions.get(name) != ddl}
+        if not changed:
+            return
+        drop_target_tables(target, created)
+        self.log.event("tables_changed_before_start", tables=sorted(changed), dropped=[t.target for t in created])
+        raise DbferryError("table(s) %s changed on the source while move %s was preparing (a DDL between reading the tables and the "
+                           "start position)." % (", ".join(sorted(changed)), self.config.name), obj=", ".join(sorted(changed)),
+                           fix="start the move again: nothing was copied, and the target tables this start created were dropped.")
 
     def _check_recorded_tables(self, tables: list[MovedTable], recorded: state.MoveState) -> None:
         """Refuse tables the selection matches now that the move did not record when it started."""

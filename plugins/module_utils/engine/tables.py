@@ -357,6 +357,27 @@ def check_target_tables(source: Any, target: Any, tables: list[MovedTable], reus
     return existing
 
 
+#: The table option SHOW CREATE TABLE prints with the next AUTO_INCREMENT value: it moves with every insert.
+_AUTO_INCREMENT_OPTION_RE = re.compile(r" AUTO_INCREMENT=\d+")
+
+
+def source_definitions(source: Any, tables: list[MovedTable]) -> dict[str, str]:
+    """SHOW CREATE TABLE of each moved source table, by its source name, without the next AUTO_INCREMENT value (the
+    app's inserts move it; the definition stays): ferry.prepare compares them across P0."""
+    definitions = {}
+    for table in tables:
+        columns, brace, options = fetch_all(source, "SHOW CREATE TABLE %s" % table.quoted_source)[0][1].rpartition("\n)")
+        definitions[table.source] = columns + brace + _AUTO_INCREMENT_OPTION_RE.sub("", options)
+    return definitions
+
+
+def drop_target_tables(target: Any, tables: list[MovedTable]) -> None:
+    """Drop target tables this move created and nothing wrote to yet (a prepare that must start again)."""
+    execute(target, "SET SESSION foreign_key_checks = 0")  # a parent may go before its child
+    for table in tables:
+        execute(target, "DROP TABLE IF EXISTS %s" % table.quoted_target)
+
+
 def create_target_tables(source: Any, target: Any, tables: list[MovedTable], existing: list[MovedTable]) -> list[str]:
     """Create the target databases and the tables not in ``existing``; return the ones created."""
     created = []
