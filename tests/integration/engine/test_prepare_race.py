@@ -15,8 +15,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.engine import ferry 
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import fetch_value
 
 
-def test_a_column_added_between_reading_the_tables_and_p0_undoes_the_start_and_the_next_start_moves_it(servers, db, tmp_path,
-                                                                                                        monkeypatch):
+def test_a_column_added_between_reading_the_tables_and_p0_undoes_the_start_and_the_next_start_moves_it(servers, db, tmp_path, monkeypatch):
     """The ALTER lands after the target table was made from the old definition and before P0 (deterministically, through
     create_target_tables): the start is refused naming the table, the table it made is dropped, and the next start makes
     it from the new definition and moves the new column's values exactly."""
