@@ -17,7 +17,7 @@ try:
 except ImportError:  # bin/dbferry of an installed collection: Python 3 and PyMySQL only
     tqdm = None
 
-from ..engine.progress import duration
+from ..engine.progress import pace_parts
 
 #: Phases after which the agent has ended for good, or for now: watching stops, with exit status 0 or 1.
 _ENDED_WELL = ("complete", "stopped")
@@ -53,19 +53,10 @@ class TextLines:
 
 
 def bar_postfix(snapshot: dict[str, Any]) -> str:
-    """The agent's own figures after the bar: phase, rows/s, ETA while copying, lag, and why the move is held. Never
-    "None": a figure not known yet says so. Not tqdm's rate and ETA: it would see the rows copied before the watch
-    started arrive all at once."""
-    lag = snapshot.get("lag_seconds")
-    parts = [snapshot.get("phase", "unknown"), "%s rows/s" % (snapshot.get("rows_per_second") or 0)]
-    if snapshot.get("phase") == "copying":
-        parts.append("ETA %s" % duration(snapshot.get("eta_seconds")))
-    parts.append("lag %s" % ("unknown" if lag is None else "%s s" % lag))
-    if snapshot.get("paused"):
-        parts.append("PAUSED")
-    if snapshot.get("throttled"):
-        parts.append("throttled: %s" % (snapshot.get("throttle_reason") or "reason not reported"))
-    return ", ".join(parts)
+    """The agent's own figures after the bar: phase, then those of the progress lines (rows/s, ETA while copying, lag,
+    why the move is held). Not tqdm's rate and ETA: it would see the rows copied before the watch started arrive all at
+    once."""
+    return ", ".join([snapshot.get("phase", "unknown")] + pace_parts(snapshot))
 
 
 class ProgressBar:

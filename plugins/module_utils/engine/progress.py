@@ -40,13 +40,10 @@ def _lag(status: dict[str, Any]) -> str:
     return text if events is None else "%s (%s transactions behind)" % (text, events)
 
 
-def summary_line(status: dict[str, Any]) -> str:
-    """One line: phase, rows copied of estimated, rows/s, ETA while copying, lag, and why it is held."""
-    copied = int(status.get("rows_copied") or 0)
-    estimated = int(status.get("rows_estimated") or 0)
-    parts = ["%s: %s" % (status.get("move") or "move", status.get("phase", "unknown")),
-             "%d / %d rows (%s)" % (copied, max(estimated, copied), _percent(copied, estimated)),
-             "%s rows/s" % (status.get("rows_per_second") or 0)]
+def pace_parts(status: dict[str, Any]) -> list[str]:
+    """rows/s, ETA while copying, lag, and why the move is held: the agent's own figures, shared by the progress lines
+    and the bar of ``dbferry status --watch`` (agent/watch.py)."""
+    parts = ["%s rows/s" % (status.get("rows_per_second") or 0)]
     if status.get("phase") == _COPYING:
         parts.append("ETA %s" % duration(status.get("eta_seconds")))
     parts.append(_lag(status))
@@ -54,7 +51,16 @@ def summary_line(status: dict[str, Any]) -> str:
         parts.append("PAUSED")
     if status.get("throttled"):
         parts.append("throttled: %s" % (status.get("throttle_reason") or "reason not reported"))
-    return ", ".join(parts)
+    return parts
+
+
+def summary_line(status: dict[str, Any]) -> str:
+    """One line: phase, rows copied of estimated, rows/s, ETA while copying, lag, and why it is held."""
+    copied = int(status.get("rows_copied") or 0)
+    estimated = int(status.get("rows_estimated") or 0)
+    parts = ["%s: %s" % (status.get("move") or "move", status.get("phase", "unknown")),
+             "%d / %d rows (%s)" % (copied, max(estimated, copied), _percent(copied, estimated))]
+    return ", ".join(parts + pace_parts(status))
 
 
 def table_lines(status: dict[str, Any]) -> list[str]:
