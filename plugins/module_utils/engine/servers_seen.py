@@ -20,6 +20,7 @@ from ..common.private import write_private
 from ..config.move_config import MoveConfig
 from ..server.connection import close_quietly, connect, fetch_dicts
 from ..server.flavor import Flavor, detect_flavor
+from ..server.identity import server_identity
 from . import status
 from .state import COMPLETE
 
@@ -29,7 +30,7 @@ SERVERS_FILE = "servers.json"
 def identity(conn: Any, flavor: Flavor) -> dict[str, Any]:
     """What tells this server from any other, as of now."""
     if flavor.is_mariadb:
-        return fetch_dicts(conn, "SELECT @@server_id AS server_id, @@hostname AS hostname, @@port AS port, @@datadir AS datadir")[0]
+        return server_identity(conn)
     return fetch_dicts(conn, "SELECT @@server_uuid AS server_uuid")[0]
 
 

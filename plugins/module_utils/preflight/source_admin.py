@@ -10,12 +10,12 @@ write, and preflight never writes.
 
 from __future__ import annotations
 
-from typing import Any
 
 from ..cutover.read_only import SEE_ACCOUNTS, WARN, sees_every_account
 from ..common.errors import DbferryError
 from ..server import grants as grants_mod
 from ..server.connection import close_quietly, connect, fetch_all
+from ..server.identity import server_identity
 from ..server.flavor import Flavor, detect_flavor
 from .context import Context
 from .report import ERROR, OK
@@ -24,18 +24,6 @@ CHECK = "source_admin"
 
 #: Privilege to see every session: the writers read_only waits for, and the sessions that can bypass it.
 SEE_SESSIONS = "PROCESS"
-
-
-def server_identity(conn: Any) -> tuple:
-    """What tells two servers apart from a session: host name, port, data directory and server id.
-
-    Two logins reach the same server by different routes (a socket and TCP,
-    a host name and an address), so the answers are compared, not the
-    options. Two servers on hosts with the same name, port, data directory
-    and server id would look alike; replication already demands distinct
-    server ids, so that is not a set-up a move meets.
-    """
-    return tuple(fetch_all(conn, "SELECT @@hostname, @@port, @@datadir, @@server_id")[0])
 
 
 def needed_privileges(flavor: Flavor, kill_sessions: bool) -> list[tuple[str, ...]]:

@@ -9,10 +9,10 @@ from typing import Any, Iterable
 from ..common.identifiers import display_table
 from ..server.connection import fetch_all, fetch_value
 from ..server.flavor import Flavor
+from ..server.identity import server_identity
 from .context import Context
 from .report import ERROR, OK, WARNING
 from .selected_table import SelectedTable, in_list
-from .source_admin import server_identity
 
 #: How many users of an unknown collation a finding names before it counts the rest.
 NAMED_USERS = 5
@@ -29,14 +29,14 @@ def distinct_servers(ctx: Context) -> None:
     """The source and the target are two servers, not one reached two ways: a move onto its own source would overwrite
     the rows it reads.
 
-    Compared by what the servers answer (source_admin.server_identity), since a socket and a TCP address, or two
+    Compared by what the servers answer (server/identity.py), since a socket and a TCP address, or two
     host names, can reach one server.
     """
     identity = server_identity(ctx.source)
     if identity == server_identity(ctx.target):
         ctx.add("distinct_servers", ERROR, ctx.target_name,
                 "the source %s and the target %s are the same server (host name %s, port %s, data directory %s, server id %s)."
-                % ((ctx.source_name, ctx.target_name) + identity),
+                % (ctx.source_name, ctx.target_name, identity["hostname"], identity["port"], identity["datadir"], identity["server_id"]),
                 "point the target at the server the databases move to; check unix_socket and config_file of both.")
     else:
         ctx.add("distinct_servers", OK, ctx.target_name, "the target is another server than the source.")
