@@ -116,7 +116,8 @@ auto_increment_raised:
   sample: [{table: shop.orders, target_table: shop.orders, source: 5, target: 4}]
 timings:
   description: Seconds spent postponed by the flag file (C(postponed)), waiting for the final position (C(wait_applied)),
-    raising AUTO_INCREMENT counters (C(auto_increment)), stopping the agent (C(stop_agent)), recording the move (C(record)), and in all (C(total)).
+    counting the rows of foreign keys to parents outside the move (C(foreign_keys)), raising AUTO_INCREMENT counters
+    (C(auto_increment)), stopping the agent (C(stop_agent)), recording the move (C(record)), and in all (C(total)).
   returned: success
   type: dict
 source_kept_read_only:

@@ -112,6 +112,7 @@ def cut_over(source_spec: ServerSpec, target_spec: ServerSpec, name: str, state_
         # Before the agent stops: a failure here leaves the move tailing, and the source may be made writable again.
         moved = state.read_move_tables(target, name)
         checked = orphans.refuse_orphans(target, [(t.target_schema, t.target_name) for t in moved])
+        orphans_checked = time.monotonic()
         raised = [b.as_dict() for b in auto_increment.raise_counters(source, target, [
             (t.schema, t.name, t.target_schema, t.target_name) for t in moved], check_mode)]
         counted = time.monotonic()
@@ -128,9 +129,12 @@ def cut_over(source_spec: ServerSpec, target_spec: ServerSpec, name: str, state_
             for variable in reversed(flavor.read_only_variables):
                 execute(target, "SET GLOBAL %s = OFF" % variable)
         done = time.monotonic()
+        # One list of the steps for the move's log (the report's window) and the returned timings.
+        steps = (("postponed", started, started + postponed), ("wait_applied", started + postponed, caught_up),
+                 ("foreign_keys", caught_up, orphans_checked), ("auto_increment", orphans_checked, counted),
+                 ("stop_agent", counted, stopped), ("record", stopped, done))
         window = WindowSteps(name, state_dir)
-        for step, began, ended in (("postponed", started, started + postponed), ("wait_applied", started + postponed, caught_up),
-                                   ("auto_increment", caught_up, counted), ("stop_agent", counted, stopped), ("record", stopped, done)):
+        for step, began, ended in steps:
             if ended > began:
                 window.add(step, began, ended)
         window.write()
@@ -146,9 +150,7 @@ def cut_over(source_spec: ServerSpec, target_spec: ServerSpec, name: str, state_
             "auto_increment_raised": raised,
             "foreign_keys_checked": checked,
             "finished_at": time.time(),
-            "timings": {"postponed": round(postponed, 3), "wait_applied": round(caught_up - started - postponed, 3),
-                        "auto_increment": round(counted - caught_up, 3),
-                        "stop_agent": round(stopped - counted, 3), "record": round(done - stopped, 3), "total": round(done - started, 3)},
+            "timings": dict({step: round(ended - began, 3) for step, began, ended in steps}, total=round(done - started, 3)),
         }
     finally:
         close_quietly(source, target)

@@ -86,6 +86,7 @@ def test_agent_status_wait_cutover_absent(ansible, servers, db, tmp_path):
         sql(servers.source, "SET GLOBAL read_only = OFF")
     assert not cut.failed, cut.result.get("msg")
     assert cut.result["changed"] is True and cut.result["timings"]["total"] >= 0
+    assert set(cut.result["timings"]) == {"postponed", "wait_applied", "foreign_keys", "auto_increment", "stop_agent", "record", "total"}
     assert variables["src"]["password"] not in cut.output and variables["dst"]["password"] not in cut.output
     assert_same(servers, db)
     with root_session(servers.target) as conn:
