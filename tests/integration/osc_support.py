@@ -92,9 +92,16 @@ def change_under_load(servers: Servers, db: str, tmp_path: Path, table: str, alt
     (hooks / "on-before-cutover-hold").write_text(HOLD_HOOK)
     (hooks / "on-before-cutover-hold").chmod(0o755)
     written = load.counts.written
-    # A short pause per chunk: the copy takes about a second, long enough for the load to write across it.
+
+    def hold_chunk(_low: Any, high: Any) -> None:
+        """A short pause per chunk, and the second half of the keys held (no locks are held here) until the load has
+        written across the copy: on a busy machine the load's threads could otherwise start only after the copy."""
+        time.sleep(0.03)
+        if high is not None and high * 2 >= rows:
+            until(lambda: load.counts.written > written + 50, "the load to write during the copy", timeout=60)
+
     run = AlterThread(alter_options(servers, db, table, alter, state_dir, hooks_path=str(hooks), **options), tmp_path / "alter.log",
-                      chunk_hook=lambda _low, _high: time.sleep(0.03))
+                      chunk_hook=hold_chunk)
     until(lambda: (state_dir / "at_cut_over").exists() or not run.thread.is_alive(), "the cut-over to start", timeout=120)
     assert load.counts.written > written + 50
     assert load.finish().written > 0, "the load wrote nothing"
