@@ -14,6 +14,7 @@ import hashlib
 import json
 import random
 import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_ident, quote_table
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev.load import Load, ServerSession, Transaction
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.copier import TableCopier
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine.keys import encode_key
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import ServerSpec, connect, execute, fetch_all, fetch_value
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify import checksum as verify
 
@@ -241,17 +243,52 @@ def _watched(ferry: FerryThread) -> Callable[[], None]:
 
 @dataclass
 class LoadedMove:
-    """What the move of every kind's table under load left: per table, the difference (None: exact)."""
+    """What the move of every kind's table under load left, per table: the difference (None: exact), the transactions
+    the load made, and the cursor where the first run stopped with the keys it could be (see _StopMidCopy)."""
 
     differences: dict[str, Optional[str]] = field(default_factory=dict)
     written: dict[str, int] = field(default_factory=dict)
+    #: (last_key, done, rows_copied) of each table's cursor when the first run stopped.
+    stopped_at: dict[str, tuple] = field(default_factory=dict)
+    #: The keys that ended the batches the first run read, as the checkpoints record keys (keys.encode_key).
+    batch_ends: dict[str, list[str]] = field(default_factory=dict)
+
+
+class _StopMidCopy:
+    """A copy hook that holds each table's third batch until every table has reached its own, so that the move can be
+    stopped with every table copied in part; records the key that ends each batch it sees."""
+
+    def __init__(self, tables: int) -> None:
+        self.tables = tables
+        self.batch_ends: dict[str, list] = {}
+        self.lock = threading.Lock()
+        self.all_held = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, table: Any, rows: list) -> None:
+        with self.lock:
+            ends = self.batch_ends.setdefault(table.name, [])
+            ends.append(rows[-1][0])
+            held = len(ends) == 3
+            if sum(len(e) >= 3 for e in self.batch_ends.values()) == self.tables:
+                self.all_held.set()
+        if held:
+            self.release.wait(60)
+
+
+def _cursors(servers: Servers, move: str) -> dict[str, tuple]:
+    """(last_key, done, rows_copied) of each table's cursor, by table name."""
+    with root_session(servers.target) as conn:
+        return {table: (last_key, done, copied) for table, last_key, done, copied in fetch_all(
+            conn, "SELECT source_table, last_key, done, rows_copied FROM _dbferry.cursors WHERE move = %s", (move,))}
 
 
 @pytest.fixture(scope="module")
 def loaded_move(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadedMove]:
-    """One move of every kind's table (ROWS rows each, in batches of 20) while three app connections write to them;
-    each kind's statements run through the binlog once the copy is done; the source goes read-only, the applier
-    catches up, and each table is compared."""
+    """One move of every kind's table (ROWS rows each, in batches of 20, all tables at once) while three app
+    connections write to them. The first run is stopped once every table has copied two or three batches; a second
+    run resumes from the cursors. Each kind's statements run through the binlog once the copy is done; the source
+    goes read-only, the applier catches up, and each table is compared."""
     db = "anykey_load"
     sql(servers.source, "CREATE DATABASE %s" % quote_ident(db))
     try:
@@ -260,8 +297,19 @@ def loaded_move(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> I
         moved = LoadedMove()
         spec = servers.source.spec("app")
         load = Load(lambda _index: ServerSession(spec), [KeyMix(db, seed, moved.written) for seed in (1, 2, 3)], per_second=300)
-        ferry = FerryThread(move_config(servers, db, tmp_path_factory.mktemp("anykey") / "state",
-                                        copy={"batch_rows": 20, "concurrency": 3}, apply={"batch_events": 40}))
+        config = move_config(servers, db, tmp_path_factory.mktemp("anykey") / "state",
+                             copy={"batch_rows": 20, "concurrency": len(KINDS)}, apply={"batch_events": 40})
+        stopper = _StopMidCopy(len(KINDS))
+        first = FerryThread(config, copy_hook=stopper)
+        try:
+            assert stopper.all_held.wait(60), "not every table reached its third batch: %r" % (first.error or stopper.batch_ends)
+            first.stop.set()
+        finally:
+            stopper.release.set()
+            first.finish()
+        moved.stopped_at = _cursors(servers, first.config.name)
+        moved.batch_ends = {name: [encode_key(key) for key in ends] for name, ends in stopper.batch_ends.items()}
+        ferry = FerryThread(config)
         try:
             try:
                 wait_caught_up(servers, ferry.config.name, alive=_watched(ferry))
@@ -282,6 +330,15 @@ def loaded_move(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> I
     finally:
         for server in (servers.source, servers.target):
             sql(server, "DROP DATABASE IF EXISTS %s" % quote_ident(db))
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=[kind.name for kind in KINDS])
+def test_a_stopped_copy_records_the_exact_key_its_last_batch_ended_at(loaded_move, kind):
+    """The checkpoint of a table copied in part is the key of the last row of a batch, as the source returned it."""
+    last_key, done, copied = loaded_move.stopped_at[kind.name]
+    assert not done and copied > 0, loaded_move.stopped_at[kind.name]
+    ended = loaded_move.batch_ends[kind.name]
+    assert (last_key.decode() if isinstance(last_key, bytes) else last_key) in ended, (last_key, ended)
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=[kind.name for kind in KINDS])
