@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import pytest
 from ferry_support import FerryThread, move_config, start_cli, table_rows, wait_caught_up, write_config
-from integration_support import Servers, root_session, sql
+from integration_support import Servers, root_session, sql, until
 from pymysql.converters import escape_string
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
@@ -313,6 +313,8 @@ def loaded_move(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> I
         try:
             try:
                 wait_caught_up(servers, ferry.config.name, alive=_watched(ferry))
+                # The load goes on while the applier tails, until it has written to every table a fair number of times.
+                until(lambda: len(moved.written) == len(KINDS) and min(moved.written.values()) >= 30, "the load to write to every table")
                 with root_session(servers.source) as conn:
                     for kind in KINDS:
                         for statement, rows in kind.statements:
