@@ -277,8 +277,10 @@ class _StopMidCopy:
 
 
 def _cursors(servers: Servers, move: str) -> dict[str, tuple]:
-    """(last_key, done, rows_copied) of each table's cursor, by table name."""
+    """(last_key, done, rows_copied) of each table's cursor, by table name; none before the move has recorded them."""
     with root_session(servers.target) as conn:
+        if not fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '_dbferry' AND TABLE_NAME = 'cursors'"):
+            return {}
         return {table: (last_key, done, copied) for table, last_key, done, copied in fetch_all(
             conn, "SELECT source_table, last_key, done, rows_copied FROM _dbferry.cursors WHERE move = %s", (move,))}
 
@@ -387,15 +389,6 @@ def test_a_table_without_a_usable_key_is_refused_naming_it_before_anything_is_wr
 # 2. kill -9 in the middle of a table, and the restart resumes from the cursor
 
 
-def _cursor_row(servers: Servers, move: str) -> Optional[tuple]:
-    """(last_key, done, rows_copied) of the move's only table, None before the move has recorded it."""
-    with root_session(servers.target) as conn:
-        if not fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '_dbferry' AND TABLE_NAME = 'cursors'"):
-            return None
-        rows = fetch_all(conn, "SELECT last_key, done, rows_copied FROM _dbferry.cursors WHERE move = %s", (move,))
-    return tuple(rows[0]) if rows else None
-
-
 def test_kill_9_in_the_middle_of_a_composite_text_key_resumes_at_the_cursor(servers, db, tmp_path):
     """`dbferry run` is killed once a few hundred rows of a (tenant, name utf8mb4_general_ci) table are copied, in
     batches of 5. The cursor is the exact last key copied (JSON text, the name's bytes as the source holds them), the
@@ -410,12 +403,12 @@ def test_kill_9_in_the_middle_of_a_composite_text_key_resumes_at_the_cursor(serv
     proc = start_cli(config_path, log_path)
     try:
         deadline = time.monotonic() + 60
-        while (_cursor_row(servers, data["name"]) or (None, 0, 0))[2] < 200:
+        while _cursors(servers, data["name"]).get(kind.name, (None, 0, 0))[2] < 200:
             assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
             time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        last_key, done, copied = _cursor_row(servers, data["name"])
+        last_key, done, copied = _cursors(servers, data["name"])[kind.name]
         assert not done and 200 <= copied < total, "the copy was not killed in the middle of the table: %r" % ((last_key, done, copied),)
         tenant, name = json.loads(last_key)
         with root_session(servers.source) as conn:
@@ -439,7 +432,7 @@ def test_kill_9_in_the_middle_of_a_composite_text_key_resumes_at_the_cursor(serv
             assert proc.poll() is None, log_path.read_text()[-3000:]
 
         wait_caught_up(servers, data["name"], alive=alive)
-        assert _cursor_row(servers, data["name"])[1:] == (1, total - 1), "the restart did not copy on from the cursor"
+        assert _cursors(servers, data["name"])[kind.name][1:] == (1, total - 1), "the restart did not copy on from the cursor"
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -467,7 +460,7 @@ def test_checksum_verification_names_planted_differences_by_text_and_composite_k
     ferry = FerryThread(move_config(servers, db, tmp_path / "state"))
     try:
         wait_caught_up(servers, ferry.config.name, alive=_watched(ferry))
-        changed, recased = text.value(100), text.value(60)  # '\u00e9n100' and 'n060'
+        changed, recased = text.value(100), text.value(60)  # 'én100' (accented) and 'n060'
         gone, differs = composite.value(50), composite.value(137)
         sql(servers.target,
             "UPDATE %s SET v = v + 1 WHERE %s" % (quote_table(db, text.name), text.where(changed)),
