@@ -16,7 +16,8 @@ description:
     binlog retention, C(server_id), the current binlog position."
   - "Privileges of both users, from C(SHOW GRANTS) and by trying what the move reads: a row of each table
     and a binlog dump that ends at once."
-  - "Tables: a primary key on every moved table (a single integer column in this version), InnoDB,
+  - "Tables: a key on every moved table (its primary key, or a unique key on NOT NULL columns, of columns the server
+    compares exactly: integers, DECIMAL, CHAR/VARCHAR, BINARY/VARBINARY, temporal types; any number of them), InnoDB,
     foreign keys (moved when both tables are moved; one to or from a table outside the move is an error the operator may allow;
     a cascading one on a moved table cannot be accepted, its changes are not in the binlog), triggers and views
     (not moved), tables without rows, and ENUM/SET members or column defaults that C(SHOW CREATE TABLE) prints

@@ -12,11 +12,12 @@ version_added: 0.1.0
 description:
   - Waits until the move has copied every table and applied the source's binlog up to O(position), then compares
     every table of the move on the source and the target, reading only.
-  - The move's tables, where they went (renamed databases and tables) and their primary key columns are read
+  - The move's tables, where they went (renamed databases and tables) and their key columns are read
     from the target's C(_dbferry) schema, so only the move's O(name) is needed.
-  - "V(checksum): each table is cut into primary key ranges of O(chunk_rows) source keys; both servers compute
-    the row count and an order-independent digest of every row in each range. The first and the last range are open,
-    so rows the target holds below the source's first key or beyond its last are found too."
+  - "V(checksum): each table is cut into key ranges of O(chunk_rows) source keys (the key's columns compared by the
+    server, in their collation); both servers compute the row count and an order-independent digest of every row in
+    each range. The first and the last range are open, so rows the target holds below the source's first key or beyond
+    its last are found too."
   - "The row digest is exact: every column is compared as its stored bytes (no collation), NULL, V('') and V('NULL')
     differ, trailing spaces in VARCHAR count, FLOAT values are compared at full precision and ENUM values by their
     number too. Equal because the server stores them alike: CHAR values differing only in trailing spaces, -0.0 and 0.0."
@@ -25,11 +26,12 @@ description:
   - For a definite answer both sides must be quiet (make the source read-only first). While the source is still
     written, a range can differ only because the target has applied more or fewer of the latest writes; the second
     comparison clears most of these, but a report may still name rows written at that moment.
-  - The task fails when any row differs; C(msg) names the first few by table, primary key and columns.
+  - The task fails when any row differs; C(msg) names the first few by table, key and columns.
   - "Without a move (O(databases) instead of O(name)): any two servers, e.g. a replica of the source and a replica of
     the target, both stopped at the cutover's position, are compared as they stand, with the same row digest. The tables
     are the source's base tables in O(databases) (narrowed by O(tables)), each compared with the table of the same name
-    on the target; they need a single-column integer primary key. Nothing can catch up, so both servers must stand still:
+    on the target; each needs a key (a primary key, or a unique key on NOT NULL columns; see M(dbferry.mysql.preflight)).
+    Nothing can catch up, so both servers must stand still:
     each one's C(@@gtid_current_pos) is read before and after the comparison, and the task fails, naming the server,
     when one moved, or when it is not at O(position) (source) or O(target_position) (target) where given."
   - The module never changes anything but with O(before_read_only); it reports C(changed=false) and supports check mode.
@@ -64,7 +66,7 @@ options:
       - V(checksum) compares every table by primary key ranges (see the description).
       - V(inline) is for moves that run with the move option C(verify.inline). The move hashed each copied batch on both
         sides as it wrote it and keeps a dirty set of the rows changed since, re-verified in the background; so only the
-        dirty rows are compared, by primary key with the same exact row digest, and the time grows with the recent change
+        dirty rows are compared, by key with the same exact row digest, and the time grows with the recent change
         rate, not with the table size.
       - With V(inline), a table that inline cannot vouch for (copied, or its binlog events applied, while C(verify.inline)
         was off) is compared with V(checksum) instead; its C(method) and C(note) say so.
@@ -202,7 +204,7 @@ tables:
       elements: dict
       contains:
         key:
-          description: The row's primary key value.
+          description: The row's key value; a list of values for a key of several columns; bytes as 0x-prefixed hex, DECIMAL and temporal values as text.
           type: raw
           sample: 4711
         kind:

@@ -60,9 +60,9 @@ class Assembler:
     """Turns events into complete transactions with the row changes of moved tables."""
 
     def __init__(self, tables: frozenset[tuple[str, str]], collations: dict[int, str],
-                 keys: Optional[Mapping[tuple[str, str], str]] = None) -> None:
+                 keys: Optional[Mapping[tuple[str, str], tuple[str, ...]]] = None) -> None:
         self.tables = tables
-        #: (schema, table) -> the key column its before images are reduced to (BinlogStream's ``keys``).
+        #: (schema, table) -> the key columns its before images are reduced to (BinlogStream's ``keys``).
         self.keys = keys or {}
         self.folded = {(s.casefold(), t.casefold()): (s, t) for s, t in tables}
         self.collations = collations
@@ -191,7 +191,7 @@ class Assembler:
                 "a row event on %s does not carry every column (%d of %d); a session wrote it with binlog_row_image other than FULL."
                 % (table.display, count, len(table.columns)), obj=table.display,
                 fix="keep binlog_row_image=FULL in every session on the source, then restart the move.")
-        read_before = read_image if table.key_index is None else read_key
+        read_before = read_image if table.key_indexes is None else read_key
         while not buf.at_end():
             before = read_before(table, buf) if kind != INSERT else None
             after = read_image(table, buf) if kind != DELETE else None

@@ -93,7 +93,7 @@ class BinlogStream:
 
     def __init__(self, spec: ServerSpec, flavor: Flavor, start: str, tables: Collection[tuple[str, str]], *,
                  server_id: int, heartbeat_seconds: float = 1.0, stall_seconds: float = 30.0,
-                 keys: Optional[Mapping[tuple[str, str], str]] = None, on_event: Optional[Callable[..., None]] = None) -> None:
+                 keys: Optional[Mapping[tuple[str, str], tuple[str, ...]]] = None, on_event: Optional[Callable[..., None]] = None) -> None:
         refuse_unsupported_source(flavor, "follows binlogs")
         if not 0 < heartbeat_seconds <= stall_seconds / 2:
             raise DbferryError("heartbeat_seconds (%s) must be positive and at most half of stall_seconds (%s)." % (heartbeat_seconds, stall_seconds),
@@ -228,7 +228,7 @@ class _Reconnected(NamedTuple):
 
 
 def _read_binlog(channel: Any, parent: int, start: str, spec: ServerSpec, server_id: int, heartbeat: float, read_timeout: int,
-                 tables: frozenset[tuple[str, str]], keys: dict[tuple[str, str], str], collations: dict[int, str]) -> None:
+                 tables: frozenset[tuple[str, str]], keys: dict[tuple[str, str], tuple[str, ...]], collations: dict[int, str]) -> None:
     """The reader process: stream from ``start``, sending lists of transactions and, last, the error that ended it."""
     # The parent stops it (SIGTERM: the dump ends cleanly, _Reader.run); Ctrl-C in a terminal signals the whole process
     # group, and the parent stops at a checkpoint first.

@@ -48,8 +48,8 @@ class TableLayout:
     plan: list[tuple[str, int, bool, Any, Column]] = field(default_factory=list)
     #: How to step over each column's value without decoding it: (bytes, 0) or (0, bytes of its length prefix).
     skips: list[tuple[int, int]] = field(default_factory=list)
-    #: The column before images are reduced to (the primary key, which is all that finds the row); None: whole images.
-    key_index: Optional[int] = None
+    #: The columns before images are reduced to (the key, which is all that finds the row); None: whole images.
+    key_indexes: Optional[frozenset] = None
     #: The bitmap of a rows event that carries every column (binlog_row_image=FULL), to compare each event's with.
     every_column: bytes = b""
 
@@ -58,8 +58,9 @@ class TableLayout:
         return display_table(self.schema, self.name)
 
 
-def parse_table(schema: str, name: str, buf: EventBuffer, collations: dict[int, str], key: Optional[str]) -> TableLayout:
-    """The layout from the rest of a table map body (after the table name); before images reduced to ``key`` if given.
+def parse_table(schema: str, name: str, buf: EventBuffer, collations: dict[int, str], key: Optional[tuple[str, ...]]) -> TableLayout:
+    """The layout from the rest of a table map body (after the table name); before images reduced to the ``key``
+    columns if given (and all found).
 
     ``collations`` maps the source's collation ids to character set names.
     """
@@ -73,8 +74,8 @@ def parse_table(schema: str, name: str, buf: EventBuffer, collations: dict[int, 
     count = len(table.columns)
     table.every_column = bytes([0xFF] * (count // 8) + ([(1 << (count % 8)) - 1] if count % 8 else []))
     names = [col.name for col in table.columns]
-    if key in names:
-        table.key_index = names.index(key)
+    if key and all(column in names for column in key):
+        table.key_indexes = frozenset(names.index(column) for column in key)
     return table
 
 
@@ -174,18 +175,18 @@ def read_image(table: TableLayout, buf: EventBuffer) -> dict[str, Any]:
 
 
 def read_key(table: TableLayout, buf: EventBuffer) -> dict[str, Any]:
-    """A before image reduced to its key column (table.key_index): the other values are stepped over, not decoded.
+    """A before image reduced to its key columns (table.key_indexes): the other values are stepped over, not decoded.
 
     Applying a change needs only the key of its before image (the row is found by it, docs/design.md step 3);
     decoding the rest was a third of the stream's work for updates.
     """
-    plan = table.plan
+    plan, keyed = table.plan, table.key_indexes or frozenset()
     nulls = buf.take((len(plan) + 7) // 8)
     row: dict[str, Any] = {}
     for i, (fixed, prefix) in enumerate(table.skips):
         if nulls[i >> 3] & (1 << (i & 7)):
             continue
-        if i == table.key_index:
+        if i in keyed:
             name, int_size, signed, decode, col = plan[i]
             row[name] = int.from_bytes(buf.take(int_size), "little", signed=signed) if int_size else decode(col, buf)
         else:

@@ -3,8 +3,9 @@
 The lock discipline of one batch (docs/design.md step 2):
 
 1. In a source transaction, read the next batch with a locking read
-   (``... WHERE key > last ORDER BY key LIMIT n LOCK IN SHARE MODE``). Its
-   rows, and the gaps between them, are now locked against writers.
+   (``... WHERE key > last ORDER BY key LIMIT n LOCK IN SHARE MODE``, the
+   key's columns compared by the server: keys.py). Its rows, and the gaps
+   between them, are now locked against writers.
 2. Write the batch to the target, skipping rows whose key is there
    already and nothing else (rows.copy_rows: a value the target cannot hold
    is an error, never a silent conversion), and the table's cursor in the
@@ -64,13 +65,14 @@ from ..server.flavor import Flavor
 from ..common.identifiers import for_arguments
 from ..verify.inline import GROUP_CONCAT_BYTES, BatchHasher, BatchPrint
 from ..common.retry import run_reconnecting
+from .keys import KeyValue, after_condition, compare_args, display_key
 from .rows import copy_rows
 from .tables import MovedTable
 from ..controls.throttle import Throttle
 from ..config.tunables import Tunables
 
 #: Called with (table, rows) between the read and the write, while the
-#: source locks are held; rows are (key, row literal) pairs. Tests use it
+#: source locks are held; rows are (key values, row literal) pairs. Tests use it
 #: to run racing DML at that moment.
 CopyHook = Callable[[MovedTable, list], None]
 #: Called with (table, rows, done) each time the cursor moves (over ``rows`` more rows) and once at the table's end.
@@ -97,7 +99,7 @@ class _Batch:
     """Rows read after key ``after``, and the source session whose open transaction holds their locks."""
 
     session: Any
-    after: Optional[int]
+    after: Optional[KeyValue]
     rows: list
     #: Keys of the rows that hold the ENUM error value, which are written leniently (rows.copy_rows).
     lenient: frozenset
@@ -238,14 +240,14 @@ class _Writers:
 class TableCopier:
     """Copies one table from its cursor to the end."""
 
-    def __init__(self, config: MoveConfig, flavor: Flavor, table: MovedTable, last_key: Optional[int],
+    def __init__(self, config: MoveConfig, flavor: Flavor, table: MovedTable, last_key: Optional[KeyValue],
                  progress: Progress, throttle: Throttle, tunables: Tunables, hook: Optional[CopyHook] = None) -> None:
         self.config = config
         self.table = table
         #: The cursor: every batch up to this key is committed on the target, and the target's checkpoint says so.
         self.last_key = last_key
         #: Batches committed beyond the cursor, waiting for the ones before them: their ``after`` -> (last key, rows).
-        self.ahead: dict[Optional[int], tuple[int, int]] = {}
+        self.ahead: dict[Optional[KeyValue], tuple[KeyValue, int]] = {}
         self.cursor_lock = threading.Lock()
         #: The last key handed to the writers (the dispatcher's own cursor; the batches after ``last_key`` are in flight).
         self.read_to = last_key
@@ -261,7 +263,7 @@ class TableCopier:
         flag = "" if table.error_value_test is None else ", " + for_arguments(table.error_value_test)
         select = "SELECT %s, CAST(%s AS BINARY)%s FROM %s" % (key, for_arguments(table.row_literal), flag, table.source_sql)
         self.first_sql = select + " ORDER BY %s LIMIT " % key
-        self.next_sql = select + " WHERE %s > %%s ORDER BY %s LIMIT " % (key, key)
+        self.next_sql = select + " WHERE %s ORDER BY %s LIMIT " % (after_condition(table.key), key)
         self.lock_clause = " " + flavor.shared_lock_clause
 
     def run(self, stop: threading.Event) -> None:
@@ -292,22 +294,25 @@ class TableCopier:
         # Closed in this order (run_reconnecting): the writers end their batches before the reader ends their sessions.
         return _Writers(self.table, targets, lambda target, batch: self._write(target, batch, reader)), reader
 
-    def read(self, source: Any, after: Optional[int]) -> _Batch:
-        """Step 1: the batch after key ``after``, as (key, row literal) pairs, locked in ``source``'s transaction."""
+    def read(self, source: Any, after: Optional[KeyValue]) -> _Batch:
+        """Step 1: the batch after key ``after``, as (key values, row literal) pairs, locked in ``source``'s transaction."""
         tail = "%d%s" % (self.tunables.batch_rows, self.lock_clause)
         if after is None:
             read = fetch_all(source, self.first_sql + tail, ())
         else:
-            read = fetch_all(source, self.next_sql + tail, (after,))
+            read = fetch_all(source, self.next_sql + tail, compare_args(after))
+        width = len(self.table.key)
+        rows = [(tuple(row[:width]), row[width]) for row in read]
         if self.table.error_value_test is None:
-            rows, lenient = read, frozenset()
-        else:  # a third column says whether the row holds the ENUM error value
-            rows = [(key, literal) for key, literal, _error_value in read]
-            lenient = frozenset(key for key, _literal, error_value in read if error_value)
+            lenient = frozenset()
+        else:  # a last column says whether the row holds the ENUM error value
+            lenient = frozenset(tuple(row[:width]) for row in read if row[width + 1])
         for key, literal in rows:
             if literal is None:  # CONCAT gives NULL when its result would exceed max_allowed_packet
-                raise DbferryError("row %s of %s is too large for the source's max_allowed_packet once printed." % (key, self.table.source),
-                                   obj=self.table.source, fix="raise max_allowed_packet on the source (the copy prints rows at about twice their size).")
+                raise DbferryError(
+                    "the row with %s of %s is too large for the source's max_allowed_packet once printed." % (
+                        display_key(self.table.key, key), self.table.source),
+                    obj=self.table.source, fix="raise max_allowed_packet on the source (the copy prints rows at about twice their size).")
         return _Batch(source, after, rows, lenient, BatchPrint.of(rows) if self.hasher is not None else None)
 
     def _dispatch_next(self, writers: _Writers, reader: _ReadAhead) -> bool:
@@ -348,7 +353,7 @@ class TableCopier:
         finally:
             reader.free.put(batch.session)
 
-    def _commit(self, target: Any, source: Any, after: Optional[int], last_key: int, rows: int) -> None:
+    def _commit(self, target: Any, source: Any, after: Optional[KeyValue], last_key: KeyValue, rows: int) -> None:
         """Steps 3-4 on the target for the batch of keys ``(after, last_key]``: move the cursor over it and over the
         batches committed beyond it, if every batch before it is committed; check that ``source`` still holds the
         batch's locks; commit. Under ``cursor_lock``, so that the cursor only moves forward and counts each batch once;

@@ -38,6 +38,7 @@ from ..config.move_config import MoveConfig
 from ..server.connection import close_quietly, connect, fetch_all, fetch_value
 from .copier import CopyHook, TableCopier
 from .foreign_keys import refuse_cascades, refuse_name_conflicts
+from .keys import key_for_output
 from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
 from ..common.workers import WorkerPool
@@ -274,7 +275,7 @@ class Ferry:
     def _copy_tables(self, flavor: Flavor, pending: Iterator[tuple[MovedTable, Optional[int]]]) -> None:
         """One copier thread: copies the tables it takes, one at a time, from their cursors."""
         for table, last_key in pending:
-            self.log.event("copy_table", table=table.source, resume_after=last_key)
+            self.log.event("copy_table", table=table.source, resume_after=None if last_key is None else key_for_output(last_key))
             TableCopier(self.config, flavor, table, last_key, self._copied, self.throttle, self.tunables, self.copy_hook).run(self._halt)
 
     def _copied(self, table: MovedTable, rows: int, done: bool) -> None:

@@ -22,7 +22,7 @@ one does.
 Both write the target's names of the columns (MovedTable.target_columns):
 an online schema change writes a renamed column under its new name.
 
-Apply: every image is written whole, by primary key, with ``REPLACE``, so
+Apply: every image is written whole, by key (keys.py), with ``REPLACE``, so
 that replaying any suffix of events converges (docs/design.md step 3). It is
 REPLACE and not "UPDATE the row if present" because the target is a mix of
 rows copied at different times: a copied row can collide on a secondary
@@ -43,6 +43,7 @@ from ..server.connection import LENIENT_SQL_MODE, SESSION_SQL_MODE, error_row, e
 from ..common.errors import DbferryError
 from ..common.identifiers import quote_ident
 from ..common.retry import is_transient
+from .keys import KeyValue, display_key, key_points
 from .tables import MovedTable
 
 #: Writes a value as an SQL literal (connection.literal).
@@ -78,7 +79,7 @@ class Statement:
     sql: Union[str, bytes]
     #: None for a session setting.
     table: Optional[MovedTable] = None
-    #: The primary keys of the rows the statement writes, in the order of its VALUES (or IN) list.
+    #: The keys of the rows the statement writes, in the order of its VALUES (or IN) list.
     keys: tuple = ()
 
 
@@ -95,16 +96,16 @@ def execute_statement(cursor: Any, statement: Statement, doing: str) -> None:
         if statement.table is None or not is_database_error(exc) or is_transient(exc):
             raise
         table, keys = statement.table, statement.keys
-        key = quote_ident(table.key)
         row = error_row(exc)
         if row is not None and 0 < row <= len(keys):
-            where = "the row with key %s = %s" % (key, keys[row - 1])
+            where = "the row with key %s" % display_key(table.key, keys[row - 1])
         elif len(keys) == 1:
-            where = "the row with key %s = %s" % (key, keys[0])
+            where = "the row with key %s" % display_key(table.key, keys[0])
         elif len(keys) > 5:
-            where = "one of %d rows with keys %s from %s to %s" % (len(keys), key, min(keys), max(keys))
+            where = "one of %d rows, from the row with key %s to the row with key %s" % (
+                len(keys), display_key(table.key, keys[0]), display_key(table.key, keys[-1]))
         else:
-            where = "one of the rows with keys %s in (%s)" % (key, ", ".join(map(str, keys)))
+            where = "one of the rows with keys %s" % ", ".join(display_key(table.key, k) for k in keys)
         raise DbferryError(
             "%s %s failed at %s: %s" % (doing, table.source, where, error_text(exc)),
             obj=table.source,
@@ -116,7 +117,8 @@ def copy_rows(cursor: Any, table: MovedTable, rows: list[tuple[Any, bytes]], len
     """Write a copied batch: ``rows`` are (key, ``(v1,v2,...)``) in ``table.columns`` order, from MovedTable.row_literal;
     the rows whose key is in ``lenient`` hold the ENUM error value (MovedTable.error_value_test)."""
     head = ("INSERT INTO %s (%s) VALUES " % (table.quoted_target, table.target_column_list)).encode("utf-8")
-    tail = (" ON DUPLICATE KEY UPDATE %s = %s" % (quote_ident(table.target_key), quote_ident(table.target_key))).encode("utf-8")
+    first_key = quote_ident(table.target_key[0])
+    tail = (" ON DUPLICATE KEY UPDATE %s = %s" % (first_key, first_key)).encode("utf-8")
 
     def insert(chunk: list[tuple[Any, bytes]]) -> Statement:
         return Statement(head + b",".join(literal for _key, literal in chunk) + tail, table, tuple(key for key, _literal in chunk))
@@ -156,34 +158,39 @@ def _image(table: MovedTable, image: dict[str, Any]) -> tuple:
                            fix="the table changed under the move (DDL): restart the move.") from None
 
 
+def _key(table: MovedTable, image: dict[str, Any]) -> KeyValue:
+    return tuple(image[c] for c in table.key)
+
+
 def _operations(table: MovedTable, change: RowChange) -> list[tuple[str, Any]]:
     """A change as writes: ("delete", key) and ("replace", row) in order.
 
-    An update that changes the key moves the row: delete the old key, write the new row.
+    An update that changes the key moves the row: delete the old key, write the new row. (Keys that only a
+    collation takes for equal, 'a' and 'A', go the same way: the delete and the write meet the same row, in order.)
     """
     if change.kind == DELETE:
-        return [(DELETE, change.before[table.key])]
+        return [(DELETE, _key(table, change.before))]
     if change.kind not in (INSERT, UPDATE):
         raise DbferryError("unknown row change kind %r." % change.kind, obj=table.source, fix="report this.")
     row = _image(table, change.after)
-    if change.kind == UPDATE and change.before[table.key] != change.after[table.key]:
-        return [(DELETE, change.before[table.key]), ("replace", row)]
+    if change.kind == UPDATE and _key(table, change.before) != _key(table, change.after):
+        return [(DELETE, _key(table, change.before)), ("replace", row)]
     return [("replace", row)]
 
 
 def _statements(kind: str, table: MovedTable, items: list, literal: Literal) -> Iterable[Statement]:
     if kind == DELETE:
-        head = "DELETE FROM %s WHERE %s IN (" % (table.quoted_target, quote_ident(table.target_key))
+        head = "DELETE FROM %s WHERE " % table.quoted_target
         for start in range(0, len(items), 1000):
             keys = items[start:start + 1000]
-            yield Statement(head + ", ".join(map(literal, keys)) + ")", table, tuple(keys))
+            yield Statement(head + key_points(table.target_key, [tuple(map(literal, key)) for key in keys]), table, tuple(keys))
         return
     head = "REPLACE INTO %s (%s) VALUES " % (table.quoted_target, table.target_column_list)
-    enums, key_index = table.enum_indexes, table.key_index
+    enums, key_indexes = table.enum_indexes, table.key_indexes
 
     def replace(chunk: list[tuple]) -> Statement:
         return Statement(head + ", ".join("(" + ", ".join(map(literal, row)) + ")" for row in chunk), table,
-                         tuple(row[key_index] for row in chunk))
+                         tuple(tuple(row[i] for i in key_indexes) for row in chunk))
 
     yield from _written(items, replace, _size, lambda row: any(row[i] == 0 for i in enums))
 
@@ -195,29 +202,47 @@ def net_statements(tables: dict[tuple[str, str], MovedTable], changes: Iterable[
     one target transaction. What they leave behind is, for each key they
     touch, its last image (or its absence), which is the source's row at the
     end of the last of them: a consistent state, in which no two rows share
-    a UNIQUE value. So each table gets one DELETE ... IN for the keys that
-    end deleted and one multi-row REPLACE of the last images, however the
+    a UNIQUE value. So each table gets one DELETE for the keys that end
+    deleted and one multi-row REPLACE of the last images, however the
     changes interleave (mixed writes would otherwise need a statement per
     switch between deleting and replacing). The argument of the module
     docstring holds for the net effect as for the changes one by one: a
     last image can only evict a row copied "ahead", which a later event
     restores; and fewer intermediate images means fewer evictions.
 
+    The net effect needs Python to tell which writes meet the same row,
+    which it can only for keys whose values are equal exactly when the
+    server's are (MovedTable.exact_key). A text key's table ('a' and 'A'
+    are one row in a case-insensitive collation) gets its writes in binlog
+    order instead, each run of deletes or of replaces one statement: the
+    changes one by one, as the module docstring argues.
+
     The statements are complete SQL text, values written by ``literal``
     (connection.literal): the applier renders them while the target runs
     the batch before, and the session only sends them (execute_statement).
     """
     net: dict[MovedTable, dict[Any, Optional[tuple]]] = {}
+    runs: dict[MovedTable, list[tuple[str, list]]] = {}
     for change in changes:
         table = tables[(change.schema, change.table)]
+        if not table.exact_key:
+            ordered = runs.setdefault(table, [])
+            for kind, item in _operations(table, change):
+                if not ordered or ordered[-1][0] != kind:
+                    ordered.append((kind, []))
+                ordered[-1][1].append(item)
+            continue
         last = net.setdefault(table, {})
         for kind, item in _operations(table, change):
             if kind == DELETE:
                 last[item] = None
             else:
-                last[item[table.key_index]] = item
+                last[tuple(item[i] for i in table.key_indexes)] = item
     statements: list[Statement] = []
     for table, last in net.items():
         statements += _statements(DELETE, table, [key for key, row in last.items() if row is None], literal)
         statements += _statements("replace", table, [row for row in last.values() if row is not None], literal)
+    for table, ordered in runs.items():
+        for kind, items in ordered:
+            statements += _statements(kind, table, items, literal)
     return statements

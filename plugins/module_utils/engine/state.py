@@ -2,8 +2,8 @@
 
 The ``_dbferry`` schema on the target holds, per move, the position the
 binlog applier has applied up to and, per table, where it goes (target
-name, key column: what verification reads) and the copy cursor (the last
-primary key copied). The applier writes the position in the transaction
+name, key columns: what verification reads) and the copy cursor (the last
+key copied, as keys.encode_key records it). The applier writes the position in the transaction
 that applies the events; the copier writes a cursor in the transaction that
 writes the batch. So after a crash, what the target holds and what the
 checkpoints say agree, and a restart resumes from exactly there.
@@ -16,7 +16,12 @@ its first batch on, or from which source position a checksum pass found it
 equal) and ``inline_moves`` (from which applied position on, and up to which,
 every applied change was recorded in ``dirty``). See inline.py. The inline
 tables have no migration: a move started by an older version keeps its
-``_dbferry`` until cleanup, and is verified by that version.
+``_dbferry`` until cleanup, and is verified by that version. One exception:
+keys were DECIMAL(20,0) numbers before keys of any type (keys.py); a
+cursor recorded so reads back as a one-column key (keys.decode_key), and
+an old ``dirty`` table, which cannot hold other keys, is dropped and its
+move's tables are no longer counted as covered (verified by checksum
+instead: slower, never wrong).
 
 This module owns the schema: its tables, and every statement that reads or
 writes them (the engine's, verification's, the cutover's). The others call
@@ -26,6 +31,8 @@ rows are declared once.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
@@ -33,6 +40,7 @@ from ..binlog import gtid
 from ..server.connection import execute, fetch_all, fetch_value
 from ..common.errors import DbferryError
 from ..common.identifiers import quote_ident
+from .keys import KeyValue, decode_key, encode_key
 from .tables import MovedTable
 from .selection import STATE_SCHEMA
 
@@ -41,7 +49,7 @@ _S = quote_ident(STATE_SCHEMA)
 #: The phase a move is in once cutover has completed it.
 COMPLETE = "complete"
 
-#: DECIMAL(20,0) holds every signed and unsigned 64-bit key. The schema is utf8mb4 with a binary collation, whatever
+#: Keys are JSON text (keys.encode_key), key columns a JSON list of names. The schema is utf8mb4 with a binary collation, whatever
 #: the target's default: every table name fits, and names that differ only by case or accent (``T`` and ``t``,
 #: ``cafe`` and ``café``) are different keys.
 _DDL = (
@@ -52,21 +60,22 @@ _DDL = (
     "updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6)) ENGINE=InnoDB" % _S,
     "CREATE TABLE IF NOT EXISTS %s.cursors (move VARCHAR(64) NOT NULL, source_schema VARCHAR(64) NOT NULL, "
     "source_table VARCHAR(64) NOT NULL, target_schema VARCHAR(64) NOT NULL, target_table VARCHAR(64) NOT NULL, "
-    "key_column VARCHAR(64) NOT NULL, last_key DECIMAL(20,0) NULL, done BOOLEAN NOT NULL DEFAULT FALSE, "
+    "key_column TEXT NOT NULL, last_key TEXT NULL, done BOOLEAN NOT NULL DEFAULT FALSE, "
     "rows_copied BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (move, source_schema, source_table)) ENGINE=InnoDB" % _S,
 )
 
 
 #: ``seq`` counts the times a key was marked: the re-verifier removes a key only if it was not marked again meanwhile.
+#: A dirty key is found by the MD5 of its recorded text (``mark``): a key may be longer than an index can hold.
 _INLINE_DDL = (
     "CREATE TABLE IF NOT EXISTS %s.inline_moves (move VARCHAR(64) NOT NULL PRIMARY KEY, applied_position TEXT NOT NULL, "
     "tracked_since TEXT NOT NULL) ENGINE=InnoDB" % _S,
     "CREATE TABLE IF NOT EXISTS %s.inline_tables (move VARCHAR(64) NOT NULL, source_schema VARCHAR(64) NOT NULL, "
-    "source_table VARCHAR(64) NOT NULL, hashed_to DECIMAL(20,0) NULL, hashed_done BOOLEAN NOT NULL DEFAULT FALSE, "
+    "source_table VARCHAR(64) NOT NULL, hashed_to TEXT NULL, hashed_done BOOLEAN NOT NULL DEFAULT FALSE, "
     "covered BOOLEAN NOT NULL, checked_from TEXT NULL, PRIMARY KEY (move, source_schema, source_table)) ENGINE=InnoDB" % _S,
     "CREATE TABLE IF NOT EXISTS %s.dirty (move VARCHAR(64) NOT NULL, source_schema VARCHAR(64) NOT NULL, "
-    "source_table VARCHAR(64) NOT NULL, key_value DECIMAL(20,0) NOT NULL, seq BIGINT UNSIGNED NOT NULL DEFAULT 0, "
-    "PRIMARY KEY (move, source_schema, source_table, key_value)) ENGINE=InnoDB" % _S,
+    "source_table VARCHAR(64) NOT NULL, mark BINARY(16) NOT NULL, key_value TEXT NOT NULL, seq BIGINT UNSIGNED NOT NULL DEFAULT 0, "
+    "PRIMARY KEY (move, source_schema, source_table, mark)) ENGINE=InnoDB" % _S,
 )
 _INLINE_TABLES = ("dirty", "inline_tables", "inline_moves")
 
@@ -74,14 +83,25 @@ _INLINE_TABLES = ("dirty", "inline_tables", "inline_moves")
 MARK_ROWS = 1000
 
 #: A key marked dirty: (source schema, source table, key).
-DirtyKey = tuple[str, str, int]
+DirtyKey = tuple[str, str, KeyValue]
+
+
+@dataclass(frozen=True)
+class DirtyRow:
+    """A dirty key as recorded: its table, its value, its ``seq`` and its ``mark`` (where it is in the table)."""
+
+    schema: str
+    table: str
+    key: KeyValue
+    seq: int
+    mark: bytes
 
 
 @dataclass
 class Cursor:
     """How far the copy of one table got."""
 
-    last_key: Optional[int]
+    last_key: Optional[KeyValue]
     done: bool
     rows_copied: int
 
@@ -101,6 +121,14 @@ class MoveState:
 def ensure_schema(conn: Any) -> None:
     for statement in _DDL:
         execute(conn, statement)
+    _widen_numeric_keys(conn, "cursors", "key_column TEXT NOT NULL, MODIFY last_key TEXT NULL", "last_key")
+
+
+def _widen_numeric_keys(conn: Any, table: str, columns: str, numeric: str) -> None:
+    """Give an earlier version's ``table`` text keys (module docstring): its numbers read back as one-column keys."""
+    if fetch_all(conn, "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND COLUMN_NAME = %s "
+                       "AND DATA_TYPE = 'decimal'", (STATE_SCHEMA, table, numeric)):
+        execute(conn, "ALTER TABLE %s.%s MODIFY %s" % (_S, quote_ident(table), columns))
 
 
 def _has_table(conn: Any, table: str) -> bool:
@@ -117,7 +145,7 @@ def load(conn: Any, name: str) -> Optional[MoveState]:
     if not rows:
         return None
     cursors = {
-        (schema, table): Cursor(None if last is None else int(last), bool(done), int(copied))
+        (schema, table): Cursor(decode_key(last), bool(done), int(copied))
         for schema, table, last, done, copied in fetch_all(
             conn, "SELECT source_schema, source_table, last_key, done, rows_copied FROM %s.cursors WHERE move = %%s" % _S, (name,))
     }
@@ -128,11 +156,17 @@ def load(conn: Any, name: str) -> Optional[MoveState]:
 def read_move_tables(conn: Any, name: str) -> list[MovedTable]:
     """The move's tables as its cursors record them (names and key, no columns), in source name order; no move is an error."""
     if _has_table(conn, "moves") and fetch_all(conn, "SELECT 1 FROM %s.moves WHERE name = %%s" % _S, (name,)):
-        return [MovedTable(schema, table, target_schema, target_table, (), key) for schema, table, target_schema, target_table, key in fetch_all(
+        return [MovedTable(schema, table, target_schema, target_table, (), _key_columns(key))
+                for schema, table, target_schema, target_table, key in fetch_all(
             conn, "SELECT source_schema, source_table, target_schema, target_table, key_column FROM %s.cursors WHERE move = %%s "
                   "ORDER BY source_schema, source_table" % _S, (name,))]
     raise DbferryError("no move named %s is recorded on the target." % name, obj=name,
                        fix="check the name and the target server, and that the move was started (its agent records it in _dbferry).")
+
+
+def _key_columns(recorded: str) -> tuple[str, ...]:
+    """The key columns as ``cursors.key_column`` records them: a JSON list, or one bare name (an earlier version's)."""
+    return tuple(json.loads(recorded)) if recorded.startswith("[") else (recorded,)
 
 
 def create(conn: Any, name: str, digest: str, tables: list[MovedTable]) -> None:
@@ -141,7 +175,8 @@ def create(conn: Any, name: str, digest: str, tables: list[MovedTable]) -> None:
             (name, digest))
     for table in tables:
         execute(conn, "INSERT INTO %s.cursors (move, source_schema, source_table, target_schema, target_table, key_column) "
-                      "VALUES (%%s, %%s, %%s, %%s, %%s, %%s)" % _S, (name, table.schema, table.name, table.target_schema, table.target_name, table.key))
+                      "VALUES (%%s, %%s, %%s, %%s, %%s, %%s)" % _S,
+                (name, table.schema, table.name, table.target_schema, table.target_name, json.dumps(list(table.key), ensure_ascii=False)))
 
 
 def start(conn: Any, name: str, position: str) -> None:
@@ -150,7 +185,7 @@ def start(conn: Any, name: str, position: str) -> None:
             (position, position, name))
 
 
-def save_cursor(conn: Any, name: str, table: MovedTable, last_key: Optional[int], done: bool, rows: int) -> None:
+def save_cursor(conn: Any, name: str, table: MovedTable, last_key: Optional[KeyValue], done: bool, rows: int) -> None:
     """Advance a table's cursor, inside the transaction that wrote the batch; refused once the move is complete.
 
     The move's row is read with a shared lock, so a cutover recording the move complete waits for this
@@ -159,7 +194,7 @@ def save_cursor(conn: Any, name: str, table: MovedTable, last_key: Optional[int]
     refuse_if_complete(conn, name)
     execute(conn, "UPDATE %s.cursors SET last_key = %%s, done = %%s, rows_copied = rows_copied + %%s "
                   "WHERE move = %%s AND source_schema = %%s AND source_table = %%s" % _S,
-            (last_key, done, rows, name, table.schema, table.name))
+            (encode_key(last_key), done, rows, name, table.schema, table.name))
 
 
 def save_position(conn: Any, name: str, position: str) -> None:
@@ -216,8 +251,12 @@ def begin_inline(conn: Any, recorded: MoveState) -> None:
     while the source is still writable (window.py, ``record_checked``), or
     compared by checksum in the read-only window.
     """
+    if _has_numeric_dirty(conn):
+        execute(conn, "DROP TABLE %s.dirty" % _S)
+        execute(conn, "UPDATE %s.inline_tables SET covered = FALSE, checked_from = NULL" % _S)
     for statement in _INLINE_DDL:
         execute(conn, statement)
+    _widen_numeric_keys(conn, "inline_tables", "hashed_to TEXT NULL", "hashed_to")
     name = recorded.name
     rows = fetch_all(conn, "SELECT applied_position FROM %s.inline_moves WHERE move = %%s FOR UPDATE" % _S, (name,))
     if rows:
@@ -229,7 +268,7 @@ def begin_inline(conn: Any, recorded: MoveState) -> None:
         gap = recorded.applied_position != recorded.start_position
         execute(conn, "INSERT INTO %s.inline_moves (move, applied_position, tracked_since) VALUES (%%s, %%s, %%s)" % _S,
                 (name, recorded.applied_position, recorded.applied_position))
-    hashed = {(s, t): (None if to is None else int(to), bool(done), bool(covered)) for s, t, to, done, covered in fetch_all(
+    hashed = {(s, t): (decode_key(to), bool(done), bool(covered)) for s, t, to, done, covered in fetch_all(
         conn, "SELECT source_schema, source_table, hashed_to, hashed_done, covered FROM %s.inline_tables WHERE move = %%s FOR UPDATE" % _S,
         (name,))}
     for (schema, table), cursor in sorted(recorded.cursors.items()):
@@ -241,13 +280,19 @@ def begin_inline(conn: Any, recorded: MoveState) -> None:
         else:
             execute(conn, "INSERT INTO %s.inline_tables (move, source_schema, source_table, hashed_to, hashed_done, covered) "
                           "VALUES (%%s, %%s, %%s, %%s, %%s, %%s)" % _S,
-                    (name, schema, table, cursor.last_key, cursor.done, not begun))
+                    (name, schema, table, encode_key(cursor.last_key), cursor.done, not begun))
 
 
-def save_hashed(conn: Any, name: str, table: MovedTable, last_key: Optional[int], done: bool) -> None:
+def _has_numeric_dirty(conn: Any) -> bool:
+    """Whether ``dirty`` is an earlier version's, with numeric keys and no ``mark`` (module docstring)."""
+    return bool(fetch_all(conn, "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'dirty' "
+                                "AND COLUMN_NAME = 'key_value' AND DATA_TYPE = 'decimal'", (STATE_SCHEMA,)))
+
+
+def save_hashed(conn: Any, name: str, table: MovedTable, last_key: Optional[KeyValue], done: bool) -> None:
     """Record that a table's copy is hashed up to ``last_key``, inside the transaction that wrote and hashed the batch."""
     execute(conn, "UPDATE %s.inline_tables SET hashed_to = %%s, hashed_done = %%s WHERE move = %%s AND source_schema = %%s AND source_table = %%s" % _S,
-            (last_key, done, name, table.schema, table.name))
+            (encode_key(last_key), done, name, table.schema, table.name))
 
 
 def save_inline_position(conn: Any, name: str, position: str) -> None:
@@ -255,43 +300,52 @@ def save_inline_position(conn: Any, name: str, position: str) -> None:
     execute(conn, "UPDATE %s.inline_moves SET applied_position = %%s WHERE move = %%s" % _S, (position, name))
 
 
+def _mark(text: str) -> bytes:
+    return hashlib.md5(text.encode("utf-8")).digest()
+
+
 def mark_dirty(conn: Any, name: str, keys: Iterable[DirtyKey]) -> None:
     """Mark keys dirty (or again: ``seq`` goes up), in the caller's transaction (the one that wrote the rows).
 
-    Sorted, so two writers marking overlapping keys take their locks in one order.
+    Sorted by where they go in ``dirty``, so two writers marking overlapping keys take their locks in one order.
     """
-    ordered = sorted(set(keys))
+    recorded = {(schema, table, encode_key(key)) for schema, table, key in keys}
+    ordered = sorted((schema, table, _mark(text), text) for schema, table, text in recorded)
     for start in range(0, len(ordered), MARK_ROWS):
         chunk = ordered[start:start + MARK_ROWS]
-        execute(conn, "INSERT INTO %s.dirty (move, source_schema, source_table, key_value) VALUES %s ON DUPLICATE KEY UPDATE seq = seq + 1" % (
-            _S, ", ".join(["(%s, %s, %s, %s)"] * len(chunk))), [v for schema, table, key in chunk for v in (name, schema, table, key)])
+        execute(conn, "INSERT INTO %s.dirty (move, source_schema, source_table, mark, key_value) VALUES %s "
+                      "ON DUPLICATE KEY UPDATE seq = seq + 1" % (_S, ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))),
+                [v for schema, table, mark, text in chunk for v in (name, schema, table, mark, text)])
 
 
-def dirty_after(conn: Any, name: str, after: Optional[DirtyKey], limit: int) -> list[tuple[str, str, int, int]]:
-    """Up to ``limit`` dirty keys of the move after ``after`` (None: from the first), in key order, with their ``seq``."""
-    select = "SELECT source_schema, source_table, key_value, seq FROM %s.dirty WHERE move = %%s%s " \
-             "ORDER BY source_schema, source_table, key_value LIMIT %d"
+def _dirty_rows(rows: Iterable[tuple]) -> list[DirtyRow]:
+    return [DirtyRow(schema, table, decode_key(text), int(seq), bytes(mark)) for schema, table, text, seq, mark in rows]
+
+
+def dirty_after(conn: Any, name: str, after: Optional[DirtyRow], limit: int) -> list[DirtyRow]:
+    """Up to ``limit`` dirty keys of the move after ``after`` (None: from the first), in ``dirty``'s order."""
+    select = "SELECT source_schema, source_table, key_value, seq, mark FROM %s.dirty WHERE move = %%s%s " \
+             "ORDER BY source_schema, source_table, mark LIMIT %d"
     if after is None:
-        rows = fetch_all(conn, select % (_S, "", limit), (name,))
-    else:
-        rows = fetch_all(conn, select % (_S, " AND (source_schema, source_table, key_value) > (%s, %s, %s)", limit), (name,) + after)
-    return [(schema, table, int(key), int(seq)) for schema, table, key, seq in rows]
+        return _dirty_rows(fetch_all(conn, select % (_S, "", limit), (name,)))
+    return _dirty_rows(fetch_all(conn, select % (_S, " AND (source_schema, source_table, mark) > (%s, %s, %s)", limit),
+                                 (name, after.schema, after.table, after.mark)))
 
 
-def dirty_table_keys(conn: Any, name: str, schema: str, table: str, after: Optional[int], limit: int) -> list[int]:
-    """Up to ``limit`` dirty keys of one table after key ``after`` (None: from the first), in key order."""
-    return [int(key) for (key,) in fetch_all(
-        conn, "SELECT key_value FROM %s.dirty WHERE move = %%s AND source_schema = %%s AND source_table = %%s%s "
-              "ORDER BY key_value LIMIT %d" % (_S, "" if after is None else " AND key_value > %s", limit),
-        (name, schema, table) + (() if after is None else (after,)))]
+def dirty_table_keys(conn: Any, name: str, schema: str, table: str, after: Optional[DirtyRow], limit: int) -> list[DirtyRow]:
+    """Up to ``limit`` dirty keys of one table after ``after`` (None: from the first), in ``dirty``'s order."""
+    return _dirty_rows(fetch_all(
+        conn, "SELECT source_schema, source_table, key_value, seq, mark FROM %s.dirty WHERE move = %%s AND source_schema = %%s "
+              "AND source_table = %%s%s ORDER BY mark LIMIT %d" % (_S, "" if after is None else " AND mark > %s", limit),
+        (name, schema, table) + (() if after is None else (after.mark,))))
 
 
-def clear_dirty(conn: Any, name: str, schema: str, table: str, found_equal: list[tuple[int, int]]) -> int:
-    """Remove the (key, seq) pairs found equal on both sides, unless marked again since (their ``seq`` went up); return
+def clear_dirty(conn: Any, name: str, schema: str, table: str, found_equal: list[DirtyRow]) -> int:
+    """Remove the dirty keys found equal on both sides, unless marked again since (their ``seq`` went up); return
     how many were removed."""
     return execute(conn, "DELETE FROM %s.dirty WHERE move = %%s AND source_schema = %%s AND source_table = %%s "
-                         "AND (key_value, seq) IN (%s)" % (_S, ", ".join(["(%s, %s)"] * len(found_equal))),
-                   [name, schema, table] + [v for pair in found_equal for v in pair])
+                         "AND (mark, seq) IN (%s)" % (_S, ", ".join(["(%s, %s)"] * len(found_equal))),
+                   [name, schema, table] + [v for row in found_equal for v in (row.mark, row.seq)])
 
 
 def dirty_count(conn: Any, name: str) -> int:
@@ -316,8 +370,9 @@ class InlineState:
 
 
 def inline_state(conn: Any, name: str) -> Optional[InlineState]:
-    """The move's inline bookkeeping; None when the move never ran with ``verify.inline``."""
-    if not _has_table(conn, "inline_moves"):
+    """The move's inline bookkeeping; None when the move never ran with ``verify.inline``, or when its ``dirty`` table
+    is an earlier version's (module docstring: its tables are then verified by checksum)."""
+    if not _has_table(conn, "inline_moves") or _has_numeric_dirty(conn):
         return None
     rows = fetch_all(conn, "SELECT i.tracked_since, i.applied_position = m.applied_position FROM %s.inline_moves i JOIN %s.moves m "
                            "ON m.name = i.move WHERE i.move = %%s" % (_S, _S), (name,))
@@ -333,11 +388,11 @@ def inline_state(conn: Any, name: str) -> Optional[InlineState]:
     return InlineState(rows[0][0], bool(rows[0][1]), covered, checked)
 
 
-def record_checked(conn: Any, name: str, table: MovedTable, position: str, differing: Iterable[int]) -> None:
+def record_checked(conn: Any, name: str, table: MovedTable, position: str, differing: Iterable[KeyValue]) -> None:
     """Record that a checksum pass that began at source ``position`` found ``table`` equal but for the ``differing``
     keys, which are marked dirty (caller commits: one transaction, refused once the move is complete)."""
     refuse_if_complete(conn, name)
-    mark_dirty(conn, name, ((table.schema, table.name, int(key)) for key in differing))
+    mark_dirty(conn, name, ((table.schema, table.name, key) for key in differing))
     execute(conn, "UPDATE %s.inline_tables SET checked_from = %%s WHERE move = %%s AND source_schema = %%s AND source_table = %%s" % _S,
             (position, name, table.schema, table.name))
 

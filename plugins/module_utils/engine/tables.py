@@ -4,7 +4,7 @@ on the target from the source's own definitions.
 A ``MovedTable`` is what copy, apply and verification need to know about
 one table: the source and target names, the columns that are written
 (generated columns never are: the target computes them; invisible ones are,
-by name, since ``SELECT *`` would leave them out) and the primary key column.
+by name, since ``SELECT *`` would leave them out) and the key columns (keys.py).
 An online schema change writes them into the ghost table under their new
 names (``target_columns``).
 """
@@ -20,14 +20,13 @@ from ..server.connection import execute, fetch_all, fetch_value, placeholders
 from ..common.errors import DbferryError
 from ..common.identifiers import display_table, for_arguments, quote_ident, quote_table
 from .foreign_keys import retarget_references
+from .key_choice import choose_key, read_unique_indexes
+from .keys import is_exact, key_list
 from .selection import SYSTEM_SCHEMAS
 
 
-#: Key types the copier pages through today; others are planned (preflight says so).
-SUPPORTED_KEY_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "bigint"})
-
 #: information_schema DATA_TYPEs whose text form is an exact SQL literal as it is (numbers).
-_BARE_TYPES = SUPPORTED_KEY_TYPES | {"decimal", "double", "year"}
+_BARE_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "double", "year"})
 #: DATA_TYPEs written by number: BIT's value, ENUM's index, SET's bitmask (docs/design.md step 3: never ENUM or SET by label).
 _NUMBERED_TYPES = frozenset({"bit", "enum", "set"})
 #: The numbered DATA_TYPEs whose numbers stand for labels of the column's definition (target_differences).
@@ -91,7 +90,8 @@ class MovedTable:
     target_schema: str
     target_name: str
     columns: tuple[str, ...]
-    key: str
+    #: The key columns (keys.py): the primary key's, or a NOT NULL unique key's (choose_key), in index order.
+    key: tuple[str, ...]
     #: information_schema DATA_TYPE of each column, in ``columns`` order ("" when not known: printed as quoted text).
     types: tuple[str, ...] = ()
     #: The name each of ``columns`` is written under in the target table, in the same order; empty means the same names.
@@ -99,6 +99,8 @@ class MovedTable:
     target_columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if not isinstance(self.key, tuple) or not self.key:
+            raise TypeError("key must be a non-empty tuple of column names, not %r" % (self.key,))
         if not self.target_columns:
             object.__setattr__(self, "target_columns", self.columns)
         elif len(self.target_columns) != len(self.columns):
@@ -130,11 +132,18 @@ class MovedTable:
 
     @property
     def key_sql(self) -> str:
-        return for_arguments(quote_ident(self.key))
+        """The key columns, quoted and comma-separated, for statements run with arguments."""
+        return key_list(self.key)
 
     @property
-    def key_index(self) -> int:
-        return self.columns.index(self.key)
+    def key_indexes(self) -> tuple[int, ...]:
+        """Positions of the key columns in ``columns``."""
+        return tuple(self.columns.index(c) for c in self.key)
+
+    @property
+    def exact_key(self) -> bool:
+        """Whether Python's equality of this table's key values is the server's (keys.is_exact; needs ``types``)."""
+        return bool(self.types) and is_exact([self.types[i] for i in self.key_indexes])
 
     @property
     def column_list(self) -> str:
@@ -146,9 +155,9 @@ class MovedTable:
         return ", ".join(quote_ident(c) for c in self.target_columns)
 
     @property
-    def target_key(self) -> str:
-        """The key column's name in the target table."""
-        return self.target_columns[self.key_index]
+    def target_key(self) -> tuple[str, ...]:
+        """The key columns' names in the target table."""
+        return tuple(self.target_columns[i] for i in self.key_indexes)
 
     @property
     def enum_indexes(self) -> tuple[int, ...]:
@@ -177,12 +186,12 @@ def read_tables(conn: Any, config: MoveConfig) -> list[MovedTable]:
     columns of ``T`` to ``t`` and of ``cafe`` to ``café``.
 
     Refuses what the copier cannot move consistently (preflight reports the
-    same, with more detail): no single-column integer primary key.
+    same, with more detail): a table without a usable key (key_choice.py).
     """
     system = placeholders(len(SYSTEM_SCHEMAS))
     rows = fetch_all(
         conn,
-        "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.EXTRA, c.COLUMN_KEY, c.DATA_TYPE "
+        "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.EXTRA, c.DATA_TYPE "
         "FROM information_schema.COLUMNS c JOIN information_schema.TABLES t "
         "ON BINARY t.TABLE_SCHEMA = BINARY c.TABLE_SCHEMA AND BINARY t.TABLE_NAME = BINARY c.TABLE_NAME "
         "WHERE t.TABLE_TYPE = 'BASE TABLE' AND c.TABLE_SCHEMA NOT IN (" + system + ") "
@@ -190,26 +199,18 @@ def read_tables(conn: Any, config: MoveConfig) -> list[MovedTable]:
         sorted(SYSTEM_SCHEMAS),
     )
     columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    keys: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for schema, table, column, extra, column_key, data_type in rows:
+    for schema, table, column, extra, data_type in rows:
         if not config.selection.selects_table(schema, table):
             continue
         columns.setdefault((schema, table), [])
         if "GENERATED" not in (extra or "").upper():
             columns[(schema, table)].append((column, data_type.lower()))
-        if column_key == "PRI":
-            keys.setdefault((schema, table), []).append((column, data_type.lower()))
+    indexes = read_unique_indexes(conn, {schema for schema, _table in columns})
     tables = []
     for (schema, table), typed in columns.items():
-        key = keys.get((schema, table), [])
-        if len(key) != 1 or key[0][1] not in SUPPORTED_KEY_TYPES:
-            raise DbferryError(
-                "table %s has no single-column integer primary key, which this version needs." % display_table(schema, table),
-                obj=display_table(schema, table),
-                fix="run dbferry.mysql.preflight for the details, or exclude the table with tables.exclude.",
-            )
+        key = choose_key(schema, table, indexes.get((schema, table), []), dict(typed))
         target_schema, target_name = config.target_name(schema, table)
-        tables.append(MovedTable(schema, table, target_schema, target_name, tuple(c for c, _t in typed), key[0][0],
+        tables.append(MovedTable(schema, table, target_schema, target_name, tuple(c for c, _t in typed), key,
                                  tuple(t for _c, t in typed)))
     if not tables:
         raise DbferryError("the selection matches no table on the source.", obj="databases/tables",

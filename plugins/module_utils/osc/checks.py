@@ -25,7 +25,6 @@ from ..common.identifiers import display_table, quote_ident, quote_table
 from ..config.alter_config import AlterConfig
 from ..cutover import read_only as readonly
 from ..engine.selection import STATE_SCHEMA, Selection
-from ..engine.tables import SUPPORTED_KEY_TYPES
 from ..preflight import binlog
 from ..preflight.context import Context, Request
 from ..preflight.privileges import TARGET_PRIVILEGES, source_global_privileges
@@ -38,7 +37,7 @@ from ..server.flavor import detect_flavor
 from . import ghost as ghosts
 from .cutover import ANOTHER_CUT_OVER_FIX, SENTRY_COMMENT, leftover_sentry
 from .replica import replica_problem
-from .plan import GHOST_FORMAT, OLD_FORMAT, AlterPlan, build_plan, primary_key, read_columns, table_names, unique_keys
+from .plan import GHOST_FORMAT, INTEGER_KEY_TYPES, OLD_FORMAT, AlterPlan, build_plan, primary_key, read_columns, table_names, unique_keys
 
 #: The empty copy of ``t`` that preflight tries the ALTER on: as long as the ghost's name, which table_names checks.
 CHECK_FORMAT = "_%s_chk"
@@ -321,7 +320,7 @@ class _Checks:
             self.add("primary_key", ERROR, "%s has no primary key; rows cannot be copied in key order or found by key." % self.obj,
                      "add one first (a native ALTER TABLE ... ADD PRIMARY KEY), or change this table natively.")
             return None
-        if len(key) != 1 or key[0][1] not in SUPPORTED_KEY_TYPES:
+        if len(key) != 1 or key[0][1] not in INTEGER_KEY_TYPES:
             self.add("primary_key", ERROR, "%s has primary key %s; this version changes tables with a single integer key column only."
                      % (self.obj, _described_key(key)), "change this table natively, or wait for a later version.")
             return None
@@ -471,7 +470,7 @@ class _Checks:
             self.add("column_mapping", ERROR, exc.message, exc.fix)
             return
         new_key = typed_primary_key(self.conn, self.config.database, copy)
-        if new_key[0][1] not in SUPPORTED_KEY_TYPES:
+        if new_key[0][1] not in INTEGER_KEY_TYPES:
             self.add("column_mapping", ERROR, "the new schema makes primary key %s; the change pages through both tables by one "
                      "integer key." % _described_key(new_key), "keep the key an integer (it may widen), or change the table natively.")
             return

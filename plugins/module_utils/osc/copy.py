@@ -149,7 +149,9 @@ class ChunkCopy:
         if recorded is None:
             raise DbferryError("the change of %s has no recorded state (its _dbferry rows were removed while it ran)." % self.plan.display,
                                obj=self.plan.display, fix="start the change again; it starts over.")
-        return recorded.cursors[(self.plan.database, self.plan.table)]
+        cursor = recorded.cursors[(self.plan.database, self.plan.table)]
+        # The change's key is one integer column (plan.py): its recorded key (keys.encode_key) is a one-value tuple.
+        return state.Cursor(None if cursor.last_key is None else int(cursor.last_key[0]), cursor.done, cursor.rows_copied)
 
     def _chunk(self, conn: Any, stop: threading.Event) -> bool:
         """Copy the chunk after the recorded cursor; True when the copy is done."""
@@ -160,7 +162,7 @@ class ChunkCopy:
         if self.cursor.done:
             return True
         if self.end is None or (low is not None and low >= self.end):
-            state.save_cursor(conn, self.plan.state_name, self.table, low, True, 0)
+            state.save_cursor(conn, self.plan.state_name, self.table, None if low is None else (low,), True, 0)
             conn.commit()
             self.cursor = state.Cursor(low, True, self.cursor.rows_copied)
             self.progress(0, True)
@@ -180,7 +182,7 @@ class ChunkCopy:
                 cur.execute(self.insert_head + condition + self.insert_tail, args)
                 rows = max(0, cur.rowcount)
             done = high >= self.end
-            state.save_cursor(conn, self.plan.state_name, self.table, high, done, rows)
+            state.save_cursor(conn, self.plan.state_name, self.table, (high,), done, rows)
             conn.commit()
             self.cursor = state.Cursor(high, done, self.cursor.rows_copied + rows)
         except Exception as exc:

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from ..common.errors import DbferryError
 from ..common.identifiers import display_table, quote_ident
-from ..engine.tables import SUPPORTED_KEY_TYPES, MovedTable
+from ..engine.tables import MovedTable
 from ..server.connection import fetch_all
 
 #: MariaDB and MySQL refuse table names longer than this.
@@ -74,6 +74,10 @@ def read_columns(conn: Any, database: str, table: str) -> list[Column]:
                            "ORDER BY ORDINAL_POSITION", (database, table) * 2)
     return [Column(name, data_type.lower(), column_type, (is_generated or "").upper() == "ALWAYS" or "GENERATED" in (extra or "").upper(),
                    charset) for name, data_type, column_type, extra, is_generated, charset in rows]
+
+
+#: Key types an online change pages through today: one integer column (moves take any key, engine/keys.py).
+INTEGER_KEY_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "bigint"})
 
 
 def primary_key(conn: Any, database: str, table: str) -> list[str]:
@@ -135,7 +139,7 @@ class AlterPlan:
         """The table as copy and apply see it: the original, written into the ghost under the ghost's names."""
         types = dict(zip(self.old_columns, self.old_types))
         columns = tuple(self.mapping)
-        return MovedTable(self.database, self.table, self.database, self.ghost, columns, self.key,
+        return MovedTable(self.database, self.table, self.database, self.ghost, columns, (self.key,),
                           tuple(types.get(c, "") for c in columns), tuple(self.mapping[c] for c in columns))
 
     @property
@@ -194,7 +198,7 @@ def build_plan(conn: Any, database: str, table: str, ghost: str, old: str, alter
     old_by_name, ghost_by_name = _by_name(old_columns), _by_name(ghost_columns)
     _check_renames(display, alter, renames, old_by_name, ghost_by_name)
     key_columns = primary_key(conn, database, table)
-    if len(key_columns) != 1 or old_by_name[key_columns[0].lower()].data_type not in SUPPORTED_KEY_TYPES:
+    if len(key_columns) != 1 or old_by_name[key_columns[0].lower()].data_type not in INTEGER_KEY_TYPES:
         raise DbferryError("table %s has no single-column integer primary key, which an online change needs." % display, obj=display,
                            fix="run the alter's check mode for the details; give the table such a key with a native ALTER first.")
     key = key_columns[0]

@@ -70,6 +70,7 @@ from .checks import NATIVE_CLAUSES, check_alter, refuse_on_errors
 from .copy import ChunkCopy, ChunkHook
 from .missing import Bound, holders, missing_among, missing_keys, restore, unique_values
 from .cutover import SENTRY_COMMENT, blockers, swap
+from ..engine.keys import key_for_output
 from .plan import AlterPlan, alter_name, build_plan, primary_key, table_names
 from .verify import compare_keys, compare_ranges, failure_message
 
@@ -425,7 +426,7 @@ class AlterRun:
             state.ensure_schema(writer)
             # Recorded before the ghost exists: a ghost found with a record in phase "preparing" is ours to drop.
             state.create(writer, self.name, self.engine.digest, [
-                MovedTable(config.database, config.table, config.database, self.ghost, (), key[0] if key else "")])
+                MovedTable(config.database, config.table, config.database, self.ghost, (), tuple(key[:1]))])
             writer.commit()
             ghosts.create(conn, config.database, config.table, self.ghost, config.alter)
         plan = build_plan(conn, config.database, config.table, self.ghost, self.old, config.alter, config.rename_columns)
@@ -542,7 +543,7 @@ class AlterRun:
         applied = _AppliedKeys(plan.key, lambda image: unique_values(plan, image))
         applied.position = recorded.applied_position
         self.log.event("alter_run", table=self.display, resumed=resuming, applied_position=recorded.applied_position,
-                       copy_after=cursor.last_key, copy_done=cursor.done)
+                       copy_after=None if cursor.last_key is None else key_for_output(cursor.last_key), copy_done=cursor.done)
         self.hooks.fire("on-start", self.snapshot())
         checks = ThrottleChecks(self.engine, self.throttle, self.tunables, self.log)
         checks.check()  # a cause present at start holds (or stops) the change before its first chunk

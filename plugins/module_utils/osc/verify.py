@@ -82,17 +82,20 @@ class _Side:
         self.columns = columns
         self.digest = digest_of(digest for _name, digest in columns)
 
+    # The change's key is one integer column (plan.py): its values are passed here as they are, and to the shared
+    # statements (which take keys of any number of columns, engine/keys.py) as one-value tuples.
+
     def range_condition(self, key_range: KeyRange) -> tuple[str, list[Any]]:
-        return range_condition(self.key, key_range)
+        return range_condition((self.key,), tuple(None if end is None else (end,) for end in key_range))
 
     def keys_condition(self, keys: list[Any]) -> tuple[str, list[Any]]:
-        return keys_condition(self.key_sql, keys)
+        return keys_condition((self.key,), [(key,) for key in keys])
 
     def aggregate(self, condition: str, args: list[Any]) -> tuple[int, int]:
         return range_aggregate(self.conn, self.table_sql, self.digest, condition, args)
 
     def key_digests(self, condition: str, args: list[Any]) -> list[tuple[Any, str]]:
-        return key_digests(self.conn, self.table_sql, self.key_sql, self.digest, condition, args)
+        return [(key[0], digest) for key, digest in key_digests(self.conn, self.table_sql, (self.key,), self.digest, condition, args)]
 
     def column_digests(self, keys: list[Any]) -> dict[Any, tuple[str, ...]]:
         """Per key, each mapped column's digest."""

@@ -1,6 +1,6 @@
 """Checks of the selected tables: what the copy and the binlog stream can move consistently, and what they leave behind.
 
-Refused: tables the copy cannot page through or lock (no integer primary key,
+Refused: tables the copy cannot page through or lock (no usable key,
 a non-transactional engine, old temporal formats), cascading foreign keys on
 moved tables (their changes are not in the binlog) and definitions that SHOW
 CREATE TABLE prints wrongly. Reported for the operator to accept: foreign keys
@@ -15,7 +15,9 @@ from typing import Iterable, Optional
 
 from ..common.identifiers import display_table, quote_ident, quote_table
 from ..engine.foreign_keys import ForeignKey, name_conflicts, read_foreign_keys, target_constraints
-from ..engine.tables import SUPPORTED_KEY_TYPES, UNPRINTABLE_FIX, unprintable_columns
+from ..common.errors import DbferryError
+from ..engine.key_choice import choose_key, key_fix, read_unique_indexes
+from ..engine.tables import UNPRINTABLE_FIX, unprintable_columns
 from ..server import grants as grants_mod
 from ..server.connection import fetch_all
 from .context import Context
@@ -62,49 +64,42 @@ def _old_temporal_columns(ctx: Context) -> None:
                     quote_table(schema, table))
 
 
-def is_supported_key(key: list[tuple[str, str]]) -> bool:
-    """Whether a primary key, as (column, lower-case DATA_TYPE) pairs, is one the copier pages through: one integer column."""
-    return len(key) == 1 and key[0][1] in SUPPORTED_KEY_TYPES
-
-
-def _primary_keys(ctx: Context) -> dict[str, list[tuple[str, str]]]:
-    """Each selected schema's primary keys by ``db.table``, as (column, lower-case DATA_TYPE) in key order."""
+def _written_columns(ctx: Context) -> dict[tuple[str, str], dict[str, str]]:
+    """(schema, table) -> its written (not generated) columns' lower-case DATA_TYPEs by name, for the selected schemas."""
     placeholders, args = in_list(t.schema for t in ctx.base_tables)
-    keys: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for schema, table, column, data_type in fetch_all(
-        ctx.source,
-        "SELECT k.TABLE_SCHEMA, k.TABLE_NAME, k.COLUMN_NAME, c.DATA_TYPE "
-        "FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.COLUMNS c "
-        # BINARY: names that differ only by case or accent are other tables (schema.read_tables)
-        "ON BINARY c.TABLE_SCHEMA = BINARY k.TABLE_SCHEMA AND BINARY c.TABLE_NAME = BINARY k.TABLE_NAME AND c.COLUMN_NAME = k.COLUMN_NAME "
-        "WHERE k.CONSTRAINT_NAME = 'PRIMARY' AND k.TABLE_SCHEMA IN " + placeholders +
-        " ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.ORDINAL_POSITION",
-        args,
-    ):
-        keys[display_table(schema, table)].append((column, data_type.lower()))
-    return keys
+    found: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    for schema, table, column, data_type, extra in fetch_all(
+            ctx.source, "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE, EXTRA FROM information_schema.COLUMNS "
+                        "WHERE TABLE_SCHEMA IN " + placeholders, args):
+        if "GENERATED" not in (extra or "").upper():
+            found[(schema, table)][column] = data_type.lower()
+    return found
 
 
 def primary_keys(ctx: Context) -> None:
-    """Every moved table has a primary key (primary_key), of a kind this version copies (primary_key_type).
+    """Every moved table has a key the move copies it by (engine/key_choice.py): its primary key, or a unique key on NOT
+    NULL columns. ``primary_key``: a table with no such key at all; ``primary_key_type``: a table whose keys the move
+    cannot use (their column types, prefixes or NULL-able columns); a table moved by a unique key is reported (ok).
 
     One check reports both, table by table, so a report lists a table's key problem once and in table order.
     """
-    keys = _primary_keys(ctx)
+    indexes = read_unique_indexes(ctx.source, {t.schema for t in ctx.base_tables})
+    columns = _written_columns(ctx)
     before = ctx.mark()
+    by_unique = []
     for table in ctx.base_tables:
-        key = keys.get(table.display)
-        if not key:
-            ctx.add("primary_key", ERROR, table.display, "%s has no primary key; rows cannot be copied in key order or found by key." % table.display,
-                    "add one (ALTER TABLE %s ADD PRIMARY KEY (...)), or %s." % (table.quoted, _exclude(table)))
-        elif not is_supported_key(key):
-            described = ", ".join("%s %s" % (quote_ident(c), t) for c, t in key)
-            ctx.add("primary_key_type", ERROR, table.display,
-                    "%s has primary key (%s); this version copies tables with a single integer key column only. "
-                    "Composite and non-integer keys are planned for a later version." % (table.display, described),
-                    _exclude(table) + " and move it another way, or wait for a later version.")
-    ctx.ok_unless_found("primary_key", before, "tables", "every selected table has a primary key.")
-    ctx.ok_unless_found("primary_key_type", before, "tables", "every primary key is a single integer column.")
+        found = indexes.get((table.schema, table.name), [])
+        try:
+            key = choose_key(table.schema, table.name, found, columns.get((table.schema, table.name), {}))
+        except DbferryError as exc:
+            ctx.add("primary_key" if not found else "primary_key_type", ERROR, table.display, exc.message,
+                    "%s; or %s." % (key_fix(table.schema, table.name), _exclude(table)))
+            continue
+        if not any(index.primary and index.columns == key for index in found):
+            by_unique.append("%s by (%s)" % (table.display, ", ".join(quote_ident(c) for c in key)))
+    ctx.ok_unless_found("primary_key", before, "tables", "every selected table has a primary key or a unique key on NOT NULL columns%s." % (
+        "; without a primary key, moved by a unique key on NOT NULL columns: " + ", ".join(by_unique) if by_unique else ""))
+    ctx.ok_unless_found("primary_key_type", before, "tables", "every key is of columns the server compares exactly.")
 
 
 def foreign_key_finding(key: ForeignKey, moved: set[tuple[str, str]]) -> Optional[tuple[str, str, str]]:

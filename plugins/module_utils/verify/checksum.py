@@ -60,17 +60,18 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 from ..cutover import auto_increment
 from ..binlog import gtid
 from ..cutover.auto_increment import Behind
-from ..server.connection import ServerSpec, close_quietly, connect, fetch_all, fetch_value, placeholders
+from ..server.connection import ServerSpec, close_quietly, connect, fetch_all, fetch_value
 from ..common.errors import DbferryError
 from ..server.flavor import Flavor, detect_flavor, refuse_unsupported_source
 from ..common.identifiers import for_arguments, quote_ident
 from ..common.workers import WorkerPool
 from ..engine import state
+from ..engine.keys import after_condition, at_most_condition, compare_args, display_key, in_args, in_condition, key_for_output, key_list
 from ..engine.tables import MovedTable
 
 METHODS = ("checksum", "inline")
@@ -117,13 +118,13 @@ class Mismatch:
     detail: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        found = {"key": self.key, "kind": self.kind, "columns": list(self.columns)}
+        found = {"key": key_for_output(self.key), "kind": self.kind, "columns": list(self.columns)}
         if self.detail:
             found["detail"] = self.detail
         return found
 
     def describe(self, table: MovedTable) -> str:
-        where = "%s %s=%s" % (table.source, table.key, self.key)
+        where = "%s %s" % (table.source, display_key(table.key, self.key))
         if self.kind == DIFFERS:
             return "%s differs in %s" % (where, ", ".join(self.columns))
         found = "%s is %s on the target" % (where, "missing" if self.kind == MISSING else "extra")
@@ -207,17 +208,16 @@ def chunk_ranges(next_boundary: Callable[[Optional[Any]], Optional[Any]]) -> Ite
         low = high
 
 
-def range_condition(key: str, key_range: KeyRange) -> tuple[str, list[Any]]:
-    """WHERE condition and arguments for a key range (``key`` is the unquoted column name)."""
+def range_condition(key: Sequence[str], key_range: KeyRange) -> tuple[str, list[Any]]:
+    """WHERE condition and arguments for a key range (``key``: the unquoted key columns; the range's ends: key values)."""
     low, high = key_range
-    column = for_arguments(quote_ident(key))
     parts, args = [], []
     if low is not None:
-        parts.append("%s > %%s" % column)
-        args.append(low)
+        parts.append(after_condition(key))
+        args += compare_args(low)
     if high is not None:
-        parts.append("%s <= %%s" % column)
-        args.append(high)
+        parts.append(at_most_condition(key))
+        args += compare_args(high)
     return (" AND ".join(parts) or "TRUE"), args
 
 
@@ -259,24 +259,40 @@ def digest_of(column_digests: Iterable[str]) -> str:
     return "MD5(CONCAT(%s))" % ", ".join(column_digests)
 
 
-def row_differences(source: list[tuple[Any, str]], target: list[tuple[Any, str]], horizon: Optional[Any] = None) -> list[tuple[Any, str]]:
-    """Compare (key, digest) rows of one range; return (key, kind) in key order.
+def row_differences(source: list[tuple[Any, str]], target: list[tuple[Any, str]]) -> list[tuple[Any, str]]:
+    """Compare (key, digest) rows of the same keys or key range, each side in the server's key order; return (key, kind)
+    in key order.
 
-    Keys above ``horizon`` are left out: a side whose fetch was cut at its
-    limit is only known up to there.
+    Nothing is compared or sorted in Python (keys.py): the two orders are
+    interleaved at the keys both sides hold, so a row only on the target
+    comes where its server put it. Keys are matched by Python's equality of
+    the values each server returned, which is stricter than a collation's:
+    a key stored as 'A' on one side and 'a' on the other is a difference
+    (missing and extra), as it should be.
     """
-    theirs = dict(target)
-    ours = dict(source)
-    found = []
-    for key in sorted(set(ours) | set(theirs)):
-        if horizon is not None and key > horizon:
-            break
-        if key not in theirs:
-            found.append((key, MISSING))
-        elif key not in ours:
+    ours, theirs = dict(source), dict(target)
+    found: list[tuple[Any, str]] = []
+    taken = 0
+
+    def source_through(last: Any) -> None:
+        """The source's rows not yet looked at, up to and including key ``last`` (None: all)."""
+        nonlocal taken
+        while taken < len(source):
+            key, digest = source[taken]
+            taken += 1
+            if key not in theirs:
+                found.append((key, MISSING))
+            elif digest != theirs[key]:
+                found.append((key, DIFFERS))
+            if key == last:
+                return
+
+    for key, _digest in target:
+        if key in ours:
+            source_through(key)
+        else:
             found.append((key, EXTRA))
-        elif ours[key] != theirs[key]:
-            found.append((key, DIFFERS))
+    source_through(None)
     return found
 
 
@@ -316,14 +332,23 @@ def range_aggregate(conn: Any, table_sql: str, digest: str, condition: str, args
     return int(count), int(xor)
 
 
-def key_digests(conn: Any, table_sql: str, key_sql: str, digest: str, condition: str, args: list[Any], lock: str = "") -> list[tuple[Any, str]]:
-    """(key, row digest) of the rows that meet ``condition``, in key order."""
-    return fetch_all(conn, "SELECT %s, %s FROM %s WHERE %s ORDER BY %s%s" % (key_sql, digest, table_sql, condition, key_sql, " " + lock if lock else ""), args)
+def keyed_rows(rows: Iterable[tuple], width: int) -> list[tuple]:
+    """Rows whose first ``width`` values are a key, as (key values, the rest...)."""
+    return [(tuple(row[:width]),) + tuple(row[width:]) for row in rows]
 
 
-def keys_condition(key_sql: str, keys: list[Any]) -> tuple[str, list[Any]]:
-    """WHERE condition and arguments for a list of keys (at least one)."""
-    return "%s IN (%s)" % (key_sql, placeholders(len(keys))), list(keys)
+def key_digests(conn: Any, table_sql: str, key: Sequence[str], digest: str, condition: str, args: list[Any], lock: str = "",
+                limit: Optional[int] = None) -> list[tuple[Any, str]]:
+    """(key values, row digest) of the rows that meet ``condition``, in key order; the first ``limit`` of them if given."""
+    key_sql = key_list(key)
+    return keyed_rows(fetch_all(conn, "SELECT %s, %s FROM %s WHERE %s ORDER BY %s%s%s" % (
+        key_sql, digest, table_sql, condition, key_sql, "" if limit is None else " LIMIT %d" % limit, " " + lock if lock else ""),
+        args), len(key))
+
+
+def keys_condition(key: Sequence[str], keys: list[Any]) -> tuple[str, list[Any]]:
+    """WHERE condition and arguments for a list of key values (at least one)."""
+    return in_condition(key, len(keys)), in_args(keys)
 
 
 # -- the move as the target records it -------------------------------------------
@@ -381,6 +406,11 @@ def wait_applied(target: Any, move: str, tables: list[MovedTable], wanted: str, 
 # -- comparison ----------------------------------------------------------------------
 
 
+def _up_to(table: MovedTable, condition: str, args: list[Any], last: Any) -> tuple[str, list[Any]]:
+    """``condition`` narrowed to keys up to ``last``."""
+    return "%s AND %s" % (condition, at_most_condition(table.key)), args + compare_args(last)
+
+
 class _Worker:
     """Verifies tables one after the other, with a source and a target session of its own."""
 
@@ -410,8 +440,9 @@ class _Worker:
 
         def next_boundary(low: Optional[Any]) -> Optional[Any]:
             condition, args = range_condition(table.key, (low, None))
-            return fetch_value(self.source, "SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d" % (
+            rows = fetch_all(self.source, "SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d" % (
                 table.key_sql, table.source_sql, condition, table.key_sql, self.chunk_rows - 1), args)
+            return tuple(rows[0]) if rows else None
 
         for key_range in chunk_ranges(next_boundary):
             self.watch(table)
@@ -467,12 +498,15 @@ class _Worker:
             result.truncated = True
             return
         limit = self.chunk_rows + room + 1
-        rows_sql = "SELECT %s, %s FROM %s WHERE %s ORDER BY %s LIMIT %d"
-        ours = fetch_all(self.source, rows_sql % (table.key_sql, digest, table.source_sql, condition, table.key_sql, limit), args)
+        ours = key_digests(self.source, table.source_sql, table.key, digest, condition, args, limit=limit)
+        if len(ours) == limit:  # cut: ours is exactly the rows up to its last key, and so is the range from here on
+            condition, args = _up_to(table, condition, args, ours[-1][0])
         self._catch_up(table)
-        theirs = fetch_all(self.target, rows_sql % (table.key_sql, digest, table.target_sql, condition, table.key_sql, limit), args)
-        cut = [rows[-1][0] for rows in (ours, theirs) if len(rows) == limit]
-        found = row_differences(ours, theirs, min(cut) if cut else None)
+        theirs = key_digests(self.target, table.target_sql, table.key, digest, condition, args, limit=limit)
+        if len(theirs) == limit:  # cut: the source's rows again, up to the target's last key (the server compares)
+            condition, args = _up_to(table, condition, args, theirs[-1][0])
+            ours = key_digests(self.source, table.source_sql, table.key, digest, condition, args)
+        found = row_differences(ours, theirs)
         result.truncated = result.truncated or len(found) > room
         found = found[:room]
         differing = self._differing_columns(table, columns, [k for k, kind in found if kind == DIFFERS])
@@ -488,23 +522,23 @@ class _Worker:
         result = TableResult(table, method="inline")
         columns = self._columns(table)
         digest = row_digest(columns)
-        after: Optional[int] = None
+        after: Optional[state.DirtyRow] = None
         while True:
             self.watch(table)
-            keys = state.dirty_table_keys(self.target, self.move, table.schema, table.name, after, self.chunk_rows)
-            if not keys:
+            dirty = state.dirty_table_keys(self.target, self.move, table.schema, table.name, after, self.chunk_rows)
+            if not dirty:
                 break
-            after = keys[-1]
-            result.rows += len(keys)
+            after = dirty[-1]
+            result.rows += len(dirty)
             result.chunks += 1
-            condition, args = keys_condition(table.key_sql, keys)
-            ours = key_digests(self.source, table.source_sql, table.key_sql, digest, condition, args)
-            if ours == key_digests(self.target, table.target_sql, table.key_sql, digest, condition, args):
+            condition, args = keys_condition(table.key, [row.key for row in dirty])
+            ours = key_digests(self.source, table.source_sql, table.key, digest, condition, args)
+            if ours == key_digests(self.target, table.target_sql, table.key, digest, condition, args):
                 continue
             # Again, the target only once it has what the source had: writes still arriving pass.
-            ours = key_digests(self.source, table.source_sql, table.key_sql, digest, condition, args)
+            ours = key_digests(self.source, table.source_sql, table.key, digest, condition, args)
             self._catch_up(table)
-            found = row_differences(ours, key_digests(self.target, table.target_sql, table.key_sql, digest, condition, args))
+            found = row_differences(ours, key_digests(self.target, table.target_sql, table.key, digest, condition, args))
             room = MAX_REPORTED_ROWS - len(result.mismatches)
             result.truncated = result.truncated or len(found) > room
             found = found[:max(room, 0)]
@@ -521,10 +555,11 @@ class _Worker:
         if not keys:
             return {}
         digests = ", ".join("MD5(%s)" % column_digest(name, data_type) for name, data_type in columns)
-        select = "SELECT %s, %s FROM %s WHERE %s IN (%s)"
-        listed = placeholders(len(keys))
-        ours = {row[0]: row[1:] for row in fetch_all(self.source, select % (table.key_sql, digests, table.source_sql, table.key_sql, listed), keys)}
-        theirs = {row[0]: row[1:] for row in fetch_all(self.target, select % (table.key_sql, digests, table.target_sql, table.key_sql, listed), keys)}
+        select = "SELECT %s, %s FROM %s WHERE %s"
+        condition, args = keys_condition(table.key, keys)
+        width = len(table.key)
+        ours = {row[0]: row[1:] for row in keyed_rows(fetch_all(self.source, select % (table.key_sql, digests, table.source_sql, condition), args), width)}
+        theirs = {row[0]: row[1:] for row in keyed_rows(fetch_all(self.target, select % (table.key_sql, digests, table.target_sql, condition), args), width)}
         return {k: tuple(name for (name, _type), a, b in zip(columns, ours[k], theirs[k]) if a != b) for k in keys if k in ours and k in theirs}
 
 

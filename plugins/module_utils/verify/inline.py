@@ -56,6 +56,7 @@ from ..server.flavor import Flavor
 from ..common.identifiers import for_arguments
 from ..common.retry import run_reconnecting
 from ..engine import state
+from ..engine.keys import KeyValue, in_args, key_points
 from ..engine.tables import MovedTable
 from ..engine.status import Status
 from .checksum import key_digests, keys_condition, range_condition, row_differences, row_digest, table_columns
@@ -73,7 +74,7 @@ def changed_keys(tables: dict[tuple[str, str], MovedTable], changes: Iterable[Ro
         key = tables[(change.schema, change.table)].key
         for image in (change.before, change.after):
             if image is not None:
-                keys.add((change.schema, change.table, int(image[key])))
+                keys.add((change.schema, change.table, tuple(image[c] for c in key)))
     return keys
 
 
@@ -110,7 +111,7 @@ class BatchHasher:
         self.table = table
         self.printed = for_arguments(table.row_literal)
 
-    def compare(self, target: Any, low: Optional[int], high: Optional[int], ours: BatchPrint) -> None:
+    def compare(self, target: Any, low: Optional[KeyValue], high: Optional[KeyValue], ours: BatchPrint) -> None:
         """Compare key range ``(low, high]`` (None: open) on the target with the batch copied into it, in the batch's
         target transaction; mark the keys that differ. (The copier records the progress, ``state.save_hashed``, with
         its cursor.)"""
@@ -119,9 +120,9 @@ class BatchHasher:
             self.printed, self.table.key_sql, self.table.target_sql, condition), args)[0]
         if (int(theirs[0]), theirs[1]) != (len(ours.rows), ours.digest):
             rows = [(key, hashlib.md5(printed).hexdigest()) for key, printed in ours.rows]
-            differences = row_differences(rows, key_digests(target, self.table.target_sql, self.table.key_sql, "MD5(%s)" % self.printed,
+            differences = row_differences(rows, key_digests(target, self.table.target_sql, self.table.key, "MD5(%s)" % self.printed,
                                                             condition, args))
-            state.mark_dirty(target, self.config.name, ((self.table.schema, self.table.name, int(k)) for k, _kind in differences))
+            state.mark_dirty(target, self.config.name, ((self.table.schema, self.table.name, k) for k, _kind in differences))
 
 
 class Reverifier:
@@ -137,7 +138,7 @@ class Reverifier:
         #: Each table's row digest expression, made on first use.
         self.digests: dict[tuple[str, str], str] = {}
         #: Where the next pass starts: passes go round the dirty set, so rows that keep differing do not starve the others.
-        self.after: Optional[state.DirtyKey] = None
+        self.after: Optional[state.DirtyRow] = None
 
     def run(self, halt: threading.Event) -> None:
         """Re-verify until ``halt`` is set."""
@@ -152,16 +153,15 @@ class Reverifier:
             halt.wait(IDLE_SECONDS)
         return False
 
-    def _take(self, target: Any) -> list[tuple[str, str, int, int]]:
-        """The next dirty keys after ``self.after`` (from the start once the end is reached), with their seq."""
+    def _take(self, target: Any) -> list[state.DirtyRow]:
+        """The next dirty keys after ``self.after`` (from the start once the end is reached)."""
         rows: list = []
         if self.after is not None:
             rows = state.dirty_after(target, self.config.name, self.after, REVERIFY_ROWS)
         if not rows:
             rows = state.dirty_after(target, self.config.name, None, REVERIFY_ROWS)
-        taken = [(s, t, k, seq) for s, t, k, seq in rows if (s, t) in self.tables]
-        self.after = (rows[-1][0], rows[-1][1], rows[-1][2]) if len(rows) == REVERIFY_ROWS else None
-        return taken
+        self.after = rows[-1] if len(rows) == REVERIFY_ROWS else None
+        return [row for row in rows if (row.schema, row.table) in self.tables]
 
     def _pass(self, source: Any, target: Any, halt: threading.Event) -> bool:
         """One batch of dirty keys; False when there was nothing to do."""
@@ -170,9 +170,9 @@ class Reverifier:
             self.status.inline_pass(0, 0)
             return False
         position = fetch_value(source, self.flavor.gtid_position_sql) or ""
-        by_table: dict[tuple[str, str], list[tuple[int, int]]] = {}
-        for schema, table, key, seq in taken:
-            by_table.setdefault((schema, table), []).append((key, seq))
+        by_table: dict[tuple[str, str], list[state.DirtyRow]] = {}
+        for row in taken:
+            by_table.setdefault((row.schema, row.table), []).append(row)
         ours = {name: self._digests(source, name, keys, True) for name, keys in by_table.items()}
         while not gtid.reached(self.status.applied_position, position):
             if halt.wait(0.05):
@@ -180,17 +180,29 @@ class Reverifier:
         verified = 0
         for name, keys in by_table.items():
             theirs = self._digests(target, name, keys, False)
-            equal = [(key, seq) for key, seq in keys if ours[name].get(key) == theirs.get(key)]
+            equal = [row for i, row in enumerate(keys) if ours[name].get(i) == theirs.get(i)]
             if equal:
                 verified += state.clear_dirty(target, self.config.name, name[0], name[1], equal)
         self.status.inline_pass(verified, state.dirty_count(target, self.config.name))
         return True
 
-    def _digests(self, conn: Any, name: tuple[str, str], keys: list[tuple[int, int]], on_source: bool) -> dict[int, str]:
-        """key -> row digest of the rows of ``keys`` that exist on that side (the source is always asked first)."""
+    def _digests(self, conn: Any, name: tuple[str, str], keys: list[state.DirtyRow], on_source: bool) -> dict[int, str]:
+        """Position in ``keys`` -> row digest of the row at that dirty key, for the rows that exist on that side (the
+        source is always asked first).
+
+        Each row found is tagged by the server with the first dirty key it
+        equals (a CASE over the same comparisons as the WHERE): a text key
+        recorded as 'a' finds the row 'A' in a case-insensitive collation,
+        which Python could not match back to it (keys.py). A row that two
+        dirty keys both find counts for the first; the second finds none on
+        either side, and the first stays dirty while the row differs.
+        """
         if name not in self.digests:
             self.digests[name] = row_digest(table_columns(conn, *name))
         table = self.tables[name]
-        condition, args = keys_condition(table.key_sql, [key for key, _seq in keys])
-        return {int(k): d for k, d in key_digests(conn, table.source_sql if on_source else table.target_sql, table.key_sql,
-                                                  self.digests[name], condition, args)}
+        values = [row.key for row in keys]
+        condition, args = keys_condition(table.key, values)
+        point = key_points(table.key, [("%s",) * len(table.key)], with_arguments=True)
+        tag = "CASE %s END" % " ".join("WHEN %s THEN %d" % (point, i) for i in range(len(values)))
+        return {int(i): d for i, d in fetch_all(conn, "SELECT %s, %s FROM %s WHERE %s" % (
+            tag, self.digests[name], table.source_sql if on_source else table.target_sql, condition), in_args(values) + args)}

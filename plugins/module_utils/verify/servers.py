@@ -6,7 +6,7 @@ position, without the move: its record on the target may be cleaned up, and
 a replica of the target runs no move. So, unlike checksum.verify:
 
 - the tables are the selection on the source (engine/tables.py
-  ``read_tables``: base tables with a single-column integer key), each
+  ``read_tables``: base tables with a usable key, key_choice.py), each
   compared with the table of the same name on the target;
 - no applier can catch up, so both servers must stand still. Each one's
   position (``@@gtid_current_pos``: what it applied, by replication or

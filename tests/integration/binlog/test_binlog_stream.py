@@ -250,7 +250,7 @@ def test_every_type_round_trips_exactly(servers, db, flavor, local_zone_far_from
         execute(conn, "DELETE FROM %s WHERE id IN (4, 11)" % table)
     end = source_position(servers)
 
-    keys = {(db, "all_types"): "id"} if key_only_before else None
+    keys = {(db, "all_types"): ("id",)} if key_only_before else None
     with open_stream(servers, flavor, start, [(db, "all_types")], keys=keys) as stream:
         txns = read_until(stream, end)
         assert stream.next_transaction(0.2) is None

@@ -38,7 +38,7 @@ def test_a_target_error_ends_both_threads_at_once(servers, db, tmp_path):
     """A write the target refuses for good (its table is missing: error 1146, not retried) is raised by run(), and the
     preparer thread ends too, though the stream is quiet and the move was not told to stop."""
     config = parse_config(move_config(servers, db, tmp_path))
-    table = MovedTable(db, "missing", db, "missing", ("id",), "id")
+    table = MovedTable(db, "missing", db, "missing", ("id",), ("id",))
     applier = Applier(config, [table], lambda batch, changes: None, Throttle(), Tunables.of(config))
     raised: list[BaseException] = []
 
@@ -72,7 +72,7 @@ def test_the_transactions_before_a_stream_error_are_written_first(servers, db, t
     """The preparer holds the two transactions in its open batch when the stream fails: they are written, with their
     position, before run() raises the error, so that a restart resumes right at what failed."""
     config = parse_config(move_config(servers, db, tmp_path))
-    table = MovedTable(db, "t", db, "t", ("id",), "id")
+    table = MovedTable(db, "t", db, "t", ("id",), ("id",))
     sql(servers.target, "CREATE DATABASE %s" % quote_ident(db), "CREATE TABLE %s.t (id INT PRIMARY KEY)" % quote_ident(db))
     conn = connect(servers.target.spec("root"), autocommit=False)
     try:

@@ -21,6 +21,7 @@ from integration_support import ROOT, root_session, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import connect, execute, fetch_all
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine.keys import decode_key
 
 TYPES_DDL = """CREATE TABLE `{db}`.types (
   id BIGINT PRIMARY KEY,
@@ -296,7 +297,8 @@ def _target_keys(servers, db: str) -> list[int]:
 
 def _cursor(servers, move: str) -> tuple:
     with root_session(servers.target) as conn:
-        return tuple(fetch_all(conn, "SELECT last_key, done FROM _dbferry.cursors WHERE move = %s", (move,))[0])
+        last, done = fetch_all(conn, "SELECT last_key, done FROM _dbferry.cursors WHERE move = %s", (move,))[0]
+    return (None if last is None else decode_key(last)[0]), done
 
 
 def _hold_batch_one_on_the_target(servers, db, tmp_path, writers: int, ready=lambda: True) -> tuple:
@@ -417,7 +419,7 @@ def test_race_unique_key_row_copied_behind_a_stale_row(servers, db, tmp_path):
     deadline = time.monotonic() + 60
     while not applied_state(servers, ferry.config.name)[1] and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert mover["batch2"] == [(2, b"(2,X'78')")], mover.get("batch2")  # (key, the row as the source printed it)
+    assert mover["batch2"] == [((2,), b"(2,X'78')")], mover.get("batch2")  # (key values, the row as the source printed it)
     release_applier.set()
     wait_caught_up(servers, ferry.config.name)
     ferry.finish()

@@ -29,6 +29,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog impo
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import AlterResult, noop_alter, remove_alter
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import parse_alter_config
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import fetch_all, fetch_value
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine.keys import decode_key
 
 #: Rows of the changed table (make_load_tables: ``a`` and ``b``, keys from -10); the load writes keys up to this too.
 ROWS = 3000
@@ -223,7 +224,7 @@ def _copy_cursor(servers: Any, db: str) -> tuple[Any, bool]:
         if not fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '_dbferry' AND TABLE_NAME = 'cursors'"):
             return None, False
         rows = fetch_all(conn, "SELECT last_key, done FROM _dbferry.cursors WHERE move = %s", (alter_name(db, "a"),))
-    return (rows[0][0], bool(rows[0][1])) if rows else (None, False)
+    return (None if rows[0][0] is None else decode_key(rows[0][0])[0], bool(rows[0][1])) if rows else (None, False)
 
 
 def test_kill_during_copy_and_tail_then_resume(servers: Any, db: str, tmp_path: Path) -> None:

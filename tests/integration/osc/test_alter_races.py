@@ -41,7 +41,7 @@ def test_every_transaction_of_a_batch_reports_its_keys(servers: Any, db: str, tm
         start = fetch_value(conn, flavor.gtid_position_sql)
     config = engine_config(parse_alter_config(alter_options(servers, db, "a", "ADD COLUMN w INT", tmp_path, dml_batch_size=100)),
                            alter_name(db, "a"))
-    table = MovedTable(db, "a", db, "_a_gho", ("id", "v"), "id")
+    table = MovedTable(db, "a", db, "_a_gho", ("id", "v"), ("id",))
     writer = connect(servers.source.spec("root"), autocommit=False)
     try:
         state.ensure_schema(writer)

@@ -45,7 +45,8 @@ def test_table_without_primary_key(ansible, servers, db):
     assert run.failed
     check = only_check(run, "primary_key")
     assert check["object"] == "%s.nopk" % db
-    assert check["message"] == "%s.nopk has no primary key; rows cannot be copied in key order or found by key." % db
+    assert check["message"] == ("table %s.nopk has no key the move can copy it by and find its rows with: it has no primary key and no "
+                                "unique key." % db)
     assert "ALTER TABLE `%s`.`nopk` ADD PRIMARY KEY" % db in check["fix"]
     assert "tables.exclude (dbferry_tables.exclude in the roles): ['%s.nopk']" % db in check["fix"]
     assert run.result["msg"].startswith("preflight found 1 problem(s) that stop the move:")
@@ -56,16 +57,24 @@ def test_table_without_primary_key(ansible, servers, db):
     assert not run.failed, run.result.get("msg")
 
 
-def test_composite_and_non_integer_keys_are_reported_as_planned(ansible, servers, db):
+def test_keys_of_any_exact_type_pass_and_unusable_ones_are_named(ansible, servers, db):
     sql(servers.source,
-        "CREATE TABLE `%s`.pair (a INT, b INT, PRIMARY KEY (a, b))" % db,
-        "CREATE TABLE `%s`.uuidk (id CHAR(36) PRIMARY KEY)" % db)
+        "CREATE TABLE `%s`.pair (a INT, b VARCHAR(20), PRIMARY KEY (a, b))" % db,
+        "CREATE TABLE `%s`.uuidk (id BINARY(16) PRIMARY KEY)" % db,
+        "CREATE TABLE `%s`.byname (code VARCHAR(10) NOT NULL, v INT, UNIQUE KEY u_code (code))" % db)
+    run = run_preflight(ansible, servers, db)
+    assert not run.failed, run.result.get("msg")
+    assert "moved by a unique key on NOT NULL columns: %s.byname by (`code`)" % db in only_check(run, "primary_key", "ok")["message"]
+    only_check(run, "primary_key_type", "ok")
+    sql(servers.source,
+        "CREATE TABLE `%s`.approx (f DOUBLE PRIMARY KEY)" % db,
+        "CREATE TABLE `%s`.maybe (code VARCHAR(10) NULL, UNIQUE KEY u_code (code))" % db)
     run = run_preflight(ansible, servers, db)
     keyed = {c["object"]: c for c in run.result["checks"] if c["name"] == "primary_key_type"}
-    assert set(keyed) == {"%s.pair" % db, "%s.uuidk" % db}
-    assert "(`a` int, `b` int)" in keyed["%s.pair" % db]["message"]
-    assert "planned for a later version" in keyed["%s.uuidk" % db]["message"]
-    assert all(c["status"] == "error" for c in keyed.values())
+    assert set(keyed) == {"%s.approx" % db, "%s.maybe" % db} and all(c["status"] == "error" for c in keyed.values())
+    assert "its primary key (`f`): its column `f` is DOUBLE" in keyed["%s.approx" % db]["message"]
+    assert "unique key `u_code` (`code`): a column of it may be NULL" in keyed["%s.maybe" % db]["message"]
+    assert "ADD PRIMARY KEY" in keyed["%s.maybe" % db]["fix"] and "tables.exclude" in keyed["%s.maybe" % db]["fix"]
 
 
 def test_foreign_keys_between_moved_tables_pass_and_one_out_of_the_move_is_an_error_unless_allowed(ansible, servers, db):

@@ -151,7 +151,7 @@ def test_verify_two_stopped_replicas_without_a_move(ansible, servers, replicas, 
         sql(of_target, "UPDATE %s.t SET v = 'changed' WHERE id = 1234" % quote_ident(db))
         differs = ansible.run("dbferry.mysql.verify", dict(args, target_position=None), variables)
         assert differs.failed
-        assert differs.result["msg"].startswith("verify found 1 differing row(s) in 1 table(s) (%s.t): %s.t id=1234 differs in v." % (db, db))
+        assert differs.result["msg"].startswith("verify found 1 differing row(s) in 1 table(s) (%s.t): %s.t `id` = 1234 differs in v." % (db, db))
         with pytest.raises(DbferryError) as elsewhere:  # the target moved on from the given position (in this process: quicker)
             compare_servers(of_source.spec("ferry_source"), of_target.spec("ferry_target"), Selection.from_options({"include": [db]}),
                             source_position=positions[0], target_position=positions[1], chunk_rows=500, parallel=2)

@@ -72,8 +72,8 @@ def test_a_wrong_value_written_by_the_copier_is_found(servers, db, tmp_path):
 
     def corrupt(table, rows):
         for i, row in enumerate(rows):
-            if row[0] == 77:  # rows are (key, the row as the source printed it)
-                rows[i] = (77, b"(77,-1,X'77726F6E67')")  # (77, -1, 'wrong')
+            if row[0] == (77,):  # rows are (key values, the row as the source printed it)
+                rows[i] = ((77,), b"(77,-1,X'77726F6E67')")  # (77, -1, 'wrong')
 
     ferry = FerryThread(move_config(servers, db, tmp_path / "state", verify=INLINE), copy_hook=corrupt)
     try:

@@ -130,8 +130,9 @@ def test_rows_changed_deleted_and_inserted_on_the_target_are_named(ansible, serv
         ]
         assert mixed["rows"] == 1200 and mixed["truncated"] is False
         assert run.result["msg"].startswith(
-            "verify found 5 differing row(s) in 1 table(s) (%s.mixed): %s.mixed id=-100 is extra on the target; %s.mixed id=4 differs in lb; "
-            "%s.mixed id=700 differs in v, d, gv; %s.mixed id=1000 is missing on the target; %s.mixed id=5000 is extra on the target." % ((db,) * 6))
+            "verify found 5 differing row(s) in 1 table(s) (%s.mixed): %s.mixed `id` = -100 is extra on the target; "
+            "%s.mixed `id` = 4 differs in lb; %s.mixed `id` = 700 differs in v, d, gv; %s.mixed `id` = 1000 is missing on the target; "
+            "%s.mixed `id` = 5000 is extra on the target." % ((db,) * 6))
     finally:
         ferry.finish()
 
@@ -144,7 +145,7 @@ def test_more_differing_rows_than_reported_are_marked_truncated(servers, db, tmp
         report = _engine(servers, ferry.config.name, chunk_rows=70)
         result = report.tables[0]
         assert len(result.mismatches) == engine.MAX_REPORTED_ROWS and result.truncated
-        assert [m.key for m in result.mismatches] == list(range(100, 100 + engine.MAX_REPORTED_ROWS))
+        assert [m.key for m in result.mismatches] == [(k,) for k in range(100, 100 + engine.MAX_REPORTED_ROWS)]
         assert {m.columns for m in result.mismatches} == {("tx",)}
         assert "and more" in report.failure_message()
     finally:
@@ -162,7 +163,7 @@ def test_renamed_target_database(ansible, servers, db, tmp_path):
         sql(servers.target, "UPDATE `%s`.mixed_v2 SET e = 'a' WHERE id = 2" % target_db)
         run = _verify(ansible, servers, ferry.config.name)
         assert run.failed and run.result["tables"][0]["mismatches"] == [{"key": 2, "kind": "differs", "columns": ["e"]}]
-        assert "%s.mixed id=2 differs in e" % db in run.result["msg"]
+        assert "%s.mixed `id` = 2 differs in e" % db in run.result["msg"]
     finally:
         ferry.finish()
         sql(servers.target, "DROP DATABASE IF EXISTS `%s`" % target_db)

@@ -31,7 +31,7 @@ def _small_table(servers, db: str, rows: int = 200) -> None:
 
 
 def _found(report: checksum.VerifyReport) -> list[tuple]:
-    return [(t.table.name, m.key, m.kind) for t in report.tables for m in t.mismatches]
+    return [(t.table.name, m.key[0], m.kind) for t in report.tables for m in t.mismatches]
 
 
 def _tracking(servers, move: str) -> bool:
@@ -90,7 +90,7 @@ def test_after_a_rehearsal_without_inline_a_pass_while_writable_lets_inline_vouc
 
         prepared = window.prepare(source, target, ferry.config.name, hook=race)
         assert prepared.unvouched == {} and prepared.changed
-        assert [(m.key, m.kind) for m in prepared.checked[0].mismatches] == [(150, "differs")]
+        assert [(m.key, m.kind) for m in prepared.checked[0].mismatches] == [((150,), "differs")]
 
         report = checksum.verify(source, target, ferry.config.name, method="inline")
         assert report.tables[0].method == "inline" and report.tables[0].rows < 10, report.as_dict()
@@ -151,7 +151,7 @@ def test_a_gap_in_tracking_undoes_the_copy_hashes_until_a_pass_vouches_again(ser
         until(lambda: _tracking(servers, ferry.config.name), "the inline run's bookkeeping begun")  # caught up already before it
         assert checksum.verify(source, target, ferry.config.name, method="inline").tables[0].method == "checksum"
         prepared = window.prepare(source, target, ferry.config.name)
-        assert [(m.key, m.kind) for m in prepared.checked[0].mismatches] == [(30, "differs")]
+        assert [(m.key, m.kind) for m in prepared.checked[0].mismatches] == [((30,), "differs")]
         report = checksum.verify(source, target, ferry.config.name, method="inline")
         assert report.tables[0].method == "inline" and _found(report) == [("t", 30, "differs")]
     finally:

@@ -29,7 +29,7 @@ def _table_map_rest(names: Optional[list[str]] = None, col_types: bytes = bytes(
     return EventBuffer(bytes([len(col_types)]) + col_types + _packed(meta) + b"\x07" + optional)
 
 
-def _table(key: Optional[str] = None) -> TableLayout:
+def _table(key: Optional[tuple[str, ...]] = None) -> TableLayout:
     return parse_table("shop", "t", _table_map_rest(["id", "name", "e"]), COLLATIONS, key)
 
 
@@ -44,7 +44,7 @@ def test_columns_carry_their_name_type_sign_and_charset():
     table = _table()
     assert [(c.name, c.type, c.unsigned, c.charset) for c in table.columns] == [
         ("id", types.LONG, True, "binary"), ("name", types.VARCHAR, False, "utf8mb4"), ("e", types.ENUM, False, "binary")]
-    assert table.every_column == b"\x07" and table.key_index is None and table.display == "shop.t"
+    assert table.every_column == b"\x07" and table.key_indexes is None and table.display == "shop.t"
 
 
 def test_a_row_image_has_every_column_with_enum_as_its_number():
@@ -57,7 +57,8 @@ def test_null_columns_take_no_bytes():
     assert read_image(_table(), EventBuffer(_image(0b110, b"\x01\x00\x00\x00"))) == {"id": 1, "name": None, "e": None}
 
 
-@pytest.mark.parametrize("key, expected", [("id", {"id": 4000000000}), ("name", {"name": "é"}), ("e", {"e": 2})])
+@pytest.mark.parametrize("key, expected", [(("id",), {"id": 4000000000}), (("name",), {"name": "é"}), (("e",), {"e": 2}),
+                                           (("id", "e"), {"id": 4000000000, "e": 2})])
 def test_a_key_image_holds_the_key_and_steps_over_the_rest(key, expected):
     table = _table(key)
     buf = EventBuffer(ROW + b"next")
@@ -65,11 +66,12 @@ def test_a_key_image_holds_the_key_and_steps_over_the_rest(key, expected):
 
 
 def test_a_key_column_that_is_null_is_left_out():
-    assert read_key(_table("name"), EventBuffer(_image(0b010, b"\x01\x00\x00\x00", b"\x02"))) == {}
+    assert read_key(_table(("name",)), EventBuffer(_image(0b010, b"\x01\x00\x00\x00", b"\x02"))) == {}
 
 
 def test_a_key_the_table_map_does_not_have_means_whole_before_images():
-    assert _table("gone").key_index is None
+    assert _table(("gone",)).key_indexes is None
+    assert _table(("id", "gone")).key_indexes is None
 
 
 def test_without_column_names_the_fix_is_full_row_metadata():

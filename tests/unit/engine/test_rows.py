@@ -8,9 +8,9 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection im
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.rows import copy_rows, net_statements
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.tables import MovedTable
 
-T = MovedTable("s", "t", "s2", "t", ("id", "v"), "id")
-U = MovedTable("s", "u", "s2", "u", ("id", "w"), "id")
-E = MovedTable("s", "e", "s2", "e", ("id", "v", "n"), "id", ("int", "enum", "int"))
+T = MovedTable("s", "t", "s2", "t", ("id", "v"), ("id",), ("int", "varchar"))
+U = MovedTable("s", "u", "s2", "u", ("id", "w"), ("id",), ("int", "varchar"))
+E = MovedTable("s", "e", "s2", "e", ("id", "v", "n"), ("id",), ("int", "enum", "int"))
 TABLES = {("s", "t"): T, ("s", "u"): U, ("s", "e"): E}
 LENIENT = "SET SESSION sql_mode = '%s'" % LENIENT_SQL_MODE
 STRICT = "SET SESSION sql_mode = '%s'" % SESSION_SQL_MODE
@@ -86,4 +86,4 @@ def test_copied_rows_with_the_enum_error_value_are_cut_into_statements_like_the_
 def test_each_statement_carries_its_table_and_the_keys_it_writes_in_order():
     """What a refused statement's error names: the server's "at row N" is the N-th of these keys."""
     written = net_statements(TABLES, [_ins("t", 5, "a"), _ins("t", 2, "b"), RowChange(DELETE, "s", "t", {"id": 9}, None)], repr)
-    assert [(s.table, s.keys) for s in written] == [(T, (9,)), (T, (5, 2))]
+    assert [(s.table, s.keys) for s in written] == [(T, ((9,),)), (T, ((5,), (2,)))]

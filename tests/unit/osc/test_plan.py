@@ -62,7 +62,7 @@ def test_mapping_added_dropped_generated(monkeypatch: Any) -> None:
     assert plan.dropped == ("gone",) and plan.added == ("new",) and plan.generated == ("g2", "g")
     table = plan.moved_table()
     assert table.columns == ("id", "a", "Mixed") and table.target_columns == ("id", "a", "mixed")
-    assert (table.target_schema, table.target_name, table.key, table.types) == ("d", "_t_gho", "id", ("int", "int", "int"))
+    assert (table.target_schema, table.target_name, table.key, table.types) == ("d", "_t_gho", ("id",), ("int", "int", "int"))
     assert plan.state_name == alter_name("d", "t")
 
 

@@ -1,17 +1,10 @@
-"""Table checks: supported keys, which foreign keys a move keeps, hidden triggers (pure logic)."""
+"""Table checks: which foreign keys a move keeps, hidden triggers (pure logic; keys: tests/unit/engine/test_key_choice.py)."""
 
 from __future__ import annotations
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.foreign_keys import ForeignKey
-from ansible_collections.dbferry.mysql.plugins.module_utils.preflight.tables import foreign_key_finding, is_supported_key, schemas_hiding_triggers
+from ansible_collections.dbferry.mysql.plugins.module_utils.preflight.tables import foreign_key_finding, schemas_hiding_triggers
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.grants import parse_grant
-
-
-def test_only_a_single_integer_column_is_a_supported_key():
-    assert is_supported_key([("id", "bigint")])
-    assert not is_supported_key([("a", "int"), ("b", "int")])
-    assert not is_supported_key([("code", "varchar")])
-    assert not is_supported_key([])
 
 
 def test_triggers_are_hidden_where_the_user_lacks_trigger_or_all():

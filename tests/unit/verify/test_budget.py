@@ -11,8 +11,8 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.engine.tables import
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify import budget
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum import TableResult, coverage_of
 
-A = MovedTable("shop", "a", "shop", "a", (), "id")
-B = MovedTable("shop", "b", "shop", "b", (), "id")
+A = MovedTable("shop", "a", "shop", "a", (), ("id",))
+B = MovedTable("shop", "b", "shop", "b", (), ("id",))
 
 
 def _state(covered=(), checked=None, tracked_since="0-1-100", current=True) -> InlineState:

@@ -1,0 +1,98 @@
+"""Which key a moved table is paged through and its rows found by: read from the catalog, chosen once.
+
+The primary key when it is usable; otherwise a unique key whose columns are
+all NOT NULL (InnoDB itself orders such a table by one), fewest columns
+first, then by name, so that every run chooses the same one. A key is
+usable when the server orders and compares each of its columns exactly
+(keys.KEY_TYPES), it indexes whole columns (a prefix part orders only the
+prefix) and each column is written by the move (not generated). A table
+with none is refused with the fix; a key is never guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional
+
+from ..common.errors import DbferryError
+from ..common.identifiers import display_table, quote_ident, quote_table
+from ..server.connection import fetch_all, placeholders
+from .keys import KEY_TYPES
+
+
+@dataclass(frozen=True)
+class IndexColumns:
+    """One unique index of a table, as the catalog describes it."""
+
+    name: str
+    columns: tuple[str, ...]
+    #: Whether any column is indexed by a prefix only (SUB_PART).
+    prefix: bool
+    #: Whether any column is NULL-able (a unique key allows many NULLs: it names no row).
+    nullable: bool
+
+    @property
+    def primary(self) -> bool:
+        return self.name == "PRIMARY"
+
+
+def unusable_reason(index: IndexColumns, types: dict[str, str]) -> Optional[str]:
+    """Why ``index`` cannot be a moved table's key, or None. ``types``: the written columns' DATA_TYPEs by name."""
+    if index.nullable:
+        return "a column of it may be NULL"
+    if index.prefix:
+        return "it indexes a prefix of a column"
+    for column in index.columns:
+        if column not in types:
+            return "its column %s is generated" % quote_ident(column)
+        if types[column] not in KEY_TYPES:
+            return "its column %s is %s, which the server does not compare exactly or cannot key on whole" % (
+                quote_ident(column), types[column].upper())
+    return None
+
+
+def key_fix(schema: str, table: str) -> str:
+    """How to give ``schema.table`` a key the move can use (a refusal's fix, before how to leave the table out)."""
+    return ("add a primary key (ALTER TABLE %s ADD PRIMARY KEY (...)), or a UNIQUE key on NOT NULL columns, of integer, DECIMAL, "
+            "CHAR/VARCHAR, BINARY/VARBINARY or temporal columns, whole (no prefix)" % quote_table(schema, table))
+
+
+def choose_key(schema: str, table: str, indexes: Iterable[IndexColumns], types: dict[str, str]) -> tuple[str, ...]:
+    """The key of ``schema.table`` (module docstring); a DbferryError naming the table and why when it has none."""
+    ordered = sorted(indexes, key=lambda i: (not i.primary, len(i.columns), i.name))
+    reasons = []
+    for index in ordered:
+        reason = unusable_reason(index, types)
+        if reason is None:
+            return index.columns
+        reasons.append("%s (%s): %s" % ("its primary key" if index.primary else "unique key %s" % quote_ident(index.name),
+                                        ", ".join(quote_ident(c) for c in index.columns), reason))
+    shown = display_table(schema, table)
+    why = "; ".join(reasons) if reasons else "it has no primary key and no unique key"
+    raise DbferryError("table %s has no key the move can copy it by and find its rows with: %s." % (shown, why), obj=shown,
+                       fix=key_fix(schema, table) + "; or exclude the table with tables.exclude (dbferry_tables.exclude in the roles).")
+
+
+def read_unique_indexes(conn: Any, schemas: Iterable[str]) -> dict[tuple[str, str], list[IndexColumns]]:
+    """(schema, table) -> its unique indexes, their columns in index order, for the tables of ``schemas``.
+
+    Names compared byte for byte (BINARY), as tables.read_tables does: the catalog's collation would join ``T`` to ``t``.
+    """
+    wanted = sorted(set(schemas))
+    if not wanted:
+        return {}
+    rows = fetch_all(
+        conn,
+        "SELECT s.TABLE_SCHEMA, s.TABLE_NAME, s.INDEX_NAME, s.COLUMN_NAME, s.SUB_PART IS NOT NULL, c.IS_NULLABLE = 'YES' "
+        "FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c ON BINARY c.TABLE_SCHEMA = BINARY s.TABLE_SCHEMA "
+        "AND BINARY c.TABLE_NAME = BINARY s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME "
+        "WHERE s.NON_UNIQUE = 0 AND s.TABLE_SCHEMA IN (%s) ORDER BY s.TABLE_SCHEMA, s.TABLE_NAME, s.INDEX_NAME, s.SEQ_IN_INDEX"
+        % placeholders(len(wanted)), wanted)
+    parts: dict[tuple[str, str, str], list[tuple[str, bool, bool]]] = {}
+    for schema, table, index, column, prefix, nullable in rows:
+        parts.setdefault((schema, table, index), []).append((column, bool(prefix), bool(nullable)))
+    found: dict[tuple[str, str], list[IndexColumns]] = {}
+    for (schema, table, index), columns in parts.items():
+        found.setdefault((schema, table), []).append(IndexColumns(
+            index, tuple(c for c, _p, _n in columns), any(p for _c, p, _n in columns), any(n for _c, _p, n in columns)))
+    return found

@@ -1,0 +1,39 @@
+"""Which key a moved table is copied by (engine/key_choice.py), pure logic."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine.key_choice import IndexColumns, choose_key
+
+TYPES = {"id": "int", "a": "varchar", "b": "binary", "f": "float", "g": "int", "n": "int", "t": "text"}
+
+
+def test_the_primary_key_when_usable():
+    indexes = [IndexColumns("u", ("n",), False, False), IndexColumns("PRIMARY", ("a", "b"), False, False)]
+    assert choose_key("d", "t", indexes, TYPES) == ("a", "b")
+
+
+def test_else_the_narrowest_not_null_unique_key_then_by_name():
+    indexes = [IndexColumns("z", ("a", "n"), False, False), IndexColumns("y", ("n",), False, False),
+               IndexColumns("x", ("id",), False, True), IndexColumns("w", ("g",), False, False)]
+    assert choose_key("d", "t", indexes, TYPES) == ("g",)
+
+
+@pytest.mark.parametrize("index, reason", [
+    (IndexColumns("PRIMARY", ("f",), False, False), r"primary key \(`f`\): its column `f` is FLOAT"),
+    (IndexColumns("PRIMARY", ("t",), True, False), "indexes a prefix"),
+    (IndexColumns("u", ("n",), False, True), "unique key `u` \\(`n`\\): a column of it may be NULL"),
+    (IndexColumns("u", ("gen",), False, False), "its column `gen` is generated"),
+])
+def test_an_unusable_key_is_refused_with_why_and_the_fix(index, reason):
+    with pytest.raises(DbferryError, match=reason) as refused:
+        choose_key("d", "t", [index], TYPES)
+    assert refused.value.obj == "`d`.`t`" or refused.value.obj == "d.t"
+    assert "ADD PRIMARY KEY" in refused.value.fix and "tables.exclude" in refused.value.fix
+
+
+def test_no_key_at_all():
+    with pytest.raises(DbferryError, match="it has no primary key and no unique key"):
+        choose_key("d", "t", [], TYPES)
