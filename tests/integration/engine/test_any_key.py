@@ -417,7 +417,7 @@ def test_kill_9_in_the_middle_of_a_composite_text_key_resumes_at_the_cursor(serv
             up_to = fetch_value(conn, "SELECT COUNT(*) FROM %s WHERE (tenant, name) <= (%%s, %%s)" % table, (tenant, name))
         with root_session(servers.target) as conn:
             on_target = fetch_value(conn, "SELECT COUNT(*) FROM %s WHERE (tenant, name) <= (%%s, %%s)" % table, (tenant, name))
-        assert copied == up_to == on_target, "cursor %r: rows_copied %d, source rows up to it %d, target rows up to it %d" % (
+        assert copied == up_to == on_target, "cursor %r: rows_copied %s, source rows up to it %s, target rows up to it %s" % (
             last_key, copied, up_to, on_target)
         # While the agent is down: a case-only key change behind the cursor (the first key), the last row (ahead of it)
         # deleted, a row inserted before the first key. The copy counts none of them; the binlog brings them.
