@@ -27,7 +27,7 @@ from integration_support import Servers, root_session, sql, until
 from pymysql.converters import escape_string
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
-from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_ident, quote_table
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import for_arguments, quote_ident, quote_table
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev.load import Load, ServerSession, Transaction
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.copier import TableCopier
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.keys import encode_key
@@ -89,8 +89,8 @@ class KeyKind:
         """Create the table in ``db`` with ``rows`` (key values), each with a v and an s of its own."""
         sql(server, self.ddl(db))
         with root_session(server) as conn, conn.cursor() as cur:
-            cur.executemany("INSERT INTO %s (%s, v, s) VALUES (%s)" % (
-                quote_table(db, self.name), ", ".join(quote_ident(n) for n in self.names), ", ".join(["%s"] * (len(self.names) + 2))),
+            names = for_arguments("%s (%s" % (quote_table(db, self.name), ", ".join(quote_ident(n) for n in self.names)))
+            cur.executemany("INSERT INTO %s, v, s) VALUES (%s)" % (names, ", ".join(["%s"] * (len(self.names) + 2))),
                 [value + (n, "row %d" % n) for n, value in enumerate(rows)])
 
 
@@ -164,6 +164,9 @@ KINDS = (
     KeyKind("composite_year_time", (("y", "YEAR"), ("t", "TIME(3)")),
             lambda i: (1901 + i % 4 * 84, "%s%03d:%02d:00.%03d" % ("-" if i % 2 else "", i // 8, i % 60, i % 1000)),
             ("t = SUBTIME(t, '01:00:00.5')", "y = y + 1")),
+    # Names that need quoting, and a % that must not be taken for a placeholder, in the table's name and the key's.
+    KeyKind("odd%name`s", (("te%nant", "INT"), ("na`me %s", _CI)), lambda i: (i % 5 - 2, _ci_text(i // 5)),
+            ("`na``me %s` = UPPER(`na``me %s`)", "`te%nant` = -`te%nant`")),
     # No primary key: the NOT NULL unique key is the key (the nullable unique one before it is not).
     KeyKind("unique_not_null_no_pk", (("u", "VARCHAR(40) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"),),
             lambda i: ("u%03d\u00df" % i if i % 3 else "U%03dss" % i,),
