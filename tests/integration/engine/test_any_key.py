@@ -91,7 +91,7 @@ class KeyKind:
         with root_session(server) as conn, conn.cursor() as cur:
             names = for_arguments("%s (%s" % (quote_table(db, self.name), ", ".join(quote_ident(n) for n in self.names)))
             cur.executemany("INSERT INTO %s, v, s) VALUES (%s)" % (names, ", ".join(["%s"] * (len(self.names) + 2))),
-                [value + (n, "row %d" % n) for n, value in enumerate(rows)])
+                            [value + (n, "row %d" % n) for n, value in enumerate(rows)])
 
 
 def _ci_text(i: int) -> str:
