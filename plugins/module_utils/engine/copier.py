@@ -163,7 +163,8 @@ class _ReadAhead:
             try:
                 item = self.ready.get(timeout=0.2)
             except queue.Empty:
-                if not self.thread.is_alive() and self.ready.empty():
+                # A reader that saw the stop ends without a result: only one that ended otherwise is an error.
+                if not self.thread.is_alive() and self.ready.empty() and not self.stop.is_set():
                     raise DbferryError("the copy reader of %s ended without a result." % self.copier.table.source,
                                        obj=self.copier.table.source, fix="report this; restart the move, it resumes.") from None
                 continue
