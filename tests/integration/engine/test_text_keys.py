@@ -17,7 +17,7 @@ from integration_support import root_session, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import fetch_all
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
-from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_table
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_ident, quote_table
 
 #: Keys in cp932, in the column's order: 'A', 0xED40 (round trips to 0xFA5C), then two that sort between the two codes.
 _KEYS = ("41", "ED40", "F040", "FA40")
@@ -49,3 +49,23 @@ def _alive(ferry: FerryThread) -> None:
         if isinstance(ferry.error, DbferryError):
             raise ferry.error
         raise AssertionError("the move stopped: %r" % (ferry.error,))
+
+
+def test_a_reused_target_table_whose_key_collation_joins_two_source_keys_loses_no_row(servers, db, tmp_path):
+    """reuse_target accepts an operator's empty table with the moved columns. If its key column's collation takes two
+    source keys for one ('a' and 'A' under utf8mb4_general_ci, distinct under utf8mb4_bin), the copy's duplicate-key
+    skip drops one of them without an error: the move must refuse the table, or keep both rows."""
+    table = quote_table(db, "t")
+    ddl = "CREATE TABLE %s (k VARCHAR(4) CHARACTER SET utf8mb4 COLLATE %s NOT NULL PRIMARY KEY, v INT NOT NULL)"
+    sql(servers.source, ddl % (table, "utf8mb4_bin"), "INSERT INTO %s VALUES ('a', 1), ('A', 2)" % table)
+    sql(servers.target, "CREATE DATABASE %s" % quote_ident(db), ddl % (table, "utf8mb4_general_ci"))
+    ferry = FerryThread(move_config(servers, db, tmp_path / "state", reuse_target=True))
+    try:
+        wait_caught_up(servers, ferry.config.name, timeout=60, alive=lambda: _alive(ferry))
+    except DbferryError as exc:
+        assert "collation" in str(exc), exc  # a refusal must say why
+        return
+    finally:
+        ferry.stop.set()
+        ferry.thread.join(60)
+    assert assert_same(servers, db) == 2
