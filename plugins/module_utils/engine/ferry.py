@@ -120,7 +120,7 @@ class Ferry:
                 target.commit()
                 self.log.event("prepare", tables=len(tables), reused=[t.source for t in existing])
             else:
-                self._check_recorded_tables(tables, recorded)
+                self._check_recorded_tables(tables, recorded, state.read_move_tables(target, self.config.name))
             if recorded is None or recorded.phase == "preparing":
                 # Tables made by an interrupted prepare are ours and still empty: reuse them.
                 existing = check_target_tables(source, target, tables, reuse_target=True)
@@ -174,13 +174,25 @@ class Ferry:
                            "start position)." % (", ".join(sorted(changed)), self.config.name), obj=", ".join(sorted(changed)),
                            fix="start the move again: nothing was copied, and the target tables this start created were dropped.")
 
-    def _check_recorded_tables(self, tables: list[MovedTable], recorded: state.MoveState) -> None:
-        """Refuse tables the selection matches now that the move did not record when it started."""
+    def _check_recorded_tables(self, tables: list[MovedTable], recorded: state.MoveState, recorded_tables: list[MovedTable]) -> None:
+        """Refuse tables the selection matches now that the move did not record when it started, and tables whose key
+        (chosen again at every start, key_choice.py) is not the one their cursors were recorded by: a unique key added
+        or dropped while the agent was stopped would make a cursor of one key bound another's column, and the rows
+        between would never be copied."""
         missing = sorted({t.source for t in tables} - {"%s.%s" % k for k in recorded.cursors})
         if missing:
             raise DbferryError("table(s) %s match the selection but were not part of move %s when it started." % (
                 ", ".join(missing), self.config.name), obj=", ".join(missing),
                 fix="exclude them with tables.exclude, or start a new move for them.")
+        keys = {(t.schema, t.name): t.key for t in recorded_tables}
+        changed = [t for t in tables if keys[(t.schema, t.name)] != t.key]
+        if changed:
+            raise DbferryError("the key of table(s) %s is not the one move %s copies them by (%s): a unique or primary key was added "
+                               "or dropped since it started." % (", ".join(t.source for t in changed), self.config.name, "; ".join(
+                                   "%s: recorded (%s), now (%s)" % (t.source, ", ".join(keys[(t.schema, t.name)]), ", ".join(t.key))
+                                   for t in changed)),
+                               obj=", ".join(t.source for t in changed),
+                               fix="restore the keys the tables had when the move started, or remove the move and start it again.")
 
     # -- run -----------------------------------------------------------------
 

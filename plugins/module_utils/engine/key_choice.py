@@ -4,7 +4,8 @@ The primary key when it is usable; otherwise a unique key whose columns are
 all NOT NULL (InnoDB itself orders such a table by one), fewest columns
 first, then by name, so that every run chooses the same one. A key is
 usable when the server orders and compares each of its columns exactly
-(keys.KEY_TYPES), it indexes whole columns (a prefix part orders only the
+(keys.KEY_TYPES), text columns are in a character set whose values come
+back exactly through the utf8mb4 session (keys.ROUND_TRIP_CHARSETS), it indexes whole columns (a prefix part orders only the
 prefix) and each column is written by the move (not generated). A table
 with none is refused with the fix; a key is never guessed.
 """
@@ -17,7 +18,7 @@ from typing import Any, Iterable, Optional
 from ..common.errors import DbferryError
 from ..common.identifiers import display_table, quote_ident, quote_table
 from ..server.connection import fetch_all, placeholders
-from .keys import KEY_TYPES
+from .keys import KEY_TYPES, ROUND_TRIP_CHARSETS
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class IndexColumns:
     prefix: bool
     #: Whether any column is NULL-able (a unique key allows many NULLs: it names no row).
     nullable: bool
+    #: Each column's character set, in ``columns`` order (None: not text).
+    charsets: tuple[Optional[str], ...]
 
     @property
     def primary(self) -> bool:
@@ -42,19 +45,23 @@ def unusable_reason(index: IndexColumns, types: dict[str, str]) -> Optional[str]
         return "a column of it may be NULL"
     if index.prefix:
         return "it indexes a prefix of a column"
-    for column in index.columns:
+    for column, charset in zip(index.columns, index.charsets):
         if column not in types:
             return "its column %s is generated" % quote_ident(column)
         if types[column] not in KEY_TYPES:
             return "its column %s is %s, which the server does not compare exactly or cannot key on whole" % (
                 quote_ident(column), types[column].upper())
+        if charset is not None and charset not in ROUND_TRIP_CHARSETS:
+            return ("its column %s is in character set %s, whose values do not all come back exactly as the bound of the "
+                    "next batch" % (quote_ident(column), charset))
     return None
 
 
 def key_fix(schema: str, table: str) -> str:
     """How to give ``schema.table`` a key the move can use (a refusal's fix, before how to leave the table out)."""
     return ("add a primary key (ALTER TABLE %s ADD PRIMARY KEY (...)), or a UNIQUE key on NOT NULL columns, of integer, DECIMAL, "
-            "CHAR/VARCHAR, BINARY/VARBINARY or temporal columns, whole (no prefix)" % quote_table(schema, table))
+            "CHAR/VARCHAR (in utf8mb4, utf8mb3, latin1, ucs2, utf16 or utf32), BINARY/VARBINARY or temporal columns, whole "
+            "(no prefix)" % quote_table(schema, table))
 
 
 def choose_key(schema: str, table: str, indexes: Iterable[IndexColumns], types: dict[str, str]) -> tuple[str, ...]:
@@ -83,16 +90,18 @@ def read_unique_indexes(conn: Any, schemas: Iterable[str]) -> dict[tuple[str, st
         return {}
     rows = fetch_all(
         conn,
-        "SELECT s.TABLE_SCHEMA, s.TABLE_NAME, s.INDEX_NAME, s.COLUMN_NAME, s.SUB_PART IS NOT NULL, c.IS_NULLABLE = 'YES' "
+        "SELECT s.TABLE_SCHEMA, s.TABLE_NAME, s.INDEX_NAME, s.COLUMN_NAME, s.SUB_PART IS NOT NULL, c.IS_NULLABLE = 'YES', "
+        "c.CHARACTER_SET_NAME "
         "FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c ON BINARY c.TABLE_SCHEMA = BINARY s.TABLE_SCHEMA "
         "AND BINARY c.TABLE_NAME = BINARY s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME "
         "WHERE s.NON_UNIQUE = 0 AND s.TABLE_SCHEMA IN (%s) ORDER BY s.TABLE_SCHEMA, s.TABLE_NAME, s.INDEX_NAME, s.SEQ_IN_INDEX"
         % placeholders(len(wanted)), wanted)
-    parts: dict[tuple[str, str, str], list[tuple[str, bool, bool]]] = {}
-    for schema, table, index, column, prefix, nullable in rows:
-        parts.setdefault((schema, table, index), []).append((column, bool(prefix), bool(nullable)))
+    parts: dict[tuple[str, str, str], list[tuple[str, bool, bool, Optional[str]]]] = {}
+    for schema, table, index, column, prefix, nullable, charset in rows:
+        parts.setdefault((schema, table, index), []).append((column, bool(prefix), bool(nullable), charset))
     found: dict[tuple[str, str], list[IndexColumns]] = {}
     for (schema, table, index), columns in parts.items():
         found.setdefault((schema, table), []).append(IndexColumns(
-            index, tuple(c for c, _p, _n in columns), any(p for _c, p, _n in columns), any(n for _c, _p, n in columns)))
+            index, tuple(c for c, _p, _n, _s in columns), any(p for _c, p, _n, _s in columns), any(n for _c, _p, n, _s in columns),
+            tuple(s for _c, _p, _n, s in columns)))
     return found

@@ -32,6 +32,11 @@ KeyValue = tuple
 KEY_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "char", "varchar", "binary",
                        "varbinary", "date", "datetime", "timestamp", "time", "year"})
 
+#: Character sets a text key column may have: those whose every value PyMySQL's utf8mb4 session returns as text that
+#: the server converts back to the same bytes. A cursor or range bound goes back that way (after_condition); in cp932,
+#: say, 0xED40 comes back as 0xFA5C (the same Unicode character), which sorts later: the rows between would be skipped.
+ROUND_TRIP_CHARSETS = frozenset({"utf8mb4", "utf8mb3", "utf8", "latin1", "ucs2", "utf16", "utf16le", "utf32"})
+
 #: Key types whose Python values are equal exactly when the server takes them for the same row: text is not (a
 #: collation may equal 'a' and 'A', or 'a' and 'a ').
 _EXACT_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "binary", "varbinary", "date",

@@ -251,9 +251,9 @@ def begin_inline(conn: Any, recorded: MoveState) -> None:
     while the source is still writable (window.py, ``record_checked``), or
     compared by checksum in the read-only window.
     """
-    if _has_numeric_dirty(conn):
-        execute(conn, "DROP TABLE %s.dirty" % _S)
+    if _has_numeric_dirty(conn):  # uncovered first: DROP commits the UPDATE before it runs, so no stop leaves them covered
         execute(conn, "UPDATE %s.inline_tables SET covered = FALSE, checked_from = NULL" % _S)
+        execute(conn, "DROP TABLE %s.dirty" % _S)
     for statement in _INLINE_DDL:
         execute(conn, statement)
     _widen_numeric_keys(conn, "inline_tables", "hashed_to TEXT NULL", "hashed_to")

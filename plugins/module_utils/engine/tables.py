@@ -283,22 +283,28 @@ def unprintable_columns(conn: Any, tables: Iterable[tuple[str, str]]) -> list[Un
     return found
 
 
-def _columns(conn: Any, schema: str, name: str) -> dict[str, tuple[str, str, str]]:
-    """The table's columns by lower-case name (column names are case-insensitive): (name, DATA_TYPE, COLUMN_TYPE)."""
-    rows = fetch_all(conn, "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
-                           "AND TABLE_NAME = %s AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s", (schema, name) * 2)
-    return {column.lower(): (column, data_type.lower(), column_type) for column, data_type, column_type in rows}
+def _columns(conn: Any, schema: str, name: str) -> dict[str, tuple[str, str, str, Optional[str]]]:
+    """The table's columns by lower-case name (column names are case-insensitive): (name, DATA_TYPE, COLUMN_TYPE,
+    COLLATION_NAME)."""
+    rows = fetch_all(conn, "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, COLLATION_NAME FROM information_schema.COLUMNS "
+                           "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s",
+                     (schema, name) * 2)
+    return {column.lower(): (column, data_type.lower(), column_type, collation) for column, data_type, column_type, collation in rows}
 
 
 def target_differences(source: Any, target: Any, table: MovedTable) -> list[str]:
-    """What makes an existing target table unfit for the move's writes: a moved column it lacks, or an ENUM or SET
-    column whose definition is not the source's.
+    """What makes an existing target table unfit for the move's writes: a moved column it lacks, an ENUM or SET
+    column whose definition is not the source's, or a key column in another collation.
 
     ENUM and SET values are written by number (index, bitmask), so members
     in another order or count would change the labels without an error, and
     inline verification, which hashes the numbers, would not see it either.
     COLUMN_TYPE is compared byte for byte: both servers print a 4-byte
     character of a member as the same '?', so count and order still compare.
+    A key column's collation decides which keys are one row: in a coarser
+    one ('a' and 'A' under a case-insensitive collation) the copy's
+    duplicate-key skip and the applier's REPLACE would merge rows the
+    source holds apart, without an error.
     """
     ours = _columns(source, table.schema, table.name)
     theirs = _columns(target, table.target_schema, table.target_name)
@@ -309,6 +315,8 @@ def target_differences(source: Any, target: Any, table: MovedTable) -> list[str]
             found.append("it has no column %s" % quote_ident(column))
         elif mine is not None and _LABELLED_TYPES & {mine[1], their[1]} and mine[2] != their[2]:
             found.append("its column %s is %s where the source's is %s" % (quote_ident(column), their[2], mine[2]))
+        elif mine is not None and column in table.key and mine[3] != their[3]:
+            found.append("its key column %s has collation %s where the source's has %s" % (quote_ident(column), their[3], mine[3]))
     return found
 
 
@@ -350,7 +358,8 @@ def check_target_tables(source: Any, target: Any, tables: list[MovedTable], reus
                            "(index, bitmask), so other members would change them without an error.",
                            obj=", ".join(name for name, _message in differences),
                            fix="give the target table every column of the source table, each ENUM and SET with the source's real "
-                               "members in the same order (ALTER TABLE ... MODIFY), or drop it and let the move create it.")
+                               "members in the same order and each key column in the source's collation (ALTER TABLE ... MODIFY), "
+                               "or drop it and let the move create it.")
     unprintable = unprintable_columns(source, [(t.schema, t.name) for t in to_create])
     if unprintable:
         raise DbferryError(" ".join(u.message for u in unprintable), obj=", ".join(sorted({u.table for u in unprintable})),
