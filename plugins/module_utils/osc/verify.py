@@ -202,8 +202,8 @@ class _Comparison:
             if any(column not in by_ghost_name for column, _prefix in columns) or [c for c, _p in columns] == list(self.ghost.key):
                 continue  # a key on an added column (the ghost's value is its default, not the original's), or the change's own
             olds = [by_ghost_name[column] for column, _prefix in columns]
-            row = rows_at_keys(self.old.conn, self.old.table_sql, self.old.key, ", ".join(for_arguments(quote_ident(c)) for c in olds),
-                             [key]).get(0)
+            selected = ", ".join(for_arguments(quote_ident(c)) for c in olds)
+            row = rows_at_keys(self.old.conn, self.old.table_sql, self.old.key, selected, [key]).get(0)
             if row is None or any(value is None for value in row):
                 continue  # gone since, or a NULL, which a unique key lets repeat
             values = list(row)

@@ -4,7 +4,8 @@
   and whose key's case and trailing space it changes while the change runs ('c0001' becomes 'C0001': the same key to
   the server, another value to Python);
 - a BINARY(16) key (UUIDs, some ending in zero bytes) that is a NOT NULL unique key of a table without a primary key;
-- a kill -9 of the copy of the composite key, resumed from its recorded cursor.
+- a kill -9 of the copy of the composite key, resumed from its recorded cursor;
+- keys of DECIMAL, DATETIME(6) with BIGINT UNSIGNED, and negative TIME with YEAR, rows moved to other keys mid-copy.
 
 Each ends in osc_support's exact comparison of the new table with the original's rows at the swap, every value as
 PyMySQL reads it (so 'C0001' in the original and 'c0001' in the new table would be a difference).
@@ -17,8 +18,9 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
+import pytest
 from integration_support import Servers, root_session, until
 from osc_support import (AlterThread, alter_options, alter_process, assert_projection, change_under_load, copy_cursor, kill_process,
                          projected_rows)
@@ -88,8 +90,8 @@ class UuidMix:
         where = "WHERE id = %s" % _uuid(rng.randint(0, ROWS + 100))
         op = rng.random()
         if op < 0.25:
-            return Transaction(("INSERT IGNORE INTO %s (id, v, s) VALUES (%s, %d, 'new')" % (table, _uuid(rng.randint(0, ROWS + 100)),
-                                                                                              rng.randint(0, 999)),))
+            key = _uuid(rng.randint(0, ROWS + 100))
+            return Transaction(("INSERT IGNORE INTO %s (id, v, s) VALUES (%s, %d, 'new')" % (table, key, rng.randint(0, 999)),))
         if op < 0.55:
             return Transaction(("UPDATE %s SET v = v + 1, s = 'u%d' %s" % (table, rng.randint(0, 99), where),))
         if op < 0.7:
@@ -181,3 +183,43 @@ def test_kill_during_the_copy_of_a_composite_key_then_resume(servers: Servers, d
     result = run.finish()
     assert result.changed and result.added == ["extra"]
     assert assert_projection(servers.source, db, expected, "items", COMPOSITE_COLUMNS, COMPOSITE) == len(expected)
+
+
+#: Tables keyed by other exact types: (columns and key, the key columns, rows as a SELECT over seq_1_to_600 giving every
+#: column, an assignment that moves a row to another key).
+TYPED_KEYS = {
+    "decimal": ("k DECIMAL(12,3) NOT NULL PRIMARY KEY, v INT NOT NULL", ("k",), "SELECT seq / 8 - 40, seq", "k = k + 1000"),
+    "datetime and unsigned": ("t DATETIME(6) NOT NULL, u BIGINT UNSIGNED NOT NULL, v INT NOT NULL, PRIMARY KEY (t, u)", ("t", "u"),
+                              "SELECT '2024-01-01' + INTERVAL (seq DIV 3) MINUTE + INTERVAL seq MICROSECOND, "
+                              "18446744073709551615 - seq MOD 3, seq", "t = t + INTERVAL 1 YEAR"),
+    "negative time and year": ("y YEAR NOT NULL, k TIME(3) NOT NULL, v INT NOT NULL, PRIMARY KEY (y, k)", ("y", "k"),
+                               "SELECT 2000 + seq MOD 3, SEC_TO_TIME(seq * 37.5 - 5000), seq", "k = -k"),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(TYPED_KEYS))
+def test_other_exact_key_types_with_rows_moved_during_the_copy(servers: Servers, db: str, tmp_path: Path, shape: str) -> None:
+    """Before its third chunk, rows the copy has passed and rows it has not are moved to other keys, updated and deleted;
+    the new table ends as the original (kept as _t_del) holds them."""
+    columns, key, rows, move = TYPED_KEYS[shape]
+    table = quote_table(db, "t")
+    with root_session(servers.source) as conn:
+        execute(conn, "CREATE TABLE %s (%s) ENGINE=InnoDB" % (table, columns))
+        execute(conn, "INSERT INTO %s %s FROM %s" % (table, rows, quote_table(db, "seq_1_to_600")))
+    chunks: list[Optional[tuple]] = []
+
+    def write_mid_copy(low: Optional[tuple], _high: tuple) -> None:
+        chunks.append(low)
+        if len(chunks) == 3:
+            with root_session(servers.source) as conn:
+                for statement in ("UPDATE %s SET {move} WHERE v IN (5, 550)", "UPDATE %s SET v = -v WHERE v IN (7, 590)",
+                                  "DELETE FROM %s WHERE v IN (9, 300)"):
+                    execute(conn, statement.replace("{move}", move) % table)
+
+    result = AlterThread(alter_options(servers, db, "t", "ADD COLUMN extra INT", tmp_path / "state", chunk_size=50),
+                         tmp_path / "alter.log", chunk_hook=write_mid_copy).finish()
+    assert result.changed and result.events_applied >= 6 and len(chunks) > 3
+    mapping = {name: name for name in result.mapping}
+    expected = projected_rows(servers.source, db, "_t_del", list(mapping), key)
+    assert len(expected) == 598 and assert_projection(servers.source, db, expected, "t", mapping, key) == 598
+

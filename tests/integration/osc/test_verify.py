@@ -116,4 +116,3 @@ def test_a_text_key_is_matched_by_the_server_in_its_collation(conn: Any, servers
     # the ghost has the row at (1, 'b') to the server: nothing to put back; a row it lacks is named as the original holds it
     sql(servers.source, "DELETE FROM `%s`._t_gho WHERE tenant = 2" % db)
     assert missing_among(conn, conn, plan, [(1, "b"), (1, "B "), (2, "A")]) == [(2, "a")]
-
