@@ -222,4 +222,3 @@ def test_other_exact_key_types_with_rows_moved_during_the_copy(servers: Servers,
     mapping = {name: name for name in result.mapping}
     expected = projected_rows(servers.source, db, "_t_del", list(mapping), key)
     assert len(expected) == 598 and assert_projection(servers.source, db, expected, "t", mapping, key) == 598
-
