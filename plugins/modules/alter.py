@@ -12,7 +12,7 @@ version_added: 0.1.0
 description:
   - Runs an C(ALTER TABLE) on a big table while the application keeps reading and writing it, the way gh-ost does, on the
     engine that moves databases - a ghost table C(_<table>_gho) is created with the new schema, the rows are copied into
-    it in primary-key chunks on the server (C(INSERT ... SELECT ... LOCK IN SHARE MODE), no row goes through the module),
+    it in key chunks on the server (C(INSERT ... SELECT ... LOCK IN SHARE MODE), no row goes through the module),
     the table's row changes are read from the binlog and applied to it, and a short cut-over swaps the two names atomically.
   - No triggers - the application's writes never wait on the change's own writes, as they do with pt-online-schema-change.
   - Before the cut-over the ghost's rows are compared with the original's (O(verify), on by default), and during the
@@ -74,8 +74,10 @@ options:
     description:
       - The C(ALTER TABLE) specification, without C(ALTER TABLE <table>), e.g.
         C(ADD COLUMN description TEXT, ADD INDEX (created_at)). Several changes separated by commas are one change.
-      - It must keep the primary key (a single integer column in this version). It is tried on an empty copy of the table
-        before anything else is written, so an ALTER that does not parse or apply fails first, with the server's message.
+      - It must keep one of the table's keys (its primary key, or a unique key on C(NOT NULL) columns) as a unique key on
+        the same columns (renamed ones too), in the same order, of the same types (an integer may widen). It is tried on an
+        empty copy of the table before anything else is written, so an ALTER that does not parse or apply fails first,
+        with the server's message.
       - Required with O(state=present).
     type: str
   rename_columns:
@@ -303,8 +305,10 @@ notes:
   - V(present) runs the change in the foreground of the task, as gh-ost does in a terminal, and may take hours on a big
     table; V(started), M(dbferry.mysql.wait) and V(cut_over) run it in a detached agent instead, with the cut-over in a
     task of its own (a maintenance window, a later play). The agent needs only Python 3 and PyMySQL on the host.
-  - The table needs a primary key of a single integer column, kept by the change. Tables that are the parent or the child
-    of a foreign key are refused, with the fix, and so are tables with triggers.
+  - The table needs a primary key, or a unique key on C(NOT NULL) columns, of any number of integer, C(DECIMAL),
+    C(CHAR)/C(VARCHAR) (any collation), C(BINARY)/C(VARBINARY) or temporal columns, kept by the change (gh-ost's shared
+    unique key). Tables that are the parent or the child of a foreign key are refused, with the fix, and so are tables
+    with triggers.
   - The server needs C(log_bin) on, C(binlog_format=ROW), C(binlog_row_image=FULL) and C(binlog_row_metadata=FULL). The login
     user needs C(SELECT), C(INSERT), C(UPDATE), C(DELETE), C(CREATE), C(DROP), C(ALTER) and C(LOCK TABLES) on the database,
     the same but C(LOCK TABLES) on C(_dbferry) (the checkpoints), and C(REPLICATION SLAVE) and C(BINLOG MONITOR) globally.

@@ -3,17 +3,23 @@ with the original's rows projected through the column mapping, and a whole chang
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence, Union
 
-from integration_support import Servers, root_session, until
+from integration_support import ROOT, Servers, root_session, until
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_ident, quote_table
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import AlterConfig, parse_alter_config
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev.load import Load
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine.keys import decode_key
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import alter_name
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import AlterResult, already_applied, noop_alter, run_alter
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import fetch_all, fetch_value
@@ -58,18 +64,27 @@ class AlterThread:
         return self.result
 
 
-def projected_rows(server: Any, db: str, table: str, columns: list[str], key: str) -> list[tuple]:
-    """``columns`` of every row of ``db.table`` in ``key`` order, as PyMySQL reads them (a value kept through a type
-    widening reads the same: 7 as INT or BIGINT, '1.50' as DECIMAL(5,2) or DECIMAL(9,2), text in any length)."""
+#: A key: one column's name, or the names of its columns.
+Key = Union[str, Sequence[str]]
+
+
+def _columns(key: Key) -> tuple[str, ...]:
+    return (key,) if isinstance(key, str) else tuple(key)
+
+
+def projected_rows(server: Any, db: str, table: str, columns: list[str], key: Key) -> list[tuple]:
+    """``columns`` of every row of ``db.table`` in ``key`` order (the server's: a text key in its collation), as PyMySQL
+    reads them (a value kept through a type widening reads the same: 7 as INT or BIGINT, '1.50' as DECIMAL(5,2) or
+    DECIMAL(9,2), text in any length); text compares exactly in Python ('a' is not 'A')."""
     with root_session(server) as conn:
         return [tuple(row) for row in fetch_all(conn, "SELECT %s FROM %s ORDER BY %s" % (
-            ", ".join(quote_ident(c) for c in columns), quote_table(db, table), quote_ident(key)))]
+            ", ".join(quote_ident(c) for c in columns), quote_table(db, table), ", ".join(quote_ident(c) for c in _columns(key))))]
 
 
-def assert_projection(server: Any, db: str, expected: list[tuple], table: str, mapping: dict[str, str], key: str) -> int:
+def assert_projection(server: Any, db: str, expected: list[tuple], table: str, mapping: dict[str, str], key: Key) -> int:
     """The new ``db.table`` holds exactly ``expected`` (the original's rows projected on ``mapping``'s keys, in key order)
     in the mapped columns; returns the number of rows compared."""
-    new_rows = projected_rows(server, db, table, list(mapping.values()), mapping[key])
+    new_rows = projected_rows(server, db, table, list(mapping.values()), [mapping[c] for c in _columns(key)])
     if new_rows != expected:
         missing = sorted(set(expected) - set(new_rows))[:5]
         extra = sorted(set(new_rows) - set(expected))[:5]
@@ -83,8 +98,8 @@ HOLD_HOOK = "#!/bin/sh\ntouch at_cut_over\nwhile [ ! -e go ]; do sleep 0.05; don
 
 
 def change_under_load(servers: Servers, db: str, tmp_path: Path, table: str, alter: str, mapping: dict[str, str], load: Load,
-                      rows: int, **options: Any) -> AlterResult:
-    """Change ``table`` (keyed by ``id``, ``rows`` rows) under ``load``, already writing to it, which runs through the copy,
+                      rows: int, key: Key = "id", **options: Any) -> AlterResult:
+    """Change ``table`` (keyed by ``key``, ``rows`` rows) under ``load``, already writing to it, which runs through the copy,
     the tail and the verification, and is stopped just before the swap (held there by an on-before-cutover hook); then the
     new table must hold the original's rows at the swap, through ``mapping``, and a second run must change nothing."""
     hooks, state_dir = tmp_path / "hooks", tmp_path / "state"
@@ -92,12 +107,14 @@ def change_under_load(servers: Servers, db: str, tmp_path: Path, table: str, alt
     (hooks / "on-before-cutover-hold").write_text(HOLD_HOOK)
     (hooks / "on-before-cutover-hold").chmod(0o755)
     written = load.counts.written
+    first_half = set(projected_rows(servers.source, db, table, list(_columns(key)), key)[:rows // 2])
 
     def hold_chunk(_low: Any, high: Any) -> None:
-        """A short pause per chunk, and the second half of the keys held (no locks are held here) until the load has
-        written across the copy: on a busy machine the load's threads could otherwise start only after the copy."""
+        """A short pause per chunk, and the chunks past the first half of the keys (as the table held them when the change
+        started) held (no locks are held here) until the load has written across the copy: on a busy machine the load's
+        threads could otherwise start only after the copy."""
         time.sleep(0.03)
-        if high is not None and high * 2 >= rows:
+        if high not in first_half:
             until(lambda: load.counts.written > written + 50, "the load to write during the copy", timeout=60)
 
     run = AlterThread(alter_options(servers, db, table, alter, state_dir, hooks_path=str(hooks), **options), tmp_path / "alter.log",
@@ -106,11 +123,11 @@ def change_under_load(servers: Servers, db: str, tmp_path: Path, table: str, alt
     assert load.counts.written > written + 50
     assert load.finish().written > 0, "the load wrote nothing"
     assert run.thread.is_alive(), run.error
-    expected = projected_rows(servers.source, db, table, list(mapping), "id")
+    expected = projected_rows(servers.source, db, table, list(mapping), key)
     (state_dir / "go").touch()
     result = run.finish()
     assert result.changed and result.mapping == mapping
-    assert assert_projection(servers.source, db, expected, table, mapping, "id") == len(expected) > rows // 2
+    assert assert_projection(servers.source, db, expected, table, mapping, key) == len(expected) > rows // 2
     assert result.old_table == "%s._%s_del" % (db, table) and result.cut_over_attempts >= 1 and result.events_applied > 0
     again = parse_alter_config(alter_options(servers, db, table, alter, state_dir, **options))
     assert already_applied(again)
@@ -122,3 +139,35 @@ def change_under_load(servers: Servers, db: str, tmp_path: Path, table: str, alt
                            (db, "_%s_gho" % table)) == 0
         assert fetch_all(conn, "SELECT phase FROM _dbferry.moves WHERE name = %s", (alter_name(db, table),)) == [("complete",)]
     return result
+
+
+def alter_process(options: dict[str, Any], tmp_path: Path) -> subprocess.Popen:
+    """run_alter in a process of its own, to be killed with -9."""
+    config_path = tmp_path / "alter.json"
+    fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(options, handle)
+    script = ("import json, sys\n"
+              "from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog\n"
+              "from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import parse_alter_config\n"
+              "from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import run_alter\n"
+              "run_alter(parse_alter_config(json.load(open(sys.argv[1]))), EventLog('alter', sys.argv[2]))\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / ".build" / "collections"), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.Popen([sys.executable, "-c", script, str(config_path), str(tmp_path / "killed.log")], env=env,  # pylint: disable=consider-using-with
+                            stdout=open(tmp_path / "killed.out", "ab"), stderr=subprocess.STDOUT)
+
+
+def copy_cursor(servers: Servers, db: str, table: str) -> tuple[Any, bool]:
+    """The copy cursor of the change of ``db.table`` (a key value, None before the first chunk) and whether it is done."""
+    with root_session(servers.source) as conn:
+        if not fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '_dbferry' AND TABLE_NAME = 'cursors'"):
+            return None, False
+        rows = fetch_all(conn, "SELECT last_key, done FROM _dbferry.cursors WHERE move = %s", (alter_name(db, table),))
+    return (decode_key(rows[0][0]), bool(rows[0][1])) if rows else (None, False)
+
+
+def kill_process(proc: subprocess.Popen, tmp_path: Path) -> None:
+    """kill -9 of a running alter_process."""
+    assert proc.poll() is None, (tmp_path / "killed.out").read_text()[-3000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()

@@ -13,7 +13,7 @@ with none is refused with the fix; a key is never guessed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from ..common.errors import DbferryError
 from ..common.identifiers import display_table, quote_ident, quote_table
@@ -64,24 +64,31 @@ def key_fix(schema: str, table: str) -> str:
             "(no prefix)" % quote_table(schema, table))
 
 
-def choose_key(schema: str, table: str, indexes: Iterable[IndexColumns], types: dict[str, str]) -> tuple[str, ...]:
-    """The key of ``schema.table`` (module docstring); a DbferryError naming the table and why when it has none."""
+def choose_key(schema: str, table: str, indexes: Iterable[IndexColumns], types: dict[str, str],
+               also: Optional[Callable[[IndexColumns], Optional[str]]] = None, user: str = "the move", fix: Optional[str] = None) -> tuple[str, ...]:
+    """The key of ``schema.table`` (module docstring); a DbferryError naming the table and why when it has none.
+
+    ``also``: a further reason an otherwise usable index cannot be the key, or None (an online change's: the new schema
+    must keep it, osc/plan.py); ``user`` and ``fix`` word the refusal for the caller."""
     ordered = sorted(indexes, key=lambda i: (not i.primary, len(i.columns), i.name))
     reasons = []
     for index in ordered:
         reason = unusable_reason(index, types)
+        if reason is None and also is not None:
+            reason = also(index)
         if reason is None:
             return index.columns
         reasons.append("%s (%s): %s" % ("its primary key" if index.primary else "unique key %s" % quote_ident(index.name),
                                         ", ".join(quote_ident(c) for c in index.columns), reason))
     shown = display_table(schema, table)
     why = "; ".join(reasons) if reasons else "it has no primary key and no unique key"
-    raise DbferryError("table %s has no key the move can copy it by and find its rows with: %s." % (shown, why), obj=shown,
-                       fix=key_fix(schema, table) + "; or exclude the table with tables.exclude (dbferry_tables.exclude in the roles).")
+    raise DbferryError("table %s has no key %s can copy it by and find its rows with: %s." % (shown, user, why), obj=shown,
+                       fix=fix or key_fix(schema, table) + "; or exclude the table with tables.exclude (dbferry_tables.exclude in the roles).")
 
 
-def read_unique_indexes(conn: Any, schemas: Iterable[str]) -> dict[tuple[str, str], list[IndexColumns]]:
-    """(schema, table) -> its unique indexes, their columns in index order, for the tables of ``schemas``.
+def read_unique_indexes(conn: Any, schemas: Iterable[str], table: Optional[str] = None) -> dict[tuple[str, str], list[IndexColumns]]:
+    """(schema, table) -> its unique indexes, their columns in index order, for the tables of ``schemas`` (``table`` only,
+    when given).
 
     Names compared byte for byte (BINARY), as tables.read_tables does: the catalog's collation would join ``T`` to ``t``.
     """
@@ -94,14 +101,15 @@ def read_unique_indexes(conn: Any, schemas: Iterable[str]) -> dict[tuple[str, st
         "c.CHARACTER_SET_NAME "
         "FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c ON BINARY c.TABLE_SCHEMA = BINARY s.TABLE_SCHEMA "
         "AND BINARY c.TABLE_NAME = BINARY s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME "
-        "WHERE s.NON_UNIQUE = 0 AND s.TABLE_SCHEMA IN (%s) ORDER BY s.TABLE_SCHEMA, s.TABLE_NAME, s.INDEX_NAME, s.SEQ_IN_INDEX"
-        % placeholders(len(wanted)), wanted)
+        "WHERE s.NON_UNIQUE = 0 AND s.TABLE_SCHEMA IN (%s)%s ORDER BY s.TABLE_SCHEMA, s.TABLE_NAME, s.INDEX_NAME, s.SEQ_IN_INDEX"
+        % (placeholders(len(wanted)), "" if table is None else " AND s.TABLE_NAME = %s AND BINARY s.TABLE_NAME = %s"),
+        wanted + ([] if table is None else [table, table]))
     parts: dict[tuple[str, str, str], list[tuple[str, bool, bool, Optional[str]]]] = {}
-    for schema, table, index, column, prefix, nullable, charset in rows:
-        parts.setdefault((schema, table, index), []).append((column, bool(prefix), bool(nullable), charset))
+    for schema, name, index, column, prefix, nullable, charset in rows:
+        parts.setdefault((schema, name, index), []).append((column, bool(prefix), bool(nullable), charset))
     found: dict[tuple[str, str], list[IndexColumns]] = {}
-    for (schema, table, index), columns in parts.items():
-        found.setdefault((schema, table), []).append(IndexColumns(
+    for (schema, name, index), columns in parts.items():
+        found.setdefault((schema, name), []).append(IndexColumns(
             index, tuple(c for c, _p, _n, _s in columns), any(p for _c, p, _n, _s in columns), any(n for _c, _p, n, _s in columns),
             tuple(s for _c, _p, _n, s in columns)))
     return found

@@ -179,7 +179,7 @@ def decode_key(text: Optional[Any]) -> Optional[KeyValue]:
 
 def key_for_output(value: KeyValue) -> Any:
     """A key value for a module's JSON result: one value alone, several as a list; bytes as 0x-prefixed hex and other
-    non-JSON values (DECIMAL, temporal) as their text. An online change's keys are single values (osc/plan.py)."""
+    non-JSON values (DECIMAL, temporal) as their text."""
     if not isinstance(value, tuple):
         value = (value,)
     shown = [v if isinstance(v, (int, str)) else "0x" + bytes(v).hex() if isinstance(v, (bytes, bytearray))

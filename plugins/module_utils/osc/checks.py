@@ -37,7 +37,7 @@ from ..server.flavor import detect_flavor
 from . import ghost as ghosts
 from .cutover import ANOTHER_CUT_OVER_FIX, SENTRY_COMMENT, leftover_sentry
 from .replica import replica_problem
-from .plan import GHOST_FORMAT, INTEGER_KEY_TYPES, OLD_FORMAT, AlterPlan, build_plan, primary_key, read_columns, table_names, unique_keys
+from .plan import GHOST_FORMAT, OLD_FORMAT, AlterPlan, build_plan, original_key, read_columns, table_names, unique_keys
 
 #: The empty copy of ``t`` that preflight tries the ALTER on: as long as the ghost's name, which table_names checks.
 CHECK_FORMAT = "_%s_chk"
@@ -139,14 +139,10 @@ def _try_native(conn: Any, quoted_copy: str, alter: str) -> Optional[str]:
     return None
 
 
-def typed_primary_key(conn: Any, database: str, table: str) -> list[tuple[str, str]]:
-    """The table's primary key as (column, lower-case DATA_TYPE) in key order; empty when it has none."""
-    types = {column.name: column.data_type for column in read_columns(conn, database, table)}
-    return [(name, types[name]) for name in primary_key(conn, database, table)]
-
-
-def _described_key(key: list[tuple[str, str]]) -> str:
-    return "(%s)" % ", ".join("%s %s" % (quote_ident(c), t) for c, t in key)
+def described_key(conn: Any, database: str, table: str, key: tuple[str, ...]) -> str:
+    """``(`tenant` int, `code` varchar(20))``: the key's columns of ``database.table`` with their types, for messages."""
+    types = {column.name: column.column_type for column in read_columns(conn, database, table)}
+    return "(%s)" % ", ".join("%s %s" % (quote_ident(c), types.get(c, "?")) for c in key)
 
 
 #: What makes a column hold the same values after the change (a unique key on it then refuses the same duplicates):
@@ -313,19 +309,22 @@ class _Checks:
         self.add("table", OK, "%s is an InnoDB base table." % self.obj)
         return True
 
-    def primary_key(self) -> Optional[str]:
-        """A single-column integer primary key, which the copy pages through and the applier finds rows by; its column."""
-        key = typed_primary_key(self.conn, self.config.database, self.config.table)
-        if not key:
-            self.add("primary_key", ERROR, "%s has no primary key; rows cannot be copied in key order or found by key." % self.obj,
-                     "add one first (a native ALTER TABLE ... ADD PRIMARY KEY), or change this table natively.")
+    def primary_key(self) -> Optional[tuple[str, ...]]:
+        """A key the copy pages through and the applier finds rows by (plan.original_key: the primary key, else a unique key
+        on NOT NULL columns, of types the server compares exactly); its columns. Whether the new schema keeps it is
+        column_mapping's check."""
+        try:
+            key = original_key(self.conn, self.config.database, self.config.table)
+        except DbferryError as exc:
+            self.add("primary_key", ERROR, exc.message, exc.fix)
             return None
-        if len(key) != 1 or key[0][1] not in INTEGER_KEY_TYPES:
-            self.add("primary_key", ERROR, "%s has primary key %s; this version changes tables with a single integer key column only."
-                     % (self.obj, _described_key(key)), "change this table natively, or wait for a later version.")
-            return None
-        self.add("primary_key", OK, "primary key %s." % _described_key(key))
-        return key[0][0]
+        self.add("primary_key", OK, "key %s." % self._key_words(self.config.table, key))
+        return key
+
+    def _key_words(self, table: str, key: tuple[str, ...]) -> str:
+        """The key's columns and types, and which key it is when it is not the primary key (a unique key: gh-ost's shared key)."""
+        primary = tuple(c for c, _p in unique_keys(self.conn, self.config.database, table).get("PRIMARY", []))
+        return described_key(self.conn, self.config.database, table, key) + ("" if primary == key else " (a unique key on NOT NULL columns)")
 
     def foreign_keys(self) -> None:
         """No foreign key from or to the table: the swap would leave them pointing at the old table (a later version handles them)."""
@@ -414,7 +413,7 @@ class _Checks:
                  % (obj, SENTRY_COMMENT), obj=obj)
         return True
 
-    def on_empty_copy(self, key: Optional[str]) -> None:
+    def on_empty_copy(self, key: Optional[tuple[str, ...]]) -> None:
         """The ALTER applies to an empty copy; then what the new schema is (new_schema) and whether it is native."""
         try:
             with _empty_copy(self.conn, self.config.database, self.config.table) as copy:
@@ -442,9 +441,9 @@ class _Checks:
             self.add("alter_applies", ERROR, "the ALTER could not be tried on an empty copy of %s: %s" % (self.obj, error_text(exc)),
                      "give the login what the privileges check names, then check again.")
 
-    def new_schema(self, key: Optional[str]) -> None:
-        """The column mapping the change would use (plan.py: the key kept, renames declared, ENUM members kept), an integer
-        key still, an InnoDB table, and no foreign key added."""
+    def new_schema(self, key: Optional[tuple[str, ...]]) -> None:
+        """The column mapping the change would use (plan.py: a key of the table kept, renames declared, ENUM members kept),
+        an InnoDB table, and no foreign key added."""
         copy = CHECK_FORMAT % self.config.table
         if key is not None:
             self.column_mapping(copy)
@@ -469,17 +468,13 @@ class _Checks:
         except DbferryError as exc:
             self.add("column_mapping", ERROR, exc.message, exc.fix)
             return
-        new_key = typed_primary_key(self.conn, self.config.database, copy)
-        if new_key[0][1] not in INTEGER_KEY_TYPES:
-            self.add("column_mapping", ERROR, "the new schema makes primary key %s; the change pages through both tables by one "
-                     "integer key." % _described_key(new_key), "keep the key an integer (it may widen), or change the table natively.")
-            return
         self.found.plan = plan
         renamed = ["%s -> %s" % (a, b) for a, b in plan.mapping.items() if a != b]
-        self.add("column_mapping", OK, "copies %d column(s)%s%s%s; the new schema keeps primary key %s." % (
-            len(plan.mapping), "; renames " + ", ".join(renamed) if renamed else "",
-            "; drops " + ", ".join(plan.dropped) if plan.dropped else "", "; adds " + ", ".join(plan.added) if plan.added else "",
-            _described_key(new_key)))
+        self.add("column_mapping", OK, "copies %d column(s)%s%s%s; pages through both tables by key %s, which the new schema keeps "
+                 "as %s." % (len(plan.mapping), "; renames " + ", ".join(renamed) if renamed else "",
+                             "; drops " + ", ".join(plan.dropped) if plan.dropped else "",
+                             "; adds " + ", ".join(plan.added) if plan.added else "",
+                             self._key_words(self.config.table, plan.key), described_key(self.conn, self.config.database, copy, plan.ghost_key)))
         if not self.config.verify:
             self.unique_keys_unverified(copy, plan.mapping, plan.generated)
 
@@ -493,8 +488,7 @@ class _Checks:
         that breaks a key the new schema adds would vanish.
         """
         database, table = self.config.database, self.config.table
-        old_keys: list[UniqueKey] = [[(name, None) for name in primary_key(self.conn, database, table)]]
-        old_keys += list(unique_keys(self.conn, database, table).values())
+        old_keys: list[UniqueKey] = list(unique_keys(self.conn, database, table).values())  # its primary key too
         # Copied columns by the mapping; a generated column keeps its name (it is recomputed, never copied).
         counterpart = {old.lower(): new.lower() for old, new in mapping.items()}
         counterpart.update({name.lower(): name.lower() for name in generated})

@@ -4,7 +4,7 @@ One chunk is one transaction on the server:
 
     INSERT INTO ghost (new names) SELECT old names FROM t
         WHERE key > low AND key <= high ORDER BY key LOCK IN SHARE MODE
-        ON DUPLICATE KEY UPDATE ghost.key = ghost.key
+        ON DUPLICATE KEY UPDATE ghost.key1 = ghost.key1
     UPDATE _dbferry.cursors ... (state.save_cursor: the cursor moves to ``high``)
     COMMIT
 
@@ -28,10 +28,21 @@ pending one, if any, is the other row's): missing.py finds it once the copy
 is done and the applier caught up, and puts it back from the original; only
 a collision the original itself still holds at the swap stops the change.
 
+The key may have any number of columns of any type engine/keys.py takes
+(text in any collation, bytes, DECIMAL, temporal): every comparison of keys
+is the server's. A chunk's end is the ``n``-th key after the cursor as the
+server orders them (``SELECT key ... WHERE key > low AND key <= end ORDER BY
+key LIMIT 1 OFFSET n - 1``), its rows the range conditions of keys.py over
+the values the server returned, and the cursor (a tuple of them, recorded
+by state.save_cursor with their types) is passed back as it came.
+
 The cursor is saved in the chunk's transaction: after a crash the copy
 resumes exactly after the last committed chunk. The copy ends at the
-table's largest key as read when it starts, which is after the change's
-start position P0: a row inserted beyond it later is in the binlog.
+table's last key as read when it starts, which is after the change's
+start position P0: a row inserted beyond it later is in the binlog. Python
+never compares a key with that end: a chunk whose ``n``-th key the server
+does not find up to the end is the last one, and reaches to the last key at
+most the end.
 
 How big a chunk is (next_chunk_rows): the first has ``chunk_size`` keys;
 each later one as many as the last chunk's pace copies in CHUNK_SECONDS,
@@ -64,13 +75,15 @@ from ..config.alter_config import ALTER_BY_KEY, CHUNK_GROWTH, CHUNK_SECONDS
 from ..controls.throttle import Throttle
 from ..config.tunables import Tunables
 from ..engine import state
-from ..server.connection import ServerSpec, close_quietly, connect, error_row, error_text, execute, fetch_value, is_database_error
+from ..engine.keys import KeyValue, display_key, key_list
+from ..server.connection import ServerSpec, close_quietly, connect, error_row, error_text, execute, fetch_all, is_database_error
+from ..verify.checksum import range_condition
 from .plan import AlterPlan
 
 #: Told of each committed chunk: (rows written, copy done).
 Progress = Callable[[int, bool], None]
-#: Called with (low, high) before a chunk's statement: tests hold or interrupt the copy there.
-ChunkHook = Callable[[Optional[int], int], None]
+#: Called with (low, high), key values, before a chunk's statement: tests hold or interrupt the copy there.
+ChunkHook = Callable[[Optional[KeyValue], KeyValue], None]
 
 _COLUMN = re.compile(r"column '([^']*)'")
 
@@ -99,21 +112,23 @@ class ChunkCopy:
         self.tunables = tunables
         self.progress = progress
         self.hook = hook
-        #: The table's largest key when the copy started (None: empty), and the cursor as recorded, read when a session
+        #: The table's last key when the copy started (None: empty), and the cursor as recorded, read when a session
         #: opens (the recorded one is the truth after a failure: a COMMIT whose answer was lost may have moved it).
-        self.end: Optional[int] = None
+        self.end: Optional[KeyValue] = None
         self.cursor = state.Cursor(None, False, 0)
         #: The next chunk's keys, and the ``chunk_size`` it was sized under (an operator's ``dbferry set chunk_size``
         #: starts the sizing over from the new value).
         self.rows = 0
         self.sized_under = 0
         original, ghost = quote_table(plan.database, plan.table), quote_table(plan.database, plan.ghost)
-        key, ghost_key = quote_ident(plan.key), "%s.%s" % (ghost, quote_ident(plan.ghost_key))
+        ghost_key = "%s.%s" % (ghost, quote_ident(plan.ghost_key[0]))
         # Executed with arguments: names go through for_arguments (a % in a name).
+        self.key_sql = key_list(plan.key)
+        self.key_descending = ", ".join("%s DESC" % for_arguments(quote_ident(c)) for c in plan.key)
         self.insert_head = for_arguments("INSERT INTO %s (%s) SELECT %s FROM %s WHERE " % (
             ghost, self.table.target_column_list, self.table.column_list, original))
-        self.insert_tail = for_arguments(" ORDER BY %s LOCK IN SHARE MODE ON DUPLICATE KEY UPDATE %s = %s" % (key, ghost_key, ghost_key))
-        self.key_sql = for_arguments(key)
+        self.insert_tail = " ORDER BY %s LOCK IN SHARE MODE ON DUPLICATE KEY UPDATE %s" % (
+            self.key_sql, for_arguments("%s = %s" % (ghost_key, ghost_key)))
         self.original_sql = for_arguments(original)
 
     def run(self, stop: threading.Event) -> bool:
@@ -135,8 +150,7 @@ class ChunkCopy:
             # Locking reads take next-key (gap) locks only under REPEATABLE READ.
             execute(conn, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             if self.end is None:
-                end = fetch_value(conn, "SELECT MAX(%s) FROM %s" % (self.key_sql, self.original_sql), ())
-                self.end = None if end is None else int(end)
+                self.end = self._key_at(conn, (None, None), 0, descending=True)
             self.cursor = self._recorded_cursor(conn)
             conn.commit()
         except BaseException:
@@ -149,9 +163,7 @@ class ChunkCopy:
         if recorded is None:
             raise DbferryError("the change of %s has no recorded state (its _dbferry rows were removed while it ran)." % self.plan.display,
                                obj=self.plan.display, fix="start the change again; it starts over.")
-        cursor = recorded.cursors[(self.plan.database, self.plan.table)]
-        # The change's key is one integer column (plan.py): its recorded key (keys.encode_key) is a one-value tuple.
-        return state.Cursor(None if cursor.last_key is None else int(cursor.last_key[0]), cursor.done, cursor.rows_copied)
+        return recorded.cursors[(self.plan.database, self.plan.table)]
 
     def _chunk(self, conn: Any, stop: threading.Event) -> bool:
         """Copy the chunk after the recorded cursor; True when the copy is done."""
@@ -161,28 +173,28 @@ class ChunkCopy:
         low = self.cursor.last_key
         if self.cursor.done:
             return True
-        if self.end is None or (low is not None and low >= self.end):
-            state.save_cursor(conn, self.plan.state_name, self.table, None if low is None else (low,), True, 0)
+        chunk_size = self.tunables.batch_rows
+        if chunk_size != self.sized_under:
+            self.rows, self.sized_under = chunk_size, chunk_size
+        # The chunk's last key: the server's n-th after the cursor, up to the end; else the last one there, if any.
+        found = None if self.end is None else self._key_at(conn, (low, self.end), self.rows - 1)
+        high = found if found is not None or self.end is None else self._key_at(conn, (low, self.end), 0, descending=True)
+        if high is None:  # no key left after the cursor, up to the end
+            state.save_cursor(conn, self.plan.state_name, self.table, low, True, 0)
             conn.commit()
             self.cursor = state.Cursor(low, True, self.cursor.rows_copied)
             self.progress(0, True)
             return True
-        chunk_size = self.tunables.batch_rows
-        if chunk_size != self.sized_under:
-            self.rows, self.sized_under = chunk_size, chunk_size
-        found = self._nth_key(conn, low, self.end, self.rows)
-        high = self.end if found is None else found
         if self.hook is not None:
             self.hook(low, high)
-        condition, args = ("%s <= %%s" % self.key_sql, [high]) if low is None else (
-            "%s > %%s AND %s <= %%s" % (self.key_sql, self.key_sql), [low, high])
+        condition, args = range_condition(self.plan.key, (low, high))
+        done = found is None
         started = time.monotonic()
         try:
             with conn.cursor() as cur:
                 cur.execute(self.insert_head + condition + self.insert_tail, args)
                 rows = max(0, cur.rowcount)
-            done = high >= self.end
-            state.save_cursor(conn, self.plan.state_name, self.table, (high,), done, rows)
+            state.save_cursor(conn, self.plan.state_name, self.table, high, done, rows)
             conn.commit()
             self.cursor = state.Cursor(high, done, self.cursor.rows_copied + rows)
         except Exception as exc:
@@ -198,27 +210,30 @@ class ChunkCopy:
             stop.wait(self.nice_ratio * took)  # the pause holds no lock: the chunk has committed
         return done
 
-    def _nth_key(self, conn: Any, low: Optional[int], high: int, nth: int) -> Optional[int]:
-        """The ``nth`` key (from 1) of the original in ``(low, high]`` in key order; None when there are fewer."""
-        after = "" if low is None else "%s > %%s AND " % self.key_sql
-        found = fetch_value(conn, "SELECT %s FROM %s WHERE %s%s <= %%s ORDER BY %s LIMIT 1 OFFSET %d" % (
-            self.key_sql, self.original_sql, after, self.key_sql, self.key_sql, nth - 1), ([] if low is None else [low]) + [high])
-        return None if found is None else int(found)
+    def _key_at(self, conn: Any, key_range: tuple[Optional[KeyValue], Optional[KeyValue]], offset: int,
+                descending: bool = False) -> Optional[KeyValue]:
+        """The key ``offset`` keys (from 0) into ``key_range`` (``(low, high]``, None: open) of the original, in key order
+        or from the last one; None when there are not that many. The server orders and compares (module docstring)."""
+        condition, args = range_condition(self.plan.key, key_range)
+        order = self.key_descending if descending else self.key_sql
+        rows = fetch_all(conn, "SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d" % (
+            self.key_sql, self.original_sql, condition, order, offset), args)
+        return tuple(rows[0]) if rows else None
 
-    def _chunk_error(self, conn: Any, low: Optional[int], high: int, exc: BaseException) -> DbferryError:
+    def _chunk_error(self, conn: Any, low: Optional[KeyValue], high: KeyValue, exc: BaseException) -> DbferryError:
         """The server refused a chunk: name the table, the key range, the column and (when the server says which row) the key."""
         message = error_text(exc)
-        key = quote_ident(self.plan.key)
-        where = "%s %s <= %s" % ("" if low is None else "%s < " % low, key, high)
+        where = "%s up to %s" % ("from the first key" if low is None else "after %s" % display_key(self.plan.key, low),
+                                 display_key(self.plan.key, high))
         row = error_row(exc)
         if row is not None:
-            found = self._nth_key(conn, low, high, row)
+            found = self._key_at(conn, (low, high), row - 1)
             conn.rollback()
             if found is not None:
-                where += ", at the row with %s = %s" % (key, found)
+                where += ", at the row with %s" % display_key(self.plan.key, found)
         column = _COLUMN.search(message)
-        what = " column %s" % quote_ident(column.group(1)) if column else ""
-        return DbferryError("copying %s into its new schema failed for the rows%s with %s: %s. The original table is untouched." % (
+        what = " in column %s" % quote_ident(column.group(1)) if column else ""
+        return DbferryError("copying %s into its new schema failed%s for the rows %s: %s. The original table is untouched." % (
             self.plan.display, what, where, message), obj=self.plan.display,
             fix="the new schema cannot hold a value the table has: widen the type in the ALTER, or correct the rows first; "
                 "then remove the change (state: absent) and run it again.")

@@ -22,6 +22,11 @@ original that hold a new unique key's values an applied row had
 (``holders``), each statement bounded by the time the lock has left. A row
 that cannot be put back because the ORIGINAL holds another row with the
 same values is a real violation of the new key: the verification names it.
+
+Keys are the change's (plan.py: any number of columns of any type): the
+search joins the two tables on every key column, and the rows at a list of
+keys are matched back to the keys by the server (checksum.rows_at_keys),
+so a text key in a case-insensitive collation is never missed.
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ import time
 from typing import Any, Iterable, Optional
 
 from ..common.identifiers import for_arguments, quote_ident, quote_table
+from ..engine.keys import KeyValue, key_list
 from ..server.connection import execute, fetch_all, placeholders
+from ..verify.checksum import keys_condition, rows_at_keys
 from .plan import AlterPlan
 
 #: Keys (or value tuples) per statement.
@@ -65,27 +72,27 @@ def _chunks(items: list, size: int = KEYS_PER_STATEMENT) -> Iterable[list]:
         yield items[start:start + size]
 
 
-def missing_keys(conn: Any, plan: AlterPlan) -> list[int]:
+def missing_keys(conn: Any, plan: AlterPlan) -> list[KeyValue]:
     """Keys of the original that the ghost lacks, the whole table (a scan: before the cut-over's lock only)."""
     original, ghost = for_arguments(quote_table(plan.database, plan.table)), for_arguments(quote_table(plan.database, plan.ghost))
-    key, ghost_key = for_arguments(quote_ident(plan.key)), for_arguments(quote_ident(plan.ghost_key))
-    return [int(k) for (k,) in fetch_all(conn, "SELECT o.%s FROM %s o LEFT JOIN %s g ON g.%s = o.%s WHERE g.%s IS NULL ORDER BY o.%s" % (
-        key, original, ghost, ghost_key, key, ghost_key, key))]
+    olds = ["o.%s" % for_arguments(quote_ident(c)) for c in plan.key]
+    news = ["g.%s" % for_arguments(quote_ident(c)) for c in plan.ghost_key]
+    return [tuple(row) for row in fetch_all(conn, "SELECT %s FROM %s o LEFT JOIN %s g ON %s WHERE %s IS NULL ORDER BY %s" % (
+        ", ".join(olds), original, ghost, " AND ".join("%s = %s" % pair for pair in zip(news, olds)), news[0], ", ".join(olds)))]
 
 
-def missing_among(original_conn: Any, ghost_conn: Any, plan: AlterPlan, keys: Iterable[int], bound: Optional[Bound] = None) -> list[int]:
+def missing_among(original_conn: Any, ghost_conn: Any, plan: AlterPlan, keys: Iterable[KeyValue],
+                  bound: Optional[Bound] = None) -> list[KeyValue]:
     """Those of ``keys`` that the original has and the ghost lacks, by key lookups (each table read through its session:
-    under the cut-over's WRITE lock only the locker reads the original)."""
-    ordered = sorted(set(keys))
+    under the cut-over's WRITE lock only the locker reads the original), as the original holds them. Each table's rows
+    are matched to the keys asked for by the server (rows_at_keys), not by Python's equality ('a' finds 'A')."""
     original, ghost = for_arguments(quote_table(plan.database, plan.table)), for_arguments(quote_table(plan.database, plan.ghost))
-    key, ghost_key = for_arguments(quote_ident(plan.key)), for_arguments(quote_ident(plan.ghost_key))
-    found: list[int] = []
-    for chunk in _chunks(ordered):
-        present = {int(k) for (k,) in fetch_all(original_conn, _bounded(bound, "SELECT %s FROM %s WHERE %s IN (%s)" % (
-            key, original, key, placeholders(len(chunk)))), chunk)}
-        copied = {int(k) for (k,) in fetch_all(ghost_conn, _bounded(bound, "SELECT %s FROM %s WHERE %s IN (%s)" % (
-            ghost_key, ghost, ghost_key, placeholders(len(chunk)))), chunk)}
-        found.extend(sorted(present - copied))
+    bounded = (lambda statement: statement) if bound is None else bound.sql
+    found: list[KeyValue] = []
+    for chunk in _chunks(sorted(set(keys), key=repr)):
+        present = rows_at_keys(original_conn, original, plan.key, key_list(plan.key), chunk, bounded=bounded)
+        copied = rows_at_keys(ghost_conn, ghost, plan.ghost_key, key_list(plan.ghost_key), chunk, bounded=bounded)
+        found.extend(row for i, row in sorted(present.items()) if i not in copied)
     return found
 
 
@@ -100,23 +107,24 @@ def unique_values(plan: AlterPlan, image: dict[str, Any]) -> list[tuple[int, tup
     return found
 
 
-def holders(conn: Any, plan: AlterPlan, values: dict[int, set], bound: Optional[Bound] = None) -> set[int]:
+def holders(conn: Any, plan: AlterPlan, values: dict[int, set], bound: Optional[Bound] = None) -> set[KeyValue]:
     """Keys of the original's rows holding one of ``values`` (per new unique key, tuples of its columns' values): the rows
     an applied row with those values may have evicted from the ghost. The original has no index on a new key: bounded."""
-    original, key = for_arguments(quote_table(plan.database, plan.table)), for_arguments(quote_ident(plan.key))
-    found: set[int] = set()
+    original, key = for_arguments(quote_table(plan.database, plan.table)), key_list(plan.key)
+    found: set[KeyValue] = set()
     for index, tuples in values.items():
         columns = plan.unique_keys[index]
         part = ", ".join(quote_ident(c) if p is None else "LEFT(%s, %d)" % (quote_ident(c), int(p)) for c, p in columns)
         one = "(%s)" % ", ".join("%s" if p is None else "LEFT(%%s, %d)" % int(p) for _c, p in columns)
         for chunk in _chunks(sorted(tuples, key=repr)):
             args = [value for row in chunk for value in row]
-            found.update(int(k) for (k,) in fetch_all(conn, _bounded(bound, "SELECT %s FROM %s WHERE (%s) IN (%s)" % (
+            found.update(tuple(row) for row in fetch_all(conn, _bounded(bound, "SELECT %s FROM %s WHERE (%s) IN (%s)" % (
                 key, original, for_arguments(part), ", ".join([one] * len(chunk)))), args))
     return found
 
 
-def restore(original_conn: Any, ghost_conn: Any, plan: AlterPlan, keys: Iterable[int], bound: Optional[Bound] = None) -> list[int]:
+def restore(original_conn: Any, ghost_conn: Any, plan: AlterPlan, keys: Iterable[KeyValue],
+            bound: Optional[Bound] = None) -> list[KeyValue]:
     """Put the rows of the original at ``keys`` back into the ghost; return the keys still missing (a ghost row holds their
     new unique key's values: the verification says whose).
 
@@ -124,18 +132,19 @@ def restore(original_conn: Any, ghost_conn: Any, plan: AlterPlan, keys: Iterable
     lock: no write to the row commits in between, every later one is in the binlog after it and applied over it); under
     the cut-over's lock nothing writes the original. A key the ghost has meanwhile is the applier's row and is kept.
     """
-    ordered = sorted(set(keys))
+    ordered = sorted(set(keys), key=repr)
     if not ordered:
         return []
     table = plan.moved_table()
     original, ghost = for_arguments(quote_table(plan.database, plan.table)), for_arguments(quote_table(plan.database, plan.ghost))
-    key, ghost_key = for_arguments(quote_ident(plan.key)), for_arguments(quote_ident(plan.ghost_key))
+    ghost_key = for_arguments(quote_ident(plan.ghost_key[0]))
     insert = "INSERT INTO %s (%s) VALUES (%s) ON DUPLICATE KEY UPDATE %s = %s" % (
         ghost, for_arguments(table.target_column_list), placeholders(len(table.columns)), ghost_key, ghost_key)
     try:
         for chunk in _chunks(ordered):
-            rows = fetch_all(original_conn, _bounded(bound, "SELECT %s FROM %s WHERE %s IN (%s) LOCK IN SHARE MODE" % (
-                for_arguments(table.column_list), original, key, placeholders(len(chunk)))), chunk)
+            condition, args = keys_condition(plan.key, chunk)
+            rows = fetch_all(original_conn, _bounded(bound, "SELECT %s FROM %s WHERE %s LOCK IN SHARE MODE" % (
+                for_arguments(table.column_list), original, condition)), args)
             for row in rows:
                 execute(ghost_conn, _bounded(bound, insert), list(row))
             ghost_conn.commit()  # before the lock, the reading session's too: its shared locks end here

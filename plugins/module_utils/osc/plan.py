@@ -13,10 +13,12 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ..common.errors import DbferryError
 from ..common.identifiers import display_table, quote_ident
+from ..engine.key_choice import IndexColumns, choose_key, read_unique_indexes
+from ..engine.keys import is_exact
 from ..engine.tables import MovedTable
 from ..server.connection import fetch_all
 
@@ -62,6 +64,8 @@ class Column:
     generated: bool
     #: CHARACTER_SET_NAME (None for a column that holds no text).
     charset: Optional[str] = None
+    #: COLLATION_NAME (None for a column that holds no text): how the server compares its values.
+    collation: Optional[str] = None
 
 
 def read_columns(conn: Any, database: str, table: str) -> list[Column]:
@@ -69,23 +73,21 @@ def read_columns(conn: Any, database: str, table: str) -> list[Column]:
 
     Names compared byte for byte (BINARY): information_schema compares them case- and accent-insensitively.
     """
-    rows = fetch_all(conn, "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, EXTRA, IS_GENERATED, CHARACTER_SET_NAME FROM information_schema.COLUMNS "
+    rows = fetch_all(conn, "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, EXTRA, IS_GENERATED, CHARACTER_SET_NAME, COLLATION_NAME "
+                           "FROM information_schema.COLUMNS "
                            "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s "
                            "ORDER BY ORDINAL_POSITION", (database, table) * 2)
     return [Column(name, data_type.lower(), column_type, (is_generated or "").upper() == "ALWAYS" or "GENERATED" in (extra or "").upper(),
-                   charset) for name, data_type, column_type, extra, is_generated, charset in rows]
+                   charset, collation) for name, data_type, column_type, extra, is_generated, charset, collation in rows]
 
 
-#: Key types an online change pages through today: one integer column (moves take any key, engine/keys.py).
-INTEGER_KEY_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "bigint"})
+#: Integer DATA_TYPEs: a key column may change from one to another (widen) and still compare its values alike.
+INTEGER_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "bigint"})
 
-
-def primary_key(conn: Any, database: str, table: str) -> list[str]:
-    """The columns of the table's PRIMARY KEY, in key order (empty: none)."""
-    return [name for (name,) in fetch_all(
-        conn, "SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
-              "AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX",
-        (database, table) * 2)]
+#: How to give a table a key an online change can use (its refusal's fix).
+KEY_FIX = ("keep one of the table's keys in the ALTER: a unique key (or the primary key) on the same columns, in the same order, "
+           "of the same types and collations (an integer may widen); or first give the table a primary key, or a UNIQUE key on NOT "
+           "NULL columns of integer, DECIMAL, CHAR/VARCHAR, BINARY/VARBINARY or temporal types, with a native ALTER TABLE")
 
 
 def _unquote(identifier: str) -> str:
@@ -113,7 +115,9 @@ class AlterPlan:
     table: str
     ghost: str
     old: str
-    key: str
+    #: The key the change copies, applies and compares by: columns of the original (engine/key_choice.py, kept by the
+    #: new schema as a unique key: plan.shared_key), in key order.
+    key: tuple[str, ...]
     #: Of the original table, in order (generated ones included), and their DATA_TYPEs.
     old_columns: tuple[str, ...]
     #: Of the ghost table, in order (generated ones included).
@@ -127,8 +131,9 @@ class AlterPlan:
     state_name: str
     #: DATA_TYPE of each of ``old_columns``.
     old_types: tuple[str, ...] = ()
-    #: The ghost's UNIQUE keys but its primary key, as the original's columns (each with its prefix length, or None); only
-    #: those made of copied columns. Rows of the original that share such a key's values can only be one in the ghost.
+    #: The ghost's UNIQUE keys (its primary key too) but the one on ``ghost_key``, as the original's columns (each with its
+    #: prefix length, or None); only those made of copied columns. Rows of the original that share such a key's values can
+    #: only be one in the ghost.
     unique_keys: tuple[tuple[tuple[str, Any], ...], ...] = ()
 
     @property
@@ -139,21 +144,28 @@ class AlterPlan:
         """The table as copy and apply see it: the original, written into the ghost under the ghost's names."""
         types = dict(zip(self.old_columns, self.old_types))
         columns = tuple(self.mapping)
-        return MovedTable(self.database, self.table, self.database, self.ghost, columns, (self.key,),
+        return MovedTable(self.database, self.table, self.database, self.ghost, columns, self.key,
                           tuple(types.get(c, "") for c in columns), tuple(self.mapping[c] for c in columns))
 
     @property
-    def ghost_key(self) -> str:
-        return self.mapping[self.key]
+    def ghost_key(self) -> tuple[str, ...]:
+        """The key's columns as the ghost names them."""
+        return tuple(self.mapping[c] for c in self.key)
+
+    @property
+    def exact_key(self) -> bool:
+        """Whether Python's equality of two keys is the server's (engine/keys.py is_exact): integers, bytes, but not text."""
+        types = dict(zip(self.old_columns, self.old_types))
+        return is_exact([types.get(c, "") for c in self.key])
 
 
 def unique_keys(conn: Any, database: str, table: str) -> dict[str, list[tuple[str, Any]]]:
-    """The table's UNIQUE keys but PRIMARY: index name -> [(column, prefix length or None)] in key order."""
+    """The table's UNIQUE keys, PRIMARY too: index name -> [(column, prefix length or None)] in key order."""
     keys: dict[str, list[tuple[str, Any]]] = {}
     for index, column, sub_part in fetch_all(
             conn, "SELECT INDEX_NAME, COLUMN_NAME, SUB_PART FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s "
                   "AND TABLE_NAME = %s AND BINARY TABLE_SCHEMA = %s AND BINARY TABLE_NAME = %s AND NON_UNIQUE = 0 "
-                  "AND INDEX_NAME <> 'PRIMARY' ORDER BY INDEX_NAME, SEQ_IN_INDEX", (database, table) * 2):
+                  "ORDER BY INDEX_NAME, SEQ_IN_INDEX", (database, table) * 2):
         keys.setdefault(index, []).append((column, sub_part))
     return keys
 
@@ -189,6 +201,55 @@ def _members_kept(old: Column, new: Column) -> bool:
     return after == before or after.startswith(before[:-1] + ",")
 
 
+def _compares_alike(old: Column, new: Column) -> bool:
+    """Whether the server compares a key column's values alike before and after the change: both integers (a key may
+    widen), or the same type and collation (a new collation or length reorders or merges text: 'a' = 'A')."""
+    if old.data_type in INTEGER_TYPES and new.data_type in INTEGER_TYPES:
+        return True
+    return (old.column_type.lower(), old.collation) == (new.column_type.lower(), new.collation)
+
+
+def _kept_by(old: dict[str, Column], ghost: dict[str, Column], ghost_indexes: list[IndexColumns],
+             mapping: dict[str, str]) -> Callable[[IndexColumns], Optional[str]]:
+    """Why the new schema does not keep a key of the original (key_choice.choose_key's ``also``), or None: gh-ost's
+    "shared unique key". The copy's ranges and the applier's lookups run on both tables, so the ghost must hold a unique
+    key on the same columns (mapped through the renames), in the same order, whole, each compared alike."""
+    def reason(index: IndexColumns) -> Optional[str]:
+        for column in index.columns:
+            if column not in mapping:
+                return "the new schema drops its column %s" % quote_ident(column)
+            before, after = old[column.lower()], ghost[mapping[column].lower()]
+            if not _compares_alike(before, after):
+                return "the new schema changes its column %s from %s to %s, which compares its values otherwise" % (
+                    quote_ident(column), _typed(before), _typed(after))
+        mapped = tuple(mapping[c].lower() for c in index.columns)
+        if not any(tuple(c.lower() for c in kept.columns) == mapped and not kept.prefix for kept in ghost_indexes):
+            return "the new schema has no unique key on (%s) alone, in that order" % ", ".join(quote_ident(mapping[c]) for c in index.columns)
+        return None
+    return reason
+
+
+def _typed(column: Column) -> str:
+    return column.column_type + (" COLLATE %s" % column.collation if column.collation else "")
+
+
+def _unique_indexes(conn: Any, database: str, table: str) -> list[IndexColumns]:
+    return read_unique_indexes(conn, [database], table).get((database, table), [])
+
+
+def _choose(conn: Any, database: str, table: str, columns: list[Column],
+            also: Optional[Callable[[IndexColumns], Optional[str]]] = None) -> tuple[str, ...]:
+    """key_choice.choose_key over the table's unique indexes and its written columns, refused in a change's words."""
+    types = {c.name: c.data_type for c in columns if not c.generated}
+    return choose_key(database, table, _unique_indexes(conn, database, table), types, also=also, user="an online change", fix=KEY_FIX + ".")
+
+
+def original_key(conn: Any, database: str, table: str) -> tuple[str, ...]:
+    """The key the original table alone offers: what preflight reports, and what the change's record names before its
+    ghost exists (build_plan chooses among the keys the new schema keeps too)."""
+    return _choose(conn, database, table, read_columns(conn, database, table))
+
+
 def build_plan(conn: Any, database: str, table: str, ghost: str, old: str, alter: str, renames: dict[str, str]) -> AlterPlan:
     """The plan of the change, read from the catalog: the original ``table`` and its ``ghost`` with the new schema exist."""
     display = display_table(database, table)
@@ -197,11 +258,6 @@ def build_plan(conn: Any, database: str, table: str, ghost: str, old: str, alter
         raise DbferryError("table %s does not exist." % display, obj=display, fix="check database and table.")
     old_by_name, ghost_by_name = _by_name(old_columns), _by_name(ghost_columns)
     _check_renames(display, alter, renames, old_by_name, ghost_by_name)
-    key_columns = primary_key(conn, database, table)
-    if len(key_columns) != 1 or old_by_name[key_columns[0].lower()].data_type not in INTEGER_KEY_TYPES:
-        raise DbferryError("table %s has no single-column integer primary key, which an online change needs." % display, obj=display,
-                           fix="run the alter's check mode for the details; give the table such a key with a native ALTER first.")
-    key = key_columns[0]
     renamed = {k.lower(): v.lower() for k, v in renames.items()}
     mapping: dict[str, str] = {}
     for column in old_columns:
@@ -215,13 +271,13 @@ def build_plan(conn: Any, database: str, table: str, ghost: str, old: str, alter
                                fix="only add members at the end of an ENUM or SET in an online change; reorder or convert it with a "
                                    "native ALTER TABLE.")
         mapping[column.name] = target.name
-    if key not in mapping or primary_key(conn, database, ghost) != [mapping[key]]:
-        raise DbferryError("the new schema of %s does not keep the primary key %s as its own." % (display, quote_ident(key)), obj=display,
-                           fix="keep the primary key in the ALTER: an online change copies and applies rows by it.")
+    key = _choose(conn, database, table, old_columns, _kept_by(old_by_name, ghost_by_name, _unique_indexes(conn, database, ghost), mapping))
     targets = {name.lower() for name in mapping.values()}
     by_target = {target.lower(): source for source, target in mapping.items()}
+    ghost_key = [mapping[c].lower() for c in key]
     unique = tuple(tuple((by_target[column.lower()], sub_part) for column, sub_part in columns)
-                   for columns in unique_keys(conn, database, ghost).values() if all(c.lower() in by_target for c, _s in columns))
+                   for columns in unique_keys(conn, database, ghost).values()
+                   if all(c.lower() in by_target for c, _s in columns) and [(c.lower(), s) for c, s in columns] != [(c, None) for c in ghost_key])
     return AlterPlan(
         database=database, table=table, ghost=ghost, old=old, key=key,
         old_columns=tuple(c.name for c in old_columns),

@@ -70,9 +70,9 @@ from .checks import NATIVE_CLAUSES, check_alter, refuse_on_errors
 from .copy import ChunkCopy, ChunkHook
 from .missing import Bound, holders, missing_among, missing_keys, restore, unique_values
 from .cutover import SENTRY_COMMENT, blockers, swap
-from ..engine.keys import key_for_output
-from .plan import AlterPlan, alter_name, build_plan, primary_key, table_names
-from .verify import compare_keys, compare_ranges, failure_message
+from ..engine.keys import KeyValue, key_for_output
+from .plan import AlterPlan, alter_name, build_plan, original_key, table_names
+from .verify import compare_keys, compare_ranges, failure_message, not_written, shown_key
 
 #: How often the status is published and a "progress" line logged at most.
 STATUS_SECONDS = 0.5
@@ -280,14 +280,17 @@ class _AppliedKeys:
     """The applier's progress as the change needs it: the position applied (committed, in order) and the keys of the
     original table changed since a mark, for the verification of what changed after a pass."""
 
-    def __init__(self, key: str, unique: Callable[[dict[str, Any]], list[tuple[int, tuple]]] = lambda _image: []) -> None:
+    def __init__(self, key: tuple[str, ...], unique: Callable[[dict[str, Any]], list[tuple[int, tuple]]] = lambda _image: []) -> None:
+        #: The change's key columns, as the original names them (the binlog's images do too).
         self.key = key
         #: The new unique keys' values of a row image (missing.unique_values of the plan).
         self.unique = unique
         self.changed = threading.Condition()
         self.position = ""
         self.events = 0
-        self.keys: set[int] = set()
+        #: The key values of the row images, as the binlog carries them: the server tells which rows they are at
+        #: (verify.not_written, the IN lists of compare_keys), never Python's equality.
+        self.keys: set[KeyValue] = set()
         #: Per new unique key, the values applied rows had since a mark: the ghost rows with those values were evicted.
         self.values: dict[int, set] = {}
 
@@ -298,8 +301,9 @@ class _AppliedKeys:
             for txn in batch:
                 for change in txn.changes:
                     for image in (change.before, change.after):
-                        if image is not None and image.get(self.key) is not None:
-                            self.keys.add(int(image[self.key]))
+                        key = None if image is None else tuple(image.get(column) for column in self.key)
+                        if key is not None and None not in key:
+                            self.keys.add(key)
                     if change.after is not None:
                         for index, values in self.unique(change.after):
                             self.values.setdefault(index, set()).add(values)
@@ -312,7 +316,7 @@ class _AppliedKeys:
         with self.changed:
             return len(self.keys) + sum(len(values) for values in self.values.values())
 
-    def take_keys(self) -> set[int]:
+    def take_keys(self) -> set[KeyValue]:
         """The keys changed since the last call, and a new mark."""
         with self.changed:
             keys, self.keys = self.keys, set()
@@ -422,11 +426,11 @@ class AlterRun:
                             config.database, self.ghost))
                 ghosts.drop(conn, config.database, self.ghost)
                 self.log.event("ghost_dropped", table=display_table(config.database, self.ghost), reason="initially_drop_ghost_table")
-            key = primary_key(conn, config.database, config.table)
+            key = original_key(conn, config.database, config.table)  # the plan's, unless the new schema drops that key
             state.ensure_schema(writer)
             # Recorded before the ghost exists: a ghost found with a record in phase "preparing" is ours to drop.
             state.create(writer, self.name, self.engine.digest, [
-                MovedTable(config.database, config.table, config.database, self.ghost, (), tuple(key[:1]))])
+                MovedTable(config.database, config.table, config.database, self.ghost, (), key)])
             writer.commit()
             ghosts.create(conn, config.database, config.table, self.ghost, config.alter)
         plan = build_plan(conn, config.database, config.table, self.ghost, self.old, config.alter, config.rename_columns)
@@ -529,7 +533,7 @@ class AlterRun:
         if instant and config.attempt_instant_ddl and not resuming and not config.test_on_replica:
             # The native ALTER is this change's cut-over: held (state: started), it waits for the word as a copy would.
             self.phase = "tailing"
-            self._wait_for_cut_over(_AppliedKeys(""), set(), lambda keys: keys)
+            self._wait_for_cut_over(_AppliedKeys(()), set(), lambda keys: keys)
             return self._native(conn, old_create, instant, warnings)
         self.hooks.check()
         plan = self.prepare(conn, writer, flavor, resuming)
@@ -597,7 +601,7 @@ class AlterRun:
         # and the swap that follows the word compares only what changed meanwhile (_recheck).
         self.phase = "verifying" if config.verify else "tailing"
         self._catch_up(conn, flavor, applied)
-        pending: set[int] = set()
+        pending: set[KeyValue] = set()
         #: Per new unique key, the values of rows applied since the last search of the whole table for missing rows.
         evicted: dict[int, set] = {}
         if config.verify:
@@ -605,7 +609,7 @@ class AlterRun:
             pending = self._verify(conn, flavor, plan, applied)
         self.phase = "tailing"  # ready: what dbferry.mysql.wait waits for
 
-        def settle(keys: set[int]) -> set[int]:
+        def settle(keys: set[KeyValue]) -> set[KeyValue]:
             """A wait of hours on a busy table: compare what was written so far (and let go of the rows that match)."""
             self.log.event("recheck_while_waiting", table=self.display, keys=len(keys) + applied.count())
             return self._recheck(conn, flavor, plan, applied, keys)
@@ -697,7 +701,7 @@ class AlterRun:
                            old_table=None if swapped.old_table is None else display_table(config.database, swapped.old_table),
                            warnings=list(swapped.warnings))
 
-    def _rehearsed(self, conn: Any, flavor: Flavor, plan: AlterPlan, applied: _AppliedKeys, pending: set[int],
+    def _rehearsed(self, conn: Any, flavor: Flavor, plan: AlterPlan, applied: _AppliedKeys, pending: set[KeyValue],
                    old_create: str) -> AlterResult:
         """test_on_replica (osc/replica.py): the replica's SQL thread stopped instead of the table locked, the applier
         brought to the replica's final position, the last comparison made; the swap and back follow once the applier has
@@ -716,8 +720,9 @@ class AlterRun:
         pending = self._recheck(conn, flavor, plan, applied, pending)
         if pending:
             raise DbferryError("%d row(s) of %s still differ from the ghost, or are missing from it, with the replica's SQL thread "
-                               "stopped (keys %s): a new UNIQUE key they violate, or another writer on the replica." % (
-                                   len(pending), self.display, sorted(pending)[:5]), obj=self.display,
+                               "stopped (%s): a new UNIQUE key they violate, or another writer on the replica." % (
+                                   len(pending), self.display, "; ".join(shown_key(plan.key, k) for k in sorted(pending, key=repr)[:5])),
+                               obj=self.display,
                                fix="check those rows against the new schema's unique keys; rehearse on a replica that takes no "
                                    "writes but its SQL thread's.")
         new_create = ghosts.as_named(ghosts.show_create(conn, self.config.database, plan.ghost), plan.ghost, self.config.table)
@@ -781,7 +786,8 @@ class AlterRun:
         position = fetch_value(conn, flavor.gtid_position_sql) or ""
         applied.wait(position, math.inf, self.halt)
 
-    def _wait_for_cut_over(self, applied: _AppliedKeys, pending: set[int], settle: Callable[[set[int]], set[int]]) -> set[int]:
+    def _wait_for_cut_over(self, applied: _AppliedKeys, pending: set[KeyValue],
+                           settle: Callable[[set[KeyValue]], set[KeyValue]]) -> set[KeyValue]:
         """Apply goes on while the postpone flag file exists or the operator's word is awaited (hold_cut_over); the swap
         waits for both, and the status says which it waits for. Return the keys still to compare.
 
@@ -806,7 +812,7 @@ class AlterRun:
             if self.halt.wait(0.2):
                 raise self._stopped()
 
-    def _verify(self, conn: Any, flavor: Flavor, plan: AlterPlan, applied: _AppliedKeys) -> set[int]:
+    def _verify(self, conn: Any, flavor: Flavor, plan: AlterPlan, applied: _AppliedKeys) -> set[KeyValue]:
         """The whole table by key range, then the rows that differed or were written meanwhile (_recheck); return the keys
         still to compare."""
         started = time.monotonic()
@@ -817,7 +823,7 @@ class AlterRun:
         self.log.event("verified", table=self.display, seconds=round(time.monotonic() - started, 3), rows_to_check_again=len(pending))
         return pending
 
-    def _recheck(self, conn: Any, flavor: Flavor, plan: AlterPlan, applied: _AppliedKeys, pending: set[int]) -> set[int]:
+    def _recheck(self, conn: Any, flavor: Flavor, plan: AlterPlan, applied: _AppliedKeys, pending: set[KeyValue]) -> set[KeyValue]:
         """Compare, in rounds, the rows at ``pending``, those written since the last mark, and those that share a new UNIQUE
         key's values with them (the applier's REPLACE of one evicts the others from the ghost), each round once the applier
         has caught up. A row that differs and was not written during its round is a real difference: the change stops.
@@ -840,13 +846,13 @@ class AlterRun:
             # Every write the comparison saw is applied once the applier has caught up with a position read after it.
             self._catch_up(conn, flavor, applied)
             written = applied.take_keys()
-            settled = [m for m in found if m.key not in written and m.key not in missing]
+            settled = not_written(conn, plan, found, written | missing)
             if settled:
                 raise DbferryError(failure_message(plan, settled), obj=self.display, fix=DIFFERENCE_FIX)
             pending = {m.key for m in found} | written
         return pending
 
-    def _restore_missing(self, plan: AlterPlan) -> list[int]:
+    def _restore_missing(self, plan: AlterPlan) -> list[KeyValue]:
         """Put back the rows of the original missing from the ghost (missing.py), from a session of its own whose shared
         locks last from each row's read to its write; return the keys still missing.
 

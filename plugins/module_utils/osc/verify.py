@@ -24,6 +24,13 @@ row collides with (osc/runner.py's INSERT ... ON DUPLICATE KEY UPDATE), so
 a row that violates a new UNIQUE key is missing here, and the mismatch
 names the key, its values and the ghost row in the way.
 
+The key has any number of columns of any type the copy takes (plan.py,
+engine/keys.py): ranges and lists of keys are the server's conditions over
+the values it returned, and rows read back are matched to the keys asked
+for by the server (checksum.rows_at_keys: a CASE over the same conditions tags each
+row with the first key it is at), never by Python's equality, which a
+case-insensitive or PAD SPACE collation does not share ('a' finds 'A').
+
 compare_ranges reads while the table is written. A differing range is read
 again after ``catch_up`` (the caller's: the applier has applied the
 server's position), yet a row written all the time may still differ: the
@@ -38,7 +45,8 @@ from typing import Any, Callable, Iterable, Optional
 
 from ..common.errors import DbferryError
 from ..common.identifiers import display_table, for_arguments, quote_ident, quote_table
-from ..server.connection import fetch_all, fetch_value, placeholders
+from ..engine.keys import KeyValue, in_args, key_list
+from ..server.connection import fetch_all
 from ..verify.checksum import (
     DEFAULT_CHUNK_ROWS,
     DIFFERS,
@@ -56,6 +64,7 @@ from ..verify.checksum import (
     range_aggregate,
     range_condition,
     row_differences,
+    rows_at_keys,
 )
 from .plan import AlterPlan, Column, read_columns, unique_keys
 
@@ -69,42 +78,41 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
+def shown_key(columns: tuple[str, ...], value: KeyValue) -> str:
+    """``id=5``, or ``(tenant, code)=(1, 'a')`` for a key of several columns, for messages."""
+    if len(columns) == 1:
+        return "%s=%s" % (columns[0], _shown(value[0]))
+    return "(%s)=(%s)" % (", ".join(columns), ", ".join(_shown(v) for v in value))
+
+
 class _Side:
     """One of the two tables: the session that reads it, its quoted name, key and mapped columns (name, digest expression),
     in the original's column order."""
 
-    def __init__(self, conn: Any, database: str, table: str, key: str, columns: list[tuple[str, str]]) -> None:
+    def __init__(self, conn: Any, database: str, table: str, key: tuple[str, ...], columns: list[tuple[str, str]]) -> None:
         self.conn = conn
         self.name = display_table(database, table)
         self.table_sql = for_arguments(quote_table(database, table))
         self.key = key
-        self.key_sql = for_arguments(quote_ident(key))
+        self.key_sql = key_list(key)
         self.columns = columns
         self.digest = digest_of(digest for _name, digest in columns)
 
-    # The change's key is one integer column (plan.py): its values are passed here as they are, and to the shared
-    # statements (which take keys of any number of columns, engine/keys.py) as one-value tuples.
-
     def range_condition(self, key_range: KeyRange) -> tuple[str, list[Any]]:
-        return range_condition((self.key,), tuple(None if end is None else (end,) for end in key_range))
+        return range_condition(self.key, key_range)
 
-    def keys_condition(self, keys: list[Any]) -> tuple[str, list[Any]]:
-        return keys_condition((self.key,), [(key,) for key in keys])
+    def keys_condition(self, keys: list[KeyValue]) -> tuple[str, list[Any]]:
+        return keys_condition(self.key, keys)
 
     def aggregate(self, condition: str, args: list[Any]) -> tuple[int, int]:
         return range_aggregate(self.conn, self.table_sql, self.digest, condition, args)
 
     def key_digests(self, condition: str, args: list[Any]) -> list[tuple[Any, str]]:
-        return [(key[0], digest) for key, digest in key_digests(self.conn, self.table_sql, (self.key,), self.digest, condition, args)]
+        return key_digests(self.conn, self.table_sql, self.key, self.digest, condition, args)
 
-    def column_digests(self, keys: list[Any]) -> dict[Any, tuple[str, ...]]:
-        """Per key, each mapped column's digest."""
-        if not keys:
-            return {}
-        digests = ", ".join("MD5(%s)" % digest for _name, digest in self.columns)
-        rows = fetch_all(self.conn, "SELECT %s, %s FROM %s WHERE %s IN (%s)" % (
-            self.key_sql, digests, self.table_sql, self.key_sql, placeholders(len(keys))), keys)
-        return {row[0]: tuple(row[1:]) for row in rows}
+    def column_digests(self, keys: list[KeyValue]) -> dict[int, tuple[str, ...]]:
+        """Position in ``keys`` -> each mapped column's digest of the row at that key (rows_at_keys)."""
+        return rows_at_keys(self.conn, self.table_sql, self.key, ", ".join("MD5(%s)" % digest for _name, digest in self.columns), keys)
 
 
 class _Comparison:
@@ -140,13 +148,14 @@ class _Comparison:
         ghost_condition, _args = self.ghost.range_condition(key_range)
         return self.old.aggregate(old_condition, args) == self.ghost.aggregate(ghost_condition, args)
 
-    def next_boundary(self, chunk_rows: int) -> Callable[[Optional[Any]], Optional[Any]]:
+    def next_boundary(self, chunk_rows: int) -> Callable[[Optional[KeyValue]], Optional[KeyValue]]:
         """The original's ``chunk_rows``-th key above ``low`` (chunk_ranges' argument)."""
 
-        def boundary(low: Optional[Any]) -> Optional[Any]:
+        def boundary(low: Optional[KeyValue]) -> Optional[KeyValue]:
             condition, args = self.old.range_condition((low, None))
-            return fetch_value(self.old.conn, "SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d" % (
+            rows = fetch_all(self.old.conn, "SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d" % (
                 self.old.key_sql, self.old.table_sql, condition, self.old.key_sql, chunk_rows - 1), args)
+            return tuple(rows[0]) if rows else None
 
         return boundary
 
@@ -155,7 +164,7 @@ class _Comparison:
         ghost_condition, _args = self.ghost.range_condition(key_range)
         self._narrow(old_condition, ghost_condition, args)
 
-    def narrow_keys(self, keys: list[Any]) -> None:
+    def narrow_keys(self, keys: list[KeyValue]) -> None:
         old_condition, args = self.old.keys_condition(keys)
         ghost_condition, _args = self.ghost.keys_condition(keys)
         self._narrow(old_condition, ghost_condition, args)
@@ -166,11 +175,13 @@ class _Comparison:
         found = found[:MAX_REPORTED_ROWS - len(self.found)]
         differing = [key for key, kind in found if kind == DIFFERS]
         old_digests, ghost_digests = self.old.column_digests(differing), self.ghost.column_digests(differing)
+        at = {key: i for i, key in enumerate(differing)}  # the same values both sides returned (row_differences)
         for key, kind in found:
             if kind == DIFFERS:
-                if key not in old_digests or key not in ghost_digests:
+                i = at[key]
+                if i not in old_digests or i not in ghost_digests:
                     continue  # written in between: deleted on one side since (under the cut-over lock this cannot happen)
-                columns = tuple(name for (name, _type), a, b in zip(self.old.columns, old_digests[key], ghost_digests[key]) if a != b)
+                columns = tuple(name for (name, _type), a, b in zip(self.old.columns, old_digests[i], ghost_digests[i]) if a != b)
                 if columns:  # else a row that changed back in between
                     self.found.append(Mismatch(key, kind, columns))
             elif kind == MISSING:
@@ -184,28 +195,28 @@ class _Comparison:
             self._ghost_unique_keys = unique_keys(self.ghost.conn, self.plan.database, self.plan.ghost)
         return self._ghost_unique_keys
 
-    def _collision(self, key: Any) -> Optional[Mismatch]:
+    def _collision(self, key: KeyValue) -> Optional[Mismatch]:
         """A row missing from the ghost, with the unique key of the new schema and the ghost row it collides on; None if none."""
         by_ghost_name = {ghost: old for old, ghost in self.plan.mapping.items()}
         for index, columns in self._unique_keys().items():
-            if any(column not in by_ghost_name for column, _prefix in columns):
-                continue  # a key on an added column: the ghost's value is its default, not the original's
+            if any(column not in by_ghost_name for column, _prefix in columns) or [c for c, _p in columns] == list(self.ghost.key):
+                continue  # a key on an added column (the ghost's value is its default, not the original's), or the change's own
             olds = [by_ghost_name[column] for column, _prefix in columns]
-            rows = fetch_all(self.old.conn, "SELECT %s FROM %s WHERE %s = %%s" % (
-                ", ".join(for_arguments(quote_ident(c)) for c in olds), self.old.table_sql, self.old.key_sql), (key,))
-            if not rows or any(value is None for value in rows[0]):
+            selected = ", ".join(for_arguments(quote_ident(c)) for c in olds)
+            row = rows_at_keys(self.old.conn, self.old.table_sql, self.old.key, selected, [key]).get(0)
+            if row is None or any(value is None for value in row):
                 continue  # gone since, or a NULL, which a unique key lets repeat
-            values = list(rows[0])
+            values = list(row)
             tests = []
             for column, prefix in columns:
                 quoted = for_arguments(quote_ident(column))
                 tests.append("LEFT(%s, %d) = LEFT(%%s, %d)" % (quoted, prefix, prefix) if prefix else "%s = %%s" % quoted)
-            other = fetch_value(self.ghost.conn, "SELECT %s FROM %s WHERE %s LIMIT 1" % (
+            other = fetch_all(self.ghost.conn, "SELECT %s FROM %s WHERE %s LIMIT 1" % (
                 self.ghost.key_sql, self.ghost.table_sql, " AND ".join(tests)), values)
-            if other is not None:
+            if other:
                 shown = ", ".join("%s=%s" % (column, _shown(value)) for (column, _prefix), value in zip(columns, values))
-                detail = "it collides on unique key %s (%s) of the new schema with the ghost's row %s=%s" % (
-                    quote_ident(index), shown, self.ghost.key, other)
+                detail = "it collides on unique key %s (%s) of the new schema with the ghost's row %s" % (
+                    quote_ident(index), shown, shown_key(self.ghost.key, tuple(other[0])))
                 return Mismatch(key, MISSING, tuple(column for column, _prefix in columns), detail)
         return None
 
@@ -245,8 +256,9 @@ def compare_ranges(conn: Any, plan: AlterPlan, chunk_rows: int = DEFAULT_CHUNK_R
     return comparison.found
 
 
-def compare_keys(conn: Any, plan: AlterPlan, keys: Iterable[int], ghost_conn: Optional[Any] = None) -> list[Mismatch]:
-    """Compare the rows at ``keys`` (each at most once, in key order) with the ghost's; at most MAX_REPORTED_ROWS mismatches.
+def compare_keys(conn: Any, plan: AlterPlan, keys: Iterable[KeyValue], ghost_conn: Optional[Any] = None) -> list[Mismatch]:
+    """Compare the rows at ``keys`` (each at most once; in the server's key order per DEFAULT_CHUNK_ROWS of them) with the
+    ghost's; at most MAX_REPORTED_ROWS mismatches.
 
     ``ghost_conn``, when given, reads the ghost: under the cut-over's ``LOCK
     TABLES t WRITE, _<t>_del WRITE`` the locking session (``conn``, the only
@@ -255,7 +267,7 @@ def compare_keys(conn: Any, plan: AlterPlan, keys: Iterable[int], ghost_conn: Op
     RENAME asks for the sentry's lock before the ghost's (``_del`` sorts
     before ``_gho``) and waits there, holding none on the ghost.
     """
-    wanted = sorted(set(keys))
+    wanted = sorted(set(keys), key=repr)  # a stable order for the statements; the server orders the rows
     if not wanted:
         return []
     comparison = _Comparison(conn, plan, ghost_conn)
@@ -266,15 +278,40 @@ def compare_keys(conn: Any, plan: AlterPlan, keys: Iterable[int], ghost_conn: Op
     return comparison.found
 
 
+def not_written(conn: Any, plan: AlterPlan, found: list[Mismatch], touched: Iterable[KeyValue]) -> list[Mismatch]:
+    """Those of ``found`` whose row is still where it was found (the original's, or the ghost's for an extra row) and at
+    none of the ``touched`` keys (rows written, or missing, meanwhile): real differences. The server tells whether a row
+    is at a touched key, in the key's collation ('a' written, 'A' found); a row gone since was written, and is kept out.
+    """
+    if not found:
+        return []
+    touched = sorted(set(touched), key=repr)
+    real: set[Mismatch] = set()
+    for extra in (False, True):
+        mismatches = [m for m in found if (m.kind == EXTRA) == extra]
+        if not mismatches:
+            continue
+        table, key = (plan.ghost, plan.ghost_key) if extra else (plan.table, plan.key)
+        table_sql = for_arguments(quote_table(plan.database, table))
+        keys = [m.key for m in mismatches]
+        clean = set(rows_at_keys(conn, table_sql, key, "1", keys))  # still there
+        for start in range(0, len(touched), DEFAULT_CHUNK_ROWS):
+            chunk = touched[start:start + DEFAULT_CHUNK_ROWS]
+            at = rows_at_keys(conn, table_sql, key, "(%s) IS TRUE" % keys_condition(key, chunk)[0], keys, select_args=in_args(chunk))
+            clean &= {i for i, (written,) in at.items() if not written}
+        real.update(mismatches[i] for i in clean)
+    return [m for m in found if m in real]
+
+
 def describe_mismatch(plan: AlterPlan, mismatch: Mismatch) -> str:
     """One mismatch in words: the table, the key, and the columns or the unique key in the way."""
     table, ghost = display_table(plan.database, plan.table), display_table(plan.database, plan.ghost)
-    where = "%s %s=%s" % (table, plan.key, mismatch.key)
+    where = "%s %s" % (table, shown_key(plan.key, mismatch.key))
     if mismatch.kind == DIFFERS:
         renamed = ["%s (%s in the ghost)" % (c, plan.mapping[c]) if plan.mapping.get(c, c) != c else c for c in mismatch.columns]
         return "%s differs from %s in %s" % (where, ghost, ", ".join(renamed))
     if mismatch.kind == EXTRA:
-        return "%s has a row %s=%s that %s has not" % (ghost, plan.ghost_key, mismatch.key, table)
+        return "%s has a row %s that %s has not" % (ghost, shown_key(plan.ghost_key, mismatch.key), table)
     return "%s is missing from %s%s" % (where, ghost, ": " + mismatch.detail if mismatch.detail else "")
 
 

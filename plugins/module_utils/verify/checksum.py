@@ -71,7 +71,8 @@ from ..server.flavor import Flavor, detect_flavor, refuse_unsupported_source
 from ..common.identifiers import for_arguments, quote_ident
 from ..common.workers import WorkerPool
 from ..engine import state
-from ..engine.keys import after_condition, at_most_condition, compare_args, display_key, in_args, in_condition, key_for_output, key_list
+from ..engine.keys import (after_condition, at_most_condition, compare_args, display_key, in_args, in_condition, key_for_output, key_list,
+                           key_points)
 from ..engine.tables import MovedTable
 
 METHODS = ("checksum", "inline")
@@ -349,6 +350,27 @@ def key_digests(conn: Any, table_sql: str, key: Sequence[str], digest: str, cond
 def keys_condition(key: Sequence[str], keys: list[Any]) -> tuple[str, list[Any]]:
     """WHERE condition and arguments for a list of key values (at least one)."""
     return in_condition(key, len(keys)), in_args(keys)
+
+
+def rows_at_keys(conn: Any, table_sql: str, key: Sequence[str], select: str, keys: Sequence[Any], lock: str = "",
+                 bounded: Callable[[str], str] = lambda statement: statement, select_args: Sequence[Any] = ()) -> dict[int, tuple]:
+    """Position in ``keys`` -> the values of ``select`` in the row at that key, for the rows the table has.
+
+    The server tags each row with the first of ``keys`` it is at (a CASE
+    over the same comparisons as the WHERE): a text key asked as 'a' finds
+    the row 'A' in a case-insensitive collation, which Python could not
+    match back to it (keys.py). A row that two keys both find counts for
+    the first. ``lock``: a locking clause or nothing; ``bounded`` wraps the
+    statement (an online change's time limit under its cut-over lock);
+    ``select_args``: the arguments of ``select``'s placeholders.
+    """
+    if not keys:
+        return {}
+    point = key_points(key, [("%s",) * len(key)], with_arguments=True)
+    tag = "CASE %s END" % " ".join("WHEN %s THEN %d" % (point, i) for i in range(len(keys)))
+    condition, args = keys_condition(key, list(keys))
+    return {int(row[0]): tuple(row[1:]) for row in fetch_all(conn, bounded("SELECT %s, %s FROM %s WHERE %s%s" % (
+        tag, select, table_sql, condition, " " + lock if lock else "")), in_args(keys) + list(select_args) + args)}
 
 
 # -- the move as the target records it -------------------------------------------

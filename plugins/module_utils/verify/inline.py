@@ -56,10 +56,10 @@ from ..server.flavor import Flavor
 from ..common.identifiers import for_arguments
 from ..common.retry import run_reconnecting
 from ..engine import state
-from ..engine.keys import KeyValue, in_args, key_points
+from ..engine.keys import KeyValue
 from ..engine.tables import MovedTable
 from ..engine.status import Status
-from .checksum import key_digests, keys_condition, range_condition, row_differences, row_digest, table_columns
+from .checksum import key_digests, range_condition, row_differences, row_digest, rows_at_keys, table_columns
 
 #: Dirty keys the re-verifier takes per pass.
 REVERIFY_ROWS = 500
@@ -188,21 +188,12 @@ class Reverifier:
 
     def _digests(self, conn: Any, name: tuple[str, str], keys: list[state.DirtyRow], on_source: bool) -> dict[int, str]:
         """Position in ``keys`` -> row digest of the row at that dirty key, for the rows that exist on that side (the
-        source is always asked first).
-
-        Each row found is tagged by the server with the first dirty key it
-        equals (a CASE over the same comparisons as the WHERE): a text key
-        recorded as 'a' finds the row 'A' in a case-insensitive collation,
-        which Python could not match back to it (keys.py). A row that two
-        dirty keys both find counts for the first; the second finds none on
-        either side, and the first stays dirty while the row differs.
+        source is always asked first). Rows are matched to keys by the server (checksum.rows_at_keys): a row that two
+        dirty keys both find counts for the first; the second finds none on either side, and the first stays dirty
+        while the row differs.
         """
         if name not in self.digests:
             self.digests[name] = row_digest(table_columns(conn, *name))
         table = self.tables[name]
-        values = [row.key for row in keys]
-        condition, args = keys_condition(table.key, values)
-        point = key_points(table.key, [("%s",) * len(table.key)], with_arguments=True)
-        tag = "CASE %s END" % " ".join("WHEN %s THEN %d" % (point, i) for i in range(len(values)))
-        return {int(i): d for i, d in fetch_all(conn, "SELECT %s, %s FROM %s WHERE %s" % (
-            tag, self.digests[name], table.source_sql if on_source else table.target_sql, condition), in_args(values) + args)}
+        return {i: row[0] for i, row in rows_at_keys(conn, table.source_sql if on_source else table.target_sql, table.key,
+                                                     self.digests[name], [row.key for row in keys]).items()}

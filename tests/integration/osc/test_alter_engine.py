@@ -9,27 +9,22 @@ table must hold exactly those rows in the mapped columns.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ferry_support import DmlLoad, make_load_tables
-from integration_support import ROOT, root_session, until
-from osc_support import HOLD_HOOK, AlterThread, alter_options, assert_projection, change_under_load, projected_rows
+from integration_support import root_session, until
+from osc_support import (HOLD_HOOK, AlterThread, alter_options, alter_process, assert_projection, change_under_load, copy_cursor,
+                         kill_process, projected_rows)
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_table
-from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import alter_name
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import AlterResult, noop_alter, remove_alter
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import parse_alter_config
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import fetch_all, fetch_value
-from ansible_collections.dbferry.mysql.plugins.module_utils.engine.keys import decode_key
 
 #: Rows of the changed table (make_load_tables: ``a`` and ``b``, keys from -10); the load writes keys up to this too.
 ROWS = 3000
@@ -183,8 +178,8 @@ def test_panic_flag_during_copy_stops_at_once(servers: Any, db: str, tmp_path: P
     before = projected_rows(servers.source, db, "a", list(ALL), "id")
     panic = tmp_path / "panic"
 
-    def hook(low: Any, _high: int) -> None:
-        if low is not None and low > ROWS // 3 and not panic.exists():
+    def hook(low: Any, _high: tuple) -> None:
+        if low is not None and low[0] > ROWS // 3 and not panic.exists():
             panic.touch()
             time.sleep(1.0)  # twice the throttle checks' interval: the next chunk does not start
 
@@ -197,22 +192,6 @@ def test_panic_flag_during_copy_stops_at_once(servers: Any, db: str, tmp_path: P
     assert ROWS // 3 < last_key < ROWS and not done
 
 
-def _alter_process(options: dict[str, Any], tmp_path: Path) -> subprocess.Popen:
-    """run_alter in a process of its own, to be killed with -9."""
-    config_path = tmp_path / "alter.json"
-    fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(options, handle)
-    script = ("import json, sys\n"
-              "from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog\n"
-              "from ansible_collections.dbferry.mysql.plugins.module_utils.config.alter_config import parse_alter_config\n"
-              "from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import run_alter\n"
-              "run_alter(parse_alter_config(json.load(open(sys.argv[1]))), EventLog('alter', sys.argv[2]))\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / ".build" / "collections"), os.environ.get("PYTHONPATH", "")]))
-    return subprocess.Popen([sys.executable, "-c", script, str(config_path), str(tmp_path / "killed.log")], env=env,  # pylint: disable=consider-using-with
-                            stdout=open(tmp_path / "killed.out", "ab"), stderr=subprocess.STDOUT)
-
-
 def _tables(servers: Any, db: str) -> list[str]:
     with root_session(servers.source) as conn:
         return sorted(name for (name,) in fetch_all(conn, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s",
@@ -220,11 +199,9 @@ def _tables(servers: Any, db: str) -> list[str]:
 
 
 def _copy_cursor(servers: Any, db: str) -> tuple[Any, bool]:
-    with root_session(servers.source) as conn:
-        if not fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '_dbferry' AND TABLE_NAME = 'cursors'"):
-            return None, False
-        rows = fetch_all(conn, "SELECT last_key, done FROM _dbferry.cursors WHERE move = %s", (alter_name(db, "a"),))
-    return (None if rows[0][0] is None else decode_key(rows[0][0])[0], bool(rows[0][1])) if rows else (None, False)
+    """Table a's copy cursor, its one key value (None: none yet), and whether its copy is done."""
+    last_key, done = copy_cursor(servers, db, "a")
+    return None if last_key is None else last_key[0], done
 
 
 def test_kill_during_copy_and_tail_then_resume(servers: Any, db: str, tmp_path: Path) -> None:
@@ -238,16 +215,16 @@ def test_kill_during_copy_and_tail_then_resume(servers: Any, db: str, tmp_path: 
     flag.touch()
     options = alter_options(servers, db, "a", alter, tmp_path / "state", postpone_cut_over_flag_file=str(flag))
     killed_log = tmp_path / "killed.log"
-    proc = _alter_process(dict(options, chunk_size=10), tmp_path)
+    proc = alter_process(dict(options, chunk_size=10), tmp_path)
     try:
         until(lambda: (_copy_cursor(servers, db)[0] or -100) > ROWS // 4 or proc.poll() is not None, "the copy to be under way")
-        _kill(proc, tmp_path)
+        kill_process(proc, tmp_path)
         last_key, done = _copy_cursor(servers, db)
         assert last_key is not None and last_key < ROWS and not done
-        proc = _alter_process(options, tmp_path)
+        proc = alter_process(options, tmp_path)
         until(lambda: _logged(killed_log, "cut_over_postponed") or proc.poll() is not None, "the second run to tail the binlog")
         time.sleep(0.5)  # tailing under the load
-        _kill(proc, tmp_path)
+        kill_process(proc, tmp_path)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -267,9 +244,3 @@ def test_kill_during_copy_and_tail_then_resume(servers: Any, db: str, tmp_path: 
     result = run.finish()
     assert result.added == ["note"]
     assert assert_projection(servers.source, db, expected, "a", ALL, "id") == len(expected)
-
-
-def _kill(proc: subprocess.Popen, tmp_path: Path) -> None:
-    assert proc.poll() is None, (tmp_path / "killed.out").read_text()[-3000:]
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()

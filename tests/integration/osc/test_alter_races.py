@@ -58,7 +58,7 @@ def test_every_transaction_of_a_batch_reports_its_keys(servers: Any, db: str, tm
             held.set()
             release.wait(30)
 
-    applied = _AppliedKeys("id")
+    applied = _AppliedKeys(("id",))
     halt = threading.Event()
     thread = threading.Thread(target=apply_binlog, args=(config, flavor, [table], start, applied.applied, Throttle(), Tunables.of(config), halt),
                               kwargs={"hook": hold_first, "record_empty": False}, daemon=True)
@@ -71,7 +71,7 @@ def test_every_transaction_of_a_batch_reports_its_keys(servers: Any, db: str, tm
             time.sleep(0.5)  # the rest of the updates reach the preparer while the first batch is held
             release.set()
             applied.wait(fetch_value(conn, flavor.gtid_position_sql), 30, halt)
-        assert applied.take_keys() == set(range(1, 61))
+        assert applied.take_keys() == {(key,) for key in range(1, 61)}
     finally:
         release.set()
         halt.set()
@@ -119,8 +119,8 @@ def test_a_row_the_copy_skipped_for_a_stale_duplicate_comes_back(servers: Any, d
     _emails(servers, db)
     _write(servers, db, "UPDATE {a} SET email = 'dup' WHERE id IN (1, 15)")
 
-    def fix_row_1(low: Optional[int], _high: int) -> None:
-        if low == 10:
+    def fix_row_1(low: Optional[tuple], _high: tuple) -> None:
+        if low == (10,):
             _write(servers, db, "UPDATE {a} SET email = 'fixed' WHERE id = 1")
 
     result = AlterThread(alter_options(servers, db, "a", "ADD UNIQUE KEY email (email)", tmp_path / "state", chunk_size=10),
@@ -158,7 +158,7 @@ def test_a_run_that_lost_its_lock_stops_before_the_swap(servers: Any, db: str, t
     _emails(servers, db, rows=400)
     copying = threading.Event()
 
-    def slow_chunk(_low: Optional[int], _high: int) -> None:
+    def slow_chunk(_low: Optional[tuple], _high: tuple) -> None:
         copying.set()
         time.sleep(0.05)
 

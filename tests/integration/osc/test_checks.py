@@ -111,21 +111,38 @@ def test_missing_table_view_and_myisam_are_errors(conn: Any, servers: Any, db: s
     assert statuses(run(conn, servers, db), "table") == [OK]
 
 
-@pytest.mark.parametrize("definition", ["id INT, v INT", "id INT, v INT, PRIMARY KEY (id, v)", "id VARCHAR(10) PRIMARY KEY, v INT"])
-def test_keys_other_than_one_integer_column_are_errors(conn: Any, servers: Any, db: str, definition: str) -> None:
+@pytest.mark.parametrize("definition, status, words", [
+    ("id INT, v INT", ERROR, "no primary key and no unique key"),
+    ("id INT, v INT, UNIQUE KEY u (id)", ERROR, "a column of it may be NULL"),
+    ("id FLOAT PRIMARY KEY, v INT", ERROR, "FLOAT"),
+    ("id INT, v INT, PRIMARY KEY (id, v)", OK, "(`id` int(11), `v` int(11))"),
+    ("id VARCHAR(10) PRIMARY KEY, v INT", OK, "(`id` varchar(10))"),
+    ("id BINARY(16) NOT NULL, v INT, UNIQUE KEY u (id)", OK, "(`id` binary(16)) (a unique key on NOT NULL columns)"),
+])
+def test_any_usable_key_is_taken_and_a_table_without_one_refused(conn: Any, servers: Any, db: str, definition: str, status: str,
+                                                                 words: str) -> None:
     sql(servers.source, "CREATE TABLE `%s`.k (%s) ENGINE=InnoDB" % (db, definition))
     found = run(conn, servers, db, table="k")
-    assert statuses(found, "primary_key") == [ERROR]
+    assert statuses(found, "primary_key") == [status] and words in found["primary_key"][0].message, found["primary_key"][0].message
+    if status == ERROR:
+        assert "a primary key, or a UNIQUE key on NOT NULL columns" in found["primary_key"][0].fix
+    else:
+        assert statuses(found, "column_mapping") == [OK]
 
 
 def test_the_column_mapping_must_keep_the_key_and_name_renames(conn: Any, servers: Any, db: str, orders: str) -> None:
     found = run(conn, servers, db, "DROP PRIMARY KEY, ADD PRIMARY KEY (id, note)")
-    assert statuses(found, "column_mapping") == [ERROR] and "primary key `id`" in found["column_mapping"][0].message
+    assert statuses(found, "column_mapping") == [ERROR] and "its primary key (`id`): the new schema has no unique key on (`id`) alone" \
+        in found["column_mapping"][0].message and "keep one of the table's keys" in found["column_mapping"][0].fix
     found = run(conn, servers, db, "MODIFY id VARCHAR(10)")
     assert statuses(found, "column_mapping") == [ERROR] and "varchar" in found["column_mapping"][0].message
     assert statuses(run(conn, servers, db, "MODIFY id BIGINT"), "column_mapping") == [OK]
+    # gh-ost's shared unique key: the new schema keeps the key as a unique key of its own
+    shared = run(conn, servers, db, "DROP PRIMARY KEY, ADD UNIQUE KEY id_u (id)")
+    assert statuses(shared, "column_mapping") == [OK] and "keeps as (`id` int(11))" in shared["column_mapping"][0].message
     renamed = run(conn, servers, db, "RENAME COLUMN id TO order_id", rename_columns={"id": "order_id"})
     assert statuses(renamed, "column_mapping") == [OK] and "renames id -> order_id" in renamed["column_mapping"][0].message
+    assert "keeps as (`order_id` int(11))" in renamed["column_mapping"][0].message
     undeclared = run(conn, servers, db, "RENAME COLUMN note TO remark")
     assert statuses(undeclared, "column_mapping") == [ERROR] and "rename_columns" in undeclared["column_mapping"][0].fix
 

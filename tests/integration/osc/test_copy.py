@@ -49,11 +49,11 @@ def test_chunks_start_at_chunk_size_stay_within_bounds_and_shrink_after_a_slow_o
     locker = connect(servers.source.spec("root"), autocommit=False)
     held: list[int] = []
 
-    def hook(low: Optional[int], high: int) -> None:
-        chunks.append((low, high))
+    def hook(low: Optional[tuple], high: tuple) -> None:
+        chunks.append((None if low is None else low[0], high[0]))
         if len(chunks) == 6:  # a row of this chunk locked by another session for HOLD_SECONDS: the chunk waits for it
-            held.append(high)
-            execute(locker, "SELECT id FROM %s WHERE id = %%s FOR UPDATE" % quote_table(db, "a"), (high,))
+            held.append(high[0])
+            execute(locker, "SELECT id FROM %s WHERE id = %%s FOR UPDATE" % quote_table(db, "a"), high)
             threading.Timer(HOLD_SECONDS, locker.rollback).start()
 
     try:
@@ -81,20 +81,20 @@ def test_the_cursor_claims_only_copied_rows_and_a_stopped_copy_resumes_exact(ser
     resumed_from: list[Optional[int]] = []
     options = alter_options(servers, db, "a", "MODIFY v BIGINT NOT NULL", tmp_path / "state", chunk_size=CHUNK_SIZE)
 
-    def check(low: Optional[int], high: int) -> None:
+    def check(low: Optional[tuple], _high: tuple) -> None:
         with root_session(servers.source) as conn:
             recorded = fetch_value(conn, "SELECT last_key FROM _dbferry.cursors WHERE move = %s", (name,))
             if recorded is None:
                 return
-            cursor = decode_key(recorded)[0]
-            assert cursor == low  # the chunk starts right after what is recorded
+            assert decode_key(recorded) == low  # the chunk starts right after what is recorded, a key as the server returned it
+            cursor = low[0]
             original = fetch_value(conn, "SELECT COUNT(*) FROM %s WHERE id <= %%s" % quote_table(db, "a"), (cursor,))
             copied = fetch_value(conn, "SELECT COUNT(*) FROM %s AS o JOIN %s AS g USING (id) WHERE o.id <= %%s AND g.v = o.v" % (
                 quote_table(db, "a"), quote_table(db, "_a_gho")), (cursor,))
             assert copied == original == cursor
             claims.append(cursor)
 
-    def check_then_stop(low: Optional[int], high: int) -> None:
+    def check_then_stop(low: Optional[tuple], high: tuple) -> None:
         check(low, high)
         if claims and claims[-1] > ROWS // 2 and not stopped.stop.is_set():
             stopped.stop.set()
@@ -108,10 +108,10 @@ def test_the_cursor_claims_only_copied_rows_and_a_stopped_copy_resumes_exact(ser
         recorded = fetch_all(conn, "SELECT last_key, done FROM _dbferry.cursors WHERE move = %s", (name,))
     assert len(recorded) == 1 and claims[-1] < decode_key(recorded[0][0])[0] < ROWS and not recorded[0][1]
 
-    def resumed(low: Optional[int], high: int) -> None:
+    def resumed(low: Optional[tuple], high: tuple) -> None:
         if not resumed_from:
-            resumed_from.append(low)
-            assert high - (low or 0) == CHUNK_SIZE  # the sizing starts over
+            resumed_from.append(None if low is None else low[0])
+            assert high[0] - (low[0] if low else 0) == CHUNK_SIZE  # the sizing starts over
         check(low, high)
 
     result = AlterThread(options, tmp_path / "again.log", chunk_hook=resumed).finish()

@@ -9,7 +9,8 @@ import pytest
 from integration_support import root_session, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import AlterPlan, build_plan
-from ansible_collections.dbferry.mysql.plugins.module_utils.osc.verify import compare_keys, compare_ranges, failure_message
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.missing import missing_among
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.verify import compare_keys, compare_ranges, failure_message, not_written
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import execute
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum import DIFFERS, EXTRA, MISSING, Mismatch
 
@@ -50,10 +51,10 @@ def test_a_value_kept_through_a_type_change_compares_equal(conn: Any, servers: A
         "INSERT INTO `%s`.t (id, v) VALUES %s" % (db, rows))
     plan = ghost_of(conn, servers, db, alter + ", DROP COLUMN gone, ADD COLUMN added INT DEFAULT 7")
     assert compare_ranges(conn, plan, chunk_rows=2) == []
-    assert compare_keys(conn, plan, [1, 2, 3, 4]) == []
+    assert compare_keys(conn, plan, [(1,), (2,), (3,), (4,)]) == []
     sql(servers.source, "UPDATE `%s`._t_gho SET v = NULL WHERE id = 2" % db)
-    assert compare_ranges(conn, plan, chunk_rows=2) == [Mismatch(2, DIFFERS, ("v",))]
-    assert compare_keys(conn, plan, [2, 1]) == [Mismatch(2, DIFFERS, ("v",))]
+    assert compare_ranges(conn, plan, chunk_rows=2) == [Mismatch((2,), DIFFERS, ("v",))]
+    assert compare_keys(conn, plan, [(2,), (1,)]) == [Mismatch((2,), DIFFERS, ("v",))]
 
 
 def test_renamed_columns_compare_by_their_new_name(conn: Any, servers: Any, db: str) -> None:
@@ -64,8 +65,9 @@ def test_renamed_columns_compare_by_their_new_name(conn: Any, servers: Any, db: 
     sql(servers.source, "UPDATE `%s`._t_gho SET total = 21 WHERE id = 2" % db, "DELETE FROM `%s`._t_gho WHERE id = 3" % db,
         "INSERT INTO `%s`._t_gho VALUES (9, 90, 'z')" % db)
     found = compare_ranges(conn, plan, chunk_rows=1)
-    assert found == [Mismatch(2, DIFFERS, ("amount",)), Mismatch(3, MISSING), Mismatch(9, EXTRA)]
-    assert compare_keys(conn, plan, [3, 9, 2]) == found
+    assert found == [Mismatch((2,), DIFFERS, ("amount",)), Mismatch((3,), MISSING), Mismatch((9,), EXTRA)]
+    # the same rows by key (a row only in the ghost comes where the server's order puts it among the original's)
+    assert sorted(compare_keys(conn, plan, [(3,), (9,), (2,)]), key=lambda m: m.key) == found
     message = failure_message(plan, found)
     assert "%s.t id=2 differs from %s._t_gho in amount (total in the ghost)" % (db, db) in message
     assert "%s.t id=3 is missing from %s._t_gho" % (db, db) in message
@@ -77,10 +79,10 @@ def test_a_row_dropped_by_a_new_unique_key_names_the_collision(conn: Any, server
         "INSERT INTO `%s`.t VALUES (1, 'ann@example.com', 'a'), (2, 'bob@example.com', 'b'), (3, 'ANN@example.com', 'c')" % db)
     plan = ghost_of(conn, servers, db, "ADD UNIQUE KEY uniq_email (email)")
     found = compare_ranges(conn, plan)
-    assert [(m.key, m.kind, m.columns) for m in found] == [(3, MISSING, ("email",))]
+    assert [(m.key, m.kind, m.columns) for m in found] == [((3,), MISSING, ("email",))]
     assert found[0].detail == ("it collides on unique key `uniq_email` (email='ANN@example.com') of the new schema with the "
                                "ghost's row id=1")
-    assert compare_keys(conn, plan, [3]) == found
+    assert compare_keys(conn, plan, [(3,)]) == found
     assert "uniq_email" in failure_message(plan, found)
 
 
@@ -91,6 +93,26 @@ def test_compare_keys_under_the_cut_over_lock_reads_the_ghost_on_another_session
     sql(servers.source, "UPDATE `%s`._t_gho SET v = 20 WHERE id = 2" % db)
     with root_session(servers.source) as locker:
         execute(locker, "LOCK TABLES `%s`.t WRITE, `%s`._t_del WRITE" % (db, db))
-        assert compare_keys(locker, plan, [1, 2], ghost_conn=conn) == [Mismatch(2, DIFFERS, ("v",))]
+        assert compare_keys(locker, plan, [(1,), (2,)], ghost_conn=conn) == [Mismatch((2,), DIFFERS, ("v",))]
         with pytest.raises(Exception, match="was not locked with LOCK TABLES"):
-            compare_keys(locker, plan, [1, 2])
+            compare_keys(locker, plan, [(1,), (2,)])
+
+
+def test_a_text_key_is_matched_by_the_server_in_its_collation(conn: Any, servers: Any, db: str) -> None:
+    """A composite key with text in a case-insensitive PAD SPACE collation: the original's 'B ' and the ghost's 'b' are one
+    row to the server, found by either value, and two values to the comparison, which reads them exactly."""
+    sql(servers.source, "CREATE TABLE `%s`.t (tenant INT NOT NULL, code VARCHAR(10) COLLATE utf8mb4_general_ci NOT NULL, id INT, "
+                        "PRIMARY KEY (tenant, code)) CHARACTER SET utf8mb4" % db,
+        "INSERT INTO `%s`.t VALUES (1, 'a', 1), (1, 'b', 2), (2, 'a', 3)" % db)
+    plan = ghost_of(conn, servers, db, "MODIFY id BIGINT")
+    assert plan.key == ("tenant", "code") and compare_ranges(conn, plan, chunk_rows=1) == []
+    sql(servers.source, "UPDATE `%s`.t SET code = 'B ' WHERE tenant = 1 AND code = 'b'" % db)
+    found = compare_ranges(conn, plan, chunk_rows=1)
+    assert sorted((m.key, m.kind) for m in found) == [((1, "B "), MISSING), ((1, "b"), EXTRA)]
+    assert sorted((m.key, m.kind) for m in compare_keys(conn, plan, [(1, "B")])) == [((1, "B "), MISSING), ((1, "b"), EXTRA)]
+    # written meanwhile, at a key the server equals to both: not a difference to stop at
+    assert not_written(conn, plan, found, [(1, "B")]) == [] and not_written(conn, plan, found, [(2, "a")]) == found
+    assert "%s.t (tenant, code)=(1, 'B ') is missing" % db in failure_message(plan, found)
+    # the ghost has the row at (1, 'b') to the server: nothing to put back; a row it lacks is named as the original holds it
+    sql(servers.source, "DELETE FROM `%s`._t_gho WHERE tenant = 2" % db)
+    assert missing_among(conn, conn, plan, [(1, "b"), (1, "B "), (2, "A")]) == [(2, "a")]

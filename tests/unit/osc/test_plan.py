@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine.key_choice import IndexColumns
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc import plan as plan_module
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import Column, alter_name, build_plan, renames_in, table_names
 
@@ -37,17 +38,25 @@ def test_renames_in(alter: str, renames: dict[str, str]) -> None:
 
 
 class _Catalog:
-    """build_plan's catalog reads, from lists (read_columns, primary_key)."""
+    """build_plan's catalog reads, from lists (read_columns, read_unique_indexes, unique_keys): by default each table has
+    the primary key ``key`` (the original) or ``ghost_key`` (the ghost)."""
 
-    def __init__(self, monkeypatch: Any, old: list[Column], ghost: list[Column], key: str = "id", ghost_key: str = "id",
-                 unique: Any = None) -> None:
+    def __init__(self, monkeypatch: Any, old: list[Column], ghost: list[Column], key: tuple[str, ...] = ("id",),
+                 ghost_key: tuple[str, ...] = ("id",), unique: Any = None, old_indexes: Any = None, ghost_indexes: Any = None) -> None:
         monkeypatch.setattr(plan_module, "read_columns", lambda _conn, _db, table: ghost if table == "_t_gho" else old)
-        monkeypatch.setattr(plan_module, "primary_key", lambda _conn, _db, table: [ghost_key if table == "_t_gho" else key])
+
+        def indexes(_conn: Any, _schemas: Any, table: str) -> dict:
+            found = ghost_indexes if table == "_t_gho" else old_indexes
+            if found is None:
+                found = [IndexColumns("PRIMARY", ghost_key if table == "_t_gho" else key, False, False)]
+            return {("d", table): found}
+
+        monkeypatch.setattr(plan_module, "read_unique_indexes", indexes)
         monkeypatch.setattr(plan_module, "unique_keys", lambda _conn, _db, _table: unique or {})
 
 
-def _col(name: str, data_type: str = "int", column_type: str = "", generated: bool = False) -> Column:
-    return Column(name, data_type, column_type or data_type, generated)
+def _col(name: str, data_type: str = "int", column_type: str = "", generated: bool = False, collation: Any = None) -> Column:
+    return Column(name, data_type, column_type or data_type, generated, None, collation)
 
 
 def _plan(alter: str = "", renames: Any = None) -> Any:
@@ -105,10 +114,57 @@ def test_enum_members_may_only_grow_at_the_end(monkeypatch: Any) -> None:
         _plan()
 
 
-def test_key_must_stay_the_primary_key(monkeypatch: Any) -> None:
-    _Catalog(monkeypatch, [_col("id"), _col("a")], [_col("id"), _col("a")], ghost_key="a")
-    with pytest.raises(DbferryError, match=r"does not keep the primary key `id`"):
+def test_the_key_must_be_kept_by_the_new_schema(monkeypatch: Any) -> None:
+    _Catalog(monkeypatch, [_col("id"), _col("a")], [_col("id"), _col("a")], ghost_key=("a",))
+    with pytest.raises(DbferryError, match=r"its primary key \(`id`\): the new schema has no unique key on \(`id`\) alone") as refused:
         _plan()
-    _Catalog(monkeypatch, [_col("id", "varchar"), _col("a")], [_col("id", "varchar"), _col("a")])
-    with pytest.raises(DbferryError, match="no single-column integer primary key"):
+    assert "keep one of the table's keys in the ALTER" in refused.value.fix
+    _Catalog(monkeypatch, [_col("id"), _col("a")], [_col("a")], ghost_key=("a",))
+    with pytest.raises(DbferryError, match=r"the new schema drops its column `id`"):
+        _plan()
+    _Catalog(monkeypatch, [_col("id"), _col("a")], [_col("id"), _col("a")], ghost_key=("id", "a"))
+    with pytest.raises(DbferryError, match=r"no unique key on \(`id`\) alone"):
+        _plan()
+
+
+def test_a_key_column_may_widen_an_integer_but_not_change_how_it_compares(monkeypatch: Any) -> None:
+    _Catalog(monkeypatch, [_col("id"), _col("a")], [_col("id", "bigint"), _col("a")])
+    assert _plan().key == ("id",)
+    text = _col("id", "varchar", "varchar(10)", collation="utf8mb4_general_ci")
+    _Catalog(monkeypatch, [text, _col("a")], [text, _col("a")])
+    plan = _plan()
+    assert plan.key == ("id",) and not plan.exact_key
+    for changed in (_col("id", "varchar", "varchar(20)", collation="utf8mb4_general_ci"),
+                    _col("id", "varchar", "varchar(10)", collation="utf8mb4_bin"), _col("id")):
+        _Catalog(monkeypatch, [text, _col("a")], [changed, _col("a")])
+        with pytest.raises(DbferryError, match=r"changes its column `id` from varchar\(10\) COLLATE utf8mb4_general_ci to .*compares its values otherwise"):
+            _plan()
+
+
+def test_a_composite_key_is_mapped_through_renames(monkeypatch: Any) -> None:
+    columns = [_col("tenant"), _col("code", "varchar", "varchar(20)", collation="utf8mb4_general_ci"), _col("v")]
+    renamed = [_col("tenant"), _col("label", "varchar", "varchar(20)", collation="utf8mb4_general_ci"), _col("v")]
+    _Catalog(monkeypatch, columns, renamed, key=("tenant", "code"), ghost_key=("tenant", "label"))
+    plan = _plan("RENAME COLUMN code TO label", {"code": "label"})
+    assert plan.key == ("tenant", "code") and plan.ghost_key == ("tenant", "label")
+    assert plan.moved_table().key == ("tenant", "code") and plan.moved_table().target_key == ("tenant", "label")
+    _Catalog(monkeypatch, columns, renamed, key=("tenant", "code"), ghost_key=("label", "tenant"))
+    with pytest.raises(DbferryError, match=r"no unique key on \(`tenant`, `label`\) alone, in that order"):
+        _plan("RENAME COLUMN code TO label", {"code": "label"})
+
+
+def test_without_a_primary_key_a_shared_unique_key_on_not_null_columns(monkeypatch: Any) -> None:
+    """gh-ost's shared unique key: the original's NOT NULL unique key that the new schema keeps, when the primary key is
+    missing or dropped; a NULL-able one is refused, naming why."""
+    columns = [_col("id"), _col("email", "varchar", "varchar(40)", collation="utf8mb4_bin"), _col("v")]
+    email = IndexColumns("email_u", ("email",), False, False)
+    _Catalog(monkeypatch, columns, columns, old_indexes=[email], ghost_indexes=[email, IndexColumns("PRIMARY", ("v",), False, False)],
+             unique={"PRIMARY": [("v", None)], "email_u": [("email", None)]})
+    plan = _plan("ADD PRIMARY KEY (v)")
+    assert plan.key == ("email",) and not plan.exact_key  # text, even in a binary collation (PAD SPACE)
+    assert plan.unique_keys == ((("v", None),),)  # the new primary key can refuse rows: missing.py watches it
+    _Catalog(monkeypatch, columns, columns, old_indexes=[IndexColumns("PRIMARY", ("id",), False, False), email], ghost_indexes=[email])
+    assert _plan("DROP PRIMARY KEY").key == ("email",)
+    _Catalog(monkeypatch, columns, columns, old_indexes=[IndexColumns("email_u", ("email",), False, True)], ghost_indexes=[])
+    with pytest.raises(DbferryError, match=r"unique key `email_u` \(`email`\): a column of it may be NULL"):
         _plan()

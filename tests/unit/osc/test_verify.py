@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.osc.plan import AlterPlan, Column
-from ansible_collections.dbferry.mysql.plugins.module_utils.osc.verify import describe_mismatch, failure_message, pair_digest
+from ansible_collections.dbferry.mysql.plugins.module_utils.osc.verify import describe_mismatch, failure_message, pair_digest, shown_key
 from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum import DIFFERS, EXTRA, MISSING, Mismatch, column_digest
 
 
 def plan_of_orders() -> AlterPlan:
     """shop.orders with amount renamed to total and note dropped."""
-    return AlterPlan(database="shop", table="orders", ghost="_orders_gho", old="_orders_del", key="id",
+    return AlterPlan(database="shop", table="orders", ghost="_orders_gho", old="_orders_del", key=("id",),
                      old_columns=("id", "amount", "note"), ghost_columns=("id", "total"), mapping={"id": "id", "amount": "total"},
                      dropped=("note",), added=(), generated=(), state_name="alter-0123")
 
@@ -44,13 +44,22 @@ def test_mismatch_detail_is_shown_only_when_there_is_one() -> None:
 
 def test_mismatches_name_table_key_and_columns() -> None:
     plan = plan_of_orders()
-    assert describe_mismatch(plan, Mismatch(2, DIFFERS, ("amount", "id"))) == \
+    assert describe_mismatch(plan, Mismatch((2,), DIFFERS, ("amount", "id"))) == \
         "shop.orders id=2 differs from shop._orders_gho in amount (total in the ghost), id"
-    assert describe_mismatch(plan, Mismatch(9, EXTRA)) == "shop._orders_gho has a row id=9 that shop.orders has not"
-    collision = Mismatch(3, MISSING, ("email",), "it collides on unique key `u` (email='a') of the new schema with the ghost's row id=1")
+    assert describe_mismatch(plan, Mismatch((9,), EXTRA)) == "shop._orders_gho has a row id=9 that shop.orders has not"
+    collision = Mismatch((3,), MISSING, ("email",), "it collides on unique key `u` (email='a') of the new schema with the ghost's row id=1")
     assert describe_mismatch(plan, collision) == ("shop.orders id=3 is missing from shop._orders_gho: it collides on unique key `u` "
                                                   "(email='a') of the new schema with the ghost's row id=1")
-    assert describe_mismatch(plan, Mismatch(4, MISSING)) == "shop.orders id=4 is missing from shop._orders_gho"
-    message = failure_message(plan, [Mismatch(k, MISSING) for k in range(7)])
+    assert describe_mismatch(plan, Mismatch((4,), MISSING)) == "shop.orders id=4 is missing from shop._orders_gho"
+    message = failure_message(plan, [Mismatch((k,), MISSING) for k in range(7)])
     assert message.startswith("verify found 7 differing row(s): shop.orders id=0 is missing")
     assert "id=5" not in message and "; ..." in message and "The original shop.orders is untouched" in message
+
+
+def test_a_composite_key_is_shown_as_a_tuple_its_text_quoted_and_bytes_in_hex() -> None:
+    plan = AlterPlan(database="shop", table="items", ghost="_items_gho", old="_items_del", key=("tenant", "code"),
+                     old_columns=("tenant", "code", "uuid"), ghost_columns=("tenant", "label", "uuid"),
+                     mapping={"tenant": "tenant", "code": "label", "uuid": "uuid"}, dropped=(), added=(), generated=(), state_name="alter-0")
+    assert describe_mismatch(plan, Mismatch((1, "it's"), MISSING)) == "shop.items (tenant, code)=(1, 'it''s') is missing from shop._items_gho"
+    assert describe_mismatch(plan, Mismatch((2, "x"), EXTRA)) == "shop._items_gho has a row (tenant, label)=(2, 'x') that shop.items has not"
+    assert shown_key(("uuid",), (b"\x00\xff",)) == "uuid=0x00ff"
