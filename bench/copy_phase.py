@@ -24,8 +24,8 @@ from harness import COPY_INLINE_RATIO, COPY_RATIO, Agent, Bench, BenchError, Fig
 COPY_TIMEOUT = 600.0
 
 
-def _copy(bench: Bench, table: Table, inline: bool) -> tuple[float, float]:
-    """Copy ``table`` with a move of its own; the seconds it took and its agent's peak RSS in MB."""
+def copy_table(bench: Bench, table: Table, inline: bool) -> tuple[float, float]:
+    """Copy ``table`` with a move of its own; the seconds it took and its agent's peak RSS in MB (the keys part's copies too)."""
     move = Agent(bench, "copy-%s%s" % (table.name, "-inline" if inline else ""), [table], inline=inline)
     started = move.start()
     seconds = move.wait_copied(COPY_TIMEOUT) - started
@@ -38,7 +38,8 @@ def _copy(bench: Bench, table: Table, inline: bool) -> tuple[float, float]:
     return seconds, rss
 
 
-def _fastest(seconds: list[float], rows: int) -> dict[str, Any]:
+def fastest(seconds: list[float], rows: int) -> dict[str, Any]:
+    """The fastest of a measurement's runs, as the JSON has it, with every run's seconds."""
     best = min(seconds)
     return {"seconds": round(best, 2), "rows_per_second": round(rows / best), "all_seconds": [round(s, 2) for s in seconds]}
 
@@ -54,10 +55,10 @@ def measure(bench: Bench, options: Options) -> tuple[list[Figure], dict[str, Any
             times["baseline"].append(dump_load(bench, table))
             log("mariadb-dump | mariadb of %s in %.1f s" % (table.name, times["baseline"][-1]))
             for inline in (False, True):
-                seconds, rss = _copy(bench, table, inline)
+                seconds, rss = copy_table(bench, table, inline)
                 times["dbferry_inline" if inline else "dbferry"].append(seconds)
                 peaks.append(rss)
-        entry = {key: _fastest(values, table.rows) for key, values in times.items()}
+        entry = {key: fastest(values, table.rows) for key, values in times.items()}
         baseline = entry["baseline"]["seconds"]
         row_bytes = table.row_bytes(bench.source_conn)
         reference = "dump|load %s rows/s (%.1f s)" % (number(table.rows / baseline), baseline)

@@ -5,6 +5,8 @@ started however the run ends, writes bench/results/bench-<UTC time>.json and pri
 
   copy     copy_phase.py: dbferry's copy against mariadb-dump | mariadb, narrow and wide table, with and
            without inline verification; the agent's peak RSS
+  keys     key_kinds.py: the copy of the same rows keyed by an integer, a composite (INT, VARCHAR), a BINARY(16)
+           UUID-like and a VARCHAR key (issue 16: none more than 15 % slower than the integer)
   apply    binlog_apply.py: (a) a backlog's drain rate, (b) and (c) the lag under 4 connections writing flat out
            with single-row and with multi-row transactions; the agent's peak RSS
   cutover  cutover_window.py: the read-only window of a move under 500 writes/s with inline verification
@@ -36,11 +38,12 @@ import alter
 import binlog_apply
 import copy_phase
 import cutover_window
+import key_kinds
 import userlevel
 from harness import RESULTS, Bench, Figure, Options, log
 
 PARTS: dict[str, Callable[[Bench, Options], tuple[list[Figure], dict[str, Any]]]] = {
-    "copy": copy_phase.measure, "apply": binlog_apply.measure, "cutover": cutover_window.measure, "alter": alter.measure,
+    "copy": copy_phase.measure, "keys": key_kinds.measure, "apply": binlog_apply.measure, "cutover": cutover_window.measure, "alter": alter.measure,
     "userlevel": userlevel.measure}
 
 
