@@ -261,7 +261,8 @@ class TableCopier:
         # batches (tunables), so the statements end at LIMIT.
         key = table.key_sql
         flag = "" if table.error_value_test is None else ", " + for_arguments(table.error_value_test)
-        select = "SELECT %s, CAST(%s AS BINARY)%s FROM %s" % (key, for_arguments(table.row_literal), flag, table.source_sql)
+        select = "SELECT %s, CAST(%s AS BINARY)%s FROM %s%s" % (key, for_arguments(table.row_literal), flag, table.source_sql,
+                                                                table.key_index_hint)
         self.first_sql = select + " ORDER BY %s LIMIT " % key
         self.next_sql = select + " WHERE %s ORDER BY %s LIMIT " % (after_condition(table.key), key)
         self.lock_clause = " " + flavor.shared_lock_clause

@@ -97,6 +97,8 @@ class MovedTable:
     #: The name each of ``columns`` is written under in the target table, in the same order; empty means the same names.
     #: An online schema change (osc/plan.py) writes a renamed column under its new name.
     target_columns: tuple[str, ...] = ()
+    #: The unique index the key is, when it is not the primary key (read_tables); None for the primary key, or not known.
+    key_index_name: Optional[str] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, tuple) or not self.key:
@@ -144,6 +146,16 @@ class MovedTable:
     def exact_key(self) -> bool:
         """Whether Python's equality of this table's key values is the server's (keys.is_exact; needs ``types``)."""
         return bool(self.types) and is_exact([self.types[i] for i in self.key_indexes])
+
+    @property
+    def key_index_hint(self) -> str:
+        """`` FORCE INDEX (...)`` after the table's name in a locking read that pages by a unique key, or nothing.
+
+        Without it, MariaDB may read the first batch (ORDER BY the key, no
+        WHERE) by a full scan and a sort, taking a shared lock on every row of
+        the table until the batch is written; the primary key it never skips.
+        """
+        return "" if self.key_index_name is None else " FORCE INDEX (%s)" % for_arguments(quote_ident(self.key_index_name))
 
     @property
     def column_list(self) -> str:
@@ -208,10 +220,12 @@ def read_tables(conn: Any, config: MoveConfig) -> list[MovedTable]:
     indexes = read_unique_indexes(conn, {schema for schema, _table in columns})
     tables = []
     for (schema, table), typed in columns.items():
-        key = choose_key(schema, table, indexes.get((schema, table), []), dict(typed))
+        found = indexes.get((schema, table), [])
+        key = choose_key(schema, table, found, dict(typed))
+        index = next(i for i in sorted(found, key=lambda i: not i.primary) if i.columns == key)
         target_schema, target_name = config.target_name(schema, table)
         tables.append(MovedTable(schema, table, target_schema, target_name, tuple(c for c, _t in typed), key,
-                                 tuple(t for _c, t in typed)))
+                                 tuple(t for _c, t in typed), key_index_name=None if index.primary else index.name))
     if not tables:
         raise DbferryError("the selection matches no table on the source.", obj="databases/tables",
                            fix="check databases.include/exclude and tables.include/exclude.")

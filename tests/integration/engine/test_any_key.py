@@ -567,14 +567,8 @@ def test_race_between_read_and_write_of_a_composite_key_batch(servers, db, tmp_p
 # 5. The copier's next batch is an index range on a composite key
 
 
-def test_the_next_batch_of_a_composite_key_is_a_range_of_the_primary_key(servers, db, tmp_path, monkeypatch):
-    """EXPLAIN of the copier's statement for the batch after (25, 25), on 5,000 rows keyed (a, b), with LIMIT 100 and
-    the copier's lock clause:
-    a range of the primary key read in key order (no filesort), not a scan of the table. Every after-value is 25,
-    so the statement's arguments need not be laid out here as the copier lays them out."""
-    table = quote_table(db, "t")
-    sql(servers.source, "CREATE TABLE %s (a INT NOT NULL, b INT NOT NULL, v INT, PRIMARY KEY (a, b))" % table,
-        "INSERT INTO %s SELECT seq DIV 100, seq MOD 100, seq FROM %s" % (table, quote_table(db, "seq_0_to_4999")), "ANALYZE TABLE %s" % table)
+def _copier_of_the_move(servers, db, tmp_path, monkeypatch) -> TableCopier:
+    """The TableCopier of a move of ``db`` (its one table), once the move has caught up."""
     copiers: list[TableCopier] = []
     made = TableCopier.__init__
 
@@ -588,10 +582,40 @@ def test_the_next_batch_of_a_composite_key_is_a_range_of_the_primary_key(servers
         wait_caught_up(servers, ferry.config.name, alive=_watched(ferry))
     finally:
         ferry.finish()
-    statement = copiers[0].next_sql
-    assert statement.endswith("LIMIT "), statement
+    return copiers[0]
+
+
+def _plan(servers, statement: str, args: tuple) -> list[dict]:
     with root_session(servers.source) as conn, conn.cursor() as cur:
-        cur.execute("EXPLAIN " + statement + "100" + copiers[0].lock_clause, (25,) * statement.count("%s"))
-        plan = [dict(zip([c[0] for c in cur.description], row)) for row in cur.fetchall()]
+        cur.execute("EXPLAIN " + statement, args)
+        return [dict(zip([c[0] for c in cur.description], row)) for row in cur.fetchall()]
+
+
+def test_the_next_batch_of_a_composite_key_is_a_range_of_the_primary_key(servers, db, tmp_path, monkeypatch):
+    """EXPLAIN of the copier's statement for the batch after (25, 25), on 5,000 rows keyed (a, b), with LIMIT 100 and
+    the copier's lock clause:
+    a range of the primary key read in key order (no filesort), not a scan of the table. Every after-value is 25,
+    so the statement's arguments need not be laid out here as the copier lays them out."""
+    table = quote_table(db, "t")
+    sql(servers.source, "CREATE TABLE %s (a INT NOT NULL, b INT NOT NULL, v INT, PRIMARY KEY (a, b))" % table,
+        "INSERT INTO %s SELECT seq DIV 100, seq MOD 100, seq FROM %s" % (table, quote_table(db, "seq_0_to_4999")), "ANALYZE TABLE %s" % table)
+    copier = _copier_of_the_move(servers, db, tmp_path, monkeypatch)
+    statement = copier.next_sql
+    assert statement.endswith("LIMIT "), statement
+    plan = _plan(servers, statement + "100" + copier.lock_clause, (25,) * statement.count("%s"))
     assert len(plan) == 1 and plan[0]["type"] == "range" and plan[0]["key"] == "PRIMARY", plan
     assert "filesort" not in (plan[0]["Extra"] or ""), plan
+
+
+def test_the_first_batch_of_a_secondary_unique_key_reads_its_index_not_the_whole_table(servers, db, tmp_path, monkeypatch):
+    """A table whose primary key cannot be the key (DOUBLE), paged by its unique key, a secondary index: its first batch
+    (ORDER BY the key, no WHERE) is read from the key's index, in its order; left to itself MariaDB scanned and sorted
+    all 20,000 rows, share-locking every one of them until the batch was written."""
+    table = quote_table(db, "t")
+    sql(servers.source, "CREATE TABLE %s (f DOUBLE PRIMARY KEY, code VARCHAR(32) NOT NULL, v INT, UNIQUE KEY u_code (code))" % table,
+        "INSERT INTO %s SELECT seq / 3, MD5(seq), seq FROM %s" % (table, quote_table(db, "seq_1_to_20000")), "ANALYZE TABLE %s" % table)
+    copier = _copier_of_the_move(servers, db, tmp_path, monkeypatch)
+    for statement, args in ((copier.first_sql, ()), (copier.next_sql, ("8",))):
+        plan = _plan(servers, statement + "100" + copier.lock_clause, args)
+        assert len(plan) == 1 and plan[0]["key"] == "u_code" and plan[0]["type"] != "ALL", plan
+        assert "filesort" not in (plan[0]["Extra"] or ""), plan
