@@ -19,6 +19,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.config.move_config i
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev.load import Load, ServerSession, Transaction
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import execute, fetch_all, fetch_value
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.ferry import Ferry
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_ident, quote_table
 
@@ -62,6 +63,27 @@ class FerryThread:
         assert not self.thread.is_alive(), "the ferry did not stop within 60 s"
         if self.error is not None:
             raise self.error
+
+
+def caught_up_or_refused(servers: Servers, ferry: FerryThread, why: str, timeout: float = 60.0) -> bool:
+    """Wait until ``ferry`` caught up (True), or until the engine refused its move with a DbferryError that says ``why``
+    (False: a refusal must say why); stop it either way. Any other end of the move fails the test."""
+
+    def alive() -> None:
+        if not ferry.thread.is_alive():
+            if isinstance(ferry.error, DbferryError):
+                raise ferry.error
+            raise AssertionError("the move stopped: %r" % (ferry.error,))
+
+    try:
+        wait_caught_up(servers, ferry.config.name, timeout=timeout, alive=alive)
+    except DbferryError as exc:
+        assert why in str(exc), exc
+        return False
+    finally:
+        ferry.stop.set()
+        ferry.thread.join(60)
+    return True
 
 
 def applied_state(servers: Servers, move: str) -> tuple[str, bool]:

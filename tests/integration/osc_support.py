@@ -171,3 +171,24 @@ def kill_process(proc: subprocess.Popen, tmp_path: Path) -> None:
     assert proc.poll() is None, (tmp_path / "killed.out").read_text()[-3000:]
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+
+
+def logged(log_path: Path, event: str) -> bool:
+    """Whether a change's event log has an ``event`` line."""
+    return log_path.exists() and any(json.loads(line).get("event") == event for line in log_path.read_text().splitlines() if line)
+
+
+def alter_runs(log_path: Path) -> list[dict[str, Any]]:
+    """The ``alter_run`` lines of a change's event log: one per run, resumed or not."""
+    return [json.loads(line) for line in log_path.read_text().splitlines() if '"alter_run"' in line]
+
+
+def run_until_postponed(options: dict[str, Any], tmp_path: Path, load: Any, what: str) -> tuple[AlterThread, list[dict[str, Any]]]:
+    """A run of the change in this process, once it tails the binlog with its cut-over postponed; then ``load`` stops.
+    The run, and its ``alter_run`` lines."""
+    log_path = tmp_path / "alter.log"
+    run = AlterThread(options, log_path)
+    until(lambda: logged(log_path, "cut_over_postponed") or not run.thread.is_alive(), what, timeout=120)
+    load.finish()
+    assert run.thread.is_alive(), run.error
+    return run, alter_runs(log_path)

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import threading
 
-from ferry_support import FerryThread, assert_same, move_config, wait_caught_up
+from ferry_support import FerryThread, assert_same, caught_up_or_refused, move_config
 from integration_support import root_session, sql, until
 
-from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_table
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import execute, fetch_all
 
@@ -42,16 +41,8 @@ def test_a_move_restarted_after_its_key_choice_changed_refuses_or_copies_every_r
     with root_session(servers.source) as conn:  # the new key sorts first: same width, name 'ua' < 'ub'
         execute(conn, "SET SESSION sql_log_bin = 0")
         execute(conn, "ALTER TABLE %s ADD UNIQUE KEY ua (a)" % table)
-    restarted = FerryThread(config)
-    try:
-        wait_caught_up(servers, config["name"], timeout=60, alive=lambda: _alive(restarted))
-    except DbferryError as exc:
-        assert "is not the one move" in str(exc), exc  # a refusal must say why
-        return
-    finally:
-        restarted.stop.set()
-        restarted.thread.join(60)
-    assert assert_same(servers, db) == 20
+    if caught_up_or_refused(servers, FerryThread(config), "is not the one move"):
+        assert assert_same(servers, db) == 20
 
 
 def _cursor_moved(servers, move: str) -> bool:
@@ -61,9 +52,3 @@ def _cursor_moved(servers, move: str) -> bool:
             return False
         return bool(fetch_all(conn, "SELECT 1 FROM _dbferry.cursors WHERE move = %s AND last_key IS NOT NULL", (move,)))
 
-
-def _alive(ferry: FerryThread) -> None:
-    if not ferry.thread.is_alive():
-        if isinstance(ferry.error, DbferryError):
-            raise ferry.error
-        raise AssertionError("the move stopped: %r" % (ferry.error,))

@@ -12,11 +12,10 @@ in between would be skipped, and never hashed by inline verification either.
 
 from __future__ import annotations
 
-from ferry_support import FerryThread, assert_same, move_config, wait_caught_up
+from ferry_support import FerryThread, assert_same, caught_up_or_refused, move_config
 from integration_support import root_session, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import fetch_all
-from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_ident, quote_table
 
 #: Keys in cp932, in the column's order: 'A', 0xED40 (round trips to 0xFA5C), then two that sort between the two codes.
@@ -32,23 +31,8 @@ def test_a_text_key_whose_values_do_not_round_trip_loses_no_row(servers, db, tmp
     with root_session(servers.source) as conn:
         assert [h for (h,) in fetch_all(conn, "SELECT HEX(k) FROM %s ORDER BY k" % table)] == list(_KEYS), "the column's order"
     ferry = FerryThread(move_config(servers, db, tmp_path / "state", copy={"batch_rows": 1, "concurrency": 1}))
-    try:
-        wait_caught_up(servers, ferry.config.name, timeout=60, alive=lambda: _alive(ferry))
-    except DbferryError as exc:
-        assert "cp932" in str(exc), exc  # a refusal must say why
-        return
-    finally:
-        ferry.stop.set()
-        ferry.thread.join(60)
-    assert assert_same(servers, db) == len(_KEYS)
-
-
-def _alive(ferry: FerryThread) -> None:
-    """Raise the engine's own error once it stopped (a refusal), so that the test sees it instead of a timeout."""
-    if not ferry.thread.is_alive():
-        if isinstance(ferry.error, DbferryError):
-            raise ferry.error
-        raise AssertionError("the move stopped: %r" % (ferry.error,))
+    if caught_up_or_refused(servers, ferry, "cp932"):
+        assert assert_same(servers, db) == len(_KEYS)
 
 
 def test_a_reused_target_table_whose_key_collation_joins_two_source_keys_loses_no_row(servers, db, tmp_path):
@@ -60,12 +44,5 @@ def test_a_reused_target_table_whose_key_collation_joins_two_source_keys_loses_n
     sql(servers.source, ddl % (table, "utf8mb4_bin"), "INSERT INTO %s VALUES ('a', 1), ('A', 2)" % table)
     sql(servers.target, "CREATE DATABASE %s" % quote_ident(db), ddl % (table, "utf8mb4_general_ci"))
     ferry = FerryThread(move_config(servers, db, tmp_path / "state", reuse_target=True))
-    try:
-        wait_caught_up(servers, ferry.config.name, timeout=60, alive=lambda: _alive(ferry))
-    except DbferryError as exc:
-        assert "collation" in str(exc), exc  # a refusal must say why
-        return
-    finally:
-        ferry.stop.set()
-        ferry.thread.join(60)
-    assert assert_same(servers, db) == 2
+    if caught_up_or_refused(servers, ferry, "collation"):
+        assert assert_same(servers, db) == 2

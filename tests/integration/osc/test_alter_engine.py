@@ -8,7 +8,6 @@ table must hold exactly those rows in the mapped columns.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,8 @@ from typing import Any
 import pytest
 from ferry_support import DmlLoad, make_load_tables
 from integration_support import root_session, until
-from osc_support import (HOLD_HOOK, AlterThread, alter_options, alter_process, assert_projection, change_under_load, copy_cursor,
-                         kill_process, projected_rows)
+from osc_support import (HOLD_HOOK, AlterThread, alter_options, alter_process, alter_runs, assert_projection, change_under_load,
+                         copy_cursor, kill_process, logged, projected_rows, run_until_postponed)
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_table
@@ -29,10 +28,6 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection im
 #: Rows of the changed table (make_load_tables: ``a`` and ``b``, keys from -10); the load writes keys up to this too.
 ROWS = 3000
 ALL = {"id": "id", "v": "v", "s": "s"}
-
-
-def _logged(log_path: Path, event: str) -> bool:
-    return log_path.exists() and any(json.loads(line).get("event") == event for line in log_path.read_text().splitlines() if line)
 
 
 def _change_under_load(servers: Any, db: str, tmp_path: Path, alter: str, mapping: dict[str, str], **options: Any) -> AlterResult:
@@ -222,22 +217,17 @@ def test_kill_during_copy_and_tail_then_resume(servers: Any, db: str, tmp_path: 
         last_key, done = _copy_cursor(servers, db)
         assert last_key is not None and last_key < ROWS and not done
         proc = alter_process(options, tmp_path)
-        until(lambda: _logged(killed_log, "cut_over_postponed") or proc.poll() is not None, "the second run to tail the binlog")
+        until(lambda: logged(killed_log, "cut_over_postponed") or proc.poll() is not None, "the second run to tail the binlog")
         time.sleep(0.5)  # tailing under the load
         kill_process(proc, tmp_path)
     finally:
         if proc.poll() is None:
             proc.kill()
-    runs = [json.loads(line) for line in killed_log.read_text().splitlines() if '"alter_run"' in line]
+    runs = alter_runs(killed_log)
     assert [(r["resumed"], r["copy_done"]) for r in runs] == [(False, False), (True, False)] and runs[1]["copy_after"] >= last_key
     assert _copy_cursor(servers, db)[1]
     time.sleep(0.5)  # the load writes on while no change runs: the resumed applier has those events to apply
-    log_path = tmp_path / "alter.log"
-    run = AlterThread(options, log_path)
-    until(lambda: _logged(log_path, "cut_over_postponed") or not run.thread.is_alive(), "the third run to tail the binlog", timeout=120)
-    load.finish()
-    assert run.thread.is_alive(), run.error
-    resumed = [json.loads(line) for line in log_path.read_text().splitlines() if '"alter_run"' in line]
+    run, resumed = run_until_postponed(options, tmp_path, load, "the third run to tail the binlog")
     assert resumed[0]["resumed"] and resumed[0]["copy_done"] and resumed[0]["applied_position"] != runs[1]["applied_position"]
     expected = projected_rows(servers.source, db, "a", list(ALL), "id")
     flag.unlink()

@@ -14,7 +14,6 @@ PyMySQL reads it (so 'C0001' in the original and 'c0001' in the new table would 
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any, Optional
 import pytest
 from integration_support import Servers, root_session, until
 from osc_support import (AlterThread, alter_options, alter_process, assert_projection, change_under_load, copy_cursor, kill_process,
-                         projected_rows)
+                         projected_rows, run_until_postponed)
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_table
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev.load import Load, ServerSession, Transaction
@@ -142,10 +141,6 @@ def test_binary_16_unique_key_of_a_table_without_primary_key(servers: Servers, d
     assert zero_ended  # keys that end in zero bytes came through whole
 
 
-def _logged(log_path: Path, event: str) -> bool:
-    return log_path.exists() and ('"%s"' % event) in log_path.read_text()
-
-
 def test_kill_during_the_copy_of_a_composite_key_then_resume(servers: Servers, db: str, tmp_path: Path) -> None:
     """kill -9 of a process copying the composite-keyed table while a chunk waits on a row another session locks (so the
     kill lands mid-copy, whatever the machine's pace); a new run resumes after the recorded (tenant, code) cursor, under the
@@ -171,12 +166,7 @@ def test_kill_during_the_copy_of_a_composite_key_then_resume(servers: Servers, d
             proc.kill()
     last_key, done = copy_cursor(servers, db, "items")
     assert last_key is not None and last_key < (3, "c0000") and not done, last_key
-    log_path = tmp_path / "alter.log"
-    run = AlterThread(options, log_path)
-    until(lambda: _logged(log_path, "cut_over_postponed") or not run.thread.is_alive(), "the resumed run to tail the binlog", timeout=120)
-    load.finish()
-    assert run.thread.is_alive(), run.error
-    resumed = [json.loads(line) for line in log_path.read_text().splitlines() if '"alter_run"' in line]
+    run, resumed = run_until_postponed(options, tmp_path, load, "the resumed run to tail the binlog")
     assert resumed[0]["resumed"] and not resumed[0]["copy_done"] and resumed[0]["copy_after"] == list(last_key)
     expected = projected_rows(servers.source, db, "items", list(COMPOSITE_COLUMNS), COMPOSITE)
     flag.unlink()
