@@ -51,4 +51,3 @@ def _cursor_moved(servers, move: str) -> bool:
         if not fetch_all(conn, "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = '_dbferry' AND TABLE_NAME = 'cursors'"):
             return False
         return bool(fetch_all(conn, "SELECT 1 FROM _dbferry.cursors WHERE move = %s AND last_key IS NOT NULL", (move,)))
-
