@@ -59,9 +59,8 @@ def unusable_reason(index: IndexColumns, types: dict[str, str]) -> Optional[str]
 
 def key_fix(schema: str, table: str) -> str:
     """How to give ``schema.table`` a key the move can use (a refusal's fix, before how to leave the table out)."""
-    return ("add a primary key (ALTER TABLE %s ADD PRIMARY KEY (...)), or a UNIQUE key on NOT NULL columns, of integer, DECIMAL, "
-            "CHAR/VARCHAR (in utf8mb4, utf8mb3, latin1, ucs2, utf16 or utf32), BINARY/VARBINARY or temporal columns, whole "
-            "(no prefix)" % quote_table(schema, table))
+    return ("add a primary key (ALTER TABLE %s ADD PRIMARY KEY (...)) or a UNIQUE key on whole NOT NULL columns: integer, "
+            "DECIMAL, text (utf8mb4/utf8mb3/latin1/ucs2/utf16/utf32), binary or temporal" % quote_table(schema, table))
 
 
 def choose_key(schema: str, table: str, indexes: Iterable[IndexColumns], types: dict[str, str],
@@ -82,7 +81,7 @@ def choose_key(schema: str, table: str, indexes: Iterable[IndexColumns], types: 
                                         ", ".join(quote_ident(c) for c in index.columns), reason))
     shown = display_table(schema, table)
     why = "; ".join(reasons) if reasons else "it has no primary key and no unique key"
-    raise DbferryError("table %s has no key %s can copy it by and find its rows with: %s." % (shown, user, why), obj=shown,
+    raise DbferryError("table %s has no key %s can use: %s." % (shown, user, why), obj=shown,
                        fix=fix or key_fix(schema, table) + "; or exclude the table with tables.exclude (dbferry_tables.exclude in the roles).")
 
 

@@ -45,8 +45,7 @@ def test_table_without_primary_key(ansible, servers, db):
     assert run.failed
     check = only_check(run, "primary_key")
     assert check["object"] == "%s.nopk" % db
-    assert check["message"] == ("table %s.nopk has no key the move can copy it by and find its rows with: it has no primary key and no "
-                                "unique key." % db)
+    assert check["message"] == "table %s.nopk has no key the move can use: it has no primary key and no unique key." % db
     assert "ALTER TABLE `%s`.`nopk` ADD PRIMARY KEY" % db in check["fix"]
     assert "tables.exclude (dbferry_tables.exclude in the roles): ['%s.nopk']" % db in check["fix"]
     assert run.result["msg"].startswith("preflight found 1 problem(s) that stop the move:")
