@@ -9,7 +9,8 @@ A changed CHILD (the table references parents): the ghost gets the table's
 constraints under the cut-over's lock, once it holds every row of the
 table and nothing writes the table (``add_to_ghost``), so that a parent
 row the application deletes is never checked against a ghost that lags
-behind the binlog. Constraint names are unique per database, so the
+behind the binlog (and dropped again if the attempt fails, or when a
+run resumes: ``drop_from_ghost``). Constraint names are unique per database, so the
 ghost's copies take pt-online-schema-change's names: a leading underscore
 added, or taken off (``toggled``). ``_<t>_del`` keeps the old ones.
 Refused: a cascading rule (``ON DELETE CASCADE``, ``SET NULL``,
@@ -134,6 +135,17 @@ def add_to_ghost(conn: Any, database: str, table: str, ghost: str) -> list[str]:
         _alter(conn, "ALTER TABLE %s %s, ALGORITHM=INSTANT" % (quote_table(database, ghost), ", ".join(
             "ADD " + definition(conn, key, name, (key.parent_schema, key.parent_table)) for key, name in wanted)))
     return [name for _key, name in wanted]
+
+
+def drop_from_ghost(conn: Any, database: str, ghost: str) -> list[str]:
+    """Drop the foreign keys of ``ghost`` (add_to_ghost's, from a cut-over attempt that failed after adding them, or a run
+    killed then): a ghost that lags behind the table again must not hold them, or the application's delete of a parent
+    row would be refused for a child row the ghost has not lost yet. Return the names dropped."""
+    names = [key.name for key in read(conn, database, ghost)[0]]
+    if names:
+        _alter(conn, "ALTER TABLE %s %s, ALGORITHM=INSTANT" % (
+            quote_table(database, ghost), ", ".join("DROP FOREIGN KEY %s" % quote_ident(name) for name in names)))
+    return names
 
 
 def stale_children(conn: Any, database: str, old: str) -> list[ForeignKey]:

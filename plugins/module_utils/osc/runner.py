@@ -357,6 +357,8 @@ class _AttemptCounter:
         if name == "cut_over_attempt":
             self.run.cut_over_attempts = fields.get("attempt", self.run.cut_over_attempts + 1)
         self.log.event(name, **fields)
+        if name == "cut_over_attempt_failed":  # the lock is released: the ghost lags again, without the table's foreign keys
+            self.run.ghost_foreign_keys_off()
 
 
 class AlterRun:
@@ -438,6 +440,8 @@ class AlterRun:
                 MovedTable(config.database, config.table, config.database, self.ghost, (), key)])
             writer.commit()
             ghosts.create(conn, config.database, config.table, self.ghost, config.alter)
+        else:  # a run killed in a cut-over attempt may have left the table's foreign keys on the ghost
+            self._ghost_foreign_keys_dropped(conn)
         plan = build_plan(conn, config.database, config.table, self.ghost, self.old, config.alter, config.rename_columns)
         if not resuming:
             start = fetch_value(conn, flavor.gtid_position_sql) or ""
@@ -584,6 +588,20 @@ class AlterRun:
         result.warnings[:0] = warnings
         result.instant = instant
         return result
+
+    def ghost_foreign_keys_off(self) -> None:
+        """After a failed cut-over attempt: the foreign keys it gave the ghost dropped, on a session of their own (the
+        runner's may be what failed)."""
+        session = connect(self.config.server)
+        try:
+            self._ghost_foreign_keys_dropped(session)
+        finally:
+            close_quietly(session)
+
+    def _ghost_foreign_keys_dropped(self, conn: Any) -> None:
+        dropped = foreign_keys.drop_from_ghost(conn, self.config.database, self.ghost)
+        if dropped:
+            self.log.event("ghost_foreign_keys_dropped", table=self.display, names=dropped)
 
     def _after_rename(self, conn: Any) -> None:
         """The names are swapped (what fails from here fails after a done change); the children follow."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from integration_support import root_session, sql
-from osc_support import AlterThread, alter_options, change_under_load
+from osc_support import AlterThread, alter_options, change_under_load, logged
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
@@ -166,3 +166,28 @@ def test_a_run_ended_before_the_children_were_repointed_repoints_them_next_time(
     _assert_enforced(servers, db)
     with root_session(servers.source) as conn:
         assert fetch_all(conn, "SELECT phase FROM _dbferry.moves WHERE name = %s", (alter_name(db, "p"),)) == [("complete",)]
+
+
+def test_a_failed_cut_over_attempt_takes_the_foreign_keys_off_the_ghost(servers: Any, db: str, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first attempt fails once the ghost has the child's foreign keys (here: the adding raises the timeout that
+    ends an attempt). Between attempts the ghost lags behind the table again, and a constraint on it would refuse the
+    application's delete of a parent row whose child the ghost still has: they come off, and the next attempt, which
+    finds the ghost without them, adds them again."""
+    _make_tables(servers, db)
+    add = foreign_keys.add_to_ghost
+    found_on_ghost: list[list[str]] = []
+
+    def add_then_fail(conn: Any, database: str, table: str, ghost: str) -> list[str]:
+        found_on_ghost.append([key.name for key in foreign_keys.read(conn, database, ghost)[0]])
+        added = add(conn, database, table, ghost)
+        if len(found_on_ghost) == 1:
+            raise TimeoutError("the attempt's time is up")
+        return added
+
+    monkeypatch.setattr(foreign_keys, "add_to_ghost", add_then_fail)
+    log_path = tmp_path / "alter.log"
+    result = AlterThread(alter_options(servers, db, "c", "ADD COLUMN note TEXT", tmp_path / "state", default_retries=3), log_path).finish()
+    assert found_on_ghost == [[], []] and result.cut_over_attempts == 2
+    assert logged(log_path, "ghost_foreign_keys_dropped")
+    assert _constraints(servers, db) == [("_fk_c_p", "c", "p"), ("fk_c_p", "_c_del", "p")]
