@@ -70,7 +70,11 @@ def read(conn: Any, database: str, table: str) -> tuple[list[ForeignKey], list[F
 def definition(conn: Any, key: ForeignKey, name: str, parent: tuple[str, str]) -> str:
     """``CONSTRAINT name FOREIGN KEY (...) REFERENCES parent (...) rules``: ``key`` as its child's SHOW CREATE TABLE prints it,
     under ``name`` and naming ``parent`` (schema, table) qualified."""
-    ddl = fetch_all(conn, "SHOW CREATE TABLE %s" % quote_table(key.schema, key.table))[0][1]
+    return definition_in(fetch_all(conn, "SHOW CREATE TABLE %s" % quote_table(key.schema, key.table))[0][1], key, name, parent)
+
+
+def definition_in(ddl: str, key: ForeignKey, name: str, parent: tuple[str, str]) -> str:
+    """definition, from the child's SHOW CREATE TABLE text ``ddl``."""
     match = re.search(_DEFINITION_RE % re.escape(quote_ident(key.name)), ddl)
     if match is None:
         raise DbferryError("cannot read foreign key %s in SHOW CREATE TABLE %s." % (quote_ident(key.name), key.child), obj=key.child,
