@@ -485,6 +485,17 @@ instant:
   returned: when O(state=present) or O(state=cut_over)
   type: str
   sample: INSTANT
+foreign_keys:
+  description:
+    - What the change does (in check mode) or did with the foreign keys from and to the table; empty when there are none.
+    - The table's own constraints are given to the new table under the cut-over's lock, named with a leading underscore
+      added or removed (constraint names are unique per database; the old table keeps the old ones). The constraints of the
+      tables that reference it are re-pointed at the new table right after the swap, one in-place, metadata-only
+      C(ALTER TABLE) per child table.
+  returned: when O(state=present) or O(state=cut_over)
+  type: list
+  elements: str
+  sample: ["after the swap, 1 foreign key(s) of shop.lines re-pointed at the new table (`line_order` -> `_line_order`): ..."]
 diff:
   description: The C(CREATE TABLE) before and after the change, when it changes the table.
   returned: when O(state=present) or O(state=cut_over) and the table changes (or would, in check mode)
@@ -536,7 +547,7 @@ NOT_MODULE_OPTIONS = ("server", "server_id", "state_dir")
 ABSENT_ALTER = "FORCE"
 #: What a finished change returns (AlterResult's fields).
 RESULT_KEYS = ("changed", "old_create", "new_create", "mapping", "added", "dropped", "rows_copied", "events_applied", "seconds",
-               "cut_over_lock_seconds", "cut_over_attempts", "retries", "old_table", "instant", "rehearsal")
+               "cut_over_lock_seconds", "cut_over_attempts", "retries", "old_table", "instant", "rehearsal", "foreign_keys")
 
 
 def alter_argument_spec() -> dict[str, Any]:

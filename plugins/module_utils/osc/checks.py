@@ -34,6 +34,7 @@ from ..server import grants as grants_mod
 from ..server.connection import error_code, error_text, execute, fetch_all, fetch_value, is_database_error
 from ..server.error_codes import ER_LOCK_WAIT_TIMEOUT
 from ..server.flavor import detect_flavor
+from . import foreign_keys as fk
 from . import ghost as ghosts
 from .cutover import ANOTHER_CUT_OVER_FIX, SENTRY_COMMENT, leftover_sentry
 from .replica import replica_problem
@@ -214,6 +215,8 @@ class Preflight:
     new_create: Optional[str] = None
     #: The column mapping onto the altered copy; None when there is no key or the mapping was refused.
     plan: Optional[AlterPlan] = None
+    #: What the change does with the foreign keys from and to the table (the foreign_keys check's findings), for check mode.
+    foreign_keys: list[str] = field(default_factory=list)
 
 
 class _Checks:
@@ -327,16 +330,33 @@ class _Checks:
         return described_key(self.conn, self.config.database, table, key) + ("" if primary == key else " (a unique key on NOT NULL columns)")
 
     def foreign_keys(self) -> None:
-        """No foreign key from or to the table: the swap would leave them pointing at the old table (a later version handles them)."""
-        found = _foreign_keys(self.conn, self.config.database, self.config.table)
-        for name, schema, table, ref_schema, ref_table in found:
-            child = display_table(schema, table)
-            self.add("foreign_keys", ERROR, "foreign key %s on %s references %s; an online change of a parent or child table "
-                     "is not supported yet." % (quote_ident(name), child, display_table(ref_schema, ref_table)),
-                     "drop it for the change and add it again after (ALTER TABLE %s DROP FOREIGN KEY %s), or change the table "
-                     "natively." % (quote_table(schema, table), quote_ident(name)), "%s (%s)" % (child, name))
-        if not found:
+        """Foreign keys from or to the table that the change carries over (osc/foreign_keys.py): the table's own on the new
+        table, its children re-pointed after the swap (the cost reported); refused where that cannot be done safely."""
+        database, table = self.config.database, self.config.table
+        found = fk.problems(self.conn, database, table, OLD_FORMAT % table)
+        for obj, message, fix in found:
+            self.add("foreign_keys", ERROR, message, fix, obj)
+        if found:
+            return
+        own, children = fk.read(self.conn, database, table)
+        if own:
+            self.add_carried("the new table gets %s's foreign key(s) %s as %s, added under the cut-over's lock (in place, metadata "
+                             "only); %s keeps them." % (self.obj, ", ".join(quote_ident(k.name) for k in own),
+                                                        ", ".join(quote_ident(fk.toggled(k.name)) for k in own),
+                                                        display_table(database, OLD_FORMAT % table)))
+        if children:
+            renamed = ", ".join("%s -> %s" % (quote_ident(k.name), quote_ident(fk.toggled(k.name))) for k in children)
+            self.add_carried("after the swap, %d foreign key(s) of %s re-pointed at the new table (%s): one ALTER per child, in "
+                             "place, metadata only (no rows read or rebuilt, milliseconds each; each waits for the child's metadata "
+                             "lock at most cut_over_lock_timeout_seconds)." % (
+                                 len(children), ", ".join(sorted({k.child for k in children})), renamed))
+        if not own and not children:
             self.add("foreign_keys", OK, "no foreign key from or to %s." % self.obj)
+
+    def add_carried(self, message: str) -> None:
+        """A foreign_keys finding on the keys the change carries over, also told in check mode's result."""
+        self.add("foreign_keys", OK, message)
+        self.found.foreign_keys.append(message)
 
     def triggers(self) -> None:
         """No triggers on the table: they would not be on the ghost, and would be lost at the swap."""

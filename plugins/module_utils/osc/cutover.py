@@ -637,7 +637,7 @@ def swap(spec: ServerSpec, database: str, table: str, ghost: str, old: str, *,
          wait_applied: Callable[[str, float, Any], None],
          log: EventLog, ok_to_drop_table: bool, initially_drop_old_table: bool,
          postpone_flag: Optional[str] = None, panic_flag: Optional[str] = None,
-         stop: Optional[threading.Event] = None) -> CutOverResult:
+         stop: Optional[threading.Event] = None, after_rename: Optional[Callable[[], None]] = None) -> CutOverResult:
     """Give ``ghost`` the name ``table``, the original becoming ``old``; at most ``retries`` attempts.
 
     Each attempt blocks the table for at most about ``lock_timeout``
@@ -648,7 +648,9 @@ def swap(spec: ServerSpec, database: str, table: str, ghost: str, old: str, *,
     ``locker``, the session holding the lock, is the only one that can read
     it (and must neither write it nor unlock); the ghost is read from a
     session of the caller's, which must have no transaction open on it when
-    wait_applied returns: the RENAME needs it next.
+    wait_applied returns: the RENAME needs it next. ``after_rename`` runs once
+    the names are swapped, before the old table is dropped (the children of
+    t re-pointed: a parent they reference cannot be dropped).
     """
     names = _Names(database, table, ghost, old)
     control = _Control(spec, max(CONTROL_LOCK_WAIT, lock_wait_seconds(lock_timeout)))
@@ -677,6 +679,8 @@ def swap(spec: ServerSpec, database: str, table: str, ghost: str, old: str, *,
         log.event("cut_over_swapped", attempt=attempt, table=names.shown(table), lock_seconds=round(lock_seconds, 3),
                   old_table=names.shown(old))
         kept: Optional[str] = old
+        if after_rename is not None:
+            after_rename()
         if ok_to_drop_table:
             kept = _drop_old_table(control, names, log, warnings)
         return CutOverResult(attempts=attempt, lock_seconds=lock_seconds, old_table=kept, warnings=warnings)

@@ -61,15 +61,16 @@ from ..engine.status import Status, observe_source
 from ..engine.tables import MovedTable
 from ..engine.target_lock import TargetLock
 from ..preflight.report import WARNING
-from ..server.connection import close_quietly, connect, error_code, execute, fetch_value, is_database_error
+from ..server.connection import close_quietly, connect, error_code, error_text, execute, fetch_value, is_database_error
 from ..server.error_codes import ER_LOCK_WAIT_TIMEOUT
 from ..server.flavor import Flavor, detect_flavor, refuse_unsupported_source
+from . import foreign_keys
 from . import ghost as ghosts
 from . import replica
 from .checks import NATIVE_CLAUSES, check_alter, refuse_on_errors
 from .copy import ChunkCopy, ChunkHook
 from .missing import Bound, holders, missing_among, missing_keys, restore, unique_values
-from .cutover import SENTRY_COMMENT, blockers, swap
+from .cutover import SENTRY_COMMENT, blockers, lock_wait_seconds, swap
 from ..engine.keys import KeyValue, key_for_output
 from .plan import AlterPlan, alter_name, build_plan, original_key, table_names
 from .verify import compare_keys, compare_ranges, failure_message, not_written, shown_key
@@ -111,6 +112,8 @@ class AlterResult:
     #: test_on_replica: the change was rehearsed on a replica and undone there (the table keeps its schema).
     rehearsal: bool = False
     warnings: list[str] = field(default_factory=list)
+    #: What the change does (check mode) or did with the foreign keys from and to the table (osc/foreign_keys.py).
+    foreign_keys: list[str] = field(default_factory=list)
 
 
 def config_digest(config: AlterConfig) -> str:
@@ -236,7 +239,7 @@ def noop_alter(config: AlterConfig, log: EventLog) -> AlterResult:
         log.event("alter_noop", table=display, ghost=ghost, mapping=found.plan.mapping, changed=changed)
         return AlterResult(changed=changed, old_create=old_create, new_create=found.new_create, mapping=dict(found.plan.mapping),
                            dropped=list(found.plan.dropped), added=list(found.plan.added), instant=found.algorithm,
-                           warnings=[f.message for f in found.findings if f.status == WARNING])
+                           warnings=[f.message for f in found.findings if f.status == WARNING], foreign_keys=list(found.foreign_keys))
     finally:
         close_quietly(conn)
         lock.release()
@@ -354,6 +357,8 @@ class _AttemptCounter:
         if name == "cut_over_attempt":
             self.run.cut_over_attempts = fields.get("attempt", self.run.cut_over_attempts + 1)
         self.log.event(name, **fields)
+        if name == "cut_over_attempt_failed":  # the lock is released: the ghost lags again, without the table's foreign keys
+            self.run.ghost_foreign_keys_off()
 
 
 class AlterRun:
@@ -391,6 +396,8 @@ class AlterRun:
         self.lock: Optional[TargetLock] = None
         #: The names are swapped: what fails from here is told as a failure after a done change.
         self.swapped = False
+        #: What the run did with the foreign keys from and to the table, for its result.
+        self.foreign_keys_done: list[str] = []
         #: Set when the run may cut over once ready: at once, unless held for the operator's word (ask_cut_over).
         self.cut_over_asked = threading.Event()
         if not hold_cut_over:
@@ -433,6 +440,8 @@ class AlterRun:
                 MovedTable(config.database, config.table, config.database, self.ghost, (), key)])
             writer.commit()
             ghosts.create(conn, config.database, config.table, self.ghost, config.alter)
+        else:  # a run killed in a cut-over attempt may have left the table's foreign keys on the ghost
+            self._ghost_foreign_keys_dropped(conn)
         plan = build_plan(conn, config.database, config.table, self.ghost, self.old, config.alter, config.rename_columns)
         if not resuming:
             start = fetch_value(conn, flavor.gtid_position_sql) or ""
@@ -503,13 +512,15 @@ class AlterRun:
         recorded = state.load(writer, self.name)
         writer.rollback()
         if self._swapped_before(conn, recorded):  # a run that ended between its RENAME and its record
+            self._repoint_children(conn)  # it may have ended before the children were re-pointed too
             state.record_complete(writer, self.name, "")
             writer.commit()
             self.log.event("alter_swap_found_done", table=self.display, old_table=display_table(config.database, self.old))
             return AlterResult(changed=False, old_create=old_create, new_create=old_create, mapping={}, dropped=[], added=[],
                                old_table=display_table(config.database, self.old),
                                warnings=["the change had swapped the names before its run ended; recorded complete now. %s holds the "
-                                         "original rows." % display_table(config.database, self.old)])
+                                         "original rows." % display_table(config.database, self.old)],
+                               foreign_keys=list(self.foreign_keys_done))
         # The preflight first: its empty copy also tells whether the table has the change already (one copy, not two: each
         # is DDL that the replicas run too); what it refuses is refused only for a change still to make.
         found = check_alter(conn, config)
@@ -577,6 +588,41 @@ class AlterRun:
         result.warnings[:0] = warnings
         result.instant = instant
         return result
+
+    def ghost_foreign_keys_off(self) -> None:
+        """After a failed cut-over attempt: the foreign keys it gave the ghost dropped, on a session of their own (the
+        runner's may be what failed)."""
+        session = connect(self.config.server)
+        try:
+            self._ghost_foreign_keys_dropped(session)
+        finally:
+            close_quietly(session)
+
+    def _ghost_foreign_keys_dropped(self, conn: Any) -> None:
+        dropped = foreign_keys.drop_from_ghost(conn, self.config.database, self.ghost)
+        if dropped:
+            self.log.event("ghost_foreign_keys_dropped", table=self.display, names=dropped)
+
+    def _after_rename(self, conn: Any) -> None:
+        """The names are swapped (what fails from here fails after a done change); the children follow."""
+        self.swapped = True
+        self._repoint_children(conn)
+
+    def _repoint_children(self, conn: Any) -> None:
+        """After the swap: the tables that referenced t (and followed it to ``_<t>_del`` in the RENAME) reference the new t."""
+        try:
+            children = foreign_keys.repoint(conn, self.config.database, self.config.table, self.old,
+                                            lock_wait_seconds(self.config.cut_over_lock_timeout_seconds))
+        except Exception as exc:  # noqa: BLE001 - told with what is done  # pylint: disable=broad-exception-caught
+            if not is_database_error(exc):
+                raise
+            raise DbferryError("the names of %s are swapped, but re-pointing the tables that reference it failed (%s): they still "
+                               "reference %s." % (self.display, error_text(exc), display_table(self.config.database, self.old)),
+                               obj=self.display, fix="end the transactions that hold those tables, then run the change again: it "
+                               "finds the swap done and re-points them.") from exc
+        if children:
+            self.log.event("foreign_keys_repointed", table=self.display, children=children)
+            self.foreign_keys_done.append("the foreign keys of %s re-pointed at the new table." % ", ".join(children))
 
     def _swapped_before(self, conn: Any, recorded: Optional[state.MoveState]) -> bool:
         """Whether a run of this change swapped the names and ended before recording it (a kill between the RENAME and the
@@ -660,6 +706,11 @@ class AlterRun:
                 if raised:
                     self.log.event("auto_increment_raised", table=self.display, raised=[b.as_dict() for b in raised])
                 found = compare_keys(original, plan, suspects if config.verify else still, ghost_conn=conn)
+                if not found:  # the ghost now equals t, which nothing writes: its constraints hold and are checked from here on
+                    added = foreign_keys.add_to_ghost(conn, config.database, config.table, plan.ghost)
+                    if added:
+                        self.log.event("ghost_foreign_keys_added", table=self.display, names=added)
+                        self.foreign_keys_done.append("foreign key(s) %s added to the new table." % ", ".join(quote_ident(n) for n in added))
             finally:
                 for session in sessions:
                     execute(session, "SET SESSION max_statement_time = 0")
@@ -670,7 +721,8 @@ class AlterRun:
         swapped = swap(config.server, config.database, config.table, plan.ghost, plan.old,
                        lock_timeout=config.cut_over_lock_timeout_seconds, retries=config.default_retries, wait_applied=wait_applied,
                        log=_AttemptCounter(self.log, self), ok_to_drop_table=config.ok_to_drop_table, initially_drop_old_table=config.initially_drop_old_table,
-                       postpone_flag=config.postpone_cut_over_flag_file, panic_flag=config.panic_flag_file, stop=self.stop)
+                       postpone_flag=config.postpone_cut_over_flag_file, panic_flag=config.panic_flag_file, stop=self.stop,
+                       after_rename=lambda: self._after_rename(conn))
         self.swapped = True
         self.phase = "complete"
         writer = None
@@ -699,7 +751,7 @@ class AlterRun:
                            seconds=seconds, cut_over_lock_seconds=swapped.lock_seconds, cut_over_attempts=swapped.attempts,
                            retries=swapped.attempts - 1,
                            old_table=None if swapped.old_table is None else display_table(config.database, swapped.old_table),
-                           warnings=list(swapped.warnings))
+                           warnings=list(swapped.warnings), foreign_keys=list(self.foreign_keys_done))
 
     def _rehearsed(self, conn: Any, flavor: Flavor, plan: AlterPlan, applied: _AppliedKeys, pending: set[KeyValue],
                    old_create: str) -> AlterResult:

@@ -153,20 +153,44 @@ def test_a_new_engine_without_transactions_is_an_error(conn: Any, servers: Any, 
     assert statuses(run(conn, servers, db, "ENGINE=InnoDB"), "new_engine") == [OK]
 
 
-def test_foreign_keys_from_and_to_the_table_are_errors(conn: Any, servers: Any, db: str, orders: str) -> None:
+def test_foreign_keys_from_and_to_the_table_are_carried_over_and_reported(conn: Any, servers: Any, db: str, orders: str) -> None:
     sql(servers.source, "CREATE TABLE `%s`.lines (id INT PRIMARY KEY, order_id INT, "
                         "CONSTRAINT line_order FOREIGN KEY (order_id) REFERENCES `%s`.orders (id)) ENGINE=InnoDB" % (db, db))
     as_parent = run(conn, servers, db)
-    assert statuses(as_parent, "foreign_keys") == [ERROR]
-    assert "`line_order`" in as_parent["foreign_keys"][0].message and "DROP FOREIGN KEY" in as_parent["foreign_keys"][0].fix
+    assert statuses(as_parent, "foreign_keys") == [OK]
+    message = as_parent["foreign_keys"][0].message
+    assert "`line_order` -> `_line_order`" in message and "%s.lines" % db in message and "metadata only" in message
     as_child = run(conn, servers, db, table="lines")
-    assert statuses(as_child, "foreign_keys") == [ERROR]
-    sql(servers.source, "DROP TABLE `%s`.lines" % db)
+    assert statuses(as_child, "foreign_keys") == [OK] and "`_line_order`" in as_child["foreign_keys"][0].message
+    # the name the change would give the constraint is taken in the schema
+    sql(servers.source, "CREATE TABLE `%s`.other (id INT PRIMARY KEY, order_id INT, "
+                        "CONSTRAINT _line_order FOREIGN KEY (order_id) REFERENCES `%s`.orders (id)) ENGINE=InnoDB" % (db, db))
+    taken = run(conn, servers, db, table="lines")
+    assert statuses(taken, "foreign_keys") == [ERROR] and "taken" in taken["foreign_keys"][0].message
+    sql(servers.source, "DROP TABLE `%s`.other" % db, "DROP TABLE `%s`.lines" % db)
     assert statuses(run(conn, servers, db), "foreign_keys") == [OK]
     sql(servers.source, "CREATE TABLE `%s`.customers (id INT PRIMARY KEY) ENGINE=InnoDB" % db)
     adding = run(conn, servers, db, "ADD COLUMN customer_id INT, ADD FOREIGN KEY (customer_id) REFERENCES customers (id)")
     assert statuses(adding, "foreign_keys") == [OK, ERROR]
     assert tables(conn, db) == ["customers", "orders"]
+
+
+@pytest.mark.parametrize("rule", ["ON DELETE CASCADE", "ON UPDATE SET NULL"])
+def test_a_cascading_foreign_key_of_the_changed_table_is_refused_with_the_fix(
+        conn: Any, servers: Any, db: str, orders: str, rule: str) -> None:
+    sql(servers.source, "CREATE TABLE `%s`.lines (id INT PRIMARY KEY, order_id INT, CONSTRAINT line_order FOREIGN KEY (order_id) "
+                        "REFERENCES `%s`.orders (id) %s) ENGINE=InnoDB" % (db, db, rule))
+    as_child = run(conn, servers, db, table="lines")
+    assert statuses(as_child, "foreign_keys") == [ERROR]
+    assert rule in as_child["foreign_keys"][0].message and "DROP FOREIGN KEY `line_order`" in as_child["foreign_keys"][0].fix
+    assert statuses(run(conn, servers, db), "foreign_keys") == [OK]  # the parent's change: InnoDB cascades into the real child
+
+
+def test_a_table_that_references_itself_is_refused(conn: Any, servers: Any, db: str) -> None:
+    sql(servers.source, "CREATE TABLE `%s`.tree (id INT PRIMARY KEY, up INT, CONSTRAINT up FOREIGN KEY (up) REFERENCES `%s`.tree (id)) "
+                        "ENGINE=InnoDB" % (db, db))
+    found = run(conn, servers, db, table="tree")
+    assert ERROR in statuses(found, "foreign_keys") and "references itself" in found["foreign_keys"][0].message
 
 
 def test_a_trigger_on_the_table_is_an_error(conn: Any, servers: Any, db: str, orders: str) -> None:
