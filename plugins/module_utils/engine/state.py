@@ -124,10 +124,15 @@ def ensure_schema(conn: Any) -> None:
     _widen_numeric_keys(conn, "cursors", "key_column TEXT NOT NULL, MODIFY last_key TEXT NULL", "last_key")
 
 
+def _is_numeric(conn: Any, table: str, column: str) -> bool:
+    """Whether ``table``'s ``column`` holds keys as an earlier version did: DECIMAL(20,0) numbers (module docstring)."""
+    return bool(fetch_all(conn, "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+                                "AND COLUMN_NAME = %s AND DATA_TYPE = 'decimal'", (STATE_SCHEMA, table, column)))
+
+
 def _widen_numeric_keys(conn: Any, table: str, columns: str, numeric: str) -> None:
     """Give an earlier version's ``table`` text keys (module docstring): its numbers read back as one-column keys."""
-    if fetch_all(conn, "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND COLUMN_NAME = %s "
-                       "AND DATA_TYPE = 'decimal'", (STATE_SCHEMA, table, numeric)):
+    if _is_numeric(conn, table, numeric):
         execute(conn, "ALTER TABLE %s.%s MODIFY %s" % (_S, quote_ident(table), columns))
 
 
@@ -285,8 +290,7 @@ def begin_inline(conn: Any, recorded: MoveState) -> None:
 
 def _has_numeric_dirty(conn: Any) -> bool:
     """Whether ``dirty`` is an earlier version's, with numeric keys and no ``mark`` (module docstring)."""
-    return bool(fetch_all(conn, "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'dirty' "
-                                "AND COLUMN_NAME = 'key_value' AND DATA_TYPE = 'decimal'", (STATE_SCHEMA,)))
+    return _is_numeric(conn, "dirty", "key_value")
 
 
 def save_hashed(conn: Any, name: str, table: MovedTable, last_key: Optional[KeyValue], done: bool) -> None:
