@@ -64,8 +64,9 @@ def key_fix(schema: str, table: str) -> str:
 
 
 def choose_key(schema: str, table: str, indexes: Iterable[IndexColumns], types: dict[str, str],
-               also: Optional[Callable[[IndexColumns], Optional[str]]] = None, user: str = "the move", fix: Optional[str] = None) -> tuple[str, ...]:
-    """The key of ``schema.table`` (module docstring); a DbferryError naming the table and why when it has none.
+               also: Optional[Callable[[IndexColumns], Optional[str]]] = None, user: str = "the move", fix: Optional[str] = None) -> IndexColumns:
+    """The index whose columns are the key of ``schema.table`` (module docstring); a DbferryError naming the table and
+    why when it has none.
 
     ``also``: a further reason an otherwise usable index cannot be the key, or None (an online change's: the new schema
     must keep it, osc/plan.py); ``user`` and ``fix`` word the refusal for the caller."""
@@ -76,7 +77,7 @@ def choose_key(schema: str, table: str, indexes: Iterable[IndexColumns], types: 
         if reason is None and also is not None:
             reason = also(index)
         if reason is None:
-            return index.columns
+            return index
         reasons.append("%s (%s): %s" % ("its primary key" if index.primary else "unique key %s" % quote_ident(index.name),
                                         ", ".join(quote_ident(c) for c in index.columns), reason))
     shown = display_table(schema, table)

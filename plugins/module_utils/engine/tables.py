@@ -220,11 +220,9 @@ def read_tables(conn: Any, config: MoveConfig) -> list[MovedTable]:
     indexes = read_unique_indexes(conn, {schema for schema, _table in columns})
     tables = []
     for (schema, table), typed in columns.items():
-        found = indexes.get((schema, table), [])
-        key = choose_key(schema, table, found, dict(typed))
-        index = next(i for i in sorted(found, key=lambda i: not i.primary) if i.columns == key)
+        index = choose_key(schema, table, indexes.get((schema, table), []), dict(typed))
         target_schema, target_name = config.target_name(schema, table)
-        tables.append(MovedTable(schema, table, target_schema, target_name, tuple(c for c, _t in typed), key,
+        tables.append(MovedTable(schema, table, target_schema, target_name, tuple(c for c, _t in typed), index.columns,
                                  tuple(t for _c, t in typed), key_index_name=None if index.primary else index.name))
     if not tables:
         raise DbferryError("the selection matches no table on the source.", obj="databases/tables",

@@ -241,7 +241,8 @@ def _choose(conn: Any, database: str, table: str, columns: list[Column],
             also: Optional[Callable[[IndexColumns], Optional[str]]] = None) -> tuple[str, ...]:
     """key_choice.choose_key over the table's unique indexes and its written columns, refused in a change's words."""
     types = {c.name: c.data_type for c in columns if not c.generated}
-    return choose_key(database, table, _unique_indexes(conn, database, table), types, also=also, user="an online change", fix=KEY_FIX + ".")
+    return choose_key(database, table, _unique_indexes(conn, database, table), types, also=also, user="an online change",
+                      fix=KEY_FIX + ".").columns
 
 
 def original_key(conn: Any, database: str, table: str) -> tuple[str, ...]:

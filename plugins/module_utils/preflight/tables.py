@@ -95,8 +95,8 @@ def primary_keys(ctx: Context) -> None:
             ctx.add("primary_key" if not found else "primary_key_type", ERROR, table.display, exc.message,
                     "%s; or %s." % (key_fix(table.schema, table.name), _exclude(table)))
             continue
-        if not any(index.primary and index.columns == key for index in found):
-            by_unique.append("%s by (%s)" % (table.display, ", ".join(quote_ident(c) for c in key)))
+        if not key.primary:
+            by_unique.append("%s by (%s)" % (table.display, ", ".join(quote_ident(c) for c in key.columns)))
     ctx.ok_unless_found("primary_key", before, "tables", "every selected table has a primary key or a unique key on NOT NULL columns%s." % (
         "; without a primary key, moved by a unique key on NOT NULL columns: " + ", ".join(by_unique) if by_unique else ""))
     ctx.ok_unless_found("primary_key_type", before, "tables", "every key is of columns the server compares exactly.")
