@@ -12,6 +12,7 @@ names (``target_columns``).
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
@@ -137,12 +138,13 @@ class MovedTable:
         """The key columns, quoted and comma-separated, for statements run with arguments."""
         return key_list(self.key)
 
-    @property
+    # Cached: the applier reads these for every row change it writes (rows.net_statements).
+    @cached_property
     def key_indexes(self) -> tuple[int, ...]:
         """Positions of the key columns in ``columns``."""
         return tuple(self.columns.index(c) for c in self.key)
 
-    @property
+    @cached_property
     def exact_key(self) -> bool:
         """Whether Python's equality of this table's key values is the server's (keys.is_exact; needs ``types``)."""
         return bool(self.types) and is_exact([self.types[i] for i in self.key_indexes])
