@@ -59,7 +59,7 @@ options:
       with the table size."
     type: dict
   reuse_target:
-    description: Accept existing empty target tables instead of refusing them.
+    description: Accept existing empty target tables instead of refusing them; each must have the moved columns and the source's unique keys, no other.
     type: bool
     default: false
   stop_timeout:

@@ -82,7 +82,7 @@ _DATA_PATH: tuple[Option, ...] = (
     Option("state_dir", "path", None, "the move's state folder on the ferry host (config, log, status, control socket); "
            "default ~/.dbferry/moves/<name>", in_roles=True),
     Option("reuse_target", "bool", False, "accept existing empty target tables (e.g. created by hand with other options) instead of "
-           "refusing them", in_roles=True),
+           "refusing them; each must have the moved columns and the source's unique keys (no other)", in_roles=True),
     Option("source_is_replica", "bool", False, "the source is a replica of the real source, for a rehearsal that never touches the "
            "primary: its read-only step stops the replica's SQL threads at a final position (the primary is never written), and "
            "the replica replicates again after the cutover (docs/rehearsals.md); preflight refuses a replica source without it, "

@@ -27,8 +27,8 @@ class IndexColumns:
 
     name: str
     columns: tuple[str, ...]
-    #: Whether any column is indexed by a prefix only (SUB_PART).
-    prefix: bool
+    #: Each column's prefix length (SUB_PART), in ``columns`` order; None where the whole column is indexed.
+    sub_parts: tuple[Optional[int], ...]
     #: Whether any column is NULL-able (a unique key allows many NULLs: it names no row).
     nullable: bool
     #: Each column's character set, in ``columns`` order (None: not text).
@@ -37,6 +37,11 @@ class IndexColumns:
     @property
     def primary(self) -> bool:
         return self.name == "PRIMARY"
+
+    @property
+    def prefix(self) -> bool:
+        """Whether any column is indexed by a prefix only."""
+        return any(part is not None for part in self.sub_parts)
 
 
 def unusable_reason(index: IndexColumns, types: dict[str, str]) -> Optional[str]:
@@ -97,19 +102,19 @@ def read_unique_indexes(conn: Any, schemas: Iterable[str], table: Optional[str] 
         return {}
     rows = fetch_all(
         conn,
-        "SELECT s.TABLE_SCHEMA, s.TABLE_NAME, s.INDEX_NAME, s.COLUMN_NAME, s.SUB_PART IS NOT NULL, c.IS_NULLABLE = 'YES', "
+        "SELECT s.TABLE_SCHEMA, s.TABLE_NAME, s.INDEX_NAME, s.COLUMN_NAME, s.SUB_PART, c.IS_NULLABLE = 'YES', "
         "c.CHARACTER_SET_NAME "
         "FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c ON BINARY c.TABLE_SCHEMA = BINARY s.TABLE_SCHEMA "
         "AND BINARY c.TABLE_NAME = BINARY s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME "
         "WHERE s.NON_UNIQUE = 0 AND s.TABLE_SCHEMA IN (%s)%s ORDER BY s.TABLE_SCHEMA, s.TABLE_NAME, s.INDEX_NAME, s.SEQ_IN_INDEX"
         % (placeholders(len(wanted)), "" if table is None else " AND s.TABLE_NAME = %s AND BINARY s.TABLE_NAME = %s"),
         wanted + ([] if table is None else [table, table]))
-    parts: dict[tuple[str, str, str], list[tuple[str, bool, bool, Optional[str]]]] = {}
-    for schema, name, index, column, prefix, nullable, charset in rows:
-        parts.setdefault((schema, name, index), []).append((column, bool(prefix), bool(nullable), charset))
+    parts: dict[tuple[str, str, str], list[tuple[str, Optional[int], bool, Optional[str]]]] = {}
+    for schema, name, index, column, sub_part, nullable, charset in rows:
+        parts.setdefault((schema, name, index), []).append((column, None if sub_part is None else int(sub_part), bool(nullable), charset))
     found: dict[tuple[str, str], list[IndexColumns]] = {}
     for (schema, name, index), columns in parts.items():
         found.setdefault((schema, name), []).append(IndexColumns(
-            index, tuple(c for c, _p, _n, _s in columns), any(p for _c, p, _n, _s in columns), any(n for _c, _p, n, _s in columns),
+            index, tuple(c for c, _p, _n, _s in columns), tuple(p for _c, p, _n, _s in columns), any(n for _c, _p, n, _s in columns),
             tuple(s for _c, _p, _n, s in columns)))
     return found

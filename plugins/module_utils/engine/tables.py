@@ -21,8 +21,9 @@ from ..server.connection import execute, fetch_all, fetch_value, placeholders
 from ..common.errors import DbferryError
 from ..common.identifiers import display_table, for_arguments, quote_ident, quote_table
 from .foreign_keys import retarget_references
-from .key_choice import choose_key, read_unique_indexes
+from .key_choice import IndexColumns, choose_key, read_unique_indexes
 from .keys import is_exact, key_list
+from .unique_fit import unique_differences
 from .selection import SYSTEM_SCHEMAS
 
 
@@ -306,9 +307,14 @@ def _columns(conn: Any, schema: str, name: str) -> dict[str, tuple[str, str, str
     return {column.lower(): (column, data_type.lower(), column_type, collation) for column, data_type, column_type, collation in rows}
 
 
+def _unique_indexes(conn: Any, schema: str, name: str) -> list[IndexColumns]:
+    return read_unique_indexes(conn, [schema], name).get((schema, name), [])
+
+
 def target_differences(source: Any, target: Any, table: MovedTable) -> list[str]:
-    """What makes an existing target table unfit for the move's writes: a moved column it lacks, an ENUM or SET
-    column whose definition is not the source's, or a key column in another collation.
+    """What makes an existing target table unfit for the move's writes: unique indexes that do not tell rows apart as
+    the source's do (unique_fit.py), a moved column it lacks, an ENUM or SET column whose definition is not the
+    source's, or a key column in another collation.
 
     ENUM and SET values are written by number (index, bitmask), so members
     in another order or count would change the labels without an error, and
@@ -322,7 +328,9 @@ def target_differences(source: Any, target: Any, table: MovedTable) -> list[str]
     """
     ours = _columns(source, table.schema, table.name)
     theirs = _columns(target, table.target_schema, table.target_name)
-    found = []
+    found = unique_differences(table.key, _unique_indexes(source, table.schema, table.name),
+                               _unique_indexes(target, table.target_schema, table.target_name),
+                               {name: c[3] for name, c in ours.items()}, {name: c[3] for name, c in theirs.items()})
     for column in table.columns:
         mine, their = ours.get(column.lower()), theirs.get(column.lower())
         if their is None:
@@ -372,8 +380,8 @@ def check_target_tables(source: Any, target: Any, tables: list[MovedTable], reus
                            "(index, bitmask), so other members would change them without an error.",
                            obj=", ".join(name for name, _message in differences),
                            fix="give the target table every column of the source table, each ENUM and SET with the source's real "
-                               "members in the same order and each key column in the source's collation (ALTER TABLE ... MODIFY), "
-                               "or drop it and let the move create it.")
+                               "members in the same order, each key column in the source's collation (ALTER TABLE ... MODIFY) and the "
+                               "source's unique keys, no other; or drop it and let the move create it.")
     unprintable = unprintable_columns(source, [(t.schema, t.name) for t in to_create])
     if unprintable:
         raise DbferryError(" ".join(u.message for u in unprintable), obj=", ".join(sorted({u.table for u in unprintable})),

@@ -11,22 +11,22 @@ TYPES = {"id": "int", "a": "varchar", "b": "binary", "f": "float", "g": "int", "
 
 
 def test_the_primary_key_when_usable():
-    indexes = [IndexColumns("u", ("n",), False, False, (None,)), IndexColumns("PRIMARY", ("a", "b"), False, False, ("utf8mb4", None))]
+    indexes = [IndexColumns("u", ("n",), (None,), False, (None,)), IndexColumns("PRIMARY", ("a", "b"), (None, None), False, ("utf8mb4", None))]
     assert choose_key("d", "t", indexes, TYPES).columns == ("a", "b")
 
 
 def test_else_the_narrowest_not_null_unique_key_then_by_name():
-    indexes = [IndexColumns("z", ("a", "n"), False, False, ("utf8mb4", None)), IndexColumns("y", ("n",), False, False, (None,)),
-               IndexColumns("x", ("id",), False, True, (None,)), IndexColumns("w", ("g",), False, False, (None,))]
+    indexes = [IndexColumns("z", ("a", "n"), (None, None), False, ("utf8mb4", None)), IndexColumns("y", ("n",), (None,), False, (None,)),
+               IndexColumns("x", ("id",), (None,), True, (None,)), IndexColumns("w", ("g",), (None,), False, (None,))]
     assert choose_key("d", "t", indexes, TYPES).columns == ("g",)
 
 
 @pytest.mark.parametrize("index, reason", [
-    (IndexColumns("PRIMARY", ("f",), False, False, (None,)), r"primary key \(`f`\): its column `f` is FLOAT"),
-    (IndexColumns("PRIMARY", ("t",), True, False, ("utf8mb4",)), "indexes a prefix"),
-    (IndexColumns("u", ("n",), False, True, (None,)), "unique key `u` \\(`n`\\): a column of it may be NULL"),
-    (IndexColumns("u", ("gen",), False, False, (None,)), "its column `gen` is generated"),
-    (IndexColumns("PRIMARY", ("id", "a"), False, False, (None, "cp932")), "its column `a` is in character set cp932"),
+    (IndexColumns("PRIMARY", ("f",), (None,), False, (None,)), r"primary key \(`f`\): its column `f` is FLOAT"),
+    (IndexColumns("PRIMARY", ("t",), (10,), False, ("utf8mb4",)), "indexes a prefix"),
+    (IndexColumns("u", ("n",), (None,), True, (None,)), "unique key `u` \\(`n`\\): a column of it may be NULL"),
+    (IndexColumns("u", ("gen",), (None,), False, (None,)), "its column `gen` is generated"),
+    (IndexColumns("PRIMARY", ("id", "a"), (None, None), False, (None, "cp932")), "its column `a` is in character set cp932"),
 ])
 def test_an_unusable_key_is_refused_with_why_and_the_fix(index, reason):
     with pytest.raises(DbferryError, match=reason) as refused:

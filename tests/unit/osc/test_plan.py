@@ -51,7 +51,8 @@ class _Catalog:
         def indexes(_conn: Any, _schemas: Any, table: str) -> dict:
             found = ghost_indexes if table == "_t_gho" else old_indexes
             if found is None:
-                found = [IndexColumns("PRIMARY", ghost_key if table == "_t_gho" else key, False, False, NOT_TEXT)]
+                columns = ghost_key if table == "_t_gho" else key
+                found = [IndexColumns("PRIMARY", columns, (None,) * len(columns), False, NOT_TEXT)]
             return {("d", table): found}
 
         monkeypatch.setattr(plan_module, "read_unique_indexes", indexes)
@@ -160,14 +161,14 @@ def test_without_a_primary_key_a_shared_unique_key_on_not_null_columns(monkeypat
     """gh-ost's shared unique key: the original's NOT NULL unique key that the new schema keeps, when the primary key is
     missing or dropped; a NULL-able one is refused, naming why."""
     columns = [_col("id"), _col("email", "varchar", "varchar(40)", collation="utf8mb4_bin"), _col("v")]
-    email = IndexColumns("email_u", ("email",), False, False, NOT_TEXT)
-    _Catalog(monkeypatch, columns, columns, old_indexes=[email], ghost_indexes=[email, IndexColumns("PRIMARY", ("v",), False, False, NOT_TEXT)],
+    email = IndexColumns("email_u", ("email",), (None,), False, NOT_TEXT)
+    _Catalog(monkeypatch, columns, columns, old_indexes=[email], ghost_indexes=[email, IndexColumns("PRIMARY", ("v",), (None,), False, NOT_TEXT)],
              unique={"PRIMARY": [("v", None)], "email_u": [("email", None)]})
     plan = _plan("ADD PRIMARY KEY (v)")
     assert plan.key == ("email",) and not plan.exact_key  # text, even in a binary collation (PAD SPACE)
     assert plan.unique_keys == ((("v", None),),)  # the new primary key can refuse rows: missing.py watches it
-    _Catalog(monkeypatch, columns, columns, old_indexes=[IndexColumns("PRIMARY", ("id",), False, False, NOT_TEXT), email], ghost_indexes=[email])
+    _Catalog(monkeypatch, columns, columns, old_indexes=[IndexColumns("PRIMARY", ("id",), (None,), False, NOT_TEXT), email], ghost_indexes=[email])
     assert _plan("DROP PRIMARY KEY").key == ("email",)
-    _Catalog(monkeypatch, columns, columns, old_indexes=[IndexColumns("email_u", ("email",), False, True, NOT_TEXT)], ghost_indexes=[])
+    _Catalog(monkeypatch, columns, columns, old_indexes=[IndexColumns("email_u", ("email",), (None,), True, NOT_TEXT)], ghost_indexes=[])
     with pytest.raises(DbferryError, match=r"unique key `email_u` \(`email`\): a column of it may be NULL"):
         _plan()
