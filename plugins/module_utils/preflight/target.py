@@ -61,8 +61,9 @@ def target_not_empty(ctx: Context) -> None:
             continue
         if fetch_all(ctx.target, "SELECT 1 FROM %s LIMIT 1" % table.quoted):
             ctx.add("target_not_empty", ERROR, table.display, "%s already exists on the target and has rows." % table.display,
-                    "drop or empty it on the target, move into another database, or allow target_not_empty "
-                    "to keep its rows (rows with the same key are then not copied).")
+                    "drop or empty it on the target, or move into another database (rename.databases); the agent "
+                    "refuses a new move into it. When the move resumes, the rows are its own: the move role allows "
+                    "target_not_empty then, and nothing needs doing.")
         else:
             reused += 1
     ctx.ok_unless_found("target_not_empty", before, ctx.target_name, "the moved tables are absent on the target%s." % (
