@@ -14,6 +14,8 @@ started however the run ends, writes bench/results/bench-<UTC time>.json and pri
            idle and under 400 writes/s, with a GTID replica's lag; dbferry's peak RSS
   userlevel userlevel.py: ansible-playbook of the copy role, from its start until caught up, against mariadb-dump |
            mariadb and mydumper | myloader -t 4, with where its seconds go
+  many     many_moves.py: one, two and four moves at once by one rehearse.yml run (dbferry_moves_at_once, Ansible's
+           forks), their rows/s together against one move's
 
 A part that fails (the agent died, a wait timed out) is reported as ERROR and the next part runs; the exit
 status is then 1. A figure that misses its target is a result, not a failure. bench/README.md says more.
@@ -39,12 +41,13 @@ import binlog_apply
 import copy_phase
 import cutover_window
 import key_kinds
+import many_moves
 import userlevel
 from harness import RESULTS, Bench, Figure, Options, log
 
 PARTS: dict[str, Callable[[Bench, Options], tuple[list[Figure], dict[str, Any]]]] = {
     "copy": copy_phase.measure, "keys": key_kinds.measure, "apply": binlog_apply.measure, "cutover": cutover_window.measure, "alter": alter.measure,
-    "userlevel": userlevel.measure}
+    "userlevel": userlevel.measure, "many": many_moves.measure}
 
 
 def _table(figures: list[Figure]) -> str:

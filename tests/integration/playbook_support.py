@@ -17,9 +17,10 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection im
 HOOKS = ROOT / "tests" / "integration" / "playbooks" / "hooks"
 
 
-def run_playbook(ansible: Any, playbook: str, variables: dict[str, Any], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """ansible-playbook PLAYBOOK -i examples/inventory ARGS, with ``variables`` as extra vars from a 0600 file."""
-    cmd = [str(ansible.bin("ansible-playbook")), str(ROOT / "playbooks" / playbook), "-i", str(ROOT / "examples" / "inventory"),
+def run_playbook(ansible: Any, playbook: str, variables: dict[str, Any], *args: str, timeout: float = 300,
+                 inventory: Path = ROOT / "examples" / "inventory") -> subprocess.CompletedProcess:
+    """ansible-playbook PLAYBOOK -i INVENTORY ARGS, with ``variables`` as extra vars from a 0600 file."""
+    cmd = [str(ansible.bin("ansible-playbook")), str(ROOT / "playbooks" / playbook), "-i", str(inventory),
            "--vault-password-file", str(ROOT / "examples" / "vault-password.txt"), "-e", "@" + str(ansible.write_vars(variables)), *args]
     return subprocess.run(cmd, env=ansible.env(), capture_output=True, text=True, timeout=timeout, check=False)
 
