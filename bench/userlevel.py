@@ -81,7 +81,7 @@ def _events(state_dir: str) -> dict[str, float]:
     return found
 
 
-def _task_starts(log_path: str, wall: float) -> dict[str, float]:
+def task_starts(log_path: str, wall: float) -> dict[str, float]:
     """Seconds from ``wall`` (the playbook's start) to the play's and each task's start, from Ansible's log
     (ANSIBLE_LOG_PATH): its lines are stamped to the millisecond (local time), a banner is ``PLAY [...]`` or
     ``TASK [role : name]``."""
@@ -112,7 +112,7 @@ def playbook_copy(bench: Bench, table: Table) -> dict[str, Any]:
         move.halt()
         raise BenchError("ansible-playbook failed (exit %d): %s" % (proc.returncode, proc.stdout[-2000:]))
     events = _events(move.state_dir)
-    tasks = _task_starts(env["ANSIBLE_LOG_PATH"], wall)
+    tasks = task_starts(env["ANSIBLE_LOG_PATH"], wall)
     os.unlink(env["ANSIBLE_LOG_PATH"])
     copied = move.rows_copied()
     move.remove()
