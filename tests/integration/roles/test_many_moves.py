@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import yaml
 from ferry_support import DmlLoad, assert_same, make_load_tables, settle
-from playbook_support import checkpoints, move_variables, run_playbook
+from playbook_support import checkpoints, failure_message, move_variables, run_playbook
 from integration_support import sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.agent import process as agent
@@ -76,3 +76,17 @@ def test_rehearse_runs_one_move_after_another_by_default(ansible, servers, db, t
     forks Ansible has: a grown inventory does not load the source with all its moves at once by itself."""
     proc, _moves = _rehearse_shards(ansible, servers, db, tmp_path, 100, None, load=False)
     assert proc.stdout.count(START_TASK) == 2, proc.stdout
+
+
+def test_moves_at_once_from_the_inventory_is_refused_with_the_fix(ansible, servers, db, tmp_path):
+    """dbferry_moves_at_once in the inventory cannot size the play's batches (Ansible reads it too late): the run stops
+    before any move starts and says to give it with -e, instead of rehearsing one move after another unasked."""
+    hosts = {"inv%d" % i: {"dbferry_name": "inv%d-%s" % (i, re.sub(r"\W", "-", db[:30])), "dbferry_databases": {"include": [db]},
+                           "dbferry_state_dir": str(tmp_path / ("state-%d" % i))} for i in range(2)}
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {"shards": {"hosts": hosts, "vars": {"dbferry_moves_at_once": 2}}}}}))
+    variables = {k: v for k, v in move_variables(servers, db, tmp_path, "unused").items() if k not in PER_MOVE}
+    proc = run_playbook(ansible, "rehearse.yml", variables, "-l", "shards", "-f", "2", inventory=inventory)
+    assert proc.returncode != 0
+    assert "-e dbferry_moves_at_once=2" in failure_message(proc.stdout)
+    assert not any((tmp_path / ("state-%d" % i)).exists() for i in range(2))
