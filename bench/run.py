@@ -14,6 +14,7 @@ started however the run ends, writes bench/results/bench-<UTC time>.json and pri
            idle and under 400 writes/s, with a GTID replica's lag; dbferry's peak RSS
   userlevel userlevel.py: ansible-playbook of the copy role, from its start until caught up, against mariadb-dump |
            mariadb and mydumper | myloader -t 4, with where its seconds go
+  size     size_scale.py: the copy's rows/s and the agent's peak RSS at --rows against a tenth of it (cost flat in size)
   many     many_moves.py: one, two and four moves at once by one rehearse.yml run (dbferry_moves_at_once, Ansible's
            forks), their rows/s together against one move's
 
@@ -42,12 +43,13 @@ import copy_phase
 import cutover_window
 import key_kinds
 import many_moves
+import size_scale
 import userlevel
 from harness import RESULTS, Bench, Figure, Options, log
 
 PARTS: dict[str, Callable[[Bench, Options], tuple[list[Figure], dict[str, Any]]]] = {
     "copy": copy_phase.measure, "keys": key_kinds.measure, "apply": binlog_apply.measure, "cutover": cutover_window.measure, "alter": alter.measure,
-    "userlevel": userlevel.measure, "many": many_moves.measure}
+    "userlevel": userlevel.measure, "size": size_scale.measure, "many": many_moves.measure}
 
 
 def _table(figures: list[Figure]) -> str:
