@@ -331,7 +331,7 @@ class _Checks:
 
     def foreign_keys(self) -> None:
         """Foreign keys from or to the table that the change carries over (osc/foreign_keys.py): the table's own on the new
-        table, its children re-pointed after the swap (the cost reported); refused where that cannot be done safely."""
+        table, its children re-pointed under the cut-over's lock (the cost reported); refused where that cannot be done safely."""
         database, table = self.config.database, self.config.table
         found = fk.problems(self.conn, database, table, OLD_FORMAT % table)
         for obj, message, fix in found:
@@ -346,10 +346,11 @@ class _Checks:
                                                         display_table(database, OLD_FORMAT % table)))
         if children:
             renamed = ", ".join("%s -> %s" % (quote_ident(k.name), quote_ident(fk.toggled(k.name))) for k in children)
-            self.add_carried("after the swap, %d foreign key(s) of %s re-pointed at the new table (%s): one ALTER per child, in "
-                             "place, metadata only (no rows read or rebuilt, milliseconds each; each waits for the child's metadata "
-                             "lock at most cut_over_lock_timeout_seconds)." % (
-                                 len(children), ", ".join(sorted({k.child for k in children})), renamed))
+            self.add_carried("%d foreign key(s) of %s re-pointed at the new table (%s): the children are locked with %s during the "
+                             "cut-over (their writes wait too) and re-pointed just before the RENAME, one ALTER per child, in place, "
+                             "metadata only (no rows read or rebuilt; about %d ms per child added to the lock's time)." % (
+                                 len(children), ", ".join(sorted({k.child for k in children})), renamed, self.obj,
+                                 fk.LOCK_MS_PER_CHILD))
         if not own and not children:
             self.add("foreign_keys", OK, "no foreign key from or to %s." % self.obj)
 

@@ -5,12 +5,13 @@ MariaDB refuses RENAME TABLE in a session that holds LOCK TABLES (error
 the RENAME from running until everything is in order:
 
 1. the sentry ``_<t>_del`` is created (a tiny marked table, not a copy of t);
-2. the locker: ``LOCK TABLES t WRITE, _<t>_del WRITE``: from here no other
-   session can write or read t, so the binlog position read next is final
-   for t, and no application transaction gets to hold t while it waits for
-   the swap (under a READ lock, one that read t and then wrote it would
-   deadlock against the RENAME, error 1213: its read lock keeps the RENAME
-   out, and the waiting RENAME keeps its write out);
+2. the locker: ``LOCK TABLES t WRITE, _<t>_del WRITE`` and every table
+   whose foreign keys reference t (its children, in any schema) WRITE: from
+   here no other session can write or read t, so the binlog position read
+   next is final for t, and no application transaction gets to hold t while
+   it waits for the swap (under a READ lock, one that read t and then wrote
+   it would deadlock against the RENAME, error 1213: its read lock keeps the
+   RENAME out, and the waiting RENAME keeps its write out);
 3. the locker reads the position and the caller's ``wait_applied`` brings the
    ghost up to it and verifies the keys changed since the last pass, reading
    t through the locker (the only session that can) and the ghost, which the
@@ -20,8 +21,11 @@ the RENAME from running until everything is in order:
    metadata locks the locker holds, and a waiting RENAME is served before
    the reads and writes that wait on t once t is released (measured on
    MariaDB 10.11), which then find the new table under the name;
-5. the locker drops the sentry, waits until the renamer holds every lock it
-   needs but t's, and releases t: the RENAME runs before any waiting write.
+5. the locker re-points the children at the ghost (one in-place ALTER
+   each: InnoDB then carries them to t with the RENAME, so no child row is
+   ever checked against ``_<t>_del``), drops the sentry, waits until the
+   renamer holds every lock it needs but t's, and releases t and the
+   children: the RENAME runs before any waiting write to t.
 
 The renamer takes its metadata locks in the order of the names' bytes. For
 a table whose name sorts after ``_`` (most names: ``_t_del`` < ``_t_gho`` <
@@ -30,7 +34,8 @@ still reads the ghost when the sentry is dropped would leave the renamer
 waiting on the ghost while writes to t go ahead; the RENAME would then move
 them into ``_<t>_del``, lost (gh-ost issue 887; reproduced here). So step 5
 drops the sentry only if no other session uses the ghost (a ``LOCK TABLES
-... WRITE NOWAIT`` granted and released), and releases t only once a probe
+... WRITE NOWAIT`` granted and released, before the re-pointing: locking a
+table takes its children's locks too, and the locker holds them), and releases t only once a probe
 that ignores waiting requests (``SHOW CREATE TABLE`` takes a high-priority
 shared lock) finds the ghost held by the renamer. For a name that sorts
 before ``_`` (``Orders``) the renamer waits on t first and neither is needed.
@@ -38,7 +43,8 @@ before ``_`` (``Orders``) the renamer waits on t first and neither is needed.
 Before the release, anything that goes wrong (the lock not granted within
 ``lock_timeout``, the caller's wait too long, a session killed, a flag file)
 ends the attempt the same way: the renamer's session is killed and seen gone,
-t released, the sentry dropped. After the release, a RENAME still waiting
+the children pointed at t again through the locker (or, the locker gone, a
+session of its own, writes having resumed), t released, the sentry dropped. After the release, a RENAME still waiting
 for t at the deadline is killed as well (under the WRITE lock only a
 session reading the catalog can hold t, briefly; the bound stays for any
 other). Writes to t waited, none failed, and the original is in place; the
@@ -47,7 +53,9 @@ end with it: before the sentry is dropped the RENAME fails on it
 (``_<t>_del`` exists), after that it completes the swap, which is then
 whole (wait_applied is done); the only window left is a session that opens
 the ghost in the milliseconds between the NOWAIT check and the DROP while
-the process dies before the probe. Either the original or the new table
+the process dies before the probe. A process that dies between the
+re-pointing and the RENAME leaves the children on the ghost; the next run,
+or ``state: absent``, puts them back first. Either the original or the new table
 always has the name, and a sentry left behind is recognised by its comment,
 dropped and reported by the next swap.
 """
@@ -71,6 +79,7 @@ from ..server.connection import (
 from ..server.error_codes import (
     CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ER_CONNECTION_KILLED, ER_LOCK_WAIT_TIMEOUT, ER_NO_SUCH_THREAD, ER_SPECIFIC_ACCESS_DENIED_ERROR,
 )
+from . import foreign_keys
 from . import ghost as ghosts
 
 #: The sentry's table comment: how a later run tells a sentry left by a killed cut-over (safe to drop: it holds
@@ -106,6 +115,8 @@ class CutOverResult:
     old_table: Optional[str]
     #: Things a later reader must know, e.g. a sentry left by an interrupted cut-over that this one dropped.
     warnings: list[str] = field(default_factory=list)
+    #: The tables that referenced t, locked with it and re-pointed at the ghost just before the RENAME (shown names).
+    children: list[str] = field(default_factory=list)
 
 
 class _AttemptFailed(Exception):
@@ -403,6 +414,10 @@ class _Attempt:
         self.renamer_id: Optional[int] = None
         self.locked_at: Optional[float] = None
         self.sentry_dropped = False
+        #: The tables whose constraints on t are re-pointed at the ghost under the lock, (schema, table).
+        self.children: list[tuple[str, str]] = []
+        #: The re-pointing was sent: until the RENAME runs, the children reference the ghost and must be put back.
+        self.repointed = False
 
     def run(self, wait_applied: Callable[[str, float, Any], None], abort: Callable[[], Optional[DbferryError]]) -> float:
         """Swap, and return the seconds writes to t were held; raise _AttemptFailed (undone) or an error that must stop the change."""
@@ -410,6 +425,10 @@ class _Attempt:
         try:
             self.control.execute("CREATE TABLE %s (id INT NOT NULL PRIMARY KEY) ENGINE=InnoDB COMMENT='%s'" % (
                 names.sql(names.old), SENTRY_COMMENT))
+            # Read per attempt, before the lock: only the ALTERs run under it.
+            keys = self.control.call(lambda conn: foreign_keys.children_of(conn, names.database, names.table))
+            self.children = foreign_keys.child_tables(keys)
+            repoint = self.control.call(lambda conn: foreign_keys.repoint_statements(conn, keys, names.database, names.ghost))
             # Both sessions are opened before the lock, so that connecting is not part of the time writes wait; each
             # has a read timeout beyond its lock wait bound, so that a lock wait ends in the server's error.
             self.locker = connect(self.spec, read_timeout=lock_wait_seconds(self.lock_timeout) + 30)
@@ -420,12 +439,14 @@ class _Attempt:
             deadline = self.locked_at + self.lock_timeout
             # WRITE on t, not READ: an application transaction that read t before wanting to write it would hold
             # t against the RENAME while the RENAME holds its write back (a deadlock, 1213); WRITE keeps every other
-            # session out of t until the swap. WRITE on the sentry, so the locker may drop it.
-            execute(self.locker, "LOCK TABLES %s WRITE, %s WRITE" % (names.sql(names.table), names.sql(names.old)))
+            # session out of t until the swap. WRITE on the sentry, so the locker may drop it. WRITE on the children,
+            # so the locker may re-point them, and no child row is written while they reference the ghost.
+            execute(self.locker, "LOCK TABLES %s" % ", ".join("%s WRITE" % quote_table(*table) for table in (
+                [(names.database, names.table), (names.database, names.old)] + self.children)))
             position = fetch_value(self.locker, "SELECT @@GLOBAL.gtid_binlog_pos") or ""
             self.log.event("cut_over_locked", attempt=self.number, table=names.shown(names.table), position=position,
                            locker_connection=self.locker.thread_id(), renamer_connection=self.renamer_id,
-                           seconds=round(time.monotonic() - self.locked_at, 3))
+                           seconds=round(time.monotonic() - self.locked_at, 3), children=self.shown_children())
             # t can now be read only through the locker: the caller verifies through it.
             wait_applied(position, max(0.0, deadline - time.monotonic()), self.locker)
             self._check(deadline, abort, "bringing the ghost table up to the lock's position")
@@ -433,6 +454,8 @@ class _Attempt:
             # (or t) first, both held by the locker, and reaches for the ghost only once the sentry is dropped.
             self._send_rename(renamer, deadline, abort)
             self._wait_names_free(deadline, abort)
+            # After that check: locking the ghost takes its children's locks too, which the locker holds from here.
+            self._repoint(repoint)
             execute(self.locker, "DROP TABLE %s" % names.sql(names.old))
             self.sentry_dropped = True
             self._wait_renamer_ready(deadline, abort)
@@ -449,6 +472,47 @@ class _Attempt:
         finally:
             close_quietly(self.locker)
         return self._rename_outcome(renamer, deadline)
+
+    def shown_children(self) -> list[str]:
+        return [display_table(*table) for table in self.children]
+
+    def _repoint(self, statements: list[str]) -> None:
+        """Under the lock, t's children pointed at the ghost: the RENAME carries them to t with it (InnoDB follows a
+        renamed parent), so no child row is ever checked against ``_<t>_del``. One in-place ALTER per child, through
+        the locker, which holds them all."""
+        if not statements:
+            return
+        started = time.monotonic()
+        self.repointed = True
+        foreign_keys.run_statements(self.locker, statements)
+        self.log.event("cut_over_children_repointed", attempt=self.number, table=self.names.shown(self.names.table),
+                       children=self.shown_children(), seconds=round(time.monotonic() - started, 3))
+
+    def _children_back(self, locker: Any) -> None:
+        """A failed attempt's children pointed at t again, before writes to t resume when ``locker`` (still holding
+        them) is given, else through the control session (writes have resumed: the locker is gone, or the RENAME
+        failed after the release). A child the attempt did not reach yet references t still: the server is read."""
+        if not self.repointed:
+            return
+        names = self.names
+        if locker is not None:
+            back = foreign_keys.repoint(locker, names.database, names.ghost, names.table)
+        else:
+            try:
+                back = self.control.call(lambda conn: foreign_keys.repoint(conn, names.database, names.ghost, names.table))
+            except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
+                if not is_database_error(exc):
+                    raise
+                raise DbferryError("the cut-over of %s failed and putting its children back failed too (%s): %s may still "
+                                   "reference the ghost %s." % (names.shown(names.table), error_text(exc),
+                                                                ", ".join(self.shown_children()), names.shown(names.ghost)),
+                                   obj=names.shown(names.table),
+                                   fix="end the transactions that hold those tables, then run the change again (or remove it "
+                                       "with state: absent): either puts them back first.") from exc
+        self.repointed = False
+        if back:
+            self.log.event("cut_over_children_put_back", attempt=self.number, table=names.shown(names.table), children=back,
+                           through="locker" if locker is not None else "control")
 
     def _open_renamer(self) -> _Renamer:
         """The renamer's session, set up and idle until _send_rename."""
@@ -522,16 +586,22 @@ class _Attempt:
             raise _AttemptFailed("the lock timeout (%s s) passed while %s" % (self.lock_timeout, doing))
 
     def _undo(self) -> None:
-        """Before t is released: end the RENAME for good, release t, drop the sentry if it is still ours."""
+        """Before t is released: end the RENAME for good, put the children back, release t, drop the sentry if it is
+        still ours."""
         self._kill_renamer()
         if self.renamer is not None:
             close_quietly(self.renamer.conn)
         if self.locker is not None:
             try:
+                self._children_back(self.locker)
+            except Exception:  # noqa: BLE001 - a dead locker: put back through the control session below  # pylint: disable=broad-exception-caught
+                pass
+            try:
                 execute(self.locker, "UNLOCK TABLES")
             except Exception:  # noqa: BLE001 - a dead locker session has released its locks  # pylint: disable=broad-exception-caught
                 pass
             close_quietly(self.locker)
+        self._children_back(None)
         present = _existing(self.control, self.names)
         # Only a table with the sentry's mark: if the locker died just after its DROP, the RENAME may have run,
         # and the old name then holds the original table.
@@ -592,6 +662,7 @@ class _Attempt:
         close_quietly(renamer.conn)
         if renamer.error is None or self._swapped():
             return held
+        self._children_back(None)
         if killed:
             raise _AttemptFailed("the RENAME did not get %s within the lock timeout (%s s): another session holds the table; "
                                  "the RENAME was ended and the original table left in place" % (
@@ -648,9 +719,10 @@ def swap(spec: ServerSpec, database: str, table: str, ghost: str, old: str, *,
     ``locker``, the session holding the lock, is the only one that can read
     it (and must neither write it nor unlock); the ghost is read from a
     session of the caller's, which must have no transaction open on it when
-    wait_applied returns: the RENAME needs it next. ``after_rename`` runs once
-    the names are swapped, before the old table is dropped (the children of
-    t re-pointed: a parent they reference cannot be dropped).
+    wait_applied returns: the RENAME needs it next. The tables that reference
+    t are locked with it and re-pointed at the ghost just before the RENAME,
+    which carries them to t (foreign_keys.py). ``after_rename`` runs once the
+    names are swapped, before the old table is dropped.
     """
     names = _Names(database, table, ghost, old)
     control = _Control(spec, max(CONTROL_LOCK_WAIT, lock_wait_seconds(lock_timeout)))
@@ -677,12 +749,13 @@ def swap(spec: ServerSpec, database: str, table: str, ghost: str, old: str, *,
                         fix="end or shorten those transactions, or raise cut_over_lock_timeout_seconds or default_retries; "
                             "then run the change again: it resumes.") from failed
         log.event("cut_over_swapped", attempt=attempt, table=names.shown(table), lock_seconds=round(lock_seconds, 3),
-                  old_table=names.shown(old))
+                  old_table=names.shown(old), children=current.shown_children())
         kept: Optional[str] = old
         if after_rename is not None:
             after_rename()
         if ok_to_drop_table:
             kept = _drop_old_table(control, names, log, warnings)
-        return CutOverResult(attempts=attempt, lock_seconds=lock_seconds, old_table=kept, warnings=warnings)
+        return CutOverResult(attempts=attempt, lock_seconds=lock_seconds, old_table=kept, warnings=warnings,
+                             children=current.shown_children())
     finally:
         control.close()

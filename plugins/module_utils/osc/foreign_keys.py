@@ -1,5 +1,5 @@
 """Foreign keys of an online schema change (issue 16): the table's own constraints carried to the new table, and the
-children that reference it re-pointed at the new table after the swap.
+children that reference it re-pointed at the new table under the cut-over's lock.
 
 The server does neither by itself: ``CREATE TABLE ghost LIKE t`` copies no
 foreign key, and ``RENAME TABLE t TO _<t>_del, ghost TO t`` makes InnoDB's
@@ -18,15 +18,27 @@ Refused: a cascading rule (``ON DELETE CASCADE``, ``SET NULL``,
 table's rows inside the engine, the binlog records only the parent's, and
 the ghost would keep the rows the original lost.
 
-A changed PARENT (other tables reference it): after the RENAME, each
-child's constraint is dropped and added again naming ``t`` (``repoint``),
-with ``foreign_key_checks=0``: InnoDB then does it in place, metadata only
-(``ALGORITHM=INSTANT``, asked for so that the server refuses rather than
-rebuilds the child). It cannot run under the cut-over's lock: the ALTER
-of a child waits for a metadata lock on the parent the locker holds. A run
-that ends between the RENAME and the re-pointing finds the children
-referencing ``_<t>_del`` next time and re-points them (``repoint``
-again). A table that is both (a foreign key to itself) is refused.
+A changed PARENT (other tables reference it, in any schema): the cut-over's
+locker WRITE-locks the children with t (cutover.py), and once the ghost
+equals t and the RENAME waits, points each child's constraints at the
+ghost, one ALTER per child dropping and adding them under toggled names
+(``repoint_statements``, made before the lock; run with
+``foreign_key_checks=0``, so that InnoDB does it in place, metadata only:
+``ALGORITHM=INSTANT``, asked for so that the server refuses rather than
+rebuilds the child). The RENAME then carries them to t with the ghost
+(InnoDB follows a renamed parent), and no child row is ever checked
+against ``_<t>_del``: while they reference the ghost, t and the children
+are locked. Not possible after the RENAME, outside the lock: the ALTER of
+a child waits for a metadata lock on the parent, and the children would
+reference ``_<t>_del`` meanwhile. A failed attempt points them back at t
+before it releases t (``repoint`` from the ghost, through the locker); a
+process killed between the re-pointing and the RENAME leaves them on the
+ghost, and the next run, or ``state: absent``, puts them back first.
+Children left on ``_<t>_del`` (a run of an older version killed after its
+RENAME, or a constraint added to a child during the change, which the
+lock did not take) are re-pointed after the swap and at the next run's
+start (``repoint`` from the old table). A table that is both (a foreign
+key to itself) is refused.
 """
 
 from __future__ import annotations
@@ -37,8 +49,11 @@ from typing import Any, Iterable, Optional
 from ..common.errors import DbferryError
 from ..common.identifiers import display_table, quote_ident, quote_table
 from ..engine.foreign_keys import ForeignKey, read_foreign_keys
-from ..server.connection import execute, fetch_all, fetch_value
+from ..server.connection import execute, fetch_all
 
+#: What each child adds to the cut-over's lock, in milliseconds (README.md, "Online schema changes"): check mode's
+#: word on the cost of a parent's children.
+LOCK_MS_PER_CHILD = 5
 #: Longest identifier the server takes: a toggled name must fit.
 MAX_NAME = 64
 
@@ -119,14 +134,12 @@ def problems(conn: Any, database: str, table: str, old: str) -> list[tuple[str, 
     return found
 
 
-def _alter(conn: Any, statement: str) -> None:
-    """``statement`` with foreign_key_checks off: the rows are not checked (the original enforced the constraint on
-    them), so InnoDB adds the constraint in place."""
-    execute(conn, "SET SESSION foreign_key_checks = 0")
-    try:
-        execute(conn, statement)
-    finally:
-        execute(conn, "SET SESSION foreign_key_checks = 1")
+def _alter(conn: Any, statement: str, lock_wait: Optional[int] = None) -> None:
+    """``statement`` with foreign_key_checks off, and waiting at most ``lock_wait`` seconds for its metadata locks (None:
+    the session's bound), for that statement only (one round trip, which counts under the cut-over's lock): the rows
+    are not checked (the original enforced the constraint on them), so InnoDB adds the constraint in place."""
+    bound = "" if lock_wait is None else ", lock_wait_timeout = %d" % max(1, lock_wait)
+    execute(conn, "SET STATEMENT foreign_key_checks = 0%s FOR %s" % (bound, statement))
 
 
 def add_to_ghost(conn: Any, database: str, table: str, ghost: str) -> list[str]:
@@ -152,28 +165,49 @@ def drop_from_ghost(conn: Any, database: str, ghost: str) -> list[str]:
     return names
 
 
-def stale_children(conn: Any, database: str, old: str) -> list[ForeignKey]:
-    """The constraints of other tables that reference ``old``: after the swap, the children the re-pointing has left."""
-    return [key for key in read(conn, database, old)[1] if (key.schema, key.table) != (database, old)]
+def children_of(conn: Any, database: str, table: str) -> list[ForeignKey]:
+    """The constraints of other tables, in any schema, that reference ``database.table``."""
+    return [key for key in read(conn, database, table)[1] if (key.schema, key.table) != (database, table)]
 
 
-def repoint(conn: Any, database: str, table: str, old: Optional[str], lock_wait: int) -> list[str]:
-    """Point every child constraint on ``old`` at ``table`` (toggled names), each child in one in-place ALTER waiting at
-    most ``lock_wait`` seconds for its metadata lock; return the children re-pointed (for the report)."""
-    if old is None:
-        return []
-    by_child: dict[tuple[str, str], list[ForeignKey]] = {}
-    for key in stale_children(conn, database, old):
-        by_child.setdefault((key.schema, key.table), []).append(key)
-    before = fetch_value(conn, "SELECT @@SESSION.lock_wait_timeout")
-    execute(conn, "SET SESSION lock_wait_timeout = %d" % max(1, lock_wait))
-    try:
-        for (schema, child), keys in by_child.items():
-            changes = []
-            for key in keys:
+def child_tables(keys: Iterable[ForeignKey]) -> list[tuple[str, str]]:
+    """The (schema, table) of the children of ``keys``, each once, in order."""
+    return list(dict.fromkeys((key.schema, key.table) for key in keys))
+
+
+def repoint_statements(conn: Any, keys: Iterable[ForeignKey], database: str, to: str) -> list[str]:
+    """One in-place ALTER per child table: its constraints among ``keys`` dropped and added again naming
+    ``database.to``, under their toggled names (names are unique per database). Made before the cut-over's lock, so that
+    only the ALTERs run under it."""
+    keys = list(keys)
+    statements = []
+    for schema, child in child_tables(keys):
+        ddl = fetch_all(conn, "SHOW CREATE TABLE %s" % quote_table(schema, child))[0][1]
+        changes = []
+        for key in keys:
+            if (key.schema, key.table) == (schema, child):
                 changes.append("DROP FOREIGN KEY %s" % quote_ident(key.name))
-                changes.append("ADD " + definition(conn, key, toggled(key.name), (database, table)))
-            _alter(conn, "ALTER TABLE %s %s, ALGORITHM=INSTANT" % (quote_table(schema, child), ", ".join(changes)))
-    finally:
-        execute(conn, "SET SESSION lock_wait_timeout = %d" % int(before))
-    return [display_table(schema, child) for schema, child in by_child]
+                changes.append("ADD " + definition_in(ddl, key, toggled(key.name), (database, to)))
+        statements.append("ALTER TABLE %s %s, ALGORITHM=INSTANT" % (quote_table(schema, child), ", ".join(changes)))
+    return statements
+
+
+def run_statements(conn: Any, statements: Iterable[str], lock_wait: Optional[int] = None) -> None:
+    """repoint_statements' ALTERs, each with foreign_key_checks off (and ``lock_wait`` as _alter's)."""
+    for statement in statements:
+        _alter(conn, statement, lock_wait)
+
+
+def repoint(conn: Any, database: str, source: str, to: str, lock_wait: Optional[int] = None) -> list[str]:
+    """Point every other table's constraint on ``source`` at ``to`` (toggled names), each child in one in-place ALTER
+    waiting at most ``lock_wait`` seconds for its metadata lock (None: the session's bound, e.g. the cut-over's locker,
+    which holds the children); return the children re-pointed (for the report).
+
+    What recovers children left on the wrong table: on ``_<t>_del`` by a run killed after its RENAME in an older
+    version, on the ghost by a cut-over attempt that failed or was killed between the re-pointing and the RENAME.
+    """
+    keys = children_of(conn, database, source)
+    if not keys:
+        return []
+    run_statements(conn, repoint_statements(conn, keys, database, to), lock_wait)
+    return [display_table(schema, child) for schema, child in child_tables(keys)]

@@ -246,7 +246,8 @@ def noop_alter(config: AlterConfig, log: EventLog) -> AlterResult:
 
 
 def remove_alter(config: AlterConfig, log: EventLog, check_mode: bool = False) -> bool:
-    """``state: absent``: drop the change's ghost, a sentry a cut-over left, and its checkpoints; True when anything was there.
+    """``state: absent``: drop the change's ghost, a sentry a cut-over left, and its checkpoints, with the tables that
+    reference the ghost pointed at the table again first; True when anything was there.
     ``check_mode`` only looks (without the lock, which a running change holds) and says whether anything would go.
 
     The change's lock is taken first, so a running change is not pulled from under it (that run is named instead).
@@ -262,16 +263,20 @@ def remove_alter(config: AlterConfig, log: EventLog, check_mode: bool = False) -
         unfinished = recorded is not None and recorded.phase != state.COMPLETE
         tables = [table for table in (ghost, old) if ghosts.exists(conn, config.database, table)
                   and (table == ghost or ghosts.comment(conn, config.database, table) == SENTRY_COMMENT)]
+        stranded = foreign_keys.child_tables(foreign_keys.children_of(conn, config.database, ghost))
         conn.rollback()
         if not check_mode:
+            if stranded:  # a cut-over killed between its re-pointing and its RENAME; at t again before the ghost goes
+                foreign_keys.repoint(conn, config.database, ghost, config.table, lock_wait_seconds(config.cut_over_lock_timeout_seconds))
             if unfinished:
                 state.drop(conn, name)
                 conn.commit()
             for table in tables:
                 ghosts.drop(conn, config.database, table)
-        removed = unfinished or bool(tables)
+        removed = unfinished or bool(tables) or bool(stranded)
         log.event("alter_removed", table=display_table(config.database, config.table), removed=removed, check_mode=check_mode,
-                  record=unfinished, tables=[display_table(config.database, table) for table in tables])
+                  record=unfinished, tables=[display_table(config.database, table) for table in tables],
+                  children_put_back=[display_table(*child) for child in stranded])
         return removed
     finally:
         close_quietly(conn)
@@ -508,6 +513,7 @@ class AlterRun:
         refuse_unsupported_source(flavor, "online schema changes")
         if not ghosts.exists(conn, config.database, config.table):
             raise DbferryError("table %s does not exist." % self.display, obj=self.display, fix="check database and table (names are case-sensitive).")
+        self._children_back(conn)
         old_create = ghosts.show_create(conn, config.database, config.table)
         recorded = state.load(writer, self.name)
         writer.rollback()
@@ -604,14 +610,23 @@ class AlterRun:
             self.log.event("ghost_foreign_keys_dropped", table=self.display, names=dropped)
 
     def _after_rename(self, conn: Any) -> None:
-        """The names are swapped (what fails from here fails after a done change); the children follow."""
+        """The names are swapped (what fails from here fails after a done change); a child the cut-over did not lock
+        (its constraint added during the change) followed t to ``_<t>_del``, and is re-pointed."""
         self.swapped = True
         self._repoint_children(conn)
 
+    def _children_back(self, conn: Any) -> None:
+        """Children left referencing the ghost (a run killed between the cut-over's re-pointing and its RENAME) pointed
+        at t again, before anything else: t takes writes again, and the ghost is dropped or lags."""
+        back = foreign_keys.repoint(conn, self.config.database, self.ghost, self.config.table,
+                                    lock_wait_seconds(self.config.cut_over_lock_timeout_seconds))
+        if back:
+            self.log.event("foreign_keys_put_back", table=self.display, children=back, ghost=display_table(self.config.database, self.ghost))
+
     def _repoint_children(self, conn: Any) -> None:
-        """After the swap: the tables that referenced t (and followed it to ``_<t>_del`` in the RENAME) reference the new t."""
+        """After the swap: the tables that still reference ``_<t>_del`` (they followed t in the RENAME) reference the new t."""
         try:
-            children = foreign_keys.repoint(conn, self.config.database, self.config.table, self.old,
+            children = foreign_keys.repoint(conn, self.config.database, self.old, self.config.table,
                                             lock_wait_seconds(self.config.cut_over_lock_timeout_seconds))
         except Exception as exc:  # noqa: BLE001 - told with what is done  # pylint: disable=broad-exception-caught
             if not is_database_error(exc):
@@ -622,7 +637,11 @@ class AlterRun:
                                "finds the swap done and re-points them.") from exc
         if children:
             self.log.event("foreign_keys_repointed", table=self.display, children=children)
-            self.foreign_keys_done.append("the foreign keys of %s re-pointed at the new table." % ", ".join(children))
+            self._repointed(children)
+
+    def _repointed(self, children: list[str]) -> None:
+        """The result's word on children now referencing the new table."""
+        self.foreign_keys_done.append("the foreign keys of %s re-pointed at the new table." % ", ".join(children))
 
     def _swapped_before(self, conn: Any, recorded: Optional[state.MoveState]) -> bool:
         """Whether a run of this change swapped the names and ended before recording it (a kill between the RENAME and the
@@ -725,6 +744,8 @@ class AlterRun:
                        after_rename=lambda: self._after_rename(conn))
         self.swapped = True
         self.phase = "complete"
+        if swapped.children:
+            self._repointed(swapped.children)
         writer = None
         try:
             writer = connect(config.server, autocommit=False)
