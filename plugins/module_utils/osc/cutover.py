@@ -384,10 +384,11 @@ def _wait_outside_lock(seconds: float, postpone_flag: Optional[str], names: _Nam
 
 
 class _Renamer(threading.Thread):
-    """The session that sends the RENAME and waits in it; its outcome is read after it ends."""
+    """A session that sends one statement and waits in it (the RENAME; the holder's LOCK TABLES of the children); its
+    outcome is read after it ends."""
 
-    def __init__(self, conn: Any, statement: str) -> None:
-        super().__init__(name="cut-over renamer", daemon=True)
+    def __init__(self, conn: Any, statement: str, name: str = "cut-over renamer") -> None:
+        super().__init__(name=name, daemon=True)
         self.conn = conn
         self.statement = statement
         self.error: Optional[BaseException] = None
@@ -397,6 +398,14 @@ class _Renamer(threading.Thread):
             execute(self.conn, self.statement)
         except BaseException as exc:  # pylint: disable=broad-exception-caught  # read by the attempt
             self.error = exc
+
+
+def _outcome(pending: Optional[_Renamer]) -> str:
+    """The error that ended ``pending``'s statement, for a message."""
+    error = pending.error if pending is not None else None
+    if error is None:
+        return "no error"
+    return error_text(error) if is_database_error(error) else str(error)
 
 
 class _Attempt:
@@ -418,6 +427,8 @@ class _Attempt:
         self.children: list[tuple[str, str]] = []
         #: The re-pointing was sent: until the RENAME runs, the children reference the ghost and must be put back.
         self.repointed = False
+        #: The session that takes the children from the locker at the release and holds them until the RENAME ended.
+        self.holder: Optional[_Renamer] = None
 
     def run(self, wait_applied: Callable[[str, float, Any], None], abort: Callable[[], Optional[DbferryError]]) -> float:
         """Swap, and return the seconds writes to t were held; raise _AttemptFailed (undone) or an error that must stop the change."""
@@ -434,6 +445,7 @@ class _Attempt:
             self.locker = connect(self.spec, read_timeout=lock_wait_seconds(self.lock_timeout) + 30)
             execute(self.locker, "SET SESSION lock_wait_timeout = %d" % lock_wait_seconds(self.lock_timeout))
             renamer = self._open_renamer()
+            self._open_holder()
             # Writes to t wait from the moment the LOCK TABLES request is queued, not only once it is granted.
             self.locked_at = time.monotonic()
             deadline = self.locked_at + self.lock_timeout
@@ -456,6 +468,8 @@ class _Attempt:
             self._wait_names_free(deadline, abort)
             # After that check: locking the ghost takes its children's locks too, which the locker holds from here.
             self._repoint(repoint)
+            if self.holder is not None:
+                self._queue(self.holder, "waiting for the children's holder to queue", deadline, abort)
             execute(self.locker, "DROP TABLE %s" % names.sql(names.old))
             self.sentry_dropped = True
             self._wait_renamer_ready(deadline, abort)
@@ -488,15 +502,29 @@ class _Attempt:
         self.log.event("cut_over_children_repointed", attempt=self.number, table=self.names.shown(self.names.table),
                        children=self.shown_children(), seconds=round(time.monotonic() - started, 3))
 
-    def _children_back(self, locker: Any) -> None:
-        """A failed attempt's children pointed at t again, before writes to t resume when ``locker`` (still holding
-        them) is given, else through the control session (writes have resumed: the locker is gone, or the RENAME
-        failed after the release). A child the attempt did not reach yet references t still: the server is read."""
+    def _holding(self) -> Any:
+        """The holder's session once it holds the children (the locker has released them), else None."""
+        holder = self.holder
+        if holder is None or holder.ident is None:
+            return None
+        holder.join(self._renamer_lock_wait() + 5)
+        return holder.conn if not holder.is_alive() and holder.error is None else None
+
+    def _children_back(self, holding: Any) -> None:
+        """A failed attempt's children pointed at t again, before any child is written when ``holding`` (a session
+        that holds them: the locker, or the holder after the release) is given, else through the control session
+        (child writes have resumed: both are gone). A child the attempt did not reach references t still: the server
+        is read, not the attempt's list."""
         if not self.repointed:
             return
         names = self.names
-        if locker is not None:
-            back = foreign_keys.repoint(locker, names.database, names.ghost, names.table)
+        if holding is not None:
+            try:
+                back = foreign_keys.repoint(holding, names.database, names.ghost, names.table)
+            except Exception as exc:  # noqa: BLE001 - left to the next session (_put_back_after_release)  # pylint: disable=broad-exception-caught
+                if not is_database_error(exc):
+                    raise
+                return
         else:
             try:
                 back = self.control.call(lambda conn: foreign_keys.repoint(conn, names.database, names.ghost, names.table))
@@ -512,7 +540,7 @@ class _Attempt:
         self.repointed = False
         if back:
             self.log.event("cut_over_children_put_back", attempt=self.number, table=names.shown(names.table), children=back,
-                           through="locker" if locker is not None else "control")
+                           through="a session holding them" if holding is not None else "control")
 
     def _open_renamer(self) -> _Renamer:
         """The renamer's session, set up and idle until _send_rename."""
@@ -523,15 +551,60 @@ class _Attempt:
         execute(self.renamer.conn, "SET SESSION lock_wait_timeout = %d" % self._renamer_lock_wait())
         return self.renamer
 
+    def _open_holder(self) -> None:
+        """The holder's session, when t has children, set up and idle until queued.
+
+        Without it, UNLOCK TABLES would release the children with t, and the
+        application could take a child before the RENAME takes InnoDB's lock
+        on it (the RENAME of a parent locks its children in the engine,
+        without their metadata locks): a transaction that wrote the child and
+        then waits for t, which the RENAME holds, would hold the RENAME back
+        until innodb_lock_wait_timeout (50 s) ends it, every write to t and
+        the child waiting meanwhile (reproduced on MariaDB 10.11). Queued for
+        the children before the release, the holder's LOCK TABLES is served
+        before the application's writes (a waiting WRITE lock goes first).
+        """
+        if not self.children:
+            return
+        conn = connect(self.spec, read_timeout=self._renamer_lock_wait() + 30)
+        self.holder = _Renamer(conn, "LOCK TABLES %s" % ", ".join("%s WRITE" % quote_table(*table) for table in self.children),
+                               name="cut-over children's holder")
+        execute(conn, "SET SESSION lock_wait_timeout = %d" % self._renamer_lock_wait())
+
     def _send_rename(self, renamer: _Renamer, deadline: float, abort: Callable[[], Optional[DbferryError]]) -> None:
         """Send the RENAME and wait until it waits on the metadata locks."""
-        renamer.start()
-        while self.control.fetch_value("SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = %s",
-                                       (self.renamer_id,)) != METADATA_LOCK_WAIT:
-            if not renamer.is_alive():
-                raise _AttemptFailed("the RENAME ended before the swap was ready: %s" % self._renamer_error())
-            self._check(deadline, abort, "waiting for the RENAME to queue")
+        self._queue(renamer, "waiting for the RENAME to queue", deadline, abort)
+
+    def _queue(self, pending: _Renamer, doing: str, deadline: float, abort: Callable[[], Optional[DbferryError]]) -> None:
+        """Start ``pending``'s statement and wait until it waits on the metadata locks the locker holds."""
+        pending.start()
+        ident = pending.conn.thread_id()
+        while self.control.fetch_value("SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = %s", (ident,)) != METADATA_LOCK_WAIT:
+            if not pending.is_alive():
+                raise _AttemptFailed("the %s ended before the swap was ready: %s" % (
+                    "RENAME" if pending is self.renamer else "children's LOCK TABLES", _outcome(pending)))
+            self._check(deadline, abort, doing)
             time.sleep(POLL_SECONDS)
+
+    def _put_back_after_release(self) -> None:
+        """Children still on the ghost once the locker has let them go: put back through the holder, which took them
+        from the locker, else through the control session; then released."""
+        self._children_back(self._holding())
+        self._children_back(None)
+        self._release_holder()
+
+    def _release_holder(self) -> None:
+        """The children released, once the RENAME has ended (or the attempt is undone)."""
+        holder, self.holder = self.holder, None
+        if holder is None:
+            return
+        if holder.is_alive():
+            holder.join(self._renamer_lock_wait() + 5)
+        try:
+            execute(holder.conn, "UNLOCK TABLES")
+        except Exception:  # noqa: BLE001 - a session that is gone holds nothing  # pylint: disable=broad-exception-caught
+            pass
+        close_quietly(holder.conn)
 
     def _wait_names_free(self, deadline: float, abort: Callable[[], Optional[DbferryError]]) -> None:
         """Wait, with the sentry still standing, until no other session uses a name the renamer takes before t's.
@@ -592,16 +665,13 @@ class _Attempt:
         if self.renamer is not None:
             close_quietly(self.renamer.conn)
         if self.locker is not None:
-            try:
-                self._children_back(self.locker)
-            except Exception:  # noqa: BLE001 - a dead locker: put back through the control session below  # pylint: disable=broad-exception-caught
-                pass
+            self._children_back(self.locker)
             try:
                 execute(self.locker, "UNLOCK TABLES")
             except Exception:  # noqa: BLE001 - a dead locker session has released its locks  # pylint: disable=broad-exception-caught
                 pass
             close_quietly(self.locker)
-        self._children_back(None)
+        self._put_back_after_release()
         present = _existing(self.control, self.names)
         # Only a table with the sentry's mark: if the locker died just after its DROP, the RENAME may have run,
         # and the old name then holds the original table.
@@ -661,8 +731,9 @@ class _Attempt:
         held = time.monotonic() - self.locked_at
         close_quietly(renamer.conn)
         if renamer.error is None or self._swapped():
+            self._release_holder()
             return held
-        self._children_back(None)
+        self._put_back_after_release()
         if killed:
             raise _AttemptFailed("the RENAME did not get %s within the lock timeout (%s s): another session holds the table; "
                                  "the RENAME was ended and the original table left in place" % (
@@ -670,10 +741,7 @@ class _Attempt:
         raise _AttemptFailed("the RENAME failed after the release, the original table in place: %s" % self._renamer_error())
 
     def _renamer_error(self) -> str:
-        error = self.renamer.error if self.renamer is not None else None
-        if error is None:
-            return "no error"
-        return error_text(error) if is_database_error(error) else str(error)
+        return _outcome(self.renamer)
 
     def _reason(self, exc: BaseException) -> str:
         if isinstance(exc, _AttemptFailed):
