@@ -495,7 +495,7 @@ foreign_keys:
   returned: when O(state=present) or O(state=cut_over)
   type: list
   elements: str
-  sample: ["after the swap, 1 foreign key(s) of shop.lines re-pointed at the new table (`line_order` -> `_line_order`): ..."]
+  sample: ["1 foreign key(s) of shop.lines re-pointed at the new table (`line_order` -> `_line_order`): the children are locked ..."]
 diff:
   description: The C(CREATE TABLE) before and after the change, when it changes the table.
   returned: when O(state=present) or O(state=cut_over) and the table changes (or would, in check mode)

@@ -467,7 +467,7 @@ class _Attempt:
             self._send_rename(renamer, deadline, abort)
             self._wait_names_free(deadline, abort)
             # After that check: locking the ghost takes its children's locks too, which the locker holds from here.
-            self._repoint(repoint)
+            self._repoint(repoint, deadline, abort)
             if self.holder is not None:
                 self._queue(self.holder, "waiting for the children's holder to queue", deadline, abort)
             execute(self.locker, "DROP TABLE %s" % names.sql(names.old))
@@ -490,15 +490,18 @@ class _Attempt:
     def shown_children(self) -> list[str]:
         return [display_table(*table) for table in self.children]
 
-    def _repoint(self, statements: list[str]) -> None:
+    def _repoint(self, statements: list[str], deadline: float, abort: Callable[[], Optional[DbferryError]]) -> None:
         """Under the lock, t's children pointed at the ghost: the RENAME carries them to t with it (InnoDB follows a
         renamed parent), so no child row is ever checked against ``_<t>_del``. One in-place ALTER per child, through
-        the locker, which holds them all."""
+        the locker, which holds them all; each a DDL of its own (milliseconds), none started once the lock's time is
+        up."""
         if not statements:
             return
         started = time.monotonic()
         self.repointed = True
-        foreign_keys.run_statements(self.locker, statements)
+        for statement in statements:
+            self._check(deadline, abort, "re-pointing the children at the ghost")
+            foreign_keys.run_statements(self.locker, [statement])
         self.log.event("cut_over_children_repointed", attempt=self.number, table=self.names.shown(self.names.table),
                        children=self.shown_children(), seconds=round(time.monotonic() - started, 3))
 

@@ -286,8 +286,8 @@ def test_a_failed_attempt_puts_the_children_back_before_writes_resume(
     seen: list[list[tuple[str, str, str]]] = []
     repoint = _Attempt._repoint
 
-    def fail_first(self: _Attempt, statements: list[str]) -> None:
-        repoint(self, statements)
+    def fail_first(self: _Attempt, statements: list[str], *args: Any) -> None:
+        repoint(self, statements, *args)
         seen.append(_constraints(servers, db))
         if len(seen) == 1:
             raise _AttemptFailed("the attempt's time is up")
@@ -335,12 +335,12 @@ def _killed_after_repointing(servers: Any, db: str, tmp_path: Path, monkeypatch:
     options = alter_options(servers, db, "p", "ADD COLUMN note TEXT", tmp_path / "state")
     repoint = _Attempt._repoint
 
-    def repoint_then_die(self: _Attempt, statements: list[str]) -> None:
-        repoint(self, statements)
+    def repoint_then_die(self: _Attempt, statements: list[str], *args: Any) -> None:
+        repoint(self, statements, *args)
         raise SystemExit("killed between the re-pointing and the RENAME")
 
     def sessions_end(self: _Attempt) -> None:
-        close_quietly(self.locker)
+        close_quietly(self.locker, None if self.holder is None else self.holder.conn)
         if self.renamer is not None:
             self.renamer.join(30)  # fails on the sentry once the locker's locks are gone
             close_quietly(self.renamer.conn)
