@@ -50,6 +50,8 @@ NATIVE_CLAUSES = {"INSTANT": "ALGORITHM=INSTANT", "INPLACE": "ALGORITHM=INPLACE,
 #: What the change's login needs on the table's database: copy and apply into the ghost (INSERT, DELETE for REPLACE,
 #: UPDATE), create, alter, rename and drop the ghost and the old table, and lock the table for the cut-over.
 DATABASE_PRIVILEGES = TARGET_PRIVILEGES + ("LOCK TABLES",)
+#: What it needs on another database holding a child of the table: the cut-over locks the child and re-points it.
+CHILD_PRIVILEGES = ("SELECT", "ALTER", "LOCK TABLES")
 
 #: The fix of a unique key added with verify off.
 VERIFY_UNIQUE_FIX = "keep verify on (the default): a row that violates it would be lost without a word."
@@ -280,7 +282,9 @@ class _Checks:
         obj = "%s@%s" % account
         needed = ((source_global_privileges(self.flavor), None, "*.*"),
                   (DATABASE_PRIVILEGES, self.config.database, "%s.*" % quote_ident(self.config.database)),
-                  (TARGET_PRIVILEGES, STATE_SCHEMA, "%s.*" % quote_ident(STATE_SCHEMA)))
+                  (TARGET_PRIVILEGES, STATE_SCHEMA, "%s.*" % quote_ident(STATE_SCHEMA))) + tuple(
+            (CHILD_PRIVILEGES, schema, "%s.*" % quote_ident(schema)) for schema in sorted(
+                {key.schema for key in fk.children_of(self.conn, self.config.database, self.config.table)} - {self.config.database}))
         found = False
         for privileges, schema, scope in needed:
             lacking = grants_mod.missing(privileges, grants_mod.privileges_on(self.grants, schema))

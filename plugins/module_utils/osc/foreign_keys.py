@@ -53,7 +53,7 @@ from ..server.connection import execute, fetch_all
 
 #: What each child adds to the cut-over's lock, in milliseconds (README.md, "Online schema changes"): check mode's
 #: word on the cost of a parent's children.
-LOCK_MS_PER_CHILD = 5
+LOCK_MS_PER_CHILD = 8
 #: Longest identifier the server takes: a toggled name must fit.
 MAX_NAME = 64
 

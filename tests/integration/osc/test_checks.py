@@ -101,6 +101,27 @@ def test_missing_privileges_are_named_with_the_grant(conn: Any, servers: Any, db
     assert raised.value.fix
 
 
+def test_a_child_in_another_database_needs_alter_and_lock_tables_there(servers: Any, db: str, orders: str, make_user: Any) -> None:
+    """The cut-over locks and re-points the children of the table wherever they are: the login needs that there too."""
+    other = db + "_kids"
+    sql(servers.source, "CREATE DATABASE `%s`" % other,
+        "CREATE TABLE `%s`.lines (id INT PRIMARY KEY, oid INT, KEY (oid), CONSTRAINT fk_lines FOREIGN KEY (oid) REFERENCES `%s`.orders (id)) "
+        "ENGINE=InnoDB" % (other, db))
+    try:
+        options = make_user(servers.source, "osc_kids", ["ALL ON `%s`.*" % db, "ALL ON `_dbferry`.*", "SELECT ON `%s`.*" % other])
+        login = connect(ServerSpec(config_file=None, **options))
+        try:
+            found = run(login, servers, db, server=dict(options, config_file=None))
+        finally:
+            login.close()
+        on_other = [f for f in found["privileges"] if "`%s`.*" % other in f.message]
+        assert len(on_other) == 1 and on_other[0].status == ERROR
+        assert "ALTER" in on_other[0].message and "LOCK TABLES" in on_other[0].message and "SELECT" not in on_other[0].message
+        assert on_other[0].fix.startswith("GRANT ")
+    finally:
+        sql(servers.source, "DROP DATABASE `%s`" % other)
+
+
 def test_missing_table_view_and_myisam_are_errors(conn: Any, servers: Any, db: str, orders: str) -> None:
     sql(servers.source, "CREATE TABLE `%s`.flat (id INT PRIMARY KEY) ENGINE=MyISAM" % db,
         "CREATE VIEW `%s`.recent AS SELECT id FROM `%s`.orders" % (db, db))
