@@ -74,8 +74,8 @@ def main() -> None:
             for children in CHILDREN:
                 _make(box, args.rows, children)
                 runs = [_change(box, folder, run) for run in range(args.repeat)]
-                print("%8d  %7.1f  %14.1f" % (children, 1000 * statistics.median(r["lock_seconds"] for r in runs),
-                                             1000 * statistics.median(r["repoint_seconds"] for r in runs)))
+                lock = statistics.median(r["lock_seconds"] for r in runs)
+                print("%8d  %7.1f  %14.1f" % (children, 1000 * lock, 1000 * statistics.median(r["repoint_seconds"] for r in runs)))
         finally:
             sandbox.down(folder)
 

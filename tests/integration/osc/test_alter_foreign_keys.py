@@ -311,8 +311,8 @@ def test_a_failed_attempt_puts_the_children_back_before_writes_resume(
     _assert_enforced(servers, db)
 
 
-def test_a_failed_cut_over_leaves_the_children_on_the_table(servers: Any, db: str, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_cut_over_leaves_the_children_on_the_table(
+        servers: Any, db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every attempt fails after the re-pointing: the change stops with the original in place, its children on it."""
     _make_tables(servers, db)
 
