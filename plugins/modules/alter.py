@@ -307,8 +307,11 @@ notes:
     task of its own (a maintenance window, a later play). The agent needs only Python 3 and PyMySQL on the host.
   - The table needs a primary key, or a unique key on C(NOT NULL) columns, of any number of integer, C(DECIMAL),
     C(CHAR)/C(VARCHAR) (any collation), C(BINARY)/C(VARBINARY) or temporal columns, kept by the change (gh-ost's shared
-    unique key). Tables that are the parent or the child of a foreign key are refused, with the fix, and so are tables
-    with triggers.
+    unique key). Tables with triggers are refused, with the fix.
+  - Foreign keys - the new table gets the table's own constraints under the cut-over's lock; tables that reference it
+    (children, in any database) are locked with it during the cut-over and re-pointed at the new table, one in-place
+    C(ALTER TABLE) each (RV(foreign_keys) says which and the cost). Refused, with the fix - a cascading rule on the table's
+    own constraints, a table that references itself, constraint names too long or taken once toggled.
   - The server needs C(log_bin) on, C(binlog_format=ROW), C(binlog_row_image=FULL) and C(binlog_row_metadata=FULL). The login
     user needs C(SELECT), C(INSERT), C(UPDATE), C(DELETE), C(CREATE), C(DROP), C(ALTER) and C(LOCK TABLES) on the database,
     the same but C(LOCK TABLES) on C(_dbferry) (the checkpoints), and C(REPLICATION SLAVE) and C(BINLOG MONITOR) globally.
