@@ -52,6 +52,8 @@ class MoveConfig:
     concurrency: int
     read_ahead: int
     writers: int
+    ranges: int
+    range_min_rows: int
     batch_events: int
     server_id: int
     heartbeat_seconds: float
@@ -300,6 +302,8 @@ def parse_config(data: Any) -> MoveConfig:
         concurrency=_number(flat, "copy.concurrency"),
         read_ahead=_number(flat, "copy.read_ahead"),
         writers=_number(flat, "copy.writers"),
+        ranges=_number(flat, "copy.ranges"),
+        range_min_rows=_number(flat, "copy.range_min_rows"),
         batch_events=_number(flat, "apply.batch_events"),
         server_id=_number(flat, "binlog.server_id") or default_server_id(name),
         heartbeat_seconds=heartbeat,

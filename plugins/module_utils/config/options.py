@@ -71,6 +71,10 @@ _DATA_PATH: tuple[Option, ...] = (
     Option("copy.writers", "int", 2, "target sessions that write a table's batches at the same time (1 to 8), each batch in a "
            "transaction of its own; the table's cursor moves only over batches with every batch before them committed, and 1 writes one "
            "batch at a time", limits=(1, 8), in_roles=True),
+    Option("copy.ranges", "int", 4, "ranges a big table's key space is cut into, copied at the same time (up to copy.concurrency of them), "
+           "each with its own cursor; the bounds are chosen when the move starts and kept for its restarts", limits=(1, 64), in_roles=True),
+    Option("copy.range_min_rows", "int", 1000000, "tables with fewer estimated rows than this are copied in one range",
+           limits=(1, 2**62), in_roles=True),
     Option("apply.batch_events", "int", 2000, "row changes applied per target transaction at most (whole source transactions only; "
            "a batch goes sooner when the target session is free)", limits=(1, 100000), runtime=True, in_roles=True),
     Option("binlog.server_id", "int", None, "server id the agent's binlog reader uses; default derived from the move name",

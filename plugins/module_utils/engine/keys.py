@@ -92,6 +92,23 @@ def compare_args(value: KeyValue) -> list[Any]:
     return args
 
 
+#: A key range ``(low, high]``; None is unbounded on that side.
+KeyRange = tuple[Optional[KeyValue], Optional[KeyValue]]
+
+
+def range_condition(key: Sequence[str], key_range: KeyRange) -> tuple[str, list[Any]]:
+    """WHERE condition and arguments for a key range (``key``: the unquoted key columns; the range's ends: key values)."""
+    low, high = key_range
+    parts, args = [], []
+    if low is not None:
+        parts.append(after_condition(key))
+        args += compare_args(low)
+    if high is not None:
+        parts.append(at_most_condition(key))
+        args += compare_args(high)
+    return (" AND ".join(parts) or "TRUE"), args
+
+
 def in_condition(columns: Sequence[str], count: int) -> str:
     """Rows at ``count`` keys (at least one), one ``%s`` per value in key order (arguments: in_args)."""
     return key_points(columns, [("%s",) * len(columns)] * count, with_arguments=True)

@@ -2,8 +2,12 @@
 
 The ``_dbferry`` schema on the target holds, per move, the position the
 binlog applier has applied up to and, per table, where it goes (target
-name, key columns: what verification reads) and the copy cursor (the last
-key copied, as keys.encode_key records it). The applier writes the position in the transaction
+name, key columns: what verification reads) and a copy cursor per range of
+its key space (the last key copied, as keys.encode_key records it; a big
+table is copied in ranges at once, key_ranges.py). Range ``n`` holds the
+keys after range ``n - 1``'s end up to its own ``range_end`` (None: no
+end), and its cursor starts at that start: the bounds are chosen once,
+before the move is recorded, so that a restart copies the same ranges. The applier writes the position in the transaction
 that applies the events; the copier writes a cursor in the transaction that
 writes the batch. So after a crash, what the target holds and what the
 checkpoints say agree, and a restart resumes from exactly there.
@@ -16,7 +20,9 @@ its first batch on, or from which source position a checksum pass found it
 equal) and ``inline_moves`` (from which applied position on, and up to which,
 every applied change was recorded in ``dirty``). See inline.py. The inline
 tables have no migration: a move started by an older version keeps its
-``_dbferry`` until cleanup, and is verified by that version. One exception:
+``_dbferry`` until cleanup, and is verified by that version. Two exceptions, made by upgrade_schema: the
+tables of a version before ranges get ``range_no`` (every row range 0, with
+no end: the whole table); and
 keys were DECIMAL(20,0) numbers before keys of any type (keys.py); a
 cursor recorded so reads back as a one-column key (keys.decode_key), and
 an old ``dirty`` table, which cannot hold other keys, is dropped and its
@@ -61,7 +67,8 @@ _DDL = (
     "CREATE TABLE IF NOT EXISTS %s.cursors (move VARCHAR(64) NOT NULL, source_schema VARCHAR(64) NOT NULL, "
     "source_table VARCHAR(64) NOT NULL, target_schema VARCHAR(64) NOT NULL, target_table VARCHAR(64) NOT NULL, "
     "key_column TEXT NOT NULL, last_key TEXT NULL, done BOOLEAN NOT NULL DEFAULT FALSE, "
-    "rows_copied BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (move, source_schema, source_table)) ENGINE=InnoDB" % _S,
+    "rows_copied BIGINT NOT NULL DEFAULT 0, range_no INT NOT NULL DEFAULT 0, range_end TEXT NULL, "
+    "PRIMARY KEY (move, source_schema, source_table, range_no)) ENGINE=InnoDB" % _S,
 )
 
 
@@ -72,7 +79,8 @@ _INLINE_DDL = (
     "tracked_since TEXT NOT NULL) ENGINE=InnoDB" % _S,
     "CREATE TABLE IF NOT EXISTS %s.inline_tables (move VARCHAR(64) NOT NULL, source_schema VARCHAR(64) NOT NULL, "
     "source_table VARCHAR(64) NOT NULL, hashed_to TEXT NULL, hashed_done BOOLEAN NOT NULL DEFAULT FALSE, "
-    "covered BOOLEAN NOT NULL, checked_from TEXT NULL, PRIMARY KEY (move, source_schema, source_table)) ENGINE=InnoDB" % _S,
+    "covered BOOLEAN NOT NULL, checked_from TEXT NULL, range_no INT NOT NULL DEFAULT 0, "
+    "PRIMARY KEY (move, source_schema, source_table, range_no)) ENGINE=InnoDB" % _S,
     "CREATE TABLE IF NOT EXISTS %s.dirty (move VARCHAR(64) NOT NULL, source_schema VARCHAR(64) NOT NULL, "
     "source_table VARCHAR(64) NOT NULL, mark BINARY(16) NOT NULL, key_value TEXT NOT NULL, seq BIGINT UNSIGNED NOT NULL DEFAULT 0, "
     "PRIMARY KEY (move, source_schema, source_table, mark)) ENGINE=InnoDB" % _S,
@@ -99,11 +107,20 @@ class DirtyRow:
 
 @dataclass
 class Cursor:
-    """How far the copy of one table got."""
+    """How far the copy of one range of a table got (or, in ``MoveState.cursors``, of the whole table)."""
 
     last_key: Optional[KeyValue]
     done: bool
     rows_copied: int
+    range_no: int = 0
+    #: The range's keys are after ``range_start`` (None: from the first) up to ``range_end`` (None: to the last).
+    range_start: Optional[KeyValue] = None
+    range_end: Optional[KeyValue] = None
+
+    @property
+    def begun(self) -> bool:
+        """Whether any batch of the range was committed (its cursor left the range's start, or the range is done)."""
+        return self.done or encode_key(self.last_key) != encode_key(self.range_start)
 
 
 @dataclass
@@ -115,13 +132,43 @@ class MoveState:
     start_position: str
     applied_position: str
     phase: str
-    cursors: dict[tuple[str, str], Cursor]
+    #: (source schema, source table) -> its ranges' cursors, in range order.
+    ranges: dict[tuple[str, str], list[Cursor]]
+
+    @property
+    def cursors(self) -> dict[tuple[str, str], Cursor]:
+        """(source schema, source table) -> the whole table's copy: done when every range is, the rows of all; its
+        ``last_key`` is the cursor of a table copied in one range (an online schema change's), None with several."""
+        return {name: ranges[0] if len(ranges) == 1 else Cursor(None, all(r.done for r in ranges), sum(r.rows_copied for r in ranges))
+                for name, ranges in self.ranges.items()}
 
 
 def ensure_schema(conn: Any) -> None:
     for statement in _DDL:
         execute(conn, statement)
+    upgrade_schema(conn)
+
+
+def upgrade_schema(conn: Any) -> None:
+    """Bring an earlier version's ``_dbferry`` tables to this version's layout (module docstring), so that its moves
+    resume: numeric keys become text, and tables without ranges get ``range_no`` (each table one range, 0, the whole
+    key space). Run on every resume; a no-op on tables already in this layout."""
     _widen_numeric_keys(conn, "cursors", "key_column TEXT NOT NULL, MODIFY last_key TEXT NULL", "last_key")
+    _add_ranges(conn, "cursors", ", ADD COLUMN range_end TEXT NULL")
+    _add_ranges(conn, "inline_tables", "")
+
+
+def _has_ranges(conn: Any, table: str) -> bool:
+    """Whether ``table`` has this version's ``range_no`` column."""
+    return bool(fetch_all(conn, "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+                                "AND COLUMN_NAME = 'range_no'", (STATE_SCHEMA, table)))
+
+
+def _add_ranges(conn: Any, table: str, more: str) -> None:
+    """Give an earlier version's ``table`` (if there is one) a ``range_no`` column in its primary key: range 0."""
+    if _has_table(conn, table) and not _has_ranges(conn, table):
+        execute(conn, "ALTER TABLE %s.%s ADD COLUMN range_no INT NOT NULL DEFAULT 0%s, DROP PRIMARY KEY, "
+                      "ADD PRIMARY KEY (move, source_schema, source_table, range_no)" % (_S, quote_ident(table), more))
 
 
 def _is_numeric(conn: Any, table: str, column: str) -> bool:
@@ -149,13 +196,17 @@ def load(conn: Any, name: str) -> Optional[MoveState]:
     rows = fetch_all(conn, "SELECT config_digest, start_position, applied_position, phase FROM %s.moves WHERE name = %%s" % _S, (name,))
     if not rows:
         return None
-    cursors = {
-        (schema, table): Cursor(decode_key(last), bool(done), int(copied))
-        for schema, table, last, done, copied in fetch_all(
-            conn, "SELECT source_schema, source_table, last_key, done, rows_copied FROM %s.cursors WHERE move = %%s" % _S, (name,))
-    }
+    ranges: dict[tuple[str, str], list[Cursor]] = {}
+    # An earlier version's cursors (not upgraded yet: reading must not write) are one range each.
+    columns, order = ("range_no, range_end", ", range_no") if _has_ranges(conn, "cursors") else ("0, NULL", "")
+    for schema, table, last, done, copied, number, end in fetch_all(
+            conn, "SELECT source_schema, source_table, last_key, done, rows_copied, %s FROM %s.cursors "
+                  "WHERE move = %%s ORDER BY source_schema, source_table%s" % (columns, _S, order), (name,)):
+        before = ranges.setdefault((schema, table), [])
+        start = before[-1].range_end if before else None  # a range starts where the one before it ends
+        before.append(Cursor(decode_key(last), bool(done), int(copied), int(number), start, decode_key(end)))
     digest, start, applied, phase = rows[0]
-    return MoveState(name, digest, start, applied, phase, cursors)
+    return MoveState(name, digest, start, applied, phase, ranges)
 
 
 def read_move_tables(conn: Any, name: str) -> list[MovedTable]:
@@ -163,8 +214,8 @@ def read_move_tables(conn: Any, name: str) -> list[MovedTable]:
     if _has_table(conn, "moves") and fetch_all(conn, "SELECT 1 FROM %s.moves WHERE name = %%s" % _S, (name,)):
         return [MovedTable(schema, table, target_schema, target_table, (), _key_columns(key))
                 for schema, table, target_schema, target_table, key in fetch_all(
-            conn, "SELECT source_schema, source_table, target_schema, target_table, key_column FROM %s.cursors WHERE move = %%s "
-                  "ORDER BY source_schema, source_table" % _S, (name,))]
+            conn, "SELECT DISTINCT source_schema, source_table, target_schema, target_table, key_column FROM %s.cursors "
+                  "WHERE move = %%s ORDER BY source_schema, source_table" % _S, (name,))]
     raise DbferryError("no move named %s is recorded on the target." % name, obj=name,
                        fix="check the name and the target server, and that the move was started (its agent records it in _dbferry).")
 
@@ -174,14 +225,23 @@ def _key_columns(recorded: str) -> tuple[str, ...]:
     return tuple(json.loads(recorded)) if recorded.startswith("[") else (recorded,)
 
 
-def create(conn: Any, name: str, digest: str, tables: list[MovedTable]) -> None:
-    """Record a new move (phase ``preparing``) and an empty cursor per table (caller commits)."""
+def create(conn: Any, name: str, digest: str, tables: list[MovedTable],
+           bounds: Optional[dict[tuple[str, str], list[KeyValue]]] = None) -> None:
+    """Record a new move (phase ``preparing``) and a cursor per range of each table (caller commits).
+
+    ``bounds``: (source schema, source table) -> the keys between its ranges, in key order (key_ranges.py); a table
+    not in it is one range. Range ``n`` ends at bound ``n`` (the last has no end), and its cursor starts at the end of
+    range ``n - 1``: as if every key up to it were copied, which is range ``n - 1``'s work.
+    """
     execute(conn, "INSERT INTO %s.moves (name, config_digest, start_position, applied_position, phase) VALUES (%%s, %%s, '', '', 'preparing')" % _S,
             (name, digest))
     for table in tables:
-        execute(conn, "INSERT INTO %s.cursors (move, source_schema, source_table, target_schema, target_table, key_column) "
-                      "VALUES (%%s, %%s, %%s, %%s, %%s, %%s)" % _S,
-                (name, table.schema, table.name, table.target_schema, table.target_name, json.dumps(list(table.key), ensure_ascii=False)))
+        ends = list((bounds or {}).get((table.schema, table.name), ())) + [None]
+        for number, end in enumerate(ends):
+            execute(conn, "INSERT INTO %s.cursors (move, source_schema, source_table, target_schema, target_table, key_column, "
+                          "range_no, last_key, range_end) VALUES (%%s, %%s, %%s, %%s, %%s, %%s, %%s, %%s, %%s)" % _S,
+                    (name, table.schema, table.name, table.target_schema, table.target_name, json.dumps(list(table.key), ensure_ascii=False),
+                     number, encode_key(ends[number - 1]) if number else None, encode_key(end)))
 
 
 def start(conn: Any, name: str, position: str) -> None:
@@ -190,16 +250,17 @@ def start(conn: Any, name: str, position: str) -> None:
             (position, position, name))
 
 
-def save_cursor(conn: Any, name: str, table: MovedTable, last_key: Optional[KeyValue], done: bool, rows: int) -> None:
-    """Advance a table's cursor, inside the transaction that wrote the batch; refused once the move is complete.
+def save_cursor(conn: Any, name: str, table: MovedTable, last_key: Optional[KeyValue], done: bool, rows: int,
+                range_no: int = 0) -> None:
+    """Advance the cursor of a table's range, inside the transaction that wrote the batch; refused once the move is complete.
 
     The move's row is read with a shared lock, so a cutover recording the move complete waits for this
     transaction, and this one sees a completion committed before it (see refuse_if_complete).
     """
     refuse_if_complete(conn, name)
     execute(conn, "UPDATE %s.cursors SET last_key = %%s, done = %%s, rows_copied = rows_copied + %%s "
-                  "WHERE move = %%s AND source_schema = %%s AND source_table = %%s" % _S,
-            (encode_key(last_key), done, rows, name, table.schema, table.name))
+                  "WHERE move = %%s AND source_schema = %%s AND source_table = %%s AND range_no = %%s" % _S,
+            (encode_key(last_key), done, rows, name, table.schema, table.name, range_no))
 
 
 def save_position(conn: Any, name: str, position: str) -> None:
@@ -262,6 +323,7 @@ def begin_inline(conn: Any, recorded: MoveState) -> None:
     for statement in _INLINE_DDL:
         execute(conn, statement)
     _widen_numeric_keys(conn, "inline_tables", "hashed_to TEXT NULL", "hashed_to")
+    _add_ranges(conn, "inline_tables", "")
     name = recorded.name
     rows = fetch_all(conn, "SELECT applied_position FROM %s.inline_moves WHERE move = %%s FOR UPDATE" % _S, (name,))
     if rows:
@@ -273,19 +335,21 @@ def begin_inline(conn: Any, recorded: MoveState) -> None:
         gap = recorded.applied_position != recorded.start_position
         execute(conn, "INSERT INTO %s.inline_moves (move, applied_position, tracked_since) VALUES (%%s, %%s, %%s)" % _S,
                 (name, recorded.applied_position, recorded.applied_position))
-    hashed = {(s, t): (decode_key(to), bool(done), bool(covered)) for s, t, to, done, covered in fetch_all(
-        conn, "SELECT source_schema, source_table, hashed_to, hashed_done, covered FROM %s.inline_tables WHERE move = %%s FOR UPDATE" % _S,
-        (name,))}
-    for (schema, table), cursor in sorted(recorded.cursors.items()):
-        begun = cursor.last_key is not None or cursor.done
-        if (schema, table) in hashed:
-            to, done, covered = hashed[(schema, table)]
-            execute(conn, "UPDATE %s.inline_tables SET covered = %%s WHERE move = %%s AND source_schema = %%s AND source_table = %%s" % _S,
-                    (covered and (to, done) == (cursor.last_key, cursor.done) and not (gap and begun), name, schema, table))
-        else:
-            execute(conn, "INSERT INTO %s.inline_tables (move, source_schema, source_table, hashed_to, hashed_done, covered) "
-                          "VALUES (%%s, %%s, %%s, %%s, %%s, %%s)" % _S,
-                    (name, schema, table, encode_key(cursor.last_key), cursor.done, not begun))
+    hashed = {(s, t, int(n)): (encode_key(decode_key(to)), bool(done), bool(covered)) for s, t, n, to, done, covered in fetch_all(
+        conn, "SELECT source_schema, source_table, range_no, hashed_to, hashed_done, covered FROM %s.inline_tables WHERE move = %%s "
+              "FOR UPDATE" % _S, (name,))}
+    for (schema, table), ranges in sorted(recorded.ranges.items()):
+        for cursor in ranges:
+            at = encode_key(cursor.last_key)  # as recorded (an earlier version's number too): the same text is the same key
+            if (schema, table, cursor.range_no) in hashed:
+                to, done, covered = hashed[(schema, table, cursor.range_no)]
+                execute(conn, "UPDATE %s.inline_tables SET covered = %%s WHERE move = %%s AND source_schema = %%s AND source_table = %%s "
+                              "AND range_no = %%s" % _S,
+                        (covered and (to, done) == (at, cursor.done) and not (gap and cursor.begun), name, schema, table, cursor.range_no))
+            else:
+                execute(conn, "INSERT INTO %s.inline_tables (move, source_schema, source_table, range_no, hashed_to, hashed_done, covered) "
+                              "VALUES (%%s, %%s, %%s, %%s, %%s, %%s, %%s)" % _S,
+                        (name, schema, table, cursor.range_no, at, cursor.done, not cursor.begun))
 
 
 def _has_numeric_dirty(conn: Any) -> bool:
@@ -293,10 +357,10 @@ def _has_numeric_dirty(conn: Any) -> bool:
     return _is_numeric(conn, "dirty", "key_value")
 
 
-def save_hashed(conn: Any, name: str, table: MovedTable, last_key: Optional[KeyValue], done: bool) -> None:
-    """Record that a table's copy is hashed up to ``last_key``, inside the transaction that wrote and hashed the batch."""
-    execute(conn, "UPDATE %s.inline_tables SET hashed_to = %%s, hashed_done = %%s WHERE move = %%s AND source_schema = %%s AND source_table = %%s" % _S,
-            (encode_key(last_key), done, name, table.schema, table.name))
+def save_hashed(conn: Any, name: str, table: MovedTable, last_key: Optional[KeyValue], done: bool, range_no: int = 0) -> None:
+    """Record that a table range's copy is hashed up to ``last_key``, inside the transaction that wrote and hashed the batch."""
+    execute(conn, "UPDATE %s.inline_tables SET hashed_to = %%s, hashed_done = %%s WHERE move = %%s AND source_schema = %%s "
+                  "AND source_table = %%s AND range_no = %%s" % _S, (encode_key(last_key), done, name, table.schema, table.name, range_no))
 
 
 def save_inline_position(conn: Any, name: str, position: str) -> None:
@@ -382,13 +446,15 @@ def inline_state(conn: Any, name: str) -> Optional[InlineState]:
                            "ON m.name = i.move WHERE i.move = %%s" % (_S, _S), (name,))
     if not rows:
         return None
-    covered = frozenset(fetch_all(
-        conn, "SELECT i.source_schema, i.source_table FROM %s.inline_tables i JOIN %s.cursors c ON c.move = i.move "
-              "AND c.source_schema = i.source_schema AND c.source_table = i.source_table WHERE i.move = %%s AND i.covered "
-              "AND i.hashed_done AND c.done AND i.hashed_to <=> c.last_key" % (_S, _S), (name,)))
+    # A table is covered when each of its ranges is (a range without its inline row is not).
+    covered = frozenset((schema, table) for schema, table in fetch_all(
+        conn, "SELECT c.source_schema, c.source_table FROM %s.cursors c LEFT JOIN %s.inline_tables i ON i.move = c.move "
+              "AND i.source_schema = c.source_schema AND i.source_table = c.source_table AND i.range_no = c.range_no "
+              "WHERE c.move = %%s GROUP BY c.source_schema, c.source_table "
+              "HAVING MIN(COALESCE(i.covered AND i.hashed_done AND c.done AND i.hashed_to <=> c.last_key, FALSE)) = 1" % (_S, _S), (name,)))
     checked = {(schema, table): position for schema, table, position in fetch_all(
-        conn, "SELECT source_schema, source_table, checked_from FROM %s.inline_tables WHERE move = %%s AND checked_from IS NOT NULL" % _S,
-        (name,))}
+        conn, "SELECT DISTINCT source_schema, source_table, checked_from FROM %s.inline_tables WHERE move = %%s "
+              "AND checked_from IS NOT NULL" % _S, (name,))}
     return InlineState(rows[0][0], bool(rows[0][1]), covered, checked)
 
 

@@ -134,7 +134,8 @@ def engine_config(config: AlterConfig, name: str) -> MoveConfig:
         name=name, source=config.server, target=config.server,
         selection=Selection.from_options({"include": [config.database]}, {"include": ["%s.%s" % (config.database, config.table)]}),
         rename_databases={}, rename_tables={},
-        batch_rows=config.chunk_size, concurrency=1, read_ahead=0, writers=1, batch_events=config.dml_batch_size,
+        batch_rows=config.chunk_size, concurrency=1, read_ahead=0, writers=1, ranges=1,
+        range_min_rows=default("copy.range_min_rows"), batch_events=config.dml_batch_size,
         server_id=config.server_id or default_server_id(name),
         heartbeat_seconds=default("binlog.heartbeat_seconds"), stall_seconds=default("binlog.stall_seconds"),
         state_dir=config.state_dir, reuse_target=False, inline=False,
@@ -446,6 +447,8 @@ class AlterRun:
             writer.commit()
             ghosts.create(conn, config.database, config.table, self.ghost, config.alter)
         else:  # a run killed in a cut-over attempt may have left the table's foreign keys on the ghost
+            state.upgrade_schema(writer)  # an earlier version's change resumes in this version's layout
+            writer.commit()
             self._ghost_foreign_keys_dropped(conn)
         plan = build_plan(conn, config.database, config.table, self.ghost, self.old, config.alter, config.rename_columns)
         if not resuming:

@@ -71,8 +71,8 @@ from ..server.flavor import Flavor, detect_flavor, refuse_unsupported_source
 from ..common.identifiers import for_arguments, quote_ident
 from ..common.workers import WorkerPool
 from ..engine import state
-from ..engine.keys import (after_condition, at_most_condition, compare_args, display_key, in_args, in_condition, key_for_output, key_list,
-                           key_points)
+from ..engine.keys import (KeyRange, at_most_condition, compare_args, display_key, in_args, in_condition, key_for_output, key_list,
+                           key_points, range_condition)
 from ..engine.tables import MovedTable
 
 METHODS = ("checksum", "inline")
@@ -103,10 +103,6 @@ FLOAT_TYPES = frozenset({"float", "double", "real"})
 NUMBERED_TYPES = frozenset({"enum", "set"})
 #: Columns that read as text in a character set (ENUM and SET by label).
 TEXT_TYPES = frozenset({"char", "varchar", "tinytext", "text", "mediumtext", "longtext"}) | NUMBERED_TYPES
-
-#: A key range ``(low, high]``; None is unbounded on that side.
-KeyRange = tuple[Optional[Any], Optional[Any]]
-
 
 @dataclass(frozen=True)
 class Mismatch:
@@ -207,19 +203,6 @@ def chunk_ranges(next_boundary: Callable[[Optional[Any]], Optional[Any]]) -> Ite
         if high is None:
             return
         low = high
-
-
-def range_condition(key: Sequence[str], key_range: KeyRange) -> tuple[str, list[Any]]:
-    """WHERE condition and arguments for a key range (``key``: the unquoted key columns; the range's ends: key values)."""
-    low, high = key_range
-    parts, args = [], []
-    if low is not None:
-        parts.append(after_condition(key))
-        args += compare_args(low)
-    if high is not None:
-        parts.append(at_most_condition(key))
-        args += compare_args(high)
-    return (" AND ".join(parts) or "TRUE"), args
 
 
 def column_digest(column: str, data_type: str, as_text: bool = False, hashed: Optional[bool] = None) -> str:
