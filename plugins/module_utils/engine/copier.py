@@ -1,4 +1,9 @@
-"""The row copy: each table in primary-key order, batch by batch.
+"""The row copy: each range of a table's key space in key order, batch by batch.
+
+A table is one range, or several (``copy.ranges``, key_ranges.py) copied at
+the same time, each by a TableCopier of its own with its own cursor; the
+batches of a range never read past its end. Everything below is about one
+range, which for a table of one range is the whole table.
 
 The lock discipline of one batch (docs/design.md step 2):
 
@@ -65,7 +70,7 @@ from ..server.flavor import Flavor
 from ..common.identifiers import for_arguments
 from ..verify.inline import GROUP_CONCAT_BYTES, BatchHasher, BatchPrint
 from ..common.retry import run_reconnecting
-from .keys import KeyValue, after_condition, compare_args, display_key
+from .keys import KeyValue, after_condition, at_most_condition, compare_args, display_key
 from .rows import copy_rows
 from .tables import MovedTable
 from ..controls.throttle import Throttle
@@ -75,8 +80,9 @@ from ..config.tunables import Tunables
 #: source locks are held; rows are (key values, row literal) pairs. Tests use it
 #: to run racing DML at that moment.
 CopyHook = Callable[[MovedTable, list], None]
-#: Called with (table, rows, done) each time the cursor moves (over ``rows`` more rows) and once at the table's end.
-Progress = Callable[[MovedTable, int, bool], None]
+#: Called with (table, range number, rows, done) each time the range's cursor moves (over ``rows`` more rows) and once at
+#: the range's end.
+Progress = Callable[[MovedTable, int, int, bool], None]
 
 
 def open_source_reader(config: MoveConfig) -> Any:
@@ -126,7 +132,7 @@ class _ReadAhead:
         self.ready: queue.Queue = queue.Queue()
         self.stop = stop
         self.closed = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="reader-%s" % copier.table.source, daemon=True)
+        self.thread = threading.Thread(target=self._run, name="reader-%s" % copier.where, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
@@ -165,7 +171,7 @@ class _ReadAhead:
             except queue.Empty:
                 # A reader that saw the stop ends without a result: only one that ended otherwise is an error.
                 if not self.thread.is_alive() and self.ready.empty() and not self.stop.is_set():
-                    raise DbferryError("the copy reader of %s ended without a result." % self.copier.table.source,
+                    raise DbferryError("the copy reader of %s ended without a result." % self.copier.where,
                                        obj=self.copier.table.source, fix="report this; restart the move, it resumes.") from None
                 continue
             if isinstance(item, BaseException):
@@ -193,13 +199,13 @@ class _Writers:
     with new sessions (run_reconnecting) instead of stopping the copy.
     """
 
-    def __init__(self, table: MovedTable, sessions: list, write: Callable[[Any, _Batch], None]) -> None:
+    def __init__(self, where: str, sessions: list, write: Callable[[Any, _Batch], None]) -> None:
         self.sessions = sessions
         self.write = write
         self.free: queue.Queue = queue.Queue()
         for session in sessions:
             self.free.put(session)
-        self.pool = ThreadPoolExecutor(max_workers=len(sessions), thread_name_prefix="writer-%s" % table.source)
+        self.pool = ThreadPoolExecutor(max_workers=len(sessions), thread_name_prefix="writer-%s" % where)
         self.running: list[Future] = []
 
     def submit(self, batch: _Batch) -> None:
@@ -238,19 +244,25 @@ class _Writers:
 
 
 class TableCopier:
-    """Copies one table from its cursor to the end."""
+    """Copies one range of a table (the whole table when it is one range) from its cursor to the range's end."""
 
-    def __init__(self, config: MoveConfig, flavor: Flavor, table: MovedTable, last_key: Optional[KeyValue],
+    def __init__(self, config: MoveConfig, flavor: Flavor, table: MovedTable, cursor: state.Cursor,
                  progress: Progress, throttle: Throttle, tunables: Tunables, hook: Optional[CopyHook] = None) -> None:
         self.config = config
         self.table = table
+        self.range_no = cursor.range_no
+        #: The range's last key (None: the table's end). Every read stops there, under the same shared locks.
+        self.range_end = cursor.range_end
+        #: The table, and the range when there are several, for messages and thread names.
+        self.where = table.source if cursor.range_end is None and cursor.range_start is None else "%s range %d" % (
+            table.source, cursor.range_no)
         #: The cursor: every batch up to this key is committed on the target, and the target's checkpoint says so.
-        self.last_key = last_key
+        self.last_key = cursor.last_key
         #: Batches committed beyond the cursor, waiting for the ones before them: their ``after`` -> (last key, rows).
         self.ahead: dict[Optional[KeyValue], tuple[KeyValue, int]] = {}
         self.cursor_lock = threading.Lock()
         #: The last key handed to the writers (the dispatcher's own cursor; the batches after ``last_key`` are in flight).
-        self.read_to = last_key
+        self.read_to = self.last_key
         self.progress = progress
         self.throttle = throttle
         self.tunables = tunables
@@ -263,13 +275,15 @@ class TableCopier:
         flag = "" if table.error_value_test is None else ", " + for_arguments(table.error_value_test)
         select = "SELECT %s, CAST(%s AS BINARY)%s FROM %s%s" % (key, for_arguments(table.row_literal), flag, table.source_sql,
                                                                 table.key_index_hint)
-        self.first_sql = select + " ORDER BY %s LIMIT " % key
-        self.next_sql = select + " WHERE %s ORDER BY %s LIMIT " % (after_condition(table.key), key)
+        bounds = [after_condition(table.key)] + ([] if self.range_end is None else [at_most_condition(table.key)])
+        self.first_sql = select + "".join(" WHERE " + b for b in bounds[1:]) + " ORDER BY %s LIMIT " % key
+        self.next_sql = select + " WHERE %s ORDER BY %s LIMIT " % (" AND ".join(bounds), key)
+        self.end_args = [] if self.range_end is None else compare_args(self.range_end)
         self.lock_clause = " " + flavor.shared_lock_clause
 
     def run(self, stop: threading.Event) -> None:
         """Copy until the table is done or ``stop`` is set (at a batch boundary)."""
-        run_reconnecting("copying %s" % self.table.source, stop, lambda: self._open(stop), self._dispatch_next)
+        run_reconnecting("copying %s" % self.where, stop, lambda: self._open(stop), self._dispatch_next)
 
     def _open(self, stop: threading.Event) -> tuple[_Writers, _ReadAhead]:
         targets: list = []
@@ -285,23 +299,24 @@ class TableCopier:
         # After a failure the copy resumes from the cursor the target holds (a COMMIT whose answer was lost may have
         # moved it): batches committed beyond it are copied again.
         recorded = state.load(targets[0], self.config.name)
-        cursor = recorded.cursors.get((self.table.schema, self.table.name)) if recorded is not None else None
+        ranges = recorded.ranges.get((self.table.schema, self.table.name), []) if recorded is not None else []
         targets[0].rollback()
-        if cursor is not None:
-            self.last_key = cursor.last_key
+        if len(ranges) > self.range_no:
+            self.last_key = ranges[self.range_no].last_key
         self.ahead = {}
         self.read_to = self.last_key
         reader = _ReadAhead(self, sources, stop)
         # Closed in this order (run_reconnecting): the writers end their batches before the reader ends their sessions.
-        return _Writers(self.table, targets, lambda target, batch: self._write(target, batch, reader)), reader
+        return _Writers(self.where, targets, lambda target, batch: self._write(target, batch, reader)), reader
 
     def read(self, source: Any, after: Optional[KeyValue]) -> _Batch:
-        """Step 1: the batch after key ``after``, as (key values, row literal) pairs, locked in ``source``'s transaction."""
+        """Step 1: the batch after key ``after`` up to the range's end, as (key values, row literal) pairs, locked in
+        ``source``'s transaction."""
         tail = "%d%s" % (self.tunables.batch_rows, self.lock_clause)
         if after is None:
-            read = fetch_all(source, self.first_sql + tail, ())
+            read = fetch_all(source, self.first_sql + tail, self.end_args)
         else:
-            read = fetch_all(source, self.next_sql + tail, compare_args(after))
+            read = fetch_all(source, self.next_sql + tail, compare_args(after) + self.end_args)
         width = len(self.table.key)
         rows = [(tuple(row[:width]), row[width]) for row in read]
         if self.table.error_value_test is None:
@@ -322,7 +337,7 @@ class TableCopier:
         if batch is None:
             return False
         if batch.after != self.read_to:  # the reader hands over batches only in key order
-            raise DbferryError("the copy of %s read after key %s, not after key %s." % (self.table.source, batch.after, self.read_to),
+            raise DbferryError("the copy of %s read after key %s, not after key %s." % (self.where, batch.after, self.read_to),
                                obj=self.table.source, fix="report this; restart the move, it resumes from the cursor.")
         if not batch.rows:
             writers.drain()
@@ -368,8 +383,8 @@ class TableCopier:
             try:
                 if added:
                     if self.hasher is not None:
-                        state.save_hashed(target, self.config.name, self.table, end, False)
-                    state.save_cursor(target, self.config.name, self.table, end, False, added)
+                        state.save_hashed(target, self.config.name, self.table, end, False, self.range_no)
+                    state.save_cursor(target, self.config.name, self.table, end, False, added, self.range_no)
                 else:  # a batch ahead of the cursor commits its rows all the same: not into a complete move's target either
                     state.refuse_if_complete(target, self.config.name)
                 fetch_all(source, "SELECT 1")  # step 3: the session that holds the locks is alive
@@ -380,16 +395,16 @@ class TableCopier:
             while self.last_key != end:
                 self.last_key = self.ahead.pop(self.last_key)[0]
             if added:
-                self.progress(self.table, added, False)
+                self.progress(self.table, self.range_no, added, False)
 
     def _finish(self, target: Any, batch: _Batch, reader: _ReadAhead) -> None:
-        """The table's end, once every batch is committed: the empty read, locked, says the source has no key beyond the
-        cursor; with inline verification, rows only on the target beyond it are looked for."""
+        """The range's end, once every batch is committed: the empty read, locked, says the source has no key beyond the
+        cursor up to the range's end; with inline verification, rows only on the target there are looked for."""
         if self.hasher is not None:
-            self.hasher.compare(target, self.last_key, None, batch.printed)
-            state.save_hashed(target, self.config.name, self.table, self.last_key, True)
-        state.save_cursor(target, self.config.name, self.table, self.last_key, True, 0)
+            self.hasher.compare(target, self.last_key, self.range_end, batch.printed)
+            state.save_hashed(target, self.config.name, self.table, self.last_key, True, self.range_no)
+        state.save_cursor(target, self.config.name, self.table, self.last_key, True, 0, self.range_no)
         target.commit()
         batch.session.rollback()
         reader.free.put(batch.session)
-        self.progress(self.table, 0, True)
+        self.progress(self.table, self.range_no, 0, True)

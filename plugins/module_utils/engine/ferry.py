@@ -17,7 +17,7 @@ Prepare (once per move, resumable):
   binlog event after P0.
 Run:
   the applier streams every transaction after the applied position; copier
-  workers copy the tables not done from their cursors. ``stop`` ends both at
+  workers copy the table ranges not done from their cursors. ``stop`` ends both at
   a checkpoint. A restart (after Ctrl-C, kill -9, a lost server) resumes
   from what the target's ``_dbferry`` schema holds. With ``verify.inline`` a
   re-verifier thread runs too (inline.py). A thread of throttle checks holds
@@ -38,6 +38,7 @@ from ..config.move_config import MoveConfig
 from ..server.connection import close_quietly, connect, fetch_all, fetch_value
 from .copier import CopyHook, TableCopier
 from .foreign_keys import refuse_cascades, refuse_name_conflicts
+from .key_ranges import choose_bounds
 from .keys import key_for_output
 from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
@@ -115,11 +116,15 @@ class Ferry:
             if recorded is None:
                 # Refuse unusable target tables before anything is recorded or created (the state schema too).
                 existing = check_target_tables(source, target, tables, self.config.reuse_target)
+                bounds = self._range_bounds(source, tables)
                 state.ensure_schema(target)
-                state.create(target, self.config.name, self.config.digest, tables)
+                state.create(target, self.config.name, self.config.digest, tables, bounds)
                 target.commit()
-                self.log.event("prepare", tables=len(tables), reused=[t.source for t in existing])
+                self.log.event("prepare", tables=len(tables), reused=[t.source for t in existing],
+                               ranges={t.source: len(bounds[(t.schema, t.name)]) + 1 for t in tables if bounds.get((t.schema, t.name))})
             else:
+                state.upgrade_schema(target)  # a move started by an earlier version resumes in this version's layout
+                target.commit()
                 self._check_recorded_tables(tables, recorded, state.read_move_tables(target, self.config.name))
             if recorded is None or recorded.phase == "preparing":
                 # Tables made by an interrupted prepare are ours and still empty: reuse them.
@@ -141,6 +146,13 @@ class Ferry:
             return flavor, tables, recorded
         finally:
             close_quietly(source, target)
+
+    def _range_bounds(self, source: Any, tables: list[MovedTable]) -> dict[tuple[str, str], list]:
+        """The keys between the ranges of each table big enough to copy in several (key_ranges.py), chosen once: the
+        move records them, and its restarts copy the same ranges."""
+        estimates = _estimated_rows(source)
+        return {(t.schema, t.name): choose_bounds(source, t, self.config.ranges, estimates.get(t.source, 0), self.config.range_min_rows)
+                for t in tables}
 
     def _check_selection(self, source: Any) -> None:
         """Refuse an include entry that matches nothing on the source: the move would move less than it was told, silently."""
@@ -229,8 +241,8 @@ class Ferry:
         checks.check()
         threads = [self._thread("throttle-checks", checks.run, self._halt),
                    self._thread("applier", self._apply, flavor, tables, recorded.applied_position)]
-        cursors = [(table, recorded.cursors[(table.schema, table.name)]) for table in tables]
-        to_copy = [(table, cursor.last_key) for table, cursor in cursors if not cursor.done]
+        # Each range of a table is an item of its own: the copier threads copy ranges of one table at the same time.
+        to_copy = [(table, cursor) for table in tables for cursor in recorded.ranges[(table.schema, table.name)] if not cursor.done]
         copiers = WorkerPool("copier", self.config.concurrency, to_copy, lambda pending: self._copy_tables(flavor, pending),
                              stop=self._halt, failed=self.errors.append).start()
         if self.config.inline:
@@ -284,15 +296,19 @@ class Ferry:
         last = batch[-1]  # the status shows where the applier is: the batch's last transaction, and every change of it
         self.status.applied(last.position, last.timestamp, changes)
 
-    def _copy_tables(self, flavor: Flavor, pending: Iterator[tuple[MovedTable, Optional[int]]]) -> None:
-        """One copier thread: copies the tables it takes, one at a time, from their cursors."""
-        for table, last_key in pending:
-            self.log.event("copy_table", table=table.source, resume_after=None if last_key is None else key_for_output(last_key))
-            TableCopier(self.config, flavor, table, last_key, self._copied, self.throttle, self.tunables, self.copy_hook).run(self._halt)
+    def _copy_tables(self, flavor: Flavor, pending: Iterator[tuple[MovedTable, state.Cursor]]) -> None:
+        """One copier thread: copies the table ranges it takes, one at a time, from their cursors."""
+        for table, cursor in pending:
+            self.log.event("copy_table", table=table.source, range=cursor.range_no,
+                           resume_after=None if cursor.last_key is None else key_for_output(cursor.last_key),
+                           range_end=None if cursor.range_end is None else key_for_output(cursor.range_end))
+            TableCopier(self.config, flavor, table, cursor, self._copied, self.throttle, self.tunables, self.copy_hook).run(self._halt)
 
-    def _copied(self, table: MovedTable, rows: int, done: bool) -> None:
-        completed = self.status.copied(table.source, rows, done)
+    def _copied(self, table: MovedTable, range_no: int, rows: int, done: bool) -> None:
+        table_done, completed = self.status.copied(table.source, rows, done, range_no)
         if done:
+            self.log.event("range_copied", table=table.source, range=range_no)
+        if table_done:
             self.log.event("table_copied", table=table.source, rows=self.status.tables[table.source]["copied"])
         if completed:
             self.log.event("copy_complete")
@@ -301,13 +317,13 @@ class Ferry:
     def _estimate(self, tables: list[MovedTable], recorded: state.MoveState) -> None:
         source = connect(self.config.source)
         try:
-            estimates = {("%s.%s" % (s, t)): int(n or 0) for s, t, n in fetch_all(
-                source, "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'")}
+            estimates = _estimated_rows(source)
         finally:
             close_quietly(source)
         for table in tables:
-            cursor = recorded.cursors[(table.schema, table.name)]
-            self.status.add_table(table.source, estimates.get(table.source, 0), cursor.rows_copied, cursor.done)
+            ranges = recorded.ranges[(table.schema, table.name)]
+            self.status.add_table(table.source, estimates.get(table.source, 0), sum(c.rows_copied for c in ranges), all(c.done for c in ranges),
+                                  [(c.rows_copied, c.done) for c in ranges])
 
     def _observe(self, source: Any, flavor: Flavor) -> None:
         """Read the source's position and clock for the lag figures, and publish the status."""
@@ -323,3 +339,9 @@ class Ferry:
             self._last_progress_phase = snapshot["phase"]
             self.log.event("progress", **{k: snapshot[k] for k in (
                 "phase", "rows_copied", "rows_estimated", "rows_per_second", "eta_seconds", "lag_seconds", "lag_events", "applied_position")})
+
+
+def _estimated_rows(source: Any) -> dict[str, int]:
+    """``schema.table`` -> the source's estimate of its rows (information_schema: InnoDB's sample, cheap, not exact)."""
+    return {("%s.%s" % (s, t)): int(n or 0) for s, t, n in fetch_all(
+        source, "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'")}

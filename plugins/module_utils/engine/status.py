@@ -42,6 +42,8 @@ class Status:
         self.inline_dirty_rows = 0
         self.inline_verified_rows = 0
         self.tables: dict[str, dict[str, Any]] = {}
+        #: Tables copied in several ranges -> [rows copied, done] of each range.
+        self._ranges: dict[str, list[list]] = {}
         self.applied_position = ""
         self.applied_timestamp: Optional[int] = None
         self.applied_changes = 0
@@ -56,12 +58,18 @@ class Status:
         self._lock = threading.Lock()
         self._samples: deque = deque()
 
-    def add_table(self, name: str, estimate: int, copied: int, done: bool) -> None:
+    def add_table(self, name: str, estimate: int, copied: int, done: bool, ranges: Optional[list[tuple[int, bool]]] = None) -> None:
+        """A table to copy, with what its copy did so far; ``ranges``: (rows copied, done) of each of its ranges, when it is
+        copied in several (shown per range: ``copied_range``, ``ranges_done``)."""
         with self._lock:
             self.tables[name] = {"estimate": estimate, "copied": copied, "done": done}
+            if ranges is not None and len(ranges) > 1:
+                self._ranges[name] = [[rows, range_done] for rows, range_done in ranges]
 
-    def copied(self, name: str, rows: int, done: bool) -> bool:
-        """Count a table's copied rows; True for the one call that completed the copy of every table.
+    def copied(self, name: str, rows: int, done: bool, range_no: int = 0) -> tuple[bool, bool]:
+        """Count copied rows of a table's range (``done``: that range's end); return whether this call completed the
+        table's copy, and whether it completed the copy of every table. A table of several ranges is done with its last
+        range.
 
         Decided under the lock: two copiers finishing their last tables at once both saw every table done,
         and the on-copy-complete hook ran twice.
@@ -70,10 +78,16 @@ class Status:
             was_complete = all(t["done"] for t in self.tables.values())
             entry = self.tables[name]
             entry["copied"] += rows
+            ranges = self._ranges.get(name)
+            if ranges is not None:
+                ranges[range_no][0] += rows
+                ranges[range_no][1] = ranges[range_no][1] or done
+                done = all(range_done for _rows, range_done in ranges)
+            table_done = done and not entry["done"]
             entry["done"] = entry["done"] or done
             if done:
                 entry["estimate"] = entry["copied"]
-            return not was_complete and all(t["done"] for t in self.tables.values())
+            return table_done, not was_complete and all(t["done"] for t in self.tables.values())
 
     def applied(self, position: str, timestamp: Optional[int], changes: int) -> None:
         with self._lock:
@@ -126,7 +140,7 @@ class Status:
             snapshot = {
                 "move": self.move,
                 "phase": "failed" if self.error else "stopped" if self.is_stopped else "tailing" if done else "copying",
-                "tables": {name: dict(entry) for name, entry in sorted(self.tables.items())},
+                "tables": {name: self._table(name, entry) for name, entry in sorted(self.tables.items())},
                 "rows_copied": copied,
                 "rows_estimated": estimated,
                 "rows_per_second": round(rate, 1),
@@ -150,6 +164,14 @@ class Status:
             if self.inline:
                 snapshot.update(inline_dirty_rows=self.inline_dirty_rows, inline_verified_rows=self.inline_verified_rows)
             return snapshot
+
+    def _table(self, name: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """A table's entry of the snapshot: with several ranges, the rows copied of each and how many are done."""
+        shown = dict(entry)
+        ranges = self._ranges.get(name)
+        if ranges is not None:
+            shown.update(copied_range=[rows for rows, _done in ranges], ranges_done=sum(1 for _rows, done in ranges if done))
+        return shown
 
     def publish(self, state_dir: str) -> dict[str, Any]:
         """Write status.json atomically; return what was written."""
