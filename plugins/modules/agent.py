@@ -39,11 +39,13 @@ options:
     type: dict
   copy:
     description: "Copy settings: C(batch_rows) (default 2000: rows per batch, which holds shared locks on the source while it is
-      written), C(concurrency) (default 2: tables copied at once), C(read_ahead) (default 1, 0 to 8: batches of a table
+      written), C(concurrency) (default 2: tables, or ranges of one, copied at once), C(read_ahead) (default 1, 0 to 8: batches of a table
       read ahead while the one before is written, each holding its shared locks until it is written; 0 reads a batch only
-      after the one before is written, fewer locks held and a slower copy) and C(writers) (default 2, 1 to 8: target
+      after the one before is written, fewer locks held and a slower copy), C(writers) (default 2, 1 to 8: target
       sessions writing a table's batches at once, each batch in its own transaction; the table's cursor moves only over
-      batches with every batch before them committed)."
+      batches with every batch before them committed), C(ranges) (default 4, 1 to 64: ranges a big table's key space is
+      cut into, copied at once as C(concurrency) allows, each with its own cursor; chosen when the move starts and kept for
+      its restarts) and C(range_min_rows) (default 1000000: tables with fewer estimated rows are one range)."
     type: dict
   apply:
     description: "Apply settings: C(batch_events) (default 2000: row changes per target transaction at most)."

@@ -64,16 +64,18 @@ _DATA_PATH: tuple[Option, ...] = (
     Option("rename.tables", "dict", {}, "source db.table -> target table name (in the renamed database) or db.table"),
     Option("copy.batch_rows", "int", 2000, "rows per copy batch; one batch holds shared locks on its rows on the source while it is written "
            "to the target", limits=(1, 100000), runtime=True, in_roles=True),
-    Option("copy.concurrency", "int", 2, "tables copied at the same time", limits=(1, 64), in_roles=True),
+    Option("copy.concurrency", "int", 2, "tables, or ranges of a table, copied at the same time", limits=(1, 64), in_roles=True),
     Option("copy.read_ahead", "int", 1, "batches of a table the copy reads ahead while it writes the one before (0 to 8), each holding its "
            "shared locks on the source until it is written; 0 reads a batch only after the one before is written (fewer locks held, a slower "
            "copy)", limits=(0, 8), in_roles=True),
     Option("copy.writers", "int", 2, "target sessions that write a table's batches at the same time (1 to 8), each batch in a "
            "transaction of its own; the table's cursor moves only over batches with every batch before them committed, and 1 writes one "
            "batch at a time", limits=(1, 8), in_roles=True),
-    Option("copy.ranges", "int", 4, "ranges a big table's key space is cut into, copied at the same time (up to copy.concurrency of them), "
-           "each with its own cursor; the bounds are chosen when the move starts and kept for its restarts", limits=(1, 64), in_roles=True),
-    Option("copy.range_min_rows", "int", 1000000, "tables with fewer estimated rows than this are copied in one range",
+    Option("copy.ranges", "int", 4, "ranges a big table's key space is cut into, copied at the same time (1 to 64), each with its own "
+           "cursor; as many at once as copy.concurrency allows, and the bounds are chosen when the move starts and kept for its restarts",
+           limits=(1, 64), in_roles=True),
+    Option("copy.range_min_rows", "int", 1000000, "tables with fewer estimated rows than this are copied in one range (the estimate is "
+           "the source's information_schema TABLE_ROWS)",
            limits=(1, 2**62), in_roles=True),
     Option("apply.batch_events", "int", 2000, "row changes applied per target transaction at most (whole source transactions only; "
            "a batch goes sooner when the target session is free)", limits=(1, 100000), runtime=True, in_roles=True),
