@@ -15,7 +15,7 @@ from /proc just before it is stopped. Every move is removed and its database dro
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from harness import COPY_INLINE_RATIO, COPY_RATIO, Agent, Bench, BenchError, Figure, Options, Table, dump_load, log, narrow_table, number, \
     rss_figure, wide_table
@@ -24,9 +24,10 @@ from harness import COPY_INLINE_RATIO, COPY_RATIO, Agent, Bench, BenchError, Fig
 COPY_TIMEOUT = 600.0
 
 
-def copy_table(bench: Bench, table: Table, inline: bool) -> tuple[float, float]:
-    """Copy ``table`` with a move of its own; the seconds it took and its agent's peak RSS in MB (the keys part's copies too)."""
-    move = Agent(bench, "copy-%s%s" % (table.name, "-inline" if inline else ""), [table], inline=inline)
+def copy_table(bench: Bench, table: Table, inline: bool, copy: Optional[dict[str, Any]] = None, label: str = "") -> tuple[float, float]:
+    """Copy ``table`` with a move of its own (``copy``: copy options other than the defaults, ``label`` in its name); the
+    seconds it took and its agent's peak RSS in MB (the keys and ranges parts' copies too)."""
+    move = Agent(bench, "copy-%s%s%s" % (table.name, label, "-inline" if inline else ""), [table], inline=inline, copy=copy)
     started = move.start()
     seconds = move.wait_copied(COPY_TIMEOUT) - started
     rss = move.peak_rss_mb()

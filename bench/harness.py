@@ -220,7 +220,7 @@ def wait_for(done: Callable[[], bool], timeout: float, what: str, alive: Callabl
 class Agent:
     """One move, run by its agent process, observed through the target's ``_dbferry`` checkpoints and /proc."""
 
-    def __init__(self, bench: Bench, name: str, tables: list[Table], inline: bool = False) -> None:
+    def __init__(self, bench: Bench, name: str, tables: list[Table], inline: bool = False, copy: Optional[dict[str, Any]] = None) -> None:
         self.bench = bench
         self.name = name
         #: Each move writes to a database of its own on the target, dropped by remove().
@@ -230,6 +230,8 @@ class Agent:
                     "tables": {"include": ["%s.%s" % (DATABASE, t.name) for t in tables]},
                     "rename": {"databases": {DATABASE: self.target_db}},
                     "state_dir": os.path.join(bench.folder, "moves", name), "verify": {"inline": inline}}
+        if copy:  # copy options other than the defaults (the ranges part's one range)
+            self.raw["copy"] = copy
         self.config: Optional[MoveConfig] = None
         self.pid = 0
         bench.agents.append(self)
@@ -516,6 +518,8 @@ class Options:
     """How big a run is; the defaults are the issue's (#6), smaller ones are for a quick look."""
 
     rows: int = 1_000_000
+    #: The rows of the ranges part's one big table (``--rows`` sets it too).
+    ranges_rows: int = 5_000_000
     write_seconds: float = 60.0
     #: Each copy measurement (baseline included) is taken this many times, interleaved, and the fastest kept.
     repeat: int = 1

@@ -58,7 +58,7 @@ KINDS = (INTEGER,
          KeyKind("varchar", ("code",), "VARCHAR(40) general_ci"))
 
 
-def _replace_once(text: str, old: str, new: str) -> str:
+def replace_once(text: str, old: str, new: str) -> str:
     """``text`` with ``old`` replaced; an error if ``old`` is not there exactly once (narrow_table changed shape)."""
     if text.count(old) != 1:
         raise BenchError("narrow_table's SQL no longer has %r exactly once: key_kinds.py derives its tables from it" % old)
@@ -69,11 +69,11 @@ def keyed_table(rows: int, kind: KeyKind) -> Table:
     """``keys_<kind>``: ``t``'s columns and rows plus the key columns, keyed by ``kind``'s."""
     narrow = narrow_table(rows)
     name = "keys_" + kind.name
-    ddl = _replace_once(narrow.ddl, "{db}.t (", "{db}.%s (" % name)
-    ddl = _replace_once(ddl, "id BIGINT PRIMARY KEY", "id BIGINT NOT NULL")
-    ddl = _replace_once(ddl, ") ENGINE", ",\n  %s,\n  PRIMARY KEY (%s)) ENGINE" % (KEY_COLUMNS, ", ".join(quote_ident(c) for c in kind.columns)))
-    fill = _replace_once(narrow.fill, "{db}.t ", "{db}.%s " % name)
-    fill = _replace_once(fill, " FROM seq_1_to_", ", %s FROM seq_1_to_" % KEY_VALUES)
+    ddl = replace_once(narrow.ddl, "{db}.t (", "{db}.%s (" % name)
+    ddl = replace_once(ddl, "id BIGINT PRIMARY KEY", "id BIGINT NOT NULL")
+    ddl = replace_once(ddl, ") ENGINE", ",\n  %s,\n  PRIMARY KEY (%s)) ENGINE" % (KEY_COLUMNS, ", ".join(quote_ident(c) for c in kind.columns)))
+    fill = replace_once(narrow.fill, "{db}.t ", "{db}.%s " % name)
+    fill = replace_once(fill, " FROM seq_1_to_", ", %s FROM seq_1_to_" % KEY_VALUES)
     return Table(name, ddl, fill, rows)
 
 

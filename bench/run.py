@@ -9,6 +9,8 @@ started however the run ends, writes bench/results/bench-<UTC time>.json and pri
            UUID-like and a VARCHAR key (issue 16: none more than 15 % slower than the integer)
   apply    binlog_apply.py: (a) a backlog's drain rate, (b) and (c) the lag under 4 connections writing flat out
            with single-row and with multi-row transactions; the agent's peak RSS
+  ranges   copy_ranges.py: one big table (5M rows unless --rows) copied in the default key ranges at once against one
+           range, with and without inline verification (issue 19: 1.3x)
   cutover  cutover_window.py: the read-only window of a move under 500 writes/s with inline verification
   alter    alter.py: an online schema change (issue 14) by dbferry next to the server's ALTER and pt-online-schema-change,
            idle and under 400 writes/s, with a GTID replica's lag; dbferry's peak RSS
@@ -40,6 +42,7 @@ from typing import Any, Callable, NoReturn, Optional
 import alter
 import binlog_apply
 import copy_phase
+import copy_ranges
 import cutover_window
 import key_kinds
 import many_moves
@@ -48,8 +51,9 @@ import userlevel
 from harness import RESULTS, Bench, Figure, Options, log
 
 PARTS: dict[str, Callable[[Bench, Options], tuple[list[Figure], dict[str, Any]]]] = {
-    "copy": copy_phase.measure, "keys": key_kinds.measure, "apply": binlog_apply.measure, "cutover": cutover_window.measure, "alter": alter.measure,
-    "userlevel": userlevel.measure, "size": size_scale.measure, "many": many_moves.measure}
+    "copy": copy_phase.measure, "keys": key_kinds.measure, "ranges": copy_ranges.measure, "apply": binlog_apply.measure,
+    "cutover": cutover_window.measure, "alter": alter.measure, "userlevel": userlevel.measure, "size": size_scale.measure,
+    "many": many_moves.measure}
 
 
 def _table(figures: list[Figure]) -> str:
@@ -100,16 +104,18 @@ def _print(results: dict[str, Any], figures: list[Figure], path: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--only", action="append", choices=sorted(PARTS), help="run only this part (repeatable); default: all")
-    parser.add_argument("--rows", type=int, default=Options.rows,
-                        help="rows of the narrow table and of alter's (default %(default)s); the wide table gets a tenth, the backlog 0.3 per row")
+    parser.add_argument("--rows", type=int, default=None,
+                        help="rows of the narrow table and of alter's (default %d); the wide table gets a tenth, the backlog 0.3 per row; "
+                             "the ranges part's big table gets as many (default %d)" % (Options.rows, Options.ranges_rows))
     parser.add_argument("--write-seconds", type=float, default=Options.write_seconds,
                         help="how long the writers of apply (b) and (c) run (default %(default)s)")
     parser.add_argument("--repeat", type=int, default=Options.repeat,
                         help="take each copy measurement this many times and keep the fastest (default %(default)s)")
     args = parser.parse_args()
-    if args.rows < 1000 or args.write_seconds <= 0 or args.repeat < 1:
+    if (args.rows is not None and args.rows < 1000) or args.write_seconds <= 0 or args.repeat < 1:
         parser.error("--rows must be at least 1000, --write-seconds more than 0, --repeat at least 1")
-    options = Options(rows=args.rows, write_seconds=args.write_seconds, repeat=args.repeat)
+    sizes = {} if args.rows is None else {"rows": args.rows, "ranges_rows": args.rows}
+    options = Options(write_seconds=args.write_seconds, repeat=args.repeat, **sizes)
     parts = [name for name in PARTS if not args.only or name in args.only]
     for signum in (signal.SIGINT, signal.SIGTERM):  # an interrupted run still stops its servers and agents (the finally below)
         signal.signal(signum, _interrupted)
