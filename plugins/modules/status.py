@@ -62,7 +62,8 @@ status:
       ended without a word, killed or its host restarted, with C(last_phase) the phase its last status said), C(running) (from
       the agent's run lock, not from its last status), C(pid), C(updated_at) (when the status was published, Unix time),
       C(stale_seconds) (its age; a dead agent's status gets older),
-      C(tables) (per table C(copied), C(estimate), C(done)), C(rows_copied), C(rows_estimated), C(rows_per_second),
+      C(tables) (per table C(copied), C(estimate), C(done), and for a table copied in several key ranges C(copied_range),
+      the rows copied of each, and C(ranges_done)), C(rows_copied), C(rows_estimated), C(rows_per_second),
       C(eta_seconds), C(lag_seconds) (the source's clock now minus the time of the last applied transaction, so a skew
       between the ferry host's and the source's clocks does not count), C(source_clock_offset_seconds) (the source's clock
       minus the ferry host's), C(lag_events), C(applied_position), C(source_position), C(throttled),
