@@ -62,7 +62,7 @@ def _interpolated(conn: Any, table: MovedTable, ranges: int) -> list[KeyValue]:
 def _walked(conn: Any, table: MovedTable, ranges: int, step: int) -> list[KeyValue]:
     """Every ``step``-th key, found by the server from the bound before; fewer at the table's end."""
     bounds: list[KeyValue] = []
-    for _ in range(ranges - 1):
+    while len(bounds) < ranges - 1:
         condition, args = range_condition(table.key, (bounds[-1] if bounds else None, None))
         rows = fetch_all(conn, "SELECT %s FROM %s%s WHERE %s ORDER BY %s LIMIT 1 OFFSET %d" % (
             table.key_sql, table.source_sql, table.key_index_hint, condition, table.key_sql, step - 1), args)

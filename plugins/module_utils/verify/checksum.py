@@ -104,6 +104,7 @@ NUMBERED_TYPES = frozenset({"enum", "set"})
 #: Columns that read as text in a character set (ENUM and SET by label).
 TEXT_TYPES = frozenset({"char", "varchar", "tinytext", "text", "mediumtext", "longtext"}) | NUMBERED_TYPES
 
+
 @dataclass(frozen=True)
 class Mismatch:
     """One row that is not the same on both sides."""
