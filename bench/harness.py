@@ -40,9 +40,9 @@ RESULTS = ROOT / "bench" / "results"
 #: dbferry run between the same two servers, so these settings favour neither.
 SERVER_OPTIONS = ("innodb-buffer-pool-size=1G", "innodb-log-file-size=512M")
 
-#: The issue's targets (#6). Copy figures are ratios to the dump|load baseline.
 #: Seconds a table's fill may take (a session's default read timeout is 60 s; 5M rows take minutes on a busy machine).
 FILL_TIMEOUT = 1800
+#: The issue's targets (#6). Copy figures are ratios to the dump|load baseline.
 COPY_RATIO = 1.0
 COPY_INLINE_RATIO = 0.8
 DRAIN_TXN_PER_SECOND = 15_000
@@ -157,7 +157,6 @@ class Bench:
         """Create and fill ``table`` on the source, once per run."""
         if table.name not in self.filled:
             started = time.perf_counter()
-            # One INSERT ... SELECT: 5M rows take longer than a session's default read timeout on a busy machine.
             conn = connect(self.source.spec("root"), read_timeout=FILL_TIMEOUT)
             try:
                 table.create(conn)
