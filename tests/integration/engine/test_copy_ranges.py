@@ -1,6 +1,6 @@
 """One table copied in several key ranges at once (``copy.ranges``, engine/key_ranges.py): the bounds the server
 chooses, exact copies under a write load and under racing writes at the ranges' edges, each range resuming at its
-own cursor after kill -9, and an earlier version's state taking ranges on.
+own cursor after kill -9, and an earlier version's state taking ranges on (a move's and an online change's).
 
 ``copy.range_min_rows`` is 1 in these tests, so that tables of a few thousand rows are cut too.
 """
@@ -18,7 +18,9 @@ import pytest
 from ferry_support import (DmlLoad, FerryThread, assert_same, make_load_tables, move_config, settle, start_cli, wait_caught_up,
                            write_config)
 from integration_support import Servers, root_session, sql
+from osc_support import AlterThread, alter_options, alter_runs, assert_projection, copy_cursor, projected_rows
 
+from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.move_config import parse_config
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev import sandbox
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine import state
@@ -292,3 +294,32 @@ def test_a_move_of_an_earlier_version_without_ranges_resumes_after_the_upgrade(o
         recorded = state.load(conn, again.config.name)
         assert [len(r) for r in recorded.ranges.values()] == [1, 1]  # the bounds of a move are chosen once, at its start
         assert state.inline_state(conn, again.config.name).covered == frozenset({("shop", "a"), ("shop", "b")})
+
+
+def test_an_online_change_of_an_earlier_version_resumes_after_the_upgrade(servers, db, tmp_path):
+    """An online schema change stopped mid-copy, its ``_dbferry.cursors`` (on the changed server) in the layout of the
+    version before ranges: the next run upgrades it (the osc runner's resume), copies on from the cursor and swaps."""
+    make_load_tables(servers, db, 3000)
+    expected = projected_rows(servers.source, db, "a", ["id", "v", "s"], "id")
+    panic = tmp_path / "panic"
+
+    def hook(low, _high):
+        if low is not None and low[0] > 1000 and not panic.exists():
+            panic.touch()
+            time.sleep(1.0)  # twice the throttle checks' interval: the next chunk does not start
+
+    options = alter_options(servers, db, "a", "ADD COLUMN note TEXT", tmp_path / "state")
+    with pytest.raises(DbferryError, match="panic flag file"):
+        AlterThread(dict(options, panic_flag_file=str(panic)), tmp_path / "alter.log", chunk_hook=hook).finish()
+    last_key, done = copy_cursor(servers, db, "a")
+    assert last_key > (1000,) and not done
+    with root_session(servers.source) as conn:  # every change recorded on this server is one range: the old layout holds them
+        execute(conn, _BEFORE_RANGES[0])
+    result = AlterThread(options, tmp_path / "alter.log").finish()
+    assert result.added == ["note"]
+    resumed = alter_runs(tmp_path / "alter.log")[-1]
+    assert resumed["resumed"] and resumed["copy_after"] == key_for_output(last_key)
+    assert assert_projection(servers.source, db, expected, "a", {"id": "id", "v": "v", "s": "s"}, "id") == len(expected)
+    with root_session(servers.source) as conn:
+        assert fetch_all(conn, "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '_dbferry' AND TABLE_NAME = 'cursors' "
+                               "AND COLUMN_NAME = 'range_no'")
