@@ -19,7 +19,9 @@ description:
   - "Tables: a key on every moved table (its primary key, or a unique key on NOT NULL columns, of columns the server
     compares exactly: integers, DECIMAL, CHAR/VARCHAR, BINARY/VARBINARY, temporal types; any number of them), InnoDB,
     foreign keys (moved when both tables are moved; one to or from a table outside the move is an error the operator may allow;
-    a cascading one on a moved table cannot be accepted, its changes are not in the binlog), triggers and views
+    ON DELETE/UPDATE CASCADE and SET NULL are followed when both tables are moved, and refused, with no way to accept them,
+    when a cascade's changes cannot be followed: a parent outside the move, SET DEFAULT, a table on itself, a chain of
+    cascades, ON UPDATE CASCADE onto unique columns), triggers and views
     (not moved), tables without rows, and ENUM/SET members or column defaults that C(SHOW CREATE TABLE) prints
     as C(?) (4-byte characters such as emoji): a target table created from that output would differ, so such a table
     must be created on the target by hand and moved with reuse_target (check C(definitions))."

@@ -13,6 +13,11 @@ attempt left nothing behind.
 With ``verify.inline``, each target transaction also marks the keys its
 changes touch dirty and records its position as tracked (inline.py), so the
 dirty set never misses an applied change, even across a crash.
+
+A batch that deletes or re-keys parent rows of a followed cascading foreign
+key also re-copies, in its target transaction, the child rows the cascade
+changed on the source (cascades.py); the source session that read them
+keeps its shared locks until the target has committed.
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ from ..binlog.changes import Transaction
 from ..binlog.reader import BinlogStream
 from ..config.move_config import MoveConfig
 from ..server.flavor import Flavor
-from ..server.connection import close_quietly, literal
-from .copier import open_target_writer
+from ..server.connection import close_quietly, literal, rollback_quietly
+from .cascades import BatchCascades, CascadePlan
+from .copier import open_source_reader, open_target_writer
 from ..common.retry import Backoff, is_transient
 from .rows import Statement, execute_statement, net_statements
 from .tables import MovedTable
@@ -64,6 +70,8 @@ class _Batch:
     statements: list[Statement]
     #: Keys to mark dirty (verify.inline only).
     dirty: Optional[set[state.DirtyKey]]
+    #: What the batch's parent changes cascaded to (cascades.py); None when nothing (the usual case).
+    cascades: Optional[BatchCascades] = None
 
 
 class Applier:
@@ -81,7 +89,7 @@ class Applier:
     """
 
     def __init__(self, config: MoveConfig, tables: list[MovedTable], applied: Applied, throttle: Throttle, tunables: Tunables,
-                 hook: Optional[ApplyHook] = None, record_empty: bool = True) -> None:
+                 hook: Optional[ApplyHook] = None, record_empty: bool = True, cascades: Optional[CascadePlan] = None) -> None:
         self.config = config
         self.tables = {(t.schema, t.name): t for t in tables}
         self.applied = applied
@@ -93,7 +101,11 @@ class Applier:
         #: its source, so each such record is a new transaction in the binlog it reads, which would come back as the
         #: next batch without a change, for ever. It is told of the position all the same (``applied``).
         self.record_empty = record_empty
+        #: The cascading foreign keys the applier follows; None or empty: none.
+        self.cascades = cascades or None
         self.conn: Optional[Any] = None
+        #: The source session of the re-copies of cascaded rows, opened at the first.
+        self.source: Optional[Any] = None
 
     def run(self, stream: Any, stop: threading.Event) -> None:
         """Read from ``stream`` (a binlog.reader.BinlogStream) and apply until ``stop`` is set.
@@ -123,7 +135,7 @@ class Applier:
         finally:
             ended.set()
             preparer.join()
-            close_quietly(self.conn)
+            close_quietly(self.conn, self.source)
 
     def _prepare(self, stream: Any, stop: threading.Event, ended: threading.Event, free: threading.Event, prepared: queue.Queue) -> None:
         """The preparer thread: batches of whole transactions, rendered; then None at ``stop``, or the error that ended it."""
@@ -163,7 +175,8 @@ class Applier:
     def _render(self, batch: list[Transaction]) -> _Batch:
         rows = [change for txn in batch for change in txn.changes]
         dirty = inline.changed_keys(self.tables, rows) if self.config.inline else None
-        return _Batch(batch, len(rows), net_statements(self.tables, rows, literal), dirty)
+        cascades = self.cascades.of_batch(rows) if self.cascades is not None else None
+        return _Batch(batch, len(rows), net_statements(self.tables, rows, literal), dirty, cascades)
 
     def _commit(self, batch: _Batch, stop: threading.Event) -> None:
         """Write ``batch`` as one target transaction, retrying what a retry can cure; give up on it when ``stop`` is set.
@@ -184,38 +197,56 @@ class Applier:
             try:
                 if self.conn is None:
                     self.conn = open_target_writer(self.config)
+                children = batch.cascades.lock_children(self.conn) if batch.cascades is not None else None
                 with self.conn.cursor() as cursor:
                     for statement in batch.statements:
                         execute_statement(cursor, statement, "applying binlog events to")
-                if batch.dirty is not None:
-                    state.mark_dirty(self.conn, self.config.name, batch.dirty)
+                dirty = batch.dirty
+                if children:
+                    recopied = self._recopy(children)
+                    dirty = None if dirty is None else dirty | recopied
+                if dirty is not None:
+                    state.mark_dirty(self.conn, self.config.name, dirty)
                     state.save_inline_position(self.conn, self.config.name, last.position)
                 state.save_position(self.conn, self.config.name, last.position)
                 self.conn.commit()
+                if children:
+                    rollback_quietly(self.source)  # it only read: ending it releases the re-copied rows' locks (cascades.py)
                 self.applied(batch.transactions, batch.changes)
                 return
             except Exception as exc:  # noqa: BLE001 - transient ones are retried, the rest re-raised
                 if not is_transient(exc):
                     raise
-                close_quietly(self.conn)
-                self.conn = None
+                close_quietly(self.conn, self.source)  # the target's transaction first: it rolls back before the source's locks go
+                self.conn = self.source = None
                 if stop.is_set():
                     return
                 backoff.failed(exc)
 
+    def _recopy(self, children: dict) -> set[state.DirtyKey]:
+        """Re-copy the cascaded child rows ``children`` (cascades.py, found only with ``self.cascades``) in the open target
+        transaction; the source's locks stay held until the caller's commit."""
+        plan: CascadePlan = self.cascades  # type: ignore[assignment]
+        if self.source is None:
+            self.source = open_source_reader(self.config)
+            plan.open_source(self.source)
+        return plan.recopy(self.source, self.conn, children)
+
 
 def apply_binlog(config: MoveConfig, flavor: Flavor, tables: list[MovedTable], position: str, applied: Applied, throttle: Throttle,
                  tunables: Tunables, stop: threading.Event, hook: Optional[ApplyHook] = None, on_event: Optional[Callable[..., None]] = None,
-                 record_empty: bool = True) -> None:
+                 record_empty: bool = True, cascades: Optional[CascadePlan] = None) -> None:
     """Stream the binlog of ``config.source`` from ``position`` and apply the changes of ``tables`` until ``stop`` is set.
 
     The one wiring of a BinlogStream to an Applier, for a move (engine/ferry.py) and an online schema change
-    (osc/runner.py): the stream's key columns are the tables', so before images carry only the key (all the applier reads).
+    (osc/runner.py): the stream's key columns are the tables', so before images carry only the key (all the applier reads),
+    and for the parents of the cascading foreign keys ``cascades`` (a move's), the columns they reference.
     """
+    keys = {(t.schema, t.name): cascades.before_columns(t) if cascades else t.key for t in tables}
     stream = BinlogStream(config.source, flavor, position, [(t.schema, t.name) for t in tables], server_id=config.server_id,
                           heartbeat_seconds=config.heartbeat_seconds, stall_seconds=config.stall_seconds,
-                          keys={(t.schema, t.name): t.key for t in tables}, on_event=on_event)
+                          keys=keys, on_event=on_event)
     try:
-        Applier(config, tables, applied, throttle, tunables, hook, record_empty).run(stream, stop)
+        Applier(config, tables, applied, throttle, tunables, hook, record_empty, cascades).run(stream, stop)
     finally:
         stream.close()

@@ -100,6 +100,33 @@ def open_target_writer(config: MoveConfig) -> Any:
     return conn
 
 
+def row_select(table: MovedTable) -> str:
+    """``SELECT key, printed row[, holds the ENUM error value] FROM source table`` of ``table``, for a statement run with
+    arguments (names escaped for that); its results go through printed_rows. The rows come as bytes: binary, so that
+    PyMySQL hands them over undecoded."""
+    flag = "" if table.error_value_test is None else ", " + for_arguments(table.error_value_test)
+    return "SELECT %s, CAST(%s AS BINARY)%s FROM %s%s" % (table.key_sql, for_arguments(table.row_literal), flag, table.source_sql,
+                                                          table.key_index_hint)
+
+
+def printed_rows(table: MovedTable, read: list) -> tuple[list[tuple[KeyValue, bytes]], frozenset]:
+    """The rows of a row_select as (key values, row literal) pairs for rows.copy_rows, and the keys of those that hold
+    the ENUM error value (written leniently)."""
+    width = len(table.key)
+    rows = [(tuple(row[:width]), row[width]) for row in read]
+    if table.error_value_test is None:
+        lenient = frozenset()
+    else:  # a last column says whether the row holds the ENUM error value
+        lenient = frozenset(tuple(row[:width]) for row in read if row[width + 1])
+    for key, literal in rows:
+        if literal is None:  # CONCAT gives NULL when its result would exceed max_allowed_packet
+            raise DbferryError(
+                "the row with %s of %s is too large for the source's max_allowed_packet once printed." % (
+                    display_key(table.key, key), table.source),
+                obj=table.source, fix="raise max_allowed_packet on the source (the copy prints rows at about twice their size).")
+    return rows, lenient
+
+
 @dataclass
 class _Batch:
     """Rows read after key ``after``, and the source session whose open transaction holds their locks."""
@@ -268,13 +295,9 @@ class TableCopier:
         self.tunables = tunables
         self.hook = hook
         self.hasher = BatchHasher(config, table) if config.inline else None
-        # Statements run with arguments (``()`` for the first), so names are escaped for that. The rows come
-        # as bytes: binary, so that PyMySQL hands them over undecoded. The batch size may change between
-        # batches (tunables), so the statements end at LIMIT.
+        # The batch size may change between batches (tunables), so the statements end at LIMIT.
         key = table.key_sql
-        flag = "" if table.error_value_test is None else ", " + for_arguments(table.error_value_test)
-        select = "SELECT %s, CAST(%s AS BINARY)%s FROM %s%s" % (key, for_arguments(table.row_literal), flag, table.source_sql,
-                                                                table.key_index_hint)
+        select = row_select(table)
         bounds = [after_condition(table.key)] + ([] if self.range_end is None else [at_most_condition(table.key)])
         self.first_sql = select + "".join(" WHERE " + b for b in bounds[1:]) + " ORDER BY %s LIMIT " % key
         self.next_sql = select + " WHERE %s ORDER BY %s LIMIT " % (" AND ".join(bounds), key)
@@ -317,18 +340,7 @@ class TableCopier:
             read = fetch_all(source, self.first_sql + tail, self.end_args)
         else:
             read = fetch_all(source, self.next_sql + tail, compare_args(after) + self.end_args)
-        width = len(self.table.key)
-        rows = [(tuple(row[:width]), row[width]) for row in read]
-        if self.table.error_value_test is None:
-            lenient = frozenset()
-        else:  # a last column says whether the row holds the ENUM error value
-            lenient = frozenset(tuple(row[:width]) for row in read if row[width + 1])
-        for key, literal in rows:
-            if literal is None:  # CONCAT gives NULL when its result would exceed max_allowed_packet
-                raise DbferryError(
-                    "the row with %s of %s is too large for the source's max_allowed_packet once printed." % (
-                        display_key(self.table.key, key), self.table.source),
-                    obj=self.table.source, fix="raise max_allowed_packet on the source (the copy prints rows at about twice their size).")
+        rows, lenient = printed_rows(self.table, read)
         return _Batch(source, after, rows, lenient, BatchPrint.of(rows) if self.hasher is not None else None)
 
     def _dispatch_next(self, writers: _Writers, reader: _ReadAhead) -> bool:

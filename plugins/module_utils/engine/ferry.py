@@ -6,8 +6,9 @@ First of all, the move's lock on the target is taken, and held until the end
 Prepare (once per move, resumable):
   check that binlog.server_id is the agent's own, not the source's nor a
   replica's (replica_id.py), and that no moved table has a cascading
-  foreign key nor one whose name its target schema would hold twice
-  (foreign_keys.py), before anything is written; then
+  foreign key the applier cannot follow (cascades.py) nor one whose name
+  its target schema would hold twice (foreign_keys.py), before anything is
+  written; then
   record the move on the target (phase ``preparing``), create the target
   tables from the source definitions, read the source position P0, record
   it as the start and applied position (phase ``copying``). P0 is read
@@ -37,7 +38,8 @@ from ..binlog.changes import Transaction
 from ..config.move_config import MoveConfig
 from ..server.connection import close_quietly, connect, fetch_all, fetch_value
 from .copier import CopyHook, TableCopier
-from .foreign_keys import refuse_cascades, refuse_name_conflicts
+from .cascades import CascadePlan, read_followed
+from .foreign_keys import refuse_name_conflicts
 from .key_ranges import choose_bounds
 from .keys import key_for_output
 from ..common.errors import DbferryError
@@ -87,6 +89,8 @@ class Ferry:
         self._halt = threading.Event()
         #: The move's lock on the target, held from the start of run() to its end: one agent per move (target_lock.py).
         self.target_lock = TargetLock(config.target, config.name)
+        #: The cascading foreign keys the applier follows (cascades.py), read by prepare().
+        self.cascades: Optional[CascadePlan] = None
 
     # -- prepare -------------------------------------------------------------
 
@@ -103,7 +107,8 @@ class Ferry:
             # Every refusal comes before the first write to the target (the state schema included).
             self._check_selection(source)
             tables = read_tables(source, self.config)
-            refuse_cascades(source, [(t.schema, t.name) for t in tables])
+            followed = read_followed(source, [(t.schema, t.name) for t in tables])
+            self.cascades = CascadePlan(followed, tables, flavor.shared_lock_clause)
             outside = refuse_name_conflicts(source, target, {(t.schema, t.name): (t.target_schema, t.target_name) for t in tables})
             recorded = state.load(target, self.config.name)
             if recorded is not None and recorded.config_digest != self.config.digest:
@@ -290,7 +295,7 @@ class Ferry:
 
     def _apply(self, flavor: Flavor, tables: list[MovedTable], position: str) -> None:
         apply_binlog(self.config, flavor, tables, position, self._applied, self.throttle, self.tunables, self._halt,
-                     self.apply_hook, self.log.event)
+                     self.apply_hook, self.log.event, cascades=self.cascades)
 
     def _applied(self, batch: list[Transaction], changes: int) -> None:
         last = batch[-1]  # the status shows where the applier is: the batch's last transaction, and every change of it

@@ -8,15 +8,9 @@ event can be applied before its parent is copied. The constraint holds
 again once the target equals the source, at the cutover; nothing is
 checked in between, and nothing needs to be: the source enforced it.
 
-Refused: a cascading action (``ON DELETE/UPDATE CASCADE``, ``SET NULL``,
-``SET DEFAULT``) on a moved child table. InnoDB changes the child's rows
-inside the storage engine, and the row-based binlog records only the
-statement's own rows (the parent's), so the target would keep child rows
-the source deleted or changed. Nor can the target redo the cascade: with
-``foreign_key_checks=0`` it does not fire, and with checks on, the
-applier's ``REPLACE`` of an updated parent row (a delete and an insert)
-would fire the cascade on the target for a change the source never
-cascaded (docs/design.md, "Foreign keys").
+A cascading action (``ON DELETE/UPDATE CASCADE``, ``SET NULL``) changes
+the child's rows inside InnoDB, unseen by the row-based binlog: cascades.py
+follows those it can (both ends moved, no chain) and refuses the others.
 
 A foreign key with one end outside the move is preflight's to report (the
 operator may know the parent is on the target already); a moved child's
@@ -82,6 +76,9 @@ class ForeignKey(Constraint):
 
     on_update: str = "RESTRICT"
     on_delete: str = "RESTRICT"
+    #: The child's columns and the parent's columns they reference, in the constraint's order.
+    columns: tuple[str, ...] = ()
+    parent_columns: tuple[str, ...] = ()
 
     @property
     def cascades(self) -> list[str]:
@@ -95,16 +92,6 @@ class ForeignKey(Constraint):
 
     def drop_statement(self) -> str:
         return "ALTER TABLE %s DROP FOREIGN KEY %s" % (quote_table(self.schema, self.table), quote_ident(self.name))
-
-    def cascade_message(self) -> str:
-        """Why a move refuses this constraint (cascades): preflight and the engine say the same."""
-        return ("%s; %s changes the rows of %s inside InnoDB, and the row-based binlog records only the parent's rows, so the "
-                "target would keep child rows the source deleted or changed." % (self.describe(), " and ".join(self.cascades), self.child))
-
-    def cascade_fix(self) -> str:
-        return ("move without the cascade: drop it on the source for the move (%s) and add it again after the cutover, with the "
-                "application changing the child rows itself meanwhile; or move these tables another way (a dump and load while "
-                "the application is stopped)." % self.drop_statement())
 
 
 def rules(ddl: str, name: str) -> tuple[str, str]:
@@ -136,30 +123,23 @@ def read_foreign_keys(conn: Any, moved: Iterable[tuple[str, str]], children_only
     moved = set(moved)
     schemas = sorted({schema for schema, _table in moved})
     where = " AND TABLE_SCHEMA IN (%s)" % placeholders(len(schemas)) if children_only and schemas else ""
-    found = fetch_all(conn, "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME "
-                            "FROM information_schema.KEY_COLUMN_USAGE WHERE REFERENCED_TABLE_NAME IS NOT NULL" + where +
-                      " ORDER BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME", schemas if where else None)
+    found = fetch_all(conn, "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME, "
+                            "COLUMN_NAME, REFERENCED_COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE "
+                            "WHERE REFERENCED_TABLE_NAME IS NOT NULL" + where +
+                      " ORDER BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION", schemas if where else None)
+    columns: dict[tuple[str, str, str, str, str], list[tuple[str, str]]] = {}
+    for schema, table, name, parent_schema, parent_table, column, parent_column in found:
+        if (schema, table) in moved or (not children_only and (parent_schema, parent_table) in moved):
+            columns.setdefault((schema, table, name, parent_schema, parent_table), []).append((column, parent_column))
     ddl: dict[tuple[str, str], str] = {}
     keys = []
-    for schema, table, name, parent_schema, parent_table in found:
-        if (schema, table) not in moved and (children_only or (parent_schema, parent_table) not in moved):
-            continue
+    for (schema, table, name, parent_schema, parent_table), pairs in columns.items():
         if (schema, table) not in ddl:
             ddl[(schema, table)] = fetch_all(conn, "SHOW CREATE TABLE %s" % quote_table(schema, table))[0][1]
         on_update, on_delete = rules(ddl[(schema, table)], name)
-        keys.append(ForeignKey(name, schema, table, parent_schema, parent_table, on_update, on_delete))
+        keys.append(ForeignKey(name, schema, table, parent_schema, parent_table, on_update, on_delete,
+                               tuple(c for c, _p in pairs), tuple(p for _c, p in pairs)))
     return keys
-
-
-def refuse_cascades(conn: Any, moved: Iterable[tuple[str, str]]) -> None:
-    """Refuse a cascading foreign key on a moved child table (see the module docstring), before the move writes anything.
-
-    Preflight reports the same (foreign_key_cascades); the engine checks again because a skipped preflight would
-    otherwise lose rows without a word.
-    """
-    for key in read_foreign_keys(conn, moved, children_only=True):
-        if key.cascades:
-            raise DbferryError(key.cascade_message(), obj="%s (%s)" % (key.child, key.name), fix=key.cascade_fix())
 
 
 def outside_parents(keys: Iterable[ForeignKey], moved: Iterable[tuple[str, str]]) -> list[ForeignKey]:

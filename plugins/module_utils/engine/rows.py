@@ -178,12 +178,17 @@ def _operations(table: MovedTable, change: RowChange) -> list[tuple[str, Any]]:
     return [("replace", row)]
 
 
+def delete_statements(table: MovedTable, keys: list, literal: Literal) -> Iterable[Statement]:
+    """Deletes of the target rows at ``keys`` (key values), a thousand keys a statement."""
+    head = "DELETE FROM %s WHERE " % table.quoted_target
+    for start in range(0, len(keys), 1000):
+        chunk = keys[start:start + 1000]
+        yield Statement(head + key_points(table.target_key, [tuple(map(literal, key)) for key in chunk]), table, tuple(chunk))
+
+
 def _statements(kind: str, table: MovedTable, items: list, literal: Literal) -> Iterable[Statement]:
     if kind == DELETE:
-        head = "DELETE FROM %s WHERE " % table.quoted_target
-        for start in range(0, len(items), 1000):
-            keys = items[start:start + 1000]
-            yield Statement(head + key_points(table.target_key, [tuple(map(literal, key)) for key in keys]), table, tuple(keys))
+        yield from delete_statements(table, items, literal)
         return
     head = "REPLACE INTO %s (%s) VALUES " % (table.quoted_target, table.target_column_list)
     enums, key_indexes = table.enum_indexes, table.key_indexes

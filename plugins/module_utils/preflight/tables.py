@@ -2,7 +2,8 @@
 
 Refused: tables the copy cannot page through or lock (no usable key,
 a non-transactional engine, old temporal formats), cascading foreign keys on
-moved tables (their changes are not in the binlog) and definitions that SHOW
+moved tables that the applier cannot follow (engine/cascades.py: their
+changes are not in the binlog) and definitions that SHOW
 CREATE TABLE prints wrongly. Reported for the operator to accept: foreign keys
 to or from a table outside the move, triggers and views, which are not moved;
 and, for the record, tables without rows and the foreign keys that are moved.
@@ -14,9 +15,10 @@ from collections import defaultdict
 from typing import Iterable, Optional
 
 from ..common.identifiers import display_table, quote_ident, quote_table
+from ..engine.cascades import cascade_refusal
 from ..engine.foreign_keys import ForeignKey, name_conflicts, read_foreign_keys, target_constraints
 from ..common.errors import DbferryError
-from ..engine.key_choice import choose_key, key_fix, read_unique_indexes
+from ..engine.key_choice import IndexColumns, choose_key, key_fix, read_unique_indexes
 from ..engine.tables import UNPRINTABLE_FIX, unprintable_columns
 from ..server import grants as grants_mod
 from ..server.connection import fetch_all
@@ -102,16 +104,19 @@ def primary_keys(ctx: Context) -> None:
     ctx.ok_unless_found("primary_key_type", before, "tables", "every key is of columns the server compares exactly.")
 
 
-def foreign_key_finding(key: ForeignKey, moved: set[tuple[str, str]]) -> Optional[tuple[str, str, str]]:
+def foreign_key_finding(key: ForeignKey, moved: set[tuple[str, str]], keys: Iterable[ForeignKey] = (),
+                        unique_indexes: Iterable[IndexColumns] = ()) -> Optional[tuple[str, str, str]]:
     """(check, message, fix) of an error about a foreign key with an end in ``moved``; None for one the move keeps.
 
-    A foreign key between two moved tables is moved (engine/foreign_keys.py). A cascade on a moved child is refused; one
-    from a table the move leaves behind to a moved parent is reported as out of the move: the target has no child rows
-    to miss.
+    A foreign key between two moved tables is moved (engine/foreign_keys.py). A cascade on a moved child that the
+    applier cannot follow is refused (engine/cascades.py, judged with the other foreign keys read, ``keys``, and the
+    child's ``unique_indexes``); one from a table the move leaves behind to a moved parent is reported as out of the
+    move: the target has no child rows to miss.
     """
     child_moved, parent_moved = (key.schema, key.table) in moved, (key.parent_schema, key.parent_table) in moved
-    if child_moved and key.cascades:
-        return "foreign_key_cascades", key.cascade_message(), key.cascade_fix()
+    refused = cascade_refusal(key, keys, moved, unique_indexes)
+    if refused is not None:
+        return ("foreign_key_cascades",) + refused
     if not parent_moved:
         return ("foreign_keys",
                 "%s, which the move leaves behind: the target's %s would reference a table the move does not fill." % (
@@ -130,15 +135,20 @@ def foreign_key_finding(key: ForeignKey, moved: set[tuple[str, str]]) -> Optiona
 
 
 def foreign_keys(ctx: Context) -> None:
-    """Foreign keys with one end outside the move (foreign_keys), and cascading actions on moved child tables, which the
-    binlog does not record (foreign_key_cascades); one check, as one scan of the constraints finds both."""
+    """Foreign keys with one end outside the move (foreign_keys), and cascading actions on moved child tables that the
+    applier cannot follow, as the binlog does not record them (foreign_key_cascades); one check, as one scan of the
+    constraints finds both."""
     moved = {(t.schema, t.name) for t in ctx.base_tables}
     before = ctx.mark()
-    kept = 0
-    for key in read_foreign_keys(ctx.source, moved):
-        found = foreign_key_finding(key, moved)
+    kept = followed = 0
+    keys = read_foreign_keys(ctx.source, moved)
+    cascading = {key.schema for key in keys if key.cascades}
+    uniques = read_unique_indexes(ctx.source, cascading) if cascading else {}
+    for key in keys:
+        found = foreign_key_finding(key, moved, keys, uniques.get((key.schema, key.table), []))
         if found is None:
             kept += 1
+            followed += bool(key.cascades)
         else:
             name, message, fix = found
             ctx.add(name, ERROR, "%s (%s)" % (key.child, key.name), message, fix)
@@ -146,7 +156,9 @@ def foreign_keys(ctx: Context) -> None:
         ctx.add("foreign_keys", OK, "tables", "%d foreign key(s) between moved tables are moved: created on the target with their "
                                               "tables, which the move writes with foreign_key_checks=0 until the cutover." % kept)
     ctx.ok_unless_found("foreign_keys", before, "tables", "no foreign keys on or into the selected tables.")
-    ctx.ok_unless_found("foreign_key_cascades", before, "tables", "no cascading foreign keys on the moved tables.")
+    ctx.ok_unless_found("foreign_key_cascades", before, "tables", (
+        "%d cascading foreign key(s) between moved tables are followed: the applier re-copies the child rows a parent's "
+        "delete or re-key changed." % followed) if followed else "no cascading foreign keys on the moved tables.")
 
 
 def foreign_key_names(ctx: Context) -> None:
