@@ -58,14 +58,6 @@ def test_cascading_actions_are_those_that_change_other_rows():
     assert ForeignKey("f", "s", "c", "s", "p", on_update="NO ACTION").cascades == []
 
 
-def test_a_cascade_refusal_names_the_constraint_why_and_the_fix():
-    key = ForeignKey("fk`1", "shop", "order lines", "shop", "orders", on_delete="CASCADE")
-    assert key.cascade_message().startswith("foreign key `fk``1` on shop.order lines references shop.orders (ON UPDATE RESTRICT, "
-                                            "ON DELETE CASCADE); ON DELETE CASCADE changes the rows of shop.order lines inside InnoDB")
-    assert "binlog records only the parent's rows" in key.cascade_message()
-    assert "ALTER TABLE `shop`.`order lines` DROP FOREIGN KEY `fk``1`" in key.cascade_fix()
-
-
 _TARGETS = {("shop", "customers"): ("shop_v2", "clients"), ("shop", "orders"): ("shop_v2", "orders"), ("crm", "kinds"): ("crm_v2", "kinds")}
 
 

@@ -19,11 +19,15 @@ def test_triggers_are_hidden_where_the_user_lacks_trigger_or_all():
 _MOVED = {("shop", "orders"), ("shop", "lines")}
 
 
-def test_a_foreign_key_between_moved_tables_is_kept_unless_it_cascades():
+def test_a_foreign_key_between_moved_tables_is_kept_unless_its_cascade_cannot_be_followed():
     assert foreign_key_finding(ForeignKey("fk", "shop", "lines", "shop", "orders", on_delete="NO ACTION"), _MOVED) is None
-    name, message, fix = foreign_key_finding(ForeignKey("fk", "shop", "lines", "shop", "orders", on_update="SET NULL"), _MOVED)
+    assert foreign_key_finding(ForeignKey("fk", "shop", "lines", "shop", "orders", on_update="SET NULL"), _MOVED) is None
+    name, message, fix = foreign_key_finding(ForeignKey("fk", "shop", "lines", "shop", "lines", on_update="SET NULL"), _MOVED)
     assert name == "foreign_key_cascades" and "ON UPDATE SET NULL changes the rows of shop.lines" in message
-    assert fix.startswith("move without the cascade")
+    assert "it references its own table" in message and "move without the cascade" in fix
+    name, message, fix = foreign_key_finding(ForeignKey("fk", "shop", "lines", "crm", "customers", on_delete="CASCADE"), _MOVED)
+    assert name == "foreign_key_cascades" and "its parent crm.customers is not in the move" in message
+    assert fix.startswith("add crm.customers to the move")
 
 
 def test_a_foreign_key_with_an_end_outside_the_move_is_reported_with_the_table_to_add():
