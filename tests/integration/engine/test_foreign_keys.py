@@ -2,8 +2,8 @@
 
 Parent and child move together under an application's writes and are cut
 over by the modules, with schemas renamed; the target ends equal to the
-source, with every constraint on the renamed tables and no orphan. A
-cascading constraint stops the move before it writes anything.
+source, with every constraint on the renamed tables and no orphan. The
+rules of a constraint are read whatever its name (cascades: test_cascades.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_table
 from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.cutover import cut_over
 from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.orphans import refuse_orphans
-from ansible_collections.dbferry.mysql.plugins.module_utils.engine.foreign_keys import refuse_cascades
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine.cascades import read_followed
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev.load import Load, ServerSession, Transaction
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import execute, fetch_all, fetch_value
 
@@ -149,57 +149,26 @@ def test_parent_and_child_move_under_writes_and_cut_over_with_every_constraint(a
             sql(server, "SET SESSION foreign_key_checks = 0", *("DROP DATABASE IF EXISTS `%s`" % name for name in (db, ref, target_db, target_ref)))
 
 
-def test_a_cascading_foreign_key_stops_the_move_before_it_writes(servers, db, tmp_path):
-    """The engine refuses what preflight refuses (foreign_key_cascades), in case preflight was skipped."""
-    sql(servers.source, "CREATE TABLE `%s`.parent (id INT PRIMARY KEY) ENGINE=InnoDB" % db,
-        "CREATE TABLE `%s`.child (id INT PRIMARY KEY, p INT, CONSTRAINT fk_p FOREIGN KEY (p) REFERENCES parent (id) ON UPDATE CASCADE) "
-        "ENGINE=InnoDB" % db)
-    ferry = FerryThread(move_config(servers, db, tmp_path / "state"))
-    ferry.thread.join(60)  # it ends by itself, refusing the move
-    assert isinstance(ferry.error, DbferryError), ferry.error
-    raised = ferry.error
-    assert raised.obj == "%s.child (fk_p)" % db
-    assert "ON UPDATE CASCADE changes the rows of %s.child inside InnoDB" % db in str(raised)
-    assert "DROP FOREIGN KEY `fk_p`" in raised.fix
-    with root_session(servers.target) as conn:
-        assert not fetch_all(conn, "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (db,))
-        assert not fetch_value(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '_dbferry' AND TABLE_NAME = 'moves'") or \
-            not fetch_value(conn, "SELECT COUNT(*) FROM _dbferry.moves WHERE name = %s", ("m-" + db.replace("_", "-")[:40],))
-
-
-def test_a_cascade_on_a_constraint_named_with_a_newline_is_refused(servers, db):
+def test_a_cascade_on_a_constraint_named_with_a_newline_is_found(servers, db):
     # SHOW CREATE TABLE prints the name raw, over two lines: rules() finds no line starting with the whole prefix.
     sql(servers.source, "CREATE TABLE `%s`.parent (id INT PRIMARY KEY) ENGINE=InnoDB" % db,
         "CREATE TABLE `%s`.child (id INT PRIMARY KEY, p INT, CONSTRAINT `fk\nnl` FOREIGN KEY (p) REFERENCES parent (id) "
         "ON DELETE CASCADE) ENGINE=InnoDB" % db)
-    with root_session(servers.source) as conn, pytest.raises(DbferryError, match="ON DELETE CASCADE"):
-        refuse_cascades(conn, [(db, "parent"), (db, "child")])
+    with root_session(servers.source) as conn:
+        assert [(key.name, key.on_delete) for key in read_followed(conn, [(db, "parent"), (db, "child")])] == [("fk\nnl", "CASCADE")]
 
 
-def test_a_cascade_is_refused_when_the_server_does_not_quote_show_create(servers, db):
+def test_a_cascade_is_found_when_the_server_does_not_quote_show_create(servers, db):
     # A global sql_quote_show_create=0 (the session's default) prints `CONSTRAINT fk_p FOREIGN KEY (p) ...`, unquoted.
     sql(servers.source, "CREATE TABLE `%s`.parent (id INT PRIMARY KEY) ENGINE=InnoDB" % db,
         "CREATE TABLE `%s`.child (id INT PRIMARY KEY, p INT, CONSTRAINT fk_p FOREIGN KEY (p) REFERENCES parent (id) "
         "ON DELETE CASCADE) ENGINE=InnoDB" % db)
     sql(servers.source, "SET GLOBAL sql_quote_show_create = 0")
     try:
-        with root_session(servers.source) as conn, pytest.raises(DbferryError, match="ON DELETE CASCADE"):
-            refuse_cascades(conn, [(db, "parent"), (db, "child")])
+        with root_session(servers.source) as conn:
+            assert [(key.name, key.on_delete) for key in read_followed(conn, [(db, "parent"), (db, "child")])] == [("fk_p", "CASCADE")]
     finally:
         sql(servers.source, "SET GLOBAL sql_quote_show_create = 1")
-
-
-def test_a_cascade_from_a_parent_outside_the_move_is_refused(servers, db):
-    # The parent's deletes cascade to moved child rows, unseen by the binlog; children_only finds it.
-    other = db + "_o"
-    sql(servers.source, "CREATE DATABASE `%s`" % other, "CREATE TABLE `%s`.parent (id INT PRIMARY KEY) ENGINE=InnoDB" % other,
-        "CREATE TABLE `%s`.child (id INT PRIMARY KEY, p INT, CONSTRAINT fk_p FOREIGN KEY (p) REFERENCES `%s`.parent (id) "
-        "ON DELETE CASCADE) ENGINE=InnoDB" % (db, other))
-    try:
-        with root_session(servers.source) as conn, pytest.raises(DbferryError, match="ON DELETE CASCADE"):
-            refuse_cascades(conn, [(db, "child")])
-    finally:
-        sql(servers.source, "SET SESSION foreign_key_checks = 0", "DROP DATABASE `%s`" % other)
 
 
 def test_two_constraints_of_one_name_in_one_target_schema_stop_the_move_before_it_writes(servers, db, tmp_path):

@@ -121,16 +121,21 @@ def test_a_constraint_name_the_target_schema_holds_is_an_error(ansible, servers,
     assert only_check(run_preflight(ansible, servers, db), "foreign_key_names", "ok")
 
 
-def test_cascading_foreign_key_cannot_be_allowed(ansible, servers, db):
+def test_a_cascade_between_moved_tables_is_followed_one_that_cannot_be_is_an_error_that_cannot_be_allowed(ansible, servers, db):
     sql(servers.source,
         "CREATE TABLE `%s`.parent (id INT PRIMARY KEY)" % db,
         "CREATE TABLE `%s`.child (id INT PRIMARY KEY, p INT, FOREIGN KEY (p) REFERENCES parent (id) ON DELETE CASCADE)" % db)
+    run = run_preflight(ansible, servers, db)
+    assert not run.failed, run.result.get("msg")
+    assert only_check(run, "foreign_key_cascades", "ok")["message"].startswith("1 cascading foreign key(s) between moved tables are followed")
+
+    sql(servers.source, "CREATE TABLE `%s`.node (id INT PRIMARY KEY, up INT, FOREIGN KEY (up) REFERENCES node (id) ON DELETE SET NULL)" % db)
     run = run_preflight(ansible, servers, db, allow=["foreign_keys"])
     check = only_check(run, "foreign_key_cascades")
-    assert check["object"] == "%s.child (child_ibfk_1)" % db
-    assert "ON DELETE CASCADE changes the rows of %s.child inside InnoDB, and the row-based binlog records only the parent's rows" % db \
-        in check["message"]
-    assert "move without the cascade" in check["fix"] and "DROP FOREIGN KEY `child_ibfk_1`" in check["fix"]
+    assert check["object"] == "%s.node (node_ibfk_1)" % db
+    assert "ON DELETE SET NULL changes the rows of %s.node inside InnoDB, unseen by the row-based binlog, and it references its own " \
+           "table" % db in check["message"]
+    assert "move without the cascade" in check["fix"] and "DROP FOREIGN KEY `node_ibfk_1`" in check["fix"]
     assert check["allowed"] is False and run.failed
 
     run = run_preflight(ansible, servers, db, allow=["foreign_key_cascades"])
