@@ -11,6 +11,8 @@ started however the run ends, writes bench/results/bench-<UTC time>.json and pri
            with single-row and with multi-row transactions; the agent's peak RSS
   ranges   copy_ranges.py: one big table (5M rows unless --rows) copied in the default key ranges at once against one
            range, with and without inline verification (issue 19: 1.3x)
+  cascades cascade_apply.py: the applier's rate on a backlog of parent deletes that cascade to children, next to
+           one of changes that cascade nothing (issue 16)
   cutover  cutover_window.py: the read-only window of a move under 500 writes/s with inline verification
   alter    alter.py: an online schema change (issue 14) by dbferry next to the server's ALTER and pt-online-schema-change,
            idle and under 400 writes/s, with a GTID replica's lag; dbferry's peak RSS
@@ -41,6 +43,7 @@ from typing import Any, Callable, NoReturn, Optional
 
 import alter
 import binlog_apply
+import cascade_apply
 import copy_phase
 import copy_ranges
 import cutover_window
@@ -52,6 +55,7 @@ from harness import RESULTS, Bench, Figure, Options, log
 
 PARTS: dict[str, Callable[[Bench, Options], tuple[list[Figure], dict[str, Any]]]] = {
     "copy": copy_phase.measure, "keys": key_kinds.measure, "ranges": copy_ranges.measure, "apply": binlog_apply.measure,
+    "cascades": cascade_apply.measure,
     "cutover": cutover_window.measure, "alter": alter.measure, "userlevel": userlevel.measure, "size": size_scale.measure,
     "many": many_moves.measure}
 
