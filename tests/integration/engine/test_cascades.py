@@ -224,6 +224,25 @@ def test_children_changed_after_a_held_cascade_are_re_copied_as_the_source_has_t
         ferry.finish()
 
 
+def test_a_child_inserted_and_cascaded_away_in_one_transaction_is_not_left_on_the_target(servers, db, tmp_path):
+    """The binlog has the child's insert and its parent's delete, not the cascade between them: the target had no such
+    child before the batch, so only the batch's own events name it for the re-copy."""
+    _make_families(servers, db, parents=10)
+    ferry = FerryThread(move_config(servers, db, tmp_path / "state"))
+    try:
+        wait_caught_up(servers, ferry.config.name)
+        with root_session(servers.source) as conn:
+            conn.begin()
+            conn.cursor().execute("INSERT INTO `%s`.kids (id, p, v) VALUES (900, 5, 1)" % db)
+            conn.cursor().execute("INSERT INTO `%s`.notes (id, p, v) VALUES (900, 5, 1)" % db)
+            conn.cursor().execute("DELETE FROM `%s`.parent WHERE id = 5" % db)
+            conn.commit()
+        wait_caught_up(servers, ferry.config.name)
+        _assert_moved(servers, db)
+    finally:
+        ferry.finish()
+
+
 def test_re_copied_children_are_marked_dirty_for_inline_verification(servers, db, tmp_path):
     """With verify.inline, the keys the re-copy wrote are dirty: the re-verifier (held here) compares them again."""
     _make_families(servers, db, parents=20)
