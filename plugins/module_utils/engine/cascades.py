@@ -35,9 +35,9 @@ target has them, so every later change to them is later in the binlog: a
 logged one is applied again over them, harmlessly (step 3's argument), and
 a cascaded one comes with its parent's change, whose batch re-copies them
 again. Keys read that the cascade did not change are copied again to the
-same effect. A batch without such a parent change costs one dictionary
-lookup per row change of a parent table (of_batch), and nothing for the
-other tables.
+same effect. A batch without such a parent change costs a dictionary
+lookup per row change, and for a parent's update a comparison of the
+referenced columns (of_batch); its target transaction is the one it was.
 
 What the re-copy cannot follow is refused before the move writes anything
 (cascade_refusal, by preflight's foreign_key_cascades and again by the
@@ -184,7 +184,7 @@ class BatchCascades:
             keys = found.setdefault(child, set())
             for columns, values in by_columns.items():
                 target_columns = [child.target_columns[child.columns.index(c)] for c in columns]
-                ordered = sorted(values, key=repr)
+                ordered = sorted(values, key=repr)  # one order of locks from batch to batch
                 for start in range(0, len(ordered), CHUNK):
                     chunk = ordered[start:start + CHUNK]
                     where = key_points(target_columns, [("%s",) * len(columns)] * len(chunk), with_arguments=True)
