@@ -57,6 +57,11 @@ class FerryThread:
         except BaseException as exc:  # noqa: BLE001 - surfaced by finish()  # pylint: disable=broad-exception-caught
             self.error = exc
 
+    def check(self) -> None:
+        """Raise the ferry's error once its thread ended: a wait for its progress fails at once, not at its timeout."""
+        if not self.thread.is_alive():
+            raise AssertionError("the ferry ended: %r" % (self.error,)) from self.error
+
     def finish(self) -> None:
         self.stop.set()
         self.thread.join(60)

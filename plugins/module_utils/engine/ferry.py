@@ -36,7 +36,7 @@ from . import state
 from .applier import ApplyHook, apply_binlog
 from ..binlog.changes import Transaction
 from ..config.move_config import MoveConfig
-from ..server.connection import close_quietly, connect, fetch_all, fetch_value
+from ..server.connection import close_quietly, connect, error_text, fetch_all, fetch_value
 from .copier import CopyHook, TableCopier
 from .cascades import CascadePlan, read_followed
 from .foreign_keys import refuse_name_conflicts
@@ -48,7 +48,7 @@ from ..common.workers import WorkerPool
 from ..server.flavor import Flavor, detect_flavor, refuse_unsupported_source
 from ..controls.hooks import Hooks
 from ..verify.inline import Reverifier
-from ..common.retry import is_transient
+from ..common.retry import Backoff, is_transient
 from .tables import MovedTable, check_target_tables, create_target_tables, drop_target_tables, read_tables, source_definitions
 from .selection import unmatched_error
 from ..binlog.replica_id import check_server_id
@@ -152,6 +152,25 @@ class Ferry:
         finally:
             close_quietly(source, target)
 
+    def _prepare_reconnecting(self, stop: threading.Event) -> tuple[Flavor, list[MovedTable], state.MoveState]:
+        """prepare() and the status's row estimates, tried again after a lost connection (a killed session, a server
+        restart), as the copy and the applier are: a move must not die of one KILL in its first second.
+
+        Trying again is safe at any point of prepare(): a move recorded as ``preparing`` takes the tables an interrupted
+        try made (still empty) and reads a new start position; one recorded with its start position only resumes.
+        """
+        backoff = Backoff("preparing move %s" % self.config.name)
+        while True:
+            try:
+                flavor, tables, recorded = self.prepare()
+                self._estimate(tables, recorded)
+                return flavor, tables, recorded
+            except Exception as exc:  # noqa: BLE001 - transient ones are tried again, the rest re-raised
+                if not is_transient(exc) or stop.is_set():
+                    raise
+                self.log.event("prepare_retry", error=error_text(exc))
+                backoff.failed(exc)
+
     def _range_bounds(self, source: Any, tables: list[MovedTable]) -> dict[tuple[str, str], list]:
         """The keys between the ranges of each table big enough to copy in several (key_ranges.py), chosen once: the
         move records them, and its restarts copy the same ranges."""
@@ -234,8 +253,7 @@ class Ferry:
 
     def _run(self, stop: threading.Event) -> None:
         self.hooks.check()
-        flavor, tables, recorded = self.prepare()
-        self._estimate(tables, recorded)
+        flavor, tables, recorded = self._prepare_reconnecting(stop)
         self.status.applied(recorded.applied_position, None, 0)
         self.log.event("run", applied_position=recorded.applied_position,
                        tables_left=sum(1 for c in recorded.cursors.values() if not c.done))

@@ -21,6 +21,7 @@ from integration_support import ROOT, root_session, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import connect, execute, fetch_all
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine import state
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.keys import decode_key
 
 TYPES_DDL = """CREATE TABLE `{db}`.types (
@@ -506,12 +507,41 @@ def test_killed_connections_are_reopened(servers, db, tmp_path):
                             killed += 1
                         except Exception:  # noqa: BLE001 - it may have ended by itself  # pylint: disable=broad-exception-caught
                             pass
-        wait_caught_up(servers, ferry.config.name, timeout=180)
+        wait_caught_up(servers, ferry.config.name, timeout=180, alive=ferry.check)
     finally:
-        settle(servers, load, ferry.config.name)
+        settle(servers, load, ferry.config.name, alive=ferry.check)
     ferry.finish()
     assert killed >= 10
     assert_same(servers, db)
+
+
+def test_a_session_killed_while_the_move_prepares_is_reopened(servers, db, tmp_path, monkeypatch):
+    """The target session of prepare() killed by the server just after the start position is recorded (its next read
+    gets 2013, as from a DBA's KILL): the move prepares again, resumes its recorded start, and ends exact."""
+    make_load_tables(servers, db, 500)
+    load = DmlLoad(servers, db, connections=1, seed=41, per_second=100)
+    loads = []
+    real_load = state.load
+
+    def killed_after_the_start(conn, name):
+        loads.append(name)
+        if len(loads) == 2:  # the first prepare's read after state.start: its session is killed first
+            with root_session(servers.target) as root:
+                execute(root, "KILL %d" % conn.thread_id())
+        return real_load(conn, name)
+
+    monkeypatch.setattr(state, "load", killed_after_the_start)
+    ferry = FerryThread(move_config(servers, db, tmp_path / "state"))
+    try:
+        wait_caught_up(servers, ferry.config.name, alive=ferry.check)
+    finally:
+        settle(servers, load, ferry.config.name, alive=ferry.check)
+    ferry.finish()
+    events = [json.loads(line) for line in (tmp_path / "state" / "ferry.log").read_text().splitlines()]
+    names = [event["event"] for event in events]
+    assert names.count("prepare_retry") == 1 and names.count("start_position") == 1 and "failed" not in names, names
+    assert len(loads) >= 3
+    assert assert_same(servers, db) > 400
 
 
 def test_ddl_on_a_moved_table_stops_the_move(servers, db, tmp_path):
