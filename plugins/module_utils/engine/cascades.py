@@ -68,7 +68,7 @@ from typing import Any, Iterable, Optional, Sequence
 from ..binlog.changes import DELETE, UPDATE, RowChange
 from ..common.errors import DbferryError
 from ..common.identifiers import for_arguments, quote_ident
-from ..server.connection import execute, fetch_all, literal
+from ..server.connection import execute, fetch_all, literal, placeholders
 from .copier import printed_rows, row_select
 from .foreign_keys import ForeignKey, read_foreign_keys
 from .key_choice import IndexColumns, read_unique_indexes
@@ -89,12 +89,12 @@ RECOPY_LOCK_WAIT_SECONDS = 5
 
 
 def cascade_refusal(key: ForeignKey, keys: Iterable[ForeignKey], moved: set[tuple[str, str]],
-                    unique_indexes: Iterable[IndexColumns]) -> Optional[tuple[str, str]]:
+                    unique_indexes: Iterable[IndexColumns], generated: Iterable[str] = ()) -> Optional[tuple[str, str]]:
     """(message, fix) of why a move cannot follow the cascade of ``key`` (module docstring); None when it can, or when
     ``key`` has no cascade or its child is not moved.
 
     ``keys`` are the other foreign keys read with it (a chain needs the cascading keys of moved children among them);
-    ``unique_indexes`` are the child table's.
+    ``unique_indexes`` and ``generated`` (column names) are the child table's.
     """
     child, parent = (key.schema, key.table), (key.parent_schema, key.parent_table)
     if not key.cascades or child not in moved:
@@ -113,6 +113,8 @@ def cascade_refusal(key: ForeignKey, keys: Iterable[ForeignKey], moved: set[tupl
         below = [k for k in others if (k.parent_schema, k.parent_table) == child]
         above = [k for k in others if (k.schema, k.table) == parent]
         indexes = [index for index in unique_indexes if set(index.columns) & set(key.columns)]
+        # A generated column may be computed from the foreign key columns: a cascade that writes them moves its values too.
+        computed = [index for index in unique_indexes if set(index.columns) & set(generated)]
         if below:
             reason = "%s is itself the parent of cascading foreign key %s on %s: its rows changed by this cascade would cascade " \
                      "again, unseen" % (key.child, quote_ident(below[0].name), below[0].child)
@@ -126,6 +128,12 @@ def cascade_refusal(key: ForeignKey, keys: Iterable[ForeignKey], moved: set[tupl
                      "their key: a unique value that moves between rows unseen can collide with a row the target has not " \
                      "caught up on" % (key.child, quote_ident(indexes[0].name))
             alternative = "use ON UPDATE RESTRICT, or do not change the referenced columns of %s during the move" % key.parent
+        elif (key.on_update == "CASCADE" or "SET NULL" in (key.on_delete, key.on_update)) and computed:
+            reason = "%s's unique index %s holds a generated column, which the cascade's new values of %s can change, and the " \
+                     "move re-copies cascaded rows by their key: a unique value that moves between rows unseen can collide with a " \
+                     "row the target has not caught up on" % (key.child, quote_ident(computed[0].name), key.child)
+            alternative = "drop the unique index %s for the move and add it again after the cutover, or use RESTRICT" % (
+                quote_ident(computed[0].name))
         else:
             return None
     message = "%s; %s changes the rows of %s inside InnoDB, unseen by the row-based binlog, and %s." % (
@@ -133,6 +141,19 @@ def cascade_refusal(key: ForeignKey, keys: Iterable[ForeignKey], moved: set[tupl
     fix = ("%s; or move without the cascade: drop it on the source for the move (%s) and add it again after the cutover, with "
            "the application changing the child rows itself meanwhile." % (alternative, key.drop_statement()))
     return message, fix
+
+
+def read_generated_columns(conn: Any, schemas: Iterable[str]) -> dict[tuple[str, str], set[str]]:
+    """(schema, table) -> the names of its generated columns, for the tables of ``schemas`` (cascade_refusal)."""
+    wanted = sorted(set(schemas))
+    if not wanted:
+        return {}
+    rows = fetch_all(conn, "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS WHERE IS_GENERATED = 'ALWAYS' "
+                           "AND TABLE_SCHEMA IN (%s)" % placeholders(len(wanted)), wanted)
+    found: dict[tuple[str, str], set[str]] = {}
+    for schema, table, column in rows:
+        found.setdefault((schema, table), set()).add(column)
+    return found
 
 
 def read_followed(conn: Any, moved: Iterable[tuple[str, str]]) -> list[ForeignKey]:
@@ -148,8 +169,9 @@ def read_followed(conn: Any, moved: Iterable[tuple[str, str]]) -> list[ForeignKe
     if not cascading:
         return []
     uniques = read_unique_indexes(conn, {key.schema for key in cascading})
+    generated = read_generated_columns(conn, {key.schema for key in cascading})
     for key in cascading:
-        found = cascade_refusal(key, keys, moved, uniques.get((key.schema, key.table), []))
+        found = cascade_refusal(key, keys, moved, uniques.get((key.schema, key.table), []), generated.get((key.schema, key.table), ()))
         if found is not None:
             raise DbferryError(found[0], obj="%s (%s)" % (key.child, key.name), fix=found[1])
     return cascading

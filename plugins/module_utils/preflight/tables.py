@@ -15,7 +15,7 @@ from collections import defaultdict
 from typing import Iterable, Optional
 
 from ..common.identifiers import display_table, quote_ident, quote_table
-from ..engine.cascades import cascade_refusal
+from ..engine.cascades import cascade_refusal, read_generated_columns
 from ..engine.foreign_keys import ForeignKey, name_conflicts, read_foreign_keys, target_constraints
 from ..common.errors import DbferryError
 from ..engine.key_choice import IndexColumns, choose_key, key_fix, read_unique_indexes
@@ -105,16 +105,16 @@ def primary_keys(ctx: Context) -> None:
 
 
 def foreign_key_finding(key: ForeignKey, moved: set[tuple[str, str]], keys: Iterable[ForeignKey] = (),
-                        unique_indexes: Iterable[IndexColumns] = ()) -> Optional[tuple[str, str, str]]:
+                        unique_indexes: Iterable[IndexColumns] = (), generated: Iterable[str] = ()) -> Optional[tuple[str, str, str]]:
     """(check, message, fix) of an error about a foreign key with an end in ``moved``; None for one the move keeps.
 
     A foreign key between two moved tables is moved (engine/foreign_keys.py). A cascade on a moved child that the
     applier cannot follow is refused (engine/cascades.py, judged with the other foreign keys read, ``keys``, and the
-    child's ``unique_indexes``); one from a table the move leaves behind to a moved parent is reported as out of the
+    child's ``unique_indexes`` and ``generated`` columns); one from a table the move leaves behind to a moved parent is reported as out of the
     move: the target has no child rows to miss.
     """
     child_moved, parent_moved = (key.schema, key.table) in moved, (key.parent_schema, key.parent_table) in moved
-    refused = cascade_refusal(key, keys, moved, unique_indexes)
+    refused = cascade_refusal(key, keys, moved, unique_indexes, generated)
     if refused is not None:
         return ("foreign_key_cascades",) + refused
     if not parent_moved:
@@ -144,8 +144,9 @@ def foreign_keys(ctx: Context) -> None:
     keys = read_foreign_keys(ctx.source, moved)
     cascading = {key.schema for key in keys if key.cascades}
     uniques = read_unique_indexes(ctx.source, cascading) if cascading else {}
+    generated = read_generated_columns(ctx.source, cascading)
     for key in keys:
-        found = foreign_key_finding(key, moved, keys, uniques.get((key.schema, key.table), []))
+        found = foreign_key_finding(key, moved, keys, uniques.get((key.schema, key.table), []), generated.get((key.schema, key.table), ()))
         if found is None:
             kept += 1
             followed += bool(key.cascades)

@@ -105,3 +105,15 @@ def test_a_parent_delete_and_re_key_name_the_old_values_and_the_batch_s_child_ke
     assert found is not None
     assert found.old_values == {_CHILD: {("p",): {(1,), (5,)}, ("pc",): {(20,)}}}
     assert found.event_keys == {_CHILD: {(7,), (8,), (9,)}}
+
+
+def test_a_unique_index_on_a_generated_column_is_refused_where_the_cascade_writes_values():
+    """A generated column may be computed from the foreign key columns: ON UPDATE CASCADE and SET NULL would move its
+    unique values between rows unseen. ON DELETE CASCADE only removes rows: followed."""
+    generated_unique = IndexColumns("uq_g", ("g",), (None,), True, (None,))
+    for rules in ({"on_update": "CASCADE"}, {"on_delete": "SET NULL"}):
+        message, fix = cascade_refusal(_key(**rules), [], _MOVED, [_PRIMARY, generated_unique], generated=["g"])
+        assert "s.child's unique index `uq_g` holds a generated column" in message
+        assert fix.startswith("drop the unique index `uq_g` for the move")
+    assert cascade_refusal(_key(on_delete="CASCADE"), [], _MOVED, [_PRIMARY, generated_unique], generated=["g"]) is None
+    assert cascade_refusal(_key(on_update="CASCADE"), [], _MOVED, [_PRIMARY, generated_unique], generated=["other"]) is None
