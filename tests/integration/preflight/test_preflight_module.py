@@ -143,6 +143,15 @@ def test_a_cascade_between_moved_tables_is_followed_one_that_cannot_be_is_an_err
     assert "allow" in run.result["msg"] and "foreign_key_cascades" in run.result["msg"]
     assert "checks" not in run.result  # refused by the argument spec, before connecting
 
+    # a unique index on a generated column of the child (read from the catalog for the check): refused too
+    sql(servers.source, "DROP TABLE `%s`.node" % db,
+        "ALTER TABLE `%s`.child ADD COLUMN g INT AS (p) VIRTUAL, ADD UNIQUE KEY uq_g (g), "
+        "ADD CONSTRAINT fk_up FOREIGN KEY (p) REFERENCES parent (id) ON UPDATE CASCADE" % db)
+    run = run_preflight(ansible, servers, db)
+    check = only_check(run, "foreign_key_cascades")
+    assert check["object"] == "%s.child (fk_up)" % db and run.failed
+    assert "unique index `uq_g` holds a generated column" in check["message"]
+
 
 def test_statement_binlog_format_sandbox(ansible, servers, db, tmp_path):
     """A sandbox started by `dbferry sandbox up --option binlog-format=STATEMENT`."""
