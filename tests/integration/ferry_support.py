@@ -17,7 +17,7 @@ from integration_support import ROOT, Servers, root_session
 from ansible_collections.dbferry.mysql.plugins.module_utils.binlog import gtid
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.move_config import parse_config
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev.load import Load, ServerSession, Transaction
-from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import execute, fetch_all, fetch_value
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import connect, execute, fetch_all, fetch_value
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.ferry import Ferry
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
@@ -272,3 +272,25 @@ def kill_and_restart(start: Callable[[], Any], delays: list[float], log_path: Pa
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     return start()
+
+
+class AppStatement:
+    """Runs one statement as the app user in a thread, so a test can see it wait for the copier's locks."""
+
+    def __init__(self, servers: Servers, statement: str) -> None:
+        self.statement = statement
+        self.done = threading.Event()
+        self.error = None
+        self.thread = threading.Thread(target=self._run, args=(servers,), daemon=True)
+        self.thread.start()
+
+    def _run(self, servers: Servers) -> None:
+        try:
+            conn = connect(servers.source.spec("app"))
+            try:
+                execute(conn, self.statement)
+            finally:
+                conn.close()
+        except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
+            self.error = exc
+        self.done.set()

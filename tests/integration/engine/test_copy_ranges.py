@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from ferry_support import (DmlLoad, FerryThread, assert_same, make_load_tables, move_config, settle, start_cli, wait_caught_up,
+from ferry_support import (AppStatement, DmlLoad, FerryThread, assert_same, make_load_tables, move_config, settle, start_cli, wait_caught_up,
                            write_config)
 from integration_support import Servers, root_session, sql
 from osc_support import AlterThread, alter_options, alter_runs, assert_projection, copy_cursor, projected_rows
@@ -27,7 +27,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.engine import state
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.key_ranges import choose_bounds
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.keys import key_for_output
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.tables import read_tables
-from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import connect, execute, fetch_all
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import execute, fetch_all
 
 RANGES = {"ranges": 4, "range_min_rows": 1}
 
@@ -114,25 +114,6 @@ def test_tables_in_ranges_copy_exactly_under_a_write_load_and_show_each_range(se
     assert sorted(copied) == sorted(("%s.%s" % (db, t), n) for t in ranges for n in range(4))
 
 
-class _Racer(threading.Thread):
-    """One statement as the app user, in a thread, so that the test sees it wait for the copier's locks."""
-
-    def __init__(self, servers: Servers, statement: str) -> None:
-        super().__init__(daemon=True)
-        self.servers, self.statement, self.error = servers, statement, None
-        self.start()
-
-    def run(self) -> None:
-        try:
-            conn = connect(self.servers.source.spec("app"))
-            try:
-                execute(conn, self.statement)
-            finally:
-                conn.close()
-        except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
-            self.error = exc
-
-
 #: Keys 10, 20, .. 1000: the ranges end at 257, 505 and 752, so range 1's first batch is keys 260 to 300.
 EDGE_RACES = {
     "insert_between_the_bound_and_the_range_first_row": "INSERT INTO `{db}`.t VALUES (258, -1)",
@@ -153,15 +134,13 @@ def test_race_at_the_edge_of_a_range(servers, db, tmp_path, race):
 
     def hook(_table, rows):
         if rows[0][0] == (260,) and not raced:
-            raced["racer"] = _Racer(servers, EDGE_RACES[race].format(db=db))
-            raced["racer"].join(0.5)
-            raced["blocked"] = raced["racer"].is_alive()
+            raced["racer"] = AppStatement(servers, EDGE_RACES[race].format(db=db))
+            raced["blocked"] = not raced["racer"].done.wait(0.5)
 
     copy = dict(RANGES, batch_rows=5, concurrency=4, read_ahead=0, writers=1)
     ferry = FerryThread(move_config(servers, db, tmp_path / "state", copy=copy), copy_hook=hook)
     wait_caught_up(servers, ferry.config.name)
-    raced["racer"].join(30)
-    assert not raced["racer"].is_alive() and raced["racer"].error is None, raced["racer"].error
+    assert raced["racer"].done.wait(30) and raced["racer"].error is None, raced["racer"].error
     wait_caught_up(servers, ferry.config.name)
     ferry.finish()
     assert raced["blocked"], "the racing write did not wait for the held batch's locks"

@@ -15,7 +15,7 @@ import time
 from typing import Optional
 
 import pytest
-from ferry_support import (DmlLoad, FerryThread, applied_state, assert_same, kill_and_restart, make_load_tables, move_config, settle,
+from ferry_support import (AppStatement, DmlLoad, FerryThread, applied_state, assert_same, kill_and_restart, make_load_tables, move_config, settle,
                            start_cli, wait_caught_up, write_config)
 from integration_support import ROOT, root_session, sql
 
@@ -184,28 +184,6 @@ def test_empty_one_row_zero_and_negative_keys_and_rename(servers, db, tmp_path):
         sql(servers.target, "DROP DATABASE IF EXISTS `%s`" % target_db)
 
 
-class _Racer:
-    """Runs one statement as the app user in a thread, so a test can see it wait for the copier's locks."""
-
-    def __init__(self, servers, statement: str) -> None:
-        self.statement = statement
-        self.done = threading.Event()
-        self.error = None
-        self.thread = threading.Thread(target=self._run, args=(servers,), daemon=True)
-        self.thread.start()
-
-    def _run(self, servers) -> None:
-        try:
-            conn = connect(servers.source.spec("app"))
-            try:
-                execute(conn, self.statement)
-            finally:
-                conn.close()
-        except Exception as exc:  # noqa: BLE001  # pylint: disable=broad-exception-caught
-            self.error = exc
-        self.done.set()
-
-
 RACES = {
     "update_in_batch": "UPDATE `{db}`.t SET v = v + 100 WHERE id = 30",
     "delete_in_batch": "DELETE FROM `{db}`.t WHERE id = 20",
@@ -234,7 +212,7 @@ def _race_the_first_batch(servers, db, tmp_path, race: str, read_ahead: int, rea
         while not ready() and time.monotonic() < deadline:
             time.sleep(0.2)  # ready() may read INNODB_TRX, a cache that a reader refreshes only after 0.1 s without reads
         raced["ready"] = ready()
-        racer = _Racer(servers, RACES[race].format(db=db))
+        racer = AppStatement(servers, RACES[race].format(db=db))
         # Does the write wait for the copier's locks while it holds them?
         raced["blocked"] = not racer.done.wait(0.5)
         raced["racer"] = racer
@@ -343,7 +321,7 @@ def test_race_with_a_later_batch_committed_first(servers, db, tmp_path, held_bat
     try:
         assert _target_keys(servers, db)[:5] == [60, 70, 80, 90, 100], "batch 2 is not on the target"
         assert _cursor(servers, ferry.config.name) == (None, 0), "the cursor claims batch 2 while batch 1 is not committed"
-        racer = _Racer(servers, "UPDATE `%s`.t SET v = -70 WHERE id = 70" % db)
+        racer = AppStatement(servers, "UPDATE `%s`.t SET v = -70 WHERE id = 70" % db)
         assert racer.done.wait(10) and racer.error is None, "a write to batch 2, already on the target, waited: %s" % racer.error
         if held_batch_ends == "killed":
             with root_session(servers.target) as conn:
@@ -363,7 +341,7 @@ def test_a_failed_writer_ends_its_batch_source_locks_at_once(servers, db, tmp_pa
     batch goes through while the copy is still held up; the copy then starts again from the cursor."""
     ferry, waiting, blocker = _hold_batch_one_on_the_target(servers, db, tmp_path, 1)
     try:
-        racer = _Racer(servers, "UPDATE `%s`.t SET v = -30 WHERE id = 30" % db)
+        racer = AppStatement(servers, "UPDATE `%s`.t SET v = -30 WHERE id = 30" % db)
         assert not racer.done.wait(0.5), "the write to batch 1 did not wait for the batch's shared lock"
         with root_session(servers.target) as conn:
             execute(conn, "KILL CONNECTION %s" % int(waiting))
