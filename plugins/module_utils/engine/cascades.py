@@ -72,7 +72,7 @@ from ..server.connection import execute, fetch_all, literal, placeholders
 from .copier import printed_rows, row_select
 from .foreign_keys import ForeignKey, read_foreign_keys
 from .key_choice import IndexColumns, read_unique_indexes
-from .keys import KeyValue, in_args, key_points
+from .keys import KeyValue, in_args, in_condition
 from .rows import copy_rows, delete_statements, execute_statement
 from .tables import MovedTable
 
@@ -209,7 +209,7 @@ class BatchCascades:
                 ordered = sorted(values, key=repr)  # one order of locks from batch to batch
                 for start in range(0, len(ordered), CHUNK):
                     chunk = ordered[start:start + CHUNK]
-                    where = key_points(target_columns, [("%s",) * len(columns)] * len(chunk), with_arguments=True)
+                    where = in_condition(target_columns, len(chunk))
                     rows = fetch_all(target, "SELECT %s FROM %s WHERE %s FOR UPDATE" % (
                         ", ".join(for_arguments(quote_ident(c)) for c in child.target_key), child.target_sql, where), in_args(chunk))
                     keys.update(tuple(row) for row in rows)
@@ -282,7 +282,7 @@ class CascadePlan:
             ordered = sorted(keys, key=repr)
             for start in range(0, len(ordered), CHUNK):
                 chunk = ordered[start:start + CHUNK]
-                where = key_points(child.key, [("%s",) * len(child.key)] * len(chunk), with_arguments=True)
+                where = in_condition(child.key, len(chunk))
                 read = fetch_all(source, "%s WHERE %s %s" % (row_select(child), where, self.lock_clause), in_args(chunk))
                 rows, lenient = printed_rows(child, read)
                 with target.cursor() as cursor:
