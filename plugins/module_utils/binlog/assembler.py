@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 from . import events
 from .buffer import EventBuffer
@@ -40,6 +40,15 @@ _SKIPPED_EVENTS = frozenset({events.STOP, events.ROTATE, events.INTVAR, events.R
 #: Where a format description event's post-header lengths start: after the binlog version (2),
 #: the server version (50), the creation time (4) and the header length (1).
 _POST_HEADER_LENGTHS_AT = 57
+
+
+class DdlOnMovedTable(DbferryError):
+    """The binlog changes a followed table's definition; ``statement`` is the DDL. An online change's own swap (its
+    RENAME) ends its applier this way, and the runner tells that apart from DDL run behind its back."""
+
+    def __init__(self, message: str, *, statement: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.statement = statement
 
 
 @dataclass
@@ -242,9 +251,10 @@ class Assembler:
                 continue
             shown = query if len(query) <= 300 else query[:300] + "..."
             if kind == "ddl":
-                raise DbferryError(
+                raise DdlOnMovedTable(
                     "DDL on moved table %s while the move follows the binlog: %s" % (display_table(*hit), shown), obj=display_table(*hit),
-                    fix="stop the move; apply the same DDL on the target too (or undo it on the source), then restart the move.")
+                    fix="stop the move; apply the same DDL on the target too (or undo it on the source), then restart the move.",
+                    statement=query)
             raise DbferryError(
                 "a statement-based binlog event changes moved table %s: %s" % (display_table(*hit), shown), obj=display_table(*hit),
                 fix="keep binlog_format=ROW in every session on the source (no SET SESSION binlog_format), then restart the move.")

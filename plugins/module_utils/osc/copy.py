@@ -91,10 +91,18 @@ _COLUMN = re.compile(r"column '([^']*)'")
 MIN_CHUNK_ROWS, MAX_CHUNK_ROWS = (int(bound) for bound in ALTER_BY_KEY["chunk_size"].limits or ())
 
 
+def largest_chunk_rows(chunk_size: int) -> int:
+    """The most keys a chunk may have under ``chunk_size``: CHUNK_GROWTH times it, within MIN_CHUNK_ROWS and MAX_CHUNK_ROWS.
+
+    The verification's ranges have as many (runner.py): a range's aggregate is a read without locks, so it may be as long
+    as the longest chunk, and its fixed cost (the range's end, two statements) is then a tenth of a ``chunk_size`` range's."""
+    return max(MIN_CHUNK_ROWS, min(MAX_CHUNK_ROWS, CHUNK_GROWTH * chunk_size))
+
+
 def next_chunk_rows(rows: int, seconds: float, chunk_size: int) -> int:
     """The keys of the chunk after one of ``rows`` keys that took ``seconds``: as many as its pace copies in
-    CHUNK_SECONDS, at most twice ``rows``, within MIN_CHUNK_ROWS and CHUNK_GROWTH times ``chunk_size`` (MAX_CHUNK_ROWS at most)."""
-    ceiling = max(MIN_CHUNK_ROWS, min(MAX_CHUNK_ROWS, CHUNK_GROWTH * chunk_size))
+    CHUNK_SECONDS, at most twice ``rows``, within MIN_CHUNK_ROWS and largest_chunk_rows(chunk_size)."""
+    ceiling = largest_chunk_rows(chunk_size)
     paced = rows * CHUNK_SECONDS / seconds if seconds > 0 else ceiling
     return int(max(MIN_CHUNK_ROWS, min(ceiling, 2 * rows, paced)))
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
 
 from ..binlog import gtid
+from ..binlog.assembler import DdlOnMovedTable
 from ..binlog.changes import Transaction
 from ..common.errors import DbferryError
 from ..common.eventlog import EventLog
@@ -68,7 +69,7 @@ from . import foreign_keys
 from . import ghost as ghosts
 from . import replica
 from .checks import NATIVE_CLAUSES, check_alter, refuse_on_errors
-from .copy import ChunkCopy, ChunkHook
+from .copy import ChunkCopy, ChunkHook, largest_chunk_rows
 from .missing import Bound, holders, missing_among, missing_keys, restore, unique_values
 from .cutover import SENTRY_COMMENT, blockers, lock_wait_seconds, swap
 from ..engine.keys import KeyValue, key_for_output
@@ -591,12 +592,21 @@ class AlterRun:
         for thread in pool.threads:
             thread.join()
         for error in pool.errors:  # the swap is done: the applier that met the RENAME in the binlog, and the like
-            self.log.event("after_swap", table=self.display, error=str(error))
+            if isinstance(error, DdlOnMovedTable) and self._is_the_swap(error.statement):
+                self.log.event("applier_met_the_swap", table=self.display)  # how it ends: not an error to worry anyone
+            else:
+                self.log.event("after_swap", table=self.display, error=str(error))
         if result.rehearsal:
             self._swap_back(conn, plan)
         result.warnings[:0] = warnings
         result.instant = instant
         return result
+
+    def _is_the_swap(self, statement: str) -> bool:
+        """Whether ``statement`` (DDL the applier met) is this change's swap: a RENAME of the table and its ghost."""
+        folded = statement.casefold()
+        return folded.lstrip().startswith("rename") and all(
+            quote_ident(name).casefold() in folded for name in (self.config.table, self.ghost))
 
     def ghost_foreign_keys_off(self) -> None:
         """After a failed cut-over attempt: the foreign keys it gave the ghost dropped, on a session of their own (the
@@ -893,8 +903,12 @@ class AlterRun:
         still to compare."""
         started = time.monotonic()
         applied.take_keys()  # the mark: rows written from here are compared again
-        found = compare_ranges(conn, plan, chunk_rows=self.config.chunk_size, stop=self.halt,
-                               catch_up=lambda: self._catch_up(conn, flavor, applied))
+        ghost_session = connect(self.config.server)
+        try:
+            found = compare_ranges(conn, plan, chunk_rows=largest_chunk_rows(self.tunables.batch_rows), stop=self.halt,
+                                   catch_up=lambda: self._catch_up(conn, flavor, applied), ghost_conn=ghost_session)
+        finally:
+            close_quietly(ghost_session)
         pending = self._recheck(conn, flavor, plan, applied, {m.key for m in found})
         self.log.event("verified", table=self.display, seconds=round(time.monotonic() - started, 3), rows_to_check_again=len(pending))
         return pending

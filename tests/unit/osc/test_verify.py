@@ -16,11 +16,13 @@ def plan_of_orders() -> AlterPlan:
 
 def test_as_text_reads_text_in_utf8mb4_enum_by_label() -> None:
     assert column_digest("v", "varchar", as_text=True) == \
-        "IFNULL(CONCAT(LENGTH(CAST(CONVERT(`v` USING utf8mb4) AS BINARY)), ':', CAST(CONVERT(`v` USING utf8mb4) AS BINARY)), 'N')"
-    assert column_digest("v", "ENUM", as_text=True, hashed=True) == "IFNULL(CONCAT('H', MD5(CAST(CONVERT(`v` USING utf8mb4) AS BINARY))), 'N')"
+        "IFNULL(CONCAT(LENGTH(CONVERT(`v` USING utf8mb4)), ':', CAST(CONVERT(`v` USING utf8mb4) AS BINARY)), 'N')"
+    assert column_digest("v", "ENUM", as_text=True, hashed=True) == \
+        "IFNULL(CONCAT('H', SHA2(CAST(CONVERT(`v` USING utf8mb4) AS BINARY), 256)), 'N')"
     # a move's digest is unchanged: stored bytes, ENUM by number too
-    assert column_digest("v", "enum") == "IFNULL(CONCAT(LENGTH(CONCAT(`v` + 0, '=', CAST(`v` AS BINARY))), ':', " \
-                                         "CONCAT(`v` + 0, '=', CAST(`v` AS BINARY))), 'N')"
+    assert column_digest("v", "enum") == "IFNULL(CONCAT(LENGTH(CONCAT(`v` + 0, '=', `v`)), ':', CAST(CONCAT(`v` + 0, '=', `v`) AS BINARY)), 'N')"
+    # DECIMAL as it reads: without the scale's trailing zeros, ended by a comma
+    assert column_digest("d", "decimal", as_text=True).endswith(", CAST(`d` AS CHAR)), ','), 'N')")
 
 
 def test_a_pair_digests_by_its_stored_bytes_unless_the_change_retypes_it() -> None:
@@ -34,7 +36,7 @@ def test_a_pair_digests_by_its_stored_bytes_unless_the_change_retypes_it() -> No
     text = Column("v", "text", "text", False, "utf8mb4")
     assert pair_digest(same_old, same_old, text) == column_digest("v", "varchar", as_text=True, hashed=True)
     assert pair_digest(text, same_old, text) == column_digest("v", "text", as_text=True, hashed=True)
-    assert pair_digest(same_old, same_old, text).startswith("IFNULL(CONCAT('H', MD5(")
+    assert pair_digest(same_old, same_old, text).startswith("IFNULL(CONCAT('H', SHA2(")
 
 
 def test_mismatch_detail_is_shown_only_when_there_is_one() -> None:

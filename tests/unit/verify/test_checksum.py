@@ -20,6 +20,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum impo
     pick_tables,
     range_condition,
     row_differences,
+    row_digest,
     verify,
 )
 
@@ -87,21 +88,27 @@ def test_row_differences_match_keys_exactly():
 
 
 def test_column_digests_are_exact_per_type():
-    assert column_digest("v", "varchar") == "IFNULL(CONCAT(LENGTH(CAST(`v` AS BINARY)), ':', CAST(`v` AS BINARY)), 'N')"
+    assert column_digest("v", "varchar") == "IFNULL(CONCAT(LENGTH(`v`), ':', CAST(`v` AS BINARY)), 'N')"
     # FLOAT prints with 6 digits; as a DOUBLE it prints exactly
-    assert "CAST(`f` + 0e0 AS BINARY)" in column_digest("f", "FLOAT")
+    assert column_digest("f", "FLOAT") == "IFNULL(CONCAT(`f` + 0e0, ','), 'N')"
+    # numbers and times print without a comma: the comma ends them
+    for data_type in ("int", "BIGINT", "decimal", "datetime", "timestamp", "time", "year", "date"):
+        assert column_digest("n", data_type) == "IFNULL(CONCAT(`n`, ','), 'N')"
+    # BIT prints its bytes, which may hold a comma: length-prefixed
+    assert column_digest("b", "bit") == "IFNULL(CONCAT(LENGTH(`b`), ':', CAST(`b` AS BINARY)), 'N')"
     # the ENUM error value and a '' member print alike; their numbers differ
-    assert "CONCAT(`e` + 0, '=', CAST(`e` AS BINARY))" in column_digest("e", "enum")
+    assert "CAST(CONCAT(`e` + 0, '=', `e`) AS BINARY)" in column_digest("e", "enum")
     # long values are digested first, so a row's concatenation stays small
-    assert column_digest("b", "longblob") == "IFNULL(CONCAT('H', MD5(CAST(`b` AS BINARY))), 'N')"
-    assert column_digest("x`y", "int").count("`x``y`") == 2
+    assert column_digest("b", "longblob") == "IFNULL(CONCAT('H', SHA2(CAST(`b` AS BINARY), 256)), 'N')"
+    assert column_digest("x`y", "varchar").count("`x``y`") == 2
+    assert row_digest([("id", "int"), ("v", "varchar")]).startswith("SHA2(CONCAT(IFNULL(CONCAT(`id`, ','), 'N'), ")
 
 
 def test_names_with_a_percent_sign_survive_the_drivers_formatting():
     """Statements run with arguments, so the driver %-formats their text."""
     condition, args = range_condition(("50%",), ((1,), None))
     assert condition == "`50%%` > %s" and condition % tuple(args) == "`50%` > 1"
-    assert (column_digest("a%s", "int") % ()).count("`a%s`") == 2
+    assert (column_digest("a%s", "varchar") % ()).count("`a%s`") == 2
 
 
 def _table(name="t", target_schema="shop"):
