@@ -101,6 +101,14 @@ options:
         own; V(0) copies without pauses. The pause holds no lock (the chunk has committed).
     type: float
     default: 0.0
+  copy_concurrency:
+    description:
+      - Chunks of the copy that run at once (1 to 16), each stream in a key range of its own with its own checkpoint;
+        the ranges (two per stream) are chosen when the change starts and kept by a resumed change.
+      - The server copies each chunk with one thread, so more streams copy faster where it has idle cores, and load it
+        more. V(1) copies in one stream, as gh-ost does.
+    type: int
+    default: 1
   dml_batch_size:
     description:
       - Row changes from the binlog applied to the ghost table per transaction at most (1 to 100); whole transactions of

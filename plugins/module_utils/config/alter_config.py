@@ -43,6 +43,10 @@ ALTER_OPTIONS: tuple[Option, ...] = (
     Option("nice_ratio", "float", 0.0, "after each chunk of the copy, pause this many times as long as the chunk took (gh-ost's "
            "--nice-ratio): with 1 the copy pauses as long as it works, which halves its share of a busy server's time and "
            "doubles its own; 0 copies without pauses", limits=(0, 100)),
+    Option("copy_concurrency", "int", 1, "chunks of the copy that run at once, each stream in a key range of its own with its own "
+           "checkpoint (the ranges are chosen when the change starts, two per stream); the server copies each chunk with one thread, "
+           "so more streams copy faster where it has idle cores, and load it more: 1 copies in one stream, as gh-ost does",
+           limits=(1, 16)),
     Option("dml_batch_size", "int", 10, "row changes of the binlog applied to the new table per transaction at most (whole transactions "
            "of the table only; a batch goes sooner when the applier is free)", limits=(1, 100)),
     BY_KEY["max_load"],
@@ -109,6 +113,7 @@ class AlterConfig:
     rename_columns: dict[str, str]
     chunk_size: int
     nice_ratio: float
+    copy_concurrency: int
     dml_batch_size: int
     max_load: dict[str, int]
     critical_load: dict[str, int]

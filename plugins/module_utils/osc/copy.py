@@ -66,6 +66,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from dataclasses import replace
 from typing import Any, Callable, Optional
 
 from ..common.errors import DbferryError
@@ -111,8 +112,10 @@ class ChunkCopy:
     """Copies the original table into the ghost from the recorded cursor to the end, or until stopped."""
 
     def __init__(self, spec: ServerSpec, plan: AlterPlan, throttle: Throttle, tunables: Tunables, progress: Progress,
-                 hook: Optional[ChunkHook] = None, nice_ratio: float = 0.0) -> None:
+                 hook: Optional[ChunkHook] = None, nice_ratio: float = 0.0, range_no: int = 0) -> None:
         self.spec = spec
+        #: The key range this copy works through (state.py: a cursor per range, recorded when the change started).
+        self.range_no = range_no
         self.nice_ratio = nice_ratio
         self.plan = plan
         self.table = plan.moved_table()
@@ -120,8 +123,9 @@ class ChunkCopy:
         self.tunables = tunables
         self.progress = progress
         self.hook = hook
-        #: The table's last key when the copy started (None: empty), and the cursor as recorded, read when a session
-        #: opens (the recorded one is the truth after a failure: a COMMIT whose answer was lost may have moved it).
+        #: The range's end: its recorded end, or for the last range the table's last key when its copy started (None:
+        #: empty); and the cursor as recorded, read when a session opens (the recorded one is the truth after a failure: a
+        #: COMMIT whose answer was lost may have moved it).
         self.end: Optional[KeyValue] = None
         self.cursor = state.Cursor(None, False, 0)
         #: The next chunk's keys, and the ``chunk_size`` it was sized under (an operator's ``dbferry set chunk_size``
@@ -157,9 +161,11 @@ class ChunkCopy:
         try:
             # Locking reads take next-key (gap) locks only under REPEATABLE READ.
             execute(conn, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            self.cursor = self._recorded_cursor(conn)
+            if self.end is None:
+                self.end = self.cursor.range_end
             if self.end is None:
                 self.end = self._key_at(conn, (None, None), 0, descending=True)
-            self.cursor = self._recorded_cursor(conn)
             conn.commit()
         except BaseException:
             close_quietly(conn)
@@ -171,7 +177,11 @@ class ChunkCopy:
         if recorded is None:
             raise DbferryError("the change of %s has no recorded state (its _dbferry rows were removed while it ran)." % self.plan.display,
                                obj=self.plan.display, fix="start the change again; it starts over.")
-        return recorded.cursors[(self.plan.database, self.plan.table)]
+        found = [c for c in recorded.ranges.get((self.plan.database, self.plan.table), []) if c.range_no == self.range_no]
+        if not found:
+            raise DbferryError("the change of %s has no recorded cursor for its key range %d." % (self.plan.display, self.range_no),
+                               obj=self.plan.display, fix="remove the change (state: absent) and start it again.")
+        return found[0]
 
     def _chunk(self, conn: Any, stop: threading.Event) -> bool:
         """Copy the chunk after the recorded cursor; True when the copy is done."""
@@ -188,9 +198,9 @@ class ChunkCopy:
         found = None if self.end is None else self._key_at(conn, (low, self.end), self.rows - 1)
         high = found if found is not None or self.end is None else self._key_at(conn, (low, self.end), 0, descending=True)
         if high is None:  # no key left after the cursor, up to the end
-            state.save_cursor(conn, self.plan.state_name, self.table, low, True, 0)
+            state.save_cursor(conn, self.plan.state_name, self.table, low, True, 0, self.range_no)
             conn.commit()
-            self.cursor = state.Cursor(low, True, self.cursor.rows_copied)
+            self.cursor = replace(self.cursor, done=True)
             self.progress(0, True)
             return True
         if self.hook is not None:
@@ -202,9 +212,9 @@ class ChunkCopy:
             with conn.cursor() as cur:
                 cur.execute(self.insert_head + condition + self.insert_tail, args)
                 rows = max(0, cur.rowcount)
-            state.save_cursor(conn, self.plan.state_name, self.table, high, done, rows)
+            state.save_cursor(conn, self.plan.state_name, self.table, high, done, rows, self.range_no)
             conn.commit()
-            self.cursor = state.Cursor(high, done, self.cursor.rows_copied + rows)
+            self.cursor = replace(self.cursor, last_key=high, done=done, rows_copied=self.cursor.rows_copied + rows)
         except Exception as exc:
             conn.rollback()
             if not is_database_error(exc) or is_transient(exc):

@@ -70,10 +70,11 @@ from . import ghost as ghosts
 from . import replica
 from .checks import NATIVE_CLAUSES, check_alter, refuse_on_errors
 from .copy import ChunkCopy, ChunkHook, largest_chunk_rows
+from .parallel_copy import copy_in_ranges, range_bounds
 from .missing import Bound, holders, missing_among, missing_keys, restore, unique_values
 from .cutover import SENTRY_COMMENT, blockers, lock_wait_seconds, swap
 from ..engine.keys import KeyValue, key_for_output
-from .plan import AlterPlan, alter_name, build_plan, original_key, table_names
+from .plan import AlterPlan, alter_name, build_plan, original_key, read_columns, table_names
 from .verify import compare_keys, compare_ranges, failure_message, not_written, shown_key
 
 #: How often the status is published and a "progress" line logged at most.
@@ -441,10 +442,13 @@ class AlterRun:
                 ghosts.drop(conn, config.database, self.ghost)
                 self.log.event("ghost_dropped", table=display_table(config.database, self.ghost), reason="initially_drop_ghost_table")
             key = original_key(conn, config.database, config.table)  # the plan's, unless the new schema drops that key
+            columns = read_columns(conn, config.database, config.table)
+            table = MovedTable(config.database, config.table, config.database, self.ghost, tuple(c.name for c in columns), key,
+                               tuple(c.data_type for c in columns))
+            bounds = range_bounds(conn, table, config.copy_concurrency, self._estimate(conn))
             state.ensure_schema(writer)
             # Recorded before the ghost exists: a ghost found with a record in phase "preparing" is ours to drop.
-            state.create(writer, self.name, self.engine.digest, [
-                MovedTable(config.database, config.table, config.database, self.ghost, (), key)])
+            state.create(writer, self.name, self.engine.digest, [table], {(config.database, config.table): bounds})
             writer.commit()
             ghosts.create(conn, config.database, config.table, self.ghost, config.alter)
         else:  # a run killed in a cut-over attempt may have left the table's foreign keys on the ghost
@@ -670,7 +674,17 @@ class AlterRun:
     def _copy_verify_swap(self, conn: Any, flavor: Flavor, plan: AlterPlan, applied: _AppliedKeys, old_create: str) -> AlterResult:
         config = self.config
         self.phase = "copying"
-        copied = ChunkCopy(config.server, plan, self.throttle, self.tunables, self._copied, self.chunk_hook, config.nice_ratio).run(self.halt)
+        recorded = state.load(conn, self.name)
+        if recorded is None:
+            raise DbferryError("the change of %s has no recorded state (its _dbferry rows were removed while it ran)." % self.display,
+                               obj=self.display, fix="start the change again; it starts over.")
+
+        def chunk_copy(range_no: int) -> ChunkCopy:
+            # a range's end is not the copy's: copy_in_ranges tells the end once every range is done
+            return ChunkCopy(config.server, plan, self.throttle, self.tunables, lambda rows, _done: self._copied(rows, False),
+                             self.chunk_hook, config.nice_ratio, range_no)
+
+        copied = copy_in_ranges(recorded, (config.database, config.table), config.copy_concurrency, chunk_copy, self._copied, self.halt)
         if not copied:
             raise self._stopped()
         self.log.event("copy_complete", table=self.display, rows=self.status.tables[self.display]["copied"])

@@ -31,6 +31,8 @@ ISSUE_OPTIONS = (
     "attempt_instant_ddl", "test_on_replica",
     # gh-ost's, added since
     "nice_ratio",
+    # issue 14's copy.concurrency, in the module's flat naming
+    "copy_concurrency",
 )
 MODULE_OPTIONS = [option for option in ALTER_OPTIONS if option.key not in alter.NOT_MODULE_OPTIONS]
 
