@@ -397,9 +397,11 @@ class PtOnlineSchemaChange(Tool):
 class Dbferry(Tool):
     """``osc.runner.run_alter`` in a Python process of its own (this script with ``--dbferry``), watched from /proc."""
 
-    def __init__(self, instant: bool = False) -> None:
+    def __init__(self, instant: bool = False, copy_concurrency: int = 1) -> None:
         self.instant = instant
-        self.name = "dbferry, attempt_instant_ddl" if instant else "dbferry"
+        self.copy_concurrency = copy_concurrency
+        self.name = "dbferry, attempt_instant_ddl" if instant else "dbferry" if copy_concurrency == 1 else \
+            "dbferry, copy_concurrency %d" % copy_concurrency
 
     def config(self, bench: Bench, replica: Replica, change: Change) -> dict[str, Any]:
         """The alter's options as a user gives them (the module's names): root over the socket, the replica as the
@@ -407,7 +409,8 @@ class Dbferry(Tool):
         source = bench.source.spec("root")
         return {"login_user": "root", "login_password": source.password, "login_unix_socket": source.unix_socket,
                 "database": DATABASE, "table": TABLE, "alter": change.spec, "ok_to_drop_table": True, "attempt_instant_ddl": self.instant,
-                "throttle_control_replicas": [replica.box.connection_options("ferry_source")], "max_lag_millis": MAX_LAG_MILLIS}
+                "throttle_control_replicas": [replica.box.connection_options("ferry_source")], "max_lag_millis": MAX_LAG_MILLIS,
+                "copy_concurrency": self.copy_concurrency}
 
     def run(self, bench: Bench, replica: Replica, change: Change) -> dict[str, Any]:
         events = os.path.join(bench.folder, "dbferry-alter.log")
@@ -615,7 +618,8 @@ def measure(bench: Bench, options: Options) -> tuple[list[Figure], dict[str, Any
         baseline, row_bytes = measure_baseline(bench, replica, table)
         runs: list[Run] = []
         for change in CHANGES:
-            tools: list[Tool] = [NativeAlter(), PtOnlineSchemaChange(), Dbferry()] + ([Dbferry(instant=True)] if change.label == "ADD COLUMN" else [])
+            tools: list[Tool] = [NativeAlter(), PtOnlineSchemaChange(), Dbferry(), Dbferry(copy_concurrency=2)] + (
+                [Dbferry(instant=True)] if change.label == "ADD COLUMN" else [])
             for loaded in (False, True):
                 for tool in tools:
                     try:
