@@ -48,7 +48,7 @@ def test_under_load_inline_compares_only_recently_changed_rows(servers, db, tmp_
     load = DmlLoad(servers, db, connections=3, seed=31)
     ferry = FerryThread(move_config(servers, db, tmp_path / "state", copy={"batch_rows": 40, "concurrency": 2}, verify=INLINE))
     try:
-        wait_caught_up(servers, ferry.config.name, timeout=180)
+        wait_caught_up(servers, ferry.config.name, timeout=180, alive=ferry.check)
         time.sleep(1.0)  # writes keep coming while the applier tails and the re-verifier clears them
     finally:
         settle(servers, load, ferry.config.name)
