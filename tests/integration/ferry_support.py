@@ -108,7 +108,8 @@ def source_position(servers: Servers) -> str:
 
 
 def wait_caught_up(servers: Servers, move: str, timeout: float = 120.0, alive: Optional[Callable[[], None]] = None) -> None:
-    """Wait until every table is copied and the applier has applied the source's position as of now."""
+    """Wait until every table is copied and the applier has applied the source's position as of now; ``alive`` raises
+    when the move ended (FerryThread.check), so a dead move fails at once."""
     wanted = source_position(servers)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -272,6 +273,24 @@ def kill_and_restart(start: Callable[[], Any], delays: list[float], log_path: Pa
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     return start()
+
+
+#: Between two reads of information_schema.INNODB_TRX: InnoDB refreshes what it shows only when nobody read it in the
+#: last 0.1 s (trx0i_s.cc, can_cache_be_updated), so a tighter loop can see one old answer for as long as it polls.
+INNODB_TRX_POLL_SECONDS = 0.2
+
+
+def wait_for_lock_waits(server: Any, user: str, wanted: int, timeout: float) -> int:
+    """Wait until ``wanted`` transactions of ``user``'s sessions on ``server`` wait for a lock (or ``timeout``); return
+    how many do."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with root_session(server) as conn:
+            waiting = int(fetch_value(conn, "SELECT COUNT(*) FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p "
+                                            "ON p.ID = t.trx_mysql_thread_id WHERE p.USER = %s AND t.trx_state = 'LOCK WAIT'", (user,)))
+        if waiting >= wanted or time.monotonic() > deadline:
+            return waiting
+        time.sleep(INNODB_TRX_POLL_SECONDS)
 
 
 class AppStatement:

@@ -16,7 +16,7 @@ import threading
 import time
 
 import pytest
-from ferry_support import FerryThread, applied_state, assert_same, move_config, wait_caught_up
+from ferry_support import AppStatement, FerryThread, applied_state, assert_same, move_config, wait_caught_up, wait_for_lock_waits
 from integration_support import root_session, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.binlog.changes import DELETE
@@ -154,34 +154,26 @@ def _hold_copy_of(table_name: str, during) -> tuple:
     return hook, ran
 
 
-def _lock_waits(servers) -> int:
-    with root_session(servers.source) as conn:
-        return int(fetch_value(conn, "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'"))
-
-
 def test_a_cascade_waiting_for_the_copier_s_locks_reaches_copied_children(servers, db, tmp_path):
     """Race with the copier: parent 1's delete and parent 2's re-key cascade to children in the batch being copied, whose
     shared locks they wait for; once the batch is on the target they commit, and the applier re-copies those children."""
     _make_families(servers, db, parents=40)
     statements = ["DELETE FROM `%s`.parent WHERE id = 1" % db, "UPDATE `%s`.parent SET id = 1002, code = 1002 WHERE id = 2" % db]
-    writers: list[threading.Thread] = []
+    writers: list[AppStatement] = []
 
     def race():
-        for statement in statements:
-            writers.append(threading.Thread(target=sql, args=(servers.source, statement), daemon=True))
-            writers[-1].start()
-        deadline = time.monotonic() + 30
-        while _lock_waits(servers) < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _lock_waits(servers) >= 1, "the cascades did not wait for the copier's locks"
+        writers.extend(AppStatement(servers, statement) for statement in statements)
+        waiting = wait_for_lock_waits(servers.source, "app", len(statements), timeout=30)
+        assert waiting == len(statements), "the cascades did not wait for the copier's locks: %d of %d waited; %r" % (
+            waiting, len(statements), [w.error for w in writers])
 
     hook, ran = _hold_copy_of("kids", race)
     ferry = FerryThread(move_config(servers, db, tmp_path / "state", copy={"batch_rows": 20, "concurrency": 1}), copy_hook=hook)
     try:
-        wait_caught_up(servers, ferry.config.name)
+        wait_caught_up(servers, ferry.config.name, alive=ferry.check)
         for writer in writers:
-            writer.join(30)
-        wait_caught_up(servers, ferry.config.name)
+            assert writer.done.wait(30) and writer.error is None, (writer.statement, writer.error)
+        wait_caught_up(servers, ferry.config.name, alive=ferry.check)
         assert ran.is_set()
         with root_session(servers.source) as conn:
             assert fetch_value(conn, "SELECT COUNT(*) FROM `%s`.kids WHERE p IN (1, 2)" % db) == 0
