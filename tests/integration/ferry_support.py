@@ -18,6 +18,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.binlog import gtid
 from ansible_collections.dbferry.mysql.plugins.module_utils.config.move_config import parse_config
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev.load import Load, ServerSession, Transaction
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import connect, execute, fetch_all, fetch_value
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine import state
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.ferry import Ferry
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.eventlog import EventLog
@@ -102,21 +103,27 @@ def applied_state(servers: Servers, move: str) -> tuple[str, bool]:
     return (rows[0][0] if rows else ""), bool(rows) and pending == 0
 
 
+def pending_recopies(servers: Servers, move: str) -> int:
+    """Cascaded child rows the move still has to re-copy, as the target records them (engine/applier.py)."""
+    with root_session(servers.target) as conn:
+        return state.pending_count(conn, move)
+
+
 def source_position(servers: Servers) -> str:
     with root_session(servers.source) as conn:
         return fetch_value(conn, "SELECT @@GLOBAL.gtid_binlog_pos") or ""
 
 
 def wait_caught_up(servers: Servers, move: str, timeout: float = 120.0, alive: Optional[Callable[[], None]] = None) -> None:
-    """Wait until every table is copied and the applier has applied the source's position as of now; ``alive`` raises
-    when the move ended (FerryThread.check), so a dead move fails at once."""
+    """Wait until every table is copied, the applier has applied the source's position as of now and has no cascaded
+    child row left to re-copy; ``alive`` raises when the move ended (FerryThread.check), so a dead move fails at once."""
     wanted = source_position(servers)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if alive is not None:
             alive()
         position, copied = applied_state(servers, move)
-        if copied and gtid.reached(position, wanted):
+        if copied and gtid.reached(position, wanted) and not pending_recopies(servers, move):
             return
         time.sleep(0.1)
     raise AssertionError("move %s not caught up with %s within %.0f s: %r" % (move, wanted, timeout, applied_state(servers, move)))

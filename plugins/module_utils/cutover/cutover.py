@@ -42,6 +42,25 @@ def _applied(target: Any, name: str) -> str:
     return recorded.applied_position if recorded else ""
 
 
+def _wait_recopied(target: Any, name: str, state_dir: str, timeout: float) -> None:
+    """Wait until the agent re-copied every cascaded child row it carried (engine/applier.py): an application transaction
+    that holds one on the source keeps it from the target, read-only source or not; refuse when ``timeout`` passed."""
+    deadline = time.monotonic() + max(0.0, timeout)
+    while True:
+        pending = state.pending_count(target, name)
+        if not pending:
+            return
+        if agent.running_pid(state_dir) is None:
+            raise DbferryError("the agent of move %s is not running, and %d cascaded child row(s) are still to re-copy: %s" % (
+                name, pending, agent.last_error(state_dir)), obj=name, fix="start the agent again (it resumes), then run the cutover again.")
+        if time.monotonic() > deadline:
+            raise DbferryError("%d cascaded child row(s) of move %s are still to re-copy: application transactions hold them locked on "
+                               "the source (read-only does not end a transaction that only locks)." % (pending, name), obj=name,
+                               fix="end the transactions that hold them (information_schema.INNODB_TRX on the source; the move's log "
+                                   "names the tables, event recopy_pending), then run the cutover again.")
+        time.sleep(0.05)
+
+
 def postpone_flag(config: Optional[MoveConfig]) -> Optional[str]:
     """The move's postpone_cutover_flag_file when it exists now, else None."""
     flag = config.postpone_cutover_flag_file if config else None
@@ -108,6 +127,7 @@ def cut_over(source_spec: ServerSpec, target_spec: ServerSpec, name: str, state_
                     final, timeout, _applied(target, name), "; the move is throttled: %s" % held if held else ""), obj=name,
                     fix="look at the move's status and lag (a throttled move does not catch up); run the cutover again.")
             time.sleep(0.02)
+        _wait_recopied(target, name, state_dir, timeout - (time.monotonic() - started - postponed))
         caught_up = time.monotonic()
         # Before the agent stops: a failure here leaves the move tailing, and the source may be made writable again.
         moved = state.read_move_tables(target, name)

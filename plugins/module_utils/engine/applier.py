@@ -17,7 +17,12 @@ dirty set never misses an applied change, even across a crash.
 A batch that deletes or re-keys parent rows of a followed cascading foreign
 key also re-copies, in its target transaction, the child rows the cascade
 changed on the source (cascades.py); the source session that read them
-keeps its shared locks until the target has committed.
+keeps its shared locks until the target has committed. Child rows that an
+application transaction holds locked on the source are not waited for:
+their keys are carried, recorded with the position (state.save_pending), and
+tried again by every later batch, and every RETRY_PENDING_SECONDS while no
+batch comes, until they are re-copied; meanwhile the move is not caught up
+(the cutover and verification wait for them).
 """
 
 from __future__ import annotations
@@ -35,10 +40,11 @@ from ..binlog.reader import BinlogStream
 from ..config.move_config import MoveConfig
 from ..server.flavor import Flavor
 from ..server.connection import close_quietly, literal, rollback_quietly
-from .cascades import BatchCascades, CascadePlan
+from .cascades import BatchCascades, CascadePlan, Recopied
 from .copier import open_source_reader, open_target_writer
 from ..common.retry import Backoff, is_transient
 from .rows import Statement, execute_statement, net_statements
+from .keys import KeyValue
 from .tables import MovedTable
 from ..controls.throttle import Throttle
 from ..config.tunables import Tunables
@@ -59,6 +65,9 @@ ApplyHook = Callable[[list], None]
 #: window.
 MAX_BATCH_SECONDS = 0.25
 IDLE_SECONDS = 0.02
+#: With cascaded child keys still to re-copy, an applier with no batch to write tries them again this often: once the
+#: source is read-only for the cutover no batch comes, and they must be re-copied all the same.
+RETRY_PENDING_SECONDS = 1.0
 
 
 @dataclass
@@ -89,7 +98,8 @@ class Applier:
     """
 
     def __init__(self, config: MoveConfig, tables: list[MovedTable], applied: Applied, throttle: Throttle, tunables: Tunables,
-                 hook: Optional[ApplyHook] = None, record_empty: bool = True, cascades: Optional[CascadePlan] = None) -> None:
+                 hook: Optional[ApplyHook] = None, record_empty: bool = True, cascades: Optional[CascadePlan] = None,
+                 log_event: Optional[Callable[..., None]] = None) -> None:
         self.config = config
         self.tables = {(t.schema, t.name): t for t in tables}
         self.applied = applied
@@ -103,9 +113,15 @@ class Applier:
         self.record_empty = record_empty
         #: The cascading foreign keys the applier follows; None or empty: none.
         self.cascades = cascades or None
+        #: The move's log (EventLog.event), told of keys carried (log_pending).
+        self.log_event = log_event
         self.conn: Optional[Any] = None
         #: The source session of the re-copies of cascaded rows, opened at the first.
         self.source: Optional[Any] = None
+        #: Whether keys the re-copy cannot lock may be carried (CascadePlan.open_source), known once it opened.
+        self.carry = True
+        #: Cascaded child keys still to re-copy, as the target's last commit recorded them; None until read from it.
+        self.pending: Optional[dict[MovedTable, set[KeyValue]]] = None if self.cascades else {}
 
     def run(self, stream: Any, stop: threading.Event) -> None:
         """Read from ``stream`` (a binlog.reader.BinlogStream) and apply until ``stop`` is set.
@@ -122,7 +138,10 @@ class Applier:
         try:
             while True:
                 free.set()
-                item = prepared.get()
+                try:
+                    item = prepared.get(timeout=RETRY_PENDING_SECONDS) if self.pending is None or self.pending else prepared.get()
+                except queue.Empty:
+                    item = _Batch([], 0, [], set() if self.config.inline else None)  # only the keys still to re-copy
                 free.clear()
                 if item is None:
                     return
@@ -186,10 +205,10 @@ class Applier:
         a target that stopped answering kept the agent from stopping for as
         long as it retried.
         """
-        if self.hook is not None:
+        last = batch.transactions[-1] if batch.transactions else None  # None: only the keys still to re-copy
+        if last is not None and self.hook is not None:
             self.hook(batch.transactions)
-        last = batch.transactions[-1]
-        if batch.changes == 0 and not self.record_empty:
+        if last is not None and batch.changes == 0 and not self.record_empty:
             self.applied(batch.transactions, 0)  # every batch before it is committed: this thread commits them in order
             return
         backoff = Backoff("applying binlog events")
@@ -197,22 +216,35 @@ class Applier:
             try:
                 if self.conn is None:
                     self.conn = open_target_writer(self.config)
-                children = batch.cascades.lock_children(self.conn) if batch.cascades is not None else None
+                if self.pending is None:
+                    self.pending = self._load_pending()
+                if last is None and not self.pending:
+                    self.conn.rollback()
+                    return
+                children = batch.cascades.lock_children(self.conn) if batch.cascades is not None else {}
                 with self.conn.cursor() as cursor:
                     for statement in batch.statements:
                         execute_statement(cursor, statement, "applying binlog events to")
-                dirty = batch.dirty
-                if children:
+                dirty, pending = batch.dirty, self.pending
+                if children or pending:
                     recopied = self._recopy(children)
-                    dirty = None if dirty is None else dirty | recopied
+                    dirty, pending = None if dirty is None else dirty | recopied.dirty, recopied.pending
                 if dirty is not None:
                     state.mark_dirty(self.conn, self.config.name, dirty)
-                    state.save_inline_position(self.conn, self.config.name, last.position)
-                state.save_position(self.conn, self.config.name, last.position)
+                    if last is not None:
+                        state.save_inline_position(self.conn, self.config.name, last.position)
+                if pending != self.pending:
+                    state.save_pending(self.conn, self.config.name, _dirty_keys(pending))
+                if last is not None:
+                    state.save_position(self.conn, self.config.name, last.position)
                 self.conn.commit()
-                if children:
+                if children or self.pending:
                     rollback_quietly(self.source)  # it only read: ending it releases the re-copied rows' locks (cascades.py)
-                self.applied(batch.transactions, batch.changes)
+                if pending != self.pending:
+                    self.log_pending(pending)
+                self.pending = pending
+                if last is not None:
+                    self.applied(batch.transactions, batch.changes)
                 return
             except Exception as exc:  # noqa: BLE001 - transient ones are retried, the rest re-raised
                 if not is_transient(exc):
@@ -223,14 +255,43 @@ class Applier:
                     return
                 backoff.failed(exc)
 
-    def _recopy(self, children: dict) -> set[state.DirtyKey]:
-        """Re-copy the cascaded child rows ``children`` (cascades.py, found only with ``self.cascades``) in the open target
-        transaction; the source's locks stay held until the caller's commit."""
+    def _load_pending(self) -> dict[MovedTable, set[KeyValue]]:
+        """The keys still to re-copy as the target records them (a restart resumes with them), per child table."""
+        found: dict[MovedTable, set[KeyValue]] = {}
+        for schema, table, key in state.load_pending(self.conn, self.config.name):
+            found.setdefault(self.tables[(schema, table)], set()).add(key)
+        return found
+
+    def _recopy(self, children: dict[MovedTable, set[KeyValue]]) -> Recopied:
+        """Re-copy the cascaded child rows ``children`` (cascades.py, found only with ``self.cascades``), and the keys
+        carried from earlier batches, in the open target transaction; the source's locks stay held until the caller's
+        commit. The carried keys are read without waiting: no transaction of this batch holds them."""
         plan: CascadePlan = self.cascades  # type: ignore[assignment]
         if self.source is None:
             self.source = open_source_reader(self.config)
-            plan.open_source(self.source)
-        return plan.recopy(self.source, self.conn, children)
+            self.carry = plan.open_source(self.source)
+        found = plan.recopy(self.source, self.conn, children, wait=True, carry=self.carry)
+        carried = {child: keys - children.get(child, set()) for child, keys in (self.pending or {}).items()}
+        carried = {child: keys for child, keys in carried.items() if keys}
+        if carried:
+            again = plan.recopy(self.source, self.conn, carried, wait=not self.carry, carry=self.carry)
+            found.dirty |= again.dirty
+            for child, keys in again.pending.items():
+                found.pending.setdefault(child, set()).update(keys)
+        # Rows still to re-copy are known to differ on the target: dirty, so the re-verifier keeps looking at them.
+        found.dirty |= set(_dirty_keys(found.pending))
+        return found
+
+    def log_pending(self, pending: dict[MovedTable, set[KeyValue]]) -> None:
+        """Tell the move's log, when it changes, how many cascaded child rows wait for application transactions that hold
+        them on the source (none: every one re-copied)."""
+        if self.log_event is not None:
+            self.log_event("recopy_pending", rows={child.source: len(keys) for child, keys in pending.items()})
+
+
+def _dirty_keys(keys: dict[MovedTable, set[KeyValue]]) -> list[state.DirtyKey]:
+    """``keys`` per child table as dirty keys (state.DirtyKey): how the state tables record keys of a table."""
+    return [(child.schema, child.name, key) for child, child_keys in keys.items() for key in child_keys]
 
 
 def apply_binlog(config: MoveConfig, flavor: Flavor, tables: list[MovedTable], position: str, applied: Applied, throttle: Throttle,
@@ -247,6 +308,6 @@ def apply_binlog(config: MoveConfig, flavor: Flavor, tables: list[MovedTable], p
                           heartbeat_seconds=config.heartbeat_seconds, stall_seconds=config.stall_seconds,
                           keys=keys, on_event=on_event)
     try:
-        Applier(config, tables, applied, throttle, tunables, hook, record_empty, cascades).run(stream, stop)
+        Applier(config, tables, applied, throttle, tunables, hook, record_empty, cascades, on_event).run(stream, stop)
     finally:
         stream.close()

@@ -27,6 +27,18 @@ references, its target transaction (engine/applier.py):
 4. marks the keys dirty (verify.inline), records the position, commits the
    target, and only then ends the source transaction, releasing its locks.
 
+A key whose row an application transaction holds locked on the source (say
+``SELECT ... FOR UPDATE`` on a row a cascade just nulled) is not waited for:
+a read waits RECOPY_LOCK_WAIT_SECONDS (the batch's own transactions may
+still be releasing their locks), then its chunk is read key by key without
+waiting, and the keys still locked are carried (Recopied.pending): left as
+they are on the target, marked dirty, and recorded in the same target
+transaction as the position (state.save_pending), so a restart carries them
+on. Every later batch, and an idle applier every RETRY_PENDING_SECONDS
+(applier.py), reads them again without waiting, in step 3, until each is
+re-copied; until then the move is not caught up (the cutover and
+verification wait, and the cutover refuses, naming them, past its timeout).
+
 Why that converges: every transaction of the batch is committed on the
 source (a locking read waits for one still committing), so the rows read are
 the source's rows at least as new as the batch, cascades included. No source
@@ -35,7 +47,14 @@ target has them, so every later change to them is later in the binlog: a
 logged one is applied again over them, harmlessly (step 3's argument), and
 a cascaded one comes with its parent's change, whose batch re-copies them
 again. Keys read that the cascade did not change are copied again to the
-same effect. A batch without such a parent change costs a dictionary
+same effect. A carried key is stale on the target only: its re-copy, in a
+later batch, is step 3 of that batch, after its statements, under the same
+locks, so it reads the row as the source has it then, at least as new as
+every change before that batch (each applied over the stale row meanwhile,
+and overwritten), and every change after it comes later in the binlog
+again. A cascade that changes it again meanwhile may not find it on the
+target by its old values (the target's are older still); it needs not:
+the key stays carried until it is re-copied. A batch without such a parent change costs a dictionary
 lookup per row change, and for a parent's update a comparison of the
 referenced columns (of_batch); its target transaction is the one it was.
 
@@ -68,7 +87,8 @@ from typing import Any, Iterable, Optional, Sequence
 from ..binlog.changes import DELETE, UPDATE, RowChange
 from ..common.errors import DbferryError
 from ..common.identifiers import for_arguments, quote_ident
-from ..server.connection import execute, fetch_all, literal, placeholders
+from ..server.connection import error_code, execute, fetch_all, fetch_value, literal, placeholders
+from ..server.error_codes import ER_LOCK_WAIT_TIMEOUT
 from .copier import printed_rows, row_select
 from .foreign_keys import ForeignKey, read_foreign_keys
 from .key_choice import IndexColumns, read_unique_indexes
@@ -82,10 +102,11 @@ FOLLOWED_ACTIONS = frozenset({"CASCADE", "SET NULL"})
 #: Values or keys a statement of the re-copy reads at once.
 CHUNK = 1000
 
-#: The re-copy's source session waits at most this long for a row lock. Its target transaction holds locks meanwhile,
-#: and a copier batch can hold the source lock it waits for while it waits for one of those: a cycle across two
-#: servers that neither InnoDB sees. A short wait breaks it; the batch is retried (common/retry.py).
-RECOPY_LOCK_WAIT_SECONDS = 5
+#: The re-copy's source session waits at most this long for a row lock: long enough for the batch's own transactions,
+#: whose locks outlive their binlog events by the moment their commit takes. Its target transaction holds locks
+#: meanwhile, and a copier batch can hold the source lock it waits for while it waits for one of those: a cycle across
+#: two servers that neither InnoDB sees. A short wait breaks it; the keys it could not lock are carried (Recopied).
+RECOPY_LOCK_WAIT_SECONDS = 1
 
 
 def cascade_refusal(key: ForeignKey, keys: Iterable[ForeignKey], moved: set[tuple[str, str]],
@@ -216,6 +237,15 @@ class BatchCascades:
         return found
 
 
+@dataclass
+class Recopied:
+    """What a re-copy did: the keys it wrote (dirty keys, state.DirtyKey), and per child the keys whose source rows it could
+    not lock (an application transaction holds them): still to re-copy, by a later batch."""
+
+    dirty: set[tuple[str, str, KeyValue]] = field(default_factory=set)
+    pending: dict[MovedTable, set[KeyValue]] = field(default_factory=dict)
+
+
 class CascadePlan:
     """The followed constraints of a move (read_followed), on its tables: what the binlog stream keeps of a parent's
     before image, and which batches cascade."""
@@ -269,25 +299,58 @@ class CascadePlan:
                         keys.add(tuple(image[c] for c in child.key))
         return found
 
-    def open_source(self, source: Any) -> None:
-        """Prepare a source session (copier.open_source_reader) for re-copies (RECOPY_LOCK_WAIT_SECONDS)."""
+    def open_source(self, source: Any) -> bool:
+        """Prepare a source session (copier.open_source_reader) for re-copies (RECOPY_LOCK_WAIT_SECONDS); return whether
+        keys it cannot lock may be carried: not when the source rolls a whole transaction back on a lock wait timeout
+        (``innodb_rollback_on_timeout``), which would release the locks of the rows read before."""
         execute(source, "SET SESSION innodb_lock_wait_timeout = %d" % RECOPY_LOCK_WAIT_SECONDS)
+        return not int(fetch_value(source, "SELECT @@GLOBAL.innodb_rollback_on_timeout"))
 
-    def recopy(self, source: Any, target: Any, children: dict[MovedTable, set[KeyValue]]) -> set[tuple[str, str, KeyValue]]:
+    def recopy(self, source: Any, target: Any, children: dict[MovedTable, set[KeyValue]], wait: bool, carry: bool) -> Recopied:
         """Step 3 of the module docstring: the rows at ``children``'s keys, read from ``source`` under shared locks that
-        stay held (the caller ends its transaction after the target's commit), written over the target's; return the
-        keys as dirty keys (state.DirtyKey)."""
-        dirty = set()
+        stay held (the caller ends its transaction after the target's commit), written over the target's.
+
+        A read waits for a lock at most RECOPY_LOCK_WAIT_SECONDS, or not at all without ``wait`` (keys carried from an
+        earlier batch: no transaction of this batch holds them). A chunk that cannot get its locks is read key by key
+        without waiting, and with ``carry`` the keys still locked are left as they are on the target and returned as
+        ``pending``; without it the lock wait is raised (the whole batch is retried)."""
+        found = Recopied()
         for child, keys in children.items():
             ordered = sorted(keys, key=repr)
             for start in range(0, len(ordered), CHUNK):
                 chunk = ordered[start:start + CHUNK]
-                where = in_condition(child.key, len(chunk))
-                read = fetch_all(source, "%s WHERE %s %s" % (row_select(child), where, self.lock_clause), in_args(chunk))
+                try:
+                    read = self._read(source, child, chunk, wait)
+                except Exception as exc:  # noqa: BLE001 - a lock wait is carried, the rest re-raised
+                    if not carry or error_code(exc) != ER_LOCK_WAIT_TIMEOUT:
+                        raise
+                    # Only the statement rolled back (innodb_rollback_on_timeout is off): the locks read before stay held.
+                    read, chunk = self._read_each(source, child, chunk, found.pending.setdefault(child, set()))
+                if not chunk:
+                    continue
                 rows, lenient = printed_rows(child, read)
                 with target.cursor() as cursor:
                     for statement in delete_statements(child, chunk, literal):
                         execute_statement(cursor, statement, "re-copying cascaded rows to")
                     copy_rows(cursor, child, rows, lenient)
-            dirty.update((child.schema, child.name, key) for key in keys)
-        return dirty
+                found.dirty.update((child.schema, child.name, key) for key in chunk)
+        found.pending = {child: keys for child, keys in found.pending.items() if keys}
+        return found
+
+    def _read(self, source: Any, child: MovedTable, keys: list[KeyValue], wait: bool) -> list:
+        """The rows at ``keys`` (row_select), locked; without ``wait``, a lock held by another transaction is an error at once."""
+        return fetch_all(source, "%s WHERE %s %s%s" % (row_select(child), in_condition(child.key, len(keys)), self.lock_clause,
+                                                        "" if wait else " NOWAIT"), in_args(keys))
+
+    def _read_each(self, source: Any, child: MovedTable, keys: list[KeyValue], pending: set[KeyValue]) -> tuple[list, list[KeyValue]]:
+        """The rows at ``keys`` read one key at a time without waiting, and the keys read; the others go to ``pending``."""
+        read, done = [], []
+        for key in keys:
+            try:
+                read += self._read(source, child, [key], False)
+                done.append(key)
+            except Exception as exc:  # noqa: BLE001 - a lock held elsewhere is carried, the rest re-raised
+                if error_code(exc) != ER_LOCK_WAIT_TIMEOUT:
+                    raise
+                pending.add(key)
+        return read, done

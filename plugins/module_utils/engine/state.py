@@ -10,7 +10,10 @@ end), and its cursor starts at that start: the bounds are chosen once,
 before the move is recorded, so that a restart copies the same ranges. The applier writes the position in the transaction
 that applies the events; the copier writes a cursor in the transaction that
 writes the batch. So after a crash, what the target holds and what the
-checkpoints say agree, and a restart resumes from exactly there.
+checkpoints say agree, and a restart resumes from exactly there. The
+applier also records there, with the position, the cascaded child keys it
+still has to re-copy (``recopy_pending``, cascades.py): made on every start
+and resume, so an earlier version's moves get it too.
 
 With ``verify.inline`` three more tables (made only then) hold what inline
 verification relies on, written in the same transactions as the rows they
@@ -69,6 +72,13 @@ _DDL = (
     "key_column TEXT NOT NULL, last_key TEXT NULL, done BOOLEAN NOT NULL DEFAULT FALSE, "
     "rows_copied BIGINT NOT NULL DEFAULT 0, range_no INT NOT NULL DEFAULT 0, range_end TEXT NULL, "
     "PRIMARY KEY (move, source_schema, source_table, range_no)) ENGINE=InnoDB" % _S,
+)
+
+#: Child keys of cascades still to re-copy (cascades.Recopied), found by the MD5 of their recorded text like dirty keys.
+_RECOPY_DDL = (
+    "CREATE TABLE IF NOT EXISTS %s.recopy_pending (move VARCHAR(64) NOT NULL, source_schema VARCHAR(64) NOT NULL, "
+    "source_table VARCHAR(64) NOT NULL, mark BINARY(16) NOT NULL, key_value TEXT NOT NULL, "
+    "PRIMARY KEY (move, source_schema, source_table, mark)) ENGINE=InnoDB" % _S
 )
 
 
@@ -134,6 +144,9 @@ class MoveState:
     phase: str
     #: (source schema, source table) -> its ranges' cursors, in range order.
     ranges: dict[tuple[str, str], list[Cursor]]
+    #: Cascaded child rows still to re-copy (save_pending): until there are none, the target is not the source's at
+    #: its applied position.
+    pending_recopies: int = 0
 
     @property
     def cursors(self) -> dict[tuple[str, str], Cursor]:
@@ -156,6 +169,7 @@ def upgrade_schema(conn: Any) -> None:
     _widen_numeric_keys(conn, "cursors", "key_column TEXT NOT NULL, MODIFY last_key TEXT NULL", "last_key")
     _add_ranges(conn, "cursors", ", ADD COLUMN range_end TEXT NULL")
     _add_ranges(conn, "inline_tables", "")
+    execute(conn, _RECOPY_DDL)
 
 
 def _has_ranges(conn: Any, table: str) -> bool:
@@ -206,7 +220,7 @@ def load(conn: Any, name: str) -> Optional[MoveState]:
         start = before[-1].range_end if before else None  # a range starts where the one before it ends
         before.append(Cursor(decode_key(last), bool(done), int(copied), int(number), start, decode_key(end)))
     digest, start, applied, phase = rows[0]
-    return MoveState(name, digest, start, applied, phase, ranges)
+    return MoveState(name, digest, start, applied, phase, ranges, pending_count(conn, name))
 
 
 def read_move_tables(conn: Any, name: str) -> list[MovedTable]:
@@ -324,6 +338,7 @@ def begin_inline(conn: Any, recorded: MoveState) -> None:
         execute(conn, statement)
     _widen_numeric_keys(conn, "inline_tables", "hashed_to TEXT NULL", "hashed_to")
     _add_ranges(conn, "inline_tables", "")
+    execute(conn, _RECOPY_DDL)
     name = recorded.name
     rows = fetch_all(conn, "SELECT applied_position FROM %s.inline_moves WHERE move = %%s FOR UPDATE" % _S, (name,))
     if rows:
@@ -384,6 +399,33 @@ def mark_dirty(conn: Any, name: str, keys: Iterable[DirtyKey]) -> None:
         execute(conn, "INSERT INTO %s.dirty (move, source_schema, source_table, mark, key_value) VALUES %s "
                       "ON DUPLICATE KEY UPDATE seq = seq + 1" % (_S, ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))),
                 [v for schema, table, mark, text in chunk for v in (name, schema, table, mark, text)])
+
+
+def save_pending(conn: Any, name: str, keys: Iterable[DirtyKey]) -> None:
+    """Record the cascaded child keys still to re-copy, all of them (they replace the ones recorded), in the transaction
+    that applied the batch and saves its position: a restart resumes with exactly the keys its position leaves pending."""
+    execute(conn, "DELETE FROM %s.recopy_pending WHERE move = %%s" % _S, (name,))
+    recorded = sorted({(schema, table, encode_key(key)) for schema, table, key in keys})
+    for start in range(0, len(recorded), MARK_ROWS):
+        chunk = recorded[start:start + MARK_ROWS]
+        execute(conn, "INSERT INTO %s.recopy_pending (move, source_schema, source_table, mark, key_value) VALUES %s" % (
+            _S, ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))),
+                [v for schema, table, text in chunk for v in (name, schema, table, _mark(text), text)])
+
+
+def load_pending(conn: Any, name: str) -> set[DirtyKey]:
+    """The cascaded child keys the move still has to re-copy (save_pending)."""
+    if not _has_table(conn, "recopy_pending"):
+        return set()
+    return {(schema, table, decode_key(text)) for schema, table, text in fetch_all(
+        conn, "SELECT source_schema, source_table, key_value FROM %s.recopy_pending WHERE move = %%s" % _S, (name,))}
+
+
+def pending_count(conn: Any, name: str) -> int:
+    """How many cascaded child keys the move still has to re-copy."""
+    if not _has_table(conn, "recopy_pending"):
+        return 0
+    return int(fetch_value(conn, "SELECT COUNT(*) FROM %s.recopy_pending WHERE move = %%s" % _S, (name,)) or 0)
 
 
 def _dirty_rows(rows: Iterable[tuple]) -> list[DirtyRow]:
@@ -480,6 +522,8 @@ def drop(conn: Any, name: str) -> None:
     for table in _INLINE_TABLES:
         if _has_table(conn, table):
             execute(conn, "DELETE FROM %s.%s WHERE move = %%s" % (_S, quote_ident(table)), (name,))
+    if _has_table(conn, "recopy_pending"):
+        execute(conn, "DELETE FROM %s.recopy_pending WHERE move = %%s" % _S, (name,))
     execute(conn, "DELETE FROM %s.cursors WHERE move = %%s" % _S, (name,))
     execute(conn, "DELETE FROM %s.moves WHERE name = %%s" % _S, (name,))
     # A session outside the binlog (a rehearsal on a replica, osc/replica.py) leaves the schema: the replica's copy of it

@@ -405,12 +405,16 @@ def coverage_of(recorded: Optional[state.InlineState], tables: list[MovedTable])
 
 
 def _progress(target: Any, move: str, tables: list[MovedTable]) -> tuple[str, list[str]]:
-    """(applied position, tables of ``tables`` still being copied)."""
+    """(applied position, what keeps the target from the source's rows at it: tables of ``tables`` still being copied,
+    and cascaded child rows the applier still has to re-copy)."""
     recorded = state.load(target, move)
     if recorded is None:
         raise DbferryError("move %s is no longer recorded on the target." % move, obj=move, fix="it was removed while verifying; nothing to verify.")
     copying = {name for name, cursor in recorded.cursors.items() if not cursor.done}
-    return recorded.applied_position, [t.source for t in tables if (t.schema, t.name) in copying]
+    still = [t.source for t in tables if (t.schema, t.name) in copying]
+    if recorded.pending_recopies:  # rows the applier still has to re-copy: not the source's yet, whatever the position says
+        still.append("%d cascaded child row(s) to re-copy" % recorded.pending_recopies)
+    return recorded.applied_position, still
 
 
 def wait_applied(target: Any, move: str, tables: list[MovedTable], wanted: str, timeout: float) -> str:
@@ -421,7 +425,7 @@ def wait_applied(target: Any, move: str, tables: list[MovedTable], wanted: str, 
         if not copying and gtid.reached(applied, wanted):
             return applied
         if time.monotonic() >= deadline:
-            still = "; still copying %s" % ", ".join(copying) if copying else ""
+            still = "; still to copy: %s" % ", ".join(copying) if copying else ""
             raise DbferryError(
                 "move %s has not reached position %s within %g s: it has applied %s%s. The move keeps running." % (
                     move, wanted, timeout, applied or "nothing yet", still),

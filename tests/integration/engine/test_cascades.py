@@ -16,15 +16,17 @@ import threading
 import time
 
 import pytest
-from ferry_support import AppStatement, FerryThread, applied_state, assert_same, move_config, wait_caught_up, wait_for_lock_waits
-from integration_support import root_session, sql
+from ferry_support import (AppStatement, FerryThread, applied_state, assert_same, move_config, pending_recopies, source_position, wait_caught_up,
+                           wait_for_lock_waits)
+from integration_support import root_session, sql, until
 
+from ansible_collections.dbferry.mysql.plugins.module_utils.binlog import gtid
 from ansible_collections.dbferry.mysql.plugins.module_utils.binlog.changes import DELETE
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_table
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev.load import Load, ServerSession, Transaction
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.cascades import read_followed
-from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import fetch_all, fetch_value
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import connect, execute, fetch_all, fetch_value
 
 #: The child tables and their constraints: by id, cascading both ways; by code, cascading updates and nulling on delete;
 #: by id, nulling both ways.
@@ -213,6 +215,128 @@ def test_children_changed_after_a_held_cascade_are_re_copied_as_the_source_has_t
         _assert_moved(servers, db)
     finally:
         hold.clear()
+        ferry.finish()
+
+
+class _HeldChild:
+    """An application transaction on the source that holds one child row FOR UPDATE until ended, as the app user."""
+
+    def __init__(self, servers, db: str, table: str, key: int) -> None:
+        self.conn = connect(servers.source.spec("app"), autocommit=False)
+        execute(self.conn, "SELECT * FROM %s WHERE id = %d FOR UPDATE" % (quote_table(db, table), key))
+
+    def end(self, commit: bool) -> None:
+        if commit:
+            self.conn.commit()
+        else:
+            self.conn.rollback()
+        self.conn.close()
+
+
+def _hold_a_parent_delete() -> tuple:
+    """(hook, hold, held): an apply hook that, once ``hold`` is set, holds the applier before the batch with a parent's
+    delete (``held`` set) until ``hold`` is cleared."""
+    hold, held = threading.Event(), threading.Event()
+
+    def apply_hook(transactions):
+        if hold.is_set() and any(c.kind == DELETE and c.table == "parent" for t in transactions for c in t.changes):
+            held.set()
+            while hold.is_set():
+                time.sleep(0.05)
+
+    return apply_hook, hold, held
+
+
+def _apply_lag(servers, db: str, tick: int, timeout: float = 30.0) -> float:
+    """Seconds from a source commit (parent 10's name set to ``tick``) until the target has it."""
+    sql(servers.source, "UPDATE `%s`.parent SET name = 'tick %d' WHERE id = 10" % (db, tick))
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        with root_session(servers.target) as conn:
+            if fetch_value(conn, "SELECT name FROM `%s`.parent WHERE id = 10" % db) == "tick %d" % tick:
+                return time.monotonic() - started
+        time.sleep(0.02)
+    raise AssertionError("tick %d not applied within %.0f s" % (tick, timeout))
+
+
+def _target_note(servers, db: str, key: int):
+    with root_session(servers.target) as conn:
+        return fetch_all(conn, "SELECT p, v FROM `%s`.notes WHERE id = %d" % (db, key))
+
+
+@pytest.mark.parametrize("commit", [False, True], ids=["app-rolls-back", "app-commits-a-change"])
+def test_a_child_row_the_application_holds_is_carried_while_the_move_applies_the_rest(servers, db, tmp_path, commit):
+    """Parent 4's delete nulls notes 7 and 8 (SET NULL: no binlog event of theirs); an application transaction holds
+    note 7 FOR UPDATE on the source for several of the re-copy's tries. The applier does not wait for it: note 8 is
+    re-copied, note 7 is carried (recorded on the target), and later changes keep being applied with a low lag. Once
+    the application ends its transaction (rolled back: no event brings note 7; committed with a change: its event is
+    applied over the stale row), note 7 is re-copied and the target equals the source."""
+    _make_families(servers, db, parents=20)
+    apply_hook, hold, held = _hold_a_parent_delete()
+    ferry = FerryThread(move_config(servers, db, tmp_path / "state"), apply_hook=apply_hook)
+    app = None
+    try:
+        wait_caught_up(servers, ferry.config.name, alive=ferry.check)
+        assert _target_note(servers, db, 7) == [(4, 1)]
+        hold.set()
+        sql(servers.source, "DELETE FROM `%s`.parent WHERE id = 4" % db)
+        assert held.wait(30)
+        app = _HeldChild(servers, db, "notes", 7)  # after the cascade committed, before the applier re-copies
+        hold.clear()
+        until(lambda: pending_recopies(servers, ferry.config.name) == 1, "note 7 carried", timeout=30)
+        lags = [_apply_lag(servers, db, tick) for tick in range(8)]  # several re-copy tries while held
+        ferry.check()
+        assert max(lags) < 3.0, lags  # the old applier waited for the lock: the first tick took the whole hold
+        assert pending_recopies(servers, ferry.config.name) == 1
+        assert _target_note(servers, db, 7) == [(4, 1)]  # still the row from before the cascade: not vouched for
+        assert _target_note(servers, db, 8) == [(None, 2)]  # re-copied at once
+        if commit:
+            execute(app.conn, "UPDATE `%s`.notes SET v = 70 WHERE id = 7" % db)
+        app.end(commit)
+        app = None
+        wait_caught_up(servers, ferry.config.name, alive=ferry.check)
+        assert _target_note(servers, db, 7) == [(None, 70 if commit else 1)]
+        _assert_moved(servers, db)
+    finally:
+        hold.clear()
+        if app is not None:
+            app.end(False)
+        ferry.finish()
+
+
+def test_keys_still_to_re_copy_survive_a_restart(servers, db, tmp_path):
+    """The carried key is recorded with the position, in the target transaction that applied the batch: a move stopped
+    while the application still holds the row, and started again, re-copies it once the application lets go. (Kept only
+    in memory, the restarted move would leave note 7 as it was before the cascade for ever.)"""
+    _make_families(servers, db, parents=20)
+    apply_hook, hold, held = _hold_a_parent_delete()
+    config = move_config(servers, db, tmp_path / "state")
+    ferry = FerryThread(config, apply_hook=apply_hook)
+    app = None
+    try:
+        wait_caught_up(servers, ferry.config.name, alive=ferry.check)
+        hold.set()
+        sql(servers.source, "DELETE FROM `%s`.parent WHERE id = 4" % db)
+        assert held.wait(30)
+        app = _HeldChild(servers, db, "notes", 7)
+        hold.clear()
+        until(lambda: pending_recopies(servers, ferry.config.name) == 1, "note 7 carried", timeout=30)
+        ferry.finish()
+        with root_session(servers.target) as conn:
+            assert fetch_all(conn, "SELECT source_table, key_value FROM _dbferry.recopy_pending") == [("notes", "[7]")]
+        ferry = FerryThread(config)  # resumes from the target's checkpoints, the carried key with them
+        sql(servers.source, "UPDATE `%s`.parent SET name = 'after the restart' WHERE id = 10" % db)
+        wanted = source_position(servers)
+        until(lambda: gtid.reached(applied_state(servers, ferry.config.name)[0], wanted), "the restarted move applying", timeout=60)
+        assert pending_recopies(servers, ferry.config.name) == 1
+        app.end(False)
+        app = None
+        wait_caught_up(servers, ferry.config.name, alive=ferry.check)
+        _assert_moved(servers, db)
+    finally:
+        hold.clear()
+        if app is not None:
+            app.end(False)
         ferry.finish()
 
 
