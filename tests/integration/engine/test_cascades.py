@@ -25,8 +25,10 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.binlog.changes impor
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.identifiers import quote_table
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev.load import Load, ServerSession, Transaction
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine import state
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.cascades import read_followed
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import connect, execute, fetch_all, fetch_value
+from ansible_collections.dbferry.mysql.plugins.module_utils.verify.checksum import wait_applied
 
 #: The child tables and their constraints: by id, cascading both ways; by code, cascading updates and nulling on delete;
 #: by id, nulling both ways.
@@ -268,7 +270,8 @@ def _target_note(servers, db: str, key: int):
 def test_a_child_row_the_application_holds_is_carried_while_the_move_applies_the_rest(servers, db, tmp_path, commit):
     """Parent 4's delete nulls notes 7 and 8 (SET NULL: no binlog event of theirs); an application transaction holds
     note 7 FOR UPDATE on the source for several of the re-copy's tries. The applier does not wait for it: note 8 is
-    re-copied, note 7 is carried (recorded on the target), and later changes keep being applied with a low lag. Once
+    re-copied, note 7 is carried (recorded on the target, and verification does not take the move as caught up), and
+    later changes keep being applied with a low lag. Once
     the application ends its transaction (rolled back: no event brings note 7; committed with a change: its event is
     applied over the stale row), note 7 is re-copied and the target equals the source."""
     _make_families(servers, db, parents=20)
@@ -290,6 +293,8 @@ def test_a_child_row_the_application_holds_is_carried_while_the_move_applies_the
         assert pending_recopies(servers, ferry.config.name) == 1
         assert _target_note(servers, db, 7) == [(4, 1)]  # still the row from before the cascade: not vouched for
         assert _target_note(servers, db, 8) == [(None, 2)]  # re-copied at once
+        with root_session(servers.target) as conn, pytest.raises(DbferryError, match="1 cascaded child row"):
+            wait_applied(conn, ferry.config.name, state.read_move_tables(conn, ferry.config.name), source_position(servers), 1.0)
         if commit:
             execute(app.conn, "UPDATE `%s`.notes SET v = 70 WHERE id = 7" % db)
         app.end(commit)
