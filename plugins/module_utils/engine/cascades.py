@@ -339,8 +339,8 @@ class CascadePlan:
 
     def _read(self, source: Any, child: MovedTable, keys: list[KeyValue], wait: bool) -> list:
         """The rows at ``keys`` (row_select), locked; without ``wait``, a lock held by another transaction is an error at once."""
-        return fetch_all(source, "%s WHERE %s %s%s" % (row_select(child), in_condition(child.key, len(keys)), self.lock_clause,
-                                                        "" if wait else " NOWAIT"), in_args(keys))
+        lock = self.lock_clause if wait else self.lock_clause + " NOWAIT"
+        return fetch_all(source, "%s WHERE %s %s" % (row_select(child), in_condition(child.key, len(keys)), lock), in_args(keys))
 
     def _read_each(self, source: Any, child: MovedTable, keys: list[KeyValue], pending: set[KeyValue]) -> tuple[list, list[KeyValue]]:
         """The rows at ``keys`` read one key at a time without waiting, and the keys read; the others go to ``pending``."""

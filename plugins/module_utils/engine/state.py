@@ -408,8 +408,8 @@ def save_pending(conn: Any, name: str, keys: Iterable[DirtyKey]) -> None:
     recorded = sorted({(schema, table, encode_key(key)) for schema, table, key in keys})
     for start in range(0, len(recorded), MARK_ROWS):
         chunk = recorded[start:start + MARK_ROWS]
-        execute(conn, "INSERT INTO %s.recopy_pending (move, source_schema, source_table, mark, key_value) VALUES %s" % (
-            _S, ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))),
+        values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
+        execute(conn, "INSERT INTO %s.recopy_pending (move, source_schema, source_table, mark, key_value) VALUES %s" % (_S, values),
                 [v for schema, table, text in chunk for v in (name, schema, table, _mark(text), text)])
 
 
