@@ -7,6 +7,7 @@ import pytest
 from integration_support import root_session, sql
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.cutover import auto_increment
+from ansible_collections.dbferry.mysql.plugins.module_utils.cutover.cutover import cut_over
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine import state
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import execute, fetch_value
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
@@ -47,6 +48,27 @@ def test_a_move_is_recorded_complete_only_when_the_target_holds_the_final_positi
         with pytest.raises(DbferryError):
             state.save_position(conn, recorded_move, "0-1-6")
         assert fetch_value(conn, "SELECT applied_position FROM _dbferry.moves WHERE name = %s", (recorded_move,)) == "0-1-5"
+
+
+def test_the_cutover_does_not_pass_while_cascaded_child_rows_are_still_to_re_copy(servers, recorded_move, tmp_path):
+    """A target at the final position with a carried cascade key (engine/applier.py) is not the source's yet: the
+    cutover does not record the move complete, and says why."""
+    with root_session(servers.source) as conn:
+        final = fetch_value(conn, "SELECT @@GLOBAL.gtid_binlog_pos")
+    with root_session(servers.target) as conn:
+        conn.autocommit(False)
+        state.save_position(conn, recorded_move, final)
+        state.save_pending(conn, recorded_move, [("shop", "notes", (7,))])
+        conn.commit()
+    sql(servers.source, "SET GLOBAL read_only = ON")
+    try:
+        with pytest.raises(DbferryError, match="1 cascaded child row"):
+            cut_over(servers.source.spec("root"), servers.target.spec("root"), recorded_move, str(tmp_path), timeout=5, stop_timeout=5,
+                     target_writable=False, check_mode=False)
+    finally:
+        sql(servers.source, "SET GLOBAL read_only = OFF")
+    with root_session(servers.target) as conn:
+        assert _phase(conn, recorded_move) == "copying"
 
 
 def test_raising_auto_increment_waits_a_bounded_time_for_a_metadata_lock(servers, db, monkeypatch):
