@@ -60,7 +60,7 @@ from ansible_collections.dbferry.mysql.plugins.module_utils.osc.runner import ru
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import close_quietly, connect, error_code, execute, \
     fetch_value, is_database_error
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.error_codes import ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
-from harness import DATABASE, RSS_MB, SERVER_OPTIONS, Bench, BenchError, Figure, LagSampler, Options, Table, lags, log, number, sequence, \
+from harness import DATABASE, REPLICA_TIMEOUT, RSS_MB, Bench, BenchError, Figure, LagSampler, Options, Replica, Table, lags, log, number, \
     tree_peak_rss_mb, wait_for
 
 TABLE = "orders"
@@ -75,7 +75,6 @@ MIN_WINDOW_SECONDS = 1.0
 BASELINE_SECONDS = 10.0
 #: Generous: every change takes seconds at 1M rows; a timeout only ends a hung run.
 CHANGE_TIMEOUT = 900.0
-REPLICA_TIMEOUT = 900.0
 
 #: The issue's targets (#14).
 COPY_ROWS_PER_SECOND = 170_000
@@ -255,39 +254,6 @@ def app_figures(writes: list[Write], start: float, end: float) -> AppFigures:
         elif write.error:
             figures.other_errors[write.error] = figures.other_errors.get(write.error, 0) + 1
     return figures
-
-
-class Replica:
-    """A sandbox replicating the source with GTIDs (dev/sandbox.py replicate()); its applied position for LagSampler."""
-
-    def __init__(self, bench: Bench) -> None:
-        self.box = sandbox.up(bench.base, ["replica"], options=SERVER_OPTIONS)[0]
-        sandbox.replicate(self.box, bench.source)
-        self.conn = connect(self.box.spec("root"))
-
-    def applied(self, conn: Any) -> int:
-        """The source's transactions the replica has committed (gtid_slave_pos), as a sequence number."""
-        return sequence(fetch_value(conn, "SELECT @@GLOBAL.gtid_slave_pos") or "")
-
-    def check(self) -> None:
-        """Raise with the replication threads' errors when one of them stopped."""
-        status = self._status()
-        if status.get("Slave_IO_Running") != "Yes" or status.get("Slave_SQL_Running") != "Yes":
-            raise BenchError("replication stopped: %s %s" % (status.get("Last_IO_Error"), status.get("Last_SQL_Error")))
-
-    def _status(self) -> dict[str, Any]:
-        with self.conn.cursor() as cursor:
-            cursor.execute("SHOW SLAVE STATUS")
-            row = cursor.fetchone()
-            return dict(zip((column[0] for column in cursor.description), row)) if row else {}
-
-    def wait_caught_up(self, bench: Bench) -> None:
-        """Until the replica has applied everything the source has logged."""
-        wanted = bench.source_sequence()
-        wait_for(lambda: self.applied(self.conn) >= wanted, REPLICA_TIMEOUT, "the replica applying up to %d" % wanted, self.check)
-
-    def close(self) -> None:
-        close_quietly(self.conn)
 
 
 def reset_table(bench: Bench, replica: Replica, table: Table) -> None:
@@ -630,7 +596,6 @@ def measure(bench: Bench, options: Options) -> tuple[list[Figure], dict[str, Any
                         runs.append(Run(change.label, tool.name, loaded, error=str(exc)))
     finally:
         replica.close()
-        sandbox.down(bench.base, ["replica"])
     figures = [Figure("alter: %s rows, %s B/row, %d conns at %.0f writes/s" % (number(table.rows), number(row_bytes), WRITERS, WRITES_PER_SECOND),
                       "baseline p99 %s ms, errors %d" % (_ms(baseline.p99_ms), baseline.errors), "the load alone, %.0f s" % BASELINE_SECONDS)]
     for run in runs:

@@ -42,6 +42,8 @@ SERVER_OPTIONS = ("innodb-buffer-pool-size=1G", "innodb-log-file-size=512M")
 
 #: Seconds a table's fill may take (a session's default read timeout is 60 s; 5M rows take minutes on a busy machine).
 FILL_TIMEOUT = 1800
+#: Seconds a replica may take to apply what the source logged (generous: a timeout only ends a hung run).
+REPLICA_TIMEOUT = 900.0
 #: The issue's targets (#6). Copy figures are ratios to the dump|load baseline.
 COPY_RATIO = 1.0
 COPY_INLINE_RATIO = 0.8
@@ -83,13 +85,13 @@ class Table:
         return int(fetch_value(conn, "SELECT AVG(%s) FROM %s.%s" % (" + ".join("LENGTH(`%s`)" % c for c, in columns), DATABASE, self.name)))
 
 
-def narrow_table(rows: int) -> Table:
-    """``t``: mixed types, about 160 bytes of data a row, about 200 in InnoDB with the record and page overhead."""
-    return Table("t", """CREATE TABLE {db}.t (
+def narrow_table(rows: int, name: str = "t") -> Table:
+    """``t`` (or ``name``, the same rows): mixed types, about 160 bytes of data a row, about 200 in InnoDB with the record and page overhead."""
+    return Table(name, """CREATE TABLE {db}.%s (
   id BIGINT PRIMARY KEY, a INT NOT NULL, b VARCHAR(100) NOT NULL, c DECIMAL(12,2) NOT NULL,
-  d DATETIME(6) NOT NULL, e TEXT NOT NULL, f DOUBLE NOT NULL, g TINYINT UNSIGNED NOT NULL) ENGINE=InnoDB""",
-                 """INSERT INTO {db}.t SELECT seq, seq % 100000, CONCAT('name-', seq, '-', REPEAT('x', seq % 50)), seq / 7,
-  TIMESTAMPADD(MICROSECOND, seq * 1234567, '2020-01-01'), REPEAT(MD5(seq), 2), seq / 3, seq % 256 FROM seq_1_to_{rows}""", rows)
+  d DATETIME(6) NOT NULL, e TEXT NOT NULL, f DOUBLE NOT NULL, g TINYINT UNSIGNED NOT NULL) ENGINE=InnoDB""" % name,
+                 """INSERT INTO {db}.%s SELECT seq, seq %% 100000, CONCAT('name-', seq, '-', REPEAT('x', seq %% 50)), seq / 7,
+  TIMESTAMPADD(MICROSECOND, seq * 1234567, '2020-01-01'), REPEAT(MD5(seq), 2), seq / 3, seq %% 256 FROM seq_1_to_{rows}""" % name, rows)
 
 
 def wide_table(rows: int) -> Table:
@@ -327,7 +329,7 @@ def dump_load(bench: Bench, table: Table) -> float:
 
 
 class RowMix:
-    """The changes one writer connection makes to ``bench.t``: each statement changes exactly one row and never fails.
+    """The changes one writer connection makes to ``bench.t`` (or ``table``, of the same columns): each statement changes exactly one row and never fails.
 
     60 % UPDATE, 20 % INSERT, 20 % DELETE. Connection ``index`` of ``connections`` owns the original keys
     ``index + 1 (mod connections)`` and the keys it inserts, so connections never wait on each other's rows; it deletes
@@ -335,7 +337,8 @@ class RowMix:
     same statements.
     """
 
-    def __init__(self, rows: int, index: int, connections: int) -> None:
+    def __init__(self, rows: int, index: int, connections: int, table: str = "t") -> None:
+        self.table = table
         self.rng = random.Random(index)
         self.originals = range(index + 1, rows + 1, connections)
         self.inserted: list[int] = []
@@ -346,15 +349,16 @@ class RowMix:
         pick = self.rng.random()
         if pick < 0.6:
             key = self.rng.choice(self.originals)
-            return "UPDATE t SET a = a + 1, f = f * 1.0001, d = NOW(6) WHERE id = %d" % key
+            return "UPDATE `%s` SET a = a + 1, f = f * 1.0001, d = NOW(6) WHERE id = %d" % (self.table, key)
         if pick < 0.8 or not self.inserted:
             key, self.next_key = self.next_key, self.next_key + self.step
             self.inserted.append(key)
-            return "INSERT INTO t VALUES (%d, %d, 'new-%d', %d.25, NOW(6), MD5(%d), %d.5, %d)" % (key, key % 100000, key, key % 9999, key, key, key % 256)
+            return "INSERT INTO `%s` VALUES (%d, %d, 'new-%d', %d.25, NOW(6), MD5(%d), %d.5, %d)" % (
+                self.table, key, key % 100000, key, key % 9999, key, key, key % 256)
         index = self.rng.randrange(len(self.inserted))
         self.inserted[index], key = self.inserted[-1], self.inserted[index]
         self.inserted.pop()
-        return "DELETE FROM t WHERE id = %d" % key
+        return "DELETE FROM `%s` WHERE id = %d" % (self.table, key)
 
     def transaction(self, size: int) -> Transaction:
         """One transaction of ``size`` changes: a lone autocommit statement for 1."""
@@ -517,6 +521,57 @@ class LagSampler:
         self.thread.join()
         self._check()
         return self.samples
+
+
+class Replica:
+    """A third sandbox replicating the source with GTIDs (dev/sandbox.py replicate()), from the source's position when made;
+    its applied position for LagSampler. close() stops it.
+
+    ``options``: server options on top of SERVER_OPTIONS (a parallel replica's).
+    """
+
+    def __init__(self, bench: Bench, name: str = "replica", options: tuple[str, ...] = ()) -> None:
+        self.bench = bench
+        self.name = name
+        self.box = sandbox.up(bench.base, [name], options=SERVER_OPTIONS + options)[0]
+        try:
+            sandbox.replicate(self.box, bench.source)
+            self.conn = connect(self.box.spec("root"))
+        except BaseException:
+            sandbox.down(bench.base, [name])
+            raise
+
+    def applied(self, conn: Any) -> int:
+        """The source's transactions the replica has committed (gtid_slave_pos), as a sequence number."""
+        return sequence(fetch_value(conn, "SELECT @@GLOBAL.gtid_slave_pos") or "")
+
+    def fetched(self) -> int:
+        """The source's transactions the replica's IO thread has written to its relay log (Gtid_IO_Pos), as a sequence number."""
+        return sequence(self.status().get("Gtid_IO_Pos") or "")
+
+    def check(self, sql_thread: bool = True) -> None:
+        """Raise with the replication threads' errors when one of them stopped (the IO thread only, unless ``sql_thread``)."""
+        status = self.status()
+        threads = ("Slave_IO_Running", "Slave_SQL_Running") if sql_thread else ("Slave_IO_Running",)
+        if any(status.get(thread) != "Yes" for thread in threads) or status.get("Last_SQL_Error"):
+            raise BenchError("replication stopped: %s %s" % (status.get("Last_IO_Error"), status.get("Last_SQL_Error")))
+
+    def status(self) -> dict[str, Any]:
+        """SHOW SLAVE STATUS as a dict (empty when the server replicates nothing)."""
+        with self.conn.cursor() as cursor:
+            cursor.execute("SHOW SLAVE STATUS")
+            row = cursor.fetchone()
+            return dict(zip((column[0] for column in cursor.description), row)) if row else {}
+
+    def wait_caught_up(self, bench: Bench) -> None:
+        """Until the replica has applied everything the source has logged."""
+        wanted = bench.source_sequence()
+        wait_for(lambda: self.applied(self.conn) >= wanted, REPLICA_TIMEOUT, "the replica applying up to %d" % wanted, self.check)
+
+    def close(self) -> None:
+        """Stop the replica's server (and its session)."""
+        close_quietly(self.conn)
+        sandbox.down(self.bench.base, [self.name])
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ started however the run ends, writes bench/results/bench-<UTC time>.json and pri
            UUID-like and a VARCHAR key (issue 16: none more than 15 % slower than the integer)
   apply    binlog_apply.py: (a) a backlog's drain rate, (b) and (c) the lag under 4 connections writing flat out
            with single-row and with multi-row transactions; the agent's peak RSS
+  replica  replica_backlog.py: the same backlog of 1-row and of 10-row transactions drained by dbferry and by a MariaDB
+           replica with 4 optimistic parallel threads (issue 19: at least as fast)
   ranges   copy_ranges.py: one big table (5M rows unless --rows) copied in the default key ranges at once against one
            range, with and without inline verification (issue 19: 1.3x)
   cascades cascade_apply.py: the applier's rate on a backlog of parent deletes that cascade to children, next to
@@ -49,13 +51,14 @@ import copy_ranges
 import cutover_window
 import key_kinds
 import many_moves
+import replica_backlog
 import size_scale
 import userlevel
 from harness import RESULTS, Bench, Figure, Options, log
 
 PARTS: dict[str, Callable[[Bench, Options], tuple[list[Figure], dict[str, Any]]]] = {
     "copy": copy_phase.measure, "keys": key_kinds.measure, "ranges": copy_ranges.measure, "apply": binlog_apply.measure,
-    "cascades": cascade_apply.measure,
+    "replica": replica_backlog.measure, "cascades": cascade_apply.measure,
     "cutover": cutover_window.measure, "alter": alter.measure, "userlevel": userlevel.measure, "size": size_scale.measure,
     "many": many_moves.measure}
 
