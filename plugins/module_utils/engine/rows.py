@@ -35,6 +35,8 @@ event of its own that restores it.
 
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Union
 
@@ -54,11 +56,7 @@ Literal = Callable[[Any], str]
 STATEMENT_BYTES = 4 * 1024 * 1024
 
 
-def _size(row: Iterable[Any]) -> int:
-    return sum(len(v) if isinstance(v, (bytes, str)) else 8 for v in row) + 8
-
-
-def _chunks(rows: list, size_of: Callable[[Any], int] = _size) -> Iterable[list]:
+def _chunks(rows: list, size_of: Callable[[Any], int]) -> Iterable[list]:
     chunk: list = []
     size = 0
     for row in rows:
@@ -127,7 +125,8 @@ def copy_rows(cursor: Any, table: MovedTable, rows: list[tuple[Any, bytes]], len
         execute_statement(cursor, statement, "copying")
 
 
-def _printed_size(row: tuple[Any, bytes]) -> int:
+def _printed_size(row: tuple) -> int:
+    """The printed size of a row given as (key, printed row, ...)."""
     return len(row[1])
 
 
@@ -150,16 +149,26 @@ def _written(rows: list, build: Callable[[list], Statement], size_of: Callable[[
         yield Statement("SET SESSION sql_mode = '%s'" % SESSION_SQL_MODE)
 
 
+@functools.lru_cache(maxsize=256)
+def _values(columns: tuple[str, ...]) -> Callable[[Any], tuple]:
+    """The values of ``columns`` of a row image (a dict) or a row (by position), as a tuple, picked in C: the applier
+    picks every row image's values and key by it (net_statements)."""
+    if len(columns) == 1:
+        only = columns[0]
+        return lambda row: (row[only],)
+    return operator.itemgetter(*columns)
+
+
 def _image(table: MovedTable, image: dict[str, Any]) -> tuple:
     try:
-        return tuple(image[c] for c in table.columns)
+        return _values(table.columns)(image)
     except KeyError as exc:
         raise DbferryError("a binlog row image of %s has no column %s." % (table.source, exc), obj=table.source,
                            fix="the table changed under the move (DDL): restart the move.") from None
 
 
 def _key(table: MovedTable, image: dict[str, Any]) -> KeyValue:
-    return tuple(image[c] for c in table.key)
+    return _values(table.key)(image)
 
 
 def _operations(table: MovedTable, change: RowChange) -> list[tuple[str, Any]]:
@@ -191,13 +200,15 @@ def _statements(kind: str, table: MovedTable, items: list, literal: Literal) -> 
         yield from delete_statements(table, items, literal)
         return
     head = "REPLACE INTO %s (%s) VALUES " % (table.quoted_target, table.target_column_list)
-    enums, key_indexes = table.enum_indexes, table.key_indexes
+    enums, key_of = table.enum_indexes, _values(table.key_indexes)
+    # Each row printed once, as (key, "(v1, v2, ...)", holds the ENUM error value): a statement is cut by the size of
+    # what it sends.
+    printed = [(key_of(row), "(" + ", ".join(map(literal, row)) + ")", bool(enums) and any(row[i] == 0 for i in enums)) for row in items]
 
-    def replace(chunk: list[tuple]) -> Statement:
-        return Statement(head + ", ".join("(" + ", ".join(map(literal, row)) + ")" for row in chunk), table,
-                         tuple(tuple(row[i] for i in key_indexes) for row in chunk))
+    def replace(chunk: list[tuple[KeyValue, str, bool]]) -> Statement:
+        return Statement(head + ", ".join(text for _key, text, _error in chunk), table, tuple(key for key, _text, _error in chunk))
 
-    yield from _written(items, replace, _size, lambda row: any(row[i] == 0 for i in enums))
+    yield from _written(printed, replace, _printed_size, operator.itemgetter(2))
 
 
 def net_statements(tables: dict[tuple[str, str], MovedTable], changes: Iterable[RowChange], literal: Literal) -> list[Statement]:

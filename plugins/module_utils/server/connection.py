@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import functools
 import os
 import re
 import socket
 import ssl
 from dataclasses import dataclass, field, fields
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ..common.errors import DbferryError
 from . import queries
@@ -319,12 +320,46 @@ def literal(value: Any) -> str:
     their sql_mode (SESSION_SQL_MODE), so strings take backslash escapes;
     bytes are hex; every other type goes through PyMySQL's own encoders.
     (tests/integration/test_sql_literal.py compares this with a live session's escape.)
+
+    The writer is looked up by the value's exact type, once a value: the
+    applier writes every value of every row image through here, and
+    PyMySQL's escape_item, with its fallbacks, cost more than the writing.
     """
+    return (_WRITERS.get(type(value)) or _writer(value))(value)
+
+
+def _quoted(value: str) -> str:
+    return "'" + pymysql.converters.escape_string(value) + "'"
+
+
+def _hex(value: Any) -> str:
+    return "X'" + value.hex() + "'"
+
+
+def _writer(value: Any) -> Callable[[Any], str]:
+    """The literal writer of ``value``'s type, remembered for the next value of that type: strings and bytes as the
+    docstring of literal() says, everything else PyMySQL's encoder for it (escape_item's choice, with its fallback)."""
+    kind = type(value)
     if isinstance(value, str):
-        return "'" + pymysql.converters.escape_string(value) + "'"
-    if isinstance(value, (bytes, bytearray)):
-        return "X'" + value.hex() + "'"
-    return pymysql.converters.escape_item(value, "utf8", mapping=_encoders())
+        write: Callable[[Any], str] = _quoted
+    elif isinstance(value, (bytes, bytearray)):
+        write = _hex
+    else:
+        encoders = _encoders()
+        encoder = encoders.get(kind)
+        if encoder is None or encoder in (pymysql.converters.escape_sequence, pymysql.converters.escape_set):
+            write = functools.partial(pymysql.converters.escape_item, charset="utf8", mapping=encoders)
+        else:
+            write = _encoded_by(encoder, encoders)
+    _WRITERS[kind] = write
+    return write
+
+
+def _encoded_by(encoder: Callable[[Any, dict], str], encoders: dict) -> Callable[[Any], str]:
+    """A PyMySQL encoder called as escape_item calls it: ``mapping`` by position (some encoders take it only so)."""
+    def write(value: Any) -> str:
+        return encoder(value, encoders)
+    return write
 
 
 def _encoders() -> dict:
@@ -335,6 +370,8 @@ def _encoders() -> dict:
 
 
 _ENCODERS: dict = {}
+#: Python type -> its literal writer (_writer), filled as types are seen.
+_WRITERS: dict[type, Callable[[Any], str]] = {}
 
 
 def connect(spec: ServerSpec, *, autocommit: bool = True, read_timeout: Optional[int] = None) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine import rows
 from ansible_collections.dbferry.mysql.plugins.module_utils.binlog.changes import DELETE, INSERT, UPDATE, RowChange
-from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import LENIENT_SQL_MODE, SESSION_SQL_MODE
+from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import LENIENT_SQL_MODE, SESSION_SQL_MODE, literal
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.rows import copy_rows, net_statements
 from ansible_collections.dbferry.mysql.plugins.module_utils.engine.tables import MovedTable
 
@@ -81,6 +81,16 @@ def test_copied_rows_with_the_enum_error_value_are_cut_into_statements_like_the_
     head = b"INSERT INTO `s2`.`e` (`id`, `v`, `n`) VALUES "
     assert cursor.executed == [head + b"(6,0,6),(7,0,7)" + tail, head + b"(8,0,8)" + tail, LENIENT,
                                head + b"(1,0,1),(2,0,2)" + tail, head + b"(3,0,3),(4,0,4)" + tail, head + b"(5,0,5)" + tail, STRICT]
+
+
+def test_applied_rows_are_cut_into_statements_by_what_they_send(monkeypatch):
+    """Bytes go out as hex, twice their size: a REPLACE cut by the values' own sizes could outgrow max_allowed_packet."""
+    monkeypatch.setattr(rows, "STATEMENT_BYTES", 120)
+    value = bytes(40)  # written X'00..00', 83 characters; each row 88 in all
+    written = net_statements(TABLES, [_ins("t", 1, value), _ins("t", 2, value)], literal)
+    printed = "(%%d, X'%s')" % ("00" * 40)
+    assert [(s.sql, s.keys) for s in written] == [("REPLACE INTO `s2`.`t` (`id`, `v`) VALUES " + printed % 1, ((1,),)),
+                                                  ("REPLACE INTO `s2`.`t` (`id`, `v`) VALUES " + printed % 2, ((2,),))]
 
 
 def test_each_statement_carries_its_table_and_the_keys_it_writes_in_order():
