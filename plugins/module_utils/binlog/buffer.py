@@ -25,6 +25,13 @@ class EventBuffer:
         self.pos = end
         return chunk
 
+    def skip(self, size: int) -> None:
+        """Step over ``size`` bytes without copying them: a value nobody reads (a before image's non-key columns)."""
+        end = self.pos + size
+        if end > len(self.data):
+            self.take(size)  # raises, naming the shortfall
+        self.pos = end
+
     def uint(self, size: int) -> int:
         return int.from_bytes(self.take(size), "little")
 

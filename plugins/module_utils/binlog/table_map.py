@@ -190,5 +190,5 @@ def read_key(table: TableLayout, buf: EventBuffer) -> dict[str, Any]:
             name, int_size, signed, decode, col = plan[i]
             row[name] = int.from_bytes(buf.take(int_size), "little", signed=signed) if int_size else decode(col, buf)
         else:
-            buf.take(fixed or buf.uint(prefix))
+            buf.skip(fixed or buf.uint(prefix))
     return row
