@@ -473,10 +473,15 @@ def test_killed_connections_are_reopened(servers, db, tmp_path):
     make_load_tables(servers, db, 3000)
     load = DmlLoad(servers, db, connections=2, seed=31)
     ferry = FerryThread(move_config(servers, db, tmp_path / "state", copy={"batch_rows": 30, "concurrency": 2}))
-    killed = 0
+    killed = rounds = 0
+    deadline = time.monotonic() + 90
     try:
-        for _round in range(5):
+        # At least five rounds and ten kills: on a busy machine a round can find the ferry between sessions (reconnecting
+        # after the last kill, in its backoff), so rounds go on until enough sessions were killed.
+        while rounds < 5 or (killed < 10 and time.monotonic() < deadline):
+            rounds += 1
             time.sleep(0.6)
+            ferry.check()
             for server, user in ((servers.source, "ferry_source"), (servers.target, "ferry_target")):
                 with root_session(server) as conn:
                     for (pid,) in fetch_all(conn, "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = %s", (user,)):
