@@ -21,9 +21,9 @@ setup:
 setup-test:
 	@scripts/setup.sh --test
 
-## test: everything CI runs: lint, ansible-test sanity, unit and integration tests.
-test: setup-test lint sanity
-	$(BIN)/pytest
+## test: everything CI runs: lint, ansible-test sanity, unit and integration tests (lint and sanity beside pytest, scripts/test.sh).
+test: setup-test
+	MAKE="$(MAKE)" scripts/test.sh
 
 # ansible-lint reads the example vault (examples/inventory/group_vars/*/vault.yml): give it the example's password.
 lint: setup
