@@ -35,7 +35,8 @@ options:
       - The longest time, in seconds, between two looks at the status. Near the end it looks more often, down to every
         0.1 s - while copying, by a quarter of the copy's ETA; while the lag is above O(max_lag), by a quarter of the
         lag still to shed - so that the task ends within a fraction of a second of the move catching up, whatever
-        the interval.
+        the interval. A copy with no rate yet (the first look after the agent starts) is looked at again after 0.5 s,
+        so that a copy shorter than the interval is not waited for a whole interval.
     type: float
     default: 1
   progress_seconds:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.dbferry.mysql.plugins.module_utils.engine.poll import FASTEST, next_poll
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine.poll import FASTEST, NO_RATE_YET, next_poll
 
 
 def test_a_copy_far_from_its_end_is_looked_at_every_interval():
@@ -17,8 +17,16 @@ def test_a_copy_near_its_end_is_looked_at_a_quarter_of_its_eta_later(eta, expect
     assert next_poll({"phase": "copying", "eta_seconds": eta}, interval=2.0, max_lag=1.0) == pytest.approx(expected)
 
 
-def test_a_copy_of_unknown_rate_is_looked_at_every_interval():
-    assert next_poll({"phase": "copying", "eta_seconds": None}, interval=2.0, max_lag=1.0) == 2.0
+def test_a_copy_without_a_rate_yet_is_looked_at_again_soon():
+    """The wait's first look comes right after the agent's first status, which has no rate: a small move's copy is over
+    before a whole interval has passed."""
+    assert next_poll({"phase": "copying", "eta_seconds": None, "throttled": False}, interval=2.0, max_lag=1.0) == NO_RATE_YET
+    assert next_poll({"phase": "copying", "eta_seconds": None}, interval=0.2, max_lag=1.0) == 0.2
+
+
+def test_a_throttled_copy_of_unknown_rate_is_looked_at_every_interval():
+    """Throttled, the copy has no rate for as long as the throttle holds: nothing says the end is near."""
+    assert next_poll({"phase": "copying", "eta_seconds": None, "throttled": True}, interval=2.0, max_lag=1.0) == 2.0
 
 
 @pytest.mark.parametrize("lag,expected", [(101.0, 2.0), (3.0, 0.5), (1.2, FASTEST)])
