@@ -88,7 +88,7 @@ from ..binlog.changes import DELETE, UPDATE, RowChange
 from ..common.errors import DbferryError
 from ..common.identifiers import for_arguments, quote_ident
 from ..server.connection import error_code, execute, fetch_all, fetch_value, literal, placeholders
-from ..server.error_codes import ER_LOCK_WAIT_TIMEOUT
+from ..server.error_codes import ER_LOCK_NOWAIT, ER_LOCK_WAIT_TIMEOUT
 from .copier import printed_rows, row_select
 from .foreign_keys import ForeignKey, read_foreign_keys
 from .key_choice import IndexColumns, read_unique_indexes
@@ -107,6 +107,8 @@ CHUNK = 1000
 #: meanwhile, and a copier batch can hold the source lock it waits for while it waits for one of those: a cycle across
 #: two servers that neither InnoDB sees. A short wait breaks it; the keys it could not lock are carried (Recopied).
 RECOPY_LOCK_WAIT_SECONDS = 1
+#: The errors of a locking read whose lock another transaction holds: a wait that timed out, or NOWAIT's on MySQL 8.
+LOCK_NOT_GRANTED = frozenset({ER_LOCK_WAIT_TIMEOUT, ER_LOCK_NOWAIT})
 
 
 def cascade_refusal(key: ForeignKey, keys: Iterable[ForeignKey], moved: set[tuple[str, str]],
@@ -322,7 +324,7 @@ class CascadePlan:
                 try:
                     read = self._read(source, child, chunk, wait)
                 except Exception as exc:  # noqa: BLE001 - a lock wait is carried, the rest re-raised
-                    if not carry or error_code(exc) != ER_LOCK_WAIT_TIMEOUT:
+                    if not carry or error_code(exc) not in LOCK_NOT_GRANTED:
                         raise
                     # Only the statement rolled back (innodb_rollback_on_timeout is off): the locks read before stay held.
                     read, chunk = self._read_each(source, child, chunk, found.pending.setdefault(child, set()))
@@ -350,7 +352,7 @@ class CascadePlan:
                 read += self._read(source, child, [key], False)
                 done.append(key)
             except Exception as exc:  # noqa: BLE001 - a lock held elsewhere is carried, the rest re-raised
-                if error_code(exc) != ER_LOCK_WAIT_TIMEOUT:
+                if error_code(exc) not in LOCK_NOT_GRANTED:
                     raise
                 pending.add(key)
         return read, done

@@ -250,12 +250,24 @@ def create(conn: Any, name: str, digest: str, tables: list[MovedTable],
     execute(conn, "INSERT INTO %s.moves (name, config_digest, start_position, applied_position, phase) VALUES (%%s, %%s, '', '', 'preparing')" % _S,
             (name, digest))
     for table in tables:
-        ends = list((bounds or {}).get((table.schema, table.name), ())) + [None]
-        for number, end in enumerate(ends):
-            execute(conn, "INSERT INTO %s.cursors (move, source_schema, source_table, target_schema, target_table, key_column, "
-                          "range_no, last_key, range_end) VALUES (%%s, %%s, %%s, %%s, %%s, %%s, %%s, %%s, %%s)" % _S,
-                    (name, table.schema, table.name, table.target_schema, table.target_name, json.dumps(list(table.key), ensure_ascii=False),
-                     number, encode_key(ends[number - 1]) if number else None, encode_key(end)))
+        _insert_cursors(conn, name, table, (bounds or {}).get((table.schema, table.name), []))
+
+
+def _insert_cursors(conn: Any, name: str, table: MovedTable, bounds: list[KeyValue]) -> None:
+    """A cursor per range of ``table`` (create's docstring)."""
+    ends: list[Optional[KeyValue]] = list(bounds) + [None]
+    for number, end in enumerate(ends):
+        execute(conn, "INSERT INTO %s.cursors (move, source_schema, source_table, target_schema, target_table, key_column, "
+                      "range_no, last_key, range_end) VALUES (%%s, %%s, %%s, %%s, %%s, %%s, %%s, %%s, %%s)" % _S,
+                (name, table.schema, table.name, table.target_schema, table.target_name, json.dumps(list(table.key), ensure_ascii=False),
+                 number, encode_key(ends[number - 1]) if number else None, encode_key(end)))
+
+
+def recut_ranges(conn: Any, name: str, table: MovedTable, bounds: list[KeyValue]) -> None:
+    """Record ``table``'s ranges (and key) anew, for a move still ``preparing`` (nothing copied): an online change learns
+    the key its copy walks only once its ghost exists, after the change was recorded (caller commits)."""
+    execute(conn, "DELETE FROM %s.cursors WHERE move = %%s AND source_schema = %%s AND source_table = %%s" % _S, (name, table.schema, table.name))
+    _insert_cursors(conn, name, table, bounds)
 
 
 def start(conn: Any, name: str, position: str) -> None:
@@ -314,6 +326,13 @@ def record_complete(conn: Any, name: str, final: str) -> None:
                            "(another agent of the move wrote an older checkpoint)." % (name, applied or "nothing", final), obj=name,
                            fix="make sure no other agent of the move runs (dbferry status on every ferry host), start the agent again "
                                "(it applies up to the final position), then run the cutover again.")
+    pending = pending_count(conn, name)  # read under the lock above: save_pending's transactions read the phase first
+    if pending:
+        conn.rollback()
+        raise DbferryError("move %s was not recorded complete: %d cascaded child row(s) are still to be copied again from the source "
+                           "(an application transaction holds them locked)." % (name, pending), obj=name,
+                           fix="end the application's transactions on the source that hold rows of the moved child tables, then run "
+                               "the cutover again.")
     execute(conn, "UPDATE %s.moves SET phase = %%s WHERE name = %%s" % _S, (COMPLETE, name))
 
 
@@ -403,7 +422,9 @@ def mark_dirty(conn: Any, name: str, keys: Iterable[DirtyKey]) -> None:
 
 def save_pending(conn: Any, name: str, keys: Iterable[DirtyKey]) -> None:
     """Record the cascaded child keys still to re-copy, all of them (they replace the ones recorded), in the transaction
-    that applied the batch and saves its position: a restart resumes with exactly the keys its position leaves pending."""
+    that applied the batch and saves its position: a restart resumes with exactly the keys its position leaves pending.
+    Refused once the move is complete, as every checkpoint is (refuse_if_complete)."""
+    refuse_if_complete(conn, name)
     execute(conn, "DELETE FROM %s.recopy_pending WHERE move = %%s" % _S, (name,))
     recorded = sorted({(schema, table, encode_key(key)) for schema, table, key in keys})
     for start in range(0, len(recorded), MARK_ROWS):

@@ -74,7 +74,7 @@ from .parallel_copy import copy_in_ranges, range_bounds
 from .missing import Bound, holders, missing_among, missing_keys, restore, unique_values
 from .cutover import SENTRY_COMMENT, blockers, lock_wait_seconds, swap
 from ..engine.keys import KeyValue, key_for_output
-from .plan import AlterPlan, alter_name, build_plan, original_key, read_columns, table_names
+from .plan import AlterPlan, alter_name, build_plan, original_key, table_names
 from .verify import compare_keys, compare_ranges, failure_message, not_written, shown_key
 
 #: How often the status is published and a "progress" line logged at most.
@@ -442,13 +442,10 @@ class AlterRun:
                 ghosts.drop(conn, config.database, self.ghost)
                 self.log.event("ghost_dropped", table=display_table(config.database, self.ghost), reason="initially_drop_ghost_table")
             key = original_key(conn, config.database, config.table)  # the plan's, unless the new schema drops that key
-            columns = read_columns(conn, config.database, config.table)
-            table = MovedTable(config.database, config.table, config.database, self.ghost, tuple(c.name for c in columns), key,
-                               tuple(c.data_type for c in columns))
-            bounds = range_bounds(conn, table, config.copy_concurrency, self._estimate(conn))
             state.ensure_schema(writer)
             # Recorded before the ghost exists: a ghost found with a record in phase "preparing" is ours to drop.
-            state.create(writer, self.name, self.engine.digest, [table], {(config.database, config.table): bounds})
+            state.create(writer, self.name, self.engine.digest, [
+                MovedTable(config.database, config.table, config.database, self.ghost, (), key)])
             writer.commit()
             ghosts.create(conn, config.database, config.table, self.ghost, config.alter)
         else:  # a run killed in a cut-over attempt may have left the table's foreign keys on the ghost
@@ -457,6 +454,10 @@ class AlterRun:
             self._ghost_foreign_keys_dropped(conn)
         plan = build_plan(conn, config.database, config.table, self.ghost, self.old, config.alter, config.rename_columns)
         if not resuming:
+            # The ranges of the copy's key (plan.key: the ghost had to exist to know it), recorded with the start.
+            bounds = range_bounds(conn, plan.moved_table(), config.copy_concurrency, self._estimate(conn))
+            if bounds:
+                state.recut_ranges(writer, self.name, plan.moved_table(), bounds)
             start = fetch_value(conn, flavor.gtid_position_sql) or ""
             state.start(writer, self.name, start)
             writer.commit()

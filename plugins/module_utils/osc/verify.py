@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, Callable, Iterable, Optional
 
 from ..common.errors import DbferryError
@@ -56,6 +56,7 @@ from ..verify.checksum import (
     LONG_TYPES,
     MAX_REPORTED_ROWS,
     MISSING,
+    PRINTED_TYPES,
     KeyRange,
     Mismatch,
     chunk_ranges,
@@ -155,9 +156,10 @@ class _Comparison:
         ghost = alongside.submit(self.ghost.aggregate, ghost_condition, args)
         try:
             old = self.old.aggregate(old_condition, args)
-        finally:
-            theirs = ghost.result()  # never left running on its session, also when ours failed
-        return old == theirs
+        except BaseException:
+            wait([ghost])  # never left running on its session; ours is the error to tell
+            raise
+        return old == ghost.result()
 
     def next_boundary(self, chunk_rows: int) -> Callable[[Optional[KeyValue]], Optional[KeyValue]]:
         """The original's ``chunk_rows``-th key above ``low`` (chunk_ranges' argument)."""
@@ -236,7 +238,8 @@ def pair_digest(column: Column, old: Column, ghost: Column) -> str:
     """The digest of ``column``, one of the pair (``old``, ``ghost``) of a mapped column: both sides choose its form alike
     from both definitions (module docstring), so that equal values digest alike whatever the side."""
     retyped = (old.column_type.lower(), old.charset) != (ghost.column_type.lower(), ghost.charset)
-    return column_digest(column.name, column.data_type, as_text=retyped, hashed=old.data_type in LONG_TYPES or ghost.data_type in LONG_TYPES)
+    return column_digest(column.name, column.data_type, as_text=retyped, hashed=old.data_type in LONG_TYPES or ghost.data_type in LONG_TYPES,
+                         printed=old.data_type in PRINTED_TYPES and ghost.data_type in PRINTED_TYPES)
 
 
 def compare_ranges(conn: Any, plan: AlterPlan, chunk_rows: int = DEFAULT_CHUNK_ROWS, stop: Optional[threading.Event] = None,

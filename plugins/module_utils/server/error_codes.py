@@ -20,6 +20,7 @@ ER_SPECIFIC_ACCESS_DENIED_ERROR = 1227  # a privilege such as SUPER or REPLICATI
 ER_MASTER_FATAL_ERROR_READING_BINLOG = 1236  # the binlog dump cannot serve the position asked for
 ER_OPTION_PREVENTS_STATEMENT = 1290  # refused by a server setting, here read_only
 ER_CONNECTION_KILLED = 1927  # the session was killed (MariaDB's number)
+ER_LOCK_NOWAIT = 3572  # MySQL 8: a NOWAIT locking read met a lock (MariaDB says ER_LOCK_WAIT_TIMEOUT)
 ER_CLIENT_INTERACTION_TIMEOUT = 4031  # the server closed an idle session (wait_timeout) and said so
 
 # Client errors (the driver could not reach or keep the server).

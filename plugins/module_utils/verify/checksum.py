@@ -213,39 +213,38 @@ def chunk_ranges(next_boundary: Callable[[Optional[Any]], Optional[Any]]) -> Ite
         low = high
 
 
-def column_digest(column: str, data_type: str, as_text: bool = False, hashed: Optional[bool] = None) -> str:
+def column_digest(column: str, data_type: str, as_text: bool = False, hashed: Optional[bool] = None,
+                  printed: Optional[bool] = None) -> str:
     """An expression whose value tells apart every two stored values of the column (module docstring).
 
     ``as_text``: tell apart values as they read, not as they are stored, so that a value kept through a change of the
     column's type digests alike on both sides (an online schema change, osc/verify.py): character columns in utf8mb4,
     ENUM and SET by label, DECIMAL without its scale's trailing zeros.
     ``hashed``: the value's SHA-256 rather than the value itself (length-prefixed); by default for the long types,
-    whose values can exceed a row. Both sides of a comparison must choose alike: a type change may move a column between
-    a short and a long type, so the caller decides from both sides' types.
+    whose values can exceed a row. ``printed``: a number or time as it prints, ended by a comma, rather than
+    length-prefixed; by default for those types. Both sides of a comparison must choose alike: a type change may move a
+    column between a short and a long type, or between a number and text, so the caller decides from both sides' types.
     """
     data_type = data_type.lower()
     quoted = for_arguments(quote_ident(column))
     if data_type in FLOAT_TYPES:
-        printed = "%s + 0e0" % quoted
+        text = "%s + 0e0" % quoted
     elif as_text and data_type == "decimal":
         # the scale's trailing zeros (and then the point) dropped: 12.50 in DECIMAL(10,2) reads as 12.5000 in DECIMAL(12,4)
-        printed = "IF(LOCATE('.', %s) > 0, TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM %s)), CAST(%s AS CHAR))" % (quoted, quoted, quoted)
-    elif data_type in PRINTED_TYPES:
-        printed = quoted
-    else:
-        printed = ""
-    if printed:
-        # Printed in digits, signs, points, colons, spaces and exponents only: a comma ends the value, as no such text
-        # holds one (cheaper than a length prefix, which would print the value twice).
-        return "IFNULL(CONCAT(%s, ','), 'N')" % printed
-    if as_text and data_type in TEXT_TYPES:
+        text = "IF(LOCATE('.', %s) > 0, TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM %s)), CAST(%s AS CHAR))" % (quoted, quoted, quoted)
+    elif as_text and data_type in TEXT_TYPES:
         text = "CONVERT(%s USING utf8mb4)" % quoted
     elif data_type in NUMBERED_TYPES:
         text = "CONCAT(%s + 0, '=', %s)" % (quoted, quoted)
     else:
         text = quoted
+    long_value = data_type in LONG_TYPES if hashed is None else hashed
+    if not long_value and (data_type in PRINTED_TYPES if printed is None else printed):
+        # Printed in digits, signs, points, colons, spaces and exponents only: a comma ends the value, as no such text
+        # holds one (cheaper than a length prefix, which would print the value twice).
+        return "IFNULL(CONCAT(%s, ','), 'N')" % text
     value = "CAST(%s AS BINARY)" % text
-    if data_type in LONG_TYPES if hashed is None else hashed:
+    if long_value:
         return "IFNULL(CONCAT('H', SHA2(%s, 256)), 'N')" % value
     # LENGTH counts bytes, so the text's length is its bytes' length: the value is cast once, not twice.
     return "IFNULL(CONCAT(LENGTH(%s), ':', %s), 'N')" % (text, value)

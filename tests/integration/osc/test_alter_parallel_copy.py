@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from ferry_support import DmlLoad, make_load_tables
-from integration_support import root_session, until
+from integration_support import root_session, sql, until
 from osc_support import (AlterThread, alter_options, alter_process, alter_runs, assert_projection, kill_process, logged, projected_rows)
 
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
@@ -140,3 +140,19 @@ def test_a_value_refused_in_one_range_stops_every_stream(servers: Any, db: str, 
     assert not [t for t in threading.enumerate() if t.name.startswith("osc-copy-")]
     assert projected_rows(servers.source, db, "a", list(ALL), "id") == before
     assert remove_alter(parse_alter_config(options), EventLog("alter"))
+
+
+def test_ranges_are_cut_on_the_key_the_copy_walks_when_the_change_drops_the_primary_key(servers: Any, db: str, tmp_path: Path) -> None:
+    """The new schema replaces the primary key, so the copy walks the unique key on ``email`` the two schemas share: the
+    ranges are cut on that key (text bounds), not on the old primary key's integers, and the change ends exact."""
+    sql(servers.source,
+        "CREATE TABLE `%s`.u (id INT NOT NULL PRIMARY KEY, email VARCHAR(40) NOT NULL, v INT NOT NULL, UNIQUE KEY email (email)) ENGINE=InnoDB" % db,
+        "INSERT INTO `%s`.u SELECT seq, CONCAT('user', LPAD(seq * 7919 %% 2003, 5, '0'), '@example.com'), seq FROM `%s`.seq_1_to_2000" % (db, db))
+    before = projected_rows(servers.source, db, "u", ["id", "email", "v"], "email")
+    options = alter_options(servers, db, "u", "DROP PRIMARY KEY, ADD PRIMARY KEY (id, v)", tmp_path / "state", copy_concurrency=2,
+                            ok_to_drop_table=True)
+    result = AlterThread(options, tmp_path / "alter.log").finish()
+    assert result.changed
+    ranges = _ranges(servers, db, "u")
+    assert len(ranges) == 4 and all(isinstance(end[0], str) for _n, _c, _d, end in ranges[:-1]), ranges
+    assert assert_projection(servers.source, db, before, "u", {"id": "id", "email": "email", "v": "v"}, "email") == 2000

@@ -41,6 +41,11 @@ CHANGES = {
     "latin1 text to utf8mb4": ("v TEXT CHARACTER SET latin1", "(1, 'café'), (2, 'Ünïcode'), (3, NULL)",
                                "MODIFY v TEXT CHARACTER SET utf8mb4"),
     "enum grows": ("v ENUM('new','paid')", "(1, 'new'), (2, 'paid'), (3, NULL)", "MODIFY v ENUM('new','paid','shipped')"),
+    # a number or time becoming text digests as text on both sides (not as a printed number on one)
+    "int to varchar": ("v INT", "(1, 42), (2, -7), (3, NULL)", "MODIFY v VARCHAR(10)"),
+    "datetime to varchar": ("v DATETIME", "(1, '2024-02-29 13:14:15'), (2, '1000-01-01 00:00:00'), (3, NULL)", "MODIFY v VARCHAR(32)"),
+    "int to text": ("v INT", "(1, 42), (2, 0), (3, NULL)", "MODIFY v TEXT"),
+    "double to varchar": ("v DOUBLE", "(1, 1.5), (2, -2), (3, NULL)", "MODIFY v VARCHAR(40)"),
 }
 
 
