@@ -37,6 +37,13 @@ def test_a_pair_digests_by_its_stored_bytes_unless_the_change_retypes_it() -> No
     assert pair_digest(same_old, same_old, text) == column_digest("v", "varchar", as_text=True, hashed=True)
     assert pair_digest(text, same_old, text) == column_digest("v", "text", as_text=True, hashed=True)
     assert pair_digest(same_old, same_old, text).startswith("IFNULL(CONCAT('H', SHA2(")
+    # INT to VARCHAR: the number reads as text on both sides, length-prefixed, never comma-ended on one side only
+    number, word = Column("v", "int", "int(11)", False), Column("v", "varchar", "varchar(10)", False, "utf8mb4")
+    assert pair_digest(number, number, word) == "IFNULL(CONCAT(LENGTH(`v`), ':', CAST(`v` AS BINARY)), 'N')"
+    assert pair_digest(word, number, word).startswith("IFNULL(CONCAT(LENGTH(CONVERT(`v` USING utf8mb4)), ':', ")
+    # INT to BIGINT: both printed
+    wide = Column("v", "bigint", "bigint(20)", False)
+    assert pair_digest(number, number, wide) == pair_digest(wide, number, wide) == "IFNULL(CONCAT(`v`, ','), 'N')"
 
 
 def test_mismatch_detail_is_shown_only_when_there_is_one() -> None:
