@@ -45,6 +45,10 @@ ALTER_SPECS_HEADER = """---
 #: Keys of ALTER_OPTIONS the alter role does not pass as variables of their own: the login is dbferry_login, the database
 #: dbferry_database, each change's table, ALTER and renames are in dbferry_alters; the module derives the rest.
 ALTER_NOT_VARIABLES = ("server", "database", "table", "alter", "rename_columns", "server_id", "state_dir")
+#: Keys of ALTER_OPTIONS whose role variable is dbferry_alter_<key>: a move's dbferry_<key> is another knob with another
+#: default (dbferry_copy_concurrency: tables or ranges of a move copied at once, 2), which one group_vars line must not
+#: turn for both (an online change's copy streams load the primary it runs on: 1 by default, as gh-ost copies).
+ALTER_OWN_NAMES = ("copy_concurrency",)
 #: The alter role's migrate entry point takes main's variables but these.
 MIGRATE_NOT_VARIABLES = ("dbferry_alters",)
 DEFAULTS_HEADER = """---
@@ -119,8 +123,11 @@ def alter_variables(chained: dict[str, Any]) -> dict[str, Any]:
     for option in _alter_options():
         if option.key in ALTER_NOT_VARIABLES:
             continue
-        name = "dbferry_" + option.key
         own = {"description": [option.doc[:1].upper() + option.doc[1:] + "."], "type": option.type, "default": option.default}
+        if option.key in ALTER_OWN_NAMES:
+            variables["dbferry_alter_" + option.key] = own
+            continue
+        name = "dbferry_" + option.key
         variables[name] = chained.get(name) or own
     return variables
 

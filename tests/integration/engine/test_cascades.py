@@ -266,6 +266,18 @@ def _target_note(servers, db: str, key: int):
         return fetch_all(conn, "SELECT p, v FROM `%s`.notes WHERE id = %d" % (db, key))
 
 
+def _carry_note_7(servers, db, ferry, hold, held) -> "_HeldChild":
+    """Parent 4's delete nulls note 7 (SET NULL), held before the applier (``hold``) until an application transaction
+    holds note 7 FOR UPDATE on the source; then the applier goes on and carries the key. The holding transaction."""
+    hold.set()
+    sql(servers.source, "DELETE FROM `%s`.parent WHERE id = 4" % db)
+    assert held.wait(30)
+    app = _HeldChild(servers, db, "notes", 7)  # after the cascade committed, before the applier re-copies
+    hold.clear()
+    until(lambda: pending_recopies(servers, ferry.config.name) == 1, "note 7 carried", timeout=30)
+    return app
+
+
 @pytest.mark.parametrize("commit", [False, True], ids=["app-rolls-back", "app-commits-a-change"])
 def test_a_child_row_the_application_holds_is_carried_while_the_move_applies_the_rest(servers, db, tmp_path, commit):
     """Parent 4's delete nulls notes 7 and 8 (SET NULL: no binlog event of theirs); an application transaction holds
@@ -281,12 +293,7 @@ def test_a_child_row_the_application_holds_is_carried_while_the_move_applies_the
     try:
         wait_caught_up(servers, ferry.config.name, alive=ferry.check)
         assert _target_note(servers, db, 7) == [(4, 1)]
-        hold.set()
-        sql(servers.source, "DELETE FROM `%s`.parent WHERE id = 4" % db)
-        assert held.wait(30)
-        app = _HeldChild(servers, db, "notes", 7)  # after the cascade committed, before the applier re-copies
-        hold.clear()
-        until(lambda: pending_recopies(servers, ferry.config.name) == 1, "note 7 carried", timeout=30)
+        app = _carry_note_7(servers, db, ferry, hold, held)
         lags = [_apply_lag(servers, db, tick) for tick in range(8)]  # several re-copy tries while held
         ferry.check()
         assert max(lags) < 3.0, lags  # the old applier waited for the lock: the first tick took the whole hold
@@ -320,12 +327,7 @@ def test_keys_still_to_re_copy_survive_a_restart(servers, db, tmp_path):
     app = None
     try:
         wait_caught_up(servers, ferry.config.name, alive=ferry.check)
-        hold.set()
-        sql(servers.source, "DELETE FROM `%s`.parent WHERE id = 4" % db)
-        assert held.wait(30)
-        app = _HeldChild(servers, db, "notes", 7)
-        hold.clear()
-        until(lambda: pending_recopies(servers, ferry.config.name) == 1, "note 7 carried", timeout=30)
+        app = _carry_note_7(servers, db, ferry, hold, held)
         ferry.finish()
         with root_session(servers.target) as conn:
             assert fetch_all(conn, "SELECT source_table, key_value FROM _dbferry.recopy_pending") == [("notes", "[7]")]
