@@ -192,14 +192,7 @@ def test_children_changed_after_a_held_cascade_are_re_copied_as_the_source_has_t
     inserted again with new children, and parent 3's children are nulled and changed. The re-copy reads rows newer
     than the batch; the events after it apply over them again."""
     _make_families(servers, db, parents=20)
-    hold, held = threading.Event(), threading.Event()
-
-    def apply_hook(transactions):
-        if hold.is_set() and any(c.kind == DELETE and c.table == "parent" for t in transactions for c in t.changes):
-            held.set()
-            while hold.is_set():
-                time.sleep(0.05)
-
+    apply_hook, hold, held = _hold_a_parent_delete()
     ferry = FerryThread(move_config(servers, db, tmp_path / "state"), apply_hook=apply_hook)
     try:
         wait_caught_up(servers, ferry.config.name)
@@ -266,6 +259,14 @@ def _target_note(servers, db: str, key: int):
         return fetch_all(conn, "SELECT p, v FROM `%s`.notes WHERE id = %d" % (db, key))
 
 
+def _stop(hold: threading.Event, app, ferry: FerryThread) -> None:
+    """The end of a carry test, however it went: the applier let go, the application's transaction rolled back, the move stopped."""
+    hold.clear()
+    if app is not None:
+        app.end(False)
+    ferry.finish()
+
+
 def _carry_note_7(servers, db, ferry, hold, held) -> "_HeldChild":
     """Parent 4's delete nulls note 7 (SET NULL), held before the applier (``hold``) until an application transaction
     holds note 7 FOR UPDATE on the source; then the applier goes on and carries the key. The holding transaction."""
@@ -310,10 +311,7 @@ def test_a_child_row_the_application_holds_is_carried_while_the_move_applies_the
         assert _target_note(servers, db, 7) == [(None, 70 if commit else 1)]
         _assert_moved(servers, db)
     finally:
-        hold.clear()
-        if app is not None:
-            app.end(False)
-        ferry.finish()
+        _stop(hold, app, ferry)
 
 
 def test_keys_still_to_re_copy_survive_a_restart(servers, db, tmp_path):
@@ -341,10 +339,7 @@ def test_keys_still_to_re_copy_survive_a_restart(servers, db, tmp_path):
         wait_caught_up(servers, ferry.config.name, alive=ferry.check)
         _assert_moved(servers, db)
     finally:
-        hold.clear()
-        if app is not None:
-            app.end(False)
-        ferry.finish()
+        _stop(hold, app, ferry)
 
 
 def test_a_child_inserted_and_cascaded_away_in_one_transaction_is_not_left_on_the_target(servers, db, tmp_path):
