@@ -108,6 +108,8 @@ NUMBERED_TYPES = frozenset({"enum", "set"})
 #: times, digested as printed, each ended by a comma (column_digest). Not BIT, which prints its bytes.
 PRINTED_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric",
                            "date", "datetime", "timestamp", "time", "year"}) | FLOAT_TYPES
+#: Numbers and times whose printed fraction grows with their scale or precision (column_digest's ``as_text``).
+FRACTION_TYPES = frozenset({"decimal", "numeric", "datetime", "timestamp", "time"})
 #: Columns that read as text in a character set (ENUM and SET by label).
 TEXT_TYPES = frozenset({"char", "varchar", "tinytext", "text", "mediumtext", "longtext"}) | NUMBERED_TYPES
 
@@ -219,7 +221,7 @@ def column_digest(column: str, data_type: str, as_text: bool = False, hashed: Op
 
     ``as_text``: tell apart values as they read, not as they are stored, so that a value kept through a change of the
     column's type digests alike on both sides (an online schema change, osc/verify.py): character columns in utf8mb4,
-    ENUM and SET by label, DECIMAL without its scale's trailing zeros.
+    ENUM and SET by label, DECIMAL and times without their fraction's trailing zeros (when both sides are printed).
     ``hashed``: the value's SHA-256 rather than the value itself (length-prefixed); by default for the long types,
     whose values can exceed a row. ``printed``: a number or time as it prints, ended by a comma, rather than
     length-prefixed; by default for those types. Both sides of a comparison must choose alike: a type change may move a
@@ -229,8 +231,9 @@ def column_digest(column: str, data_type: str, as_text: bool = False, hashed: Op
     quoted = for_arguments(quote_ident(column))
     if data_type in FLOAT_TYPES:
         text = "%s + 0e0" % quoted
-    elif as_text and data_type == "decimal":
-        # the scale's trailing zeros (and then the point) dropped: 12.50 in DECIMAL(10,2) reads as 12.5000 in DECIMAL(12,4)
+    elif as_text and data_type in FRACTION_TYPES and printed is not False:
+        # the fraction's trailing zeros (and then the point) dropped, as a number or time on both sides reads: 12.50 in
+        # DECIMAL(10,2) reads as 12.5000 in DECIMAL(12,4), 13:14:15 in DATETIME as 13:14:15.000000 in DATETIME(6)
         text = "IF(LOCATE('.', %s) > 0, TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM %s)), CAST(%s AS CHAR))" % (quoted, quoted, quoted)
     elif as_text and data_type in TEXT_TYPES:
         text = "CONVERT(%s USING utf8mb4)" % quoted

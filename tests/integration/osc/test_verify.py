@@ -46,6 +46,10 @@ CHANGES = {
     "datetime to varchar": ("v DATETIME", "(1, '2024-02-29 13:14:15'), (2, '1000-01-01 00:00:00'), (3, NULL)", "MODIFY v VARCHAR(32)"),
     "int to text": ("v INT", "(1, 42), (2, 0), (3, NULL)", "MODIFY v TEXT"),
     "double to varchar": ("v DOUBLE", "(1, 1.5), (2, -2), (3, NULL)", "MODIFY v VARCHAR(40)"),
+    "decimal to varchar": ("v DECIMAL(10,2)", "(1, 12.50), (2, -3), (3, NULL)", "MODIFY v VARCHAR(20)"),
+    # more fraction digits: 13:14:15 reads as 13:14:15.000000
+    "datetime to datetime(6)": ("v DATETIME", "(1, '2024-02-29 13:14:15'), (2, '1000-01-01 00:00:00'), (3, NULL)", "MODIFY v DATETIME(6)"),
+    "time(1) to time(3)": ("v TIME(1)", "(1, '-12:00:00.5'), (2, '838:59:59'), (3, NULL)", "MODIFY v TIME(3)"),
 }
 
 
