@@ -108,6 +108,15 @@ def next_chunk_rows(rows: int, seconds: float, chunk_size: int) -> int:
     return int(max(MIN_CHUNK_ROWS, min(ceiling, 2 * rows, paced)))
 
 
+def recorded_ranges(conn: Any, plan: AlterPlan) -> list[state.Cursor]:
+    """The cursors of the change's key ranges as the server records them, in range order."""
+    recorded = state.load(conn, plan.state_name)
+    if recorded is None:
+        raise DbferryError("the change of %s has no recorded state (its _dbferry rows were removed while it ran)." % plan.display,
+                           obj=plan.display, fix="start the change again; it starts over.")
+    return recorded.ranges.get((plan.database, plan.table), [])
+
+
 class ChunkCopy:
     """Copies the original table into the ghost from the recorded cursor to the end, or until stopped."""
 
@@ -173,11 +182,7 @@ class ChunkCopy:
         return conn
 
     def _recorded_cursor(self, conn: Any) -> state.Cursor:
-        recorded = state.load(conn, self.plan.state_name)
-        if recorded is None:
-            raise DbferryError("the change of %s has no recorded state (its _dbferry rows were removed while it ran)." % self.plan.display,
-                               obj=self.plan.display, fix="start the change again; it starts over.")
-        found = [c for c in recorded.ranges.get((self.plan.database, self.plan.table), []) if c.range_no == self.range_no]
+        found = [c for c in recorded_ranges(conn, self.plan) if c.range_no == self.range_no]
         if not found:
             raise DbferryError("the change of %s has no recorded cursor for its key range %d." % (self.plan.display, self.range_no),
                                obj=self.plan.display, fix="remove the change (state: absent) and start it again.")

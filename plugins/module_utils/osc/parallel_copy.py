@@ -60,16 +60,16 @@ class _Either:
         return self.is_set()
 
 
-def copy_in_ranges(recorded: state.MoveState, key: tuple[str, str], streams: int,
-                   chunk_copy: Callable[[int], ChunkCopy], progress: Callable[[int, bool], None], stop: threading.Event) -> bool:
-    """Copy the ranges of ``key`` (database, table) not done yet, ``streams`` at a time, each by ``chunk_copy(range_no)``.
+def copy_in_ranges(ranges: list[state.Cursor], streams: int, chunk_copy: Callable[[int], ChunkCopy],
+                   progress: Callable[[int, bool], None], stop: threading.Event) -> bool:
+    """Copy the ``ranges`` (copy.recorded_ranges) not done yet, ``streams`` at a time, each by ``chunk_copy(range_no)``.
 
     True when every range is done, False when ``stop`` was set first. The
     first stream that fails stops the others at their next chunk (each has
     committed what it copied) and its error is raised. ``progress`` is told
     of rows as chunks commit, and of the end once, when every range is done.
     """
-    pending = [cursor.range_no for cursor in recorded.ranges.get(key, []) if not cursor.done]
+    pending = [cursor.range_no for cursor in ranges if not cursor.done]
     halt = _Either(stop)
     errors: list[BaseException] = []
     taken = threading.Lock()

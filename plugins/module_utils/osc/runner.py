@@ -69,7 +69,7 @@ from . import foreign_keys
 from . import ghost as ghosts
 from . import replica
 from .checks import NATIVE_CLAUSES, check_alter, refuse_on_errors
-from .copy import ChunkCopy, ChunkHook, largest_chunk_rows
+from .copy import ChunkCopy, ChunkHook, largest_chunk_rows, recorded_ranges
 from .parallel_copy import copy_in_ranges, range_bounds
 from .missing import Bound, holders, missing_among, missing_keys, restore, unique_values
 from .cutover import SENTRY_COMMENT, blockers, lock_wait_seconds, swap
@@ -455,9 +455,10 @@ class AlterRun:
         plan = build_plan(conn, config.database, config.table, self.ghost, self.old, config.alter, config.rename_columns)
         if not resuming:
             # The ranges of the copy's key (plan.key: the ghost had to exist to know it), recorded with the start.
-            bounds = range_bounds(conn, plan.moved_table(), config.copy_concurrency, self._estimate(conn))
+            table = plan.moved_table()
+            bounds = range_bounds(conn, table, config.copy_concurrency, self._estimate(conn))
             if bounds:
-                state.recut_ranges(writer, self.name, plan.moved_table(), bounds)
+                state.recut_ranges(writer, self.name, table, bounds)
             start = fetch_value(conn, flavor.gtid_position_sql) or ""
             state.start(writer, self.name, start)
             writer.commit()
@@ -675,17 +676,13 @@ class AlterRun:
     def _copy_verify_swap(self, conn: Any, flavor: Flavor, plan: AlterPlan, applied: _AppliedKeys, old_create: str) -> AlterResult:
         config = self.config
         self.phase = "copying"
-        recorded = state.load(conn, self.name)
-        if recorded is None:
-            raise DbferryError("the change of %s has no recorded state (its _dbferry rows were removed while it ran)." % self.display,
-                               obj=self.display, fix="start the change again; it starts over.")
 
         def chunk_copy(range_no: int) -> ChunkCopy:
             # a range's end is not the copy's: copy_in_ranges tells the end once every range is done
             return ChunkCopy(config.server, plan, self.throttle, self.tunables, lambda rows, _done: self._copied(rows, False),
                              self.chunk_hook, config.nice_ratio, range_no)
 
-        copied = copy_in_ranges(recorded, (config.database, config.table), config.copy_concurrency, chunk_copy, self._copied, self.halt)
+        copied = copy_in_ranges(recorded_ranges(conn, plan), config.copy_concurrency, chunk_copy, self._copied, self.halt)
         if not copied:
             raise self._stopped()
         self.log.event("copy_complete", table=self.display, rows=self.status.tables[self.display]["copied"])
