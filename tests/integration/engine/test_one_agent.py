@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+import pymysql
 import pytest
 from ferry_support import FerryThread, make_load_tables, move_config, wait_caught_up
 from integration_support import root_session, sql, until
@@ -12,7 +13,7 @@ from integration_support import root_session, sql, until
 from ansible_collections.dbferry.mysql.plugins.module_utils.dev import sandbox
 from ansible_collections.dbferry.mysql.plugins.module_utils.server.connection import execute, fetch_all, fetch_value
 from ansible_collections.dbferry.mysql.plugins.module_utils.common.errors import DbferryError
-from ansible_collections.dbferry.mysql.plugins.module_utils.engine.target_lock import lock_name
+from ansible_collections.dbferry.mysql.plugins.module_utils.engine.target_lock import TargetLock, lock_name
 
 
 def _ended_with(ferry: FerryThread) -> BaseException:
@@ -80,11 +81,31 @@ def test_a_lost_lock_session_is_taken_again_or_the_agent_stops(servers, db, tmp_
             assert fetch_value(conn, "SELECT GET_LOCK(%s, 30)", (lock_name(data["name"]),)) == 1
             gate.set()
             error = _ended_with(ferry)
-        assert "was lost, and the lock could not be taken again" in str(error) and "another agent of move" in str(error), str(error)
+        assert "and the lock could not be taken again" in str(error) and "another agent of move" in str(error), str(error)
     finally:
         gate.set()
         if ferry.thread.is_alive():
             ferry.finish()
+
+
+def test_a_lock_session_the_client_gave_up_on_is_killed_and_the_lock_taken_again(servers, db):
+    """The lock's session times out on the client (a read timeout on a loaded target) while the server still runs it,
+    holding the lock: check() kills that session, which is its own, and takes the lock again instead of stopping the
+    move as if another agent held it (the CI failure of 2026-12-04: "lost its lock" in a change nobody else ran)."""
+    lock = TargetLock(servers.target.spec("root"), "lost-client-" + db).take()
+    lost = lock.session_id
+    try:
+        lock.conn._sock.settimeout(1)  # pylint: disable=protected-access
+        with pytest.raises(pymysql.err.OperationalError):
+            fetch_value(lock.conn, "SELECT SLEEP(30)")  # the client gives up after 1 s; the server sleeps on
+        with root_session(servers.target) as conn:
+            assert fetch_value(conn, "SELECT IS_USED_LOCK(%s)", (lock.name,)) == lost
+            lock.check()
+            assert lock.session_id != lost
+            assert fetch_value(conn, "SELECT IS_USED_LOCK(%s)", (lock.name,)) == lock.session_id
+            assert not fetch_all(conn, "SELECT ID FROM information_schema.PROCESSLIST WHERE ID = %s", (lost,))
+    finally:
+        lock.release()
 
 
 def test_an_agent_writes_nothing_once_the_move_is_complete(servers, db, tmp_path):
