@@ -15,7 +15,7 @@ from /proc just before it is stopped. Every move is removed and its database dro
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from harness import COPY_INLINE_RATIO, COPY_RATIO, Agent, Bench, BenchError, Figure, Options, Table, dump_load, log, narrow_table, number, \
     rss_figure, wide_table
@@ -24,19 +24,30 @@ from harness import COPY_INLINE_RATIO, COPY_RATIO, Agent, Bench, BenchError, Fig
 COPY_TIMEOUT = 600.0
 
 
-def copy_table(bench: Bench, table: Table, inline: bool, copy: Optional[dict[str, Any]] = None, label: str = "") -> tuple[float, float]:
-    """Copy ``table`` with a move of its own (``copy``: copy options other than the defaults, ``label`` in its name); the
-    seconds it took and its agent's peak RSS in MB (the keys and ranges parts' copies too)."""
+class CopyRun(NamedTuple):
+    """One timed copy: its seconds, its agent's peak RSS in MB, and how long its batches held their source locks
+    (the status' ``copy_batch_lock_ms``: batches, p50, p99, max)."""
+
+    seconds: float
+    rss_mb: float
+    batch_lock_ms: dict[str, Any]
+
+
+def copy_table(bench: Bench, table: Table, inline: bool, copy: Optional[dict[str, Any]] = None, label: str = "") -> CopyRun:
+    """Copy ``table`` with a move of its own (``copy``: copy options other than the defaults, ``label`` in its name),
+    timed (the keys, ranges and size parts' copies too)."""
     move = Agent(bench, "copy-%s%s%s" % (table.name, label, "-inline" if inline else ""), [table], inline=inline, copy=copy)
     started = move.start()
     seconds = move.wait_copied(COPY_TIMEOUT) - started
     rss = move.peak_rss_mb()
+    batches = move.batch_lock_ms()
     copied = move.rows_copied()
     move.remove()
     if copied != table.rows:
         raise BenchError("move %s copied %d rows of %d" % (move.name, copied, table.rows))
-    log("copied %s%s in %.1f s" % (table.name, " with inline verification" if inline else "", seconds))
-    return seconds, rss
+    log("copied %s%s in %.1f s (batches held their locks p99 %s ms)" % (
+        table.name, " with inline verification" if inline else "", seconds, batches["p99"]))
+    return CopyRun(seconds, rss, batches)
 
 
 def fastest(seconds: list[float], rows: int) -> dict[str, Any]:
@@ -56,7 +67,7 @@ def measure(bench: Bench, options: Options) -> tuple[list[Figure], dict[str, Any
             times["baseline"].append(dump_load(bench, table))
             log("mariadb-dump | mariadb of %s in %.1f s" % (table.name, times["baseline"][-1]))
             for inline in (False, True):
-                seconds, rss = copy_table(bench, table, inline)
+                seconds, rss, _batches = copy_table(bench, table, inline)
                 times["dbferry_inline" if inline else "dbferry"].append(seconds)
                 peaks.append(rss)
         entry = {key: fastest(values, table.rows) for key, values in times.items()}

@@ -44,7 +44,7 @@ def measure(bench: Bench, options: Options) -> tuple[list[Figure], dict[str, Any
         for inline in (False, True):
             for name, (copy, label) in variants.items():
                 warm(bench, table)
-                times[(name, inline)].append(copy_table(bench, table, inline, copy, label)[0])
+                times[(name, inline)].append(copy_table(bench, table, inline, copy, label).seconds)
     data: dict[str, Any] = {"rows": table.rows, "ranges": ranges, "concurrency": BY_KEY["copy.concurrency"].default}
     figures = []
     for inline in (False, True):

@@ -266,6 +266,15 @@ class Agent:
         """
         return tree_peak_rss_mb(self.pid)
 
+    def batch_lock_ms(self, timeout: float = 30.0) -> dict[str, Any]:
+        """The agent's figures of how long its copy batches held their locks (status ``copy_batch_lock_ms``), from its
+        first status published after the copy ended: the one that counts the last batches."""
+        def published() -> bool:
+            status = agent.read_status(self.state_dir)
+            return status.get("phase") == "tailing" and "copy_batch_lock_ms" in status
+        wait_for(published, timeout, "move %s to publish its status after the copy" % self.name, self.alive)
+        return agent.read_status(self.state_dir)["copy_batch_lock_ms"]
+
     def copied(self) -> bool:
         """Every table's copy cursor says done (committed on the target)."""
         return not fetch_value(self.bench.target_conn, "SELECT COUNT(*) FROM _dbferry.cursors WHERE move = %s AND NOT done", (self.name,))

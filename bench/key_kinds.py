@@ -126,7 +126,7 @@ def measure(bench: Bench, options: Options) -> tuple[list[Figure], dict[str, Any
     for _round in range(options.repeat):
         for kind, table in zip(KINDS, tables):
             warm(bench, table)
-            seconds, rss = copy_table(bench, table, False)
+            seconds, rss, _batches = copy_table(bench, table, False)
             times[kind.name].append(seconds)
             peaks.append(rss)
     row_bytes = tables[0].row_bytes(bench.source_conn)

@@ -58,11 +58,13 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from . import state
+from .batch_times import BatchTimes
 from ..config.move_config import MoveConfig
 from ..server.connection import close_quietly, connect, execute, fetch_all, rollback_quietly
 from ..common.errors import DbferryError
@@ -138,6 +140,8 @@ class _Batch:
     lenient: frozenset
     #: With verify.inline: the rows as they arrived, and their digest (a hook or a bug may change ``rows`` later).
     printed: Optional[BatchPrint] = None
+    #: time.monotonic() when its locking read started: its locks are held from then to the source commit (batch_times.py).
+    read_at: float = 0.0
 
 
 class _ReadAhead:
@@ -274,7 +278,8 @@ class TableCopier:
     """Copies one range of a table (the whole table when it is one range) from its cursor to the range's end."""
 
     def __init__(self, config: MoveConfig, flavor: Flavor, table: MovedTable, cursor: state.Cursor,
-                 progress: Progress, throttle: Throttle, tunables: Tunables, hook: Optional[CopyHook] = None) -> None:
+                 progress: Progress, throttle: Throttle, tunables: Tunables, hook: Optional[CopyHook] = None,
+                 batch_times: Optional[BatchTimes] = None) -> None:
         self.config = config
         self.table = table
         self.range_no = cursor.range_no
@@ -294,6 +299,7 @@ class TableCopier:
         self.throttle = throttle
         self.tunables = tunables
         self.hook = hook
+        self.batch_times = batch_times
         self.hasher = BatchHasher(config, table) if config.inline else None
         # The batch size may change between batches (tunables), so the statements end at LIMIT.
         key = table.key_sql
@@ -336,12 +342,13 @@ class TableCopier:
         """Step 1: the batch after key ``after`` up to the range's end, as (key values, row literal) pairs, locked in
         ``source``'s transaction."""
         tail = "%d%s" % (self.tunables.batch_rows, self.lock_clause)
+        read_at = time.monotonic()
         if after is None:
             read = fetch_all(source, self.first_sql + tail, self.end_args)
         else:
             read = fetch_all(source, self.next_sql + tail, compare_args(after) + self.end_args)
         rows, lenient = printed_rows(self.table, read)
-        return _Batch(source, after, rows, lenient, BatchPrint.of(rows) if self.hasher is not None else None)
+        return _Batch(source, after, rows, lenient, BatchPrint.of(rows) if self.hasher is not None else None, read_at)
 
     def _dispatch_next(self, writers: _Writers, reader: _ReadAhead) -> bool:
         """Hand the next batch to a writer; True when the table is done (every batch committed, the cursor at the end)."""
@@ -374,6 +381,8 @@ class TableCopier:
             self._commit(target, batch.session, batch.after, last_key, len(batch.rows))
             # The batch is on the target: from here a failure must not copy it again.
             batch.session.commit()
+            if self.batch_times is not None:
+                self.batch_times.add(time.monotonic() - batch.read_at)
         except BaseException:
             rollback_quietly(target)  # before the source's locks go: a half-written batch must never be committed
             rollback_quietly(batch.session)

@@ -325,7 +325,8 @@ class Ferry:
             self.log.event("copy_table", table=table.source, range=cursor.range_no,
                            resume_after=None if cursor.last_key is None else key_for_output(cursor.last_key),
                            range_end=None if cursor.range_end is None else key_for_output(cursor.range_end))
-            TableCopier(self.config, flavor, table, cursor, self._copied, self.throttle, self.tunables, self.copy_hook).run(self._halt)
+            TableCopier(self.config, flavor, table, cursor, self._copied, self.throttle, self.tunables, self.copy_hook,
+                        self.status.batch_times).run(self._halt)
 
     def _copied(self, table: MovedTable, range_no: int, rows: int, done: bool) -> None:
         table_done, completed = self.status.copied(table.source, rows, done, range_no)

@@ -17,6 +17,7 @@ from typing import Any, Optional
 from ..binlog import gtid
 from ..common.errors import DbferryError
 from ..common.private import write_private
+from .batch_times import BatchTimes
 from .state import COMPLETE
 from ..controls.throttle import PAUSE, Throttle
 from ..config.tunables import Tunables
@@ -53,6 +54,8 @@ class Status:
         #: seconds is measured against it. Two hosts' clocks can differ by seconds, and a lag figure that adds the skew
         #: never falls under a wait's max_lag.
         self.clock_offset = 0.0
+        #: How long the copy's batches held their rows' locks on the source (copy_batch_lock_ms).
+        self.batch_times = BatchTimes()
         self.error: Optional[str] = None
         self.is_stopped = False
         self._lock = threading.Lock()
@@ -161,6 +164,9 @@ class Status:
             }
             if self.tunables is not None:
                 snapshot["settings"] = self.tunables.settings()
+            batches = self.batch_times.summary()
+            if batches is not None:
+                snapshot["copy_batch_lock_ms"] = batches
             if self.inline:
                 snapshot.update(inline_dirty_rows=self.inline_dirty_rows, inline_verified_rows=self.inline_verified_rows)
             return snapshot

@@ -223,6 +223,7 @@ def _race_the_first_batch(servers, db, tmp_path, race: str, read_ahead: int, rea
     wait_caught_up(servers, ferry.config.name)
     assert raced["racer"].done.wait(30) and raced["racer"].error is None, raced["racer"].error
     wait_caught_up(servers, ferry.config.name)
+    raced["batch_lock_ms"] = ferry.ferry.status.snapshot()["copy_batch_lock_ms"]
     ferry.finish()
     assert_same(servers, db)
     return raced
@@ -239,6 +240,8 @@ def test_race_between_read_and_write_of_a_batch(servers, db, tmp_path, race):
         assert not raced["blocked"], "a write outside the held batch waited"
     else:
         assert raced["blocked"], "the racing write did not wait for the copier's locks"
+        # The status tells how long the batch held its locks: the racer's 0.5 s at least, for the held one.
+        assert raced["batch_lock_ms"]["batches"] >= 2 and raced["batch_lock_ms"]["max"] >= 500, raced["batch_lock_ms"]
 
 
 def _locking_ferry_sessions(servers) -> int:
