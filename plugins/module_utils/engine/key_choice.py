@@ -96,19 +96,26 @@ def read_unique_indexes(conn: Any, schemas: Iterable[str], table: Optional[str] 
     when given).
 
     Names compared byte for byte (BINARY), as tables.read_tables does: the catalog's collation would join ``T`` to ``t``.
+    Both catalog tables get the schemas (and the table) as constants of their own: the server opens only the tables a
+    constant names, and a COLUMNS restricted by the join alone opened every table of every schema (44 ms on a sandbox
+    of a few hundred tables, each time an online change looked; a server with thousands of tables takes seconds).
     """
     wanted = sorted(set(schemas))
     if not wanted:
         return {}
+    def scope(alias: str) -> str:
+        named = "" if table is None else " AND {0}.TABLE_NAME = %s AND BINARY {0}.TABLE_NAME = %s".format(alias)
+        return "{0}.TABLE_SCHEMA IN ({1}){2}".format(alias, placeholders(len(wanted)), named)
+
+    args = wanted + ([] if table is None else [table, table])
     rows = fetch_all(
         conn,
         "SELECT s.TABLE_SCHEMA, s.TABLE_NAME, s.INDEX_NAME, s.COLUMN_NAME, s.SUB_PART, c.IS_NULLABLE = 'YES', "
         "c.CHARACTER_SET_NAME "
         "FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c ON BINARY c.TABLE_SCHEMA = BINARY s.TABLE_SCHEMA "
         "AND BINARY c.TABLE_NAME = BINARY s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME "
-        "WHERE s.NON_UNIQUE = 0 AND s.TABLE_SCHEMA IN (%s)%s ORDER BY s.TABLE_SCHEMA, s.TABLE_NAME, s.INDEX_NAME, s.SEQ_IN_INDEX"
-        % (placeholders(len(wanted)), "" if table is None else " AND s.TABLE_NAME = %s AND BINARY s.TABLE_NAME = %s"),
-        wanted + ([] if table is None else [table, table]))
+        "WHERE s.NON_UNIQUE = 0 AND " + scope("s") + " AND " + scope("c") + " ORDER BY s.TABLE_SCHEMA, s.TABLE_NAME, s.INDEX_NAME, s.SEQ_IN_INDEX",
+        args + args)
     parts: dict[tuple[str, str, str], list[tuple[str, Optional[int], bool, Optional[str]]]] = {}
     for schema, name, index, column, sub_part, nullable, charset in rows:
         parts.setdefault((schema, name, index), []).append((column, None if sub_part is None else int(sub_part), bool(nullable), charset))
