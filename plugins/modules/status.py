@@ -68,7 +68,10 @@ status:
       between the ferry host's and the source's clocks does not count), C(source_clock_offset_seconds) (the source's clock
       minus the ferry host's), C(lag_events), C(applied_position), C(source_position), C(throttled),
       C(throttle_reason) (everything that holds copy and apply now, separated by C(; )), C(paused), C(settings) (the
-      run-time settings in force, see dbferry.mysql.control), C(last_error), and once a batch is copied
+      run-time settings in force, see dbferry.mysql.control), C(last_error); with cascading foreign keys, once the
+      applier reports, C(recopy_pending_rows) and C(recopy_pending_tables) (cascaded child rows that application
+      transactions hold on the source, still to re-copy, in all and per child table: verification and the cutover
+      wait for them); once a batch is copied
       C(copy_batch_lock_ms) (how long the copy's batches held their rows' locks on the source, from the locking read to
       the source commit after the target's: C(p50), C(p99) and C(max) in milliseconds over the last C(batches), at most
       10,000)."

@@ -218,6 +218,8 @@ class Applier:
                     self.conn = open_target_writer(self.config)
                 if self.pending is None:
                     self.pending = self._load_pending()
+                    if self.pending:  # carried over a restart: the log and the status say so from the start
+                        self.log_pending(self.pending)
                 if last is None and not self.pending:
                     self.conn.rollback()
                     return

@@ -313,7 +313,14 @@ class Ferry:
 
     def _apply(self, flavor: Flavor, tables: list[MovedTable], position: str) -> None:
         apply_binlog(self.config, flavor, tables, position, self._applied, self.throttle, self.tunables, self._halt,
-                     self.apply_hook, self.log.event, cascades=self.cascades)
+                     self.apply_hook, self._apply_event, cascades=self.cascades)
+
+    def _apply_event(self, event: str, **fields: Any) -> None:
+        """The binlog stream's and applier's events, logged; cascaded rows still to re-copy are shown in the status too
+        (verification and the cutover wait for them, and an operator wants to see why)."""
+        self.log.event(event, **fields)
+        if event == "recopy_pending":
+            self.status.recopy_pending_rows(fields["rows"])
 
     def _applied(self, batch: list[Transaction], changes: int) -> None:
         last = batch[-1]  # the status shows where the applier is: the batch's last transaction, and every change of it

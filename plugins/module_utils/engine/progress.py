@@ -47,6 +47,8 @@ def pace_parts(status: dict[str, Any]) -> list[str]:
     if status.get("phase") == _COPYING:
         parts.append("ETA %s" % duration(status.get("eta_seconds")))
     parts.append(_lag(status))
+    if status.get("recopy_pending_rows"):
+        parts.append("%s cascaded row(s) held by application transactions, still to re-copy" % status["recopy_pending_rows"])
     if status.get("paused"):
         parts.append("PAUSED")
     if status.get("throttled"):

@@ -54,6 +54,9 @@ class Status:
         #: seconds is measured against it. Two hosts' clocks can differ by seconds, and a lag figure that adds the skew
         #: never falls under a wait's max_lag.
         self.clock_offset = 0.0
+        #: Cascaded child rows the applier still has to re-copy (application transactions hold them on the source),
+        #: per child table; None until the applier reports (a move without cascading foreign keys never does).
+        self.recopy_pending: Optional[dict[str, int]] = None
         #: How long the copy's batches held their rows' locks on the source (copy_batch_lock_ms).
         self.batch_times = BatchTimes()
         self.error: Optional[str] = None
@@ -113,6 +116,11 @@ class Status:
             self.inline_verified_rows += verified
             self.inline_dirty_rows = dirty
 
+    def recopy_pending_rows(self, rows: dict[str, int]) -> None:
+        """The applier's cascaded child rows still to re-copy, per child table (an empty dict: none)."""
+        with self._lock:
+            self.recopy_pending = dict(rows)
+
     def failed(self, exc: BaseException) -> None:
         with self._lock:
             self.error = str(exc)
@@ -164,6 +172,8 @@ class Status:
             }
             if self.tunables is not None:
                 snapshot["settings"] = self.tunables.settings()
+            if self.recopy_pending is not None:
+                snapshot.update(recopy_pending_rows=sum(self.recopy_pending.values()), recopy_pending_tables=dict(self.recopy_pending))
             batches = self.batch_times.summary()
             if batches is not None:
                 snapshot["copy_batch_lock_ms"] = batches

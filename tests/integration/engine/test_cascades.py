@@ -299,6 +299,8 @@ def test_a_child_row_the_application_holds_is_carried_while_the_move_applies_the
         ferry.check()
         assert max(lags) < 3.0, lags  # the old applier waited for the lock: the first tick took the whole hold
         assert pending_recopies(servers, ferry.config.name) == 1
+        shown = ferry.ferry.status.snapshot()  # the status says why verification and the cutover wait
+        assert shown["recopy_pending_rows"] == 1 and shown["recopy_pending_tables"] == {"%s.notes" % db: 1}, shown
         assert _target_note(servers, db, 7) == [(4, 1)]  # still the row from before the cascade: not vouched for
         assert _target_note(servers, db, 8) == [(None, 2)]  # re-copied at once
         with root_session(servers.target) as conn, pytest.raises(DbferryError, match="1 cascaded child row"):
@@ -309,6 +311,7 @@ def test_a_child_row_the_application_holds_is_carried_while_the_move_applies_the
         app = None
         wait_caught_up(servers, ferry.config.name, alive=ferry.check)
         assert _target_note(servers, db, 7) == [(None, 70 if commit else 1)]
+        assert ferry.ferry.status.snapshot()["recopy_pending_rows"] == 0
         _assert_moved(servers, db)
     finally:
         _stop(hold, app, ferry)
@@ -334,6 +337,7 @@ def test_keys_still_to_re_copy_survive_a_restart(servers, db, tmp_path):
         wanted = source_position(servers)
         until(lambda: gtid.reached(applied_state(servers, ferry.config.name)[0], wanted), "the restarted move applying", timeout=60)
         assert pending_recopies(servers, ferry.config.name) == 1
+        assert ferry.ferry.status.snapshot()["recopy_pending_rows"] == 1  # known from the target's record, not only in memory
         app.end(False)
         app = None
         wait_caught_up(servers, ferry.config.name, alive=ferry.check)

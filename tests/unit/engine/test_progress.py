@@ -26,6 +26,13 @@ def test_a_throttled_or_paused_move_says_why():
     assert line.endswith("PAUSED, throttled: max_load: Threads_running=30 > 25")
 
 
+def test_cascaded_rows_still_to_re_copy_are_said_and_none_is_not():
+    """Verification and the cutover wait for them: the line says why; with none pending it says nothing of them."""
+    line = progress_lines(dict(COPYING, phase="tailing", recopy_pending_rows=3))[0]
+    assert "3 cascaded row(s) held by application transactions, still to re-copy" in line
+    assert "cascaded" not in progress_lines(dict(COPYING, phase="tailing", recopy_pending_rows=0))[0]
+
+
 def test_once_copied_no_eta_and_copied_beyond_the_estimate_is_100_percent():
     status = dict(COPYING, phase="tailing", rows_copied=10400, rows_estimated=10000, eta_seconds=None, tables={})
     line = progress_lines(status)[0]
