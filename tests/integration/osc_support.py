@@ -3,6 +3,8 @@ with the original's rows projected through the column mapping, and a whole chang
 
 from __future__ import annotations
 
+import datetime
+
 import json
 import os
 import signal
@@ -75,10 +77,16 @@ def _columns(key: Key) -> tuple[str, ...]:
 def projected_rows(server: Any, db: str, table: str, columns: list[str], key: Key) -> list[tuple]:
     """``columns`` of every row of ``db.table`` in ``key`` order (the server's: a text key in its collation), as PyMySQL
     reads them (a value kept through a type widening reads the same: 7 as INT or BIGINT, '1.50' as DECIMAL(5,2) or
-    DECIMAL(9,2), text in any length); text compares exactly in Python ('a' is not 'A')."""
+    DECIMAL(9,2), text in any length, a DATE as the DATETIME at its midnight); text compares exactly in Python ('a' is
+    not 'A')."""
     with root_session(server) as conn:
-        return [tuple(row) for row in fetch_all(conn, "SELECT %s FROM %s ORDER BY %s" % (
+        return [tuple(_midnight(value) for value in row) for row in fetch_all(conn, "SELECT %s FROM %s ORDER BY %s" % (
             ", ".join(quote_ident(c) for c in columns), quote_table(db, table), ", ".join(quote_ident(c) for c in _columns(key))))]
+
+
+def _midnight(value: Any) -> Any:
+    """A date (not a datetime) as the datetime at its midnight, what it becomes in a DATETIME column; anything else as it is."""
+    return datetime.datetime.combine(value, datetime.time()) if type(value) is datetime.date else value  # pylint: disable=unidiomatic-typecheck
 
 
 def assert_projection(server: Any, db: str, expected: list[tuple], table: str, mapping: dict[str, str], key: Key) -> int:

@@ -216,7 +216,7 @@ def chunk_ranges(next_boundary: Callable[[Optional[Any]], Optional[Any]]) -> Ite
 
 
 def column_digest(column: str, data_type: str, as_text: bool = False, hashed: Optional[bool] = None,
-                  printed: Optional[bool] = None) -> str:
+                  printed: Optional[bool] = None, as_datetime: bool = False) -> str:
     """An expression whose value tells apart every two stored values of the column (module docstring).
 
     ``as_text``: tell apart values as they read, not as they are stored, so that a value kept through a change of the
@@ -226,10 +226,13 @@ def column_digest(column: str, data_type: str, as_text: bool = False, hashed: Op
     whose values can exceed a row. ``printed``: a number or time as it prints, ended by a comma, rather than
     length-prefixed; by default for those types. Both sides of a comparison must choose alike: a type change may move a
     column between a short and a long type, or between a number and text, so the caller decides from both sides' types.
+    ``as_datetime``: a DATE read as the DATETIME it becomes (midnight), for a DATE changed to DATETIME or TIMESTAMP.
     """
     data_type = data_type.lower()
     quoted = for_arguments(quote_ident(column))
-    if data_type in FLOAT_TYPES:
+    if as_datetime:
+        text = "CAST(%s AS DATETIME)" % quoted
+    elif data_type in FLOAT_TYPES:
         text = "%s + 0e0" % quoted
     elif as_text and data_type in FRACTION_TYPES and printed is not False:
         # the fraction's trailing zeros (and then the point) dropped, as a number or time on both sides reads: 12.50 in

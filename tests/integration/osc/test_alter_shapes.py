@@ -128,6 +128,18 @@ def test_latin1_column_to_utf8mb4(servers: Servers, db: str, tmp_path: Path) -> 
     assert {s for (s,) in _column_values(servers, db, "SELECT DISTINCT l FROM %s")} == set(LATIN1_WORDS)
 
 
+def test_date_to_datetime_under_writes(servers: Servers, db: str, tmp_path: Path) -> None:
+    """A DATE made a DATETIME(6) while days are written: the verification before the swap reads each original day as
+    its midnight (it failed naming every row), and every row holds its day at midnight after the change."""
+    def values(rng: random.Random) -> dict[str, str]:
+        return {"d": "'2024-%02d-%02d'" % (rng.randint(1, 12), rng.randint(1, 28)), "n": str(rng.randint(0, 999))}
+
+    result = _change(servers, db, tmp_path, "CREATE TABLE %s (id INT PRIMARY KEY, d DATE NOT NULL, n INT)", values,
+                     "MODIFY d DATETIME(6) NOT NULL", {"id": "id", "d": "d", "n": "n"})
+    assert "`d` datetime(6) NOT NULL" in result.new_create
+    assert _column_values(servers, db, "SELECT COUNT(*) FROM %s WHERE TIME(d) <> '00:00:00'") == [(0,)]
+
+
 def test_collation_change_of_an_indexed_column(servers: Servers, db: str, tmp_path: Path) -> None:
     """Values that differ only in case or accents, equal under the old collation, stay each as written under the new."""
     words = ("apple", "Apple", "APPLE", "äpple", "Äpple", "pear")

@@ -50,6 +50,10 @@ CHANGES = {
     # more fraction digits: 13:14:15 reads as 13:14:15.000000
     "datetime to datetime(6)": ("v DATETIME", "(1, '2024-02-29 13:14:15'), (2, '1000-01-01 00:00:00'), (3, NULL)", "MODIFY v DATETIME(6)"),
     "time(1) to time(3)": ("v TIME(1)", "(1, '-12:00:00.5'), (2, '838:59:59'), (3, NULL)", "MODIFY v TIME(3)"),
+    # a day becomes its midnight
+    "date to datetime": ("v DATE", "(1, '2024-02-29'), (2, '1000-01-01'), (3, NULL)", "MODIFY v DATETIME"),
+    "date to datetime(6)": ("v DATE", "(1, '2024-02-29'), (2, '9999-12-31'), (3, NULL)", "MODIFY v DATETIME(6)"),
+    "date to timestamp": ("v DATE", "(1, '2024-02-29'), (2, '1999-12-31'), (3, NULL)", "MODIFY v TIMESTAMP(3) NULL"),
 }
 
 
@@ -64,6 +68,16 @@ def test_a_value_kept_through_a_type_change_compares_equal(conn: Any, servers: A
     sql(servers.source, "UPDATE `%s`._t_gho SET v = NULL WHERE id = 2" % db)
     assert compare_ranges(conn, plan, chunk_rows=2) == [Mismatch((2,), DIFFERS, ("v",))]
     assert compare_keys(conn, plan, [(2,), (1,)]) == [Mismatch((2,), DIFFERS, ("v",))]
+
+
+def test_a_date_made_a_datetime_is_its_midnight_and_nothing_else(conn: Any, servers: Any, db: str) -> None:
+    """The original's DATE is read as its midnight: a ghost row of the same day at another time differs."""
+    sql(servers.source, "CREATE TABLE `%s`.t (id INT PRIMARY KEY, v DATE)" % db, "INSERT INTO `%s`.t VALUES (1, '2024-02-29'), (2, '2024-03-01')" % db)
+    plan = ghost_of(conn, servers, db, "MODIFY v DATETIME(6)")
+    assert compare_ranges(conn, plan) == []
+    sql(servers.source, "UPDATE `%s`._t_gho SET v = '2024-02-29 00:00:00.000001' WHERE id = 1" % db)
+    assert compare_ranges(conn, plan) == [Mismatch((1,), DIFFERS, ("v",))]
+    assert compare_keys(conn, plan, [(1,), (2,)]) == [Mismatch((1,), DIFFERS, ("v",))]
 
 
 def test_renamed_columns_compare_by_their_new_name(conn: Any, servers: Any, db: str) -> None:
