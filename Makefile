@@ -12,7 +12,7 @@ export ANSIBLE_LOCALHOST_WARNING := False
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := False
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup setup-test test lint sanity unit integration demo bench clean lock
+.PHONY: setup setup-test setup-bench test lint sanity unit integration demo bench clean lock
 
 setup:
 	@scripts/setup.sh
@@ -46,7 +46,11 @@ demo: setup
 ## bench: issue 6's figures (copy, binlog apply, read-only window, agent memory), each next to a baseline or
 ## target measured in the same run on fresh sandboxes; prints a table, writes bench/results/bench-*.json.
 ## Parts or a smaller run: make bench BENCH_ARGS="--only copy --rows 100000" (bench/README.md).
-bench: setup
+# What the bench compares with besides: pt-online-schema-change and mydumper/myloader (scripts/setup.sh --bench).
+setup-bench:
+	@scripts/setup.sh --bench
+
+bench: setup-bench
 	PYTHONPATH=$(ANSIBLE_COLLECTIONS_PATH) $(BIN)/python bench/run.py $(BENCH_ARGS)
 
 ## lock: re-pin requirements.txt from requirements.in (needs the package registry).

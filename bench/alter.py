@@ -363,11 +363,13 @@ class PtOnlineSchemaChange(Tool):
 class Dbferry(Tool):
     """``osc.runner.run_alter`` in a Python process of its own (this script with ``--dbferry``), watched from /proc."""
 
-    def __init__(self, instant: bool = False, copy_concurrency: int = 1) -> None:
+    def __init__(self, instant: bool = False, copy_concurrency: int = 1, nice_ratio: float = 0.0) -> None:
         self.instant = instant
         self.copy_concurrency = copy_concurrency
-        self.name = "dbferry, attempt_instant_ddl" if instant else "dbferry" if copy_concurrency == 1 else \
-            "dbferry, copy_concurrency %d" % copy_concurrency
+        self.nice_ratio = nice_ratio
+        self.name = "dbferry" + "".join(", %s" % option for option in (
+            "attempt_instant_ddl" if instant else "", "copy_concurrency %d" % copy_concurrency if copy_concurrency != 1 else "",
+            "nice_ratio %g" % nice_ratio if nice_ratio else "") if option)
 
     def config(self, bench: Bench, replica: Replica, change: Change) -> dict[str, Any]:
         """The alter's options as a user gives them (the module's names): root over the socket, the replica as the
@@ -376,7 +378,7 @@ class Dbferry(Tool):
         return {"login_user": "root", "login_password": source.password, "login_unix_socket": source.unix_socket,
                 "database": DATABASE, "table": TABLE, "alter": change.spec, "ok_to_drop_table": True, "attempt_instant_ddl": self.instant,
                 "throttle_control_replicas": [replica.box.connection_options("ferry_source")], "max_lag_millis": MAX_LAG_MILLIS,
-                "copy_concurrency": self.copy_concurrency}
+                "copy_concurrency": self.copy_concurrency, "nice_ratio": self.nice_ratio}
 
     def run(self, bench: Bench, replica: Replica, change: Change) -> dict[str, Any]:
         events = os.path.join(bench.folder, "dbferry-alter.log")
@@ -584,7 +586,7 @@ def measure(bench: Bench, options: Options) -> tuple[list[Figure], dict[str, Any
         baseline, row_bytes = measure_baseline(bench, replica, table)
         runs: list[Run] = []
         for change in CHANGES:
-            tools: list[Tool] = [NativeAlter(), PtOnlineSchemaChange(), Dbferry(), Dbferry(copy_concurrency=2)] + (
+            tools: list[Tool] = [NativeAlter(), PtOnlineSchemaChange(), Dbferry(), Dbferry(copy_concurrency=2), Dbferry(nice_ratio=1.0)] + (
                 [Dbferry(instant=True)] if change.label == "ADD COLUMN" else [])
             for loaded in (False, True):
                 for tool in tools:

@@ -10,7 +10,7 @@
 # With --bench, also what `make bench` compares dbferry with:
 # pt-online-schema-change (Debian's percona-toolkit) for the alter part, and
 # mydumper/myloader (Debian's mydumper) for the userlevel part; without them
-# the bench marks those lines skipped. `make test` never installs it.
+# the bench marks those lines skipped. `make bench` runs it so; `make test` never does.
 # With --test (`make test`, `make integration`), also Debian's chromium: a test
 # opens the `dbferry report` page in a headless browser and reads its charts
 # back; without it that test is skipped and says why. The demo never needs it.
