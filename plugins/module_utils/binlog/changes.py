@@ -45,12 +45,6 @@ class RowChange(NamedTuple):
     #: INSERT and UPDATE: the row after the change, every column; DELETE: None.
     after: Optional[dict[str, Any]]
 
-    def __reduce__(self) -> tuple:
-        # Every change crosses the binlog reader's pipe pickled (reader.py), and the agent unpickles every one: made by
-        # tuple.__new__, in C, it unpickles in about a third of the time it took through a Python constructor (a frozen
-        # dataclass's, or a NamedTuple's own __new__), which was the larger part of unpickling a transaction.
-        return tuple.__new__, (RowChange, tuple(self))
-
 
 @dataclass(frozen=True)
 class Transaction:
@@ -65,6 +59,3 @@ class Transaction:
     position: str
     changes: tuple[RowChange, ...]
     timestamp: int
-
-    def __reduce__(self) -> tuple:
-        return Transaction, (self.position, self.changes, self.timestamp)  # as RowChange's
