@@ -201,10 +201,12 @@ class Assembler:
                 % (table.display, count, len(table.columns)), obj=table.display,
                 fix="keep binlog_row_image=FULL in every session on the source, then restart the move.")
         read_before = read_image if table.key_indexes is None else read_key
-        while not buf.at_end():
+        # A change per row: made by tuple.__new__ (in C) rather than RowChange's own constructor, a Python call.
+        new, append, schema, name, size = tuple.__new__, group.changes.append, table.schema, table.name, len(buf.data)
+        while buf.pos < size:
             before = read_before(table, buf) if kind != INSERT else None
             after = read_image(table, buf) if kind != DELETE else None
-            group.changes.append(RowChange(kind, table.schema, table.name, before, after))
+            append(new(RowChange, (kind, schema, name, before, after)))
 
     def _query(self, event: DumpEvent, group: _Group) -> Optional[tuple[_Group, int]]:
         body = event.body

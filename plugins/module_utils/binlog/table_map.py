@@ -17,7 +17,7 @@ from .buffer import EventBuffer
 from .column_types import (BINARY_COLLATION, BIT, BLOB, DATETIME, DATETIME2, DOUBLE, ENUM, FLOAT, GEOMETRY, INT24, LONG, LONG_BLOB,
                            LONGLONG, MEDIUM_BLOB, NEWDECIMAL, SET, SHORT, STRING, TIME, TIME2, TIMESTAMP, TIMESTAMP2, TINY, TINY_BLOB,
                            VAR_STRING, VARCHAR, YEAR)
-from .values import DECODERS, INT_SIZES, Column, value_size
+from .values import DECODERS, INT_SIZES, Column, text_codec, value_size
 from ..common.errors import DbferryError
 from ..common.identifiers import display_table
 
@@ -44,8 +44,9 @@ class TableLayout:
     schema: str
     name: str
     columns: list[Column] = field(default_factory=list)
-    #: How to read each column of a row image: (name, integer size or 0, signed, decoder, column).
-    plan: list[tuple[str, int, bool, Any, Column]] = field(default_factory=list)
+    #: How to read each column of a row image: (name, integer size or 0, signed, decoder, column, text codec or None,
+    #: bytes of the text's length prefix).
+    plan: list[tuple[str, int, bool, Any, Column, Optional[str], int]] = field(default_factory=list)
     #: How to step over each column's value without decoding it: (bytes, 0) or (0, bytes of its length prefix).
     skips: list[tuple[int, int]] = field(default_factory=list)
     #: The columns before images are reduced to (the key, which is all that finds the row); None: whole images.
@@ -67,10 +68,12 @@ def parse_table(schema: str, name: str, buf: EventBuffer, collations: dict[int, 
     table = TableLayout(schema, name)
     table.columns = _parse_columns(table.display, buf, collations)
     # Integers, the most frequent, are read inline, and so are ENUM and SET values, which are their
-    # number (index, bitmask), as the applier writes them (docs/design.md step 3).
-    table.plan = [(c.name, INT_SIZES.get(c.type) or (c.length if c.type in (ENUM, SET) else 0),
-                   not c.unsigned and c.type not in (ENUM, SET), DECODERS.get(c.type), c) for c in table.columns]
+    # number (index, bitmask), as the applier writes them (docs/design.md step 3), and text with a
+    # Python codec (values.text_codec), after its length prefix.
     table.skips = [value_size(c) for c in table.columns]
+    table.plan = [(c.name, INT_SIZES.get(c.type) or (c.length if c.type in (ENUM, SET) else 0),
+                   not c.unsigned and c.type not in (ENUM, SET), DECODERS.get(c.type), c, text_codec(c), prefix)
+                  for c, (_fixed, prefix) in zip(table.columns, table.skips)]
     count = len(table.columns)
     table.every_column = bytes([0xFF] * (count // 8) + ([(1 << (count % 8)) - 1] if count % 8 else []))
     names = [col.name for col in table.columns]
@@ -154,23 +157,49 @@ def _parse_columns(display: str, buf: EventBuffer, collations: dict[int, str]) -
     return columns
 
 
+def _nulls(count: int, buf: EventBuffer) -> int:
+    """The NULL bitmap of a row image of ``count`` columns, as one integer: bit i says column i is NULL."""
+    return int.from_bytes(buf.take((count + 7) // 8), "little")
+
+
 def read_image(table: TableLayout, buf: EventBuffer) -> dict[str, Any]:
-    """One row image: a NULL bitmap, then the values of the non-NULL columns."""
+    """One row image: a NULL bitmap, then the values of the non-NULL columns.
+
+    Once a value of every column of every row: the read position is kept in a local, and integers and text with a
+    codec (values.text_codec) are read from the bytes in place, without a call; only the other columns' decoders are
+    given the buffer.
+    """
     plan = table.plan
-    nulls = buf.take((len(plan) + 7) // 8)
-    data = buf.data
+    nulls = _nulls(len(plan), buf)
+    data, pos = buf.data, buf.pos
     row: dict[str, Any] = {}
-    for i, (name, int_size, signed, decode, col) in enumerate(plan):
-        if nulls[i >> 3] & (1 << (i & 7)):
+    for i, (name, int_size, signed, decode, col, codec, prefix) in enumerate(plan):
+        if nulls >> i & 1:
             row[name] = None
         elif int_size:
-            end = buf.pos + int_size
+            end = pos + int_size
             if end > len(data):
+                buf.pos = pos
                 buf.take(int_size)  # raises, naming the shortfall
-            row[name] = int.from_bytes(data[buf.pos:end], "little", signed=signed)
-            buf.pos = end
+            row[name] = int.from_bytes(data[pos:end], "little", signed=signed)
+            pos = end
+        elif codec:
+            start = pos + prefix
+            end = start + int.from_bytes(data[pos:start], "little")
+            if end > len(data):
+                buf.pos = pos
+                buf.take(end - pos)  # raises, naming the shortfall
+            raw = data[start:end]
+            try:
+                row[name] = raw.decode(codec)
+            except UnicodeDecodeError:  # as values._text: stored by a session that did not check it
+                row[name] = raw
+            pos = end
         else:
+            buf.pos = pos
             row[name] = decode(col, buf)
+            pos = buf.pos
+    buf.pos = pos
     return row
 
 
@@ -178,17 +207,27 @@ def read_key(table: TableLayout, buf: EventBuffer) -> dict[str, Any]:
     """A before image reduced to its key columns (table.key_indexes): the other values are stepped over, not decoded.
 
     Applying a change needs only the key of its before image (the row is found by it, docs/design.md step 3);
-    decoding the rest was a third of the stream's work for updates.
+    decoding the rest was a third of the stream's work for updates. Stepping is done on a local position, a length
+    prefix read in place: no call per column.
     """
     plan, keyed = table.plan, table.key_indexes or frozenset()
-    nulls = buf.take((len(plan) + 7) // 8)
+    nulls = _nulls(len(plan), buf)
+    data, pos = buf.data, buf.pos
     row: dict[str, Any] = {}
     for i, (fixed, prefix) in enumerate(table.skips):
-        if nulls[i >> 3] & (1 << (i & 7)):
+        if nulls >> i & 1:
             continue
         if i in keyed:
-            name, int_size, signed, decode, col = plan[i]
+            buf.pos = pos
+            name, int_size, signed, decode, col, _codec, _prefix = plan[i]
             row[name] = int.from_bytes(buf.take(int_size), "little", signed=signed) if int_size else decode(col, buf)
+            pos = buf.pos
+        elif fixed:
+            pos += fixed
         else:
-            buf.skip(fixed or buf.uint(prefix))
+            pos += prefix + int.from_bytes(data[pos:pos + prefix], "little")
+    buf.pos = pos
+    if pos > len(data):
+        buf.pos = len(data)
+        buf.take(pos - len(data))  # raises, naming the shortfall
     return row

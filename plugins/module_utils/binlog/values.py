@@ -20,7 +20,7 @@ import functools
 import struct
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Union
+from typing import Any, Callable, Optional, Union
 
 from .buffer import EventBuffer
 from .column_types import (BIT, BLOB, DATE, DATETIME2, DOUBLE, ENUM, FLOAT, GEOMETRY, INT24, LONG, LONGLONG, NEWDECIMAL, SET,
@@ -44,6 +44,7 @@ class Column:
 #: Integer columns and their size in bytes: the most frequent values, read inline (table_map.read_image).
 INT_SIZES = {TINY: 1, SHORT: 2, INT24: 3, LONG: 4, LONGLONG: 8}
 
+_FLOAT, _DOUBLE = struct.Struct("<f"), struct.Struct("<d")
 _DIG2BYTES = (0, 1, 1, 2, 2, 3, 3, 4, 4, 4)  # DECIMAL: bytes for 0..9 leftover digits
 _EPOCH = datetime.datetime(1970, 1, 1)
 
@@ -68,6 +69,15 @@ def _text(raw: bytes, charset: str) -> Union[str, bytes]:
         return raw
 
 
+def text_codec(col: Column) -> Optional[str]:
+    """The Python codec that decodes the column's values exactly as _text does, for text columns (CHAR, VARCHAR, TEXT)
+    in a character set that has one (UTF-8, ASCII); None for any other column. table_map.read_image decodes those
+    inline: text is most of what tables hold, and the decoder's calls cost more than the decoding."""
+    if col.type not in (STRING, VARCHAR, BLOB):
+        return None
+    return _CODECS.get(col.charset)
+
+
 def _date_text(year: int, month: int, day: int) -> str:
     return "%04d-%02d-%02d" % (year, month, day)
 
@@ -77,15 +87,10 @@ def _time_text(hour: int, minute: int, second: int, micro: int, digits: int) -> 
     return clock + (".%0*d" % (digits, micro // 10 ** (6 - digits)) if digits else "")
 
 
-def _fraction(raw: bytes) -> int:
-    """Microseconds from the big-endian fraction of a temporal value (1, 2 or 3 bytes for 1-2, 3-4, 5-6 digits)."""
-    return int.from_bytes(raw, "big") * 10 ** (6 - 2 * len(raw)) if raw else 0
-
-
 @functools.lru_cache(maxsize=None)
-def _decimal_layout(precision: int, scale: int) -> tuple[tuple[tuple[int, int, int], ...], int]:
+def _decimal_layout(precision: int, scale: int) -> tuple[tuple[tuple[int, int, int], ...], int, str]:
     """DECIMAL(precision, scale)'s binary form: per group of digits, from the first, (how far to shift the whole
-    value right, the group's mask, 10 ** its digits); and its size in bytes."""
+    value right, the group's mask, 10 ** its digits); its size in bytes; and the exponent its digits are written with."""
     whole = precision - scale
     groups = ([(_DIG2BYTES[whole % 9], whole % 9)] if whole % 9 else []) + [(4, 9)] * (whole // 9)
     groups += [(4, 9)] * (scale // 9) + ([(_DIG2BYTES[scale % 9], scale % 9)] if scale % 9 else [])
@@ -94,7 +99,7 @@ def _decimal_layout(precision: int, scale: int) -> tuple[tuple[tuple[int, int, i
     for nbytes, digits in groups:
         shift -= 8 * nbytes
         steps.append((shift, (1 << (8 * nbytes)) - 1, 10 ** digits))
-    return tuple(steps), size
+    return tuple(steps), size, "E-%d" % scale
 
 
 def _read_decimal(col: Column, buf: EventBuffer) -> Decimal:
@@ -103,7 +108,7 @@ def _read_decimal(col: Column, buf: EventBuffer) -> Decimal:
     The digits are gathered as one integer and the Decimal made from "<digits>E-<scale>", which is exact at any
     precision (Decimal arithmetic would round to the context's 28 digits; DECIMAL has up to 65).
     """
-    steps, size = _decimal_layout(col.length, col.scale)
+    steps, size, exponent = _decimal_layout(col.length, col.scale)
     raw = int.from_bytes(buf.take(size), "big")
     top = 1 << (8 * size - 1)
     negative = not raw & top
@@ -113,7 +118,7 @@ def _read_decimal(col: Column, buf: EventBuffer) -> Decimal:
     digits = 0
     for shift, mask, scale in steps:
         digits = digits * scale + ((raw >> shift) & mask)
-    return Decimal("%s%dE-%d" % ("-" if negative else "", digits, col.scale))
+    return Decimal(("-" if negative else "") + str(digits) + exponent)
 
 
 def _read_year(col: Column, buf: EventBuffer) -> int:
@@ -147,9 +152,14 @@ def _read_time2(col: Column, buf: EventBuffer) -> datetime.timedelta:
 
 
 def _read_datetime2(col: Column, buf: EventBuffer) -> Union[datetime.datetime, str]:
-    """DATETIME(n): 5 bytes of year*13+month, day, hour, minute, second (offset by 2**39), then the fraction."""
-    packed = int.from_bytes(buf.take(5), "big") - 0x8000000000
-    micro = _fraction(buf.take((col.length + 1) // 2))
+    """DATETIME(n): 5 bytes of year*13+month, day, hour, minute, second (offset by 2**39), then the fraction.
+
+    Both read as one big-endian integer (one take, no call per part): a value of every row of most tables.
+    """
+    fraction = (col.length + 1) // 2
+    whole = int.from_bytes(buf.take(5 + fraction), "big")
+    packed = (whole >> (8 * fraction)) - 0x8000000000
+    micro = (whole & ((1 << (8 * fraction)) - 1)) * 10 ** (6 - 2 * fraction)
     ymd, hms = packed >> 17, packed & 0x1FFFF
     year, month, day = (ymd >> 5) // 13, (ymd >> 5) % 13, ymd & 0x1F
     hour, minute, second = hms >> 12, (hms >> 6) & 0x3F, hms & 0x3F
@@ -165,8 +175,10 @@ def _read_timestamp2(col: Column, buf: EventBuffer) -> Union[datetime.datetime, 
     The value is naive UTC, which is what a session with time_zone '+00:00'
     (connection.connect) reads and writes: it never depends on the local zone.
     """
-    seconds = int.from_bytes(buf.take(4), "big")
-    micro = _fraction(buf.take((col.length + 1) // 2))
+    fraction = (col.length + 1) // 2
+    whole = int.from_bytes(buf.take(4 + fraction), "big")  # as DATETIME(n)'s, one integer
+    seconds = whole >> (8 * fraction)
+    micro = (whole & ((1 << (8 * fraction)) - 1)) * 10 ** (6 - 2 * fraction)
     if seconds == 0:
         return "0000-00-00 " + _time_text(0, 0, 0, micro, col.length)
     return _EPOCH + datetime.timedelta(seconds=seconds, microseconds=micro)
@@ -181,8 +193,8 @@ def _read_string(col: Column, buf: EventBuffer) -> Union[str, bytes]:
 
 Decoder = Callable[[Column, EventBuffer], Any]
 DECODERS: dict[int, Decoder] = {
-    FLOAT: lambda col, buf: struct.unpack("<f", buf.take(4))[0],
-    DOUBLE: lambda col, buf: struct.unpack("<d", buf.take(8))[0],
+    FLOAT: lambda col, buf: _FLOAT.unpack(buf.take(4))[0],
+    DOUBLE: lambda col, buf: _DOUBLE.unpack(buf.take(8))[0],
     NEWDECIMAL: _read_decimal,
     YEAR: _read_year,
     DATE: _read_date,

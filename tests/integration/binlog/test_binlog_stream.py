@@ -297,6 +297,28 @@ def test_latin1_bytes_decode_as_mariadb_maps_them(servers, db, flavor):
     assert txn.changes[0].after["l"] == expected and len(expected) == 128
 
 
+def test_text_a_python_codec_refuses_comes_as_the_bytes_the_source_holds(servers, db, flavor):
+    """Text in a character set with a Python codec (utf8mb4, ascii) is decoded inline (table_map.read_image), after a
+    length prefix of 1 or 2 bytes; bytes the codec refuses (an ascii column keeps what a non-strict session put in it)
+    come as the bytes the source holds, as values._text returns them."""
+    table = quote_table(db, "t")
+    sql(servers.source, "CREATE TABLE %s (id INT PRIMARY KEY, a VARCHAR(10) CHARACTER SET ascii, c CHAR(100) CHARACTER SET ascii, "
+                        "u VARCHAR(300) CHARACTER SET utf8mb4, t TEXT CHARACTER SET ascii, n INT)" % table)
+    start = source_position(servers)
+    sql(servers.source, "SET SESSION sql_mode = ''",
+        "INSERT INTO %s VALUES (1, x'61ff', x'80', 'é😀', x'7f00ff', 1), (2, 'ok', 'fine', '', '', NULL), (3, NULL, NULL, NULL, 'x', 3)" % table)
+    with root_session(servers.source) as conn:
+        stored = [tuple(None if h is None else bytes.fromhex(h if isinstance(h, str) else h.decode()) for h in row)
+                  for row in fetch_all(conn, "SELECT HEX(a), HEX(c), HEX(t) FROM %s ORDER BY id" % table)]
+    assert stored[0] == (b"a\xff", b"\x80", b"\x7f\x00\xff"), "the source holds the bytes the codec refuses"
+    with open_stream(servers, flavor, start, [(db, "t")]) as stream:
+        (txn,) = read_until(stream, source_position(servers))
+    assert [c.after for c in txn.changes] == [
+        {"id": 1, "a": b"a\xff", "c": b"\x80", "u": "é😀", "t": b"\x7f\x00\xff", "n": 1},
+        {"id": 2, "a": "ok", "c": "fine", "u": "", "t": "", "n": None},
+        {"id": 3, "a": None, "c": None, "u": None, "t": "x", "n": 3}]
+
+
 def test_enum_error_value_is_index_0_apart_from_an_empty_label(servers, db, flavor):
     """An invalid ENUM value stored by a non-strict session is index 0; where '' is a label, '' is index 1. PyMySQL reads
     both as '', so the stream returns numbers."""

@@ -69,6 +69,15 @@ def test_a_key_column_that_is_null_is_left_out():
     assert read_key(_table(("name",)), EventBuffer(_image(0b010, b"\x01\x00\x00\x00", b"\x02"))) == {}
 
 
+@pytest.mark.parametrize("cut", range(1, len(ROW)), ids=lambda cut: "%d_bytes_short" % cut)
+def test_a_short_image_fails_rather_than_read_short(cut):
+    """Integers and text are read in place, by position (read_image, read_key): an image cut anywhere, in its integer,
+    its text's length prefix or its text, still fails where it runs out."""
+    for read, key in ((read_image, None), (read_key, ("id",)), (read_key, ("e",))):
+        with pytest.raises(ValueError, match="binlog event ends"):
+            read(_table(key), EventBuffer(ROW[:-cut]))
+
+
 def test_a_key_the_table_map_does_not_have_means_whole_before_images():
     assert _table(("gone",)).key_indexes is None
     assert _table(("id", "gone")).key_indexes is None
