@@ -347,12 +347,39 @@ def _writer(value: Any) -> Callable[[Any], str]:
     else:
         encoders = _encoders()
         encoder = encoders.get(kind)
-        if encoder is None or encoder in (pymysql.converters.escape_sequence, pymysql.converters.escape_set):
+        if encoder in _same_text():
+            write = _same_text()[encoder]
+        elif encoder is None or encoder in (pymysql.converters.escape_sequence, pymysql.converters.escape_set):
             write = functools.partial(pymysql.converters.escape_item, charset="utf8", mapping=encoders)
         else:
             write = _encoded_by(encoder, encoders)
     _WRITERS[kind] = write
     return write
+
+
+def _iso_datetime(value: Any) -> str:
+    """escape_datetime's text ('YYYY-MM-DD HH:MM:SS', then '.ffffff' unless the microseconds are 0) from isoformat, in C.
+
+    escape_datetime builds it with str.format and an attribute lookup per field, about 3 µs a value: the largest
+    part of printing a row with a DATETIME. A zone, which it leaves out and isoformat would add, goes to it.
+    """
+    if value.tzinfo is not None:
+        return pymysql.converters.escape_datetime(value)
+    return "'" + value.isoformat(" ") + "'"
+
+
+def _iso_date(value: Any) -> str:
+    """escape_date's text ('YYYY-MM-DD') from isoformat, in C (as _iso_datetime)."""
+    return "'" + value.isoformat() + "'"
+
+
+def _same_text() -> dict[Callable, Callable[[Any], str]]:
+    """PyMySQL encoders -> writers of the same text with fewer Python calls, used for the types those encoders are for.
+    escape_int is str(value): called directly, every integer of every row image saves its two Python calls."""
+    if not _SAME_TEXT:
+        _SAME_TEXT.update({pymysql.converters.escape_int: str, pymysql.converters.escape_datetime: _iso_datetime,
+                           pymysql.converters.escape_date: _iso_date})
+    return _SAME_TEXT
 
 
 def _encoded_by(encoder: Callable[[Any, dict], str], encoders: dict) -> Callable[[Any], str]:
@@ -370,6 +397,7 @@ def _encoders() -> dict:
 
 
 _ENCODERS: dict = {}
+_SAME_TEXT: dict = {}
 #: Python type -> its literal writer (_writer), filled as types are seen.
 _WRITERS: dict[type, Callable[[Any], str]] = {}
 

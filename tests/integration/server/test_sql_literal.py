@@ -17,6 +17,8 @@ VALUES = [
     "", "plain", "it's", 'say "hi"', "back\\slash", "nul\0byte", "line\nbreak\r\ttab", "ctrl-z \x1a", "%s %% %(x)s", "ünïcödé 🚀",
     b"", bytes(range(256)), bytearray(b"\x00'\\\""),
     datetime.datetime(2024, 2, 29, 23, 59, 59, 999999), datetime.datetime(1000, 1, 1), datetime.date(9999, 12, 31),
+    datetime.datetime(1, 1, 1, 0, 0, 0, 1), datetime.datetime(999, 12, 31, 23, 59, 59, 10), datetime.date(1, 1, 1), datetime.date(999, 1, 2),
+    datetime.datetime(2024, 1, 2, 3, 4, 5, 600000, tzinfo=datetime.timezone(datetime.timedelta(hours=5))),
     datetime.timedelta(hours=-838, minutes=-59, seconds=-59), datetime.timedelta(days=1, microseconds=1), datetime.timedelta(0),
     "0000-00-00", "0000-00-00 00:00:00.000000",
 ]
