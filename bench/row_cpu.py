@@ -61,7 +61,7 @@ class _Channel:
         data = bytes(ForkingPickler.dumps(item))
         if isinstance(item, list):
             self.messages.append(data)
-            if gtid.parse(item[-1][0]) == self.final:
+            if any(gtid.parse(txn[0]) == self.final for txn in item):
                 raise _Reached()
         elif isinstance(item, BaseException):
             raise item
@@ -156,7 +156,7 @@ def _apply(config: Any, messages: list[bytes], final: str) -> float:
     stop = threading.Event()
 
     def applied(batch: list[Transaction], _changes: int) -> None:
-        if gtid.parse(batch[-1].position) == gtid.parse(final):
+        if any(gtid.parse(txn.position) == gtid.parse(final) for txn in batch):
             stop.set()
 
     target = connect(config.target, autocommit=False)

@@ -157,11 +157,6 @@ def _parse_columns(display: str, buf: EventBuffer, collations: dict[int, str]) -
     return columns
 
 
-def _nulls(count: int, buf: EventBuffer) -> int:
-    """The NULL bitmap of a row image of ``count`` columns, as one integer: bit i says column i is NULL."""
-    return int.from_bytes(buf.take((count + 7) // 8), "little")
-
-
 def read_image(table: TableLayout, buf: EventBuffer) -> dict[str, Any]:
     """One row image: a NULL bitmap, then the values of the non-NULL columns.
 
@@ -170,15 +165,15 @@ def read_image(table: TableLayout, buf: EventBuffer) -> dict[str, Any]:
     given the buffer.
     """
     plan = table.plan
-    nulls = _nulls(len(plan), buf)
-    data, pos = buf.data, buf.pos
+    nulls = int.from_bytes(buf.take((len(plan) + 7) // 8), "little")  # bit i: column i is NULL
+    data, pos, size = buf.data, buf.pos, len(buf.data)
     row: dict[str, Any] = {}
     for i, (name, int_size, signed, decode, col, codec, prefix) in enumerate(plan):
         if nulls >> i & 1:
             row[name] = None
         elif int_size:
             end = pos + int_size
-            if end > len(data):
+            if end > size:
                 buf.pos = pos
                 buf.take(int_size)  # raises, naming the shortfall
             row[name] = int.from_bytes(data[pos:end], "little", signed=signed)
@@ -186,7 +181,7 @@ def read_image(table: TableLayout, buf: EventBuffer) -> dict[str, Any]:
         elif codec:
             start = pos + prefix
             end = start + int.from_bytes(data[pos:start], "little")
-            if end > len(data):
+            if end > size:
                 buf.pos = pos
                 buf.take(end - pos)  # raises, naming the shortfall
             raw = data[start:end]
@@ -211,7 +206,7 @@ def read_key(table: TableLayout, buf: EventBuffer) -> dict[str, Any]:
     prefix read in place: no call per column.
     """
     plan, keyed = table.plan, table.key_indexes or frozenset()
-    nulls = _nulls(len(plan), buf)
+    nulls = int.from_bytes(buf.take((len(plan) + 7) // 8), "little")  # as read_image's
     data, pos = buf.data, buf.pos
     row: dict[str, Any] = {}
     for i, (fixed, prefix) in enumerate(table.skips):
