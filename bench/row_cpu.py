@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import threading
 import time
@@ -185,6 +186,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.down:
         sandbox.down(os.path.join(args.dir, "sandboxes"))
+        shutil.rmtree(args.dir, ignore_errors=True)  # the backlog's record too: it describes those servers
         return
     info = _setup(args.dir, args.rows, args.transactions, args.size)
     config = parse_config(_config(args.dir))
