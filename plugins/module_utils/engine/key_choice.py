@@ -103,6 +103,7 @@ def read_unique_indexes(conn: Any, schemas: Iterable[str], table: Optional[str] 
     wanted = sorted(set(schemas))
     if not wanted:
         return {}
+
     def scope(alias: str) -> str:
         named = "" if table is None else " AND {0}.TABLE_NAME = %s AND BINARY {0}.TABLE_NAME = %s".format(alias)
         return "{0}.TABLE_SCHEMA IN ({1}){2}".format(alias, placeholders(len(wanted)), named)

@@ -27,10 +27,10 @@ def test_a_single_batch_is_every_percentile():
 def test_only_the_last_window_of_batches_counts():
     """A slow start (say, a cold buffer pool) leaves the figures once WINDOW later batches are in."""
     times = BatchTimes()
-    for _ in range(100):
+    for _slow in range(100):
         times.add(5.0)
     assert times.summary()["max"] == 5000.0
-    for _ in range(WINDOW):
+    for _fast in range(WINDOW):
         times.add(0.002)
     assert times.summary() == {"batches": WINDOW, "p50": 2.0, "p99": 2.0, "max": 2.0}
 
