@@ -44,9 +44,9 @@ SERVER_OPTIONS = ("innodb-buffer-pool-size=1G", "innodb-log-file-size=512M")
 FILL_TIMEOUT = 1800
 #: Seconds a replica may take to apply what the source logged (generous: a timeout only ends a hung run).
 REPLICA_TIMEOUT = 900.0
-#: The issue's targets (#6). Copy figures are ratios to the dump|load baseline.
+#: The issues' targets (#6; #19 raised inline verification's from 0.8x). Copy figures are ratios to the dump|load baseline.
 COPY_RATIO = 1.0
-COPY_INLINE_RATIO = 0.8
+COPY_INLINE_RATIO = 1.0
 DRAIN_TXN_PER_SECOND = 15_000
 MAX_LAG_SECONDS = 1.0
 WINDOW_SECONDS = 0.5
