@@ -106,6 +106,7 @@ def _keep_up(bench: Bench, move: Agent, mixes: list[RowMix], sizes: tuple[int, i
 def measure(bench: Bench, options: Options) -> tuple[list[Figure], dict[str, Any]]:
     table = narrow_table(options.rows)
     bench.ensure(table)
+    bench.written(table)
     move = Agent(bench, "apply", [table])
     move.start()
     move.wait_copied(COPY_TIMEOUT)

@@ -50,6 +50,7 @@ def paced_writer(box: sandbox.Sandbox, rows: int, per_second: float, connections
 def measure(bench: Bench, options: Options) -> tuple[list[Figure], dict[str, Any]]:
     table = narrow_table(options.rows)
     bench.ensure(table)
+    bench.written(table)
     admin = bench.source.spec("root")
     writer = paced_writer(bench.source, table.rows, WRITES_PER_SECOND)
     try:

@@ -70,7 +70,8 @@ class Table:
     rows: int
 
     def create(self, conn: Any) -> None:
-        """Create the table in DATABASE on the source and fill it."""
+        """Create the table in DATABASE on the source (anew, when a part's writers changed it: Bench.written) and fill it."""
+        execute(conn, "DROP TABLE IF EXISTS %s.`%s`" % (DATABASE, self.name))
         execute(conn, self.ddl.format(db=DATABASE))
         execute(conn, "USE %s" % DATABASE)  # seq_1_to_N tables need a current database
         execute(conn, self.fill.format(db=DATABASE, rows=self.rows))
@@ -166,6 +167,11 @@ class Bench:
                 close_quietly(conn)
             self.filled.add(table.name)
             log("filled %s.%s with %d rows in %.1f s" % (DATABASE, table.name, table.rows, time.perf_counter() - started))
+
+    def written(self, table: Table) -> None:
+        """``table``'s rows are about to be changed by a part's writers: the next part that ensures it gets it filled
+        afresh (a full run's size and many parts copy ``t`` after apply's writers added rows to it, and check the count)."""
+        self.filled.discard(table.name)
 
     def source_sequence(self) -> int:
         return sequence(fetch_value(self.source_conn, "SELECT @@GLOBAL.gtid_binlog_pos") or "")
