@@ -275,11 +275,13 @@ class Agent:
     def batch_lock_ms(self, timeout: float = 30.0) -> dict[str, Any]:
         """The agent's figures of how long its copy batches held their locks (status ``copy_batch_lock_ms``), from its
         first status published after the copy ended: the one that counts the last batches."""
+        seen: dict[str, Any] = {}
+
         def published() -> bool:
-            status = agent.read_status(self.state_dir)
-            return status.get("phase") == "tailing" and "copy_batch_lock_ms" in status
+            seen.update(agent.read_status(self.state_dir))
+            return seen.get("phase") == "tailing" and "copy_batch_lock_ms" in seen
         wait_for(published, timeout, "move %s to publish its status after the copy" % self.name, self.alive)
-        return agent.read_status(self.state_dir)["copy_batch_lock_ms"]
+        return seen["copy_batch_lock_ms"]
 
     def copied(self) -> bool:
         """Every table's copy cursor says done (committed on the target)."""

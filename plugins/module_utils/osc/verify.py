@@ -11,8 +11,9 @@ so the same ranges, aggregates and row digests are used with two changes:
   is compared as it reads, not as it is stored (``column_digest(...,
   as_text=True)``): a value kept through the type change (INT to BIGINT, a
   wider DECIMAL or VARCHAR, utf8mb3 or latin1 text to utf8mb4, an ENUM with
-  members appended) digests alike, because text is compared in utf8mb4 and
-  ENUM and SET by label, a DATE made a DATETIME or TIMESTAMP at its midnight; a value the change altered differs. Every other
+  members appended, a DATE made a DATETIME or TIMESTAMP) digests alike,
+  because text is compared in utf8mb4, ENUM and SET by label and a day as
+  its midnight; a value the change altered differs. Every other
   column is compared by its stored bytes, as a move compares it: the text
   form costs about three times as much (1M rows: 14-27 s against 5-9 s a
   side, measured with osc's bench table), and a column of one definition on

@@ -347,8 +347,9 @@ def _writer(value: Any) -> Callable[[Any], str]:
     else:
         encoders = _encoders()
         encoder = encoders.get(kind)
-        if encoder in _same_text():
-            write = _same_text()[encoder]
+        same = _same_text().get(encoder)
+        if same is not None:
+            write = same
         elif encoder is None or encoder in (pymysql.converters.escape_sequence, pymysql.converters.escape_set):
             write = functools.partial(pymysql.converters.escape_item, charset="utf8", mapping=encoders)
         else:
